@@ -1,0 +1,198 @@
+//! `nbmodem`: a software Quectel BC-series NB-IoT module.
+//!
+//! - `nbmodem sandbox`: the module with an interactive console (the main job).
+//! - `nbmodem modem`: the module on stdio, a TCP port or a pseudo-terminal.
+//! - `nbmodem scenario FILE…`: plays scenario scripts in virtual time.
+//! - `nbmodem models`: the models and their default firmware.
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use nbmodem_cli::driver;
+use nbmodem_cli::port::{Port, PortSpec};
+use nbmodem_clock::format_duration;
+use nbmodem_module::{FileStore, Module, Route, PROFILES};
+use nbmodem_scenario::ModuleSetup;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "nbmodem",
+    version,
+    about = "A software Quectel BC-series NB-IoT module"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a module with an interactive console: the place to start.
+    Sandbox {
+        #[arg(long, default_value = "BC260Y-CN")]
+        model: String,
+        /// Where the module keeps its NVRAM.
+        #[arg(long, default_value = "nbmodem-data")]
+        data: PathBuf,
+        /// The AT port: stdio, tcp:HOST:PORT or pty:PATH.
+        #[arg(long, default_value = "stdio")]
+        at: PortSpec,
+        #[command(flatten)]
+        module: ModuleArgs,
+    },
+    /// Run a module whose AT port is stdio, a TCP port or a pseudo-terminal.
+    Modem {
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        at: PortSpec,
+        #[command(flatten)]
+        module: ModuleArgs,
+    },
+    /// Play scenario scripts in virtual time (see docs/scenarios.md).
+    Scenario {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the models and their default firmware.
+    Models,
+}
+
+#[derive(Args)]
+struct ModuleArgs {
+    /// Install this firmware revision (kept in NVRAM).
+    #[arg(long)]
+    firmware: Option<String>,
+    /// Program this IMEI (kept in NVRAM).
+    #[arg(long)]
+    imei: Option<String>,
+    /// The SIM's IMSI; its PLMN decides the operator.
+    #[arg(long)]
+    imsi: Option<String>,
+    /// The SIM's ICCID.
+    #[arg(long)]
+    iccid: Option<String>,
+    /// Send traffic for NAME_OR_IP[:PORT] to IP:PORT (repeatable).
+    #[arg(long = "route", value_name = "NAME_OR_IP[:PORT]=IP:PORT")]
+    routes: Vec<Route>,
+    /// Make DNS resolution of NAME fail, or of every name with `*` (repeatable).
+    #[arg(long = "dns-fail", value_name = "NAME")]
+    dns_failures: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nbmodem: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Sandbox {
+            model,
+            data,
+            at,
+            module,
+        } => {
+            eprintln!("nbmodem sandbox: a {model} module; type AT commands (ATI, AT+CGPADDR?, …), Ctrl-C to stop.");
+            serve(&model, data, at, module)
+        }
+        Command::Modem {
+            model,
+            data,
+            at,
+            module,
+        } => serve(&model, data, at, module),
+        Command::Scenario { files } => Ok(play_scenarios(&files)),
+        Command::Models => {
+            for p in PROFILES {
+                println!("{:<10} {}", p.model, p.default_firmware);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn serve(model: &str, data: PathBuf, at: PortSpec, args: ModuleArgs) -> Result<ExitCode> {
+    let setup = ModuleSetup {
+        model: model.into(),
+        firmware: args.firmware,
+        imei: args.imei,
+        imsi: args.imsi,
+        iccid: args.iccid,
+    };
+    let mut config = setup.config()?;
+    for route in args.routes {
+        config.router.add_route(route);
+    }
+    for name in &args.dns_failures {
+        config
+            .router
+            .fail_dns((name != "*").then_some(name.as_str()));
+    }
+    let store = FileStore::in_dir(&data)?;
+    let module = Module::new(config, Box::new(store))
+        .with_context(|| format!("starting the module in {}", data.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let port = Port::open(&at).await?;
+        eprintln!(
+            "nbmodem: {} {} IMEI {} IMSI {} ({}), NVRAM in {}, AT port on {}",
+            module.profile().model,
+            module.firmware(),
+            module.imei(),
+            module.sim().imsi(),
+            module.sim().operator().name(),
+            data.display(),
+            port.describe()
+        );
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        driver::run(module, port, shutdown).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn play_scenarios(files: &[PathBuf]) -> ExitCode {
+    let mut failed = 0;
+    for file in files {
+        let started = std::time::Instant::now();
+        let result = std::fs::read_to_string(file)
+            .map_err(|e| anyhow!("cannot read it: {e}"))
+            .and_then(|text| nbmodem_scenario::parse(&text).map_err(|e| anyhow!("{e}")))
+            .and_then(|scenario| nbmodem_scenario::run(&scenario).map_err(|f| anyhow!("{f}")));
+        match result {
+            Ok(outcome) => println!(
+                "PASS {} ({} steps, {} of virtual time in {:.1?})",
+                file.display(),
+                outcome.steps,
+                format_duration(outcome.virtual_time),
+                started.elapsed()
+            ),
+            Err(e) => {
+                failed += 1;
+                println!("FAIL {}: {e}", file.display());
+            }
+        }
+    }
+    println!("{} passed, {failed} failed", files.len() - failed);
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

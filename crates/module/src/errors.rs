@@ -1,0 +1,189 @@
+//! Error results: what went wrong ([`ErrorKind`]) and how each profile numbers and names it
+//! ([`ErrorTable`]), from the error chapters of the seeds.
+
+/// Every error a profile's table can report. Handlers name the kind; the profile's table gives the
+/// `<err>` code and the AT+CMEE=2 text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    // 27.007
+    OperationNotAllowed,
+    OperationNotSupported,
+    MemoryFailure,
+    NoNetworkService,
+    ExecuteFailed,
+    InvalidParameter,
+    CurrentlyDisabled,
+    AbortedByUser,
+    OptionNotSupported,
+    UplinkBusy,
+    // 27.005
+    MeFailure,
+    SmsServiceReserved,
+    SmsOperationNotAllowed,
+    SmsOperationNotSupported,
+    InvalidPduModeParameter,
+    InvalidTextModeParameter,
+    UsimNotInserted,
+    UsimPinRequired,
+    PhUsimPinRequired,
+    UsimFailure,
+    UsimBusy,
+    UsimWrong,
+    UsimPukRequired,
+    UsimPin2Required,
+    UsimPuk2Required,
+    SmsMemoryFailure,
+    InvalidMemoryIndex,
+    MemoryFull,
+    SmscAddressUnknown,
+    SmsNoNetworkService,
+    NetworkTimeout,
+    NoCnmaExpected,
+    Unknown,
+}
+
+/// One row of an error table.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorEntry {
+    pub kind: ErrorKind,
+    pub code: u16,
+    pub text: &'static str,
+}
+
+/// A profile's error table: the general (27.007) rows and the message-service (27.005) rows. A kind
+/// missing from the table is reported as the table's [`ErrorKind::Unknown`] row.
+#[derive(Debug)]
+pub struct ErrorTable {
+    pub general: &'static [ErrorEntry],
+    pub message_service: &'static [ErrorEntry],
+}
+
+impl ErrorTable {
+    pub fn lookup(&self, kind: ErrorKind) -> ErrorEntry {
+        self.find(kind)
+            .or_else(|| self.find(ErrorKind::Unknown))
+            .unwrap_or(ErrorEntry {
+                kind: ErrorKind::Unknown,
+                code: 500,
+                text: "Unknown error",
+            })
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &ErrorEntry> {
+        self.general.iter().chain(self.message_service)
+    }
+
+    fn find(&self, kind: ErrorKind) -> Option<ErrorEntry> {
+        self.entries().find(|e| e.kind == kind).copied()
+    }
+}
+
+const fn e(kind: ErrorKind, code: u16, text: &'static str) -> ErrorEntry {
+    ErrorEntry { kind, code, text }
+}
+
+use ErrorKind::*;
+
+/// The 27.005 rows, the same in seed 000 table 3 and seed 004 table 2.
+static ROWS_27005: &[ErrorEntry] = &[
+    e(MeFailure, 300, "ME failure"),
+    e(SmsServiceReserved, 301, "SMS service of ME reserved"),
+    e(SmsOperationNotAllowed, 302, "Operation not allowed"),
+    e(SmsOperationNotSupported, 303, "Operation not supported"),
+    e(InvalidPduModeParameter, 304, "Invalid PDU mode parameter"),
+    e(InvalidTextModeParameter, 305, "Invalid text mode parameter"),
+    e(UsimNotInserted, 310, "USIM not inserted"),
+    e(UsimPinRequired, 311, "USIM PIN required"),
+    e(PhUsimPinRequired, 312, "PH-USIM PIN required"),
+    e(UsimFailure, 313, "USIM failure"),
+    e(UsimBusy, 314, "USIM busy"),
+    e(UsimWrong, 315, "USIM wrong"),
+    e(UsimPukRequired, 316, "USIM PUK required"),
+    e(UsimPin2Required, 317, "USIM PIN2 required"),
+    e(UsimPuk2Required, 318, "USIM PUK2 required"),
+    e(SmsMemoryFailure, 320, "Memory failure"),
+    e(InvalidMemoryIndex, 321, "Invalid memory index"),
+    e(MemoryFull, 322, "Memory full"),
+    e(SmscAddressUnknown, 330, "SMSC address unknown"),
+    e(SmsNoNetworkService, 331, "No network service"),
+    e(NetworkTimeout, 332, "Network timeout"),
+    e(NoCnmaExpected, 340, "No +CNMA acknowledgement expected"),
+    e(Unknown, 500, "Unknown error"),
+];
+
+static QUECTEL_27007: &[ErrorEntry] = &[
+    e(OperationNotAllowed, 3, "Operation not allowed"),
+    e(OperationNotSupported, 4, "Operation not supported"),
+    e(MemoryFailure, 23, "Memory failure"),
+    e(NoNetworkService, 30, "No network service"),
+    e(ExecuteFailed, 50, "Execute fail"),
+    e(OptionNotSupported, 52, "Option not supported"),
+    e(InvalidParameter, 53, "Param invalid"),
+    e(UplinkBusy, 159, "Uplink busy/flow control"),
+];
+
+static NEUL_27007: &[ErrorEntry] = &[
+    e(OperationNotAllowed, 3, "Operation not allowed"),
+    e(OperationNotSupported, 4, "Operation not supported"),
+    e(MemoryFailure, 23, "Memory failure"),
+    e(NoNetworkService, 30, "No network service"),
+    e(InvalidParameter, 50, "Incorrect parameters"),
+    e(
+        CurrentlyDisabled,
+        51,
+        "Command implemented but currently disabled",
+    ),
+    e(AbortedByUser, 52, "Command aborted by user"),
+    e(UplinkBusy, 159, "Uplink busy/flow control"),
+];
+
+/// Seed 000, tables 2 and 3 (BC25, BC32); also used by BC260Y-CN, BC26 and BC20, whose seeds give no
+/// general table of their own.
+pub static QUECTEL_ERRORS: ErrorTable = ErrorTable {
+    general: QUECTEL_27007,
+    message_service: ROWS_27005,
+};
+
+/// Seed 004, tables 1 and 2 (BC35-G, BC28, BC95).
+pub static NEUL_ERRORS: ErrorTable = ErrorTable {
+    general: NEUL_27007,
+    message_service: ROWS_27005,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_two_tables_number_parameter_errors_differently() {
+        assert_eq!(QUECTEL_ERRORS.lookup(InvalidParameter).code, 53);
+        assert_eq!(
+            QUECTEL_ERRORS.lookup(InvalidParameter).text,
+            "Param invalid"
+        );
+        assert_eq!(NEUL_ERRORS.lookup(InvalidParameter).code, 50);
+        assert_eq!(
+            NEUL_ERRORS.lookup(InvalidParameter).text,
+            "Incorrect parameters"
+        );
+    }
+
+    #[test]
+    fn a_kind_missing_from_a_table_is_unknown_error() {
+        assert_eq!(NEUL_ERRORS.lookup(ExecuteFailed).code, 500);
+        assert_eq!(
+            QUECTEL_ERRORS.lookup(CurrentlyDisabled).text,
+            "Unknown error"
+        );
+    }
+
+    #[test]
+    fn tables_hold_every_row_of_the_seeds() {
+        assert_eq!(QUECTEL_ERRORS.entries().count(), 31);
+        assert_eq!(NEUL_ERRORS.lookup(NoCnmaExpected).code, 340);
+        assert_eq!(
+            QUECTEL_ERRORS.lookup(UplinkBusy).text,
+            "Uplink busy/flow control"
+        );
+    }
+}

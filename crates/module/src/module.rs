@@ -1,0 +1,448 @@
+//! The module: a sans-IO state machine fed with UART bytes and time.
+//!
+//! [`Module::receive`] takes what the host MCU writes, [`Module::take_output`] gives what the module
+//! writes back, and the [`Timed`] methods say when the module next needs to run (boot, network
+//! attach, RRC release, reboot). The module never reads a clock or touches a socket.
+//!
+//! Output discipline: a command's information text and final result are written together; URCs
+//! raised while a command runs wait until its final result is out, so a URC is never written inside
+//! a response.
+
+use crate::commands::Failure;
+use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
+use crate::nvram::{NvramData, NvramError, NvramStore};
+use crate::profile::Profile;
+use crate::radio::{address_for, NetworkConfig, Radio, RegStatus};
+use crate::revision::Revision;
+use crate::routing::Router;
+use nbmodem_at::{format, parse_line, FinalResult, LineAssembler, LineEvent, ResultFormat};
+use nbmodem_clock::{Instant, Timed, Timers};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+use thiserror::Error;
+
+/// From power-on to the boot URCs.
+pub const BOOT_TIME: Duration = Duration::from_secs(1);
+
+/// How a module is built: its model, what the command line overrides, its SIM and its world.
+#[derive(Debug, Clone)]
+pub struct ModuleConfig {
+    pub profile: &'static Profile,
+    /// Installs this firmware revision (kept in NVRAM); `None` keeps what is installed.
+    pub firmware: Option<String>,
+    /// Programs this IMEI (kept in NVRAM); `None` keeps what is programmed.
+    pub imei: Option<String>,
+    /// The SIM card; `None` inserts a test SIM of the profile's first operator.
+    pub sim: Option<Sim>,
+    pub network: NetworkConfig,
+    pub router: Router,
+}
+
+impl ModuleConfig {
+    pub fn new(profile: &'static Profile) -> Self {
+        ModuleConfig {
+            profile,
+            firmware: None,
+            imei: None,
+            sim: None,
+            network: NetworkConfig::default(),
+            router: Router::new(),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ModuleError {
+    #[error(transparent)]
+    Nvram(#[from] NvramError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("not a firmware revision: {0:?} (expected e.g. BC25PAR01A04)")]
+    Firmware(String),
+    #[error(
+        "this data directory holds a {found} module, not a {wanted}; use another --data directory"
+    )]
+    ModelMismatch { found: String, wanted: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Power {
+    Off,
+    Booting,
+    Ready,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Timer {
+    BootDone,
+    Attach,
+    RrcRelease,
+    Restart,
+}
+
+/// What a power cut loses.
+#[derive(Debug)]
+pub(crate) struct Ram {
+    pub echo: bool,
+    pub results: ResultFormat,
+    pub cereg_mode: u8,
+    pub cscon_mode: u8,
+    pub radio: Radio,
+    lines: LineAssembler,
+    /// URCs waiting for the command in progress to finish.
+    held_urcs: Vec<String>,
+    in_command: bool,
+}
+
+impl Ram {
+    fn new(profile: &Profile) -> Self {
+        Ram {
+            echo: profile.echo_default,
+            results: profile.cmee_default,
+            cereg_mode: 0,
+            cscon_mode: 0,
+            radio: Radio::new(),
+            lines: LineAssembler::new(),
+            held_urcs: Vec::new(),
+            in_command: false,
+        }
+    }
+}
+
+/// One software module.
+pub struct Module {
+    pub(crate) profile: &'static Profile,
+    pub(crate) sim: Sim,
+    pub(crate) network: NetworkConfig,
+    router: Router,
+    store: Box<dyn NvramStore>,
+    /// The saved settings: always what the store holds.
+    pub(crate) saved: NvramData,
+    /// The settings in use: the saved ones as they were at boot.
+    pub(crate) in_use: NvramData,
+    pub(crate) now: Instant,
+    power: Power,
+    pub(crate) ram: Ram,
+    pub(crate) timers: Timers<Timer>,
+    output: Vec<u8>,
+}
+
+impl Module {
+    /// Builds a powered-off module on `store`, creating its NVRAM on first use and applying the
+    /// firmware and IMEI overrides of `config`.
+    pub fn new(
+        config: ModuleConfig,
+        mut store: Box<dyn NvramStore>,
+    ) -> Result<Module, ModuleError> {
+        let profile = config.profile;
+        if let Some(imei) = &config.imei {
+            check_imei(imei)?;
+        }
+        if let Some(firmware) = &config.firmware {
+            Revision::parse(firmware).ok_or_else(|| ModuleError::Firmware(firmware.clone()))?;
+        }
+        let loaded = store.load()?;
+        let mut saved = match loaded.clone() {
+            Some(data) if data.model != profile.model => {
+                return Err(ModuleError::ModelMismatch {
+                    found: data.model,
+                    wanted: profile.model.into(),
+                })
+            }
+            Some(data) => data,
+            None => NvramData::new(profile.model, DEFAULT_IMEI, profile.default_firmware),
+        };
+        if let Some(imei) = config.imei {
+            saved.imei = imei;
+        }
+        if let Some(firmware) = config.firmware {
+            saved.firmware = firmware;
+        }
+        if loaded.as_ref() != Some(&saved) {
+            store.save(&saved)?;
+        }
+        let sim = config
+            .sim
+            .unwrap_or_else(|| Sim::default_for(profile.operators[0]));
+        Ok(Module {
+            profile,
+            sim,
+            network: config.network,
+            router: config.router,
+            store,
+            in_use: saved.clone(),
+            saved,
+            now: Instant::default(),
+            power: Power::Off,
+            ram: Ram::new(profile),
+            timers: Timers::default(),
+            output: Vec::new(),
+        })
+    }
+
+    pub fn profile(&self) -> &'static Profile {
+        self.profile
+    }
+
+    pub fn sim(&self) -> &Sim {
+        &self.sim
+    }
+
+    pub fn imei(&self) -> &str {
+        &self.in_use.imei
+    }
+
+    pub fn firmware(&self) -> &str {
+        &self.in_use.firmware
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    pub fn router_mut(&mut self) -> &mut Router {
+        &mut self.router
+    }
+
+    pub fn is_powered(&self) -> bool {
+        self.power != Power::Off
+    }
+
+    /// Whether the module has booted and takes AT commands.
+    pub fn is_ready(&self) -> bool {
+        self.power == Power::Ready
+    }
+
+    /// Turns the power on: the in-use settings are loaded from NVRAM and the boot sequence starts.
+    pub fn power_on(&mut self, now: Instant) {
+        self.now = now;
+        if self.is_powered() {
+            return;
+        }
+        self.power = Power::Booting;
+        self.in_use = self.saved.clone();
+        self.ram = Ram::new(self.profile);
+        self.timers.clear();
+        self.timers.set(Timer::BootDone, now + BOOT_TIME);
+    }
+
+    /// Cuts the power: everything but NVRAM is lost. What was already written stays written.
+    pub fn power_off(&mut self) {
+        self.power = Power::Off;
+        self.timers.clear();
+        self.ram = Ram::new(self.profile);
+    }
+
+    /// Takes bytes written by the host. Before the module has booted they are lost, as on a UART
+    /// whose other end is not running yet.
+    pub fn receive(&mut self, bytes: &[u8], now: Instant) {
+        self.now = now;
+        if !self.is_ready() {
+            return;
+        }
+        for &byte in bytes {
+            // Echo as the byte is taken, so that ATE0 stops the echo of what follows it.
+            if self.ram.echo {
+                self.output.push(byte);
+            }
+            if let Some(event) = self.ram.lines.push(byte) {
+                self.handle_line(event);
+            }
+            if !self.is_ready() {
+                // A command rebooted the module: the rest of the input is lost.
+                break;
+            }
+        }
+    }
+
+    /// Whatever the module has written since the last call.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.output)
+    }
+
+    fn handle_line(&mut self, event: LineEvent) {
+        let (lines, result, plain_error) = match event {
+            LineEvent::TooLong => (Vec::new(), FinalResult::Error, true),
+            LineEvent::Line(line) if line.iter().all(u8::is_ascii_whitespace) => return,
+            LineEvent::Line(line) => self.run_command(&line),
+        };
+        format::write_info(&mut self.output, &lines);
+        let result = match result {
+            FinalResult::CmeError { .. } if plain_error => FinalResult::Error,
+            other => other,
+        };
+        format::write_final(&mut self.output, result, self.ram.results);
+        for urc in std::mem::take(&mut self.ram.held_urcs) {
+            format::write_urc(&mut self.output, &urc);
+        }
+    }
+
+    /// Parses and runs one line; returns the information text, the final result and whether the
+    /// command answers every error with a plain `ERROR`.
+    fn run_command(&mut self, line: &[u8]) -> (Vec<String>, FinalResult, bool) {
+        let Ok(command) = parse_line(line) else {
+            return (Vec::new(), FinalResult::Error, true);
+        };
+        let Some(spec) = self.profile.commands.lookup(command.name) else {
+            return (Vec::new(), FinalResult::Error, true);
+        };
+        if !spec.forms.accepts(command.form) {
+            return (Vec::new(), FinalResult::Error, true);
+        }
+        self.ram.in_command = true;
+        let outcome = (spec.handler)(self, &command);
+        self.ram.in_command = false;
+        match outcome {
+            Ok(lines) => (lines, FinalResult::Ok, spec.plain_error),
+            Err(Failure::Syntax) => (Vec::new(), FinalResult::Error, true),
+            Err(Failure::Cme(kind)) => {
+                let entry = self.profile.errors.lookup(kind);
+                (
+                    Vec::new(),
+                    FinalResult::CmeError {
+                        code: entry.code,
+                        text: entry.text,
+                    },
+                    spec.plain_error,
+                )
+            }
+        }
+    }
+
+    /// Writes a URC now, or after the final result of the command in progress.
+    pub(crate) fn urc(&mut self, text: String) {
+        if self.ram.in_command {
+            self.ram.held_urcs.push(text);
+        } else {
+            format::write_urc(&mut self.output, &text);
+        }
+    }
+
+    /// `+NAME: value` in the profile's style.
+    pub(crate) fn line(&self, name: &str, value: impl std::fmt::Display) -> String {
+        format!("{name}{}{value}", self.profile.separator)
+    }
+
+    /// Changes the saved settings: written to the store at once, in use from the next boot.
+    pub(crate) fn save(&mut self, change: impl FnOnce(&mut NvramData)) -> Result<(), Failure> {
+        let mut next = self.saved.clone();
+        change(&mut next);
+        self.store.save(&next).map_err(|e| {
+            tracing::warn!("NVRAM write failed: {e}");
+            Failure::Cme(crate::errors::ErrorKind::MemoryFailure)
+        })?;
+        self.saved = next;
+        Ok(())
+    }
+
+    /// The address the network gave the module, while registered.
+    pub fn address(&self) -> Option<Ipv4Addr> {
+        self.ram
+            .radio
+            .registered()
+            .then(|| address_for(self.sim.imsi()))
+    }
+
+    /// Starts looking for the network (after boot, AT+CFUN=1 or AT+CGATT=1).
+    pub(crate) fn start_search(&mut self) {
+        if self.ram.radio.status != RegStatus::NotSearching {
+            return;
+        }
+        self.set_status(RegStatus::Searching);
+        if self.network.coverage {
+            self.timers
+                .set(Timer::Attach, self.now + self.network.attach_delay);
+        }
+    }
+
+    /// Leaves the network (AT+CFUN=0, AT+CGATT=0).
+    pub(crate) fn detach(&mut self) {
+        self.timers.cancel(Timer::Attach);
+        self.set_rrc(false);
+        self.set_status(RegStatus::NotSearching);
+    }
+
+    fn attach(&mut self) {
+        self.set_status(RegStatus::Home);
+        self.set_rrc(true);
+    }
+
+    fn set_status(&mut self, status: RegStatus) {
+        if self.ram.radio.status == status {
+            return;
+        }
+        self.ram.radio.status = status;
+        if self.ram.cereg_mode > 0 {
+            let text = self.line("+CEREG", self.cereg_fields(false));
+            self.urc(text);
+        }
+    }
+
+    /// The `<stat>[,<tac>,<ci>,<AcT>]` part of AT+CEREG; `<n>` comes first in the read answer.
+    pub(crate) fn cereg_fields(&self, with_mode: bool) -> String {
+        let mode = self.ram.cereg_mode;
+        let status = self.ram.radio.status as u8;
+        let mut fields = if with_mode {
+            format!("{mode},{status}")
+        } else {
+            status.to_string()
+        };
+        if mode >= 2 && self.ram.radio.registered() {
+            fields.push_str(&format!(
+                ",\"{:04X}\",\"{:08X}\",9",
+                self.network.tac, self.network.cell_id
+            ));
+        }
+        fields
+    }
+
+    fn set_rrc(&mut self, connected: bool) {
+        if connected {
+            self.timers
+                .set(Timer::RrcRelease, self.now + self.network.inactivity);
+        } else {
+            self.timers.cancel(Timer::RrcRelease);
+        }
+        if self.ram.radio.rrc_connected == connected {
+            return;
+        }
+        self.ram.radio.rrc_connected = connected;
+        if self.ram.cscon_mode == 1 {
+            let text = format!(
+                "+CSCON{}{}",
+                self.profile.cscon_urc_separator,
+                u8::from(connected)
+            );
+            self.urc(text);
+        }
+    }
+
+    fn finish_boot(&mut self) {
+        self.power = Power::Ready;
+        for urc in self.profile.boot_urcs {
+            format::write_urc(&mut self.output, urc);
+        }
+        self.start_search();
+    }
+}
+
+impl Timed for Module {
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        while let Some(timer) = self.timers.pop_due(now) {
+            match timer {
+                Timer::BootDone => self.finish_boot(),
+                Timer::Attach => self.attach(),
+                Timer::RrcRelease => self.set_rrc(false),
+                Timer::Restart => {
+                    self.power_off();
+                    self.power_on(now);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! NVRAM: the module's non-volatile settings.
+//!
+//! The module keeps two copies of its settings, as the seeds describe: the **saved** copy, written
+//! to the store the moment a command changes it, and the **in-use** copy, loaded from the saved one
+//! at boot. This file holds the saved copy ([`NvramData`]) and the stores it is written to.
+//!
+//! [`FileStore`] writes atomically: the new content goes to a temporary file that is flushed to disk
+//! and then renamed over the old one, so a power cut (`kill -9`) at any moment leaves either the old
+//! or the new content. The format is versioned JSON: fields added by later versions have defaults,
+//! fields this version does not know are kept as they were, and a store written in a newer format is
+//! refused with a clear error instead of being overwritten.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+
+/// The format this version writes.
+pub const FORMAT: u32 = 1;
+
+/// The saved settings of one module.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NvramData {
+    pub format: u32,
+    /// The model the store belongs to; a store is never used by another model.
+    pub model: String,
+    pub imei: String,
+    /// The installed firmware revision (changed by `--firmware` or a firmware update).
+    pub firmware: String,
+    /// AT+QSCLK.
+    #[serde(default)]
+    pub sleep_mode: u8,
+    /// Fields written by a newer version of nbmodem, kept untouched.
+    #[serde(flatten)]
+    pub unknown: Map<String, Value>,
+}
+
+impl NvramData {
+    pub fn new(model: &str, imei: &str, firmware: &str) -> Self {
+        NvramData {
+            format: FORMAT,
+            model: model.into(),
+            imei: imei.into(),
+            firmware: firmware.into(),
+            sleep_mode: 0,
+            unknown: Map::new(),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        serde_json::to_string_pretty(self).expect("NVRAM data is plain JSON") + "\n"
+    }
+
+    pub fn decode(text: &str) -> Result<NvramData, NvramError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| NvramError::Corrupt(e.to_string()))?;
+        let format = value
+            .get("format")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| NvramError::Corrupt("no format number".into()))?;
+        if format > u64::from(FORMAT) {
+            return Err(NvramError::NewerFormat(format));
+        }
+        serde_json::from_value(value).map_err(|e| NvramError::Corrupt(e.to_string()))
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum NvramError {
+    #[error("NVRAM store is unreadable: {0}")]
+    Corrupt(String),
+    #[error("NVRAM store was written by a newer nbmodem (format {0}); this version reads up to format {FORMAT}")]
+    NewerFormat(u64),
+    #[error("NVRAM store I/O error at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Where NVRAM lives.
+pub trait NvramStore: Send {
+    /// The saved data, or `None` for a module that has never saved anything.
+    fn load(&mut self) -> Result<Option<NvramData>, NvramError>;
+    /// Replaces the saved data, atomically.
+    fn save(&mut self, data: &NvramData) -> Result<(), NvramError>;
+}
+
+/// NVRAM in a file `nvram.json` of the module's data directory.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    path: PathBuf,
+}
+
+impl FileStore {
+    pub const FILE_NAME: &'static str = "nvram.json";
+
+    /// The store of the module whose data directory is `dir` (created when missing).
+    pub fn in_dir(dir: &Path) -> Result<FileStore, NvramError> {
+        fs::create_dir_all(dir).map_err(|source| NvramError::Io {
+            path: dir.into(),
+            source,
+        })?;
+        Ok(FileStore {
+            path: dir.join(Self::FILE_NAME),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write_atomically(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let tmp = self.path.with_extension("json.tmp");
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, &self.path)?;
+        // Make the rename itself durable.
+        if let Some(dir) = self.path.parent() {
+            fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl NvramStore for FileStore {
+    fn load(&mut self) -> Result<Option<NvramData>, NvramError> {
+        match fs::read_to_string(&self.path) {
+            Ok(text) => NvramData::decode(&text).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(NvramError::Io {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    fn save(&mut self, data: &NvramData) -> Result<(), NvramError> {
+        self.write_atomically(data.encode().as_bytes())
+            .map_err(|source| NvramError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+/// NVRAM in memory, for tests and simulations. Clones share the same content, so a test can look at
+/// what a module saved. A store can be told to fail its writes, like a worn-out flash.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<MemoryInner>>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryInner {
+    text: Option<String>,
+    fail_writes: bool,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The encoded content, as a file store would hold it.
+    pub fn content(&self) -> Option<String> {
+        self.lock().text.clone()
+    }
+
+    pub fn set_content(&self, text: Option<String>) {
+        self.lock().text = text;
+    }
+
+    pub fn fail_writes(&self, fail: bool) {
+        self.lock().fail_writes = fail;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
+        // A panic elsewhere cannot leave the plain data inside in a broken state.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl NvramStore for MemoryStore {
+    fn load(&mut self) -> Result<Option<NvramData>, NvramError> {
+        self.lock()
+            .text
+            .as_deref()
+            .map(NvramData::decode)
+            .transpose()
+    }
+
+    fn save(&mut self, data: &NvramData) -> Result<(), NvramError> {
+        let mut inner = self.lock();
+        if inner.fail_writes {
+            return Err(NvramError::Io {
+                path: "memory".into(),
+                source: std::io::Error::other("write refused"),
+            });
+        }
+        inner.text = Some(data.encode());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_store_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = FileStore::in_dir(dir.path()).unwrap();
+        assert!(store.load().unwrap().is_none());
+        let mut data = NvramData::new("BC25", "865975030000001", "BC25PAR01A04");
+        data.sleep_mode = 1;
+        store.save(&data).unwrap();
+        assert_eq!(
+            FileStore::in_dir(dir.path()).unwrap().load().unwrap(),
+            Some(data)
+        );
+        assert!(!dir.path().join("nvram.json.tmp").exists());
+    }
+
+    #[test]
+    fn an_older_store_without_newer_fields_is_read_with_defaults() {
+        let old =
+            r#"{"format":1,"model":"BC95","imei":"865975030000001","firmware":"BC95HBR02A01_ONT"}"#;
+        let data = NvramData::decode(old).unwrap();
+        assert_eq!(data.sleep_mode, 0);
+        assert_eq!(data.model, "BC95");
+    }
+
+    #[test]
+    fn unknown_fields_survive_a_rewrite() {
+        let text = r#"{"format":1,"model":"BC25","imei":"865975030000001","firmware":"X","future":{"a":1}}"#;
+        let data = NvramData::decode(text).unwrap();
+        let again = NvramData::decode(&data.encode()).unwrap();
+        assert_eq!(
+            again.unknown.get("future"),
+            Some(&serde_json::json!({"a": 1}))
+        );
+    }
+
+    #[test]
+    fn newer_and_broken_stores_are_refused() {
+        assert!(matches!(
+            NvramData::decode(r#"{"format":9,"model":"BC25"}"#),
+            Err(NvramError::NewerFormat(9))
+        ));
+        assert!(matches!(
+            NvramData::decode("{\"form"),
+            Err(NvramError::Corrupt(_))
+        ));
+        assert!(matches!(
+            NvramData::decode("{}"),
+            Err(NvramError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn memory_store_can_refuse_writes() {
+        let mut store = MemoryStore::new();
+        store.fail_writes(true);
+        assert!(store.save(&NvramData::new("BC25", "1", "2")).is_err());
+        assert_eq!(store.content(), None);
+    }
+}

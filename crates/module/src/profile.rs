@@ -1,0 +1,290 @@
+//! Model profiles: everything that differs between the module models of the seeds, as data.
+//!
+//! A [`Profile`] names a model and gives its default firmware, how it identifies itself, its boot
+//! URCs, its AT defaults and response style, its error table, its command table, the operators whose
+//! carrier features it implements, and its CoAP retransmission parameters. Code never asks "is this
+//! a BC95?"; it reads the profile.
+
+use crate::commands::{self, Handler};
+use crate::errors::{ErrorTable, NEUL_ERRORS, QUECTEL_ERRORS};
+use crate::identity::Operator;
+use nbmodem_at::{CommandTable, ResultFormat};
+use std::time::Duration;
+
+/// RFC 7252 retransmission parameters of one kind of exchange. The ACK_RANDOM_FACTOR is 1.0 for
+/// every profile (behaviour.md §4.4), so that schedules are exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retransmission {
+    pub ack_timeout: Duration,
+    pub max_retransmit: u32,
+}
+
+impl Retransmission {
+    const fn new(ack_timeout_secs: u64, max_retransmit: u32) -> Self {
+        Retransmission {
+            ack_timeout: Duration::from_secs(ack_timeout_secs),
+            max_retransmit,
+        }
+    }
+
+    /// When an exchange started at time zero gives up: ACK_TIMEOUT × (2^(MAX_RETRANSMIT+1) − 1).
+    pub fn give_up_after(&self) -> Duration {
+        self.ack_timeout * ((1u32 << (self.max_retransmit + 1)) - 1)
+    }
+}
+
+/// The CoAP timing of a profile, per kind of exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoapTiming {
+    /// China Mobile DM (LwM2M) exchanges, and the CT IoT platform link.
+    pub dm: Retransmission,
+    /// China Telecom and China Unicom self-registration exchanges.
+    pub self_registration: Retransmission,
+}
+
+/// How the model identifies itself in ATI and AT+CGMR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identification {
+    pub manufacturer: &'static str,
+    pub product: &'static str,
+    /// Printed before the revision: `Revision: ` on the Quectel SoC firmware, `Revision:` on the
+    /// Neul-based BC95 family.
+    pub revision_prefix: &'static str,
+}
+
+/// One module model.
+#[derive(Debug)]
+pub struct Profile {
+    pub model: &'static str,
+    pub default_firmware: &'static str,
+    pub identification: Identification,
+    /// Written when the module has booted, each string framed as one URC.
+    pub boot_urcs: &'static [&'static str],
+    pub echo_default: bool,
+    pub cmee_default: ResultFormat,
+    /// Between a response's name and its values: `+CSQ: 25,99` or `+CSQ:25,99`.
+    pub separator: &'static str,
+    /// The same for the `+CSCON` URC, which BC260Y-CN prints without a space (seed 002).
+    pub cscon_urc_separator: &'static str,
+    pub errors: &'static ErrorTable,
+    pub commands: CommandTable<Handler>,
+    /// Operators whose self-registration or DM the model implements (behaviour.md §1). The first is
+    /// the operator of the default SIM.
+    pub operators: &'static [Operator],
+    pub coap: CoapTiming,
+}
+
+use Operator::{ChinaMobile as CM, ChinaTelecom as CT, ChinaUnicom as CU};
+
+const QUECTEL_BOOT: &[&str] = &["RDY", "+CFUN: 1", "+CPIN: READY"];
+/// The Neul boot banner of the BC95 family; each string is one frame.
+const NEUL_BOOT: &[&str] = &[
+    "Boot: Unsigned\r\nSecurity B.. Verified\r\nProtocol A.. Verified\r\nApps A...... Verified",
+    "REBOOT_CAUSE_SECURITY_RESET_PIN\r\nNeul \r\nOK",
+];
+
+const BC25_COAP: CoapTiming = CoapTiming {
+    dm: Retransmission::new(2, 4),
+    self_registration: Retransmission::new(3, 4),
+};
+
+const BC25: Profile = Profile {
+    model: "BC25",
+    default_firmware: "BC25PAR01A04",
+    identification: Identification {
+        manufacturer: "Quectel_Ltd",
+        product: "Quectel_BC25",
+        revision_prefix: "Revision: ",
+    },
+    boot_urcs: QUECTEL_BOOT,
+    echo_default: true,
+    cmee_default: ResultFormat::Numeric,
+    separator: ": ",
+    cscon_urc_separator: ": ",
+    errors: &QUECTEL_ERRORS,
+    commands: commands::QUECTEL_TABLE,
+    operators: &[CM, CT, CU],
+    coap: BC25_COAP,
+};
+
+const BC260Y_CN: Profile = Profile {
+    model: "BC260Y-CN",
+    default_firmware: "BC260YCNAAR02A01",
+    identification: Identification {
+        product: "Quectel_BC260Y-CN",
+        ..BC25.identification
+    },
+    cscon_urc_separator: ":",
+    operators: &[CT, CM],
+    coap: CoapTiming {
+        dm: Retransmission::new(2, 5),
+        self_registration: Retransmission::new(3, 4),
+    },
+    ..BC25
+};
+
+const BC26: Profile = Profile {
+    model: "BC26",
+    default_firmware: "BC26NBR01A07",
+    identification: Identification {
+        product: "Quectel_BC26",
+        ..BC25.identification
+    },
+    operators: &[CM],
+    ..BC25
+};
+
+const BC95: Profile = Profile {
+    model: "BC95",
+    default_firmware: "BC95HBR02A01_ONT",
+    identification: Identification {
+        manufacturer: "Quectel",
+        product: "BC95",
+        revision_prefix: "Revision:",
+    },
+    boot_urcs: NEUL_BOOT,
+    echo_default: false,
+    cmee_default: ResultFormat::Plain,
+    separator: ":",
+    cscon_urc_separator: ":",
+    errors: &NEUL_ERRORS,
+    commands: commands::NEUL_TABLE,
+    operators: &[CM],
+    coap: BC25_COAP,
+};
+
+/// Every model of the seeds.
+pub static PROFILES: &[Profile] = &[
+    BC25,
+    Profile {
+        model: "BC25-B5",
+        default_firmware: "BC25B5PAR01A04",
+        identification: Identification {
+            product: "Quectel_BC25-B5",
+            ..BC25.identification
+        },
+        operators: &[CT],
+        ..BC25
+    },
+    Profile {
+        model: "BC25-B8",
+        default_firmware: "BC25B8PAR01A05",
+        identification: Identification {
+            product: "Quectel_BC25-B8",
+            ..BC25.identification
+        },
+        operators: &[CM],
+        ..BC25
+    },
+    Profile {
+        model: "BC32",
+        default_firmware: "BC32RAR01A03",
+        identification: Identification {
+            product: "Quectel_BC32",
+            ..BC25.identification
+        },
+        operators: &[CM],
+        ..BC25
+    },
+    Profile {
+        model: "BC32-B8",
+        default_firmware: "BC32B8RAR01A03",
+        identification: Identification {
+            product: "Quectel_BC32-B8",
+            ..BC25.identification
+        },
+        operators: &[CM],
+        ..BC25
+    },
+    BC260Y_CN,
+    BC26,
+    Profile {
+        model: "BC20",
+        default_firmware: "BC20JAR01A05",
+        identification: Identification {
+            product: "Quectel_BC20",
+            ..BC25.identification
+        },
+        ..BC26
+    },
+    Profile {
+        model: "BC35-G",
+        default_firmware: "BC35GJBR01A02_ONT",
+        identification: Identification {
+            product: "BC35-G",
+            ..BC95.identification
+        },
+        ..BC95
+    },
+    Profile {
+        model: "BC28",
+        default_firmware: "BC28JAR01A02_ONT",
+        identification: Identification {
+            product: "BC28",
+            ..BC95.identification
+        },
+        ..BC95
+    },
+    BC95,
+];
+
+/// The profile of `model`, compared without regard to case.
+pub fn find(model: &str) -> Option<&'static Profile> {
+    PROFILES
+        .iter()
+        .find(|p| p.model.eq_ignore_ascii_case(model))
+}
+
+/// The model names, for help texts and error messages.
+pub fn model_names() -> Vec<&'static str> {
+    PROFILES.iter().map(|p| p.model).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::revision::Revision;
+
+    #[test]
+    fn every_model_of_the_seeds_has_a_profile() {
+        assert_eq!(
+            model_names(),
+            [
+                "BC25",
+                "BC25-B5",
+                "BC25-B8",
+                "BC32",
+                "BC32-B8",
+                "BC260Y-CN",
+                "BC26",
+                "BC20",
+                "BC35-G",
+                "BC28",
+                "BC95"
+            ]
+        );
+        assert_eq!(find("bc260y-cn").map(|p| p.model), Some("BC260Y-CN"));
+        assert!(find("BC66").is_none());
+    }
+
+    #[test]
+    fn default_firmware_parses_as_a_revision() {
+        for p in PROFILES {
+            assert!(Revision::parse(p.default_firmware).is_some(), "{}", p.model);
+        }
+    }
+
+    #[test]
+    fn retransmission_limits_of_behaviour_4_4() {
+        let bc25 = find("BC25").unwrap().coap;
+        assert_eq!(bc25.dm.give_up_after(), Duration::from_secs(62));
+        assert_eq!(
+            bc25.self_registration.give_up_after(),
+            Duration::from_secs(93)
+        );
+        assert_eq!(
+            find("BC260Y-CN").unwrap().coap.dm.give_up_after(),
+            Duration::from_secs(126)
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! Running nbmodem in virtual time.
+//!
+//! - [`Bench`] holds a module on a [`VirtualClock`](nbmodem_clock::VirtualClock): send it bytes,
+//!   read what it writes, move time forward (timer to timer, never sleeping), cut its power.
+//! - [`script`] parses plain-text scenario scripts (the format is documented in
+//!   `docs/scenarios.md`), and [`run`] plays one on a bench, stopping at the first expectation that
+//!   does not hold with a report that shows the difference.
+
+mod bench;
+mod run;
+pub mod script;
+
+pub use bench::{Bench, ModuleSetup, SetupError};
+pub use run::{run, Failure, Outcome};
+pub use script::{parse, Scenario, ScriptError, Step};

@@ -1,0 +1,143 @@
+//! Playing a scenario on a bench.
+
+use crate::bench::{Bench, SetupError};
+use crate::script::{Scenario, Step};
+use nbmodem_clock::format_duration;
+use std::fmt;
+use std::time::Duration;
+
+/// How long an `expect` waits for its line unless the script says otherwise.
+pub const DEFAULT_EXPECT_LIMIT: Duration = Duration::from_secs(600);
+
+/// How many output lines a failure report shows before the mismatch.
+const CONTEXT_LINES: usize = 8;
+
+/// A scenario that passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub steps: usize,
+    pub virtual_time: Duration,
+}
+
+/// Why a scenario failed: the step, what was expected, what came, and the output before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub line: usize,
+    pub expected: String,
+    pub got: String,
+    pub at: Duration,
+    pub recent: Vec<String>,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "line {} (at virtual time {}):",
+            self.line,
+            format_duration(self.at)
+        )?;
+        writeln!(f, "  expected: {}", self.expected)?;
+        writeln!(f, "  got:      {}", self.got)?;
+        if !self.recent.is_empty() {
+            writeln!(f, "  transcript before it:")?;
+            for line in &self.recent {
+                writeln!(f, "    {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Plays `scenario` from power-on; stops at the first step that fails.
+pub fn run(scenario: &Scenario) -> Result<Outcome, Failure> {
+    let mut player = Player::new(scenario)?;
+    for (line, step) in &scenario.steps {
+        player.line = *line;
+        player.step(step)?;
+    }
+    Ok(Outcome {
+        steps: scenario.steps.len(),
+        virtual_time: player.bench.elapsed(),
+    })
+}
+
+struct Player {
+    bench: Bench,
+    limit: Duration,
+    line: usize,
+    transcript: Vec<String>,
+}
+
+impl Player {
+    fn new(scenario: &Scenario) -> Result<Player, Failure> {
+        let setup_failure = |e: SetupError| Failure {
+            line: 0,
+            expected: "a module".into(),
+            got: e.to_string(),
+            at: Duration::ZERO,
+            recent: vec![],
+        };
+        let mut bench = Bench::new(scenario.setup.clone()).map_err(setup_failure)?;
+        bench.power_on();
+        Ok(Player {
+            bench,
+            limit: DEFAULT_EXPECT_LIMIT,
+            line: 0,
+            transcript: Vec::new(),
+        })
+    }
+
+    fn step(&mut self, step: &Step) -> Result<(), Failure> {
+        match step {
+            Step::Send(text) => {
+                self.transcript.push(format!("> {text}"));
+                self.bench.send_line(text);
+            }
+            Step::Expect(pattern) => match self.bench.next_line(self.limit) {
+                Some(line) if pattern.matches(&line) => self.transcript.push(line),
+                Some(line) => return Err(self.failure(pattern.to_string(), format!("{line:?}"))),
+                None => {
+                    let got = format!("nothing within {}", format_duration(self.limit));
+                    return Err(self.failure(pattern.to_string(), got));
+                }
+            },
+            Step::Wait(d) => self.bench.advance(*d),
+            Step::Silent(d) => {
+                if let Some(line) = self.bench.next_line(*d) {
+                    let expected = format!("no output for {}", format_duration(*d));
+                    return Err(self.failure(expected, format!("{line:?}")));
+                }
+            }
+            Step::Elapsed(d) => {
+                let now = self.bench.elapsed();
+                if now != *d {
+                    return Err(self.failure(format_duration(*d), format_duration(now)));
+                }
+            }
+            Step::Timeout(d) => self.limit = *d,
+            Step::PowerOn => self.bench.power_on(),
+            Step::PowerOff => self.bench.power_off(),
+            Step::PowerCycle => {
+                self.bench.power_off();
+                self.bench.power_on();
+            }
+            Step::Kill => {
+                let restarted = self.bench.restart_process();
+                restarted.map_err(|e| self.failure("a restarted module".into(), e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn failure(&self, expected: String, got: String) -> Failure {
+        let skip = self.transcript.len().saturating_sub(CONTEXT_LINES);
+        Failure {
+            line: self.line,
+            expected,
+            got,
+            at: self.bench.elapsed(),
+            recent: self.transcript[skip..].to_vec(),
+        }
+    }
+}

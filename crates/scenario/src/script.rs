@@ -1,0 +1,203 @@
+//! The scenario script format (see `docs/scenarios.md`).
+//!
+//! One step a line; `#` starts a comment line; blank lines are ignored. The first step names the
+//! module: `module <MODEL> [--firmware R] [--imei N] [--imsi N] [--iccid N]`.
+
+use crate::bench::ModuleSetup;
+use nbmodem_clock::parse_duration;
+use regex::Regex;
+use std::time::Duration;
+use thiserror::Error;
+
+/// What an `expect` step matches.
+#[derive(Debug, Clone)]
+pub enum Pattern {
+    Exact(String),
+    Regex(Regex),
+}
+
+impl Pattern {
+    pub fn matches(&self, line: &str) -> bool {
+        match self {
+            Pattern::Exact(text) => text == line,
+            Pattern::Regex(re) => re.is_match(line),
+        }
+    }
+}
+
+impl std::fmt::Display for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pattern::Exact(text) => write!(f, "{text:?}"),
+            Pattern::Regex(re) => write!(f, "/{}/", re.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Sends a command line, terminated by `<CR>`.
+    Send(String),
+    /// The next output line must match, within the expect time limit.
+    Expect(Pattern),
+    /// Lets virtual time pass; output is kept for the following `expect` steps.
+    Wait(Duration),
+    /// Lets virtual time pass; fails if the module writes anything meanwhile.
+    Silent(Duration),
+    /// Fails unless exactly this much virtual time has passed since the start.
+    Elapsed(Duration),
+    /// Sets how long an `expect` waits for its line (default 10 minutes).
+    Timeout(Duration),
+    PowerOn,
+    PowerOff,
+    /// A power cut followed by power-on.
+    PowerCycle,
+    /// The process is killed and started again on the same NVRAM.
+    Kill,
+}
+
+/// A parsed script.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub setup: ModuleSetup,
+    /// Each step with its line number in the script.
+    pub steps: Vec<(usize, Step)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("line {line}: {message}")]
+pub struct ScriptError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Parses a scenario script.
+pub fn parse(text: &str) -> Result<Scenario, ScriptError> {
+    let mut setup = None;
+    let mut steps = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        let err = |message: String| ScriptError { line, message };
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let (keyword, arg) = trimmed
+            .split_once(' ')
+            .map(|(k, a)| (k, a.trim()))
+            .unwrap_or((trimmed, ""));
+        if keyword == "module" {
+            if setup.is_some() || !steps.is_empty() {
+                return Err(err("`module` must be the first step, and come once".into()));
+            }
+            setup = Some(parse_module(arg).map_err(err)?);
+            continue;
+        }
+        if setup.is_none() {
+            return Err(err("the first step must be `module <MODEL> …`".into()));
+        }
+        steps.push((line, parse_step(keyword, arg).map_err(err)?));
+    }
+    let setup = setup.ok_or(ScriptError {
+        line: 0,
+        message: "no `module` step".into(),
+    })?;
+    Ok(Scenario { setup, steps })
+}
+
+fn parse_step(keyword: &str, arg: &str) -> Result<Step, String> {
+    let duration = || parse_duration(arg).map_err(|e| e.to_string());
+    let no_arg = |step: Step| {
+        if arg.is_empty() {
+            Ok(step)
+        } else {
+            Err(format!("`{keyword}` takes no argument"))
+        }
+    };
+    match keyword {
+        "send" => Ok(Step::Send(arg.to_string())),
+        "expect" => parse_pattern(arg).map(Step::Expect),
+        "wait" => duration().map(Step::Wait),
+        "silent" => duration().map(Step::Silent),
+        "elapsed" => duration().map(Step::Elapsed),
+        "timeout" => duration().map(Step::Timeout),
+        "power-on" => no_arg(Step::PowerOn),
+        "power-off" => no_arg(Step::PowerOff),
+        "power-cycle" => no_arg(Step::PowerCycle),
+        "kill" => no_arg(Step::Kill),
+        _ => Err(format!("unknown step `{keyword}`")),
+    }
+}
+
+/// `/regex/` (anchored to the whole line) or exact text.
+fn parse_pattern(arg: &str) -> Result<Pattern, String> {
+    match arg.strip_prefix('/').and_then(|a| a.strip_suffix('/')) {
+        Some(re) if arg.len() >= 2 => Regex::new(&format!("^(?:{re})$"))
+            .map(Pattern::Regex)
+            .map_err(|e| format!("bad regex: {e}")),
+        _ if arg.is_empty() => Err("`expect` needs a line to match".into()),
+        _ => Ok(Pattern::Exact(arg.to_string())),
+    }
+}
+
+fn parse_module(arg: &str) -> Result<ModuleSetup, String> {
+    let mut words = arg.split_whitespace();
+    let model = words.next().ok_or("`module` needs a model")?;
+    let mut setup = ModuleSetup::model(model);
+    while let Some(option) = words.next() {
+        let value = words
+            .next()
+            .ok_or(format!("{option} needs a value"))?
+            .to_string();
+        let slot = match option {
+            "--firmware" => &mut setup.firmware,
+            "--imei" => &mut setup.imei,
+            "--imsi" => &mut setup.imsi,
+            "--iccid" => &mut setup.iccid,
+            _ => return Err(format!("unknown module option {option}")),
+        };
+        *slot = Some(value);
+    }
+    Ok(setup)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_step() {
+        let s = parse(
+            "# boot\nmodule BC25 --imsi 460110000000001\n\nexpect RDY\nsend AT+CSQ\nexpect /\\+CSQ: \\d+,99/\n\
+             wait 30d\nsilent 1h\nelapsed 30d1h\ntimeout 2h\npower-off\npower-on\npower-cycle\nkill\n",
+        )
+        .unwrap();
+        assert_eq!(s.setup.model, "BC25");
+        assert_eq!(s.setup.imsi.as_deref(), Some("460110000000001"));
+        assert_eq!(s.steps.len(), 11);
+        assert_eq!(s.steps[0].0, 4, "line numbers count comments and blanks");
+        match &s.steps[2].1 {
+            Step::Expect(p) => assert!(p.matches("+CSQ: 25,99") && !p.matches("x+CSQ: 25,99")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reports_mistakes_with_their_line() {
+        let cases = [
+            ("send AT", 1, "first step"),
+            ("module BC25\nwait soon", 2, "not a duration"),
+            ("module BC25\nexpect /(/", 2, "bad regex"),
+            ("module BC25\nfly away", 2, "unknown step"),
+            ("module BC25\nmodule BC26", 2, "first step"),
+            ("module BC25 --imei", 1, "needs a value"),
+            ("module BC25\nkill now", 2, "no argument"),
+            ("# nothing", 0, "no `module`"),
+        ];
+        for (text, line, message) in cases {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.line, line, "{text}");
+            assert!(e.message.contains(message), "{text}: {}", e.message);
+        }
+    }
+}
