@@ -198,7 +198,13 @@ impl Bench {
         let start = self.raw.iter().position(|b| !is_end(b))?;
         let len = self.raw[start..].iter().position(is_end)?;
         let line = String::from_utf8_lossy(&self.raw[start..start + len]).into_owned();
-        self.raw.drain(..start + len);
+        let end = start + len;
+        let terminator = if self.raw[end..].starts_with(b"\r\n") {
+            2
+        } else {
+            1
+        };
+        self.raw.drain(..end + terminator);
         Some(line)
     }
 }

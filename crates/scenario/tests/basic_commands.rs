@@ -1,0 +1,377 @@
+//! The basic command set of behaviour.md §2 on every model, byte for byte.
+
+use nbmodem_module::{Profile, PROFILES};
+use nbmodem_scenario::{Bench, ModuleSetup};
+use std::time::Duration;
+
+fn ok(lines: &[&str]) -> String {
+    let mut text = String::new();
+    if !lines.is_empty() {
+        text = format!("\r\n{}\r\n", lines.join("\r\n"));
+    }
+    text + "\r\nOK\r\n"
+}
+
+const ERROR: &str = "\r\nERROR\r\n";
+
+/// `+NAME: value` or `+NAME:value`, as the profile writes it.
+fn line(p: &Profile, name: &str, value: &str) -> String {
+    format!("{name}{}{value}", p.separator)
+}
+
+fn each_model(test: impl Fn(&'static Profile, Bench)) {
+    for p in PROFILES {
+        let mut bench = Bench::booted(p.model);
+        bench.at("ATE0");
+        test(p, bench);
+    }
+}
+
+#[test]
+fn identification() {
+    each_model(|p, mut b| {
+        let id = p.identification;
+        let revision = format!("{}{}", id.revision_prefix, p.default_firmware);
+        assert_eq!(b.at("AT"), ok(&[]));
+        assert_eq!(
+            b.at("ATI"),
+            ok(&[id.manufacturer, id.product, &revision]),
+            "{}",
+            p.model
+        );
+        assert_eq!(b.at("AT+CGMR"), ok(&[&revision]));
+        assert_eq!(b.at("AT+CGMR=?"), ok(&[]));
+    });
+}
+
+#[test]
+fn the_bc25_and_bc95_look_as_documented() {
+    let mut bc25 = Bench::booted("BC25");
+    assert_eq!(
+        bc25.send_raw(b"ATI\r"),
+        Some(b"ATI\r".to_vec()),
+        "echo is on"
+    );
+    assert_eq!(
+        bc25.take_raw(),
+        b"\r\nQuectel_Ltd\r\nQuectel_BC25\r\nRevision: BC25PAR01A04\r\n\r\nOK\r\n"
+    );
+    let mut bc95 = Bench::booted("BC95");
+    assert_eq!(
+        bc95.at("AT+CSQ"),
+        "\r\n+CSQ:25,99\r\n\r\nOK\r\n",
+        "no echo and no space on the Neul firmware"
+    );
+}
+
+#[test]
+fn serial_numbers_and_sim() {
+    each_model(|p, mut b| {
+        let imei = "865975030000001";
+        assert_eq!(b.at("AT+CGSN"), ok(&[imei]));
+        assert_eq!(b.at("AT+CGSN=0"), ok(&[imei]));
+        assert_eq!(b.at("AT+CGSN=1"), ok(&[&line(p, "+CGSN", imei)]));
+        assert_eq!(
+            b.at("AT+CGSN=2"),
+            ok(&[&line(p, "+CGSN", "8659750300000001")]),
+            "IMEISV: TAC, SNR, SVN"
+        );
+        assert_eq!(b.at("AT+CGSN=3"), ok(&[&line(p, "+CGSN", "01")]));
+        assert_eq!(b.at("AT+CGSN=?"), ok(&[&line(p, "+CGSN", "(0-3)")]));
+        assert_ne!(b.at("AT+CGSN=4"), ok(&[]));
+        let sim = b.module().sim().clone();
+        assert_eq!(b.at("AT+CIMI"), ok(&[sim.imsi()]));
+        let iccid_command = if p.separator == ": " {
+            "+QCCID"
+        } else {
+            "+NCCID"
+        };
+        assert_eq!(
+            b.at(&format!("AT{iccid_command}")),
+            ok(&[&line(p, iccid_command, sim.iccid())])
+        );
+        assert_eq!(b.at("AT+CPIN?"), ok(&[&line(p, "+CPIN", "READY")]));
+    });
+}
+
+#[test]
+fn registration_after_boot() {
+    each_model(|p, mut b| {
+        b.advance(Duration::from_secs(2));
+        assert_eq!(b.at("AT+CEREG?"), ok(&[&line(p, "+CEREG", "0,1")]));
+        assert_eq!(b.at("AT+CGATT?"), ok(&[&line(p, "+CGATT", "1")]));
+        assert_eq!(b.at("AT+CFUN?"), ok(&[&line(p, "+CFUN", "1")]));
+        assert_eq!(b.at("AT+CSQ"), ok(&[&line(p, "+CSQ", "25,99")]));
+        let plmn = b.module().sim().plmn().to_string();
+        assert_eq!(
+            b.at("AT+COPS?"),
+            ok(&[&line(p, "+COPS", &format!("0,2,\"{plmn}\",9"))])
+        );
+        let ip = b.module().address().expect("registered").to_string();
+        assert_eq!(
+            b.at("AT+CGPADDR?"),
+            ok(&[&line(p, "+CGPADDR", &format!("0,\"{ip}\""))])
+        );
+        assert_eq!(b.at("AT+CGPADDR=0"), b.at("AT+CGPADDR"));
+        assert_eq!(b.at("AT+CEREG=2"), ok(&[]));
+        assert_eq!(
+            b.at("AT+CEREG?"),
+            ok(&[&line(p, "+CEREG", "2,1,\"5A3C\",\"0A1B2C3D\",9")])
+        );
+    });
+}
+
+#[test]
+fn radio_off_and_on_with_registration_urcs() {
+    each_model(|p, mut b| {
+        b.advance(Duration::from_secs(2));
+        assert_eq!(b.at("AT+CEREG=1"), ok(&[]));
+        // The URC comes after the final result, never inside the response.
+        let off = b.at("AT+CFUN=0");
+        assert_eq!(off, format!("\r\nOK\r\n\r\n{}\r\n", line(p, "+CEREG", "0")));
+        assert_eq!(b.at("AT+CSQ"), ok(&[&line(p, "+CSQ", "99,99")]));
+        assert_eq!(b.at("AT+CGPADDR?"), ok(&[]));
+        assert_eq!(b.at("AT+COPS?"), ok(&[&line(p, "+COPS", "0")]));
+        assert_eq!(
+            b.at("AT+CGATT=1"),
+            format!("\r\n{}\r\n", cme(p, "3")),
+            "no attach with the radio off"
+        );
+        assert_eq!(
+            b.at("AT+CFUN=1"),
+            format!("\r\nOK\r\n\r\n{}\r\n", line(p, "+CEREG", "2"))
+        );
+        assert_eq!(b.at("AT+CEREG?"), ok(&[&line(p, "+CEREG", "1,2")]));
+        assert_eq!(
+            b.next_line(Duration::from_secs(5)),
+            Some(line(p, "+CEREG", "1"))
+        );
+        assert_eq!(
+            b.elapsed(),
+            Duration::from_secs(5),
+            "attached 2 s after AT+CFUN=1"
+        );
+    });
+}
+
+/// `+CME ERROR: <n>` under the default AT+CMEE of the profile, or `ERROR` when it is 0.
+fn cme(p: &Profile, code: &str) -> String {
+    match p.cmee_default {
+        nbmodem_at::ResultFormat::Plain => "ERROR".into(),
+        _ => format!("+CME ERROR: {code}"),
+    }
+}
+
+#[test]
+fn detach_and_attach() {
+    each_model(|p, mut b| {
+        b.advance(Duration::from_secs(2));
+        assert_eq!(b.at("AT+CGATT=0"), ok(&[]));
+        assert_eq!(b.at("AT+CGATT?"), ok(&[&line(p, "+CGATT", "0")]));
+        assert_eq!(b.at("AT+CGATT=1"), ok(&[]));
+        b.advance(Duration::from_secs(2));
+        assert_eq!(b.at("AT+CGATT?"), ok(&[&line(p, "+CGATT", "1")]));
+        assert_eq!(b.at("AT+CGATT=?"), ok(&[&line(p, "+CGATT", "(0,1)")]));
+    });
+}
+
+#[test]
+fn signalling_connection_urcs() {
+    each_model(|p, mut b| {
+        assert_eq!(b.at("AT+CSCON=1"), ok(&[]));
+        let urc = |state: u8| format!("+CSCON{}{state}", p.cscon_urc_separator);
+        assert_eq!(b.next_line(Duration::from_secs(3)), Some(urc(1)));
+        assert_eq!(b.at("AT+CSCON?"), ok(&[&line(p, "+CSCON", "1,1")]));
+        assert_eq!(b.next_line(Duration::from_secs(30)), Some(urc(0)));
+        assert_eq!(
+            b.elapsed(),
+            Duration::from_secs(1 + 2 + 20),
+            "boot, attach, 20 s of inactivity"
+        );
+        assert_eq!(b.at("AT+CSCON?"), ok(&[&line(p, "+CSCON", "1,0")]));
+    });
+    let mut bc260y = Bench::booted("BC260Y-CN");
+    bc260y.at("AT+CSCON=1");
+    bc260y.advance(Duration::from_secs(2));
+    assert_eq!(
+        bc260y.take_raw(),
+        b"\r\n+CSCON:1\r\n",
+        "seed 002 prints +CSCON:1"
+    );
+}
+
+#[test]
+fn error_reporting_follows_cmee_and_the_profile_table() {
+    each_model(|p, mut b| {
+        let invalid = p
+            .errors
+            .lookup(nbmodem_module::errors::ErrorKind::InvalidParameter);
+        assert_eq!(b.at("AT+CMEE=0"), ok(&[]));
+        assert_eq!(b.at("AT+CEREG=9"), ERROR);
+        assert_eq!(b.at("AT+CMEE=1"), ok(&[]));
+        assert_eq!(
+            b.at("AT+CEREG=9"),
+            format!("\r\n+CME ERROR: {}\r\n", invalid.code)
+        );
+        assert_eq!(b.at("AT+CMEE=2"), ok(&[]));
+        assert_eq!(
+            b.at("AT+CEREG=9"),
+            format!("\r\n+CME ERROR: {}\r\n", invalid.text)
+        );
+        assert_eq!(b.at("AT+CMEE?"), ok(&[&line(p, "+CMEE", "2")]));
+        assert_eq!(b.at("AT+CMEE=?"), ok(&[&line(p, "+CMEE", "(0-2)")]));
+        // Syntax errors, unknown commands and unsupported forms are a plain ERROR whatever AT+CMEE says.
+        for bad in [
+            "AT+NOSUCH",
+            "AT+CSQ?",
+            "AT+CEREG=\"1",
+            "ATE1x",
+            "HELLO",
+            "AT+CMEE=3",
+        ] {
+            let want = if bad == "AT+CMEE=3" {
+                format!("\r\n+CME ERROR: {}\r\n", invalid.text)
+            } else {
+                ERROR.into()
+            };
+            assert_eq!(b.at(bad), want, "{} {bad}", p.model);
+        }
+    });
+}
+
+#[test]
+fn cmee_defaults() {
+    assert_eq!(
+        Bench::booted("BC95").at("AT+CMEE?"),
+        "\r\n+CMEE:0\r\n\r\nOK\r\n"
+    );
+    assert_eq!(
+        Bench::booted("BC26").at("AT+CMEE?"),
+        "\r\n+CMEE: 1\r\n\r\nOK\r\n"
+    );
+}
+
+#[test]
+fn echo() {
+    let mut b = Bench::booted("BC26");
+    assert_eq!(b.send_raw(b"AT\r"), Some(b"AT\r".to_vec()));
+    b.take_raw();
+    // ATE0 is echoed (echo was on when it came); what follows it is not.
+    assert_eq!(b.send_raw(b"ATE0\rAT\r"), None);
+    assert_eq!(b.take_raw(), b"ATE0\r\r\nOK\r\n\r\nOK\r\n");
+    assert_eq!(b.at("ATE1"), ok(&[]));
+    assert_eq!(b.send_raw(b"AT\r"), Some(b"AT\r".to_vec()));
+    assert_eq!(
+        Bench::booted("BC28").send_raw(b"AT\r"),
+        None,
+        "the Neul firmware does not echo"
+    );
+}
+
+#[test]
+fn sleep_mode_is_saved_to_nvram() {
+    each_model(|p, mut b| {
+        assert_eq!(b.at("AT+QSCLK?"), ok(&[&line(p, "+QSCLK", "0")]));
+        assert_eq!(b.at("AT+QSCLK=1"), ok(&[]));
+        assert_eq!(b.at("AT+QSCLK?"), ok(&[&line(p, "+QSCLK", "1")]));
+        assert!(b.store().content().unwrap().contains("\"sleep_mode\": 1"));
+        b.power_off();
+        b.power_on();
+        b.advance(nbmodem_module::BOOT_TIME);
+        b.take_raw();
+        b.at("ATE0");
+        assert_eq!(b.at("AT+QSCLK?"), ok(&[&line(p, "+QSCLK", "1")]));
+        let invalid = p
+            .errors
+            .lookup(nbmodem_module::errors::ErrorKind::InvalidParameter)
+            .code;
+        assert_eq!(
+            b.at("AT+QSCLK=3"),
+            format!("\r\n{}\r\n", cme(p, &invalid.to_string()))
+        );
+    });
+}
+
+#[test]
+fn a_failed_nvram_write_reports_memory_failure_and_changes_nothing() {
+    let mut b = Bench::booted("BC25");
+    b.at("ATE0");
+    b.store().fail_writes(true);
+    assert_eq!(b.at("AT+QSCLK=2"), "\r\n+CME ERROR: 23\r\n");
+    assert_eq!(b.at("AT+QSCLK?"), ok(&["+QSCLK: 0"]));
+}
+
+#[test]
+fn reboot_with_qrst_and_cfun() {
+    each_model(|p, mut b| {
+        b.at("AT+CMEE=2");
+        assert_eq!(b.at("AT+QRST=1"), ok(&[]));
+        b.advance(nbmodem_module::BOOT_TIME);
+        let boot: String = p.boot_urcs.iter().map(|u| format!("\r\n{u}\r\n")).collect();
+        assert_eq!(
+            String::from_utf8(b.take_raw()).unwrap(),
+            boot,
+            "{}",
+            p.model
+        );
+        b.at("ATE0");
+        assert_eq!(
+            b.at("AT+CMEE?"),
+            ok(&[&line(p, "+CMEE", &p.cmee_default.cmee().to_string())]),
+            "RAM settings are lost"
+        );
+        assert_eq!(b.at("AT+QRST=?"), ok(&[&line(p, "+QRST", "(1)")]));
+        assert_ne!(b.at("AT+QRST=0"), ok(&[]));
+        assert_eq!(b.at("AT+CFUN=1,1"), ok(&[]));
+        assert!(!b.module().is_ready(), "AT+CFUN=1,1 reboots");
+    });
+}
+
+#[test]
+fn input_before_boot_and_overlong_lines() {
+    let mut b = Bench::new(ModuleSetup::model("BC25")).unwrap();
+    b.power_on();
+    b.send_raw(b"AT\r");
+    assert_eq!(b.take_raw(), b"", "nothing answers before boot");
+    b.advance(nbmodem_module::BOOT_TIME);
+    b.take_raw();
+    b.at("ATE0");
+    let long = format!("AT+NMGS=1024,\"{}\",100", "ab".repeat(1024));
+    assert_eq!(
+        b.at(&long),
+        ERROR,
+        "a full-size NMGS line fits; the command is unknown here"
+    );
+    let too_long = format!("AT+X={}", "9".repeat(nbmodem_at::MAX_LINE_LEN));
+    assert_eq!(b.at(&too_long), ERROR);
+    assert_eq!(b.at("AT"), ok(&[]), "the next line is clean");
+    assert_eq!(b.at(""), "", "an empty line gets no answer");
+}
+
+#[test]
+fn test_forms() {
+    each_model(|p, mut b| {
+        for (command, range) in [
+            ("+CFUN", "(0,1),(0,1)"),
+            ("+CEREG", "(0-5)"),
+            ("+CGPADDR", "(0)"),
+            ("+CSQ", "(0-31,99),(0-7,99)"),
+            ("+CSCON", "(0,1)"),
+            ("+QSCLK", "(0-2)"),
+        ] {
+            assert_eq!(
+                b.at(&format!("AT{command}=?")),
+                ok(&[&line(p, command, range)])
+            );
+        }
+        let plmn = b.module().sim().plmn().to_string();
+        assert_eq!(
+            b.at("AT+COPS=?"),
+            ok(&[&line(
+                p,
+                "+COPS",
+                &format!("(2,\"\",\"\",\"{plmn}\",9),,(0-4),(2)")
+            )])
+        );
+    });
+}
