@@ -135,15 +135,19 @@ impl Bench {
         echoed.then(|| bytes.to_vec())
     }
 
-    /// Sends a command line terminated by `<CR>`.
+    /// Sends a command line terminated by `<CR>`; its echo, if any, stays in the output.
     pub fn send_line(&mut self, line: &str) {
-        self.send_raw(format!("{line}\r").as_bytes());
+        self.module
+            .receive(format!("{line}\r").as_bytes(), self.clock.now());
+        let out = self.module.take_output();
+        self.collect(out);
         self.run_due();
     }
 
     /// Sends a line and returns everything written in answer, byte for byte (echo excluded).
     pub fn at(&mut self, line: &str) -> String {
-        self.send_line(line);
+        self.send_raw(format!("{line}\r").as_bytes());
+        self.run_due();
         String::from_utf8_lossy(&self.take_raw()).into_owned()
     }
 

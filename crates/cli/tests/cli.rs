@@ -1,0 +1,256 @@
+//! The `nbmodem` binary as a user runs it: each AT front-end, the sandbox's defaults, NVRAM across
+//! process restarts, the scenario command, and mistakes on the command line.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NBMODEM: &str = env!("CARGO_BIN_EXE_nbmodem");
+
+/// Runs the module on stdio with `input`, closes its input, and returns all it wrote.
+fn stdio_session(data: &Path, model: &str, input: &str) -> String {
+    let mut child = Command::new(NBMODEM)
+        .args(["modem", "--model", model, "--at", "stdio", "--data"])
+        .arg(data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn a_script_drives_the_module_through_pipes() {
+    let data = tempfile::tempdir().unwrap();
+    let out = stdio_session(data.path(), "BC25", "ATE0\rAT+CGSN=1\r\nAT+NOPE\n");
+    assert_eq!(
+        out,
+        "\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\n+CPIN: READY\r\nATE0\r\r\nOK\r\n\r\n+CGSN: 865975030000001\r\n\r\nOK\r\n\r\nERROR\r\n"
+    );
+}
+
+#[test]
+fn nvram_survives_a_process_restart() {
+    let data = tempfile::tempdir().unwrap();
+    stdio_session(data.path(), "BC26", "ATE0\rAT+QSCLK=1\r");
+    let out = stdio_session(data.path(), "BC26", "ATE0\rAT+QSCLK?\r");
+    assert!(out.ends_with("\r\n+QSCLK: 1\r\n\r\nOK\r\n"), "{out:?}");
+    assert!(data.path().join("nvram.json").exists());
+}
+
+/// Reads from `reader` until `want` has been seen; panics after 10 s.
+fn read_until(reader: &mut impl Read, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains(want) {
+        assert!(
+            Instant::now() < deadline,
+            "no {want:?} in {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        match reader.read(&mut buf) {
+            Ok(0) => panic!(
+                "closed before {want:?}: {:?}",
+                String::from_utf8_lossy(&seen)
+            ),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// Starts `nbmodem modem` in the background; killed when dropped.
+struct Background(Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(args: &[&str], data: &Path) -> (Background, BufReader<std::process::ChildStderr>) {
+    let mut child = Command::new(NBMODEM)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    (Background(child), stderr)
+}
+
+#[test]
+fn tcp_front_end() {
+    let data = tempfile::tempdir().unwrap();
+    let (_modem, mut stderr) = start(
+        &["modem", "--model", "BC260Y-CN", "--at", "tcp:127.0.0.1:0"],
+        data.path(),
+    );
+    let mut banner = String::new();
+    stderr.read_line(&mut banner).unwrap();
+    let addr = banner.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(banner.contains("AT port on tcp 127.0.0.1:"), "{banner}");
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    stream.write_all(b"ATE0\r").unwrap();
+    read_until(&mut stream, "\r\nOK\r\n");
+    stream.write_all(b"AT+CGMR\r").unwrap();
+    assert_eq!(
+        read_until(&mut stream, "OK\r\n"),
+        "\r\nRevision: BC260YCNAAR02A01\r\n\r\nOK\r\n"
+    );
+    // A second host after the first hangs up finds the same module.
+    drop(stream);
+    let mut again = TcpStream::connect(&addr).unwrap();
+    again
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    again.write_all(b"AT\r").unwrap();
+    assert_eq!(
+        read_until(&mut again, "OK\r\n"),
+        "\r\nOK\r\n",
+        "echo is still off"
+    );
+}
+
+#[test]
+fn pseudo_terminal_front_end() {
+    let data = tempfile::tempdir().unwrap();
+    let link = data.path().join("ttyNB0");
+    let at = format!("pty:{}", link.display());
+    let (_modem, mut stderr) = start(&["modem", "--model", "BC28", "--at", &at], data.path());
+    let mut banner = String::new();
+    stderr.read_line(&mut banner).unwrap();
+    assert!(banner.contains("pseudo-terminal"), "{banner}");
+    for _ in 0..2 {
+        // Opened like a UART, closed, and opened again.
+        let mut tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&link)
+            .unwrap();
+        tty.write_all(b"AT+CGSN=1\r").unwrap();
+        // The first time, the boot banner written before anyone opened the port comes first.
+        let answer = read_until(&mut tty, "+CGSN:865975030000001\r\n\r\nOK\r\n");
+        assert!(
+            answer.ends_with("\r\n+CGSN:865975030000001\r\n\r\nOK\r\n"),
+            "{answer:?}"
+        );
+    }
+}
+
+#[test]
+fn sandbox_runs_with_no_arguments() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = Command::new(NBMODEM)
+        .arg("sandbox")
+        .current_dir(cwd.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"AT+CGMR\r").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with("Revision: BC260YCNAAR02A01\r\n\r\nOK\r\n")
+    );
+    assert!(cwd.path().join("nbmodem-data/nvram.json").exists());
+}
+
+#[test]
+fn scenario_command_reports_passes_and_failures() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let out = Command::new(NBMODEM)
+        .arg("scenario")
+        .args(&files)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("{} passed, 0 failed", files.len())),
+        "{text}"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.scn");
+    std::fs::write(&bad, "module BC25\nexpect RDY\nexpect +CFUN: 0\n").unwrap();
+    let out = Command::new(NBMODEM)
+        .arg("scenario")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text.contains("line 3")
+            && text.contains("expected: \"+CFUN: 0\"")
+            && text.contains("got:      \"+CFUN: 1\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn mistakes_on_the_command_line_are_explained() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(NBMODEM)
+            .args(args)
+            .arg("--data")
+            .arg(data.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["modem", "--model", "BC66", "--at", "stdio"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("unknown model \"BC66\"") && err.contains("BC260Y-CN"),
+        "{err}"
+    );
+    let (code, err) = run(&["modem", "--model", "BC25", "--at", "stdio", "--imei", "123"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("IMEI must be 15 digits"), "{err}");
+    let (code, err) = run(&["modem", "--model", "BC25", "--at", "serial"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("tcp:HOST:PORT"), "{err}");
+    let (_, err) = run(&[
+        "modem", "--model", "BC25", "--at", "stdio", "--route", "nonsense",
+    ]);
+    assert!(err.contains("NAME_OR_IP[:PORT]=IP:PORT"), "{err}");
+    run(&["modem", "--model", "BC25", "--at", "stdio"]);
+    let (code, err) = run(&["modem", "--model", "BC95", "--at", "stdio"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("holds a BC25 module"), "{err}");
+}
