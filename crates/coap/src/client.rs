@@ -1,0 +1,329 @@
+//! The client side: requests we send, their responses, block-wise bodies in both directions, and
+//! observations we register (RFC 7641 §3).
+
+use crate::block::{valid_size, Block};
+use crate::endpoint::{Endpoint, Event, ExchangeError, Purpose, RequestId, Timer};
+use crate::message::{Request, Response, Status};
+use coap_lite::{CoapOption, Packet};
+use nbmodem_clock::Instant;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Where an exchange is in a block-wise transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Sending the request, or its next Block1 block starting at this offset.
+    Sending { offset: usize },
+    /// Fetching Block2 block `num` of the response.
+    Fetching { num: usize, size: usize },
+}
+
+#[derive(Debug)]
+pub(crate) struct ClientExchange {
+    peer: SocketAddr,
+    token: Vec<u8>,
+    request: Request,
+    confirmable: bool,
+    stage: Stage,
+    /// The response body so far, during a Block2 transfer.
+    body: Vec<u8>,
+    /// The Observe value of a notification whose body is still being fetched block by block.
+    notification_sequence: Option<u32>,
+    response_deadline: Option<Instant>,
+    /// Observe registration accepted; later responses are notifications.
+    observing: bool,
+    /// The last notification's sequence number and arrival, for the freshness rule.
+    last_notification: Option<(u32, Instant)>,
+}
+
+/// RFC 7641 §3.4: after this long, a notification is fresh whatever its sequence number.
+const FRESHNESS_WINDOW: Duration = Duration::from_secs(128);
+
+impl Endpoint {
+    /// Sends `request` to `peer`, confirmable or not. Its outcome comes as [`Event::Response`] (and
+    /// [`Event::Notification`]s for an Observe registration) or [`Event::RequestFailed`]. A payload
+    /// larger than the block size is sent block-wise.
+    pub fn request(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        request: Request,
+        confirmable: bool,
+    ) -> RequestId {
+        self.now = now;
+        let id = RequestId(self.next_id());
+        let token = self.new_token(peer);
+        self.client_tokens.insert((peer, token.clone()), id);
+        let exchange = ClientExchange {
+            peer,
+            token,
+            request,
+            confirmable,
+            stage: Stage::Sending { offset: 0 },
+            body: Vec::new(),
+            notification_sequence: None,
+            response_deadline: None,
+            observing: false,
+            last_notification: None,
+        };
+        self.client.insert(id, exchange);
+        self.send_stage(id);
+        id
+    }
+
+    /// Ends an observation we registered, proactively: a GET with Observe=1 on the same token. Its
+    /// response comes as [`Event::Response`].
+    pub fn cancel_observation(&mut self, now: Instant, id: RequestId) {
+        self.now = now;
+        let Some(ex) = self.client.get_mut(&id) else {
+            return;
+        };
+        ex.observing = false;
+        ex.request.observe = Some(1);
+        ex.request.payload.clear();
+        ex.stage = Stage::Sending { offset: 0 };
+        self.send_stage(id);
+    }
+
+    /// Registers an observation again (RFC 7641 §3.3.1): the same GET with Observe=0, same token.
+    pub fn reregister(&mut self, now: Instant, id: RequestId) {
+        self.now = now;
+        let Some(ex) = self.client.get_mut(&id) else {
+            return;
+        };
+        ex.stage = Stage::Sending { offset: 0 };
+        self.send_stage(id);
+    }
+
+    /// Forgets a request or observation: no event will come for it, and later notifications are
+    /// answered with a Reset (RFC 7641 §3.6, reactive cancellation).
+    pub fn forget(&mut self, id: RequestId) {
+        self.remove_exchange(id);
+        self.abandon(Purpose::Request(id));
+    }
+
+    /// Sends the message the exchange's stage calls for.
+    fn send_stage(&mut self, id: RequestId) {
+        let block_size = valid_size(self.config.block_size);
+        let Some(ex) = self.client.get(&id) else {
+            return;
+        };
+        let mut packet = Packet::new();
+        packet.set_token(ex.token.clone());
+        let (peer, confirmable) = (ex.peer, ex.confirmable);
+        match ex.stage {
+            Stage::Sending { offset } => {
+                ex.request.write_to(&mut packet);
+                if ex.request.payload.len() > block_size {
+                    let num = offset / block_size;
+                    if let Some((data, more)) = Block::slice(&ex.request.payload, num, block_size) {
+                        packet.payload = data.to_vec();
+                        Block {
+                            num,
+                            more,
+                            size: block_size,
+                        }
+                        .write(&mut packet, CoapOption::Block1);
+                    }
+                }
+            }
+            Stage::Fetching { num, size } => {
+                let mut continuation = ex.request.clone();
+                continuation.observe = None;
+                continuation.payload.clear();
+                continuation.content_format = None;
+                continuation.write_to(&mut packet);
+                Block {
+                    num,
+                    more: false,
+                    size,
+                }
+                .write(&mut packet, CoapOption::Block2);
+            }
+        }
+        if confirmable {
+            self.send_confirmable(peer, packet, Purpose::Request(id));
+        } else {
+            self.send_non_confirmable(peer, packet);
+            self.await_response(id);
+        }
+    }
+
+    /// An empty ACK came: the response will be separate.
+    pub(crate) fn request_acknowledged(&mut self, id: RequestId) {
+        self.await_response(id);
+    }
+
+    fn await_response(&mut self, id: RequestId) {
+        let at = self.now + self.config.params.separate_response_timeout;
+        let Some(ex) = self.client.get_mut(&id) else {
+            return;
+        };
+        if let Some(old) = ex.response_deadline.replace(at) {
+            self.cancel_timer(old, Timer::ResponseDeadline(id));
+        }
+        self.set_timer(at, Timer::ResponseDeadline(id));
+    }
+
+    fn clear_deadline(&mut self, id: RequestId) {
+        if let Some(at) = self
+            .client
+            .get_mut(&id)
+            .and_then(|ex| ex.response_deadline.take())
+        {
+            self.cancel_timer(at, Timer::ResponseDeadline(id));
+        }
+    }
+
+    /// A response (piggybacked or separate) or a notification arrived. Returns whether its token
+    /// belongs to one of our exchanges.
+    pub(crate) fn response_received(&mut self, peer: SocketAddr, packet: &Packet) -> bool {
+        let Some(&id) = self.client_tokens.get(&(peer, packet.get_token().to_vec())) else {
+            return false;
+        };
+        let Some(response) = Response::from_packet(packet) else {
+            return true;
+        };
+        self.clear_deadline(id);
+        if self.continue_block1(id, &response) || self.continue_block2(id, &response, packet) {
+            return true;
+        }
+        self.deliver(id, response);
+        true
+    }
+
+    /// 2.31 Continue to a Block1 block: sends the next one. (A server may ask for smaller blocks,
+    /// RFC 7959 §2.5; we keep our size, which a server must accept.)
+    fn continue_block1(&mut self, id: RequestId, response: &Response) -> bool {
+        let block_size = valid_size(self.config.block_size);
+        let Some(ex) = self.client.get_mut(&id) else {
+            return false;
+        };
+        let (Stage::Sending { offset }, Status::Continue) = (ex.stage, response.status) else {
+            return false;
+        };
+        ex.stage = Stage::Sending {
+            offset: offset + block_size,
+        };
+        self.send_stage(id);
+        true
+    }
+
+    /// A Block2 block with more to come: keeps it and asks for the next.
+    fn continue_block2(&mut self, id: RequestId, response: &Response, packet: &Packet) -> bool {
+        let max = self.config.max_body_size;
+        let Some(block) = Block::read(packet, CoapOption::Block2) else {
+            return false;
+        };
+        let Some(ex) = self.client.get_mut(&id) else {
+            return false;
+        };
+        let expected = match ex.stage {
+            Stage::Fetching { num, .. } => num,
+            Stage::Sending { .. } => 0,
+        };
+        if block.num != expected || ex.body.len() + response.payload.len() > max {
+            self.fail_request(id, ExchangeError::BlockTransfer);
+            return true;
+        }
+        if !block.more {
+            return false;
+        }
+        if expected == 0 {
+            ex.notification_sequence = response.observe;
+        }
+        ex.body.extend_from_slice(&response.payload);
+        ex.stage = Stage::Fetching {
+            num: block.num + 1,
+            size: block.size,
+        };
+        self.send_stage(id);
+        true
+    }
+
+    /// A whole response: the first response, a notification, or the end of the exchange.
+    fn deliver(&mut self, id: RequestId, mut response: Response) {
+        let now = self.now;
+        let Some(ex) = self.client.get_mut(&id) else {
+            return;
+        };
+        if !ex.body.is_empty() {
+            let mut body = std::mem::take(&mut ex.body);
+            body.extend_from_slice(&response.payload);
+            response.payload = body;
+        }
+        if let Some(sequence) = ex.notification_sequence.take() {
+            response.observe = Some(sequence);
+        }
+        ex.stage = Stage::Sending { offset: 0 };
+        let registering = ex.request.observe == Some(0);
+        match (
+            registering,
+            response.observe.filter(|_| response.is_success()),
+        ) {
+            (true, Some(sequence)) => {
+                let fresh = ex
+                    .last_notification
+                    .is_none_or(|(last, at)| is_fresh(last, at, sequence, now));
+                let first = !ex.observing;
+                ex.observing = true;
+                if fresh {
+                    ex.last_notification = Some((sequence, now));
+                    let event = if first {
+                        Event::Response { id, response }
+                    } else {
+                        Event::Notification { id, response }
+                    };
+                    self.push_event(event);
+                }
+            }
+            _ => {
+                self.remove_exchange(id);
+                self.push_event(Event::Response { id, response });
+            }
+        }
+    }
+
+    pub(crate) fn fail_request(&mut self, id: RequestId, error: ExchangeError) {
+        if self.remove_exchange(id) {
+            self.abandon(Purpose::Request(id));
+            self.push_event(Event::RequestFailed { id, error });
+        }
+    }
+
+    fn remove_exchange(&mut self, id: RequestId) -> bool {
+        self.clear_deadline(id);
+        match self.client.remove(&id) {
+            Some(ex) => {
+                self.client_tokens.remove(&(ex.peer, ex.token));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// RFC 7641 §3.4: whether notification `new` is newer than `last`, received at `last_at`.
+fn is_fresh(last: u32, last_at: Instant, new: u32, now: Instant) -> bool {
+    const HALF: u32 = 1 << 23;
+    (last < new && new - last < HALF)
+        || (last > new && last - new > HALF)
+        || now.saturating_since(last_at) > FRESHNESS_WINDOW
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_rule_of_rfc_7641() {
+        let t = Instant::from_unix_millis(1_000_000);
+        assert!(is_fresh(5, t, 6, t));
+        assert!(!is_fresh(6, t, 5, t));
+        assert!(is_fresh(0xFF_FFF0, t, 2, t), "24-bit wrap-around");
+        assert!(
+            is_fresh(6, t, 5, t + Duration::from_secs(129)),
+            "old enough to trust"
+        );
+    }
+}

@@ -1,0 +1,546 @@
+//! The CoAP endpoint: one UDP socket's worth of CoAP, for any number of peers, as a state machine.
+//!
+//! Feed it datagrams ([`Endpoint::handle_datagram`]) and time ([`Endpoint::handle_timeout`]); take
+//! from it datagrams to send ([`Endpoint::poll_transmit`]), events ([`Endpoint::poll_event`]) and
+//! the instant it next needs to run ([`Endpoint::poll_timeout`]). It never touches a socket or a
+//! clock, so the same code runs on a tokio socket in real time and on an in-memory network in
+//! virtual time.
+//!
+//! The message layer lives here: message IDs, confirmable retransmission with exponential back-off
+//! (RFC 7252 §4.2), ACK and RST matching, duplicate detection, and ping. The request/response layer
+//! is in `client.rs` (requests we send) and `server.rs` (requests we receive).
+
+use crate::block::BlockState;
+use crate::client::ClientExchange;
+use crate::message::{Request, Response};
+use crate::params::TransmissionParams;
+use crate::rng::Rng;
+use crate::server::{IncomingExchange, ServerObservation};
+use coap_lite::{MessageClass, MessageType, Packet};
+use nbmodem_clock::Instant;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub destination: SocketAddr,
+    pub payload: Vec<u8>,
+}
+
+/// A request this endpoint sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub(crate) u64);
+
+/// A request this endpoint received and has not answered yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IncomingId(pub(crate) u64);
+
+/// An observation of one of our resources by a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObservationId(pub(crate) u64);
+
+/// Why a request of ours got no response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExchangeError {
+    /// No acknowledgement after every retransmission, or no response in time.
+    Timeout,
+    /// The peer answered with a Reset.
+    Reset,
+    /// A block-wise transfer broke off (the peer answered a block out of order, or the body grew
+    /// past the size limit).
+    BlockTransfer,
+}
+
+/// Why an observation of one of our resources ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    /// The observer answered a notification with a Reset.
+    Reset,
+    /// The observer sent GET with Observe=1.
+    Deregistered,
+    /// A confirmable notification was never acknowledged.
+    Timeout,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A request arrived (block-wise bodies already reassembled). Answer it with
+    /// [`Endpoint::respond`].
+    Request {
+        id: IncomingId,
+        peer: SocketAddr,
+        request: Request,
+    },
+    /// The response to one of our requests (block-wise bodies already reassembled). For an Observe
+    /// registration this is the first response; later ones come as [`Event::Notification`].
+    Response { id: RequestId, response: Response },
+    /// A later notification of an observation we registered.
+    Notification { id: RequestId, response: Response },
+    /// One of our requests failed.
+    RequestFailed { id: RequestId, error: ExchangeError },
+    /// A confirmable notification we sent was acknowledged.
+    NotificationAcked { id: ObservationId, sequence: u32 },
+    /// An observation of one of our resources ended.
+    ObservationCancelled {
+        id: ObservationId,
+        reason: CancelReason,
+    },
+}
+
+/// How an endpoint behaves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EndpointConfig {
+    pub params: TransmissionParams,
+    /// Seeds message IDs, tokens and jitter, so that a simulation repeats exactly.
+    pub seed: u64,
+    /// Bytes in the tokens of our requests (1–8).
+    pub token_length: usize,
+    /// Block size for block-wise transfers we start (16–1024, a power of two).
+    pub block_size: usize,
+    /// The largest body we reassemble from blocks.
+    pub max_body_size: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            params: TransmissionParams::default(),
+            seed: 0,
+            token_length: 4,
+            block_size: 1024,
+            max_body_size: 1 << 20,
+        }
+    }
+}
+
+/// How often expired state (duplicate-detection records, block caches, unanswered requests) is
+/// swept away.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The most message IDs remembered per peer for duplicate detection. Each is kept for
+/// EXCHANGE_LIFETIME; the bound only stops one hostile peer from growing the table without end
+/// (a well-behaved peer has one confirmable exchange in flight, NSTART 1).
+const DEDUP_PER_PEER: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Timer {
+    Retransmit(SocketAddr, u16),
+    ResponseDeadline(RequestId),
+    Sweep,
+}
+
+/// Why we sent a confirmable message: who to tell when it is acknowledged or given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    Request(RequestId),
+    Notification(ObservationId, u32),
+    SeparateResponse,
+}
+
+#[derive(Debug)]
+struct PendingCon {
+    bytes: Vec<u8>,
+    transmissions: u32,
+    timeout: Duration,
+    deadline: Instant,
+    purpose: Purpose,
+}
+
+/// A message ID recently received from a peer, and what we answered to it.
+#[derive(Debug)]
+struct Seen {
+    mid: u16,
+    expires: Instant,
+    reply: Option<Vec<u8>>,
+}
+
+pub struct Endpoint {
+    pub(crate) config: EndpointConfig,
+    pub(crate) rng: Rng,
+    next_mid: u16,
+    next_id: u64,
+    pub(crate) now: Instant,
+    timers: BTreeSet<(Instant, Timer)>,
+    sweep_at: Option<Instant>,
+    seen: HashMap<SocketAddr, VecDeque<Seen>>,
+    pending: HashMap<(SocketAddr, u16), PendingCon>,
+    pub(crate) client: HashMap<RequestId, ClientExchange>,
+    pub(crate) client_tokens: HashMap<(SocketAddr, Vec<u8>), RequestId>,
+    pub(crate) incoming: HashMap<IncomingId, IncomingExchange>,
+    pub(crate) observations: HashMap<ObservationId, ServerObservation>,
+    pub(crate) observation_tokens: HashMap<(SocketAddr, Vec<u8>), ObservationId>,
+    pub(crate) blocks: BlockState,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+impl Endpoint {
+    pub fn new(config: EndpointConfig) -> Self {
+        let mut rng = Rng::new(config.seed);
+        let next_mid = rng.next_u64() as u16;
+        Endpoint {
+            config,
+            rng,
+            next_mid,
+            next_id: 1,
+            now: Instant::default(),
+            timers: BTreeSet::new(),
+            sweep_at: None,
+            seen: HashMap::new(),
+            pending: HashMap::new(),
+            client: HashMap::new(),
+            client_tokens: HashMap::new(),
+            incoming: HashMap::new(),
+            observations: HashMap::new(),
+            observation_tokens: HashMap::new(),
+            blocks: BlockState::default(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    /// Takes a datagram from `peer`. Malformed datagrams are answered with a Reset when their header
+    /// can be read, and otherwise dropped.
+    pub fn handle_datagram(&mut self, now: Instant, peer: SocketAddr, datagram: &[u8]) {
+        self.now = now;
+        let packet = match Packet::from_bytes(datagram) {
+            Ok(packet) => packet,
+            Err(_) => return self.reject_malformed(peer, datagram),
+        };
+        let mid = packet.header.message_id;
+        match (packet.header.get_type(), packet.header.code) {
+            (MessageType::Reset, _) => self.reset_received(peer, mid),
+            (MessageType::Acknowledgement, MessageClass::Empty) => self.ack_received(peer, mid),
+            (MessageType::Acknowledgement, MessageClass::Response(_)) => {
+                self.ack_received(peer, mid);
+                self.response_received(peer, &packet);
+            }
+            (MessageType::Confirmable, MessageClass::Empty) => self.send_reset(peer, mid),
+            (kind, MessageClass::Request(_))
+                if !self.is_duplicate(peer, mid, kind == MessageType::Confirmable) =>
+            {
+                self.request_received(peer, &packet)
+            }
+            (kind, MessageClass::Response(_)) => {
+                if self.is_duplicate(peer, mid, kind == MessageType::Confirmable) {
+                    return;
+                }
+                let known = self.response_received(peer, &packet);
+                match (kind, known) {
+                    (MessageType::Confirmable, true) => self.send_empty_ack(peer, mid),
+                    (_, false) => self.send_reset(peer, mid),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Endpoint::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first().map(|(t, _)| *t)
+    }
+
+    /// Runs everything due at or before `now`: retransmissions, give-ups, the sweep.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        while let Some(&(at, timer)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, timer));
+            match timer {
+                Timer::Retransmit(peer, mid) => self.retransmit_or_give_up(peer, mid),
+                Timer::ResponseDeadline(id) => self.fail_request(id, ExchangeError::Timeout),
+                Timer::Sweep => self.sweep(),
+            }
+        }
+    }
+
+    /// How many peers, pending messages and exchanges the endpoint holds: for tests and memory
+    /// benchmarks.
+    pub fn state_counts(&self) -> (usize, usize, usize) {
+        (
+            self.seen.len(),
+            self.pending.len(),
+            self.client.len() + self.incoming.len() + self.observations.len(),
+        )
+    }
+
+    pub(crate) fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub(crate) fn new_token(&mut self, peer: SocketAddr) -> Vec<u8> {
+        loop {
+            let bytes = self.rng.next_u64().to_be_bytes();
+            let token = bytes[..self.config.token_length.clamp(1, 8)].to_vec();
+            if !self.client_tokens.contains_key(&(peer, token.clone())) {
+                return token;
+            }
+        }
+    }
+
+    fn new_mid(&mut self) -> u16 {
+        self.next_mid = self.next_mid.wrapping_add(1);
+        self.next_mid
+    }
+
+    pub(crate) fn set_timer(&mut self, at: Instant, timer: Timer) {
+        self.timers.insert((at, timer));
+    }
+
+    pub(crate) fn cancel_timer(&mut self, at: Instant, timer: Timer) {
+        self.timers.remove(&(at, timer));
+    }
+
+    pub(crate) fn push_event(&mut self, event: Event) {
+        self.events.push_back(event);
+    }
+
+    fn push_transmit(&mut self, destination: SocketAddr, payload: Vec<u8>) {
+        self.transmits.push_back(Transmit {
+            destination,
+            payload,
+        });
+    }
+
+    /// Sends `packet` as a confirmable message; retransmitted until acknowledged. Returns its
+    /// message ID.
+    pub(crate) fn send_confirmable(
+        &mut self,
+        peer: SocketAddr,
+        mut packet: Packet,
+        purpose: Purpose,
+    ) -> u16 {
+        let mid = self.new_mid();
+        packet.header.set_type(MessageType::Confirmable);
+        packet.header.message_id = mid;
+        let Some(bytes) = encode(&packet) else {
+            return mid;
+        };
+        let timeout = self.config.params.initial_timeout(self.rng.unit());
+        let deadline = self.now + timeout;
+        self.push_transmit(peer, bytes.clone());
+        self.pending.insert(
+            (peer, mid),
+            PendingCon {
+                bytes,
+                transmissions: 1,
+                timeout,
+                deadline,
+                purpose,
+            },
+        );
+        self.set_timer(deadline, Timer::Retransmit(peer, mid));
+        mid
+    }
+
+    /// Sends `packet` as a non-confirmable message; returns its message ID.
+    pub(crate) fn send_non_confirmable(&mut self, peer: SocketAddr, mut packet: Packet) -> u16 {
+        let mid = self.new_mid();
+        packet.header.set_type(MessageType::NonConfirmable);
+        packet.header.message_id = mid;
+        if let Some(bytes) = encode(&packet) {
+            self.push_transmit(peer, bytes);
+        }
+        mid
+    }
+
+    /// Sends `packet` as the acknowledgement of `mid` (a piggybacked response), remembering it so
+    /// that a duplicate of the request gets the same answer.
+    pub(crate) fn send_ack(&mut self, peer: SocketAddr, mid: u16, mut packet: Packet) {
+        packet.header.set_type(MessageType::Acknowledgement);
+        packet.header.message_id = mid;
+        if let Some(bytes) = encode(&packet) {
+            self.remember_reply(peer, mid, bytes.clone());
+            self.push_transmit(peer, bytes);
+        }
+    }
+
+    pub(crate) fn send_empty_ack(&mut self, peer: SocketAddr, mid: u16) {
+        let mut packet = Packet::new();
+        packet.header.code = MessageClass::Empty;
+        self.send_ack(peer, mid, packet);
+    }
+
+    fn send_reset(&mut self, peer: SocketAddr, mid: u16) {
+        let mut packet = Packet::new();
+        packet.header.set_type(MessageType::Reset);
+        packet.header.code = MessageClass::Empty;
+        packet.header.message_id = mid;
+        if let Some(bytes) = encode(&packet) {
+            self.push_transmit(peer, bytes);
+        }
+    }
+
+    /// A datagram coap-lite cannot parse: a Reset if it has a CoAP header asking for an answer.
+    fn reject_malformed(&mut self, peer: SocketAddr, datagram: &[u8]) {
+        let [first, _, hi, lo, ..] = *datagram else {
+            return;
+        };
+        let version = first >> 6;
+        let kind = (first >> 4) & 0b11;
+        if version == 1 && kind <= 1 {
+            self.send_reset(peer, u16::from_be_bytes([hi, lo]));
+        }
+    }
+
+    /// Whether (peer, mid) was seen within EXCHANGE_LIFETIME; a duplicate confirmable message gets
+    /// the reply it got the first time.
+    fn is_duplicate(&mut self, peer: SocketAddr, mid: u16, confirmable: bool) -> bool {
+        let now = self.now;
+        let lifetime = self.config.params.exchange_lifetime();
+        let recent = self.seen.entry(peer).or_default();
+        recent.retain(|s| s.expires > now);
+        if let Some(seen) = recent.iter().find(|s| s.mid == mid) {
+            if let (true, Some(reply)) = (confirmable, seen.reply.clone()) {
+                self.push_transmit(peer, reply);
+            }
+            return true;
+        }
+        if recent.len() == DEDUP_PER_PEER {
+            recent.pop_front();
+        }
+        recent.push_back(Seen {
+            mid,
+            expires: now + lifetime,
+            reply: None,
+        });
+        self.schedule_sweep();
+        false
+    }
+
+    fn remember_reply(&mut self, peer: SocketAddr, mid: u16, reply: Vec<u8>) {
+        if let Some(seen) = self
+            .seen
+            .get_mut(&peer)
+            .and_then(|r| r.iter_mut().find(|s| s.mid == mid))
+        {
+            seen.reply = Some(reply);
+        }
+    }
+
+    fn ack_received(&mut self, peer: SocketAddr, mid: u16) {
+        let Some(pending) = self.take_pending(peer, mid) else {
+            return;
+        };
+        match pending.purpose {
+            Purpose::Request(id) => self.request_acknowledged(id),
+            Purpose::Notification(id, sequence) => {
+                self.push_event(Event::NotificationAcked { id, sequence })
+            }
+            Purpose::SeparateResponse => {}
+        }
+    }
+
+    fn reset_received(&mut self, peer: SocketAddr, mid: u16) {
+        match self.take_pending(peer, mid).map(|p| p.purpose) {
+            Some(Purpose::Request(id)) => self.fail_request(id, ExchangeError::Reset),
+            Some(Purpose::Notification(id, _)) => self.end_observation(id, CancelReason::Reset),
+            Some(Purpose::SeparateResponse) => {}
+            None => self.reset_of_non_notification(peer, mid),
+        }
+    }
+
+    fn take_pending(&mut self, peer: SocketAddr, mid: u16) -> Option<PendingCon> {
+        let pending = self.pending.remove(&(peer, mid))?;
+        self.cancel_timer(pending.deadline, Timer::Retransmit(peer, mid));
+        Some(pending)
+    }
+
+    fn retransmit_or_give_up(&mut self, peer: SocketAddr, mid: u16) {
+        let max_transmissions = self.config.params.max_retransmit + 1;
+        let Some(pending) = self.pending.get_mut(&(peer, mid)) else {
+            return;
+        };
+        if pending.transmissions >= max_transmissions {
+            let purpose = pending.purpose;
+            self.pending.remove(&(peer, mid));
+            match purpose {
+                Purpose::Request(id) => self.fail_request(id, ExchangeError::Timeout),
+                Purpose::Notification(id, _) => self.end_observation(id, CancelReason::Timeout),
+                Purpose::SeparateResponse => {}
+            }
+            return;
+        }
+        pending.transmissions += 1;
+        pending.timeout *= 2;
+        pending.deadline = self.now + pending.timeout;
+        let (deadline, bytes) = (pending.deadline, pending.bytes.clone());
+        self.push_transmit(peer, bytes);
+        self.set_timer(deadline, Timer::Retransmit(peer, mid));
+    }
+
+    /// Forgets a confirmable message still being retransmitted for `purpose`.
+    pub(crate) fn abandon(&mut self, purpose: Purpose) {
+        self.abandon_matching(|p| p == purpose);
+    }
+
+    /// Forgets every confirmable message still being retransmitted whose purpose matches.
+    pub(crate) fn abandon_matching(&mut self, matches: impl Fn(Purpose) -> bool) {
+        let keys: Vec<_> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| matches(p.purpose))
+            .map(|(k, _)| *k)
+            .collect();
+        for (peer, mid) in keys {
+            self.take_pending(peer, mid);
+        }
+    }
+
+    fn schedule_sweep(&mut self) {
+        if self.sweep_at.is_none() {
+            let at = self.now + SWEEP_INTERVAL;
+            self.sweep_at = Some(at);
+            self.set_timer(at, Timer::Sweep);
+        }
+    }
+
+    /// Drops expired duplicate-detection records, block caches and requests nobody answered.
+    fn sweep(&mut self) {
+        self.sweep_at = None;
+        let now = self.now;
+        self.seen.retain(|_, recent| {
+            recent.retain(|s| s.expires > now);
+            !recent.is_empty()
+        });
+        let lifetime = self.config.params.exchange_lifetime();
+        self.incoming
+            .retain(|_, ex| now.saturating_since(ex.received) < lifetime);
+        self.blocks.sweep(now);
+        if !self.seen.is_empty() || !self.incoming.is_empty() || !self.blocks.is_empty() {
+            self.schedule_sweep();
+        }
+    }
+}
+
+/// Encodes a packet; a packet we built that does not encode is a bug we log rather than a panic.
+pub(crate) fn encode(packet: &Packet) -> Option<Vec<u8>> {
+    match packet.to_bytes() {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            tracing::error!("cannot encode a CoAP message: {e:?}");
+            None
+        }
+    }
+}

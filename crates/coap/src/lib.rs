@@ -1,0 +1,22 @@
+//! CoAP for nbmodem: RFC 7252 messaging with RFC 7641 Observe and RFC 7959 block-wise transfer,
+//! for clients and servers, as a sans-IO state machine ([`Endpoint`]) on the coap-lite codec.
+//!
+//! - [`params`]: transmission parameters (ACK_TIMEOUT, ACK_RANDOM_FACTOR, MAX_RETRANSMIT).
+//! - [`message`]: requests and responses as the application sees them.
+//! - [`Endpoint`]: the state machine; `endpoint.rs` is the message layer, `client.rs` and
+//!   `server.rs` the two sides of the request/response layer, `block.rs` block-wise bodies.
+
+mod block;
+mod client;
+mod endpoint;
+pub mod message;
+pub mod params;
+mod rng;
+mod server;
+
+pub use endpoint::{
+    CancelReason, Endpoint, EndpointConfig, Event, ExchangeError, IncomingId, ObservationId,
+    RequestId, Transmit,
+};
+pub use message::{Method, Request, Response, Status};
+pub use params::TransmissionParams;

@@ -1,0 +1,320 @@
+//! The server side: requests we receive, our responses (piggybacked or separate), block-wise
+//! bodies in both directions, and observations of our resources (RFC 7641 §4).
+
+use crate::block::{valid_size, Block};
+use crate::endpoint::{CancelReason, Endpoint, Event, IncomingId, ObservationId, Purpose};
+use crate::message::{Request, Response, Status};
+use coap_lite::{CoapOption, Packet};
+use nbmodem_clock::Instant;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+#[derive(Debug)]
+pub(crate) struct IncomingExchange {
+    peer: SocketAddr,
+    mid: u16,
+    token: Vec<u8>,
+    confirmable: bool,
+    acknowledged: bool,
+    pub(crate) received: Instant,
+    /// Path and query, which identify the resource for block-wise transfers.
+    key: String,
+    observe: Option<u32>,
+    /// The Block2 block the peer asked for.
+    block2: Option<Block>,
+    /// The last Block1 block of the body, echoed in the response.
+    block1: Option<Block>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ServerObservation {
+    peer: SocketAddr,
+    token: Vec<u8>,
+    sequence: u32,
+    key: String,
+    /// Message IDs of recent non-confirmable notifications: a Reset to one cancels (§3.6).
+    recent_non: VecDeque<u16>,
+}
+
+impl Endpoint {
+    pub(crate) fn request_received(&mut self, peer: SocketAddr, packet: &Packet) {
+        let Some(mut request) = Request::from_packet(packet) else {
+            return;
+        };
+        let key = request.resource_key();
+        let mut exchange = IncomingExchange {
+            peer,
+            mid: packet.header.message_id,
+            token: packet.get_token().to_vec(),
+            confirmable: packet.header.get_type() == coap_lite::MessageType::Confirmable,
+            acknowledged: false,
+            received: self.now,
+            key: key.clone(),
+            observe: request.observe,
+            block2: Block::read(packet, CoapOption::Block2),
+            block1: None,
+        };
+        if let Some(block) = Block::read(packet, CoapOption::Block1) {
+            match self.receive_block1(&mut exchange, block, &request.payload) {
+                Some(body) => request.payload = body,
+                None => return,
+            }
+        }
+        if exchange.block2.is_some_and(|b| b.num > 0) {
+            if let Some(whole) = self.blocks.served(peer, &key).cloned() {
+                self.send_response(exchange, whole);
+                return;
+            }
+        }
+        if request.observe == Some(1) {
+            self.deregister_observer(peer, &exchange.token);
+        }
+        let id = IncomingId(self.next_id());
+        self.incoming.insert(id, exchange);
+        self.push_event(Event::Request { id, peer, request });
+    }
+
+    /// Adds a Block1 block; answers 2.31 Continue (or an error) itself and returns `None` until
+    /// the body is complete.
+    fn receive_block1(
+        &mut self,
+        exchange: &mut IncomingExchange,
+        block: Block,
+        data: &[u8],
+    ) -> Option<Vec<u8>> {
+        let (peer, key, max) = (
+            exchange.peer,
+            exchange.key.clone(),
+            self.config.max_body_size,
+        );
+        let accepted = self
+            .blocks
+            .receive(self.now, peer, key.clone(), block, data, max)
+            .is_some();
+        let status = match (accepted, block.more) {
+            (false, _) if data.len() > max => Status::RequestEntityTooLarge,
+            (false, _) => Status::RequestEntityIncomplete,
+            (true, true) => Status::Continue,
+            (true, false) => {
+                exchange.block1 = Some(block);
+                return self.blocks.finish_receiving(peer, &key);
+            }
+        };
+        let mut reply = Packet::new();
+        reply.set_token(exchange.token.clone());
+        Response::new(status).write_to(&mut reply);
+        if status == Status::Continue {
+            block.write(&mut reply, CoapOption::Block1);
+        }
+        self.send_reply(exchange, reply);
+        None
+    }
+
+    /// Answers a request. When the request registered an Observe and `response.observe` is set
+    /// (to any value), the peer becomes an observer: the returned id sends it notifications.
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        id: IncomingId,
+        mut response: Response,
+    ) -> Option<ObservationId> {
+        self.now = now;
+        let exchange = self.incoming.remove(&id)?;
+        let observation = self.accept_observer(&exchange, &mut response);
+        self.send_response(exchange, response);
+        observation
+    }
+
+    /// Acknowledges a confirmable request now; its response will follow separately.
+    pub fn acknowledge(&mut self, now: Instant, id: IncomingId) {
+        self.now = now;
+        let Some(exchange) = self.incoming.get_mut(&id) else {
+            return;
+        };
+        if exchange.confirmable && !exchange.acknowledged {
+            exchange.acknowledged = true;
+            let (peer, mid) = (exchange.peer, exchange.mid);
+            self.send_empty_ack(peer, mid);
+        }
+    }
+
+    /// Sends a notification to an observer; returns its sequence number, or `None` when the
+    /// observation has ended. A confirmable notification's fate comes as
+    /// [`Event::NotificationAcked`] or [`Event::ObservationCancelled`].
+    pub fn notify(
+        &mut self,
+        now: Instant,
+        id: ObservationId,
+        mut response: Response,
+        confirmable: bool,
+    ) -> Option<u32> {
+        self.now = now;
+        let observation = self.observations.get_mut(&id)?;
+        observation.sequence = (observation.sequence + 1) & 0x00FF_FFFF;
+        let sequence = observation.sequence;
+        response.observe = Some(sequence);
+        let (peer, token, key) = (
+            observation.peer,
+            observation.token.clone(),
+            observation.key.clone(),
+        );
+        let mut packet = Packet::new();
+        packet.set_token(token);
+        self.write_first_block(peer, key, response, None, &mut packet);
+        if confirmable {
+            self.send_confirmable(peer, packet, Purpose::Notification(id, sequence));
+        } else {
+            let mid = self.send_non_confirmable(peer, packet);
+            if let Some(observation) = self.observations.get_mut(&id) {
+                if observation.recent_non.len() == 4 {
+                    observation.recent_non.pop_front();
+                }
+                observation.recent_non.push_back(mid);
+            }
+        }
+        Some(sequence)
+    }
+
+    /// Ends an observation from our side, without telling the observer (it will get no more
+    /// notifications).
+    pub fn drop_observation(&mut self, id: ObservationId) {
+        self.remove_observation(id);
+    }
+
+    /// The observer and token of an observation.
+    pub fn observation_peer(&self, id: ObservationId) -> Option<SocketAddr> {
+        self.observations.get(&id).map(|o| o.peer)
+    }
+
+    fn accept_observer(
+        &mut self,
+        exchange: &IncomingExchange,
+        response: &mut Response,
+    ) -> Option<ObservationId> {
+        if exchange.observe != Some(0) || response.observe.is_none() || !response.is_success() {
+            response.observe = None;
+            return None;
+        }
+        let slot = (exchange.peer, exchange.token.clone());
+        // The same token again is a re-registration (RFC 7641 §4.1): the observation goes on.
+        let id = match self.observation_tokens.get(&slot) {
+            Some(id) => *id,
+            None => {
+                let id = ObservationId(self.next_id());
+                let observation = ServerObservation {
+                    peer: exchange.peer,
+                    token: exchange.token.clone(),
+                    sequence: 0,
+                    key: exchange.key.clone(),
+                    recent_non: VecDeque::new(),
+                };
+                self.observations.insert(id, observation);
+                self.observation_tokens.insert(slot, id);
+                id
+            }
+        };
+        response.observe = self.observations.get(&id).map(|o| o.sequence);
+        Some(id)
+    }
+
+    fn deregister_observer(&mut self, peer: SocketAddr, token: &[u8]) {
+        if let Some(&id) = self.observation_tokens.get(&(peer, token.to_vec())) {
+            self.end_observation(id, CancelReason::Deregistered);
+        }
+    }
+
+    pub(crate) fn end_observation(&mut self, id: ObservationId, reason: CancelReason) {
+        if self.remove_observation(id) {
+            self.push_event(Event::ObservationCancelled { id, reason });
+        }
+    }
+
+    fn remove_observation(&mut self, id: ObservationId) -> bool {
+        let Some(observation) = self.observations.remove(&id) else {
+            return false;
+        };
+        self.observation_tokens
+            .remove(&(observation.peer, observation.token));
+        self.abandon_matching(|purpose| matches!(purpose, Purpose::Notification(o, _) if o == id));
+        true
+    }
+
+    /// A Reset that matches no confirmable message may answer a non-confirmable notification.
+    pub(crate) fn reset_of_non_notification(&mut self, peer: SocketAddr, mid: u16) {
+        let found = self
+            .observations
+            .iter()
+            .find(|(_, o)| o.peer == peer && o.recent_non.contains(&mid))
+            .map(|(id, _)| *id);
+        if let Some(id) = found {
+            self.end_observation(id, CancelReason::Reset);
+        }
+    }
+
+    /// Sends a response to `exchange`: block-wise when it is larger than a block, piggybacked when
+    /// the request is still unacknowledged, otherwise separate.
+    fn send_response(&mut self, exchange: IncomingExchange, response: Response) {
+        let mut packet = Packet::new();
+        packet.set_token(exchange.token.clone());
+        self.write_first_block(
+            exchange.peer,
+            exchange.key.clone(),
+            response,
+            exchange.block2,
+            &mut packet,
+        );
+        if let Some(block) = exchange.block1 {
+            block.write(&mut packet, CoapOption::Block1);
+        }
+        self.send_reply(&exchange, packet);
+    }
+
+    /// Writes `response` into `packet`, or, when it does not fit one block, the block asked for
+    /// (the first by default) while the whole is kept for the later blocks.
+    fn write_first_block(
+        &mut self,
+        peer: SocketAddr,
+        key: String,
+        mut response: Response,
+        asked: Option<Block>,
+        packet: &mut Packet,
+    ) {
+        let size = asked.map_or(self.config.block_size, |b| {
+            b.size.min(self.config.block_size)
+        });
+        let size = valid_size(size);
+        let num = asked.map_or(0, |b| b.num);
+        if response.payload.len() <= size && num == 0 {
+            response.write_to(packet);
+            return;
+        }
+        let whole = response.payload.clone();
+        match Block::slice(&whole, num, size) {
+            Some((data, more)) => {
+                response.payload = data.to_vec();
+                response.write_to(packet);
+                Block { num, more, size }.write(packet, CoapOption::Block2);
+                if more || num > 0 {
+                    response.payload = whole;
+                    self.blocks.keep_served(self.now, peer, key, response);
+                }
+            }
+            None => Response::new(Status::BadOption).write_to(packet),
+        }
+    }
+
+    /// Sends `packet` in the way the request calls for: piggybacked on the ACK of a confirmable
+    /// request not yet acknowledged, as a separate confirmable response after an empty ACK, or
+    /// non-confirmable to a non-confirmable request.
+    fn send_reply(&mut self, exchange: &IncomingExchange, packet: Packet) {
+        match (exchange.confirmable, exchange.acknowledged) {
+            (true, false) => self.send_ack(exchange.peer, exchange.mid, packet),
+            (true, true) => {
+                self.send_confirmable(exchange.peer, packet, Purpose::SeparateResponse);
+            }
+            (false, _) => {
+                self.send_non_confirmable(exchange.peer, packet);
+            }
+        }
+    }
+}
