@@ -1,5 +1,7 @@
 //! The pieces of the `nbmodem` command that tests and benchmarks use too: the real-time driver
-//! ([`driver`]) and the ways a host connects to the module's AT port ([`port`]).
+//! ([`driver`]), the ways a host connects to the module's AT port ([`port`]), and the CoAP test
+//! server and client ([`coap_tool`]).
 
+pub mod coap_tool;
 pub mod driver;
 pub mod port;

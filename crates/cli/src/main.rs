@@ -59,6 +59,59 @@ enum Command {
     },
     /// List the models and their default firmware.
     Models,
+    /// A CoAP test server and client on nbmodem's engine.
+    Coap {
+        #[command(subcommand)]
+        command: CoapCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CoapCommand {
+    /// Serve /test, /large (100 KiB), /obs (observable), /echo and /.well-known/core.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:5683")]
+        listen: std::net::SocketAddr,
+    },
+    /// GET a resource, e.g. coap://127.0.0.1:5683/test.
+    Get {
+        uri: String,
+        /// Observe the resource and print notifications for this long (e.g. 10s).
+        #[arg(long, value_parser = nbmodem_clock::parse_duration)]
+        observe: Option<std::time::Duration>,
+        #[command(flatten)]
+        message: MessageArgs,
+    },
+    /// POST a payload.
+    Post {
+        uri: String,
+        payload: String,
+        #[command(flatten)]
+        message: MessageArgs,
+    },
+    /// PUT a payload.
+    Put {
+        uri: String,
+        payload: String,
+        #[command(flatten)]
+        message: MessageArgs,
+    },
+    /// DELETE a resource.
+    Delete {
+        uri: String,
+        #[command(flatten)]
+        message: MessageArgs,
+    },
+}
+
+#[derive(Args)]
+struct MessageArgs {
+    /// Send a non-confirmable request.
+    #[arg(long)]
+    non: bool,
+    /// Content-Format of the payload (0 text, 42 octet-stream, 50 JSON, …).
+    #[arg(long, default_value_t = 0)]
+    format: u16,
 }
 
 #[derive(Args)]
@@ -115,6 +168,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             module,
         } => serve(&model, data, at, module),
         Command::Scenario { files } => Ok(play_scenarios(&files)),
+        Command::Coap { command } => coap(command),
         Command::Models => {
             for p in PROFILES {
                 println!("{:<10} {}", p.model, p.default_firmware);
@@ -165,6 +219,59 @@ fn serve(model: &str, data: PathBuf, at: PortSpec, args: ModuleArgs) -> Result<E
         driver::run(module, port, shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn coap(command: CoapCommand) -> Result<ExitCode> {
+    use nbmodem_cli::coap_tool::{self, ClientArgs};
+    use nbmodem_coap::Method;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = |method, uri, payload, message: MessageArgs, observe| ClientArgs {
+        method,
+        uri,
+        payload,
+        content_format: message.format,
+        confirmable: !message.non,
+        observe,
+    };
+    let args = match command {
+        CoapCommand::Serve { listen } => {
+            return runtime.block_on(async {
+                let socket = tokio::net::UdpSocket::bind(listen)
+                    .await
+                    .with_context(|| format!("binding {listen}"))?;
+                eprintln!("nbmodem coap: serving on {}", socket.local_addr()?);
+                coap_tool::serve(socket, async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+                Ok(ExitCode::SUCCESS)
+            });
+        }
+        CoapCommand::Get {
+            uri,
+            observe,
+            message,
+        } => client(Method::Get, uri, None, message, observe),
+        CoapCommand::Post {
+            uri,
+            payload,
+            message,
+        } => client(Method::Post, uri, Some(payload), message, None),
+        CoapCommand::Put {
+            uri,
+            payload,
+            message,
+        } => client(Method::Put, uri, Some(payload), message, None),
+        CoapCommand::Delete { uri, message } => client(Method::Delete, uri, None, message, None),
+    };
+    let ok = runtime.block_on(coap_tool::request(args))?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn play_scenarios(files: &[PathBuf]) -> ExitCode {

@@ -18,16 +18,10 @@ use crate::rng::Rng;
 use crate::server::{IncomingExchange, ServerObservation};
 use coap_lite::{MessageClass, MessageType, Packet};
 use nbmodem_clock::Instant;
+use nbmodem_net::{DatagramNode, Transmit};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
-
-/// A datagram to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    pub destination: SocketAddr,
-    pub payload: Vec<u8>,
-}
 
 /// A request this endpoint sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -531,6 +525,24 @@ impl Endpoint {
         if !self.seen.is_empty() || !self.incoming.is_empty() || !self.blocks.is_empty() {
             self.schedule_sweep();
         }
+    }
+}
+
+impl DatagramNode for Endpoint {
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        Endpoint::handle_datagram(self, now, from, datagram)
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        Endpoint::poll_transmit(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        Endpoint::poll_timeout(self)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Endpoint::handle_timeout(self, now)
     }
 }
 

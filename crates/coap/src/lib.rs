@@ -16,7 +16,8 @@ mod server;
 
 pub use endpoint::{
     CancelReason, Endpoint, EndpointConfig, Event, ExchangeError, IncomingId, ObservationId,
-    RequestId, Transmit,
+    RequestId,
 };
 pub use message::{Method, Request, Response, Status};
+pub use nbmodem_net::{DatagramNode, Transmit};
 pub use params::TransmissionParams;

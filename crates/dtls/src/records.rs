@@ -1,0 +1,57 @@
+//! A look at incoming DTLS records before OpenSSL's.
+//!
+//! OpenSSL 3.0 turns a protected record too short to hold its explicit nonce and AEAD tag into a
+//! fatal internal error instead of discarding it as DTLS requires (RFC 6347 §4.1.2.7; see
+//! openssl/openssl#25389), so one forged datagram of a few bytes would end an established
+//! session. Datagrams carrying such a record are dropped here.
+
+/// DTLS record header: type (1), version (2), epoch (2), sequence number (6), length (2).
+const HEADER_LEN: usize = 13;
+
+/// Whether every protected record (epoch other than 0) in `datagram` is at least
+/// `min_protected_len` bytes long. A truncated last record is left for OpenSSL, which drops it.
+pub(crate) fn protected_records_long_enough(datagram: &[u8], min_protected_len: usize) -> bool {
+    let mut rest = datagram;
+    while let Some(header) = rest.get(..HEADER_LEN) {
+        let epoch = u16::from_be_bytes([header[3], header[4]]);
+        let len = usize::from(u16::from_be_bytes([header[11], header[12]]));
+        if epoch != 0 && len < min_protected_len {
+            return false;
+        }
+        rest = rest.get(HEADER_LEN + len..).unwrap_or_default();
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(epoch: u16, body_len: usize) -> Vec<u8> {
+        let mut r = vec![23, 0xfe, 0xfd];
+        r.extend_from_slice(&epoch.to_be_bytes());
+        r.extend_from_slice(&[0, 0, 0, 0, 0, 1]);
+        r.extend_from_slice(&u16::try_from(body_len).unwrap().to_be_bytes());
+        r.resize(r.len() + body_len, 0xaa);
+        r
+    }
+
+    #[test]
+    fn short_protected_records_are_refused_anywhere_in_the_datagram() {
+        assert!(protected_records_long_enough(&record(1, 16), 16));
+        assert!(!protected_records_long_enough(&record(1, 15), 16));
+        let mut two = record(1, 40);
+        two.extend(record(1, 3));
+        assert!(!protected_records_long_enough(&two, 16));
+    }
+
+    #[test]
+    fn plaintext_records_and_odd_datagrams_are_left_to_openssl() {
+        assert!(protected_records_long_enough(&record(0, 2), 16));
+        assert!(protected_records_long_enough(&[], 16));
+        assert!(protected_records_long_enough(&[23, 0xfe, 0xfd, 0, 1], 16));
+        let mut truncated = record(1, 40);
+        truncated.truncate(30);
+        assert!(protected_records_long_enough(&truncated, 16));
+    }
+}

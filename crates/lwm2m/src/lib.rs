@@ -1,0 +1,3 @@
+//! LwM2M 1.0 for nbmodem.
+
+pub mod content;

@@ -1,0 +1,355 @@
+//! An in-memory network in virtual time.
+//!
+//! Nodes are attached at socket addresses. [`SimNetwork::run_until`] moves virtual time from event
+//! to event — the next datagram arrival or the next node timer — so a day of traffic takes
+//! milliseconds. Each datagram can be lost, delayed, reordered (by a random extra delay) or blocked
+//! by a partition, as the [`Conditions`] say. Everything is seeded, so a run repeats exactly.
+
+use crate::{DatagramNode, Transmit};
+use nbmodem_clock::Instant;
+use std::any::Any;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// What the network does to datagrams.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conditions {
+    /// Probability (0–1) that a datagram is lost.
+    pub loss: f64,
+    /// Fixed one-way delay.
+    pub delay: Duration,
+    /// Up to this much extra random delay per datagram, which reorders datagrams.
+    pub jitter: Duration,
+}
+
+impl Default for Conditions {
+    fn default() -> Self {
+        Conditions {
+            loss: 0.0,
+            delay: Duration::ZERO,
+            jitter: Duration::ZERO,
+        }
+    }
+}
+
+/// What happened to a datagram, for tests and traces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub sent: Instant,
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+    pub payload: Vec<u8>,
+    pub fate: Fate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    Delivered,
+    Lost,
+    Partitioned,
+    /// Nobody is attached at the destination.
+    NoRoute,
+}
+
+/// A node that can also be looked at as its concrete type.
+pub trait SimNode: DatagramNode + Any {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: DatagramNode + Any> SimNode for T {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+struct InFlight {
+    from: SocketAddr,
+    to: SocketAddr,
+    payload: Vec<u8>,
+}
+
+pub struct SimNetwork {
+    now: Instant,
+    nodes: BTreeMap<SocketAddr, Box<dyn SimNode>>,
+    /// Arrivals by (time, sequence); the sequence keeps equal times in sending order.
+    arrivals: BinaryHeap<Reverse<(Instant, u64)>>,
+    in_flight: BTreeMap<u64, InFlight>,
+    sequence: u64,
+    conditions: Conditions,
+    partitions: HashSet<(SocketAddr, SocketAddr)>,
+    rng: u64,
+    records: Vec<Record>,
+}
+
+impl SimNetwork {
+    pub fn new(start: Instant, seed: u64) -> Self {
+        SimNetwork {
+            now: start,
+            nodes: BTreeMap::new(),
+            arrivals: BinaryHeap::new(),
+            in_flight: BTreeMap::new(),
+            sequence: 0,
+            conditions: Conditions::default(),
+            partitions: HashSet::new(),
+            rng: seed | 1,
+            records: Vec::new(),
+        }
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    pub fn attach(&mut self, address: SocketAddr, node: impl SimNode) {
+        self.nodes.insert(address, Box::new(node));
+    }
+
+    pub fn detach(&mut self, address: SocketAddr) {
+        self.nodes.remove(&address);
+    }
+
+    /// The node at `address`, as its concrete type.
+    pub fn node<T: Any>(&mut self, address: SocketAddr) -> Option<&mut T> {
+        self.nodes.get_mut(&address)?.as_any_mut().downcast_mut()
+    }
+
+    pub fn set_conditions(&mut self, conditions: Conditions) {
+        self.conditions = conditions;
+    }
+
+    /// Blocks datagrams between `a` and `b`, both ways.
+    pub fn partition(&mut self, a: SocketAddr, b: SocketAddr) {
+        self.partitions.insert((a, b));
+        self.partitions.insert((b, a));
+    }
+
+    pub fn heal(&mut self) {
+        self.partitions.clear();
+    }
+
+    /// Every datagram sent so far, with its fate.
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    /// Collects what every node wants to send. Call after acting on a node from outside.
+    pub fn flush(&mut self) {
+        let addresses: Vec<SocketAddr> = self.nodes.keys().copied().collect();
+        for from in addresses {
+            while let Some(t) = self.nodes.get_mut(&from).and_then(|n| n.poll_transmit()) {
+                self.send(from, t);
+            }
+        }
+    }
+
+    /// Runs the network until `deadline`: datagram arrivals and node timers in time order.
+    pub fn run_until(&mut self, deadline: Instant) {
+        self.flush();
+        while let Some(at) = self.next_event().filter(|t| *t <= deadline) {
+            self.now = self.now.max(at);
+            self.deliver_due();
+            self.fire_timers();
+            self.flush();
+        }
+        self.now = self.now.max(deadline);
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        self.run_until(self.now + d);
+    }
+
+    fn next_event(&self) -> Option<Instant> {
+        let arrival = self.arrivals.peek().map(|Reverse((t, _))| *t);
+        let timer = self.nodes.values().filter_map(|n| n.poll_timeout()).min();
+        arrival.into_iter().chain(timer).min()
+    }
+
+    fn deliver_due(&mut self) {
+        while let Some(&Reverse((at, seq))) = self.arrivals.peek() {
+            if at > self.now {
+                break;
+            }
+            self.arrivals.pop();
+            let Some(d) = self.in_flight.remove(&seq) else {
+                continue;
+            };
+            if let Some(node) = self.nodes.get_mut(&d.to) {
+                node.handle_datagram(self.now, d.from, &d.payload);
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.now;
+        for node in self.nodes.values_mut() {
+            if node.poll_timeout().is_some_and(|t| t <= now) {
+                node.handle_timeout(now);
+            }
+        }
+    }
+
+    fn send(&mut self, from: SocketAddr, t: Transmit) {
+        let to = t.destination;
+        let fate = if !self.nodes.contains_key(&to) {
+            Fate::NoRoute
+        } else if self.partitions.contains(&(from, to)) {
+            Fate::Partitioned
+        } else if self.random_unit() < self.conditions.loss {
+            Fate::Lost
+        } else {
+            Fate::Delivered
+        };
+        if fate == Fate::Delivered {
+            let jitter = self.conditions.jitter.mul_f64(self.random_unit());
+            let at = self.now + self.conditions.delay + jitter;
+            self.sequence += 1;
+            self.arrivals.push(Reverse((at, self.sequence)));
+            self.in_flight.insert(
+                self.sequence,
+                InFlight {
+                    from,
+                    to,
+                    payload: t.payload.clone(),
+                },
+            );
+        }
+        self.records.push(Record {
+            sent: self.now,
+            from,
+            to,
+            payload: t.payload,
+            fate,
+        });
+    }
+
+    fn random_unit(&mut self) -> f64 {
+        // xorshift64
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers every datagram with the same bytes after `delay`; counts what it got.
+    #[derive(Default)]
+    struct Echo {
+        received: Vec<(Instant, Vec<u8>)>,
+        outbox: Vec<Transmit>,
+    }
+
+    impl DatagramNode for Echo {
+        fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+            self.received.push((now, datagram.to_vec()));
+            if datagram.first() == Some(&b'?') {
+                self.outbox.push(Transmit {
+                    destination: from,
+                    payload: datagram[1..].to_vec(),
+                });
+            }
+        }
+        fn poll_transmit(&mut self) -> Option<Transmit> {
+            self.outbox.pop()
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            None
+        }
+        fn handle_timeout(&mut self, _: Instant) {}
+    }
+
+    fn a() -> SocketAddr {
+        "10.0.0.1:1".parse().unwrap()
+    }
+    fn b() -> SocketAddr {
+        "10.0.0.2:2".parse().unwrap()
+    }
+
+    fn network() -> SimNetwork {
+        let mut net = SimNetwork::new(Instant::from_unix_millis(0), 7);
+        net.attach(a(), Echo::default());
+        net.attach(b(), Echo::default());
+        net
+    }
+
+    fn send(net: &mut SimNetwork, payload: &[u8]) {
+        net.node::<Echo>(a()).unwrap().outbox.push(Transmit {
+            destination: b(),
+            payload: payload.to_vec(),
+        });
+    }
+
+    #[test]
+    fn delay_and_answers() {
+        let mut net = network();
+        net.set_conditions(Conditions {
+            delay: Duration::from_millis(50),
+            ..Conditions::default()
+        });
+        send(&mut net, b"?pong");
+        net.run_for(Duration::from_secs(1));
+        let got = &net.node::<Echo>(a()).unwrap().received;
+        assert_eq!(got, &[(Instant::from_unix_millis(100), b"pong".to_vec())]);
+    }
+
+    #[test]
+    fn loss_is_about_what_was_asked() {
+        let mut net = network();
+        net.set_conditions(Conditions {
+            loss: 0.3,
+            ..Conditions::default()
+        });
+        for _ in 0..1000 {
+            send(&mut net, b"x");
+            net.flush();
+        }
+        let lost = net
+            .records()
+            .iter()
+            .filter(|r| r.fate == Fate::Lost)
+            .count();
+        assert!((250..350).contains(&lost), "{lost} of 1000 lost");
+    }
+
+    #[test]
+    fn jitter_reorders() {
+        let mut net = network();
+        net.set_conditions(Conditions {
+            jitter: Duration::from_millis(100),
+            ..Conditions::default()
+        });
+        for i in 0..20u8 {
+            send(&mut net, &[i]);
+            net.flush();
+        }
+        net.run_for(Duration::from_secs(1));
+        let order: Vec<u8> = net
+            .node::<Echo>(b())
+            .unwrap()
+            .received
+            .iter()
+            .map(|(_, p)| p[0])
+            .collect();
+        assert_eq!(order.len(), 20);
+        assert_ne!(order, (0..20).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn partitions_block_both_ways_until_healed() {
+        let mut net = network();
+        net.partition(a(), b());
+        send(&mut net, b"x");
+        net.run_for(Duration::from_secs(1));
+        assert!(net.node::<Echo>(b()).unwrap().received.is_empty());
+        assert_eq!(net.records()[0].fate, Fate::Partitioned);
+        net.heal();
+        send(&mut net, b"y");
+        net.run_for(Duration::from_secs(1));
+        assert_eq!(net.node::<Echo>(b()).unwrap().received.len(), 1);
+    }
+}

@@ -1,0 +1,79 @@
+//! The tokio UDP driver delivers every datagram, runs timers on time, and sends what the node
+//! wants to send.
+
+use nbmodem_clock::Instant;
+use nbmodem_net::{udp, DatagramNode, Transmit};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::sync::Notify;
+
+/// Echoes each datagram back, and counts its timer firings (one every 100 ms).
+struct Echo {
+    outbox: Vec<Transmit>,
+    received: usize,
+    ticks: usize,
+    next_tick: Option<Instant>,
+}
+
+impl DatagramNode for Echo {
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.received += 1;
+        self.outbox.push(Transmit {
+            destination: from,
+            payload: datagram.to_vec(),
+        });
+        self.next_tick
+            .get_or_insert(now + Duration::from_millis(100));
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outbox.pop()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.next_tick
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.next_tick.is_some_and(|t| t <= now) {
+            self.ticks += 1;
+            self.next_tick = Some(now + Duration::from_millis(100));
+        }
+    }
+}
+
+#[tokio::test]
+async fn delivers_every_datagram_and_runs_timers() {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let address = socket.local_addr().unwrap();
+    let node = Arc::new(Mutex::new(Echo {
+        outbox: vec![],
+        received: 0,
+        ticks: 0,
+        next_tick: None,
+    }));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let driver = tokio::spawn(udp::run(
+        node.clone(),
+        socket,
+        Arc::new(Notify::new()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut buf = [0u8; 16];
+    for i in 0..5u8 {
+        client.send_to(&[i], address).await.unwrap();
+        let (n, _) = tokio::time::timeout(Duration::from_secs(2), client.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[..n], &[i]);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let _ = stop.send(());
+    driver.await.unwrap().unwrap();
+    let node = udp::lock(&node);
+    assert_eq!(node.received, 5);
+    assert!(node.ticks >= 5, "{} ticks", node.ticks);
+}
