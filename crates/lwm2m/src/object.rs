@@ -1,0 +1,531 @@
+//! The client's object model: objects, their resource definitions and values, and how Read,
+//! Write, Execute and Discover map onto them in each content format.
+//!
+//! An [`Object`] serves one object id and its instances. [`DataObject`] is an object backed by plain
+//! data, enough for most objects a module exposes (0, 1, 3, 19, 666…); a layer above can implement
+//! [`Object`] itself for special behaviour. The [`ObjectStore`] holds a client's objects and does the
+//! encoding: plain text or opaque for one resource, TLV for anything larger.
+
+use crate::content::{link, text, tlv, ContentFormat, Path, ResourceType, Value};
+use nbmodem_coap::Status;
+use std::collections::BTreeMap;
+
+/// What may be done with a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operations {
+    Read,
+    Write,
+    ReadWrite,
+    Execute,
+}
+
+impl Operations {
+    fn readable(self) -> bool {
+        matches!(self, Operations::Read | Operations::ReadWrite)
+    }
+
+    fn writable(self) -> bool {
+        matches!(self, Operations::Write | Operations::ReadWrite)
+    }
+}
+
+/// One resource of an object definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceDef {
+    pub id: u16,
+    pub kind: ResourceType,
+    pub multiple: bool,
+    pub operations: Operations,
+}
+
+impl ResourceDef {
+    pub const fn new(id: u16, kind: ResourceType, operations: Operations) -> Self {
+        ResourceDef {
+            id,
+            kind,
+            multiple: false,
+            operations,
+        }
+    }
+
+    pub const fn multiple(id: u16, kind: ResourceType, operations: Operations) -> Self {
+        ResourceDef {
+            id,
+            kind,
+            multiple: true,
+            operations,
+        }
+    }
+}
+
+/// A resource's value: one value, or instances of a multiple resource.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResourceValue {
+    Single(Value),
+    Multiple(Vec<(u16, Value)>),
+}
+
+/// Why an operation on the object model failed; each maps to a CoAP response code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lwm2mError {
+    NotFound,
+    MethodNotAllowed,
+    BadRequest,
+    NotAcceptable,
+    UnsupportedContentFormat,
+}
+
+impl Lwm2mError {
+    pub fn status(self) -> Status {
+        match self {
+            Lwm2mError::NotFound => Status::NotFound,
+            Lwm2mError::MethodNotAllowed => Status::MethodNotAllowed,
+            Lwm2mError::BadRequest => Status::BadRequest,
+            Lwm2mError::NotAcceptable => Status::NotAcceptable,
+            Lwm2mError::UnsupportedContentFormat => Status::UnsupportedContentFormat,
+        }
+    }
+}
+
+/// One object and its instances.
+pub trait Object: Send {
+    fn id(&self) -> u16;
+    fn definitions(&self) -> &[ResourceDef];
+    fn instances(&self) -> Vec<u16>;
+    /// The value of a resource (only called for readable resources of existing instances).
+    fn read(&self, instance: u16, resource: u16) -> Option<ResourceValue>;
+    /// Stores a value (only called for writable resources of existing instances).
+    fn write(
+        &mut self,
+        instance: u16,
+        resource: u16,
+        value: ResourceValue,
+    ) -> Result<(), Lwm2mError>;
+    /// Runs an executable resource.
+    fn execute(&mut self, instance: u16, resource: u16, arguments: &[u8])
+        -> Result<(), Lwm2mError>;
+    /// The object as `Any`, so that its owner can reach its concrete type.
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
+}
+
+/// An object backed by plain data: writes store the value, execute does nothing itself (the client
+/// reports it as an event).
+#[derive(Debug, Clone)]
+pub struct DataObject {
+    id: u16,
+    definitions: Vec<ResourceDef>,
+    values: BTreeMap<u16, BTreeMap<u16, ResourceValue>>,
+}
+
+impl DataObject {
+    pub fn new(id: u16, definitions: Vec<ResourceDef>) -> Self {
+        DataObject {
+            id,
+            definitions,
+            values: BTreeMap::new(),
+        }
+    }
+
+    /// Adds (or keeps) instance `instance`.
+    pub fn with_instance(mut self, instance: u16) -> Self {
+        self.values.entry(instance).or_default();
+        self
+    }
+
+    /// Sets a value directly (the device's side, not the server's).
+    pub fn set(&mut self, instance: u16, resource: u16, value: ResourceValue) {
+        self.values
+            .entry(instance)
+            .or_default()
+            .insert(resource, value);
+    }
+
+    pub fn get(&self, instance: u16, resource: u16) -> Option<&ResourceValue> {
+        self.values.get(&instance)?.get(&resource)
+    }
+}
+
+impl Object for DataObject {
+    fn id(&self) -> u16 {
+        self.id
+    }
+
+    fn definitions(&self) -> &[ResourceDef] {
+        &self.definitions
+    }
+
+    fn instances(&self) -> Vec<u16> {
+        self.values.keys().copied().collect()
+    }
+
+    fn read(&self, instance: u16, resource: u16) -> Option<ResourceValue> {
+        self.get(instance, resource).cloned()
+    }
+
+    fn write(
+        &mut self,
+        instance: u16,
+        resource: u16,
+        value: ResourceValue,
+    ) -> Result<(), Lwm2mError> {
+        self.set(instance, resource, value);
+        Ok(())
+    }
+
+    fn execute(&mut self, _: u16, _: u16, _: &[u8]) -> Result<(), Lwm2mError> {
+        Ok(())
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+/// A client's objects.
+#[derive(Default)]
+pub struct ObjectStore {
+    objects: BTreeMap<u16, Box<dyn Object>>,
+}
+
+/// An encoded representation: Content-Format and bytes.
+pub type Encoded = (u16, Vec<u8>);
+
+impl ObjectStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, object: impl Object + 'static) {
+        self.objects.insert(object.id(), Box::new(object));
+    }
+
+    pub fn object_mut(&mut self, id: u16) -> Option<&mut (dyn Object + 'static)> {
+        self.objects.get_mut(&id).map(|b| b.as_mut())
+    }
+
+    /// An object of the store as its concrete type (a [`DataObject`], say), to change its values.
+    pub fn object_as<T: 'static>(&mut self, id: u16) -> Option<&mut T> {
+        self.objects.get_mut(&id)?.as_any_mut().downcast_mut()
+    }
+
+    /// The registration payload: `</1/0>,</3/0>,…`, every instance of every object except the
+    /// Security object (0) unless `include_security`, preceded by `root` when given
+    /// (e.g. `</>;rt="oma.lwm2m"`).
+    pub fn registration_links(&self, include_security: bool, root: Option<&str>) -> String {
+        let mut parts: Vec<String> = root.map(String::from).into_iter().collect();
+        for object in self
+            .objects
+            .values()
+            .filter(|o| include_security || o.id() != 0)
+        {
+            let instances = object.instances();
+            if instances.is_empty() {
+                parts.push(format!("</{}>", object.id()));
+            }
+            parts.extend(instances.iter().map(|i| format!("</{}/{i}>", object.id())));
+        }
+        parts.join(",")
+    }
+
+    /// Read: one resource as text or opaque (or TLV when asked), anything larger as TLV.
+    pub fn read(&self, path: Path, accept: Option<u16>) -> Result<Encoded, Lwm2mError> {
+        let object = self
+            .objects
+            .get(&path.object())
+            .ok_or(Lwm2mError::NotFound)?;
+        match (path.instance(), path.resource()) {
+            (None, _) => {
+                let entries = object
+                    .instances()
+                    .into_iter()
+                    .map(|i| {
+                        Ok(tlv::Entry::ObjectInstance {
+                            id: i,
+                            resources: read_instance(object.as_ref(), i)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, Lwm2mError>>()?;
+                encode_tlv(&entries, accept)
+            }
+            (Some(instance), None) => {
+                check_instance(object.as_ref(), instance)?;
+                let resources = read_instance(object.as_ref(), instance)?;
+                encode_tlv(
+                    &resources
+                        .into_iter()
+                        .map(tlv::Entry::Resource)
+                        .collect::<Vec<_>>(),
+                    accept,
+                )
+            }
+            (Some(instance), Some(resource)) => {
+                read_resource(object.as_ref(), instance, resource, accept)
+            }
+        }
+    }
+
+    /// Write (replace or partial update) of an instance or a resource; returns the paths written.
+    pub fn write(
+        &mut self,
+        path: Path,
+        format: Option<u16>,
+        payload: &[u8],
+    ) -> Result<Vec<Path>, Lwm2mError> {
+        let object = self
+            .objects
+            .get_mut(&path.object())
+            .ok_or(Lwm2mError::NotFound)?;
+        let instance = path.instance().ok_or(Lwm2mError::MethodNotAllowed)?;
+        check_instance(object.as_ref(), instance)?;
+        let values = decode_write(object.definitions(), path, format, payload)?;
+        let mut written = Vec::new();
+        for (resource, value) in values {
+            let def = definition(object.as_ref(), resource)?;
+            if !def.operations.writable() {
+                return Err(Lwm2mError::MethodNotAllowed);
+            }
+            object.write(instance, resource, value)?;
+            written.push(
+                Path::new(&[path.object(), instance, resource])
+                    .map_err(|_| Lwm2mError::BadRequest)?,
+            );
+        }
+        Ok(written)
+    }
+
+    pub fn execute(&mut self, path: Path, arguments: &[u8]) -> Result<(), Lwm2mError> {
+        let object = self
+            .objects
+            .get_mut(&path.object())
+            .ok_or(Lwm2mError::NotFound)?;
+        let (Some(instance), Some(resource)) = (path.instance(), path.resource()) else {
+            return Err(Lwm2mError::MethodNotAllowed);
+        };
+        check_instance(object.as_ref(), instance)?;
+        if definition(object.as_ref(), resource)?.operations != Operations::Execute {
+            return Err(Lwm2mError::MethodNotAllowed);
+        }
+        object.execute(instance, resource, arguments)
+    }
+
+    /// Discover: the links of an object, an instance or a resource, with `attributes` appended to
+    /// the link of `path` itself.
+    pub fn discover(&self, path: Path, attributes: &str) -> Result<String, Lwm2mError> {
+        let object = self
+            .objects
+            .get(&path.object())
+            .ok_or(Lwm2mError::NotFound)?;
+        let with_attributes = |target: String| {
+            if target == format!("</{path}>") || target == format!("<{path}>") {
+                format!("{target}{attributes}")
+            } else {
+                target
+            }
+        };
+        let mut links = Vec::new();
+        let instances = match path.instance() {
+            Some(i) => {
+                check_instance(object.as_ref(), i)?;
+                vec![i]
+            }
+            None => {
+                links.push(with_attributes(format!("<{path}>")));
+                object.instances()
+            }
+        };
+        for instance in instances {
+            links.push(with_attributes(format!("</{}/{instance}>", path.object())));
+            for def in object.definitions() {
+                let in_scope = path.resource().is_none_or(|r| r == def.id);
+                if in_scope
+                    && (object.read(instance, def.id).is_some()
+                        || def.operations == Operations::Execute)
+                {
+                    links.push(with_attributes(format!(
+                        "</{}/{instance}/{}>",
+                        path.object(),
+                        def.id
+                    )));
+                }
+            }
+        }
+        if path.resource().is_some() && links.len() <= 1 {
+            return Err(Lwm2mError::NotFound);
+        }
+        // Keep the link-format rules: a parser must read back what we write.
+        let joined = links.join(",");
+        link::parse(joined.as_bytes()).map_err(|_| Lwm2mError::BadRequest)?;
+        Ok(joined)
+    }
+}
+
+fn check_instance(object: &dyn Object, instance: u16) -> Result<(), Lwm2mError> {
+    object
+        .instances()
+        .contains(&instance)
+        .then_some(())
+        .ok_or(Lwm2mError::NotFound)
+}
+
+fn definition(object: &dyn Object, resource: u16) -> Result<ResourceDef, Lwm2mError> {
+    object
+        .definitions()
+        .iter()
+        .find(|d| d.id == resource)
+        .copied()
+        .ok_or(Lwm2mError::NotFound)
+}
+
+/// Every readable resource with a value, as TLV resources.
+fn read_instance(object: &dyn Object, instance: u16) -> Result<Vec<tlv::Resource>, Lwm2mError> {
+    Ok(object
+        .definitions()
+        .iter()
+        .filter(|d| d.operations.readable())
+        .filter_map(|d| object.read(instance, d.id).map(|v| tlv_resource(d.id, &v)))
+        .collect())
+}
+
+fn tlv_resource(id: u16, value: &ResourceValue) -> tlv::Resource {
+    match value {
+        ResourceValue::Single(v) => tlv::Resource::Single {
+            id,
+            value: tlv::encode_value(v),
+        },
+        ResourceValue::Multiple(items) => tlv::Resource::Multiple {
+            id,
+            instances: items
+                .iter()
+                .map(|(i, v)| tlv::ResourceInstance {
+                    id: *i,
+                    value: tlv::encode_value(v),
+                })
+                .collect(),
+        },
+    }
+}
+
+fn read_resource(
+    object: &dyn Object,
+    instance: u16,
+    resource: u16,
+    accept: Option<u16>,
+) -> Result<Encoded, Lwm2mError> {
+    check_instance(object, instance)?;
+    let def = definition(object, resource)?;
+    if !def.operations.readable() {
+        return Err(Lwm2mError::MethodNotAllowed);
+    }
+    let value = object
+        .read(instance, resource)
+        .ok_or(Lwm2mError::NotFound)?;
+    let single = match (&value, accept.map(ContentFormat::try_from)) {
+        (
+            ResourceValue::Single(v),
+            None | Some(Ok(ContentFormat::Text | ContentFormat::Opaque)),
+        ) => v,
+        _ => {
+            return encode_tlv(
+                &[tlv::Entry::Resource(tlv_resource(resource, &value))],
+                accept,
+            )
+        }
+    };
+    match (single, accept) {
+        (Value::Opaque(bytes), None | Some(42)) => {
+            Ok((ContentFormat::Opaque.code(), bytes.clone()))
+        }
+        (Value::Opaque(_), _) => Err(Lwm2mError::NotAcceptable),
+        (v, None | Some(0)) => {
+            let text = text::encode(v).map_err(|_| Lwm2mError::NotAcceptable)?;
+            Ok((ContentFormat::Text.code(), text.into_bytes()))
+        }
+        _ => Err(Lwm2mError::NotAcceptable),
+    }
+}
+
+fn encode_tlv(entries: &[tlv::Entry], accept: Option<u16>) -> Result<Encoded, Lwm2mError> {
+    if accept.is_some_and(|a| a != ContentFormat::Tlv.code()) {
+        return Err(Lwm2mError::NotAcceptable);
+    }
+    let bytes = tlv::encode(entries).map_err(|_| Lwm2mError::BadRequest)?;
+    Ok((ContentFormat::Tlv.code(), bytes))
+}
+
+/// The values a Write carries, by resource id, typed by the object's definitions.
+fn decode_write(
+    definitions: &[ResourceDef],
+    path: Path,
+    format: Option<u16>,
+    payload: &[u8],
+) -> Result<Vec<(u16, ResourceValue)>, Lwm2mError> {
+    let kind_of = |id: u16| {
+        definitions
+            .iter()
+            .find(|d| d.id == id)
+            .map(|d| d.kind)
+            .ok_or(Lwm2mError::NotFound)
+    };
+    let format = ContentFormat::try_from(format.unwrap_or(0))
+        .map_err(|_| Lwm2mError::UnsupportedContentFormat)?;
+    match (format, path.resource()) {
+        (ContentFormat::Text, Some(r)) => {
+            let value = text::decode(payload, kind_of(r)?).map_err(|_| Lwm2mError::BadRequest)?;
+            Ok(vec![(r, ResourceValue::Single(value))])
+        }
+        (ContentFormat::Opaque, Some(r)) => Ok(vec![(
+            r,
+            ResourceValue::Single(Value::Opaque(payload.to_vec())),
+        )]),
+        (ContentFormat::Tlv, _) => {
+            let entries = tlv::decode(payload).map_err(|_| Lwm2mError::BadRequest)?;
+            let resources = flatten_resources(entries, path.instance());
+            resources
+                .into_iter()
+                .filter(|r| path.resource().is_none_or(|want| resource_id(r) == want))
+                .map(|r| typed_resource(r, &kind_of))
+                .collect()
+        }
+        _ => Err(Lwm2mError::UnsupportedContentFormat),
+    }
+}
+
+fn resource_id(resource: &tlv::Resource) -> u16 {
+    match resource {
+        tlv::Resource::Single { id, .. } | tlv::Resource::Multiple { id, .. } => *id,
+    }
+}
+
+/// The resources of a TLV body, whether wrapped in the instance's Object Instance entry or not.
+fn flatten_resources(entries: Vec<tlv::Entry>, instance: Option<u16>) -> Vec<tlv::Resource> {
+    entries
+        .into_iter()
+        .flat_map(|entry| match entry {
+            tlv::Entry::ObjectInstance { id, resources } if Some(id) == instance => resources,
+            tlv::Entry::ObjectInstance { .. } => Vec::new(),
+            tlv::Entry::Resource(r) => vec![r],
+            tlv::Entry::ResourceInstance(_) => Vec::new(),
+        })
+        .collect()
+}
+
+fn typed_resource(
+    resource: tlv::Resource,
+    kind_of: &impl Fn(u16) -> Result<ResourceType, Lwm2mError>,
+) -> Result<(u16, ResourceValue), Lwm2mError> {
+    let decode =
+        |bytes: &[u8], kind| tlv::decode_value(bytes, kind).map_err(|_| Lwm2mError::BadRequest);
+    match resource {
+        tlv::Resource::Single { id, value } => {
+            Ok((id, ResourceValue::Single(decode(&value, kind_of(id)?)?)))
+        }
+        tlv::Resource::Multiple { id, instances } => {
+            let kind = kind_of(id)?;
+            let items = instances
+                .iter()
+                .map(|i| Ok((i.id, decode(&i.value, kind)?)))
+                .collect::<Result<Vec<_>, Lwm2mError>>()?;
+            Ok((id, ResourceValue::Multiple(items)))
+        }
+    }
+}

@@ -1,0 +1,561 @@
+//! The LwM2M 1.0 server core: the registration store (Register, Update, De-register, lifetime
+//! expiry) and server-initiated operations (Read, Write, Execute, Discover, Write-Attributes,
+//! Observe, Cancel) with their responses and notifications correlated, including queue mode: for a
+//! `b=UQ` client, operations wait until the client is reachable (it just registered, updated or
+//! sent anything) and are sent then. A sans-IO [`DatagramNode`] on one CoAP [`Endpoint`], for any
+//! number of clients.
+
+use crate::content::{link, Path};
+use nbmodem_clock::Instant;
+use nbmodem_coap::{
+    Endpoint, EndpointConfig, Event, ExchangeError, IncomingId, Method, Request, RequestId,
+    Response, Status,
+};
+use nbmodem_net::{DatagramNode, Transmit};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// One registered client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registration {
+    pub endpoint: String,
+    /// `/rd/<n>`.
+    pub location: String,
+    pub lifetime: u32,
+    pub binding: String,
+    pub version: Option<String>,
+    /// The (object, instance) pairs of the registration payload.
+    pub objects: Vec<(u16, Option<u16>)>,
+    /// Every Uri-Query item of the last Register or Update (`ep=…`, `epi=…`, …).
+    pub query: Vec<String>,
+    pub address: SocketAddr,
+    pub registered_at: Instant,
+    pub updated_at: Instant,
+    expires: Instant,
+}
+
+impl Registration {
+    pub fn queue_mode(&self) -> bool {
+        self.binding.contains('Q')
+    }
+
+    pub fn query_value(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find_map(|q| q.strip_prefix(key)?.strip_prefix('='))
+    }
+}
+
+/// A Register or Update the application may refuse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admission<'a> {
+    pub endpoint: &'a str,
+    pub query: &'a [String],
+    pub payload: &'a [u8],
+    pub address: SocketAddr,
+    /// `true` for an Update (then `payload` is usually empty).
+    pub update: bool,
+}
+
+/// Decides whether a Register or Update is accepted: `Err(status)` refuses it with that code.
+pub type Policy = Box<dyn FnMut(&Admission<'_>) -> Result<(), Status> + Send>;
+
+/// A server-initiated operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OperationId(u64);
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    Read {
+        accept: Option<u16>,
+    },
+    Write {
+        format: u16,
+        payload: Vec<u8>,
+        replace: bool,
+    },
+    Execute {
+        arguments: Vec<u8>,
+    },
+    Discover,
+    WriteAttributes {
+        pmin: Option<u32>,
+        pmax: Option<u32>,
+    },
+    Observe {
+        accept: Option<u16>,
+    },
+    /// Ends an observation (a GET with Observe=1).
+    CancelObserve,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerEvent {
+    Registered {
+        endpoint: String,
+        location: String,
+    },
+    Updated {
+        endpoint: String,
+    },
+    Deregistered {
+        endpoint: String,
+    },
+    /// The lifetime ran out without an Update.
+    Expired {
+        endpoint: String,
+    },
+    Rejected {
+        endpoint: String,
+        status: Status,
+    },
+    /// The outcome of an operation: the client's response, or why there was none.
+    Completed {
+        operation: OperationId,
+        endpoint: String,
+        path: Path,
+        result: Result<Response, ExchangeError>,
+    },
+    /// A notification of an observation started with [`Operation::Observe`].
+    Notification {
+        operation: OperationId,
+        endpoint: String,
+        path: Path,
+        response: Response,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Pending {
+    operation: OperationId,
+    location: String,
+    path: Path,
+    kind: Operation,
+}
+
+pub struct Lwm2mServer {
+    endpoint: Endpoint,
+    registrations: HashMap<String, Registration>,
+    by_endpoint: HashMap<String, String>,
+    by_address: HashMap<SocketAddr, String>,
+    expiries: BTreeSet<(Instant, String)>,
+    in_flight: HashMap<RequestId, Pending>,
+    queued: HashMap<String, VecDeque<Pending>>,
+    policy: Option<Policy>,
+    next_location: u64,
+    next_operation: u64,
+    events: VecDeque<ServerEvent>,
+    now: Instant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServerError {
+    #[error("no client registered as {0}")]
+    NotRegistered(String),
+}
+
+impl Lwm2mServer {
+    pub fn new(coap: EndpointConfig) -> Self {
+        Lwm2mServer {
+            endpoint: Endpoint::new(coap),
+            registrations: HashMap::new(),
+            by_endpoint: HashMap::new(),
+            by_address: HashMap::new(),
+            expiries: BTreeSet::new(),
+            in_flight: HashMap::new(),
+            queued: HashMap::new(),
+            policy: None,
+            next_location: 0,
+            next_operation: 0,
+            events: VecDeque::new(),
+            now: Instant::default(),
+        }
+    }
+
+    /// Sets who may register.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = Some(policy);
+    }
+
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn registration(&self, endpoint: &str) -> Option<&Registration> {
+        self.registrations.get(self.by_endpoint.get(endpoint)?)
+    }
+
+    pub fn registrations(&self) -> impl Iterator<Item = &Registration> {
+        self.registrations.values()
+    }
+
+    pub fn registration_count(&self) -> usize {
+        self.registrations.len()
+    }
+
+    /// Starts an operation on `path` of the client registered as `endpoint`. For a client in queue
+    /// mode it waits until the client is reachable.
+    pub fn operate(
+        &mut self,
+        now: Instant,
+        endpoint: &str,
+        path: Path,
+        kind: Operation,
+    ) -> Result<OperationId, ServerError> {
+        self.now = now;
+        let location = self
+            .by_endpoint
+            .get(endpoint)
+            .cloned()
+            .ok_or_else(|| ServerError::NotRegistered(endpoint.into()))?;
+        self.next_operation += 1;
+        let operation = OperationId(self.next_operation);
+        let pending = Pending {
+            operation,
+            location: location.clone(),
+            path,
+            kind,
+        };
+        let queue_mode = self
+            .registrations
+            .get(&location)
+            .is_some_and(Registration::queue_mode);
+        if queue_mode {
+            self.queued.entry(location).or_default().push_back(pending);
+        } else {
+            self.send(pending);
+        }
+        Ok(operation)
+    }
+
+    /// How many operations wait for a queue-mode client.
+    pub fn queued_for(&self, endpoint: &str) -> usize {
+        self.by_endpoint
+            .get(endpoint)
+            .and_then(|l| self.queued.get(l))
+            .map_or(0, VecDeque::len)
+    }
+
+    fn send(&mut self, pending: Pending) {
+        let Some(address) = self.registrations.get(&pending.location).map(|r| r.address) else {
+            return;
+        };
+        let path = pending.path.to_string();
+        let request = match &pending.kind {
+            Operation::Read { accept } => Request {
+                accept: *accept,
+                ..Request::get(&path)
+            },
+            Operation::Discover => Request {
+                accept: Some(40),
+                ..Request::get(&path)
+            },
+            Operation::Observe { accept } => Request {
+                accept: *accept,
+                ..Request::get(&path).with_observe(0)
+            },
+            Operation::CancelObserve => Request::get(&path).with_observe(1),
+            Operation::Write {
+                format,
+                payload,
+                replace,
+            } => {
+                let method = if *replace { Method::Put } else { Method::Post };
+                Request::new(method, &path).with_payload(*format, payload.clone())
+            }
+            Operation::Execute { arguments } => {
+                let mut request = Request::new(Method::Post, &path);
+                request.payload = arguments.clone();
+                request
+            }
+            Operation::WriteAttributes { pmin, pmax } => {
+                let mut request = Request::new(Method::Put, &path);
+                request.query.extend(pmin.map(|v| format!("pmin={v}")));
+                request.query.extend(pmax.map(|v| format!("pmax={v}")));
+                request
+            }
+        };
+        let id = self.endpoint.request(self.now, address, request, true);
+        self.in_flight.insert(id, pending);
+    }
+
+    /// Sends what waits for a queue-mode client that just showed it is reachable.
+    fn flush_queue(&mut self, location: &str) {
+        for pending in self.queued.remove(location).unwrap_or_default() {
+            self.send(pending);
+        }
+    }
+
+    fn handle_coap_events(&mut self) {
+        while let Some(event) = self.endpoint.poll_event() {
+            match event {
+                Event::Request { id, peer, request } => self.client_request(id, peer, request),
+                Event::Response { id, response } => self.operation_done(id, Ok(response)),
+                Event::RequestFailed { id, error } => self.operation_done(id, Err(error)),
+                Event::Notification { id, response } => self.notification(id, response),
+                _ => {}
+            }
+        }
+    }
+
+    fn client_request(&mut self, id: IncomingId, peer: SocketAddr, request: Request) {
+        let path: Vec<&str> = request.path.iter().map(String::as_str).collect();
+        let response = match (request.method, path.as_slice()) {
+            (Method::Post, ["rd"]) => self.register(peer, &request),
+            (Method::Post, ["rd", _]) => self.update(peer, &request),
+            (Method::Delete, ["rd", _]) => self.deregister(&request),
+            _ => Response::new(Status::NotFound),
+        };
+        self.endpoint.respond(self.now, id, response);
+    }
+
+    fn admit(&mut self, admission: &Admission<'_>) -> Result<(), Status> {
+        self.policy
+            .as_mut()
+            .map_or(Ok(()), |policy| policy(admission))
+    }
+
+    fn register(&mut self, peer: SocketAddr, request: &Request) -> Response {
+        let Some(endpoint) = request
+            .query_value("ep")
+            .filter(|e| !e.is_empty())
+            .map(String::from)
+        else {
+            return Response::new(Status::BadRequest);
+        };
+        let lifetime = match request.query_value("lt").map(str::parse::<u32>) {
+            None => 86_400,
+            Some(Ok(lt)) if lt > 0 => lt,
+            Some(_) => return Response::new(Status::BadRequest),
+        };
+        let objects = match link::parse(&request.payload)
+            .and_then(|links| link::registered_objects(&links))
+        {
+            Ok(objects) => objects,
+            Err(_) => return Response::new(Status::BadRequest),
+        };
+        let admission = Admission {
+            endpoint: &endpoint,
+            query: &request.query,
+            payload: &request.payload,
+            address: peer,
+            update: false,
+        };
+        if let Err(status) = self.admit(&admission) {
+            self.events
+                .push_back(ServerEvent::Rejected { endpoint, status });
+            return Response::new(status);
+        }
+        // A client registering again replaces its old registration.
+        if let Some(old) = self.by_endpoint.get(&endpoint).cloned() {
+            self.remove_registration(&old);
+        }
+        self.next_location += 1;
+        let location = format!("/rd/{}", self.next_location);
+        let registration = Registration {
+            endpoint: endpoint.clone(),
+            location: location.clone(),
+            lifetime,
+            binding: request.query_value("b").unwrap_or("U").to_string(),
+            version: request.query_value("lwm2m").map(String::from),
+            objects,
+            query: request.query.clone(),
+            address: peer,
+            registered_at: self.now,
+            updated_at: self.now,
+            expires: self.now + Duration::from_secs(u64::from(lifetime)),
+        };
+        self.expiries
+            .insert((registration.expires, location.clone()));
+        self.by_endpoint.insert(endpoint.clone(), location.clone());
+        self.by_address.insert(peer, location.clone());
+        self.registrations.insert(location.clone(), registration);
+        self.events.push_back(ServerEvent::Registered {
+            endpoint,
+            location: location.clone(),
+        });
+        self.flush_queue(&location);
+        Response::new(Status::Created).with_location(&location)
+    }
+
+    fn update(&mut self, peer: SocketAddr, request: &Request) -> Response {
+        let location = request.path_text();
+        let Some(registration) = self.registrations.get(&location) else {
+            return Response::new(Status::NotFound);
+        };
+        let endpoint = registration.endpoint.clone();
+        let admission = Admission {
+            endpoint: &endpoint,
+            query: &request.query,
+            payload: &request.payload,
+            address: peer,
+            update: true,
+        };
+        if let Err(status) = self.admit(&admission) {
+            self.events
+                .push_back(ServerEvent::Rejected { endpoint, status });
+            return Response::new(status);
+        }
+        let lifetime = request
+            .query_value("lt")
+            .and_then(|lt| lt.parse::<u32>().ok())
+            .filter(|lt| *lt > 0);
+        let objects = (!request.payload.is_empty())
+            .then(|| {
+                link::parse(&request.payload)
+                    .and_then(|l| link::registered_objects(&l))
+                    .ok()
+            })
+            .flatten();
+        let now = self.now;
+        let Some(registration) = self.registrations.get_mut(&location) else {
+            return Response::new(Status::NotFound);
+        };
+        self.expiries
+            .remove(&(registration.expires, location.clone()));
+        if let Some(lifetime) = lifetime {
+            registration.lifetime = lifetime;
+        }
+        if let Some(binding) = request.query_value("b") {
+            registration.binding = binding.to_string();
+        }
+        if let Some(objects) = objects {
+            registration.objects = objects;
+        }
+        registration.query = request.query.clone();
+        registration.updated_at = now;
+        registration.expires = now + Duration::from_secs(u64::from(registration.lifetime));
+        let old_address = std::mem::replace(&mut registration.address, peer);
+        self.expiries
+            .insert((registration.expires, location.clone()));
+        self.by_address.remove(&old_address);
+        self.by_address.insert(peer, location.clone());
+        self.events.push_back(ServerEvent::Updated { endpoint });
+        self.flush_queue(&location);
+        Response::new(Status::Changed)
+    }
+
+    fn deregister(&mut self, request: &Request) -> Response {
+        match self.remove_registration(&request.path_text()) {
+            Some(endpoint) => {
+                self.events
+                    .push_back(ServerEvent::Deregistered { endpoint });
+                Response::new(Status::Deleted)
+            }
+            None => Response::new(Status::NotFound),
+        }
+    }
+
+    /// Forgets a registration and what waited for it; returns its endpoint name.
+    fn remove_registration(&mut self, location: &str) -> Option<String> {
+        let registration = self.registrations.remove(location)?;
+        self.expiries
+            .remove(&(registration.expires, location.to_string()));
+        self.by_endpoint.remove(&registration.endpoint);
+        self.by_address.remove(&registration.address);
+        self.queued.remove(location);
+        Some(registration.endpoint)
+    }
+
+    fn operation_done(&mut self, id: RequestId, result: Result<Response, ExchangeError>) {
+        let Some(pending) = self.in_flight.get(&id).cloned() else {
+            return;
+        };
+        let observing = matches!(pending.kind, Operation::Observe { .. })
+            && result
+                .as_ref()
+                .is_ok_and(|r| r.observe.is_some() && r.is_success());
+        if !observing {
+            self.in_flight.remove(&id);
+        }
+        let endpoint = self.endpoint_of(&pending.location);
+        self.events.push_back(ServerEvent::Completed {
+            operation: pending.operation,
+            endpoint,
+            path: pending.path,
+            result,
+        });
+    }
+
+    fn notification(&mut self, id: RequestId, response: Response) {
+        let Some(pending) = self.in_flight.get(&id).cloned() else {
+            return;
+        };
+        let endpoint = self.endpoint_of(&pending.location);
+        self.events.push_back(ServerEvent::Notification {
+            operation: pending.operation,
+            endpoint,
+            path: pending.path,
+            response,
+        });
+    }
+
+    fn endpoint_of(&self, location: &str) -> String {
+        self.registrations
+            .get(location)
+            .map(|r| r.endpoint.clone())
+            .unwrap_or_default()
+    }
+
+    /// Ends the observation started by `operation` from our side (its next notification is reset).
+    pub fn forget_observation(&mut self, operation: OperationId) {
+        let ids: Vec<RequestId> = self
+            .in_flight
+            .iter()
+            .filter(|(_, p)| p.operation == operation)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.in_flight.remove(&id);
+            self.endpoint.forget(id);
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some((at, location)) = self.expiries.first().cloned() {
+            if at > now {
+                break;
+            }
+            if let Some(endpoint) = self.remove_registration(&location) {
+                self.events.push_back(ServerEvent::Expired { endpoint });
+            }
+        }
+    }
+}
+
+impl DatagramNode for Lwm2mServer {
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.now = now;
+        self.endpoint.handle_datagram(now, from, datagram);
+        self.handle_coap_events();
+        // Any datagram from a queue-mode client shows it is reachable.
+        if let Some(location) = self.by_address.get(&from).cloned() {
+            if self.queued.contains_key(&location) {
+                self.flush_queue(&location);
+            }
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.endpoint.poll_transmit()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.endpoint.poll_timeout(),
+            self.expiries.first().map(|(t, _)| *t),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        self.endpoint.handle_timeout(now);
+        self.handle_coap_events();
+        self.expire(now);
+    }
+}

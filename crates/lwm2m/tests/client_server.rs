@@ -1,0 +1,545 @@
+//! An LwM2M client and server on the in-memory network in virtual time: registration, automatic
+//! updates, expiry, re-registration, every device management operation, observation with pmin/pmax,
+//! queue mode, admission policy, and thousands of clients on one server.
+
+use nbmodem_clock::Instant;
+use nbmodem_coap::{EndpointConfig, Status, TransmissionParams};
+use nbmodem_lwm2m::client::{ClientConfig, ClientEvent, Lwm2mClient};
+use nbmodem_lwm2m::content::{tlv, Path, ResourceType, Value};
+use nbmodem_lwm2m::object::{DataObject, ObjectStore, Operations, ResourceDef, ResourceValue};
+use nbmodem_lwm2m::server::{Lwm2mServer, Operation, ServerEvent};
+use nbmodem_net::sim::SimNetwork;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const SERVER: &str = "127.0.0.1:5683";
+const CLIENT: &str = "127.0.0.2:40000";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn path(s: &str) -> Path {
+    s.parse().unwrap()
+}
+
+fn coap() -> EndpointConfig {
+    EndpointConfig {
+        params: TransmissionParams::exact(Duration::from_secs(2), 4),
+        ..Default::default()
+    }
+}
+
+/// Device (3) with manufacturer, model, a multiple resource and a reboot; object 19 with binary
+/// data 0/0 (uplink) and 1/0 (downlink).
+fn objects() -> ObjectStore {
+    use Operations::*;
+    let mut device = DataObject::new(
+        3,
+        vec![
+            ResourceDef::new(0, ResourceType::String, Read),
+            ResourceDef::new(1, ResourceType::String, Read),
+            ResourceDef::new(4, ResourceType::Opaque, Execute),
+            ResourceDef::multiple(6, ResourceType::Integer, Read),
+            ResourceDef::new(13, ResourceType::Time, ReadWrite),
+        ],
+    )
+    .with_instance(0);
+    device.set(0, 0, ResourceValue::Single(Value::String("Quectel".into())));
+    device.set(
+        0,
+        1,
+        ResourceValue::Single(Value::String("BC260Y-CN".into())),
+    );
+    device.set(
+        0,
+        6,
+        ResourceValue::Multiple(vec![(0, Value::Integer(1)), (1, Value::Integer(5))]),
+    );
+    device.set(0, 13, ResourceValue::Single(Value::Time(1_767_225_600)));
+    let mut data = DataObject::new(
+        19,
+        vec![ResourceDef::new(0, ResourceType::Opaque, ReadWrite)],
+    )
+    .with_instance(0)
+    .with_instance(1);
+    data.set(0, 0, ResourceValue::Single(Value::Opaque(vec![0])));
+    data.set(1, 0, ResourceValue::Single(Value::Opaque(vec![])));
+    let mut store = ObjectStore::new();
+    store.add(device);
+    store.add(data);
+    store
+}
+
+struct World {
+    net: SimNetwork,
+}
+
+impl World {
+    fn new(config: ClientConfig) -> World {
+        let mut net = SimNetwork::new(Instant::from_unix_millis(1_767_225_600_000), 3);
+        net.attach(addr(SERVER), Lwm2mServer::new(coap()));
+        net.attach(addr(CLIENT), Lwm2mClient::new(config, objects(), coap()));
+        World { net }
+    }
+
+    fn standard() -> World {
+        Self::new(ClientConfig::new("865975030000001", addr(SERVER)))
+    }
+
+    fn client(&mut self) -> &mut Lwm2mClient {
+        self.net.node(addr(CLIENT)).unwrap()
+    }
+
+    fn server(&mut self) -> &mut Lwm2mServer {
+        self.net.node(addr(SERVER)).unwrap()
+    }
+
+    fn client_events(&mut self) -> Vec<ClientEvent> {
+        std::iter::from_fn(|| self.client().poll_event()).collect()
+    }
+
+    fn server_events(&mut self) -> Vec<ServerEvent> {
+        std::iter::from_fn(|| self.server().poll_event()).collect()
+    }
+
+    fn register(&mut self) {
+        let now = self.net.now();
+        self.client().register(now);
+        self.net.run_for(Duration::from_millis(10));
+        assert!(matches!(
+            self.client_events()[..],
+            [ClientEvent::Registered { .. }]
+        ));
+        assert!(matches!(
+            self.server_events()[..],
+            [ServerEvent::Registered { .. }]
+        ));
+    }
+
+    /// Starts an operation and returns its result.
+    fn operate(&mut self, target: &str, kind: Operation) -> nbmodem_coap::Response {
+        let now = self.net.now();
+        self.server()
+            .operate(now, "865975030000001", path(target), kind)
+            .unwrap();
+        self.net.run_for(Duration::from_millis(10));
+        let events = self.server_events();
+        match events
+            .into_iter()
+            .find(|e| matches!(e, ServerEvent::Completed { .. }))
+        {
+            Some(ServerEvent::Completed { result, .. }) => result.expect("a response"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn registers_with_the_standard_query_and_payload() {
+    let mut world = World::standard();
+    world.register();
+    let registration = world
+        .server()
+        .registration("865975030000001")
+        .unwrap()
+        .clone();
+    assert_eq!(registration.lifetime, 86_400);
+    assert_eq!(registration.binding, "U");
+    assert_eq!(registration.version.as_deref(), Some("1.0"));
+    assert_eq!(
+        registration.objects,
+        [(3, Some(0)), (19, Some(0)), (19, Some(1))]
+    );
+    assert_eq!(
+        world.client().location().as_deref(),
+        Some(registration.location.as_str())
+    );
+}
+
+#[test]
+fn updates_before_the_lifetime_ends_with_the_update_query() {
+    let mut config = ClientConfig::new("865975030000001", addr(SERVER));
+    config.lifetime = Some(300);
+    config.update_query = vec!["epi=abc".into()];
+    let mut world = World::new(config);
+    world.register();
+    world.net.run_for(Duration::from_secs(269));
+    assert!(world.client_events().is_empty());
+    world.net.run_for(Duration::from_secs(1));
+    assert_eq!(world.client_events(), [ClientEvent::Updated]);
+    assert_eq!(
+        world.server_events(),
+        [ServerEvent::Updated {
+            endpoint: "865975030000001".into()
+        }]
+    );
+    let registration = world
+        .server()
+        .registration("865975030000001")
+        .unwrap()
+        .clone();
+    assert_eq!(registration.query_value("epi"), Some("abc"));
+    assert_eq!(
+        registration.lifetime, 300,
+        "an Update without lt keeps the lifetime"
+    );
+    world.net.run_for(Duration::from_secs(24 * 3600));
+    assert!(
+        world.server().registration("865975030000001").is_some(),
+        "kept alive by the updates"
+    );
+}
+
+#[test]
+fn registration_expires_without_updates() {
+    let mut config = ClientConfig::new("865975030000001", addr(SERVER));
+    config.lifetime = Some(300);
+    let mut world = World::new(config);
+    world.register();
+    world.net.partition(addr(CLIENT), addr(SERVER));
+    world.net.run_for(Duration::from_secs(300));
+    assert_eq!(
+        world.server_events(),
+        [ServerEvent::Expired {
+            endpoint: "865975030000001".into()
+        }]
+    );
+    assert_eq!(world.server().registration_count(), 0);
+}
+
+#[test]
+fn registers_again_when_the_server_forgot_it() {
+    let mut world = World::standard();
+    world.register();
+    world.net.attach(addr(SERVER), Lwm2mServer::new(coap()));
+    let now = world.net.now();
+    world.client().update(now);
+    world.net.run_for(Duration::from_millis(10));
+    assert!(
+        matches!(world.client_events()[..], [ClientEvent::Registered { .. }]),
+        "4.04 to the Update"
+    );
+    assert_eq!(world.server().registration_count(), 1);
+}
+
+#[test]
+fn deregisters() {
+    let mut world = World::standard();
+    world.register();
+    let now = world.net.now();
+    world.client().deregister(now);
+    world.net.run_for(Duration::from_millis(10));
+    assert_eq!(world.client_events(), [ClientEvent::Deregistered]);
+    assert_eq!(
+        world.server_events(),
+        [ServerEvent::Deregistered {
+            endpoint: "865975030000001".into()
+        }]
+    );
+}
+
+#[test]
+fn reads_in_each_format() {
+    let mut world = World::standard();
+    world.register();
+    let text = world.operate("/3/0/0", Operation::Read { accept: None });
+    assert_eq!(
+        (text.status, text.content_format, text.payload.as_slice()),
+        (Status::Content, Some(0), &b"Quectel"[..])
+    );
+    let opaque = world.operate("/19/0/0", Operation::Read { accept: None });
+    assert_eq!(
+        (opaque.content_format, opaque.payload.as_slice()),
+        (Some(42), &[0u8][..])
+    );
+    let instance = world.operate("/3/0", Operation::Read { accept: None });
+    assert_eq!(instance.content_format, Some(11542));
+    let entries = tlv::decode(&instance.payload).unwrap();
+    assert_eq!(
+        entries.len(),
+        4,
+        "four readable resources with values: {entries:?}"
+    );
+    let multiple = world.operate("/3/0/6", Operation::Read { accept: None });
+    assert_eq!(multiple.content_format, Some(11542));
+    let object = world.operate(
+        "/19",
+        Operation::Read {
+            accept: Some(11542),
+        },
+    );
+    assert!(matches!(
+        &tlv::decode(&object.payload).unwrap()[..],
+        [
+            tlv::Entry::ObjectInstance { id: 0, .. },
+            tlv::Entry::ObjectInstance { id: 1, .. }
+        ]
+    ));
+    assert_eq!(
+        world
+            .operate("/3/0/99", Operation::Read { accept: None })
+            .status,
+        Status::NotFound
+    );
+    assert_eq!(
+        world
+            .operate("/4/0", Operation::Read { accept: None })
+            .status,
+        Status::NotFound
+    );
+    assert_eq!(
+        world
+            .operate("/3/0/4", Operation::Read { accept: None })
+            .status,
+        Status::MethodNotAllowed
+    );
+}
+
+#[test]
+fn writes_executes_and_discovers() {
+    let mut world = World::standard();
+    world.register();
+    let write = Operation::Write {
+        format: 42,
+        payload: vec![0xAA, 0xAA, 0, 0],
+        replace: true,
+    };
+    assert_eq!(world.operate("/19/1/0", write).status, Status::Changed);
+    assert_eq!(
+        world.client_events(),
+        [ClientEvent::Written {
+            paths: vec![path("/19/1/0")]
+        }]
+    );
+    let tlv_time = tlv::encode(&[tlv::Entry::Resource(tlv::Resource::Single {
+        id: 13,
+        value: tlv::encode_value(&Value::Time(42)),
+    })])
+    .unwrap();
+    let partial = Operation::Write {
+        format: 11542,
+        payload: tlv_time,
+        replace: false,
+    };
+    assert_eq!(world.operate("/3/0", partial).status, Status::Changed);
+    assert_eq!(
+        world
+            .operate("/3/0/13", Operation::Read { accept: None })
+            .payload,
+        b"42"
+    );
+    let read_only = Operation::Write {
+        format: 0,
+        payload: b"x".to_vec(),
+        replace: true,
+    };
+    assert_eq!(
+        world.operate("/3/0/0", read_only).status,
+        Status::MethodNotAllowed
+    );
+    world.client_events();
+    assert_eq!(
+        world
+            .operate("/3/0/4", Operation::Execute { arguments: vec![] })
+            .status,
+        Status::Changed
+    );
+    assert_eq!(
+        world.client_events(),
+        [ClientEvent::Executed {
+            path: path("/3/0/4"),
+            arguments: vec![]
+        }]
+    );
+    assert_eq!(
+        world
+            .operate("/3/0/0", Operation::Execute { arguments: vec![] })
+            .status,
+        Status::MethodNotAllowed
+    );
+    assert_eq!(
+        world
+            .operate(
+                "/3/0",
+                Operation::WriteAttributes {
+                    pmin: Some(10),
+                    pmax: Some(60)
+                }
+            )
+            .status,
+        Status::Changed
+    );
+    let discover = world.operate("/3/0", Operation::Discover);
+    assert_eq!(discover.content_format, Some(40));
+    assert_eq!(
+        String::from_utf8(discover.payload).unwrap(),
+        "</3/0>;pmin=10;pmax=60,</3/0/0>,</3/0/1>,</3/0/4>,</3/0/6>,</3/0/13>"
+    );
+}
+
+#[test]
+fn observation_with_pmin_and_pmax_and_cancel() {
+    let mut world = World::standard();
+    world.register();
+    world.operate(
+        "/19/0/0",
+        Operation::WriteAttributes {
+            pmin: Some(5),
+            pmax: Some(60),
+        },
+    );
+    let now = world.net.now();
+    let observe = world
+        .server()
+        .operate(
+            now,
+            "865975030000001",
+            path("/19/0/0"),
+            Operation::Observe { accept: None },
+        )
+        .unwrap();
+    world.net.run_for(Duration::from_millis(10));
+    assert!(
+        matches!(&world.server_events()[..], [ServerEvent::Completed { operation, result: Ok(r), .. }] if *operation == observe && r.observe == Some(0))
+    );
+    assert_eq!(
+        world.client_events(),
+        [ClientEvent::ObservationStarted {
+            path: path("/19/0/0")
+        }]
+    );
+
+    // A change right away waits for pmin (5 s); pmax (60 s) sends one without a change.
+    let store = world
+        .client()
+        .store_mut()
+        .object_as::<DataObject>(19)
+        .unwrap();
+    store.set(0, 0, ResourceValue::Single(Value::Opaque(b"up".to_vec())));
+    let now = world.net.now();
+    world.client().value_changed(now, path("/19/0/0"));
+    world.net.run_for(Duration::from_secs(4));
+    assert!(world.server_events().is_empty(), "held back by pmin");
+    world.net.run_for(Duration::from_secs(2));
+    let notified = world.server_events();
+    assert!(
+        matches!(&notified[..], [ServerEvent::Notification { response, .. }] if response.payload == b"up"),
+        "{notified:?}"
+    );
+    world.net.run_for(Duration::from_secs(60));
+    assert_eq!(world.server_events().len(), 1, "pmax notification");
+
+    // The application's own notification (a CT uplink), confirmable.
+    let now = world.net.now();
+    let sequence = world.client().notify(now, path("/19/0/0"), true).unwrap();
+    world.net.run_for(Duration::from_millis(10));
+    assert!(world
+        .client_events()
+        .contains(&ClientEvent::NotificationAcked {
+            path: path("/19/0/0"),
+            sequence
+        }));
+
+    world.operate("/19/0/0", Operation::CancelObserve);
+    assert!(!world.client().is_observed(path("/19/0/0")));
+}
+
+#[test]
+fn queue_mode_holds_requests_until_the_client_is_reachable() {
+    let mut config = ClientConfig::new("865975030000001", addr(SERVER));
+    config.binding = "UQ".into();
+    let mut world = World::new(config);
+    world.register();
+    let now = world.net.now();
+    world
+        .server()
+        .operate(
+            now,
+            "865975030000001",
+            path("/3/0/0"),
+            Operation::Read { accept: None },
+        )
+        .unwrap();
+    world.net.run_for(Duration::from_secs(60));
+    assert!(
+        world.server_events().is_empty(),
+        "nothing sent while the client sleeps"
+    );
+    assert_eq!(world.server().queued_for("865975030000001"), 1);
+    let now = world.net.now();
+    world.client().update(now);
+    world.net.run_for(Duration::from_millis(10));
+    let events = world.server_events();
+    assert!(
+        events.iter().any(
+            |e| matches!(e, ServerEvent::Completed { result: Ok(r), .. } if r.payload == b"Quectel")
+        ),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn policy_refuses_a_registration() {
+    let mut world = World::standard();
+    world.server().set_policy(Box::new(|admission| {
+        if admission.endpoint.starts_with("865") {
+            Err(Status::Forbidden)
+        } else {
+            Ok(())
+        }
+    }));
+    let now = world.net.now();
+    world.client().register(now);
+    world.net.run_for(Duration::from_millis(10));
+    assert_eq!(
+        world.client_events(),
+        [ClientEvent::RegistrationFailed {
+            status: Some(Status::Forbidden)
+        }]
+    );
+    assert_eq!(
+        world.server_events(),
+        [ServerEvent::Rejected {
+            endpoint: "865975030000001".into(),
+            status: Status::Forbidden
+        }]
+    );
+}
+
+#[test]
+fn a_registration_nobody_answers_fails_after_the_retransmissions() {
+    let mut world = World::standard();
+    world.net.detach(addr(SERVER));
+    let now = world.net.now();
+    world.client().register(now);
+    world.net.run_for(Duration::from_secs(61));
+    assert!(world.client_events().is_empty());
+    world.net.run_for(Duration::from_secs(1));
+    assert_eq!(
+        world.client_events(),
+        [ClientEvent::RegistrationFailed { status: None }]
+    );
+}
+
+#[test]
+fn two_thousand_clients_on_one_server() {
+    let mut net = SimNetwork::new(Instant::from_unix_millis(0), 5);
+    net.attach(addr(SERVER), Lwm2mServer::new(coap()));
+    for i in 0..2000u32 {
+        let address = SocketAddr::from(([127, 1, (i >> 8) as u8, i as u8], 5683));
+        let mut client = Lwm2mClient::new(
+            ClientConfig::new(&format!("ep{i}"), addr(SERVER)),
+            objects(),
+            EndpointConfig {
+                seed: u64::from(i),
+                ..coap()
+            },
+        );
+        client.register(net.now());
+        net.attach(address, client);
+    }
+    net.run_for(Duration::from_secs(1));
+    let server: &mut Lwm2mServer = net.node(addr(SERVER)).unwrap();
+    assert_eq!(server.registration_count(), 2000);
+}
