@@ -13,8 +13,9 @@ use anyhow::{bail, Context, Result};
 use nbmodem_clock::{Clock, Instant, RealClock};
 use nbmodem_coap::{
     DatagramNode, Endpoint, EndpointConfig, Event, IncomingId, Method, ObservationId, Request,
-    RequestId, Response, Status, Transmit,
+    Response, Status, Transmit,
 };
+use nbmodem_dtls::secure::{Role, SecureNode};
 use nbmodem_net::udp;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -145,20 +146,63 @@ impl DatagramNode for TestServer {
     }
 }
 
-/// Runs the test server on `socket` until `shutdown`.
+/// A DTLS pre-shared key: identity and key, as `IDENTITY:KEY` on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Psk {
+    pub identity: Vec<u8>,
+    pub key: Vec<u8>,
+}
+
+impl std::str::FromStr for Psk {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once(':') {
+            Some((identity, key)) if !identity.is_empty() && !key.is_empty() => Ok(Psk {
+                identity: identity.as_bytes().to_vec(),
+                key: key.as_bytes().to_vec(),
+            }),
+            _ => Err(format!("{s:?}: write IDENTITY:KEY")),
+        }
+    }
+}
+
+/// Runs the test server on `socket` until `shutdown`; behind DTLS when given a key.
 pub async fn serve(
+    socket: UdpSocket,
+    psk: Option<Psk>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let server = TestServer::new(EndpointConfig::default());
+    match psk {
+        None => run_node(server, socket, shutdown).await,
+        Some(Psk { identity, key }) => {
+            let lookup: nbmodem_dtls::PskLookup =
+                Arc::new(move |id: &[u8]| (id == identity).then(|| key.clone()));
+            let secure = SecureNode::new(server, Role::Server { lookup });
+            run_node(secure, socket, shutdown).await
+        }
+    }
+}
+
+async fn run_node<N: DatagramNode>(
+    node: N,
     socket: UdpSocket,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let server = Arc::new(Mutex::new(TestServer::new(EndpointConfig::default())));
-    udp::run(server, socket, Arc::new(Notify::new()), shutdown).await?;
+    udp::run(
+        Arc::new(Mutex::new(node)),
+        socket,
+        Arc::new(Notify::new()),
+        shutdown,
+    )
+    .await?;
     Ok(())
 }
 
 /// A one-shot client: sends one request and reports what comes back.
 struct OneShot {
     endpoint: Endpoint,
-    id: Option<RequestId>,
     report: mpsc::UnboundedSender<Event>,
 }
 
@@ -199,18 +243,31 @@ pub struct ClientArgs {
     pub confirmable: bool,
     /// Stay for notifications this long.
     pub observe: Option<Duration>,
+    /// For `coaps://`.
+    pub psk: Option<Psk>,
 }
 
-/// Splits `coap://host:port/path?query` into an address, path and query items.
-pub fn parse_uri(uri: &str) -> Result<(SocketAddr, String, Vec<String>)> {
-    let rest = uri
-        .strip_prefix("coap://")
-        .context("the URI must start with coap://")?;
+/// A parsed `coap://` or `coaps://` URI.
+pub struct Uri {
+    pub address: SocketAddr,
+    pub path: String,
+    pub query: Vec<String>,
+    pub secure: bool,
+}
+
+/// Splits `coap[s]://host[:port]/path?query`.
+pub fn parse_uri(uri: &str) -> Result<Uri> {
+    let (rest, secure) = match (uri.strip_prefix("coap://"), uri.strip_prefix("coaps://")) {
+        (Some(rest), _) => (rest, false),
+        (_, Some(rest)) => (rest, true),
+        _ => bail!("the URI must start with coap:// or coaps://"),
+    };
     let (authority, path_query) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let default_port = if secure { 5684 } else { 5683 };
     let authority = if authority.contains(':') && !authority.ends_with(']') {
         authority.to_string()
     } else {
-        format!("{authority}:5683")
+        format!("{authority}:{default_port}")
     };
     let address: SocketAddr = authority
         .parse()
@@ -221,24 +278,29 @@ pub fn parse_uri(uri: &str) -> Result<(SocketAddr, String, Vec<String>)> {
         .filter(|q| !q.is_empty())
         .map(String::from)
         .collect();
-    Ok((address, path.to_string(), query))
+    Ok(Uri {
+        address,
+        path: path.to_string(),
+        query,
+        secure,
+    })
 }
 
 /// Sends one request and prints the response (and notifications); returns whether it succeeded.
 pub async fn request(args: ClientArgs) -> Result<bool> {
-    let (address, path, query) = parse_uri(&args.uri)?;
-    if !address.ip().is_loopback() {
-        bail!("nbmodem only talks to loopback addresses: {address}");
+    let uri = parse_uri(&args.uri)?;
+    if !uri.address.ip().is_loopback() {
+        bail!("nbmodem only talks to loopback addresses: {}", uri.address);
     }
-    let mut request = Request::new(args.method, &path);
-    request.query = query;
+    let mut request = Request::new(args.method, &uri.path);
+    request.query = uri.query;
     if let Some(payload) = args.payload {
         request = request.with_payload(args.content_format, payload.into_bytes());
     }
     if args.observe.is_some() {
         request.observe = Some(0);
     }
-    let bind: SocketAddr = if address.is_ipv4() {
+    let bind: SocketAddr = if uri.address.is_ipv4() {
         "127.0.0.1:0"
     } else {
         "[::1]:0"
@@ -246,32 +308,27 @@ pub async fn request(args: ClientArgs) -> Result<bool> {
     .parse()?;
     let socket = UdpSocket::bind(bind).await?;
     let (report, mut events) = mpsc::unbounded_channel();
+    let now = RealClock.now();
     let mut endpoint = Endpoint::new(EndpointConfig {
-        seed: RealClock.now().unix_millis(),
+        seed: now.unix_millis(),
         ..Default::default()
     });
-    let id = endpoint.request(RealClock.now(), address, request, args.confirmable);
-    let node = Arc::new(Mutex::new(OneShot {
-        endpoint,
-        id: Some(id),
-        report,
-    }));
+    endpoint.request(now, uri.address, request, args.confirmable);
+    let client = OneShot { endpoint, report };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let driver = tokio::spawn(udp::run(
-        node.clone(),
-        socket,
-        Arc::new(Notify::new()),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let stopped = async {
+        let _ = stopped.await;
+    };
+    let driver = match (uri.secure, args.psk) {
+        (false, _) => tokio::spawn(run_node(client, socket, stopped)),
+        (true, Some(Psk { identity, key })) => tokio::spawn(run_node(
+            SecureNode::new(client, Role::Client { identity, key }),
+            socket,
+            stopped,
+        )),
+        (true, None) => bail!("a coaps:// URI needs --psk IDENTITY:KEY"),
+    };
     let outcome = print_events(&mut events, args.observe).await;
-    {
-        let mut client = udp::lock(&node);
-        if let (Some(id), true) = (client.id.take(), args.observe.is_some()) {
-            client.endpoint.forget(id);
-        }
-    }
     let _ = stop.send(());
     driver.await??;
     Ok(outcome)
@@ -365,9 +422,21 @@ mod tests {
 
     #[test]
     fn parses_uris() {
-        let (addr, path, query) = parse_uri("coap://127.0.0.1:5684/rd?ep=1&lt=300").unwrap();
-        assert_eq!((addr.port(), path.as_str(), query.len()), (5684, "/rd", 2));
-        assert_eq!(parse_uri("coap://[::1]/x").unwrap().0.port(), 5683);
+        let uri = parse_uri("coap://127.0.0.1:5684/rd?ep=1&lt=300").unwrap();
+        assert_eq!(
+            (
+                uri.address.port(),
+                uri.path.as_str(),
+                uri.query.len(),
+                uri.secure
+            ),
+            (5684, "/rd", 2, false)
+        );
+        assert_eq!(parse_uri("coap://[::1]/x").unwrap().address.port(), 5683);
+        assert_eq!(
+            parse_uri("coaps://127.0.0.1/x").unwrap().address.port(),
+            5684
+        );
         assert!(parse_uri("http://127.0.0.1/").is_err());
         assert!(parse_uri("coap://example.org/").is_err());
     }
@@ -405,6 +474,7 @@ mod real_udp_tests {
             content_format: 0,
             confirmable: true,
             observe: Some(Duration::from_millis(1500)),
+            psk: None,
         };
         assert!(request(args).await.unwrap());
         fake.join().unwrap();

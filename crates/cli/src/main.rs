@@ -72,6 +72,9 @@ enum CoapCommand {
     Serve {
         #[arg(long, default_value = "127.0.0.1:5683")]
         listen: std::net::SocketAddr,
+        /// Serve over DTLS with this pre-shared key.
+        #[arg(long, value_name = "IDENTITY:KEY")]
+        psk: Option<nbmodem_cli::coap_tool::Psk>,
     },
     /// GET a resource, e.g. coap://127.0.0.1:5683/test.
     Get {
@@ -112,6 +115,9 @@ struct MessageArgs {
     /// Content-Format of the payload (0 text, 42 octet-stream, 50 JSON, …).
     #[arg(long, default_value_t = 0)]
     format: u16,
+    /// The DTLS pre-shared key for a coaps:// URI.
+    #[arg(long, value_name = "IDENTITY:KEY")]
+    psk: Option<nbmodem_cli::coap_tool::Psk>,
 }
 
 #[derive(Args)]
@@ -234,15 +240,16 @@ fn coap(command: CoapCommand) -> Result<ExitCode> {
         content_format: message.format,
         confirmable: !message.non,
         observe,
+        psk: message.psk,
     };
     let args = match command {
-        CoapCommand::Serve { listen } => {
+        CoapCommand::Serve { listen, psk } => {
             return runtime.block_on(async {
                 let socket = tokio::net::UdpSocket::bind(listen)
                     .await
                     .with_context(|| format!("binding {listen}"))?;
                 eprintln!("nbmodem coap: serving on {}", socket.local_addr()?);
-                coap_tool::serve(socket, async {
+                coap_tool::serve(socket, psk, async {
                     let _ = tokio::signal::ctrl_c().await;
                 })
                 .await?;

@@ -54,6 +54,7 @@ mod context;
 mod error;
 mod ffi;
 mod records;
+pub mod secure;
 mod session;
 mod timer;
 mod transport;
