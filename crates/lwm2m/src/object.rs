@@ -6,7 +6,7 @@
 //! [`Object`] itself for special behaviour. The [`ObjectStore`] holds a client's objects and does the
 //! encoding: plain text or opaque for one resource, TLV for anything larger.
 
-use crate::content::{link, text, tlv, ContentFormat, Path, ResourceType, Value};
+use crate::content::{link, senml, text, tlv, ContentFormat, Path, ResourceType, Value};
 use nbmodem_coap::Status;
 use std::collections::BTreeMap;
 
@@ -477,6 +477,10 @@ fn decode_write(
             r,
             ResourceValue::Single(Value::Opaque(payload.to_vec())),
         )]),
+        (ContentFormat::SenmlJson, _) => {
+            let records = senml::decode(payload).map_err(|_| Lwm2mError::BadRequest)?;
+            senml_resources(path, records, &kind_of)
+        }
         (ContentFormat::Tlv, _) => {
             let entries = tlv::decode(payload).map_err(|_| Lwm2mError::BadRequest)?;
             let resources = flatten_resources(entries, path.instance());
@@ -487,6 +491,45 @@ fn decode_write(
                 .collect()
         }
         _ => Err(Lwm2mError::UnsupportedContentFormat),
+    }
+}
+
+/// The resources of a SenML Write under `path`: single values, or instances of multiple resources.
+fn senml_resources(
+    path: Path,
+    records: Vec<(Path, Value)>,
+    kind_of: &impl Fn(u16) -> Result<ResourceType, Lwm2mError>,
+) -> Result<Vec<(u16, ResourceValue)>, Lwm2mError> {
+    let mut resources: BTreeMap<u16, ResourceValue> = BTreeMap::new();
+    for (record, value) in records {
+        let (Some(resource), true) = (record.resource(), record.ids().starts_with(path.ids()))
+        else {
+            return Err(Lwm2mError::BadRequest);
+        };
+        let value = coerce(value, kind_of(resource)?)?;
+        match record.resource_instance() {
+            None => {
+                resources.insert(resource, ResourceValue::Single(value));
+            }
+            Some(instance) => match resources
+                .entry(resource)
+                .or_insert(ResourceValue::Multiple(Vec::new()))
+            {
+                ResourceValue::Multiple(items) => items.push((instance, value)),
+                ResourceValue::Single(_) => return Err(Lwm2mError::BadRequest),
+            },
+        }
+    }
+    Ok(resources.into_iter().collect())
+}
+
+/// SenML carries numbers without their LwM2M type: an integer may stand for a time or a float.
+fn coerce(value: Value, kind: ResourceType) -> Result<Value, Lwm2mError> {
+    match (value, kind) {
+        (value, kind) if value.resource_type() == kind => Ok(value),
+        (Value::Integer(i), ResourceType::Time) => Ok(Value::Time(i)),
+        (Value::Integer(i), ResourceType::Float) => Ok(Value::Float(i as f64)),
+        _ => Err(Lwm2mError::BadRequest),
     }
 }
 

@@ -329,6 +329,27 @@ fn writes_executes_and_discovers() {
             .payload,
         b"42"
     );
+    let senml = br#"[{"bn":"/3/0/","n":"13","v":7}]"#.to_vec();
+    assert_eq!(
+        world
+            .operate(
+                "/3/0",
+                Operation::Write {
+                    format: 110,
+                    payload: senml,
+                    replace: false
+                }
+            )
+            .status,
+        Status::Changed
+    );
+    assert_eq!(
+        world
+            .operate("/3/0/13", Operation::Read { accept: None })
+            .payload,
+        b"7",
+        "SenML JSON write"
+    );
     let read_only = Operation::Write {
         format: 0,
         payload: b"x".to_vec(),
