@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use nbmodem_clock::{Clock, Instant, RealClock};
 use nbmodem_coap::{
     DatagramNode, Endpoint, EndpointConfig, Event, IncomingId, Method, ObservationId, Request,
-    Response, Status, Transmit,
+    RequestId, Response, Status, Transmit,
 };
 use nbmodem_dtls::secure::{Role, SecureNode};
 use nbmodem_net::udp;
@@ -173,7 +173,12 @@ pub async fn serve(
     psk: Option<Psk>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let server = TestServer::new(EndpointConfig::default());
+    // Seeded from the clock: a restarted server must not reuse the message IDs of the last run.
+    let seed = RealClock.now().unix_millis();
+    let server = TestServer::new(EndpointConfig {
+        seed,
+        ..Default::default()
+    });
     match psk {
         None => run_node(server, socket, shutdown).await,
         Some(Psk { identity, key }) => {
@@ -204,9 +209,18 @@ async fn run_node<N: DatagramNode>(
 struct OneShot {
     endpoint: Endpoint,
     report: mpsc::UnboundedSender<Event>,
+    /// An observation to end (GET with Observe=1) at the instant given.
+    cancel: Option<(RequestId, Instant)>,
 }
 
 impl OneShot {
+    fn cancel_if_due(&mut self, now: Instant) {
+        if let Some((id, _)) = self.cancel.filter(|(_, at)| *at <= now) {
+            self.cancel = None;
+            self.endpoint.cancel_observation(now, id);
+        }
+    }
+
     fn forward_events(&mut self) {
         while let Some(event) = self.endpoint.poll_event() {
             let _ = self.report.send(event);
@@ -225,11 +239,16 @@ impl DatagramNode for OneShot {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.endpoint.poll_timeout()
+        let cancel = self.cancel.map(|(_, at)| at);
+        [self.endpoint.poll_timeout(), cancel]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
+        self.cancel_if_due(now);
         self.forward_events();
     }
 }
@@ -313,8 +332,13 @@ pub async fn request(args: ClientArgs) -> Result<bool> {
         seed: now.unix_millis(),
         ..Default::default()
     });
-    endpoint.request(now, uri.address, request, args.confirmable);
-    let client = OneShot { endpoint, report };
+    let id = endpoint.request(now, uri.address, request, args.confirmable);
+    let cancel = args.observe.map(|d| (id, now + d));
+    let client = OneShot {
+        endpoint,
+        report,
+        cancel,
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let stopped = async {
         let _ = stopped.await;
@@ -334,23 +358,31 @@ pub async fn request(args: ClientArgs) -> Result<bool> {
     Ok(outcome)
 }
 
-/// Prints the response; for an observation, its notifications until `observe` has passed.
+/// How long after an observation's end we wait for the answer to its cancellation.
+const CANCEL_GRACE: Duration = Duration::from_secs(15);
+
+/// Prints the response and, for an observation, its notifications until the client cancels it.
 async fn print_events(
     events: &mut mpsc::UnboundedReceiver<Event>,
     observe: Option<Duration>,
 ) -> bool {
-    let deadline = tokio::time::Instant::now() + observe.unwrap_or(Duration::from_secs(600));
+    let limit = observe.map_or(Duration::from_secs(600), |d| d + CANCEL_GRACE);
+    let deadline = tokio::time::Instant::now() + limit;
     let mut ok = false;
+    let mut observing = false;
     loop {
         let event = match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Some(event)) => event,
             _ => return ok,
         };
         match event {
+            // The answer to our cancellation ends the observation; it is not a notification.
+            Event::Response { .. } if observing => return ok,
             Event::Response { response, .. } | Event::Notification { response, .. } => {
                 println!("{}", describe(&response));
                 ok = response.is_success();
-                if observe.is_none() || response.observe.is_none() {
+                observing = observe.is_some() && response.observe.is_some();
+                if !observing {
                     return ok;
                 }
             }

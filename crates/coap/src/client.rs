@@ -128,10 +128,11 @@ impl Endpoint {
                 }
             }
             Stage::Fetching { num, size } => {
+                // RFC 7959 §2.4: the same options as the initial request (servers key the
+                // transfer on them), without the body and without registering again.
                 let mut continuation = ex.request.clone();
                 continuation.observe = None;
                 continuation.payload.clear();
-                continuation.content_format = None;
                 continuation.write_to(&mut packet);
                 Block {
                     num,
@@ -247,10 +248,10 @@ impl Endpoint {
         let Some(ex) = self.client.get_mut(&id) else {
             return;
         };
-        if !ex.body.is_empty() {
-            let mut body = std::mem::take(&mut ex.body);
-            body.extend_from_slice(&response.payload);
-            response.payload = body;
+        // An error in the middle of a Block2 transfer is delivered as it is.
+        let body = std::mem::take(&mut ex.body);
+        if !body.is_empty() && response.is_success() {
+            response.payload = [body, response.payload].concat();
         }
         if let Some(sequence) = ex.notification_sequence.take() {
             response.observe = Some(sequence);

@@ -1,0 +1,49 @@
+//! `nbmodem-bench`: load and memory measurements of the LwM2M server, the LwM2M client and the
+//! CoAP server, against the targets in `docs/performance.md` (where the figures are written up).
+//! All traffic stays on 127.0.0.1.
+//!
+//! - `lwm2m-server`: Register/Update exchanges per second and memory per registered client.
+//! - `lwm2m-client-memory`: memory per simulated `Lwm2mClient`.
+//! - `coap-get`: GET throughput of our CoAP server and of libcoap's.
+
+mod alloc;
+mod client_memory;
+mod coap_get;
+mod load;
+mod lwm2m_server;
+mod served;
+mod sys;
+mod wire;
+
+use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nbmodem-bench",
+    about = "Load and memory benchmarks of nbmodem's engines"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// N raw-CoAP LwM2M clients against an Lwm2mServer on one thread: Register, then Updates.
+    Lwm2mServer(lwm2m_server::Args),
+    /// N Lwm2mClients registered on a SimNetwork: memory per client.
+    Lwm2mClientMemory(client_memory::Args),
+    /// Confirmable GETs against our CoAP server and libcoap's coap-server-notls.
+    CoapGet(coap_get::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Bench::Lwm2mServer(args) => lwm2m_server::run(args),
+        Bench::Lwm2mClientMemory(args) => client_memory::run(args),
+        Bench::CoapGet(args) => coap_get::run(args),
+    }
+}
