@@ -87,6 +87,8 @@ pub(crate) struct Ram {
     pub results: ResultFormat,
     pub cereg_mode: u8,
     pub cscon_mode: u8,
+    /// The DM state AT+QDMPCFG=6 reports (0 until DM has run).
+    pub dm_state: u8,
     pub radio: Radio,
     lines: LineAssembler,
     /// URCs waiting for the command in progress to finish.
@@ -101,6 +103,7 @@ impl Ram {
             results: profile.cmee_default,
             cereg_mode: 0,
             cscon_mode: 0,
+            dm_state: 0,
             radio: Radio::new(),
             lines: LineAssembler::new(),
             held_urcs: Vec::new(),
@@ -156,6 +159,7 @@ impl Module {
             saved.imei = imei;
         }
         if let Some(firmware) = config.firmware {
+            note_firmware_update(profile, &mut saved, &firmware);
             saved.firmware = firmware;
         }
         if loaded.as_ref() != Some(&saved) {
@@ -423,6 +427,25 @@ impl Module {
             format::write_urc(&mut self.output, urc);
         }
         self.start_search();
+    }
+}
+
+/// A firmware update from BC260YCNAAR01A03 (or earlier) to a later revision with self-registration
+/// on keeps the setting but makes AT+QSREGENABLE? read 3 (seed 001).
+fn note_firmware_update(profile: &Profile, saved: &mut NvramData, new: &str) {
+    let Some(limit) = profile
+        .self_registration
+        .read_three_after_update_from
+        .and_then(Revision::parse)
+    else {
+        return;
+    };
+    let (Some(old), Some(new)) = (Revision::parse(&saved.firmware), Revision::parse(new)) else {
+        return;
+    };
+    let crosses = old.is_at_most(&limit) && limit.is_at_most(&new) && new != limit;
+    if crosses && saved.self_registration == Some(true) {
+        saved.self_registration_reads_three = true;
     }
 }
 

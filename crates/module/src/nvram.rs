@@ -33,6 +33,15 @@ pub struct NvramData {
     /// AT+QSCLK.
     #[serde(default)]
     pub sleep_mode: u8,
+    /// AT+QSELFREGISTER / AT+QSREGENABLE; `None` until set: the firmware's default.
+    #[serde(default)]
+    pub self_registration: Option<bool>,
+    /// BC260Y-CN: reads as 3 after a firmware update, until set again (seed 001).
+    #[serde(default)]
+    pub self_registration_reads_three: bool,
+    /// China Mobile DM settings (AT+QDMPCFG, AT+QDMPCFGEX, AT+DMPCONFIG).
+    #[serde(default)]
+    pub dm: DmSettings,
     /// Fields written by a newer version of nbmodem, kept untouched.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
@@ -46,6 +55,9 @@ impl NvramData {
             imei: imei.into(),
             firmware: firmware.into(),
             sleep_mode: 0,
+            self_registration: None,
+            self_registration_reads_three: false,
+            dm: DmSettings::default(),
             unknown: Map::new(),
         }
     }
@@ -66,6 +78,40 @@ impl NvramData {
         }
         serde_json::from_value(value).map_err(|e| NvramError::Corrupt(e.to_string()))
     }
+}
+
+/// China Mobile DM settings; `None` (or absent) is the factory default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmSettings {
+    #[serde(default)]
+    pub mode: Option<bool>,
+    #[serde(default)]
+    pub server: Option<DmServer>,
+    #[serde(default)]
+    pub credentials: Option<DmCredentials>,
+    /// AT+DMPCONFIG type 3.
+    #[serde(default)]
+    pub plmns: Vec<String>,
+    /// AT+QDMPCFGEX values by type; a value not there reads `NULL`.
+    #[serde(default)]
+    pub info: std::collections::BTreeMap<u8, Vec<String>>,
+}
+
+/// AT+QDMPCFG type 1. An empty host or no port: the default (AT+DMPCONFIG=1, , ,300).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmServer {
+    pub host: String,
+    pub port: Option<u16>,
+    pub period: u32,
+}
+
+/// AT+QDMPCFG type 2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmCredentials {
+    pub app_key: String,
+    pub password: String,
+    pub terminal_type: u8,
+    pub terminal_imei: String,
 }
 
 #[derive(Debug, Error)]

@@ -52,6 +52,36 @@ pub struct Identification {
     pub revision_prefix: &'static str,
 }
 
+/// How a model's operator self-registration is switched (AT+QSELFREGISTER or AT+QSREGENABLE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelfRegistration {
+    /// Self-registration is on by default up to these revisions (each limits its own line of
+    /// revisions, seed 000 table 1); off after them.
+    pub default_on_up_to: &'static [&'static str],
+    /// BC260Y-CN: after a firmware update from this revision or earlier to a later one with the
+    /// setting 1, the read shows 3 (seed 001).
+    pub read_three_after_update_from: Option<&'static str>,
+}
+
+/// How a model configures China Mobile DM (AT+QDMPCFG or AT+DMPCONFIG).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DmConfig {
+    /// The command's name.
+    pub command: &'static str,
+    /// The server used when none is configured (an IP address or a domain).
+    pub default_server: &'static str,
+    /// Where DM goes when the default domain does not resolve.
+    pub fallback_ip: &'static str,
+    pub port_range: (u16, u16),
+    pub default_period: u32,
+    /// Type 1 may leave server and port empty (`AT+DMPCONFIG=1, , ,300`).
+    pub empty_server_allowed: bool,
+    /// Type 3 stores a PLMN list.
+    pub plmn_list: bool,
+    /// Query (type 4) and state (type 6) answers without the `+NAME: ` prefix (seed 004).
+    pub bare_answers: bool,
+}
+
 /// One module model.
 #[derive(Debug)]
 pub struct Profile {
@@ -72,6 +102,8 @@ pub struct Profile {
     /// the operator of the default SIM.
     pub operators: &'static [Operator],
     pub coap: CoapTiming,
+    pub self_registration: SelfRegistration,
+    pub dm: DmConfig,
 }
 
 use Operator::{ChinaMobile as CM, ChinaTelecom as CT, ChinaUnicom as CU};
@@ -86,6 +118,32 @@ const NEUL_BOOT: &[&str] = &[
 const BC25_COAP: CoapTiming = CoapTiming {
     dm: Retransmission::new(2, 4),
     self_registration: Retransmission::new(3, 4),
+};
+
+const QDMPCFG: DmConfig = DmConfig {
+    command: "+QDMPCFG",
+    default_server: "117.161.2.41",
+    fallback_ip: "117.161.2.41",
+    port_range: (1000, 65535),
+    default_period: 86_400,
+    empty_server_allowed: false,
+    plmn_list: false,
+    bare_answers: false,
+};
+
+const DMPCONFIG: DmConfig = DmConfig {
+    command: "+DMPCONFIG",
+    port_range: (1, 65535),
+    empty_server_allowed: true,
+    plmn_list: true,
+    bare_answers: true,
+    ..QDMPCFG
+};
+
+/// A model whose seed does not switch self-registration (only DM_mode governs DM).
+const NO_SWITCH: SelfRegistration = SelfRegistration {
+    default_on_up_to: &[],
+    read_three_after_update_from: None,
 };
 
 const BC25: Profile = Profile {
@@ -105,6 +163,11 @@ const BC25: Profile = Profile {
     commands: commands::QUECTEL_TABLE,
     operators: &[CM, CT, CU],
     coap: BC25_COAP,
+    self_registration: SelfRegistration {
+        default_on_up_to: &["BC25PAR01A04", "BC25PAR01A03_BT"],
+        read_three_after_update_from: None,
+    },
+    dm: QDMPCFG,
 };
 
 const BC260Y_CN: Profile = Profile {
@@ -115,10 +178,20 @@ const BC260Y_CN: Profile = Profile {
         ..BC25.identification
     },
     cscon_urc_separator: ":",
+    commands: commands::BC260Y_TABLE,
     operators: &[CT, CM],
     coap: CoapTiming {
         dm: Retransmission::new(2, 5),
         self_registration: Retransmission::new(3, 4),
+    },
+    self_registration: SelfRegistration {
+        default_on_up_to: &[],
+        read_three_after_update_from: Some("BC260YCNAAR01A03"),
+    },
+    dm: DmConfig {
+        default_server: "m.fxltsbl.com",
+        port_range: (1, 65535),
+        ..QDMPCFG
     },
     ..BC25
 };
@@ -130,7 +203,13 @@ const BC26: Profile = Profile {
         product: "Quectel_BC26",
         ..BC25.identification
     },
+    commands: commands::BC26_TABLE,
     operators: &[CM],
+    self_registration: NO_SWITCH,
+    dm: DmConfig {
+        port_range: (1, 65535),
+        ..QDMPCFG
+    },
     ..BC25
 };
 
@@ -151,6 +230,12 @@ const BC95: Profile = Profile {
     commands: commands::NEUL_TABLE,
     operators: &[CM],
     coap: BC25_COAP,
+    self_registration: NO_SWITCH,
+    dm: DmConfig {
+        default_period: 900,
+        empty_server_allowed: false,
+        ..DMPCONFIG
+    },
 };
 
 /// Every model of the seeds.
@@ -164,6 +249,10 @@ pub static PROFILES: &[Profile] = &[
             ..BC25.identification
         },
         operators: &[CT],
+        self_registration: SelfRegistration {
+            default_on_up_to: &["BC25B5PAR01A04"],
+            read_three_after_update_from: None,
+        },
         ..BC25
     },
     Profile {
@@ -174,6 +263,10 @@ pub static PROFILES: &[Profile] = &[
             ..BC25.identification
         },
         operators: &[CM],
+        self_registration: SelfRegistration {
+            default_on_up_to: &["BC25B8PAR01A05"],
+            read_three_after_update_from: None,
+        },
         ..BC25
     },
     Profile {
@@ -184,6 +277,10 @@ pub static PROFILES: &[Profile] = &[
             ..BC25.identification
         },
         operators: &[CM],
+        self_registration: SelfRegistration {
+            default_on_up_to: &["BC32RAR01A03"],
+            read_three_after_update_from: None,
+        },
         ..BC25
     },
     Profile {
@@ -194,6 +291,10 @@ pub static PROFILES: &[Profile] = &[
             ..BC25.identification
         },
         operators: &[CM],
+        self_registration: SelfRegistration {
+            default_on_up_to: &["BC32B8RAR01A03"],
+            read_three_after_update_from: None,
+        },
         ..BC25
     },
     BC260Y_CN,
@@ -214,6 +315,7 @@ pub static PROFILES: &[Profile] = &[
             product: "BC35-G",
             ..BC95.identification
         },
+        dm: DMPCONFIG,
         ..BC95
     },
     Profile {
@@ -223,6 +325,7 @@ pub static PROFILES: &[Profile] = &[
             product: "BC28",
             ..BC95.identification
         },
+        dm: DMPCONFIG,
         ..BC95
     },
     BC95,

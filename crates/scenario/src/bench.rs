@@ -115,6 +115,11 @@ impl Bench {
         self.module.power_off();
     }
 
+    /// Changes how the next [`Bench::restart_process`] builds the module (a firmware update, say).
+    pub fn replace_setup(&mut self, setup: ModuleSetup) {
+        self.setup = setup;
+    }
+
     /// The process running the module is killed and started again on the same data: a new module
     /// is built from what NVRAM holds, and powered on.
     pub fn restart_process(&mut self) -> Result<(), SetupError> {

@@ -5,6 +5,8 @@
 //! group plus its handler.
 
 mod basic;
+mod dm;
+pub(crate) mod selfreg;
 
 use crate::errors::ErrorKind;
 use crate::module::Module;
@@ -37,10 +39,26 @@ const fn spec(name: &'static str, forms: Forms, handler: Handler) -> CommandSpec
     }
 }
 
-/// The Quectel SoC firmware of BC25, BC32, BC260Y-CN, BC26 and BC20.
-pub static QUECTEL_TABLE: CommandTable<Handler> =
-    CommandTable::new(&[basic::COMMON, basic::QUECTEL_ICCID]);
+/// BC25 and BC32 families (seed 000).
+pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
+    basic::COMMON,
+    basic::QUECTEL_ICCID,
+    selfreg::QSELFREGISTER,
+    dm::CME,
+]);
 
-/// The Neul-based firmware of BC35-G, BC28 and BC95.
+/// BC260Y-CN (seed 001).
+pub static BC260Y_TABLE: CommandTable<Handler> = CommandTable::new(&[
+    basic::COMMON,
+    basic::QUECTEL_ICCID,
+    selfreg::QSREGENABLE,
+    dm::PLAIN,
+]);
+
+/// BC26 and BC20 (seed 003).
+pub static BC26_TABLE: CommandTable<Handler> =
+    CommandTable::new(&[basic::COMMON, basic::QUECTEL_ICCID, dm::PLAIN]);
+
+/// The Neul-based firmware of BC35-G, BC28 and BC95 (seed 004).
 pub static NEUL_TABLE: CommandTable<Handler> =
-    CommandTable::new(&[basic::COMMON, basic::NEUL_ICCID]);
+    CommandTable::new(&[basic::COMMON, basic::NEUL_ICCID, dm::DMPCONFIG]);

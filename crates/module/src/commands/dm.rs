@@ -1,0 +1,308 @@
+//! China Mobile DM configuration: AT+QDMPCFG (BC25, BC32, BC260Y-CN, BC26, BC20) and AT+DMPCONFIG
+//! (BC35-G, BC28, BC95), one handler driven by the profile's [`DmConfig`], and AT+QDMPCFGEX.
+//!
+//! Set commands write the saved settings at once; the read command shows the settings in use
+//! (loaded at boot), type 4 the saved ones (behaviour.md §3, §4.5–4.7). Erasing returns a saved item
+//! to its factory default.
+
+use super::{spec, Failure, HandlerResult};
+use crate::commands::Handler;
+use crate::errors::ErrorKind;
+use crate::module::Module;
+use crate::nvram::{DmCredentials, DmServer, DmSettings};
+use crate::profile::DmConfig;
+use nbmodem_at::{Command, CommandSpec, Form, Forms};
+
+const FORMS: Forms = Forms::TEST_READ_SET;
+
+/// BC25 family: errors as AT+CMEE says.
+pub(super) static CME: &[CommandSpec<Handler>] = &[
+    spec("+QDMPCFG", FORMS, dm_config),
+    spec("+QDMPCFGEX", Forms::TEST_SET, dm_config_ex),
+];
+
+/// BC260Y-CN, BC26, BC20: the seeds answer every error with a plain ERROR.
+pub(super) static PLAIN: &[CommandSpec<Handler>] = &[
+    CommandSpec {
+        name: "+QDMPCFG",
+        forms: FORMS,
+        handler: dm_config,
+        plain_error: true,
+    },
+    CommandSpec {
+        name: "+QDMPCFGEX",
+        forms: Forms::TEST_SET,
+        handler: dm_config_ex,
+        plain_error: true,
+    },
+];
+
+pub(super) static DMPCONFIG: &[CommandSpec<Handler>] = &[spec("+DMPCONFIG", FORMS, dm_config)];
+
+const DEFAULT_PORT: u16 = 5683;
+const MAX_APP_KEY: usize = 64;
+const MAX_PASSWORD: usize = 64;
+
+/// The syntax line the seeds give as the test command's answer.
+fn test_answer(dm: &DmConfig) -> &'static str {
+    if dm.plmn_list {
+        "<type>[,<parameter1>][,<parameter2>][,<parameter3>[,<parameter4>]]]"
+    } else {
+        "<type>[,<parameter1>[,<parameter2>[,<parameter3>[,<parameter4>]]]]"
+    }
+}
+
+fn invalid() -> Failure {
+    Failure::Cme(ErrorKind::InvalidParameter)
+}
+
+fn dm_config(m: &mut Module, c: &Command<'_>) -> HandlerResult {
+    let dm = m.profile.dm;
+    match c.form {
+        Form::Test => Ok(vec![format!("{}: {}", dm.command, test_answer(&dm))]),
+        Form::Read => {
+            let settings = m.in_use.dm.clone();
+            let mut lines = vec![mode_line(&settings), server_line(&dm, &settings)];
+            lines.extend(credentials_line(&settings));
+            Ok(lines
+                .into_iter()
+                .map(|l| format!("{}: {l}", dm.command))
+                .collect())
+        }
+        _ => set(m, &dm, c),
+    }
+}
+
+fn set(m: &mut Module, dm: &DmConfig, c: &Command<'_>) -> HandlerResult {
+    let kind = c.params.int(0, 0..=6)?;
+    match kind {
+        0 => {
+            c.params.expect_count(2..=2)?;
+            let on = c.params.int(1, 0..=1)? == 1;
+            m.save(|nv| nv.dm.mode = Some(on))?;
+            Ok(vec![])
+        }
+        1 => {
+            let server = parse_server(dm, c)?;
+            m.save(|nv| nv.dm.server = Some(server))?;
+            Ok(vec![])
+        }
+        2 => {
+            let credentials = parse_credentials(c)?;
+            m.save(|nv| nv.dm.credentials = Some(credentials))?;
+            Ok(vec![])
+        }
+        3 if dm.plmn_list => {
+            let plmns = parse_plmns(c)?;
+            m.save(|nv| nv.dm.plmns = plmns)?;
+            Ok(vec![])
+        }
+        4 => query_saved(m, dm, c),
+        5 => {
+            c.params.expect_count(2..=2)?;
+            let item = c.params.int(1, 0..=4)?;
+            if item == 3 && !dm.plmn_list {
+                return Err(invalid());
+            }
+            m.save(|nv| erase(&mut nv.dm, item))?;
+            Ok(vec![])
+        }
+        6 => {
+            c.params.expect_count(1..=1)?;
+            Ok(vec![answer(dm, &format!("6,{}", m.ram.dm_state))])
+        }
+        _ => Err(invalid()),
+    }
+}
+
+/// Type 4: one saved item.
+fn query_saved(m: &Module, dm: &DmConfig, c: &Command<'_>) -> HandlerResult {
+    c.params.expect_count(2..=2)?;
+    let saved = &m.saved.dm;
+    let line = match c.params.int(1, 0..=3)? {
+        0 => Some(mode_line(saved)),
+        1 => Some(server_line(dm, saved)),
+        2 => credentials_line(saved),
+        3 if dm.plmn_list => Some(
+            std::iter::once("3".to_string())
+                .chain(saved.plmns.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        _ => return Err(invalid()),
+    };
+    Ok(line.map(|l| answer(dm, &l)).into_iter().collect())
+}
+
+/// A type 4 or type 6 answer: `+QDMPCFG: …`, or bare on AT+DMPCONFIG (seed 004).
+fn answer(dm: &DmConfig, text: &str) -> String {
+    if dm.bare_answers {
+        text.to_string()
+    } else {
+        format!("{}: {text}", dm.command)
+    }
+}
+
+fn mode_line(settings: &DmSettings) -> String {
+    format!("0,{}", u8::from(settings.mode.unwrap_or(true)))
+}
+
+/// `1,<server>,<port>,<period>`; a server or port left empty prints as a space (`1, , ,300`).
+fn server_line(dm: &DmConfig, settings: &DmSettings) -> String {
+    match &settings.server {
+        None => format!(
+            "1,{},{DEFAULT_PORT},{}",
+            dm.default_server, dm.default_period
+        ),
+        Some(s) => {
+            let host = if s.host.is_empty() {
+                " ".to_string()
+            } else {
+                s.host.clone()
+            };
+            let port = s.port.map_or(" ".to_string(), |p| p.to_string());
+            format!("1,{host},{port},{}", s.period)
+        }
+    }
+}
+
+/// `2,<app key>,<first four characters of the password>****,<type>,<IMEI>`, when configured.
+fn credentials_line(settings: &DmSettings) -> Option<String> {
+    let c = settings.credentials.as_ref()?;
+    let shown: String = c.password.chars().take(4).collect();
+    Some(format!(
+        "2,{},{shown}****,{},{}",
+        c.app_key, c.terminal_type, c.terminal_imei
+    ))
+}
+
+fn parse_server(dm: &DmConfig, c: &Command<'_>) -> Result<DmServer, Failure> {
+    c.params.expect_count(4..=4)?;
+    let period = c.params.int(3, 300..=4_294_966)? as u32;
+    let empty = c.params.is_absent(1) && c.params.is_absent(2);
+    if empty {
+        return if dm.empty_server_allowed {
+            Ok(DmServer {
+                host: String::new(),
+                port: None,
+                period,
+            })
+        } else {
+            Err(invalid())
+        };
+    }
+    let host = c.params.text(1, 253)?.to_string();
+    let valid_host = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b));
+    if !valid_host {
+        return Err(invalid());
+    }
+    let (low, high) = dm.port_range;
+    let port = c.params.int(2, u64::from(low)..=u64::from(high))? as u16;
+    Ok(DmServer {
+        host,
+        port: Some(port),
+        period,
+    })
+}
+
+fn parse_credentials(c: &Command<'_>) -> Result<DmCredentials, Failure> {
+    c.params.expect_count(5..=5)?;
+    let app_key = c.params.quoted(1, MAX_APP_KEY)?.to_string();
+    let password = c.params.quoted(2, MAX_PASSWORD)?.to_string();
+    let terminal_type = c.params.int(3, 0..=2)? as u8;
+    let terminal_imei = c.params.text(4, 17)?.to_string();
+    if app_key.is_empty() || password.is_empty() || terminal_imei.len() < 15 {
+        return Err(invalid());
+    }
+    Ok(DmCredentials {
+        app_key,
+        password,
+        terminal_type,
+        terminal_imei,
+    })
+}
+
+/// Type 3: one to three PLMNs, each five or six digits.
+fn parse_plmns(c: &Command<'_>) -> Result<Vec<String>, Failure> {
+    c.params.expect_count(2..=4)?;
+    (1..c.params.len())
+        .map(|i| {
+            let plmn = c.params.text(i, 6)?;
+            let valid = plmn.len() >= 5 && plmn.bytes().all(|b| b.is_ascii_digit());
+            valid.then(|| plmn.to_string()).ok_or_else(invalid)
+        })
+        .collect()
+}
+
+/// Erase option 0 mode, 1 server, 2 credentials, 3 PLMNs, 4 all.
+fn erase(dm: &mut DmSettings, item: u64) {
+    let info = std::mem::take(&mut dm.info);
+    match item {
+        0 => dm.mode = None,
+        1 => dm.server = None,
+        2 => dm.credentials = None,
+        3 => dm.plmns.clear(),
+        _ => *dm = DmSettings::default(),
+    }
+    // AT+QDMPCFGEX values are not erased by AT+QDMPCFG.
+    dm.info = info;
+}
+
+/// Maximum lengths of the AT+QDMPCFGEX values of each type (seed 000 §3.2.2).
+const EX_LIMITS: [&[usize]; 6] = [
+    &[255],
+    &[19],
+    &[19, 19, 19, 47],
+    &[47, 47],
+    &[7, 19, 47, 19],
+    &[255],
+];
+
+/// `NULL`: a value never set or erased.
+pub const NULL: &str = "NULL";
+
+fn dm_config_ex(m: &mut Module, c: &Command<'_>) -> HandlerResult {
+    if c.form == Form::Test {
+        return Ok(vec![
+            "+QDMPCFGEX: <type>,<act>[,<parameter1>[,<parameter2>[,<parameter3>,<parameter4>]]]"
+                .into(),
+        ]);
+    }
+    let kind = c.params.int(0, 0..=5)? as u8;
+    let limits = EX_LIMITS[usize::from(kind)];
+    match c.params.int(1, 0..=2)? {
+        0 => {
+            c.params.expect_count(2 + limits.len()..=2 + limits.len())?;
+            let values = limits
+                .iter()
+                .enumerate()
+                .map(|(i, max)| c.params.quoted(2 + i, *max).map(String::from))
+                .collect::<Result<Vec<_>, _>>()?;
+            m.save(|nv| {
+                nv.dm.info.insert(kind, values);
+            })?;
+            Ok(vec![])
+        }
+        1 => {
+            c.params.expect_count(2..=2)?;
+            let values = m
+                .saved
+                .dm
+                .info
+                .get(&kind)
+                .cloned()
+                .unwrap_or_else(|| vec![NULL.into(); limits.len()]);
+            Ok(vec![format!("+QDMPCFGEX: {kind},{}", values.join(","))])
+        }
+        _ => {
+            c.params.expect_count(2..=2)?;
+            m.save(|nv| {
+                nv.dm.info.remove(&kind);
+            })?;
+            Ok(vec![])
+        }
+    }
+}
