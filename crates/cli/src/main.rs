@@ -191,11 +191,9 @@ fn serve(model: &str, data: PathBuf, at: PortSpec, args: ModuleArgs) -> Result<E
         imei: args.imei,
         imsi: args.imsi,
         iccid: args.iccid,
+        routes: args.routes,
     };
     let mut config = setup.config()?;
-    for route in args.routes {
-        config.router.add_route(route);
-    }
     for name in &args.dns_failures {
         config
             .router

@@ -12,11 +12,13 @@ pub mod commands;
 pub mod errors;
 pub mod identity;
 pub mod module;
+pub mod node;
 pub mod nvram;
 pub mod profile;
 pub mod radio;
 pub mod revision;
 pub mod routing;
+pub mod selfreg;
 
 pub use identity::{Operator, Sim};
 pub use module::{Module, ModuleConfig, ModuleError, BOOT_TIME};

@@ -9,17 +9,30 @@
 //! a response.
 
 use crate::commands::Failure;
+use crate::identity::Operator;
 use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
+use crate::nvram::Registered;
 use crate::nvram::{NvramData, NvramError, NvramStore};
 use crate::profile::Profile;
 use crate::radio::{address_for, NetworkConfig, Radio, RegStatus};
 use crate::revision::Revision;
 use crate::routing::Router;
+use crate::selfreg::{self, Outcome, SelfRegistrar, Target, UNICOM_PERIOD};
 use nbmodem_at::{format, parse_line, FinalResult, LineAssembler, LineEvent, ResultFormat};
 use nbmodem_clock::{Instant, Timed, Timers};
+use nbmodem_coap::TransmissionParams;
+use nbmodem_net::Transmit;
+use nbmodem_operators::selfreg::{model_field, Record, Registry, REGVER};
 use std::net::Ipv4Addr;
+use std::net::SocketAddr;
 use std::time::Duration;
 use thiserror::Error;
+
+/// The vendor code of the MODEL field of self-registration records (at most three characters).
+pub const VENDOR_CODE: &str = "QUE";
+
+/// A first round and two retries an hour apart (seeds 000 and 001).
+const SELF_REGISTRATION_ROUNDS: u32 = 3;
 
 /// From power-on to the boot URCs.
 pub const BOOT_TIME: Duration = Duration::from_secs(1);
@@ -78,6 +91,8 @@ pub(crate) enum Timer {
     Attach,
     RrcRelease,
     Restart,
+    /// China Unicom's re-registration, 30 days after the last success.
+    UnicomRenewal,
 }
 
 /// What a power cut loses.
@@ -128,6 +143,8 @@ pub struct Module {
     pub(crate) ram: Ram,
     pub(crate) timers: Timers<Timer>,
     output: Vec<u8>,
+    /// The operator self-registration run of this boot, if one started.
+    self_registration: Option<SelfRegistrar>,
 }
 
 impl Module {
@@ -181,6 +198,7 @@ impl Module {
             ram: Ram::new(profile),
             timers: Timers::default(),
             output: Vec::new(),
+            self_registration: None,
         })
     }
 
@@ -235,6 +253,27 @@ impl Module {
         self.power = Power::Off;
         self.timers.clear();
         self.ram = Ram::new(self.profile);
+        self.self_registration = None;
+    }
+
+    /// A datagram from `from` (the public address of an operator's server).
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.now = now;
+        let Some(run) = self
+            .self_registration
+            .as_mut()
+            .filter(|r| r.server() == Some(from))
+        else {
+            return;
+        };
+        if let Some(outcome) = run.handle_datagram(now, from, datagram) {
+            self.self_registration_outcome(outcome);
+        }
+    }
+
+    /// The next datagram the module sends, addressed to a public address.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.self_registration.as_mut()?.poll_transmit()
     }
 
     /// Takes bytes written by the host. Before the module has booted they are lost, as on a UART
@@ -369,6 +408,134 @@ impl Module {
     fn attach(&mut self) {
         self.set_status(RegStatus::Home);
         self.set_rrc(true);
+        self.start_self_registration();
+    }
+
+    /// The registry this module registers with on this SIM, when its switch is on.
+    fn self_registration_target(&self) -> Option<Target> {
+        let target = match self.sim.operator() {
+            Operator::ChinaTelecom => selfreg::CHINA_TELECOM,
+            Operator::ChinaUnicom => selfreg::CHINA_UNICOM,
+            _ => return None,
+        };
+        let served = self.profile.operators.contains(&self.sim.operator());
+        let on = self.in_use.self_registration.unwrap_or_else(|| {
+            crate::commands::selfreg::default_on(self.profile, &self.in_use.firmware)
+        });
+        (served && on).then_some(target)
+    }
+
+    /// The success record of `target`'s registry.
+    fn registered(&self, target: Target) -> Option<&Registered> {
+        match target.registry {
+            Registry::ChinaTelecom => self.saved.ct_registered.as_ref(),
+            Registry::ChinaUnicom => self.saved.cu_registered.as_ref(),
+        }
+    }
+
+    /// Due when the firmware, IMEI or ICCID changed since the last success; for China Unicom also
+    /// 30 days after it.
+    fn self_registration_due(&self, target: Target) -> bool {
+        let Some(last) = self.registered(target) else {
+            return true;
+        };
+        let changed = last.firmware != self.in_use.firmware
+            || last.imei != self.in_use.imei
+            || last.iccid != self.sim.iccid();
+        let renewal = self.unicom_renewal_at(target, last);
+        changed || renewal.is_some_and(|at| at <= self.now)
+    }
+
+    fn unicom_renewal_at(&self, target: Target, last: &Registered) -> Option<Instant> {
+        (target.registry == Registry::ChinaUnicom)
+            .then(|| Instant::from_unix_millis(last.at_ms) + UNICOM_PERIOD)
+    }
+
+    /// After attach: starts the operator's self-registration when it is due.
+    fn start_self_registration(&mut self) {
+        let Some(target) = self.self_registration_target() else {
+            return;
+        };
+        if !self.self_registration_due(target) {
+            if let Some(at) = self
+                .registered(target)
+                .and_then(|last| self.unicom_renewal_at(target, last))
+            {
+                self.timers.set(Timer::UnicomRenewal, at);
+            }
+            return;
+        }
+        let record = Record {
+            regver: REGVER.into(),
+            meid: self.in_use.imei.clone(),
+            model: model_field(VENDOR_CODE, self.profile.model),
+            swver: self.in_use.firmware.clone(),
+            iccid: self.sim.iccid().into(),
+            imsi: self.sim.imsi().into(),
+        };
+        let timing = self.profile.coap.self_registration;
+        let params = TransmissionParams::exact(timing.ack_timeout, timing.max_retransmit);
+        let seed = self
+            .in_use
+            .imei
+            .bytes()
+            .fold(self.now.unix_millis(), |h, b| {
+                h.wrapping_mul(31).wrapping_add(u64::from(b))
+            });
+        let mut run = SelfRegistrar::new(target, record, SELF_REGISTRATION_ROUNDS, params, seed);
+        tracing::info!("{:?} self-registration starts", target.registry);
+        let outcome = run.start_round(self.now, &self.router);
+        self.self_registration = Some(run);
+        if let Some(outcome) = outcome {
+            self.self_registration_outcome(outcome);
+        }
+    }
+
+    fn self_registration_outcome(&mut self, outcome: Outcome) {
+        let Some(target) = self.self_registration.as_ref().map(SelfRegistrar::target) else {
+            return;
+        };
+        match outcome {
+            Outcome::Registered => {
+                tracing::info!("{:?} self-registration succeeded", target.registry);
+                let record = Registered {
+                    firmware: self.in_use.firmware.clone(),
+                    imei: self.in_use.imei.clone(),
+                    iccid: self.sim.iccid().into(),
+                    at_ms: self.now.unix_millis(),
+                };
+                if let Some(at) = self.unicom_renewal_at(target, &record) {
+                    self.timers.set(Timer::UnicomRenewal, at);
+                }
+                let saved = self.save(|nv| match target.registry {
+                    Registry::ChinaTelecom => nv.ct_registered = Some(record),
+                    Registry::ChinaUnicom => nv.cu_registered = Some(record),
+                });
+                if saved.is_err() {
+                    tracing::warn!("the self-registration success could not be saved");
+                }
+            }
+            Outcome::RoundFailed {
+                round,
+                reason,
+                last,
+            } => {
+                tracing::info!(
+                    "{:?} self-registration round {round} failed: {reason}",
+                    target.registry
+                );
+                let sleeps = self
+                    .profile
+                    .self_registration
+                    .no_retry_unless_sleep_disabled
+                    && self.in_use.sleep_mode != 0;
+                if !last && sleeps {
+                    if let Some(run) = self.self_registration.as_mut() {
+                        run.stop();
+                    }
+                }
+            }
+        }
     }
 
     fn set_status(&mut self, status: RegStatus) {
@@ -451,7 +618,11 @@ fn note_firmware_update(profile: &Profile, saved: &mut NvramData, new: &str) {
 
 impl Timed for Module {
     fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        let run = self
+            .self_registration
+            .as_ref()
+            .and_then(SelfRegistrar::poll_timeout);
+        [self.timers.next(), run].into_iter().flatten().min()
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -465,7 +636,15 @@ impl Timed for Module {
                     self.power_off();
                     self.power_on(now);
                 }
+                Timer::UnicomRenewal => self.start_self_registration(),
             }
+        }
+        let outcome = match self.self_registration.as_mut() {
+            Some(run) => run.handle_timeout(now, &self.router),
+            None => None,
+        };
+        if let Some(outcome) = outcome {
+            self.self_registration_outcome(outcome);
         }
     }
 }

@@ -42,6 +42,12 @@ pub struct NvramData {
     /// China Mobile DM settings (AT+QDMPCFG, AT+QDMPCFGEX, AT+DMPCONFIG).
     #[serde(default)]
     pub dm: DmSettings,
+    /// What the last successful China Telecom self-registration registered.
+    #[serde(default)]
+    pub ct_registered: Option<Registered>,
+    /// What the last successful China Unicom self-registration registered, and when.
+    #[serde(default)]
+    pub cu_registered: Option<Registered>,
     /// Fields written by a newer version of nbmodem, kept untouched.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
@@ -58,6 +64,8 @@ impl NvramData {
             self_registration: None,
             self_registration_reads_three: false,
             dm: DmSettings::default(),
+            ct_registered: None,
+            cu_registered: None,
             unknown: Map::new(),
         }
     }
@@ -78,6 +86,16 @@ impl NvramData {
         }
         serde_json::from_value(value).map_err(|e| NvramError::Corrupt(e.to_string()))
     }
+}
+
+/// A successful self-registration: the firmware, IMEI and ICCID it registered, and when (ms since
+/// the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    pub firmware: String,
+    pub imei: String,
+    pub iccid: String,
+    pub at_ms: u64,
 }
 
 /// China Mobile DM settings; `None` (or absent) is the factory default.

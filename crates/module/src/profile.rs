@@ -61,6 +61,9 @@ pub struct SelfRegistration {
     /// BC260Y-CN: after a firmware update from this revision or earlier to a later one with the
     /// setting 1, the read shows 3 (seed 001).
     pub read_three_after_update_from: Option<&'static str>,
+    /// BC260Y-CN: unless sleep is disabled (AT+QSCLK=0), a failed round sends the module to deep
+    /// sleep and no round follows (seed 001).
+    pub no_retry_unless_sleep_disabled: bool,
 }
 
 /// How a model configures China Mobile DM (AT+QDMPCFG or AT+DMPCONFIG).
@@ -144,6 +147,7 @@ const DMPCONFIG: DmConfig = DmConfig {
 const NO_SWITCH: SelfRegistration = SelfRegistration {
     default_on_up_to: &[],
     read_three_after_update_from: None,
+    no_retry_unless_sleep_disabled: false,
 };
 
 const BC25: Profile = Profile {
@@ -166,6 +170,7 @@ const BC25: Profile = Profile {
     self_registration: SelfRegistration {
         default_on_up_to: &["BC25PAR01A04", "BC25PAR01A03_BT"],
         read_three_after_update_from: None,
+        no_retry_unless_sleep_disabled: false,
     },
     dm: QDMPCFG,
 };
@@ -187,6 +192,7 @@ const BC260Y_CN: Profile = Profile {
     self_registration: SelfRegistration {
         default_on_up_to: &[],
         read_three_after_update_from: Some("BC260YCNAAR01A03"),
+        no_retry_unless_sleep_disabled: true,
     },
     dm: DmConfig {
         default_server: "m.fxltsbl.com",
@@ -252,6 +258,7 @@ pub static PROFILES: &[Profile] = &[
         self_registration: SelfRegistration {
             default_on_up_to: &["BC25B5PAR01A04"],
             read_three_after_update_from: None,
+            no_retry_unless_sleep_disabled: false,
         },
         ..BC25
     },
@@ -266,6 +273,7 @@ pub static PROFILES: &[Profile] = &[
         self_registration: SelfRegistration {
             default_on_up_to: &["BC25B8PAR01A05"],
             read_three_after_update_from: None,
+            no_retry_unless_sleep_disabled: false,
         },
         ..BC25
     },
@@ -280,6 +288,7 @@ pub static PROFILES: &[Profile] = &[
         self_registration: SelfRegistration {
             default_on_up_to: &["BC32RAR01A03"],
             read_three_after_update_from: None,
+            no_retry_unless_sleep_disabled: false,
         },
         ..BC25
     },
@@ -294,6 +303,7 @@ pub static PROFILES: &[Profile] = &[
         self_registration: SelfRegistration {
             default_on_up_to: &["BC32B8RAR01A03"],
             read_three_after_update_from: None,
+            no_retry_unless_sleep_disabled: false,
         },
         ..BC25
     },

@@ -195,6 +195,35 @@ impl Router {
             .ok_or(NetError::NoSuchHost(name))
     }
 
+    /// The address the module sends to for `host` (a name or an address) and `port`: its public
+    /// address, after resolving a name.
+    pub fn resolve_to_address(&self, host: &str, port: u16) -> Result<SocketAddr, NetError> {
+        let ip = match host.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => self.resolve(host)?,
+        };
+        Ok(SocketAddr::new(ip, port))
+    }
+
+    /// Where a datagram the module sends to `world` really goes, and whether it may go at all.
+    pub fn local_for(&self, world: SocketAddr) -> Result<SocketAddr, NetError> {
+        let route = self
+            .ip_route(world.ip(), Some(world.port()))
+            .or_else(|| self.ip_route(world.ip(), None));
+        let named = WORLD_DNS
+            .iter()
+            .filter(|(_, ip)| *ip == world.ip())
+            .find_map(|(name, _)| {
+                self.name_route(name, Some(world.port()))
+                    .or_else(|| self.name_route(name, None))
+            });
+        match named.or(route) {
+            Some(route) => Ok(route.to),
+            None if world.ip().is_loopback() => Ok(world),
+            None => Err(NetError::Unreachable(world)),
+        }
+    }
+
     /// Resolves `host` (a name or an address) and finds where traffic to it on `port` really goes.
     /// A route for the name wins over a route for its address; a route with a port wins over one
     /// without.

@@ -55,10 +55,15 @@ pub enum Fate {
 
 /// A node that can also be looked at as its concrete type.
 pub trait SimNode: DatagramNode + Any {
+    fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
 impl<T: DatagramNode + Any> SimNode for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
@@ -115,6 +120,11 @@ impl SimNetwork {
         self.nodes.get_mut(&address)?.as_any_mut().downcast_mut()
     }
 
+    /// The node at `address`, to look at.
+    pub fn node_ref<T: Any>(&self, address: SocketAddr) -> Option<&T> {
+        self.nodes.get(&address)?.as_any().downcast_ref()
+    }
+
     pub fn set_conditions(&mut self, conditions: Conditions) {
         self.conditions = conditions;
     }
@@ -160,7 +170,8 @@ impl SimNetwork {
         self.run_until(self.now + d);
     }
 
-    fn next_event(&self) -> Option<Instant> {
+    /// When the next datagram arrives or the next node timer fires.
+    pub fn next_event(&self) -> Option<Instant> {
         let arrival = self.arrivals.peek().map(|Reverse((t, _))| *t);
         let timer = self.nodes.values().filter_map(|n| n.poll_timeout()).min();
         arrival.into_iter().chain(timer).min()

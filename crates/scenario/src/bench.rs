@@ -1,10 +1,23 @@
-//! A module on a virtual clock, with its output split into lines.
+//! A module on an in-memory network in virtual time, with its UART output split into lines.
+//!
+//! The module sits at [`MODULE_ADDRESS`] on a [`SimNetwork`]; tests and scenarios can attach the
+//! operators' servers (or anything that is a [`DatagramNode`](nbmodem_net::DatagramNode)) beside
+//! it and route the operators' names to them.
 
-use nbmodem_clock::{run_until, Clock, Instant, Timed, VirtualClock};
+use nbmodem_clock::{Instant, VirtualClock};
+use nbmodem_module::node::ModuleNode;
 use nbmodem_module::nvram::MemoryStore;
-use nbmodem_module::{find_profile, Module, ModuleConfig, ModuleError, Sim};
+use nbmodem_module::{find_profile, Module, ModuleConfig, ModuleError, Route, Sim};
+use nbmodem_net::sim::{SimNetwork, SimNode};
+use std::net::SocketAddr;
 use std::time::Duration;
 use thiserror::Error;
+
+/// Where the module is on the network.
+pub const MODULE_ADDRESS: SocketAddr = SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 100)),
+    40_000,
+);
 
 /// How the module of a bench is built: the options of `nbmodem modem`, as plain values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +27,7 @@ pub struct ModuleSetup {
     pub imei: Option<String>,
     pub imsi: Option<String>,
     pub iccid: Option<String>,
+    pub routes: Vec<Route>,
 }
 
 impl ModuleSetup {
@@ -24,6 +38,7 @@ impl ModuleSetup {
             imei: None,
             imsi: None,
             iccid: None,
+            routes: Vec::new(),
         }
     }
 
@@ -40,6 +55,9 @@ impl ModuleSetup {
             let iccid = self.iccid.as_deref().unwrap_or(default.iccid());
             config.sim = Some(Sim::new(imsi, iccid).map_err(ModuleError::from)?);
         }
+        for route in &self.routes {
+            config.router.add_route(route.clone());
+        }
         Ok(config)
     }
 }
@@ -52,14 +70,13 @@ pub enum SetupError {
     Module(#[from] ModuleError),
 }
 
-/// A module, its NVRAM and a virtual clock.
+/// A module, its NVRAM, and a network in virtual time.
 pub struct Bench {
     setup: ModuleSetup,
     store: MemoryStore,
-    module: Module,
-    clock: VirtualClock,
+    net: SimNetwork,
     start: Instant,
-    /// Output not yet taken.
+    /// UART output not yet taken.
     raw: Vec<u8>,
 }
 
@@ -68,13 +85,13 @@ impl Bench {
     pub fn new(setup: ModuleSetup) -> Result<Bench, SetupError> {
         let store = MemoryStore::new();
         let module = Module::new(setup.config()?, Box::new(store.clone()))?;
-        let clock = VirtualClock::starting_at(VirtualClock::DEFAULT_START);
-        let start = clock.now();
+        let start = VirtualClock::DEFAULT_START;
+        let mut net = SimNetwork::new(start, 0x5EED);
+        net.attach(MODULE_ADDRESS, ModuleNode::new(module));
         Ok(Bench {
             setup,
             store,
-            module,
-            clock,
+            net,
             start,
             raw: Vec::new(),
         })
@@ -89,30 +106,52 @@ impl Bench {
         bench
     }
 
-    pub fn module(&self) -> &Module {
-        &self.module
+    fn node(&mut self) -> &mut ModuleNode {
+        self.net
+            .node(MODULE_ADDRESS)
+            .expect("the module is attached")
+    }
+
+    pub fn module(&mut self) -> &mut Module {
+        self.node().module_mut()
     }
 
     pub fn module_mut(&mut self) -> &mut Module {
-        &mut self.module
+        self.module()
     }
 
     pub fn store(&self) -> &MemoryStore {
         &self.store
     }
 
+    /// The network, to attach servers, inject faults or look at what was sent.
+    pub fn network(&mut self) -> &mut SimNetwork {
+        &mut self.net
+    }
+
+    /// Attaches a server beside the module.
+    pub fn attach(&mut self, address: SocketAddr, node: impl SimNode) {
+        self.net.attach(address, node);
+    }
+
+    pub fn now(&self) -> Instant {
+        self.net.now()
+    }
+
     /// Virtual time since the bench was made.
     pub fn elapsed(&self) -> Duration {
-        self.clock.now().saturating_since(self.start)
+        self.net.now().saturating_since(self.start)
     }
 
     pub fn power_on(&mut self) {
-        self.module.power_on(self.clock.now());
+        let now = self.now();
+        self.module().power_on(now);
+        self.net.flush();
     }
 
     /// A power cut: RAM is lost, NVRAM stays.
     pub fn power_off(&mut self) {
-        self.module.power_off();
+        self.module().power_off();
     }
 
     /// Changes how the next [`Bench::restart_process`] builds the module (a firmware update, say).
@@ -123,29 +162,32 @@ impl Bench {
     /// The process running the module is killed and started again on the same data: a new module
     /// is built from what NVRAM holds, and powered on.
     pub fn restart_process(&mut self) -> Result<(), SetupError> {
-        self.module = Module::new(self.setup.config()?, Box::new(self.store.clone()))?;
+        let module = Module::new(self.setup.config()?, Box::new(self.store.clone()))?;
+        self.net.attach(MODULE_ADDRESS, ModuleNode::new(module));
         self.power_on();
         Ok(())
     }
 
     /// Writes bytes to the module's UART; returns the echo, if the module echoed them.
     pub fn send_raw(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
-        self.module.receive(bytes, self.clock.now());
-        let mut out = self.module.take_output();
+        let now = self.now();
+        self.module().receive(bytes, now);
+        let mut out = self.module().take_output();
         let echoed = out.starts_with(bytes);
         if echoed {
             out.drain(..bytes.len());
         }
-        self.collect(out);
+        self.raw.extend(out);
+        self.net.flush();
         echoed.then(|| bytes.to_vec())
     }
 
     /// Sends a command line terminated by `<CR>`; its echo, if any, stays in the output.
     pub fn send_line(&mut self, line: &str) {
-        self.module
-            .receive(format!("{line}\r").as_bytes(), self.clock.now());
-        let out = self.module.take_output();
-        self.collect(out);
+        let now = self.now();
+        self.module().receive(format!("{line}\r").as_bytes(), now);
+        self.collect();
+        self.net.flush();
         self.run_due();
     }
 
@@ -156,37 +198,35 @@ impl Bench {
         String::from_utf8_lossy(&self.take_raw()).into_owned()
     }
 
-    /// Moves virtual time forward by `d`, running every timer on the way.
+    /// Moves virtual time forward by `d`, running every timer and datagram on the way.
     pub fn advance(&mut self, d: Duration) {
-        let deadline = self.clock.now() + d;
-        run_until(&mut self.module, &self.clock, deadline);
-        let out = self.module.take_output();
-        self.collect(out);
+        let deadline = self.now() + d;
+        self.net.run_until(deadline);
+        self.collect();
     }
 
-    /// Runs the timers due now (a reboot asked for by the command just sent, say).
+    /// Runs what is due now (a reboot asked for by the command just sent, say).
     fn run_due(&mut self) {
         self.advance(Duration::ZERO);
     }
 
-    /// Runs timers one at a time until an output line is ready or `limit` has passed; returns the
-    /// line. Empty lines (the `<CR><LF>` framing) are skipped.
+    /// Runs the network event by event until an output line is ready or `limit` has passed;
+    /// returns the line. Empty lines (the `<CR><LF>` framing) are skipped.
     pub fn next_line(&mut self, limit: Duration) -> Option<String> {
-        let deadline = self.clock.now() + limit;
+        let deadline = self.now() + limit;
         loop {
             if let Some(line) = self.pop_line() {
                 return Some(line);
             }
-            match self.module.poll_timeout().filter(|t| *t <= deadline) {
+            match self.net.next_event().filter(|t| *t <= deadline) {
                 Some(t) => {
-                    self.clock.advance_to(t);
-                    self.module.handle_timeout(self.clock.now());
-                    let out = self.module.take_output();
-                    self.collect(out);
+                    self.net.run_until(t);
+                    self.collect();
                 }
                 None => {
-                    self.clock.advance_to(deadline);
-                    return None;
+                    self.net.run_until(deadline);
+                    self.collect();
+                    return self.pop_line();
                 }
             }
         }
@@ -194,10 +234,12 @@ impl Bench {
 
     /// Everything written and not yet taken, byte for byte.
     pub fn take_raw(&mut self) -> Vec<u8> {
+        self.collect();
         std::mem::take(&mut self.raw)
     }
 
-    fn collect(&mut self, out: Vec<u8>) {
+    fn collect(&mut self) {
+        let out = self.module().take_output();
         self.raw.extend(out);
     }
 

@@ -10,6 +10,6 @@ mod bench;
 mod run;
 pub mod script;
 
-pub use bench::{Bench, ModuleSetup, SetupError};
+pub use bench::{Bench, ModuleSetup, SetupError, MODULE_ADDRESS};
 pub use run::{run, Failure, Outcome};
 pub use script::{parse, Scenario, ScriptError, Step};
