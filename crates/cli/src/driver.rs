@@ -1,16 +1,21 @@
-//! The real-time driver: runs a module on the system clock and connects it to its AT port.
+//! The real-time driver: runs a module on the system clock and connects it to its AT port and to
+//! the network (one UDP socket on loopback, through [`ModuleNode`]'s routes).
 //!
-//! One task does everything: it writes what the module wrote, then waits for whichever comes first
-//! of input from the host, a new host, the module's next timer, or shutdown. Bytes a host sends
+//! One task does everything: it writes what the module wrote and sends its datagrams, then waits
+//! for whichever comes first of input from the host, a new host, a datagram, the module's next
+//! timer, or shutdown. Bytes a host sends
 //! before the module has booted are held and delivered once it has, so that a script piping
 //! commands into a freshly started module is not answered with silence.
 
 use crate::port::{Port, Reader, Writer};
 use anyhow::Result;
-use nbmodem_clock::{Clock, RealClock, Timed};
+use nbmodem_clock::{Clock, RealClock};
+use nbmodem_module::node::ModuleNode;
 use nbmodem_module::Module;
+use nbmodem_net::DatagramNode;
 use std::future::{pending, Future};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UdpSocket;
 
 /// The connected host: its input ends before its output does when stdin reaches end of file.
 struct Host {
@@ -20,19 +25,20 @@ struct Host {
 
 /// Powers `module` on and runs it until `shutdown` completes, or, on a port that ends with its
 /// connection (stdio), until the host has closed its input and everything it sent is answered.
-pub async fn run(
-    mut module: Module,
-    mut port: Port,
-    shutdown: impl Future<Output = ()>,
-) -> Result<()> {
+pub async fn run(module: Module, mut port: Port, shutdown: impl Future<Output = ()>) -> Result<()> {
     let clock = RealClock;
-    module.power_on(clock.now());
+    let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    let mut node = ModuleNode::new(module);
+    node.module_mut().power_on(clock.now());
     let mut host: Option<Host> = None;
     let mut held = Vec::new();
     let mut buf = vec![0u8; 8192];
+    let mut datagram = vec![0u8; 65_535];
     tokio::pin!(shutdown);
     loop {
-        write_output(&mut module, &mut host).await;
+        send_datagrams(&mut node, &socket).await;
+        let module = node.module_mut();
+        write_output(module, &mut host).await;
         if module.is_ready() && !held.is_empty() {
             module.receive(&std::mem::take(&mut held), clock.now());
             continue;
@@ -41,9 +47,7 @@ pub async fn run(
         if input_closed && held.is_empty() && port.ends_with_connection() {
             break;
         }
-        let wake = module
-            .poll_timeout()
-            .map(|t| t.saturating_since(clock.now()));
+        let wake = node.poll_timeout().map(|t| t.saturating_since(clock.now()));
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = port.accept(), if host.is_none() => {
@@ -51,7 +55,7 @@ pub async fn run(
                 host = Some(Host { reader: Some(reader), writer });
             }
             read = read_host(&mut host, &mut buf) => match read {
-                Ok(n) if n > 0 && module.is_ready() => module.receive(&buf[..n], clock.now()),
+                Ok(n) if n > 0 && node.module().is_ready() => node.module_mut().receive(&buf[..n], clock.now()),
                 Ok(n) if n > 0 => held.extend_from_slice(&buf[..n]),
                 _ if port.ends_with_connection() => {
                     if let Some(h) = host.as_mut() {
@@ -60,11 +64,24 @@ pub async fn run(
                 }
                 _ => host = None,
             },
-            _ = sleep(wake) => module.handle_timeout(clock.now()),
+            received = socket.recv_from(&mut datagram) => match received {
+                Ok((len, from)) => node.handle_datagram(clock.now(), from, &datagram[..len]),
+                Err(e) => tracing::debug!("receive error: {e}"),
+            },
+            _ = sleep(wake) => node.handle_timeout(clock.now()),
         }
     }
-    write_output(&mut module, &mut host).await;
+    write_output(node.module_mut(), &mut host).await;
     Ok(())
+}
+
+/// Sends the module's datagrams where its routes say.
+async fn send_datagrams(node: &mut ModuleNode, socket: &UdpSocket) {
+    while let Some(t) = node.poll_transmit() {
+        if let Err(e) = socket.send_to(&t.payload, t.destination).await {
+            tracing::debug!("datagram to {} not sent: {e}", t.destination);
+        }
+    }
 }
 
 /// Writes what the module wrote to the host; with no host connected it is lost, as on a UART.
