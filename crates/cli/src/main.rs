@@ -64,6 +64,9 @@ enum Command {
         #[command(subcommand)]
         command: CoapCommand,
     },
+    /// Stand-in operator platforms: CT/CU self-registration registries and the CMDMP DM server
+    /// (see docs/platforms.md).
+    Platform(nbmodem_platform::cli::PlatformArgs),
 }
 
 #[derive(Subcommand)]
@@ -175,6 +178,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => serve(&model, data, at, module),
         Command::Scenario { files } => Ok(play_scenarios(&files)),
         Command::Coap { command } => coap(command),
+        Command::Platform(args) => platform(args),
         Command::Models => {
             for p in PROFILES {
                 println!("{:<10} {}", p.model, p.default_firmware);
@@ -277,6 +281,11 @@ fn coap(command: CoapCommand) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `nbmodem platform …`: runs or manages the stand-in operator platforms.
+fn platform(args: nbmodem_platform::cli::PlatformArgs) -> Result<ExitCode> {
+    nbmodem_platform::cli::run(args)
 }
 
 fn play_scenarios(files: &[PathBuf]) -> ExitCode {

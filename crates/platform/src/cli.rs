@@ -1,0 +1,210 @@
+//! `nbmodem platform`: run the stand-in platforms, issue DM app keys, print records and devices,
+//! and set faults on the running platforms.
+
+use crate::control;
+use crate::fault::ServerFault;
+use crate::record::Server;
+use crate::serve::{serve, ServeConfig};
+use crate::store::{Store, DATABASE_FILE};
+use crate::{appkey, Addresses};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use std::io::{ErrorKind, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const DEFAULT_DATA: &str = "nbmodem-platform-data";
+const DEFAULT_CONTROL: &str = "127.0.0.1:15680";
+
+/// Run the stand-in operator platforms (CT and CU self-registration, CMDMP DM), or manage them.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PlatformArgs {
+    #[command(subcommand)]
+    command: Option<PlatformCommand>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Where the platforms keep their database (platform.sqlite).
+    #[arg(long, default_value = DEFAULT_DATA)]
+    data: PathBuf,
+    /// The China Telecom registry's UDP address.
+    #[arg(long, default_value = "127.0.0.1:15683")]
+    ct: SocketAddr,
+    /// The China Unicom registry's UDP address.
+    #[arg(long, default_value = "127.0.0.1:15684")]
+    cu: SocketAddr,
+    /// The CMDMP DM server's UDP address.
+    #[arg(long, default_value = "127.0.0.1:15685")]
+    dm: SocketAddr,
+    /// The fault control port (loopback TCP).
+    #[arg(long, default_value = DEFAULT_CONTROL)]
+    control: SocketAddr,
+    /// A fault from the start, e.g. ct:drop=3, dm:reject=2, cu:delay=5s (repeatable).
+    #[arg(long = "fault", value_name = "SERVER:FAULT")]
+    faults: Vec<ServerFault>,
+}
+
+#[derive(Debug, Subcommand)]
+enum PlatformCommand {
+    /// Issue or list CMDMP app keys and their passwords.
+    Appkey {
+        #[command(subcommand)]
+        command: AppkeyCommand,
+    },
+    /// Print a server's records as JSON lines, in time order.
+    Records {
+        /// ct, cu or dm.
+        server: Server,
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// Print the devices the DM server read, as JSON lines.
+    Devices {
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// Set faults on the running platforms: `ct drop=3`, `dm delay 5s`, `cu clear`, `clear`.
+    Fault {
+        #[arg(required = true, value_name = "SERVER FAULT | SERVER clear | clear")]
+        words: Vec<String>,
+        #[arg(long, default_value = DEFAULT_CONTROL)]
+        control: SocketAddr,
+    },
+    /// Show the faults in force on the running platforms.
+    Faults {
+        #[arg(long, default_value = DEFAULT_CONTROL)]
+        control: SocketAddr,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AppkeyCommand {
+    /// Issue an app key (the next M1000000xx unless given) with a password (32 random letters and
+    /// digits unless given); prints `APPKEY PASSWORD`.
+    Add {
+        #[arg(long)]
+        app_key: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// Print every app key and its password.
+    List {
+        #[arg(long, default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
+}
+
+/// Runs `nbmodem platform …`.
+pub fn run(args: PlatformArgs) -> Result<ExitCode> {
+    match args.command {
+        None => run_servers(args.serve),
+        Some(PlatformCommand::Appkey { command }) => appkey_command(command),
+        Some(PlatformCommand::Records { server, data }) => {
+            let records = existing_store(&data)?.records(server)?;
+            print_json_lines(&records)
+        }
+        Some(PlatformCommand::Devices { data }) => {
+            print_json_lines(&existing_store(&data)?.devices()?)
+        }
+        Some(PlatformCommand::Fault { words, control }) => {
+            control_command(control, &format!("fault {}", words.join(" ")))
+        }
+        Some(PlatformCommand::Faults { control }) => control_command(control, "faults"),
+    }
+}
+
+fn run_servers(args: ServeArgs) -> Result<ExitCode> {
+    let config = ServeConfig {
+        data: args.data,
+        addresses: Addresses {
+            ct: args.ct,
+            cu: args.cu,
+            dm: args.dm,
+        },
+        control: args.control,
+        faults: args.faults,
+        seed: seed_from_clock(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(config, async {
+        let _ = tokio::signal::ctrl_c().await;
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Message IDs and tokens differ from one run to the next, so that a device's duplicate
+/// detection does not mistake a new run's requests for old ones.
+fn seed_from_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn appkey_command(command: AppkeyCommand) -> Result<ExitCode> {
+    let lines = match command {
+        AppkeyCommand::Add {
+            app_key,
+            password,
+            data,
+        } => {
+            let mut store = Store::open(&data)?;
+            let key = appkey::issue(&mut store, app_key.as_deref(), password.as_deref())?;
+            vec![format!("{} {}", key.app_key, key.password)]
+        }
+        AppkeyCommand::List { data } => existing_store(&data)?
+            .app_keys()?
+            .into_iter()
+            .map(|k| format!("{} {}", k.app_key, k.password))
+            .collect(),
+    };
+    print_lines(lines)
+}
+
+/// The database of a data directory that must already hold one.
+fn existing_store(data: &Path) -> Result<Store> {
+    if !data.join(DATABASE_FILE).is_file() {
+        bail!("no platform database in {}", data.display());
+    }
+    Ok(Store::open(data)?)
+}
+
+fn control_command(address: SocketAddr, line: &str) -> Result<ExitCode> {
+    let answer = control::request(address, line)
+        .with_context(|| format!("talking to the platform's control port {address}"))?;
+    let failed = answer.last().is_none_or(|last| last.starts_with("ERROR"));
+    print_lines(answer)?;
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_json_lines<T: serde::Serialize>(items: &[T]) -> Result<ExitCode> {
+    let lines = items
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<_>, _>>()?;
+    print_lines(lines)
+}
+
+/// Prints lines to stdout; a reader that went away (`| head`) is not an error.
+fn print_lines(lines: Vec<String>) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        match writeln!(out, "{line}") {
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => break,
+            result => result?,
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,300 @@
+//! The China Mobile CMDMP DM server (protocols.md §3): an LwM2M server that admits only devices
+//! whose encrypted endpoint name decrypts with the password of an issued app key
+//! ([`admission`]), reads `/666/0` after each registration and stores the decrypted device
+//! information ([`info`]). A sans-IO node around [`Lwm2mServer`]; every request and every Read is
+//! recorded, and drop, reject and delay faults apply.
+
+mod admission;
+mod info;
+
+pub use info::resource_name;
+
+use crate::appkey::{self, AppKeyError};
+use crate::fault::{join_faults, Admit, Fault, Faults, Faulty, Gate};
+use crate::peek::{
+    excerpt, malformed_fields, other_fields, peek, reply_status, Datagram, Dedup, Incoming,
+};
+use crate::record::{RequestRecord, Server, Verdict};
+use crate::store::{AppKey, DmDevice, Store, StoreError};
+use admission::{lock, policy, Note, Shared};
+use nbmodem_clock::Instant;
+use nbmodem_coap::{EndpointConfig, ExchangeError, Method, Request, Response};
+use nbmodem_lwm2m::content::Path as Lwm2mPath;
+use nbmodem_lwm2m::server::{Lwm2mServer, Operation, OperationId, ServerEvent};
+use nbmodem_net::{DatagramNode, Transmit};
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// A Read of /666/0 in flight: for whom, and where the device is.
+struct PendingRead {
+    endpoint: String,
+    address: SocketAddr,
+}
+
+pub struct DmServer {
+    server: Lwm2mServer,
+    shared: Arc<Mutex<Shared>>,
+    gate: Gate,
+    dedup: Dedup,
+    reads: HashMap<OperationId, PendingRead>,
+    outbox: VecDeque<Transmit>,
+}
+
+impl DmServer {
+    pub fn new(store: Store, coap: EndpointConfig) -> Self {
+        let shared = Arc::new(Mutex::new(Shared {
+            store,
+            faults: Faults::default(),
+            note: None,
+        }));
+        let mut server = Lwm2mServer::new(coap);
+        server.set_policy(policy(Arc::clone(&shared)));
+        DmServer {
+            server,
+            shared,
+            gate: Gate::default(),
+            dedup: Dedup::default(),
+            reads: HashMap::new(),
+            outbox: VecDeque::new(),
+        }
+    }
+
+    /// A DM server keeping its app keys, records and devices in the database in `data_dir`.
+    pub fn open(data_dir: &Path, seed: u64) -> Result<Self, StoreError> {
+        let coap = EndpointConfig {
+            seed,
+            ..EndpointConfig::default()
+        };
+        Ok(Self::new(Store::open(data_dir)?, coap))
+    }
+
+    /// Issues an app key (see [`appkey::issue`]).
+    pub fn issue_app_key(
+        &mut self,
+        app_key: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<AppKey, AppKeyError> {
+        appkey::issue(&mut lock(&self.shared).store, app_key, password)
+    }
+
+    /// The devices whose information was read.
+    pub fn devices(&self) -> Result<Vec<DmDevice>, StoreError> {
+        lock(&self.shared).store.devices()
+    }
+
+    /// The LwM2M server inside: registrations, lifetimes.
+    pub fn lwm2m(&self) -> &Lwm2mServer {
+        &self.server
+    }
+
+    fn record(&self, record: &RequestRecord) {
+        lock(&self.shared).store.record(record);
+    }
+
+    /// Hands a datagram to the LwM2M server, records the request it carried and acts on events.
+    fn process(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        peeked: Datagram,
+        delay: Option<String>,
+    ) {
+        let fresh = match &peeked {
+            Datagram::Request(incoming) => self.dedup.first_time(now, from, incoming.mid),
+            _ => false,
+        };
+        self.server.handle_datagram(now, from, datagram);
+        let first_new = self.outbox.len();
+        self.outbox
+            .extend(std::iter::from_fn(|| self.server.poll_transmit()));
+        let note = lock(&self.shared).note.take();
+        match peeked {
+            Datagram::Request(incoming) if fresh => {
+                let status = reply_status(self.outbox.range(first_new..), from, &incoming.token);
+                self.record_exchange(now, from, &incoming, status, note, delay);
+            }
+            Datagram::Malformed => self.record(&malformed(now, from, datagram)),
+            _ => {}
+        }
+        self.handle_events(now);
+    }
+
+    /// Records a request the LwM2M server answered with `status`, with what its policy noted.
+    fn record_exchange(
+        &self,
+        now: Instant,
+        from: SocketAddr,
+        incoming: &Incoming,
+        status: Option<String>,
+        note: Option<Note>,
+        delay: Option<String>,
+    ) {
+        let (operation, mut fields) = describe(&incoming.request);
+        let verdict = match &status {
+            Some(code) if code.starts_with('2') => Verdict::Accepted,
+            _ => Verdict::Rejected,
+        };
+        let policy_fault = note.as_ref().and_then(|n| n.fault.clone());
+        fields.extend(note.map(|n| n.fields).unwrap_or_default());
+        let record = RequestRecord::new(Server::Dm, now, from, operation)
+            .verdict(verdict, status)
+            .fault(join_faults(delay, policy_fault))
+            .fields(fields);
+        self.record(&record);
+    }
+
+    fn handle_events(&mut self, now: Instant) {
+        while let Some(event) = self.server.poll_event() {
+            match event {
+                ServerEvent::Registered { endpoint, .. } => self.start_read(now, endpoint),
+                ServerEvent::Completed {
+                    operation, result, ..
+                } => self.finish_read(now, operation, result),
+                _ => {}
+            }
+        }
+    }
+
+    /// Reads /666/0 of a device that just registered.
+    fn start_read(&mut self, now: Instant, endpoint: String) {
+        let Some(address) = self.server.registration(&endpoint).map(|r| r.address) else {
+            return;
+        };
+        let Ok(path) = Lwm2mPath::new(&[666, 0]) else {
+            return;
+        };
+        let read = Operation::Read {
+            accept: Some(info::TLV),
+        };
+        if let Ok(operation) = self.server.operate(now, &endpoint, path, read) {
+            self.reads
+                .insert(operation, PendingRead { endpoint, address });
+        }
+    }
+
+    fn finish_read(
+        &mut self,
+        now: Instant,
+        operation: OperationId,
+        result: Result<Response, ExchangeError>,
+    ) {
+        let Some(read) = self.reads.remove(&operation) else {
+            return;
+        };
+        let shared = lock(&self.shared);
+        let outcome = info::interpret(&shared.store, &read.endpoint, now, result);
+        if let Some(device) = &outcome.device {
+            if let Err(e) = shared.store.save_device(device) {
+                tracing::error!("cannot store DM device {}: {e}", device.imei);
+            }
+        }
+        let mut fields = outcome.fields;
+        fields.insert("path".into(), json!("/666/0"));
+        let record = RequestRecord::new(Server::Dm, now, read.address, "read")
+            .verdict(outcome.verdict, outcome.status)
+            .fields(fields);
+        shared.store.record(&record);
+    }
+
+    fn record_dropped(&self, now: Instant, from: SocketAddr, request: &Request, fault: String) {
+        let (operation, fields) = describe(request);
+        let record = RequestRecord::new(Server::Dm, now, from, operation)
+            .verdict(Verdict::Dropped, None)
+            .fault(Some(fault))
+            .fields(fields);
+        self.record(&record);
+    }
+}
+
+/// The operation of a request to the DM server and its fields: path, query items, payload.
+fn describe(request: &Request) -> (&'static str, Map<String, Value>) {
+    let path: Vec<&str> = request.path.iter().map(String::as_str).collect();
+    let operation = match (request.method, path.as_slice()) {
+        (Method::Post, ["rd"]) => "register",
+        (Method::Post, ["rd", _]) => "update",
+        (Method::Delete, ["rd", _]) => "deregister",
+        _ => return ("other", other_fields(request)),
+    };
+    let query: Map<String, Value> = request
+        .query
+        .iter()
+        .map(|item| match item.split_once('=') {
+            Some((key, value)) => (key.to_string(), json!(value)),
+            None => (item.clone(), Value::Null),
+        })
+        .collect();
+    let mut fields = Map::new();
+    fields.insert("path".into(), json!(request.path_text()));
+    fields.insert("query".into(), Value::Object(query));
+    if !request.payload.is_empty() {
+        fields.insert("payload".into(), json!(excerpt(&request.payload)));
+    }
+    (operation, fields)
+}
+
+fn malformed(now: Instant, from: SocketAddr, datagram: &[u8]) -> RequestRecord {
+    RequestRecord::new(Server::Dm, now, from, "malformed")
+        .verdict(Verdict::Rejected, None)
+        .fields(malformed_fields(datagram))
+}
+
+impl Faulty for DmServer {
+    fn faults(&self) -> Faults {
+        lock(&self.shared).faults
+    }
+
+    fn set_fault(&mut self, fault: Fault) {
+        lock(&self.shared).faults.set(fault);
+    }
+
+    fn clear_faults(&mut self) {
+        lock(&self.shared).faults = Faults::default();
+    }
+}
+
+impl DatagramNode for DmServer {
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        let peeked = peek(datagram);
+        let is_request = matches!(peeked, Datagram::Request(_));
+        let admit = {
+            let mut shared = lock(&self.shared);
+            self.gate
+                .admit(&mut shared.faults, now, from, datagram, is_request)
+        };
+        match admit {
+            Admit::Pass => self.process(now, from, datagram, peeked, None),
+            Admit::Hold => {}
+            Admit::Drop(fault) => {
+                if let Datagram::Request(incoming) = peeked {
+                    self.record_dropped(now, from, &incoming.request, fault);
+                }
+            }
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outbox
+            .pop_front()
+            .or_else(|| self.server.poll_transmit())
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        [self.server.poll_timeout(), self.gate.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.server.handle_timeout(now);
+        self.handle_events(now);
+        for held in self.gate.release(now) {
+            let peeked = peek(&held.datagram);
+            self.process(now, held.from, &held.datagram, peeked, Some(held.fault));
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The China Telecom (`POST /nb`) and China Unicom (`POST /`) self-registration registries
+//! (protocols.md §1–2): one sans-IO node type, parameterised by [`Registry`].
+//!
+//! A record that decodes is answered 2.05 Content with `{"resultCode":"0","resultDesc":"Success"}`
+//! (Content-Format 50); a malformed one (not base64, not JSON, a field missing or not a string)
+//! 4.00 Bad Request with resultCode "2" and the reason; a reject fault 2.05 with resultCode "1".
+//! Other paths get 4.04, other methods on the registry path 4.05. Everything is recorded.
+
+use crate::fault::{join_faults, Admit, Fault, Faults, Faulty, Gate};
+use crate::peek::{excerpt, malformed_fields, other_fields, peek, Datagram};
+use crate::record::{RequestRecord, Server, Verdict};
+use crate::store::{Store, StoreError};
+use nbmodem_clock::Instant;
+use nbmodem_coap::{Endpoint, EndpointConfig, Event, Method, Request, Response, Status};
+use nbmodem_net::{DatagramNode, Transmit};
+use nbmodem_operators::selfreg::{answer, Record, RecordError, Registry};
+use serde_json::{json, Map, Value};
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Content-Format application/json.
+const JSON: u16 = 50;
+
+pub struct RegistryServer {
+    registry: Registry,
+    endpoint: Endpoint,
+    store: Store,
+    faults: Faults,
+    gate: Gate,
+}
+
+impl RegistryServer {
+    pub fn new(registry: Registry, store: Store, coap: EndpointConfig) -> Self {
+        RegistryServer {
+            registry,
+            endpoint: Endpoint::new(coap),
+            store,
+            faults: Faults::default(),
+            gate: Gate::default(),
+        }
+    }
+
+    /// A registry recording into the database in `data_dir`.
+    pub fn open(registry: Registry, data_dir: &Path, seed: u64) -> Result<Self, StoreError> {
+        let coap = EndpointConfig {
+            seed,
+            ..EndpointConfig::default()
+        };
+        Ok(Self::new(registry, Store::open(data_dir)?, coap))
+    }
+
+    pub fn server(&self) -> Server {
+        match self.registry {
+            Registry::ChinaTelecom => Server::Ct,
+            Registry::ChinaUnicom => Server::Cu,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The registry resource: `/nb` for China Telecom, the root for China Unicom.
+    pub fn path(&self) -> &'static str {
+        match self.registry {
+            Registry::ChinaTelecom => "/nb",
+            Registry::ChinaUnicom => "/",
+        }
+    }
+
+    fn is_registration(&self, request: &Request) -> bool {
+        request.path_text() == self.path() && request.method == Method::Post
+    }
+
+    /// The operation and decoded fields of a request, for its record.
+    fn describe(&self, request: &Request) -> (&'static str, Map<String, Value>) {
+        if !self.is_registration(request) {
+            return ("other", other_fields(request));
+        }
+        let fields = match Record::decode(self.registry, &request.payload) {
+            Ok(record) => match serde_json::to_value(record) {
+                Ok(Value::Object(fields)) => fields,
+                _ => Map::new(),
+            },
+            Err(e) => bad_record_fields(&e, &request.payload),
+        };
+        ("register", fields)
+    }
+
+    /// The answer to a request, its verdict and the fault that decided it, if any.
+    fn answer(&mut self, request: &Request) -> (Response, Verdict, Option<String>) {
+        if request.path_text() != self.path() {
+            return (Response::new(Status::NotFound), Verdict::Rejected, None);
+        }
+        if request.method != Method::Post {
+            return (
+                Response::new(Status::MethodNotAllowed),
+                Verdict::Rejected,
+                None,
+            );
+        }
+        let json = |status, code, description: &str| {
+            Response::new(status).with_payload(JSON, answer(code, description))
+        };
+        if self.faults.take_reject() {
+            let response = json(Status::Content, "1", "Failure");
+            return (response, Verdict::Rejected, Some("reject".into()));
+        }
+        match Record::decode(self.registry, &request.payload) {
+            Ok(_) => (
+                json(Status::Content, "0", "Success"),
+                Verdict::Accepted,
+                None,
+            ),
+            Err(e) => {
+                let response = json(Status::BadRequest, "2", &format!("Bad record: {e}"));
+                (response, Verdict::Rejected, None)
+            }
+        }
+    }
+
+    /// Hands a datagram to the engine and answers the request it carried, if any.
+    fn process(&mut self, now: Instant, from: SocketAddr, datagram: &[u8], delay: Option<String>) {
+        self.endpoint.handle_datagram(now, from, datagram);
+        while let Some(event) = self.endpoint.poll_event() {
+            if let Event::Request { id, peer, request } = event {
+                let (operation, fields) = self.describe(&request);
+                let (response, verdict, fault) = self.answer(&request);
+                let record = RequestRecord::new(self.server(), now, peer, operation)
+                    .verdict(verdict, Some(response.status_text()))
+                    .fault(join_faults(delay.clone(), fault))
+                    .fields(fields);
+                self.endpoint.respond(now, id, response);
+                self.store.record(&record);
+            }
+        }
+    }
+
+    fn record_dropped(&self, now: Instant, from: SocketAddr, request: &Request, fault: String) {
+        let (operation, fields) = self.describe(request);
+        let record = RequestRecord::new(self.server(), now, from, operation)
+            .verdict(Verdict::Dropped, None)
+            .fault(Some(fault))
+            .fields(fields);
+        self.store.record(&record);
+    }
+}
+
+fn bad_record_fields(error: &RecordError, body: &[u8]) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("error".into(), json!(error.to_string()));
+    fields.insert("body".into(), json!(excerpt(body)));
+    fields
+}
+
+impl Faulty for RegistryServer {
+    fn faults(&self) -> Faults {
+        self.faults
+    }
+
+    fn set_fault(&mut self, fault: Fault) {
+        self.faults.set(fault);
+    }
+
+    fn clear_faults(&mut self) {
+        self.faults = Faults::default();
+    }
+}
+
+impl DatagramNode for RegistryServer {
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        let peeked = peek(datagram);
+        if peeked == Datagram::Malformed {
+            let record = RequestRecord::new(self.server(), now, from, "malformed")
+                .verdict(Verdict::Rejected, None)
+                .fields(malformed_fields(datagram));
+            self.store.record(&record);
+        }
+        let is_request = matches!(peeked, Datagram::Request(_));
+        match self
+            .gate
+            .admit(&mut self.faults, now, from, datagram, is_request)
+        {
+            Admit::Pass => self.process(now, from, datagram, None),
+            Admit::Hold => {}
+            Admit::Drop(fault) => {
+                if let Datagram::Request(incoming) = peeked {
+                    self.record_dropped(now, from, &incoming.request, fault);
+                }
+            }
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.endpoint.poll_transmit()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        [self.endpoint.poll_timeout(), self.gate.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.endpoint.handle_timeout(now);
+        for held in self.gate.release(now) {
+            self.process(now, held.from, &held.datagram, Some(held.fault));
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The platforms in real time: the three servers on UDP sockets (tokio, the system clock) and the
+//! fault control port on loopback TCP, until shutdown.
+
+use crate::control::{self, FaultTargets, MAX_LINE};
+use crate::fault::{Faulty, ServerFault};
+use crate::record::Server;
+use crate::store::DATABASE_FILE;
+use crate::{Addresses, DmServer, Platform, RegistryServer};
+use anyhow::{bail, Context, Result};
+use nbmodem_net::udp::{self, lock};
+use std::future::{pending, Future};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Notify;
+
+/// How `nbmodem platform` runs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data: PathBuf,
+    pub addresses: Addresses,
+    /// The control port; it must be a loopback address.
+    pub control: SocketAddr,
+    /// Faults in force from the start.
+    pub faults: Vec<ServerFault>,
+    pub seed: u64,
+}
+
+/// A running server: the node its driver runs, and how to wake the driver after acting on it.
+struct Running<N> {
+    node: Arc<Mutex<N>>,
+    wake: Arc<Notify>,
+}
+
+impl<N> Running<N> {
+    fn new(node: N) -> Self {
+        Running {
+            node: Arc::new(Mutex::new(node)),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+}
+
+impl<N> Clone for Running<N> {
+    fn clone(&self) -> Self {
+        Running {
+            node: Arc::clone(&self.node),
+            wake: Arc::clone(&self.wake),
+        }
+    }
+}
+
+impl<N: Faulty> Running<N> {
+    fn act(&self, action: &mut dyn FnMut(&mut dyn Faulty)) {
+        action(&mut *lock(&self.node));
+        self.wake.notify_one();
+    }
+}
+
+/// The running servers, shared with their drivers and the control sessions.
+#[derive(Clone)]
+struct Nodes {
+    ct: Running<RegistryServer>,
+    cu: Running<RegistryServer>,
+    dm: Running<DmServer>,
+}
+
+impl FaultTargets for Nodes {
+    fn with_server(&mut self, server: Server, action: &mut dyn FnMut(&mut dyn Faulty)) {
+        match server {
+            Server::Ct => self.ct.act(action),
+            Server::Cu => self.cu.act(action),
+            Server::Dm => self.dm.act(action),
+        }
+    }
+}
+
+/// Runs the platforms until `shutdown` completes. Prints where each server listens and the
+/// module routes that reach them once the sockets are bound.
+pub async fn serve(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<()> {
+    if !config.control.ip().is_loopback() {
+        bail!(
+            "the control port {} is not a loopback address: anyone reaching it could set faults",
+            config.control
+        );
+    }
+    let mut platform = Platform::open(&config.data, config.seed)
+        .with_context(|| format!("opening the database in {}", config.data.display()))?;
+    for fault in &config.faults {
+        platform.faulty(fault.server).set_fault(fault.fault);
+    }
+    let sockets = [
+        bind(config.addresses.ct).await?,
+        bind(config.addresses.cu).await?,
+        bind(config.addresses.dm).await?,
+    ];
+    let control = TcpListener::bind(config.control)
+        .await
+        .with_context(|| format!("binding the control port {}", config.control))?;
+    let bound = Addresses {
+        ct: sockets[0].local_addr()?,
+        cu: sockets[1].local_addr()?,
+        dm: sockets[2].local_addr()?,
+    };
+    println!("{}", banner(&config, &bound, control.local_addr()?));
+    run(platform, sockets, control, shutdown).await
+}
+
+async fn bind(address: SocketAddr) -> Result<UdpSocket> {
+    UdpSocket::bind(address)
+        .await
+        .with_context(|| format!("binding {address}"))
+}
+
+async fn run(
+    platform: Platform,
+    [ct, cu, dm]: [UdpSocket; 3],
+    control: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let nodes = Nodes {
+        ct: Running::new(platform.ct),
+        cu: Running::new(platform.cu),
+        dm: Running::new(platform.dm),
+    };
+    let Nodes {
+        ct: ct_node,
+        cu: cu_node,
+        dm: dm_node,
+    } = nodes.clone();
+    tokio::select! {
+        result = udp::run(ct_node.node, ct, ct_node.wake, pending()) => result?,
+        result = udp::run(cu_node.node, cu, cu_node.wake, pending()) => result?,
+        result = udp::run(dm_node.node, dm, dm_node.wake, pending()) => result?,
+        () = accept_control(control, nodes.clone()) => {}
+        () = shutdown => {}
+    }
+    Ok(())
+}
+
+fn banner(config: &ServeConfig, bound: &Addresses, control: SocketAddr) -> String {
+    let routes: Vec<String> = bound
+        .routes()
+        .iter()
+        .map(|route| format!("--route {route}"))
+        .collect();
+    [
+        format!("ct  China Telecom registry  coap://{}/nb", bound.ct),
+        format!("cu  China Unicom registry   coap://{}/", bound.cu),
+        format!("dm  CMDMP DM server         coap://{}/rd", bound.dm),
+        format!("control {control}"),
+        format!("records {}", config.data.join(DATABASE_FILE).display()),
+        format!("module routes: {}", routes.join(" ")),
+    ]
+    .join("\n")
+}
+
+/// Serves the control port: each connection in its own task.
+async fn accept_control(listener: TcpListener, nodes: Nodes) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let nodes = nodes.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = control_session(stream, nodes).await {
+                        tracing::debug!("control connection ended: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!("control port: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Answers command lines until the client closes the connection or sends too long a line.
+async fn control_session(stream: TcpStream, mut nodes: Nodes) -> std::io::Result<()> {
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = BufReader::new(reader);
+    loop {
+        let mut line = Vec::new();
+        let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX);
+        let read = (&mut reader)
+            .take(limit)
+            .read_until(b'\n', &mut line)
+            .await?;
+        if read == 0 {
+            return Ok(());
+        }
+        if line.last() != Some(&b'\n') && read == MAX_LINE {
+            writer.write_all(b"ERROR line too long\n").await?;
+            return Ok(());
+        }
+        let answer = control::answer(line.trim_ascii(), &mut nodes);
+        writer.write_all(format!("{answer}\n").as_bytes()).await?;
+    }
+}

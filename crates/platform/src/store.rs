@@ -1,0 +1,334 @@
+//! The platforms' durable state, in one SQLite database (`DATA_DIR/platform.sqlite`, WAL journal,
+//! `synchronous=FULL`): the request records of every server, the DM app keys and their passwords,
+//! and the device information the DM server read and decrypted.
+//!
+//! Every write is one statement or one transaction, so a power cut leaves the old state or the new
+//! one. Each node opens its own connection; the CLI reads with another, while the servers run.
+
+use crate::record::{RequestRecord, Server};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The database file inside the data directory.
+pub const DATABASE_FILE: &str = "platform.sqlite";
+
+/// How long a write waits for another connection's write to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    server TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    time TEXT NOT NULL,
+    source TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    status TEXT,
+    fault TEXT,
+    fields TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_by_time ON records (server, time_ms, id);
+CREATE TABLE IF NOT EXISTS app_keys (
+    app_key TEXT PRIMARY KEY,
+    password TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dm_devices (
+    app_key TEXT NOT NULL,
+    imei TEXT NOT NULL,
+    imei2 TEXT NOT NULL,
+    imsi TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    info TEXT NOT NULL,
+    read_ms INTEGER NOT NULL,
+    PRIMARY KEY (app_key, imei)
+);
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the data directory {0}: {1}")]
+    Directory(PathBuf, std::io::Error),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("a stored value is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// An app key and the password issued with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppKey {
+    pub app_key: String,
+    pub password: String,
+}
+
+/// What the DM server knows about a device: who it is and the decrypted values of object 666.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmDevice {
+    pub app_key: String,
+    pub imei: String,
+    pub imei2: String,
+    pub imsi: String,
+    pub endpoint: String,
+    /// Resource name (`mac`, `rom`, …) → decrypted value.
+    pub info: BTreeMap<String, String>,
+    /// When the values were read, in milliseconds since the Unix epoch.
+    pub read_ms: u64,
+}
+
+pub struct Store {
+    connection: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Directory(data_dir.to_path_buf(), e))?;
+        let connection = Connection::open(data_dir.join(DATABASE_FILE))?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(Store { connection })
+    }
+
+    /// Appends a record.
+    pub fn insert(&self, record: &RequestRecord) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT INTO records (server, time_ms, time, source, operation, verdict, status, fault, fields)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                record.server.as_str(),
+                to_sql_ms(record.time_ms),
+                record.time,
+                record.source,
+                record.operation,
+                record.verdict.as_str(),
+                record.status,
+                record.fault,
+                record.fields.to_string(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The records of `server`, in time order (then in the order they were written).
+    pub fn records(&self, server: Server) -> Result<Vec<RequestRecord>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT time_ms, time, source, operation, verdict, status, fault, fields
+             FROM records WHERE server = ?1 ORDER BY time_ms, id",
+        )?;
+        let rows = statement.query_map(params![server.as_str()], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, Option<String>>(5)?,
+                row.get::<_, Option<String>>(6)?,
+                row.get::<_, String>(7)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (time_ms, time, source, operation, verdict, status, fault, fields) = row?;
+            Ok(RequestRecord {
+                server,
+                time_ms: u64::try_from(time_ms).unwrap_or_default(),
+                time,
+                source,
+                operation,
+                verdict: verdict.parse().map_err(StoreError::Corrupt)?,
+                status,
+                fault,
+                fields: serde_json::from_str(&fields)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            })
+        })
+        .collect()
+    }
+
+    /// The password of `app_key`, if it was issued.
+    pub fn password(&self, app_key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT password FROM app_keys WHERE app_key = ?1",
+                params![app_key],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Every issued app key, in order.
+    pub fn app_keys(&self) -> Result<Vec<AppKey>, StoreError> {
+        all_app_keys(&self.connection)
+    }
+
+    /// Stores an app key in one transaction: `choose` sees the keys issued so far and returns the
+    /// key to store (replacing one of the same name).
+    pub fn issue_app_key(
+        &mut self,
+        choose: impl FnOnce(&[AppKey]) -> AppKey,
+    ) -> Result<AppKey, StoreError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing = all_app_keys(&transaction)?;
+        let key = choose(&existing);
+        transaction.execute(
+            "INSERT OR REPLACE INTO app_keys (app_key, password) VALUES (?1, ?2)",
+            params![key.app_key, key.password],
+        )?;
+        transaction.commit()?;
+        Ok(key)
+    }
+
+    /// Stores (or replaces) what is known about a device.
+    pub fn save_device(&self, device: &DmDevice) -> Result<(), StoreError> {
+        let info =
+            serde_json::to_string(&device.info).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.connection.execute(
+            "INSERT OR REPLACE INTO dm_devices (app_key, imei, imei2, imsi, endpoint, info, read_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                device.app_key,
+                device.imei,
+                device.imei2,
+                device.imsi,
+                device.endpoint,
+                info,
+                to_sql_ms(device.read_ms),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Every device the DM server read, by app key and IMEI.
+    pub fn devices(&self) -> Result<Vec<DmDevice>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT app_key, imei, imei2, imsi, endpoint, info, read_ms
+             FROM dm_devices ORDER BY app_key, imei",
+        )?;
+        let rows = statement.query_map([], |row| {
+            let device = DmDevice {
+                app_key: row.get(0)?,
+                imei: row.get(1)?,
+                imei2: row.get(2)?,
+                imsi: row.get(3)?,
+                endpoint: row.get(4)?,
+                info: BTreeMap::new(),
+                read_ms: u64::try_from(row.get::<_, i64>(6)?).unwrap_or_default(),
+            };
+            Ok((device, row.get::<_, String>(5)?))
+        })?;
+        rows.map(|row| {
+            let (mut device, info) = row?;
+            device.info =
+                serde_json::from_str(&info).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(device)
+        })
+        .collect()
+    }
+
+    /// Writes a record; a database failure is logged, never fatal to the server.
+    pub fn record(&self, record: &RequestRecord) {
+        if let Err(e) = self.insert(record) {
+            tracing::error!("cannot record a {} request: {e}", record.server);
+        }
+    }
+}
+
+fn to_sql_ms(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+fn all_app_keys(connection: &Connection) -> Result<Vec<AppKey>, StoreError> {
+    let mut statement =
+        connection.prepare("SELECT app_key, password FROM app_keys ORDER BY app_key")?;
+    let rows = statement.query_map([], |row| {
+        Ok(AppKey {
+            app_key: row.get(0)?,
+            password: row.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nbmodem_clock::Instant;
+
+    fn record(server: Server, ms: u64, operation: &str) -> RequestRecord {
+        let source = "127.0.0.1:1".parse().unwrap();
+        RequestRecord::new(server, Instant::from_unix_millis(ms), source, operation)
+    }
+
+    #[test]
+    fn the_database_is_wal_with_full_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let pragma = |name: &str| -> String {
+            store
+                .connection
+                .query_row(&format!("PRAGMA {name}"), [], |row| {
+                    row.get::<_, rusqlite::types::Value>(0)
+                })
+                .map(|v| format!("{v:?}"))
+                .unwrap()
+        };
+        assert_eq!(pragma("journal_mode"), r#"Text("wal")"#);
+        assert_eq!(pragma("synchronous"), "Integer(2)");
+    }
+
+    #[test]
+    fn records_come_back_per_server_in_time_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for (server, ms, op) in [
+            (Server::Ct, 20, "b"),
+            (Server::Dm, 5, "x"),
+            (Server::Ct, 10, "a"),
+            (Server::Ct, 20, "c"),
+        ] {
+            store.insert(&record(server, ms, op)).unwrap();
+        }
+        let reopened = Store::open(dir.path()).unwrap();
+        let operations: Vec<String> = reopened
+            .records(Server::Ct)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.operation)
+            .collect();
+        assert_eq!(operations, ["a", "b", "c"]);
+        assert_eq!(
+            reopened.records(Server::Dm).unwrap(),
+            [record(Server::Dm, 5, "x")]
+        );
+    }
+
+    #[test]
+    fn devices_are_replaced_by_a_later_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut device = DmDevice {
+            app_key: "M100000001".into(),
+            imei: "863703030822519".into(),
+            imei2: String::new(),
+            imsi: "460040000000001".into(),
+            endpoint: "I@#@x@#@M100000001@#@863703030822519@#@v2.0".into(),
+            info: BTreeMap::from([("mac".to_string(), "00:11".to_string())]),
+            read_ms: 1,
+        };
+        store.save_device(&device).unwrap();
+        device.info.insert("rom".into(), "2MB".into());
+        device.read_ms = 2;
+        store.save_device(&device).unwrap();
+        assert_eq!(store.devices().unwrap(), [device]);
+    }
+}

@@ -1,0 +1,140 @@
+//! The `nbmodem` binary, and `nbmodem platform` running as a child process.
+//!
+//! The binary belongs to the nbmodem-cli package, so Cargo does not build it for this package's
+//! tests: the first test that needs it runs `cargo build -p nbmodem-cli --bin nbmodem` (with the
+//! same profile and target directory), which is a no-op when it is up to date.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// How long `nbmodem platform` may take to bind its sockets and print where they are.
+const START_LIMIT: Duration = Duration::from_secs(30);
+
+/// The path of an up-to-date `nbmodem` binary.
+pub fn nbmodem() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(build)
+}
+
+fn build() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is `<target dir>/tmp`.
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
+    let release = std::env::current_exe()
+        .unwrap()
+        .components()
+        .any(|c| c.as_os_str() == "release");
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .args(["build", "-p", "nbmodem-cli", "--bin", "nbmodem"])
+        .args(["--message-format", "json"])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if release {
+        command.arg("--release");
+    }
+    let output = command.output().expect("running cargo build");
+    assert!(
+        output.status.success(),
+        "cargo build of nbmodem failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    executable(&output).expect("cargo build reported no nbmodem executable")
+}
+
+/// The `executable` of the nbmodem artifact in cargo's JSON messages.
+fn executable(output: &Output) -> Option<PathBuf> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["target"]["name"] == "nbmodem")
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+}
+
+/// Runs `nbmodem ARGS…` to completion.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(nbmodem())
+        .args(args)
+        .output()
+        .expect("running nbmodem")
+}
+
+/// `nbmodem platform` on ephemeral loopback ports; killed when dropped.
+pub struct Platform {
+    child: Child,
+    pub ct: SocketAddr,
+    pub cu: SocketAddr,
+    pub dm: SocketAddr,
+    pub control: SocketAddr,
+    /// What it printed at start-up.
+    pub banner: Vec<String>,
+}
+
+impl Platform {
+    pub fn start(data: &Path, extra: &[&str]) -> Platform {
+        let any_port = "127.0.0.1:0";
+        let mut child = Command::new(nbmodem())
+            .arg("platform")
+            .arg("--data")
+            .arg(data)
+            .args(["--ct", any_port, "--cu", any_port, "--dm", any_port])
+            .args(["--control", any_port])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting nbmodem platform");
+        let banner = read_banner(&mut child);
+        let address = |prefix: &str| -> SocketAddr {
+            let line = banner.iter().find(|l| l.starts_with(prefix)).unwrap();
+            let word = line.split_whitespace().last().unwrap();
+            let bare = word.trim_start_matches("coap://");
+            bare.split('/').next().unwrap().parse().unwrap()
+        };
+        Platform {
+            ct: address("ct "),
+            cu: address("cu "),
+            dm: address("dm "),
+            control: address("control "),
+            banner,
+            child,
+        }
+    }
+}
+
+/// The start-up lines, up to the module routes; panics if they do not come in time.
+fn read_banner(child: &mut Child) -> Vec<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let last = line.starts_with("module routes:");
+            if sender.send(line).is_err() || last {
+                return;
+            }
+        }
+    });
+    let mut banner = Vec::new();
+    while banner
+        .last()
+        .is_none_or(|l: &String| !l.starts_with("module routes:"))
+    {
+        let line = receiver
+            .recv_timeout(START_LIMIT)
+            .unwrap_or_else(|_| panic!("nbmodem platform printed only {banner:?}"));
+        banner.push(line);
+    }
+    banner
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,218 @@
+//! `nbmodem platform` as a user runs it: app keys, records and devices as JSON lines, the start-up
+//! banner, and faults set through the control port.
+
+use crate::binary::{run, Platform};
+use nbmodem_clock::Instant;
+use nbmodem_platform::{DmDevice, RequestRecord, Server, Store, Verdict};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn source() -> SocketAddr {
+    "127.0.0.1:40000".parse().unwrap()
+}
+
+#[test]
+fn appkey_add_issues_keys_and_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let given = run(&[
+        "platform",
+        "appkey",
+        "add",
+        "--app-key",
+        "M100000089",
+        "--password",
+        "secret",
+        "--data",
+        data,
+    ]);
+    assert!(given.status.success(), "{}", text(&given.stderr));
+    assert_eq!(text(&given.stdout), "M100000089 secret\n");
+    let generated = text(&run(&["platform", "appkey", "add", "--data", data]).stdout);
+    let words: Vec<&str> = generated.split_whitespace().collect();
+    assert_eq!(words[0], "M100000090");
+    assert_eq!(words[1].len(), 32);
+    assert!(words[1].bytes().all(|b| b.is_ascii_alphanumeric()));
+    let listed = text(&run(&["platform", "appkey", "list", "--data", data]).stdout);
+    assert_eq!(listed, format!("M100000089 secret\n{generated}"));
+    let bad = run(&[
+        "platform",
+        "appkey",
+        "add",
+        "--app-key",
+        "M1@#@",
+        "--data",
+        data,
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("letters and digits"));
+}
+
+#[test]
+fn records_prints_one_server_as_json_lines_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let at = |ms: u64| Instant::from_unix_millis(1_767_225_600_000 + ms);
+    let mut fields = serde_json::Map::new();
+    fields.insert("meid".into(), json!("865975030000001"));
+    let later = RequestRecord::new(Server::Ct, at(2000), source(), "register").fields(fields);
+    let earlier = RequestRecord::new(Server::Ct, at(1000), source(), "register")
+        .verdict(Verdict::Dropped, None)
+        .fault(Some("drop".into()));
+    store.insert(&later).unwrap();
+    store
+        .insert(&RequestRecord::new(Server::Dm, at(0), source(), "register"))
+        .unwrap();
+    store.insert(&earlier).unwrap();
+    let output = run(&[
+        "platform",
+        "records",
+        "ct",
+        "--data",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let lines: Vec<Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            json!({"server": "ct", "time_ms": 1_767_225_601_000u64, "time": "2026-01-01T00:00:01.000Z",
+                   "source": "127.0.0.1:40000", "operation": "register", "verdict": "dropped",
+                   "status": null, "fault": "drop", "fields": {}}),
+            json!({"server": "ct", "time_ms": 1_767_225_602_000u64, "time": "2026-01-01T00:00:02.000Z",
+                   "source": "127.0.0.1:40000", "operation": "register", "verdict": "accepted",
+                   "status": null, "fault": null, "fields": {"meid": "865975030000001"}}),
+        ]
+    );
+    let none = run(&[
+        "platform",
+        "records",
+        "cu",
+        "--data",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(none.status.success() && none.stdout.is_empty());
+}
+
+#[test]
+fn records_and_devices_need_an_existing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    for what in ["records", "devices"] {
+        let mut args = vec!["platform", what];
+        if what == "records" {
+            args.push("dm");
+        }
+        args.extend(["--data", missing.to_str().unwrap()]);
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(2), "{what}");
+        assert!(
+            text(&output.stderr).contains("no platform database"),
+            "{what}"
+        );
+    }
+    assert!(!missing.exists(), "looking must not create the directory");
+    let bad_server = run(&[
+        "platform",
+        "records",
+        "xx",
+        "--data",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(text(&bad_server.stderr).contains("unknown server"));
+}
+
+#[test]
+fn devices_prints_the_decrypted_information() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = DmDevice {
+        app_key: "M100000089".into(),
+        imei: "863703030822519".into(),
+        imei2: String::new(),
+        imsi: "460040000000001".into(),
+        endpoint: "I@#@…".into(),
+        info: BTreeMap::from([("mac".to_string(), "00:11:22:33:44:55".to_string())]),
+        read_ms: 5,
+    };
+    Store::open(dir.path())
+        .unwrap()
+        .save_device(&device)
+        .unwrap();
+    let output = run(&[
+        "platform",
+        "devices",
+        "--data",
+        dir.path().to_str().unwrap(),
+    ]);
+    let line: DmDevice = serde_json::from_str(text(&output.stdout).trim()).unwrap();
+    assert_eq!(line, device);
+}
+
+#[test]
+fn the_banner_gives_the_module_routes_and_faults_are_set_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = Platform::start(
+        dir.path(),
+        &["--fault", "dm:reject=2", "--fault", "cu:delay=5s"],
+    );
+    let routes = platform.banner.last().unwrap();
+    for route in [
+        format!("--route zzhc.vnet.cn={}", platform.ct),
+        format!("--route 114.255.193.236={}", platform.cu),
+        format!("--route m.fxltsbl.com={}", platform.dm),
+        format!("--route 117.161.2.41={}", platform.dm),
+        format!("--route 117.161.2.7={}", platform.dm),
+    ] {
+        assert!(routes.contains(&route), "{route} missing from {routes}");
+    }
+    let control = platform.control.to_string();
+    let fault = |words: &[&str]| {
+        let mut args = vec!["platform", "fault"];
+        args.extend(words);
+        args.extend(["--control", &control]);
+        run(&args)
+    };
+    let set = fault(&["ct", "drop=3"]);
+    assert!(set.status.success());
+    assert_eq!(text(&set.stdout), "OK\n");
+    assert!(fault(&["ct", "reject", "1"]).status.success());
+    let shown = run(&["platform", "faults", "--control", &control]);
+    assert_eq!(
+        text(&shown.stdout),
+        "ct drop=3 reject=1 delay=0s\ncu drop=0 reject=0 delay=5s\ndm drop=0 reject=2 delay=0s\nOK\n"
+    );
+    let refused = fault(&["ct", "explode"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stdout).starts_with("ERROR bad fault"));
+    assert!(fault(&["clear"]).status.success());
+    let cleared = text(&run(&["platform", "faults", "--control", &control]).stdout);
+    assert_eq!(cleared.matches("drop=0 reject=0 delay=0s").count(), 3);
+}
+
+#[test]
+fn the_control_port_must_be_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(&[
+        "platform",
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--ct",
+        "127.0.0.1:0",
+        "--cu",
+        "127.0.0.1:0",
+        "--dm",
+        "127.0.0.1:0",
+        "--control",
+        "0.0.0.0:0",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("not a loopback address"));
+}

@@ -1,0 +1,6 @@
+//! The `nbmodem platform` command as a user runs it, and the CT registry it serves against an
+//! independent CoAP client (libcoap).
+
+mod binary;
+mod cli;
+mod interop_libcoap;

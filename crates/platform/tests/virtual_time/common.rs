@@ -1,0 +1,125 @@
+//! Helpers shared by the virtual-time tests: a simulated network with the platform on it, a CoAP
+//! client that posts records, a node that sends raw bytes, and the records as the store has them.
+
+use nbmodem_clock::{Instant, VirtualClock};
+use nbmodem_coap::{
+    Endpoint, EndpointConfig, Event, Method, Request, Response, TransmissionParams,
+};
+use nbmodem_net::sim::SimNetwork;
+use nbmodem_net::{DatagramNode, Transmit};
+use nbmodem_operators::selfreg::{model_field, Record, Registry, REGVER};
+use nbmodem_platform::{Addresses, Platform, RequestRecord, Server, Store};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+pub const START: Instant = VirtualClock::DEFAULT_START;
+
+pub fn client_address() -> SocketAddr {
+    "10.0.0.2:40000".parse().unwrap()
+}
+
+pub fn raw_address() -> SocketAddr {
+    "10.0.0.3:40001".parse().unwrap()
+}
+
+/// A network with the platform (data in `data`) at the default addresses, a CoAP client with the
+/// BC25 CT/CU schedule (3 s, 4 retransmissions, no randomness) and a raw sender.
+pub fn network(data: &Path, configure: impl FnOnce(&mut Platform)) -> SimNetwork {
+    let mut platform = Platform::open(data, 7).unwrap();
+    configure(&mut platform);
+    let mut net = SimNetwork::new(START, 11);
+    platform.attach(&mut net, &Addresses::default());
+    let client = Endpoint::new(EndpointConfig {
+        params: TransmissionParams::exact(Duration::from_secs(3), 4),
+        seed: 3,
+        ..EndpointConfig::default()
+    });
+    net.attach(client_address(), client);
+    net.attach(raw_address(), Raw::default());
+    net
+}
+
+pub fn record() -> Record {
+    Record {
+        regver: REGVER.into(),
+        meid: "865975030000001".into(),
+        model: model_field("QUE", "BC260Y-CN"),
+        swver: "BC260YCNAAR02A01".into(),
+        iccid: "89861100000000000001".into(),
+        imsi: "460110000000001".into(),
+    }
+}
+
+/// Posts `body` (Content-Format 50) to `path` of `server`, confirmable.
+pub fn post(net: &mut SimNetwork, server: SocketAddr, path: &str, body: Vec<u8>) {
+    send(
+        net,
+        server,
+        Request::new(Method::Post, path).with_payload(50, body),
+    );
+}
+
+pub fn send(net: &mut SimNetwork, server: SocketAddr, request: Request) {
+    let now = net.now();
+    let client = net.node::<Endpoint>(client_address()).unwrap();
+    client.request(now, server, request, true);
+    net.flush();
+}
+
+/// The responses the client got so far.
+pub fn responses(net: &mut SimNetwork) -> Vec<Response> {
+    let client = net.node::<Endpoint>(client_address()).unwrap();
+    std::iter::from_fn(|| client.poll_event())
+        .filter_map(|event| match event {
+            Event::Response { response, .. } => Some(response),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn records(data: &Path, server: Server) -> Vec<RequestRecord> {
+    Store::open(data).unwrap().records(server).unwrap()
+}
+
+pub fn ms_after_start(record: &RequestRecord) -> u64 {
+    record.time_ms - START.unix_millis()
+}
+
+pub fn registry_address(registry: Registry) -> SocketAddr {
+    match registry {
+        Registry::ChinaTelecom => Addresses::default().ct,
+        Registry::ChinaUnicom => Addresses::default().cu,
+    }
+}
+
+/// A node that sends whatever bytes it is given and keeps what it receives.
+#[derive(Default)]
+pub struct Raw {
+    pub outbox: Vec<Transmit>,
+    pub received: Vec<Vec<u8>>,
+}
+
+impl DatagramNode for Raw {
+    fn handle_datagram(&mut self, _: Instant, _: SocketAddr, datagram: &[u8]) {
+        self.received.push(datagram.to_vec());
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outbox.pop()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn handle_timeout(&mut self, _: Instant) {}
+}
+
+pub fn send_raw(net: &mut SimNetwork, to: SocketAddr, bytes: &[u8]) {
+    net.node::<Raw>(raw_address())
+        .unwrap()
+        .outbox
+        .push(Transmit {
+            destination: to,
+            payload: bytes.to_vec(),
+        });
+    net.flush();
+}

@@ -1,0 +1,7 @@
+//! The platforms in virtual time, on a simulated network: the CT and CU registries against a CoAP
+//! client, each fault kind, and the DM server against a real LwM2M client.
+
+mod common;
+mod dm;
+mod faults;
+mod registries;
