@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use nbmodem_cli::driver;
 use nbmodem_cli::port::{Port, PortSpec};
-use nbmodem_clock::format_duration;
+use nbmodem_clock::{format_duration, Clock, RealClock};
 use nbmodem_module::{FileStore, Module, Route, PROFILES};
 use nbmodem_scenario::ModuleSetup;
 use std::path::PathBuf;
@@ -167,15 +167,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             at,
             module,
         } => {
-            eprintln!("nbmodem sandbox: a {model} module; type AT commands (ATI, AT+CGPADDR?, …), Ctrl-C to stop.");
-            serve(&model, data, at, module)
+            eprintln!("nbmodem sandbox: a {model} module and the stand-in operator platforms; type AT commands (ATI, AT+CGPADDR?, …), Ctrl-C to stop.");
+            serve(&model, data, at, module, true)
         }
         Command::Modem {
             model,
             data,
             at,
             module,
-        } => serve(&model, data, at, module),
+        } => serve(&model, data, at, module, false),
         Command::Scenario { files } => Ok(play_scenarios(&files)),
         Command::Coap { command } => coap(command),
         Command::Platform(args) => platform(args),
@@ -188,14 +188,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn serve(model: &str, data: PathBuf, at: PortSpec, args: ModuleArgs) -> Result<ExitCode> {
+/// Runs a module; with `platforms`, the stand-in operator platforms beside it (their database in
+/// the same data directory), with the module's routes leading to them.
+fn serve(
+    model: &str,
+    data: PathBuf,
+    at: PortSpec,
+    args: ModuleArgs,
+    platforms: bool,
+) -> Result<ExitCode> {
+    let addresses = nbmodem_platform::Addresses::default();
+    let mut routes: Vec<Route> = Vec::new();
+    if platforms {
+        for route in addresses.routes() {
+            routes.push(route.parse().map_err(|e| anyhow!("{e}"))?);
+        }
+    }
+    routes.extend(args.routes);
     let setup = ModuleSetup {
         model: model.into(),
         firmware: args.firmware,
         imei: args.imei,
         imsi: args.imsi,
         iccid: args.iccid,
-        routes: args.routes,
+        routes,
     };
     let mut config = setup.config()?;
     for name in &args.dns_failures {
@@ -221,6 +237,22 @@ fn serve(model: &str, data: PathBuf, at: PortSpec, args: ModuleArgs) -> Result<E
             data.display(),
             port.describe()
         );
+        if platforms {
+            let config = nbmodem_platform::serve::ServeConfig {
+                data: data.clone(),
+                addresses,
+                control: std::net::SocketAddr::from(([127, 0, 0, 1], 15680)),
+                faults: Vec::new(),
+                seed: RealClock.now().unix_millis(),
+            };
+            // The platforms stop with the module: the runtime ends when the module does.
+            tokio::spawn(async move {
+                let forever = std::future::pending::<()>();
+                if let Err(e) = nbmodem_platform::serve::serve(config, forever).await {
+                    eprintln!("nbmodem: the platforms stopped: {e:#}");
+                }
+            });
+        }
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };

@@ -105,7 +105,7 @@ pub async fn serve(config: ServeConfig, shutdown: impl Future<Output = ()>) -> R
         cu: sockets[1].local_addr()?,
         dm: sockets[2].local_addr()?,
     };
-    println!("{}", banner(&config, &bound, control.local_addr()?));
+    eprintln!("{}", banner(&config, &bound, control.local_addr()?));
     run(platform, sockets, control, shutdown).await
 }
 

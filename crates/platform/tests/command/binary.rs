@@ -85,8 +85,8 @@ impl Platform {
             .args(["--ct", any_port, "--cu", any_port, "--dm", any_port])
             .args(["--control", any_port])
             .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("starting nbmodem platform");
         let banner = read_banner(&mut child);
@@ -107,9 +107,10 @@ impl Platform {
     }
 }
 
-/// The start-up lines, up to the module routes; panics if they do not come in time.
+/// The start-up lines (on standard error, which keeps standard output free for the sandbox's AT
+/// port), up to the module routes; panics if they do not come in time.
 fn read_banner(child: &mut Child) -> Vec<String> {
-    let stdout = child.stdout.take().unwrap();
+    let stdout = child.stderr.take().unwrap();
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
