@@ -68,6 +68,8 @@ pub enum SetupError {
     UnknownModel(String),
     #[error(transparent)]
     Module(#[from] ModuleError),
+    #[error("the stand-in platforms: {0}")]
+    Platform(String),
 }
 
 /// A module, its NVRAM, and a network in virtual time.

@@ -9,6 +9,7 @@
 mod bench;
 mod run;
 pub mod script;
+mod stand_ins;
 
 pub use bench::{Bench, ModuleSetup, SetupError, MODULE_ADDRESS};
 pub use run::{run, Failure, Outcome};

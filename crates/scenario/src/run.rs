@@ -2,6 +2,7 @@
 
 use crate::bench::{Bench, SetupError};
 use crate::script::{Scenario, Step};
+use crate::stand_ins::StandIns;
 use nbmodem_clock::format_duration;
 use std::fmt;
 use std::time::Duration;
@@ -64,6 +65,7 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Failure> {
 
 struct Player {
     bench: Bench,
+    platform: Option<StandIns>,
     limit: Duration,
     line: usize,
     transcript: Vec<String>,
@@ -78,10 +80,19 @@ impl Player {
             at: Duration::ZERO,
             recent: vec![],
         };
-        let mut bench = Bench::new(scenario.setup.clone()).map_err(setup_failure)?;
+        let mut setup = scenario.setup.clone();
+        let platform = match scenario.platform {
+            true => Some(StandIns::new(&mut setup).map_err(setup_failure)?),
+            false => None,
+        };
+        let mut bench = Bench::new(setup).map_err(setup_failure)?;
+        if let Some(platform) = &platform {
+            platform.attach(&mut bench).map_err(setup_failure)?;
+        }
         bench.power_on();
         Ok(Player {
             bench,
+            platform,
             limit: DEFAULT_EXPECT_LIMIT,
             line: 0,
             transcript: Vec::new(),
@@ -126,8 +137,46 @@ impl Player {
                 let restarted = self.bench.restart_process();
                 restarted.map_err(|e| self.failure("a restarted module".into(), e.to_string()))?;
             }
+            Step::Fault { server, fault } => {
+                let Some(platform) = self.platform.as_ref() else {
+                    return Err(self.no_stand_ins());
+                };
+                let set = platform.set_fault(&mut self.bench, server, fault);
+                set.map_err(|e| self.failure(format!("a fault {fault} on {server}"), e))?;
+            }
+            Step::Records {
+                server,
+                count,
+                verdict,
+            } => {
+                let Some(platform) = self.platform.as_ref() else {
+                    return Err(self.no_stand_ins());
+                };
+                let records = platform.records(server, verdict.as_deref());
+                let found = records.map_err(|e| self.failure(format!("{server} records"), e))?;
+                if found != *count {
+                    let what = verdict.as_deref().unwrap_or("");
+                    return Err(self.failure(
+                        format!("{count} {server} records {what}"),
+                        format!("{found}"),
+                    ));
+                }
+            }
+            Step::DnsFail(name) => self
+                .bench
+                .module()
+                .router_mut()
+                .fail_dns((name != "*").then_some(name.as_str())),
+            Step::DnsRestore => self.bench.module().router_mut().restore_dns(),
         }
         Ok(())
+    }
+
+    fn no_stand_ins(&self) -> Failure {
+        self.failure(
+            "the stand-in platforms (module … --platform)".into(),
+            "none".into(),
+        )
     }
 
     fn failure(&self, expected: String, got: String) -> Failure {

@@ -1,7 +1,7 @@
 //! The scenario script format (see `docs/scenarios.md`).
 //!
 //! One step a line; `#` starts a comment line; blank lines are ignored. The first step names the
-//! module: `module <MODEL> [--firmware R] [--imei N] [--imsi N] [--iccid N]`.
+//! module: `module <MODEL> [--firmware R] [--imei N] [--imsi N] [--iccid N] [--platform]`.
 
 use crate::bench::ModuleSetup;
 use nbmodem_clock::parse_duration;
@@ -54,12 +54,29 @@ pub enum Step {
     PowerCycle,
     /// The process is killed and started again on the same NVRAM.
     Kill,
+    /// Sets (or clears) a fault on a stand-in server: `fault ct drop=3`, `fault dm clear`.
+    Fault {
+        server: String,
+        fault: String,
+    },
+    /// Fails unless the stand-in server has recorded this many requests (with this verdict).
+    Records {
+        server: String,
+        count: usize,
+        verdict: Option<String>,
+    },
+    /// Makes the module's resolution of a name (or of every name, `*`) fail.
+    DnsFail(String),
+    /// Lets every name resolve again.
+    DnsRestore,
 }
 
 /// A parsed script.
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub setup: ModuleSetup,
+    /// `--platform`: the stand-in operator platforms run beside the module.
+    pub platform: bool,
     /// Each step with its line number in the script.
     pub steps: Vec<(usize, Step)>,
 }
@@ -98,11 +115,15 @@ pub fn parse(text: &str) -> Result<Scenario, ScriptError> {
         }
         steps.push((line, parse_step(keyword, arg).map_err(err)?));
     }
-    let setup = setup.ok_or(ScriptError {
+    let (setup, platform) = setup.ok_or(ScriptError {
         line: 0,
         message: "no `module` step".into(),
     })?;
-    Ok(Scenario { setup, steps })
+    Ok(Scenario {
+        setup,
+        platform,
+        steps,
+    })
 }
 
 fn parse_step(keyword: &str, arg: &str) -> Result<Step, String> {
@@ -125,8 +146,36 @@ fn parse_step(keyword: &str, arg: &str) -> Result<Step, String> {
         "power-off" => no_arg(Step::PowerOff),
         "power-cycle" => no_arg(Step::PowerCycle),
         "kill" => no_arg(Step::Kill),
+        "fault" => match arg.split_whitespace().collect::<Vec<_>>()[..] {
+            [server, fault] => Ok(Step::Fault {
+                server: server.into(),
+                fault: fault.into(),
+            }),
+            _ => Err("write `fault SERVER FAULT`, e.g. `fault ct drop=3`".into()),
+        },
+        "records" => parse_records(arg),
+        "dns-fail" if !arg.is_empty() => Ok(Step::DnsFail(arg.into())),
+        "dns-restore" => no_arg(Step::DnsRestore),
         _ => Err(format!("unknown step `{keyword}`")),
     }
+}
+
+/// `records SERVER COUNT [VERDICT]`.
+fn parse_records(arg: &str) -> Result<Step, String> {
+    let usage =
+        || "write `records SERVER COUNT [VERDICT]`, e.g. `records ct 1 accepted`".to_string();
+    let words: Vec<&str> = arg.split_whitespace().collect();
+    let (server, count, verdict) = match words[..] {
+        [server, count] => (server, count, None),
+        [server, count, verdict] => (server, count, Some(verdict.to_string())),
+        _ => return Err(usage()),
+    };
+    let count = count.parse().map_err(|_| usage())?;
+    Ok(Step::Records {
+        server: server.into(),
+        count,
+        verdict,
+    })
 }
 
 /// `/regex/` (anchored to the whole line) or exact text.
@@ -140,11 +189,16 @@ fn parse_pattern(arg: &str) -> Result<Pattern, String> {
     }
 }
 
-fn parse_module(arg: &str) -> Result<ModuleSetup, String> {
+fn parse_module(arg: &str) -> Result<(ModuleSetup, bool), String> {
     let mut words = arg.split_whitespace();
     let model = words.next().ok_or("`module` needs a model")?;
     let mut setup = ModuleSetup::model(model);
+    let mut platform = false;
     while let Some(option) = words.next() {
+        if option == "--platform" {
+            platform = true;
+            continue;
+        }
         let value = words
             .next()
             .ok_or(format!("{option} needs a value"))?
@@ -158,7 +212,7 @@ fn parse_module(arg: &str) -> Result<ModuleSetup, String> {
         };
         *slot = Some(value);
     }
-    Ok(setup)
+    Ok((setup, platform))
 }
 
 #[cfg(test)]

@@ -1,0 +1,74 @@
+//! The stand-in operator platforms of a scenario (`module … --platform`): the CT and CU registries
+//! and the CMDMP server on the in-memory network, their database in a temporary directory, the
+//! module routed to them.
+
+use crate::bench::{Bench, ModuleSetup, SetupError};
+use nbmodem_module::Route;
+use nbmodem_platform::{
+    Addresses, DmServer, Faulty, Platform, RegistryServer, Server, Store, Verdict,
+};
+
+pub struct StandIns {
+    dir: tempfile::TempDir,
+    addresses: Addresses,
+}
+
+impl StandIns {
+    /// Prepares the platforms and routes the module's operator hosts to them.
+    pub fn new(setup: &mut ModuleSetup) -> Result<StandIns, SetupError> {
+        let dir = tempfile::tempdir().map_err(|e| SetupError::Platform(e.to_string()))?;
+        let addresses = Addresses::default();
+        for route in addresses.routes() {
+            let route: Route = route
+                .parse()
+                .map_err(|e| SetupError::Platform(format!("{e}")))?;
+            setup.routes.push(route);
+        }
+        Ok(StandIns { dir, addresses })
+    }
+
+    pub fn attach(&self, bench: &mut Bench) -> Result<(), SetupError> {
+        let platform =
+            Platform::open(self.dir.path(), 7).map_err(|e| SetupError::Platform(e.to_string()))?;
+        platform.attach(bench.network(), &self.addresses);
+        Ok(())
+    }
+
+    /// `drop=3`, `reject=1`, `delay=5s`, or `clear`, on `ct`, `cu` or `dm`.
+    pub fn set_fault(&self, bench: &mut Bench, server: &str, fault: &str) -> Result<(), String> {
+        let server: Server = server.parse().map_err(|e| format!("{e}"))?;
+        let net = bench.network();
+        let faulty: &mut dyn Faulty = match server {
+            Server::Ct => net
+                .node::<RegistryServer>(self.addresses.ct)
+                .ok_or("no CT registry")?,
+            Server::Cu => net
+                .node::<RegistryServer>(self.addresses.cu)
+                .ok_or("no CU registry")?,
+            Server::Dm => net
+                .node::<DmServer>(self.addresses.dm)
+                .ok_or("no DM server")?,
+        };
+        if fault == "clear" {
+            faulty.clear_faults();
+        } else {
+            faulty.set_fault(fault.parse().map_err(|e| format!("{e}"))?);
+        }
+        Ok(())
+    }
+
+    /// How many requests `server` recorded (with `verdict`, when given).
+    pub fn records(&self, server: &str, verdict: Option<&str>) -> Result<usize, String> {
+        let server: Server = server.parse().map_err(|e| format!("{e}"))?;
+        let store = Store::open(self.dir.path()).map_err(|e| e.to_string())?;
+        let records = store.records(server).map_err(|e| e.to_string())?;
+        Ok(records
+            .iter()
+            .filter(|r| verdict.is_none_or(|v| verdict_name(r.verdict) == v))
+            .count())
+    }
+}
+
+fn verdict_name(verdict: Verdict) -> &'static str {
+    verdict.as_str()
+}
