@@ -9,6 +9,7 @@
 //! - [`radio`]: the simulated network registration; [`routing`]: the module's view of the internet.
 
 pub mod commands;
+pub mod dm;
 pub mod errors;
 pub mod identity;
 pub mod module;

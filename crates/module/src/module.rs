@@ -9,8 +9,10 @@
 //! a response.
 
 use crate::commands::Failure;
+use crate::dm::{self, DmSession, DmStart};
 use crate::identity::Operator;
 use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
+use crate::nvram::DmSettings;
 use crate::nvram::Registered;
 use crate::nvram::{NvramData, NvramError, NvramStore};
 use crate::profile::Profile;
@@ -145,6 +147,8 @@ pub struct Module {
     output: Vec<u8>,
     /// The operator self-registration run of this boot, if one started.
     self_registration: Option<SelfRegistrar>,
+    /// The China Mobile DM session of this boot, if one started.
+    dm: Option<DmSession>,
 }
 
 impl Module {
@@ -199,6 +203,7 @@ impl Module {
             timers: Timers::default(),
             output: Vec::new(),
             self_registration: None,
+            dm: None,
         })
     }
 
@@ -254,11 +259,18 @@ impl Module {
         self.timers.clear();
         self.ram = Ram::new(self.profile);
         self.self_registration = None;
+        self.dm = None;
     }
 
     /// A datagram from `from` (the public address of an operator's server).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         self.now = now;
+        if let Some(session) = self.dm.as_mut().filter(|d| d.server() == from) {
+            if let Some(state) = session.handle_datagram(now, from, datagram) {
+                self.ram.dm_state = state;
+            }
+            return;
+        }
         let Some(run) = self
             .self_registration
             .as_mut()
@@ -273,7 +285,11 @@ impl Module {
 
     /// The next datagram the module sends, addressed to a public address.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.self_registration.as_mut()?.poll_transmit()
+        let registration = self
+            .self_registration
+            .as_mut()
+            .and_then(SelfRegistrar::poll_transmit);
+        registration.or_else(|| self.dm.as_mut()?.poll_transmit())
     }
 
     /// Takes bytes written by the host. Before the module has booted they are lost, as on a UART
@@ -409,6 +425,63 @@ impl Module {
         self.set_status(RegStatus::Home);
         self.set_rrc(true);
         self.start_self_registration();
+        self.start_dm();
+    }
+
+    /// After attach: China Mobile DM registers on every boot, on a China Mobile SIM, when DM_mode
+    /// is on (and, on the BC25 family, self-registration too), the SIM's PLMN is allowed, and an
+    /// app key is configured.
+    fn start_dm(&mut self) {
+        self.dm = None;
+        let mobile = self.sim.operator() == Operator::ChinaMobile
+            && self.profile.operators.contains(&Operator::ChinaMobile);
+        let settings = self.in_use.dm.clone();
+        let switched_on =
+            !self.profile.dm.needs_self_registration_switch || self.self_registration_on();
+        let plmn_allowed =
+            settings.plmns.is_empty() || settings.plmns.iter().any(|p| p == self.sim.plmn());
+        let wanted = mobile && settings.mode.unwrap_or(true) && switched_on && plmn_allowed;
+        let (Some(credentials), true) = (&settings.credentials, wanted) else {
+            return;
+        };
+        let Some(server) = self.dm_server(&settings) else {
+            self.ram.dm_state = dm::state::CONNECT_FAILED;
+            return;
+        };
+        let timing = self.profile.coap.dm;
+        let period = settings
+            .server
+            .as_ref()
+            .map_or(self.profile.dm.default_period, |s| s.period);
+        let start = DmStart {
+            server,
+            settings: &settings,
+            credentials,
+            imsi: self.sim.imsi(),
+            period,
+            timing: TransmissionParams::exact(timing.ack_timeout, timing.max_retransmit),
+            seed: self.now.unix_millis() ^ 0xD0D0,
+        };
+        self.dm = Some(DmSession::start(self.now, start));
+    }
+
+    /// The configured DM server, or the default, resolved; a domain that does not resolve falls
+    /// back to the profile's address.
+    fn dm_server(&self, settings: &DmSettings) -> Option<SocketAddr> {
+        let configured = settings.server.as_ref().filter(|s| !s.host.is_empty());
+        let host = configured.map_or(self.profile.dm.default_server, |s| s.host.as_str());
+        let port = settings
+            .server
+            .as_ref()
+            .and_then(|s| s.port)
+            .unwrap_or(5683);
+        self.router
+            .resolve_to_address(host, port)
+            .or_else(|_| {
+                self.router
+                    .resolve_to_address(self.profile.dm.fallback_ip, port)
+            })
+            .ok()
     }
 
     /// The registry this module registers with on this SIM, when its switch is on.
@@ -419,10 +492,14 @@ impl Module {
             _ => return None,
         };
         let served = self.profile.operators.contains(&self.sim.operator());
-        let on = self.in_use.self_registration.unwrap_or_else(|| {
+        (served && self.self_registration_on()).then_some(target)
+    }
+
+    /// Whether operator self-registration is switched on for this boot.
+    fn self_registration_on(&self) -> bool {
+        self.in_use.self_registration.unwrap_or_else(|| {
             crate::commands::selfreg::default_on(self.profile, &self.in_use.firmware)
-        });
-        (served && on).then_some(target)
+        })
     }
 
     /// The success record of `target`'s registry.
@@ -622,7 +699,8 @@ impl Timed for Module {
             .self_registration
             .as_ref()
             .and_then(SelfRegistrar::poll_timeout);
-        [self.timers.next(), run].into_iter().flatten().min()
+        let dm = self.dm.as_ref().and_then(DmSession::poll_timeout);
+        [self.timers.next(), run, dm].into_iter().flatten().min()
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -645,6 +723,9 @@ impl Timed for Module {
         };
         if let Some(outcome) = outcome {
             self.self_registration_outcome(outcome);
+        }
+        if let Some(state) = self.dm.as_mut().and_then(|d| d.handle_timeout(now)) {
+            self.ram.dm_state = state;
         }
     }
 }

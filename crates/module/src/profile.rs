@@ -83,6 +83,9 @@ pub struct DmConfig {
     pub plmn_list: bool,
     /// Query (type 4) and state (type 6) answers without the `+NAME: ` prefix (seed 004).
     pub bare_answers: bool,
+    /// DM runs only when operator self-registration is switched on too (the BC25 family,
+    /// behaviour.md §4.1).
+    pub needs_self_registration_switch: bool,
 }
 
 /// One module model.
@@ -132,6 +135,7 @@ const QDMPCFG: DmConfig = DmConfig {
     empty_server_allowed: false,
     plmn_list: false,
     bare_answers: false,
+    needs_self_registration_switch: true,
 };
 
 const DMPCONFIG: DmConfig = DmConfig {
@@ -140,6 +144,7 @@ const DMPCONFIG: DmConfig = DmConfig {
     empty_server_allowed: true,
     plmn_list: true,
     bare_answers: true,
+    needs_self_registration_switch: false,
     ..QDMPCFG
 };
 
@@ -197,6 +202,7 @@ const BC260Y_CN: Profile = Profile {
     dm: DmConfig {
         default_server: "m.fxltsbl.com",
         port_range: (1, 65535),
+        needs_self_registration_switch: false,
         ..QDMPCFG
     },
     ..BC25
@@ -214,6 +220,7 @@ const BC26: Profile = Profile {
     self_registration: NO_SWITCH,
     dm: DmConfig {
         port_range: (1, 65535),
+        needs_self_registration_switch: false,
         ..QDMPCFG
     },
     ..BC25

@@ -162,6 +162,13 @@ impl Player {
                     ));
                 }
             }
+            Step::AppKey { key, password } => {
+                let Some(platform) = self.platform.as_ref() else {
+                    return Err(self.no_stand_ins());
+                };
+                let issued = platform.issue_app_key(&mut self.bench, key, password);
+                issued.map_err(|e| self.failure(format!("app key {key}"), e))?;
+            }
             Step::DnsFail(name) => self
                 .bench
                 .module()

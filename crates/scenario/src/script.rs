@@ -65,6 +65,11 @@ pub enum Step {
         count: usize,
         verdict: Option<String>,
     },
+    /// Issues an app key and its password on the stand-in CMDMP server.
+    AppKey {
+        key: String,
+        password: String,
+    },
     /// Makes the module's resolution of a name (or of every name, `*`) fail.
     DnsFail(String),
     /// Lets every name resolve again.
@@ -154,6 +159,13 @@ fn parse_step(keyword: &str, arg: &str) -> Result<Step, String> {
             _ => Err("write `fault SERVER FAULT`, e.g. `fault ct drop=3`".into()),
         },
         "records" => parse_records(arg),
+        "appkey" => match arg.split_whitespace().collect::<Vec<_>>()[..] {
+            [key, password] => Ok(Step::AppKey {
+                key: key.into(),
+                password: password.into(),
+            }),
+            _ => Err("write `appkey KEY PASSWORD`".into()),
+        },
         "dns-fail" if !arg.is_empty() => Ok(Step::DnsFail(arg.into())),
         "dns-restore" => no_arg(Step::DnsRestore),
         _ => Err(format!("unknown step `{keyword}`")),

@@ -57,6 +57,22 @@ impl StandIns {
         Ok(())
     }
 
+    /// Issues an app key with its password on the CMDMP server.
+    pub fn issue_app_key(
+        &self,
+        bench: &mut Bench,
+        key: &str,
+        password: &str,
+    ) -> Result<(), String> {
+        let dm = bench
+            .network()
+            .node::<DmServer>(self.addresses.dm)
+            .ok_or("no DM server")?;
+        dm.issue_app_key(Some(key), Some(password))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     /// How many requests `server` recorded (with `verdict`, when given).
     pub fn records(&self, server: &str, verdict: Option<&str>) -> Result<usize, String> {
         let server: Server = server.parse().map_err(|e| format!("{e}"))?;

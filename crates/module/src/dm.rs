@@ -1,0 +1,168 @@
+//! China Mobile DM (CMDMP) as the module runs it (behaviour.md §4.4, protocols.md §3): on every
+//! boot and attach, an LwM2M Register with the encrypted endpoint name, then an Update with the
+//! `epi=` query every update period; object 666 carries the AT+QDMPCFGEX values, each encrypted.
+//! [`DmSession`] wraps the LwM2M client and turns its events into the states AT+QDMPCFG=6 reports.
+
+use crate::nvram::{DmCredentials, DmSettings};
+use nbmodem_clock::Instant;
+use nbmodem_coap::{EndpointConfig, TransmissionParams};
+use nbmodem_lwm2m::client::{ClientConfig, ClientEvent, Lwm2mClient};
+use nbmodem_lwm2m::content::{ResourceType, Value};
+use nbmodem_lwm2m::object::{DataObject, ObjectStore, Operations, ResourceDef, ResourceValue};
+use nbmodem_net::Transmit;
+use nbmodem_operators::dm::{self, DeviceIdentity, TerminalType};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The DM states of AT+QDMPCFG=6 / AT+DMPCONFIG=6.
+pub mod state {
+    pub const INITIAL: u8 = 0;
+    pub const CONNECT_FAILED: u8 = 5;
+    pub const REGISTERED: u8 = 6;
+    pub const REGISTER_FAILED: u8 = 7;
+    pub const REGISTER_TIMEOUT: u8 = 8;
+    pub const UPDATED: u8 = 11;
+    pub const UPDATE_FAILED: u8 = 12;
+    pub const UPDATE_TIMEOUT: u8 = 13;
+}
+
+/// The DM object.
+const DM_OBJECT: u16 = 666;
+
+/// Which resource of object 666 carries each AT+QDMPCFGEX value, by type (protocols.md §3.5).
+const RESOURCES: [&[u16]; 6] = [
+    &[6602],
+    &[6603],
+    &[6604, 6605, 6606, 6607],
+    &[6608, 6609],
+    &[6610, 6611, 6612, 6613],
+    &[6614],
+];
+
+/// The lifetime registered: the update period plus COAP_MAX_TRANSMIT_WAIT (46 s), as the modules
+/// do (protocols.md §3.3), so the Update always comes before the lifetime ends.
+const LIFETIME_MARGIN: u32 = 46;
+
+pub struct DmSession {
+    client: Lwm2mClient,
+    server: SocketAddr,
+}
+
+/// What a DM session is started with.
+pub struct DmStart<'a> {
+    pub server: SocketAddr,
+    pub settings: &'a DmSettings,
+    pub credentials: &'a DmCredentials,
+    pub imsi: &'a str,
+    /// The update period, in seconds.
+    pub period: u32,
+    pub timing: TransmissionParams,
+    pub seed: u64,
+}
+
+impl DmSession {
+    /// A session to the server, registered at once.
+    pub fn start(now: Instant, start: DmStart<'_>) -> DmSession {
+        let DmStart {
+            server,
+            settings,
+            credentials,
+            imsi,
+            period,
+            timing,
+            seed,
+        } = start;
+        let terminal = TerminalType::from_number(u64::from(credentials.terminal_type))
+            .unwrap_or(TerminalType::Interface);
+        let identity = DeviceIdentity {
+            imei: credentials.terminal_imei.clone(),
+            imei2: String::new(),
+            imsi: imsi.into(),
+        };
+        let (key, password) = (&credentials.app_key, &credentials.password);
+        let mut config = ClientConfig::new(
+            &dm::endpoint_name(terminal, key, password, &identity),
+            server,
+        );
+        config.lifetime = Some(period.saturating_add(LIFETIME_MARGIN));
+        config.update_interval = Some(Duration::from_secs(u64::from(period)));
+        config.update_query = vec![format!(
+            "epi={}",
+            dm::epi(terminal, key, password, &identity)
+        )];
+        config.include_security_object = true;
+        let coap = EndpointConfig {
+            params: timing,
+            seed,
+            ..Default::default()
+        };
+        let mut client = Lwm2mClient::new(config, objects(settings, password), coap);
+        client.register(now);
+        DmSession { client, server }
+    }
+
+    pub fn server(&self) -> SocketAddr {
+        self.server
+    }
+
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Option<u8> {
+        nbmodem_net::DatagramNode::handle_datagram(&mut self.client, now, from, datagram);
+        self.state_change()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        nbmodem_net::DatagramNode::poll_transmit(&mut self.client)
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        nbmodem_net::DatagramNode::poll_timeout(&self.client)
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<u8> {
+        nbmodem_net::DatagramNode::handle_timeout(&mut self.client, now);
+        self.state_change()
+    }
+
+    /// The latest DM state the client's events call for.
+    fn state_change(&mut self) -> Option<u8> {
+        let mut latest = None;
+        while let Some(event) = self.client.poll_event() {
+            let changed = match event {
+                ClientEvent::Registered { .. } => Some(state::REGISTERED),
+                ClientEvent::RegistrationFailed { status: Some(_) } => Some(state::REGISTER_FAILED),
+                ClientEvent::RegistrationFailed { status: None } => Some(state::REGISTER_TIMEOUT),
+                ClientEvent::Updated => Some(state::UPDATED),
+                ClientEvent::UpdateFailed { status: Some(_) } => Some(state::UPDATE_FAILED),
+                ClientEvent::UpdateFailed { status: None } => Some(state::UPDATE_TIMEOUT),
+                _ => None,
+            };
+            latest = changed.or(latest);
+        }
+        latest
+    }
+}
+
+/// The Security object (listed, as the cis SDK does) and object 666 with every configured
+/// AT+QDMPCFGEX value encrypted with the password; unset values are left out.
+fn objects(settings: &DmSettings, password: &str) -> ObjectStore {
+    let definitions = (6601..=6614)
+        .map(|id| ResourceDef::new(id, ResourceType::String, Operations::Read))
+        .collect();
+    let mut device = DataObject::new(DM_OBJECT, definitions).with_instance(0);
+    for (kind, values) in &settings.info {
+        let ids = RESOURCES.get(usize::from(*kind)).copied().unwrap_or(&[]);
+        for (id, value) in ids.iter().zip(values) {
+            let encrypted = Value::String(dm::encrypt(password, value));
+            device.set(0, *id, ResourceValue::Single(encrypted));
+        }
+    }
+    let mut store = ObjectStore::new();
+    store.add(DataObject::new(0, Vec::new()).with_instance(0));
+    store.add(device);
+    store
+}
