@@ -82,7 +82,8 @@ impl Request {
         format!("{}?{}", self.path_text(), self.query.join("&"))
     }
 
-    pub(crate) fn from_packet(packet: &Packet) -> Option<Request> {
+    /// The request a coap-lite packet carries (`None` for a response or an empty message).
+    pub fn from_packet(packet: &Packet) -> Option<Request> {
         let MessageClass::Request(method) = packet.header.code else {
             return None;
         };

@@ -2,7 +2,7 @@
 //! it asks (for faults and records, before the engine takes it), and which status the engine
 //! answered it with.
 
-use coap_lite::{CoapOption, MessageClass, Packet};
+use coap_lite::{MessageClass, Packet};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{Request, TransmissionParams};
 use nbmodem_net::Transmit;
@@ -36,34 +36,14 @@ pub(crate) fn peek(datagram: &[u8]) -> Datagram {
     let Ok(packet) = Packet::from_bytes(datagram) else {
         return Datagram::Malformed;
     };
-    let MessageClass::Request(method) = packet.header.code else {
+    let Some(request) = Request::from_packet(&packet) else {
         return Datagram::Other;
     };
-    let mut request = Request::new(method, "/");
-    request.path = strings(&packet, CoapOption::UriPath);
-    request.query = strings(&packet, CoapOption::UriQuery);
-    request.content_format = packet
-        .get_first_option(CoapOption::ContentFormat)
-        .filter(|v| v.len() <= 2)
-        .map(|v| v.iter().fold(0u16, |acc, b| (acc << 8) | u16::from(*b)));
-    request.payload = packet.payload.clone();
     Datagram::Request(Incoming {
         mid: packet.header.message_id,
         token: packet.get_token().to_vec(),
         request,
     })
-}
-
-fn strings(packet: &Packet, option: CoapOption) -> Vec<String> {
-    packet
-        .get_option(option)
-        .map(|values| {
-            values
-                .iter()
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The status of the response to the request with `token` from `peer`, among `transmits`.
@@ -146,7 +126,7 @@ impl Dedup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coap_lite::{MessageType, RequestType, ResponseType};
+    use coap_lite::{CoapOption, MessageType, RequestType, ResponseType};
 
     fn packet(code: MessageClass, token: &[u8]) -> Vec<u8> {
         let mut packet = Packet::new();
