@@ -163,3 +163,30 @@ fn plmn_list_and_dm_mode_restrict_dm() {
     let dm: &mut DmServer = off.bench.network().node(Addresses::default().dm).unwrap();
     assert!(dm.devices().unwrap().is_empty());
 }
+
+#[test]
+fn the_default_update_period_is_24_hours() {
+    let mut w = world("BC26", &[&credentials()]);
+    w.bench.advance(Duration::from_secs(10));
+    assert_eq!(dm_state(&mut w.bench), "\r\n+QDMPCFG: 6,6\r\n\r\nOK\r\n");
+    w.bench.advance(Duration::from_secs(86_400 - 20));
+    assert_eq!(
+        dm_state(&mut w.bench),
+        "\r\n+QDMPCFG: 6,6\r\n\r\nOK\r\n",
+        "not yet"
+    );
+    w.bench.advance(Duration::from_secs(20));
+    assert_eq!(
+        dm_state(&mut w.bench),
+        "\r\n+QDMPCFG: 6,11\r\n\r\nOK\r\n",
+        "updated 24 h after registering"
+    );
+    let updates = Store::open(w.dir.path())
+        .unwrap()
+        .records(nbmodem_platform::Server::Dm)
+        .unwrap();
+    assert!(
+        updates.iter().any(|r| r.operation == "update"),
+        "the server recorded the Update"
+    );
+}
