@@ -239,12 +239,42 @@ impl Endpoint {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let next = self.transmits.pop_front();
+        if next.is_none() {
+            self.release_idle_capacity();
+        }
+        next
     }
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let next = self.events.pop_front();
+        if next.is_none() {
+            self.release_idle_capacity();
+        }
+        next
+    }
+
+    /// Frees the capacity of tables that are empty again. A device's endpoint has one exchange in
+    /// flight now and then; without this, the tables of its last exchange stay allocated between
+    /// exchanges, which multiplies by thousands of simulated devices.
+    fn release_idle_capacity(&mut self) {
+        if self.transmits.is_empty() {
+            self.transmits.shrink_to_fit();
+        }
+        if self.events.is_empty() {
+            self.events.shrink_to_fit();
+        }
+        if self.pending.is_empty() {
+            self.pending.shrink_to_fit();
+        }
+        if self.client.is_empty() {
+            self.client.shrink_to_fit();
+            self.client_tokens.shrink_to_fit();
+        }
+        if self.incoming.is_empty() {
+            self.incoming.shrink_to_fit();
+        }
     }
 
     /// When [`Endpoint::handle_timeout`] must next be called.

@@ -177,7 +177,12 @@ impl Lwm2mClient {
     }
 
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
-        (!self.events.is_empty()).then(|| self.events.remove(0))
+        if self.events.is_empty() {
+            // Nothing queued: give the memory back (many simulated devices stay idle).
+            self.events.shrink_to_fit();
+            return None;
+        }
+        Some(self.events.remove(0))
     }
 
     /// Sends a Register.

@@ -114,7 +114,10 @@ pub trait Object: Send {
 pub struct DataObject {
     id: u16,
     definitions: Vec<ResourceDef>,
-    values: BTreeMap<u16, BTreeMap<u16, ResourceValue>>,
+    /// Instances in id order, each with its resources in id order. Sorted vectors rather than
+    /// maps: an object has a handful of entries, and thousands of simulated devices each hold
+    /// several objects.
+    values: Vec<(u16, Vec<(u16, ResourceValue)>)>,
 }
 
 impl DataObject {
@@ -122,26 +125,43 @@ impl DataObject {
         DataObject {
             id,
             definitions,
-            values: BTreeMap::new(),
+            values: Vec::new(),
         }
+    }
+
+    /// The resources of `instance`, created when missing.
+    fn instance_mut(&mut self, instance: u16) -> &mut Vec<(u16, ResourceValue)> {
+        let index = match self.values.binary_search_by_key(&instance, |(id, _)| *id) {
+            Ok(index) => index,
+            Err(index) => {
+                self.values.insert(index, (instance, Vec::new()));
+                index
+            }
+        };
+        &mut self.values[index].1
     }
 
     /// Adds (or keeps) instance `instance`.
     pub fn with_instance(mut self, instance: u16) -> Self {
-        self.values.entry(instance).or_default();
+        self.instance_mut(instance);
         self
     }
 
     /// Sets a value directly (the device's side, not the server's).
     pub fn set(&mut self, instance: u16, resource: u16, value: ResourceValue) {
-        self.values
-            .entry(instance)
-            .or_default()
-            .insert(resource, value);
+        let resources = self.instance_mut(instance);
+        match resources.binary_search_by_key(&resource, |(id, _)| *id) {
+            Ok(index) => resources[index].1 = value,
+            Err(index) => resources.insert(index, (resource, value)),
+        }
     }
 
     pub fn get(&self, instance: u16, resource: u16) -> Option<&ResourceValue> {
-        self.values.get(&instance)?.get(&resource)
+        let (_, resources) = self.values.iter().find(|(id, _)| *id == instance)?;
+        resources
+            .iter()
+            .find(|(id, _)| *id == resource)
+            .map(|(_, value)| value)
     }
 }
 
@@ -155,7 +175,7 @@ impl Object for DataObject {
     }
 
     fn instances(&self) -> Vec<u16> {
-        self.values.keys().copied().collect()
+        self.values.iter().map(|(id, _)| *id).collect()
     }
 
     fn read(&self, instance: u16, resource: u16) -> Option<ResourceValue> {
@@ -184,7 +204,8 @@ impl Object for DataObject {
 /// A client's objects.
 #[derive(Default)]
 pub struct ObjectStore {
-    objects: BTreeMap<u16, Box<dyn Object>>,
+    /// In id order.
+    objects: Vec<Box<dyn Object>>,
 }
 
 /// An encoded representation: Content-Format and bytes.
@@ -196,16 +217,23 @@ impl ObjectStore {
     }
 
     pub fn add(&mut self, object: impl Object + 'static) {
-        self.objects.insert(object.id(), Box::new(object));
+        let id = object.id();
+        match self.objects.binary_search_by_key(&id, |o| o.id()) {
+            Ok(index) => self.objects[index] = Box::new(object),
+            Err(index) => self.objects.insert(index, Box::new(object)),
+        }
     }
 
     pub fn object_mut(&mut self, id: u16) -> Option<&mut (dyn Object + 'static)> {
-        self.objects.get_mut(&id).map(|b| b.as_mut())
+        self.objects
+            .iter_mut()
+            .find(|o| o.id() == id)
+            .map(|b| b.as_mut())
     }
 
     /// An object of the store as its concrete type (a [`DataObject`], say), to change its values.
     pub fn object_as<T: 'static>(&mut self, id: u16) -> Option<&mut T> {
-        self.objects.get_mut(&id)?.as_any_mut().downcast_mut()
+        self.object_mut(id)?.as_any_mut().downcast_mut()
     }
 
     /// The registration payload: `</1/0>,</3/0>,…`, every instance of every object except the
@@ -215,7 +243,7 @@ impl ObjectStore {
         let mut parts: Vec<String> = root.map(String::from).into_iter().collect();
         for object in self
             .objects
-            .values()
+            .iter()
             .filter(|o| include_security || o.id() != 0)
         {
             let instances = object.instances();
@@ -231,7 +259,8 @@ impl ObjectStore {
     pub fn read(&self, path: Path, accept: Option<u16>) -> Result<Encoded, Lwm2mError> {
         let object = self
             .objects
-            .get(&path.object())
+            .iter()
+            .find(|o| o.id() == path.object())
             .ok_or(Lwm2mError::NotFound)?;
         match (path.instance(), path.resource()) {
             (None, _) => {
@@ -273,7 +302,8 @@ impl ObjectStore {
     ) -> Result<Vec<Path>, Lwm2mError> {
         let object = self
             .objects
-            .get_mut(&path.object())
+            .iter_mut()
+            .find(|o| o.id() == path.object())
             .ok_or(Lwm2mError::NotFound)?;
         let instance = path.instance().ok_or(Lwm2mError::MethodNotAllowed)?;
         check_instance(object.as_ref(), instance)?;
@@ -296,7 +326,8 @@ impl ObjectStore {
     pub fn execute(&mut self, path: Path, arguments: &[u8]) -> Result<(), Lwm2mError> {
         let object = self
             .objects
-            .get_mut(&path.object())
+            .iter_mut()
+            .find(|o| o.id() == path.object())
             .ok_or(Lwm2mError::NotFound)?;
         let (Some(instance), Some(resource)) = (path.instance(), path.resource()) else {
             return Err(Lwm2mError::MethodNotAllowed);
@@ -313,7 +344,8 @@ impl ObjectStore {
     pub fn discover(&self, path: Path, attributes: &str) -> Result<String, Lwm2mError> {
         let object = self
             .objects
-            .get(&path.object())
+            .iter()
+            .find(|o| o.id() == path.object())
             .ok_or(Lwm2mError::NotFound)?;
         let with_attributes = |target: String| {
             if target == format!("</{path}>") || target == format!("<{path}>") {
