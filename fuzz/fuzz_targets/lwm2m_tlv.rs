@@ -9,16 +9,6 @@ use libfuzzer_sys::fuzz_target;
 use nbmodem_lwm2m::content::tlv::{self, Entry, Resource};
 use nbmodem_lwm2m::content::ResourceType;
 
-const TYPES: [ResourceType; 7] = [
-    ResourceType::String,
-    ResourceType::Integer,
-    ResourceType::Float,
-    ResourceType::Boolean,
-    ResourceType::Opaque,
-    ResourceType::Time,
-    ResourceType::ObjectLink,
-];
-
 fuzz_target!(|data: &[u8]| {
     check_values(data);
     let Ok(entries) = tlv::decode(data) else {
@@ -46,7 +36,7 @@ fn check_resource(resource: &Resource) {
 }
 
 fn check_values(bytes: &[u8]) {
-    for ty in TYPES {
+    for ty in ResourceType::ALL {
         if let Ok(value) = tlv::decode_value(bytes, ty) {
             assert_eq!(value.resource_type(), ty);
         }

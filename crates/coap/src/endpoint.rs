@@ -298,16 +298,6 @@ impl Endpoint {
         }
     }
 
-    /// How many peers, pending messages and exchanges the endpoint holds: for tests and memory
-    /// benchmarks.
-    pub fn state_counts(&self) -> (usize, usize, usize) {
-        (
-            self.seen.len(),
-            self.pending.len(),
-            self.client.len() + self.incoming.len() + self.observations.len(),
-        )
-    }
-
     pub(crate) fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id

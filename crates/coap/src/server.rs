@@ -181,11 +181,6 @@ impl Endpoint {
         self.remove_observation(id);
     }
 
-    /// The observer and token of an observation.
-    pub fn observation_peer(&self, id: ObservationId) -> Option<SocketAddr> {
-        self.observations.get(&id).map(|o| o.peer)
-    }
-
     fn accept_observer(
         &mut self,
         exchange: &IncomingExchange,

@@ -187,10 +187,6 @@ impl Lwm2mServer {
         self.registrations.get(self.by_endpoint.get(endpoint)?)
     }
 
-    pub fn registrations(&self) -> impl Iterator<Item = &Registration> {
-        self.registrations.values()
-    }
-
     pub fn registration_count(&self) -> usize {
         self.registrations.len()
     }

@@ -6,16 +6,6 @@ use nbmodem_lwm2m::content::tlv::{self, Entry, Resource, ResourceInstance};
 use nbmodem_lwm2m::content::{opaque, senml, text, Path, ResourceType, Value};
 use proptest::prelude::*;
 
-const TYPES: [ResourceType; 7] = [
-    ResourceType::String,
-    ResourceType::Integer,
-    ResourceType::Float,
-    ResourceType::Boolean,
-    ResourceType::Opaque,
-    ResourceType::Time,
-    ResourceType::ObjectLink,
-];
-
 fn any_value() -> impl Strategy<Value = Value> {
     prop_oneof![
         any::<i64>().prop_map(Value::Integer),
@@ -161,7 +151,7 @@ proptest! {
 
     #[test]
     fn value_decoders_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..12)) {
-        for ty in TYPES {
+        for ty in ResourceType::ALL {
             if let Ok(value) = tlv::decode_value(&bytes, ty) {
                 prop_assert_eq!(value.resource_type(), ty);
             }

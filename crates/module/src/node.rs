@@ -33,10 +33,6 @@ impl ModuleNode {
     pub fn module_mut(&mut self) -> &mut Module {
         &mut self.module
     }
-
-    pub fn into_module(self) -> Module {
-        self.module
-    }
 }
 
 impl DatagramNode for ModuleNode {

@@ -118,14 +118,6 @@ pub enum NetError {
     Unreachable(SocketAddr),
 }
 
-/// Where a datagram for a destination goes: `world` is the address the module believes it talks to,
-/// `local` is where the bytes are really sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Path {
-    pub world: SocketAddr,
-    pub local: SocketAddr,
-}
-
 /// Which names fail to resolve.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 enum DnsFailures {
@@ -175,8 +167,7 @@ impl Router {
         self.failures = DnsFailures::None;
     }
 
-    /// Resolves a host name as the module's DNS would: the operators' public address from
-    /// [`WORLD_DNS`], or for another name with a route, the address the route leads to.
+    /// Resolves a host name as the module's DNS would, unless resolution is made to fail.
     pub fn resolve(&self, name: &str) -> Result<IpAddr, NetError> {
         let name = name.to_ascii_lowercase();
         let failing = match &self.failures {
@@ -187,12 +178,17 @@ impl Router {
         if failing {
             return Err(NetError::DnsFailure(name));
         }
+        self.public_ip(&name).ok_or(NetError::NoSuchHost(name))
+    }
+
+    /// A name's public address: the operators' from [`WORLD_DNS`]; for another name with a route,
+    /// the address the route leads to.
+    fn public_ip(&self, name: &str) -> Option<IpAddr> {
         WORLD_DNS
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, ip)| *ip)
-            .or_else(|| self.name_route(&name, None).map(|r| r.to.ip()))
-            .ok_or(NetError::NoSuchHost(name))
+            .or_else(|| self.name_route(name, None).map(|r| r.to.ip()))
     }
 
     /// The address the module sends to for `host` (a name or an address) and `port`: its public
@@ -205,49 +201,23 @@ impl Router {
         Ok(SocketAddr::new(ip, port))
     }
 
-    /// Where a datagram the module sends to `world` really goes, and whether it may go at all.
+    /// Where a datagram the module sends to the public address `world` really goes. A route for
+    /// a name that resolves to `world`'s address wins over a route for the address; a route with a
+    /// port wins over one without. With no route, only loopback addresses are reachable.
     pub fn local_for(&self, world: SocketAddr) -> Result<SocketAddr, NetError> {
-        let route = self
-            .ip_route(world.ip(), Some(world.port()))
+        let named = |port| {
+            self.routes.iter().find(|r| {
+                r.port == port
+                    && matches!(&r.host, Host::Name(n) if self.public_ip(n) == Some(world.ip()))
+            })
+        };
+        let route = named(Some(world.port()))
+            .or_else(|| named(None))
+            .or_else(|| self.ip_route(world.ip(), Some(world.port())))
             .or_else(|| self.ip_route(world.ip(), None));
-        let named = WORLD_DNS
-            .iter()
-            .filter(|(_, ip)| *ip == world.ip())
-            .find_map(|(name, _)| {
-                self.name_route(name, Some(world.port()))
-                    .or_else(|| self.name_route(name, None))
-            });
-        match named.or(route) {
+        match route {
             Some(route) => Ok(route.to),
             None if world.ip().is_loopback() => Ok(world),
-            None => Err(NetError::Unreachable(world)),
-        }
-    }
-
-    /// Resolves `host` (a name or an address) and finds where traffic to it on `port` really goes.
-    /// A route for the name wins over a route for its address; a route with a port wins over one
-    /// without.
-    pub fn path(&self, host: &str, port: u16) -> Result<Path, NetError> {
-        let ip = match host.parse::<IpAddr>() {
-            Ok(ip) => ip,
-            Err(_) => self.resolve(host)?,
-        };
-        let world = SocketAddr::new(ip, port);
-        let name = host.to_ascii_lowercase();
-        let route = self
-            .name_route(&name, Some(port))
-            .or_else(|| self.ip_route(ip, Some(port)))
-            .or_else(|| self.name_route(&name, None))
-            .or_else(|| self.ip_route(ip, None));
-        match route {
-            Some(route) => Ok(Path {
-                world,
-                local: route.to,
-            }),
-            None if ip.is_loopback() => Ok(Path {
-                world,
-                local: world,
-            }),
             None => Err(NetError::Unreachable(world)),
         }
     }
@@ -275,6 +245,12 @@ mod tests {
 
     fn local(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    /// Where a datagram for `host:port` goes: (public address, real address).
+    fn send(router: &Router, host: &str, port: u16) -> Result<(SocketAddr, SocketAddr), NetError> {
+        let world = router.resolve_to_address(host, port)?;
+        Ok((world, router.local_for(world)?))
     }
 
     #[test]
@@ -327,20 +303,27 @@ mod tests {
         router.add_route(route("zzhc.vnet.cn=127.0.0.1:15683"));
         router.add_route(route("114.255.193.236:5683=127.0.0.1:25683"));
         router.add_route(route("117.161.2.41=127.0.0.1:35683"));
-        let p = router.path("zzhc.vnet.cn", 5683).unwrap();
-        assert_eq!(p.world, local("42.99.2.15:5683"));
-        assert_eq!(p.local, local("127.0.0.1:15683"));
         assert_eq!(
-            router.path("114.255.193.236", 5683).unwrap().local,
+            send(&router, "zzhc.vnet.cn", 5683),
+            Ok((local("42.99.2.15:5683"), local("127.0.0.1:15683")))
+        );
+        assert_eq!(
+            send(&router, "114.255.193.236", 5683).unwrap().1,
             local("127.0.0.1:25683")
         );
         assert_eq!(
-            router.path("114.255.193.236", 9999),
+            send(&router, "114.255.193.236", 9999),
             Err(NetError::Unreachable(local("114.255.193.236:9999")))
         );
         assert_eq!(
-            router.path("m.fxltsbl.com", 5683).unwrap().local,
+            send(&router, "m.fxltsbl.com", 5683).unwrap().1,
             local("127.0.0.1:35683")
+        );
+        // A route for the name wins over one for its address.
+        router.add_route(route("m.fxltsbl.com:5683=127.0.0.1:45683"));
+        assert_eq!(
+            send(&router, "117.161.2.41", 5683).unwrap().1,
+            local("127.0.0.1:45683")
         );
     }
 
@@ -352,8 +335,9 @@ mod tests {
             router.resolve("my.platform"),
             Ok("127.0.0.2".parse().unwrap())
         );
+        // Sent to the name's port, the datagram still goes where the route says.
         assert_eq!(
-            router.path("my.platform", 1).unwrap().local,
+            send(&router, "my.platform", 1).unwrap().1,
             local("127.0.0.2:5683")
         );
     }
@@ -362,11 +346,11 @@ mod tests {
     fn loopback_needs_no_route_and_nothing_else_is_reachable() {
         let router = Router::new();
         assert_eq!(
-            router.path("127.0.0.1", 5683).unwrap().local,
+            send(&router, "127.0.0.1", 5683).unwrap().1,
             local("127.0.0.1:5683")
         );
         assert!(matches!(
-            router.path("8.8.8.8", 53),
+            send(&router, "8.8.8.8", 53),
             Err(NetError::Unreachable(_))
         ));
     }
@@ -377,13 +361,13 @@ mod tests {
         router.add_route(route("zzhc.vnet.cn=127.0.0.1:15683"));
         router.fail_dns(Some("zzhc.vnet.cn"));
         assert_eq!(
-            router.path("zzhc.vnet.cn", 5683),
+            send(&router, "zzhc.vnet.cn", 5683),
             Err(NetError::DnsFailure("zzhc.vnet.cn".into()))
         );
         assert!(router.resolve("m.fxltsbl.com").is_ok());
         router.fail_dns(None);
         assert!(router.resolve("m.fxltsbl.com").is_err());
         router.restore_dns();
-        assert!(router.path("zzhc.vnet.cn", 5683).is_ok());
+        assert!(send(&router, "zzhc.vnet.cn", 5683).is_ok());
     }
 }

@@ -6,7 +6,7 @@
 //! 9, 21 and 45 s, given up at 93 s). A DNS failure, a timeout, a reset or an answer that is not a
 //! success fail the round. After the last round nothing happens until the next boot.
 
-use crate::routing::{NetError, Router};
+use crate::routing::Router;
 use nbmodem_clock::Instant;
 use nbmodem_coap::{
     Endpoint, EndpointConfig, Event, Method, Request, RequestId, TransmissionParams,
@@ -118,7 +118,7 @@ impl SelfRegistrar {
         self.round += 1;
         let address = match router.resolve_to_address(self.target.host, self.target.port) {
             Ok(address) => address,
-            Err(e) => return Some(self.round_failed(now, dns_reason(&e))),
+            Err(e) => return Some(self.round_failed(now, e.to_string())),
         };
         self.server = Some(address);
         let body = self.record.encode(self.target.registry);
@@ -213,8 +213,4 @@ impl SelfRegistrar {
     pub fn stop(&mut self) {
         self.state = State::Finished;
     }
-}
-
-fn dns_reason(e: &NetError) -> String {
-    format!("{e}")
 }

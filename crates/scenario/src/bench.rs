@@ -118,10 +118,6 @@ impl Bench {
         self.node().module_mut()
     }
 
-    pub fn module_mut(&mut self) -> &mut Module {
-        self.module()
-    }
-
     pub fn store(&self) -> &MemoryStore {
         &self.store
     }

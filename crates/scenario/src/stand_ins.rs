@@ -4,9 +4,7 @@
 
 use crate::bench::{Bench, ModuleSetup, SetupError};
 use nbmodem_module::Route;
-use nbmodem_platform::{
-    Addresses, DmServer, Faulty, Platform, RegistryServer, Server, Store, Verdict,
-};
+use nbmodem_platform::{Addresses, DmServer, Faulty, Platform, RegistryServer, Server, Store};
 
 pub struct StandIns {
     dir: tempfile::TempDir,
@@ -80,11 +78,7 @@ impl StandIns {
         let records = store.records(server).map_err(|e| e.to_string())?;
         Ok(records
             .iter()
-            .filter(|r| verdict.is_none_or(|v| verdict_name(r.verdict) == v))
+            .filter(|r| verdict.is_none_or(|v| r.verdict.as_str() == v))
             .count())
     }
-}
-
-fn verdict_name(verdict: Verdict) -> &'static str {
-    verdict.as_str()
 }

@@ -17,16 +17,16 @@ const CT_IMSI: &str = "460110000000001";
 const CU_IMSI: &str = "460060000000001";
 
 /// Answers every POST with `code` ("0" is success) and keeps the records.
-struct Registry_ {
+struct FakeRegistry {
     endpoint: Endpoint,
     registry: Registry,
     code: &'static str,
     records: Vec<(Instant, Record)>,
 }
 
-impl Registry_ {
+impl FakeRegistry {
     fn new(registry: Registry, code: &'static str) -> Self {
-        Registry_ {
+        FakeRegistry {
             endpoint: Endpoint::new(EndpointConfig::default()),
             registry,
             code,
@@ -35,7 +35,7 @@ impl Registry_ {
     }
 }
 
-impl DatagramNode for Registry_ {
+impl DatagramNode for FakeRegistry {
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         self.endpoint.handle_datagram(now, from, datagram);
         while let Some(event) = self.endpoint.poll_event() {
@@ -69,7 +69,7 @@ fn setup(model: &str, imsi: &str, host: &str) -> ModuleSetup {
     setup
 }
 
-fn bench(setup: ModuleSetup, registry: Option<Registry_>) -> Bench {
+fn bench(setup: ModuleSetup, registry: Option<FakeRegistry>) -> Bench {
     let mut bench = Bench::new(setup).unwrap();
     if let Some(registry) = registry {
         bench.attach(REGISTRY.parse().unwrap(), registry);
@@ -78,7 +78,7 @@ fn bench(setup: ModuleSetup, registry: Option<Registry_>) -> Bench {
     bench
 }
 
-fn registry(bench: &mut Bench) -> &mut Registry_ {
+fn registry(bench: &mut Bench) -> &mut FakeRegistry {
     bench.network().node(REGISTRY.parse().unwrap()).unwrap()
 }
 
@@ -99,7 +99,7 @@ fn module_sends(bench: &mut Bench) -> Vec<u64> {
 fn china_telecom_registers_once_per_identity() {
     let mut bench = bench(
         setup("BC25", CT_IMSI, "zzhc.vnet.cn"),
-        Some(Registry_::new(Registry::ChinaTelecom, "0")),
+        Some(FakeRegistry::new(Registry::ChinaTelecom, "0")),
     );
     bench.advance(Duration::from_secs(10));
     let records = &registry(&mut bench).records;
@@ -154,7 +154,7 @@ fn bc25_retransmits_at_3_6_12_24_s_and_retries_twice_an_hour_apart() {
 fn a_failure_answer_fails_the_round() {
     let mut bench = bench(
         setup("BC25", CT_IMSI, "zzhc.vnet.cn"),
-        Some(Registry_::new(Registry::ChinaTelecom, "1")),
+        Some(FakeRegistry::new(Registry::ChinaTelecom, "1")),
     );
     bench.advance(Duration::from_secs(3 * 3600));
     let times: Vec<u64> = registry(&mut bench)
@@ -187,7 +187,7 @@ fn dns_failure_fails_rounds_without_sending() {
 fn china_unicom_registers_again_after_30_days() {
     let mut bench = bench(
         setup("BC25", CU_IMSI, "114.255.193.236"),
-        Some(Registry_::new(Registry::ChinaUnicom, "0")),
+        Some(FakeRegistry::new(Registry::ChinaUnicom, "0")),
     );
     bench.advance(Duration::from_secs(29 * 86_400));
     assert_eq!(registry(&mut bench).records.len(), 1);
@@ -235,7 +235,7 @@ fn bc260y_retries_only_with_sleep_disabled() {
 fn switched_off_or_other_operators_do_nothing() {
     let mut off = bench(
         setup("BC25", CT_IMSI, "zzhc.vnet.cn"),
-        Some(Registry_::new(Registry::ChinaTelecom, "0")),
+        Some(FakeRegistry::new(Registry::ChinaTelecom, "0")),
     );
     off.advance(Duration::from_secs(10));
     off.at("AT+QSELFREGISTER=0");
@@ -252,13 +252,13 @@ fn switched_off_or_other_operators_do_nothing() {
     );
     let mut mobile = bench(
         setup("BC25", "460040000000001", "zzhc.vnet.cn"),
-        Some(Registry_::new(Registry::ChinaTelecom, "0")),
+        Some(FakeRegistry::new(Registry::ChinaTelecom, "0")),
     );
     mobile.advance(Duration::from_secs(60));
     assert!(registry(&mut mobile).records.is_empty());
     let mut bc26 = bench(
         setup("BC26", CT_IMSI, "zzhc.vnet.cn"),
-        Some(Registry_::new(Registry::ChinaTelecom, "0")),
+        Some(FakeRegistry::new(Registry::ChinaTelecom, "0")),
     );
     bc26.advance(Duration::from_secs(60));
     assert!(

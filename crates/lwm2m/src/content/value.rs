@@ -24,6 +24,19 @@ pub enum ResourceType {
     ObjectLink,
 }
 
+impl ResourceType {
+    /// Every type, for code that must try each.
+    pub const ALL: [ResourceType; 7] = [
+        ResourceType::String,
+        ResourceType::Integer,
+        ResourceType::Float,
+        ResourceType::Boolean,
+        ResourceType::Opaque,
+        ResourceType::Time,
+        ResourceType::ObjectLink,
+    ];
+}
+
 /// A resource value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

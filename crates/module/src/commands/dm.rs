@@ -237,18 +237,16 @@ fn parse_plmns(c: &Command<'_>) -> Result<Vec<String>, Failure> {
         .collect()
 }
 
-/// Erase option 0 mode, 1 server, 2 credentials, 3 PLMNs, 4 all.
+/// Erase option 0 mode, 1 server, 2 credentials, 3 PLMNs, 4 all. AT+QDMPCFGEX values are not
+/// erased by AT+QDMPCFG.
 fn erase(dm: &mut DmSettings, item: u64) {
-    let info = std::mem::take(&mut dm.info);
     match item {
         0 => dm.mode = None,
         1 => dm.server = None,
         2 => dm.credentials = None,
         3 => dm.plmns.clear(),
-        _ => *dm = DmSettings::default(),
+        _ => (0..=3).for_each(|each| erase(dm, each)),
     }
-    // AT+QDMPCFGEX values are not erased by AT+QDMPCFG.
-    dm.info = info;
 }
 
 /// Maximum lengths of the AT+QDMPCFGEX values of each type (seed 000 §3.2.2).
