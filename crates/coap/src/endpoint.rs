@@ -277,6 +277,16 @@ impl Endpoint {
         }
     }
 
+    /// Whether an exchange is in flight: a request awaiting its response, a confirmable message
+    /// awaiting its acknowledgement, a request of a peer not answered yet, or a datagram waiting to
+    /// be sent. A device does not go to deep sleep while its endpoint is busy.
+    pub fn is_busy(&self) -> bool {
+        !(self.client.is_empty()
+            && self.pending.is_empty()
+            && self.incoming.is_empty()
+            && self.transmits.is_empty())
+    }
+
     /// When [`Endpoint::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.first().map(|(t, _)| *t)

@@ -185,6 +185,24 @@ impl Lwm2mClient {
         Some(self.events.remove(0))
     }
 
+    /// Whether an exchange with the server is in flight (see [`Endpoint::is_busy`]).
+    pub fn is_busy(&self) -> bool {
+        self.endpoint.is_busy()
+    }
+
+    /// When the next automatic Update is due, if one is scheduled.
+    pub fn next_update_at(&self) -> Option<Instant> {
+        self.next_update
+    }
+
+    /// Lets the scheduled Update pass without sending it: the next one is due an update interval
+    /// later. (A device that may not wake up for its Update, BC25 DM in deep sleep.)
+    pub fn skip_update(&mut self) {
+        if let (Some(due), Some(interval)) = (self.next_update, self.config.next_update()) {
+            self.next_update = Some(due + interval);
+        }
+    }
+
     /// Sends a Register.
     pub fn register(&mut self, now: Instant) {
         self.now = now;

@@ -17,10 +17,14 @@ use std::time::Duration;
 /// The DM states of AT+QDMPCFG=6 / AT+DMPCONFIG=6.
 pub mod state {
     pub const INITIAL: u8 = 0;
+    /// The server's address is known and the Register is on its way.
+    pub const CONNECTED: u8 = 4;
     pub const CONNECT_FAILED: u8 = 5;
     pub const REGISTERED: u8 = 6;
     pub const REGISTER_FAILED: u8 = 7;
     pub const REGISTER_TIMEOUT: u8 = 8;
+    /// The registration's lifetime ran out without an Update (e.g. skipped in deep sleep).
+    pub const LIFETIME_TIMEOUT: u8 = 9;
     pub const UPDATED: u8 = 11;
     pub const UPDATE_FAILED: u8 = 12;
     pub const UPDATE_TIMEOUT: u8 = 13;
@@ -46,6 +50,10 @@ const LIFETIME_MARGIN: u32 = 46;
 pub struct DmSession {
     client: Lwm2mClient,
     server: SocketAddr,
+    /// How long a Register or Update keeps the device registered.
+    lifetime: Duration,
+    /// When the registration runs out unless an Update renews it.
+    registered_until: Option<Instant>,
 }
 
 /// What a DM session is started with.
@@ -84,7 +92,8 @@ impl DmSession {
             &dm::endpoint_name(terminal, key, password, &identity),
             server,
         );
-        config.lifetime = Some(period.saturating_add(LIFETIME_MARGIN));
+        let lifetime = period.saturating_add(LIFETIME_MARGIN);
+        config.lifetime = Some(lifetime);
         config.update_interval = Some(Duration::from_secs(u64::from(period)));
         config.update_query = vec![format!(
             "epi={}",
@@ -98,7 +107,12 @@ impl DmSession {
         };
         let mut client = Lwm2mClient::new(config, objects(settings, password), coap);
         client.register(now);
-        DmSession { client, server }
+        DmSession {
+            client,
+            server,
+            lifetime: Duration::from_secs(u64::from(lifetime)),
+            registered_until: None,
+        }
     }
 
     pub fn server(&self) -> SocketAddr {
@@ -112,7 +126,7 @@ impl DmSession {
         datagram: &[u8],
     ) -> Option<u8> {
         nbmodem_net::DatagramNode::handle_datagram(&mut self.client, now, from, datagram);
-        self.state_change()
+        self.state_change(now)
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -120,18 +134,43 @@ impl DmSession {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        nbmodem_net::DatagramNode::poll_timeout(&self.client)
+        let client = nbmodem_net::DatagramNode::poll_timeout(&self.client);
+        [client, self.registered_until].into_iter().flatten().min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) -> Option<u8> {
         nbmodem_net::DatagramNode::handle_timeout(&mut self.client, now);
-        self.state_change()
+        let change = self.state_change(now);
+        if self.registered_until.is_some_and(|end| end <= now) {
+            self.registered_until = None;
+            return Some(state::LIFETIME_TIMEOUT);
+        }
+        change
     }
 
-    /// The latest DM state the client's events call for.
-    fn state_change(&mut self) -> Option<u8> {
+    /// Whether an exchange with the DM server is in flight.
+    pub fn is_busy(&self) -> bool {
+        self.client.is_busy()
+    }
+
+    /// Whether the periodic Update is due at `now`.
+    pub fn update_due(&self, now: Instant) -> bool {
+        self.client.next_update_at().is_some_and(|at| at <= now)
+    }
+
+    /// Lets a due Update pass unsent; the next comes an update period later.
+    pub fn skip_update(&mut self) {
+        self.client.skip_update();
+    }
+
+    /// The latest DM state the client's events call for; a registration or Update also starts a
+    /// new lifetime.
+    fn state_change(&mut self, now: Instant) -> Option<u8> {
         let mut latest = None;
         while let Some(event) = self.client.poll_event() {
+            if matches!(event, ClientEvent::Registered { .. } | ClientEvent::Updated) {
+                self.registered_until = Some(now + self.lifetime);
+            }
             let changed = match event {
                 ClientEvent::Registered { .. } => Some(state::REGISTERED),
                 ClientEvent::RegistrationFailed { status: Some(_) } => Some(state::REGISTER_FAILED),

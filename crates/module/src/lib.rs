@@ -7,6 +7,7 @@
 //! - [`errors`]: error kinds and each profile's `+CME ERROR` table.
 //! - [`identity`]: IMEI, SIM and operator; [`revision`]: firmware revisions and their order.
 //! - [`radio`]: the simulated network registration; [`routing`]: the module's view of the internet.
+//! - [`sleep`]: deep sleep (PSM): when the module enters it, what wakes it.
 
 pub mod commands;
 pub mod dm;
@@ -20,6 +21,7 @@ pub mod radio;
 pub mod revision;
 pub mod routing;
 pub mod selfreg;
+pub mod sleep;
 
 pub use identity::{Operator, Sim};
 pub use module::{Module, ModuleConfig, ModuleError, BOOT_TIME};

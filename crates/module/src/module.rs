@@ -95,6 +95,8 @@ pub(crate) enum Timer {
     Restart,
     /// China Unicom's re-registration, 30 days after the last success.
     UnicomRenewal,
+    /// The host has been quiet long enough for deep sleep (see [`crate::sleep`]).
+    HostIdle,
 }
 
 /// What a power cut loses.
@@ -146,9 +148,9 @@ pub struct Module {
     pub(crate) timers: Timers<Timer>,
     output: Vec<u8>,
     /// The operator self-registration run of this boot, if one started.
-    self_registration: Option<SelfRegistrar>,
+    pub(crate) self_registration: Option<SelfRegistrar>,
     /// The China Mobile DM session of this boot, if one started.
-    dm: Option<DmSession>,
+    pub(crate) dm: Option<DmSession>,
 }
 
 impl Module {
@@ -262,9 +264,21 @@ impl Module {
         self.dm = None;
     }
 
-    /// A datagram from `from` (the public address of an operator's server).
+    /// A datagram from `from` (the public address of an operator's server). A module in deep
+    /// sleep cannot be reached: the datagram is lost.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         self.now = now;
+        if self.is_in_deep_sleep() || !self.ram.radio.registered() {
+            tracing::debug!("datagram from {from} lost: the module cannot be reached");
+            return;
+        }
+        self.traffic();
+        self.deliver_datagram(from, datagram);
+        self.enter_deep_sleep_if_allowed();
+    }
+
+    fn deliver_datagram(&mut self, from: SocketAddr, datagram: &[u8]) {
+        let now = self.now;
         if let Some(session) = self.dm.as_mut().filter(|d| d.server() == from) {
             if let Some(state) = session.handle_datagram(now, from, datagram) {
                 self.ram.dm_state = state;
@@ -283,22 +297,26 @@ impl Module {
         }
     }
 
-    /// The next datagram the module sends, addressed to a public address.
+    /// The next datagram the module sends, addressed to a public address. Sending wakes the
+    /// module and (re)establishes its RRC connection.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         let registration = self
             .self_registration
             .as_mut()
             .and_then(SelfRegistrar::poll_transmit);
-        registration.or_else(|| self.dm.as_mut()?.poll_transmit())
+        let transmit = registration.or_else(|| self.dm.as_mut()?.poll_transmit())?;
+        self.traffic();
+        Some(transmit)
     }
 
     /// Takes bytes written by the host. Before the module has booted they are lost, as on a UART
     /// whose other end is not running yet.
     pub fn receive(&mut self, bytes: &[u8], now: Instant) {
         self.now = now;
-        if !self.is_ready() {
+        if !self.is_ready() || bytes.is_empty() {
             return;
         }
+        self.host_activity();
         for &byte in bytes {
             // Echo as the byte is taken, so that ATE0 stops the echo of what follows it.
             if self.ram.echo {
@@ -416,6 +434,7 @@ impl Module {
 
     /// Leaves the network (AT+CFUN=0, AT+CGATT=0).
     pub(crate) fn detach(&mut self) {
+        self.wake_up();
         self.timers.cancel(Timer::Attach);
         self.set_rrc(false);
         self.set_status(RegStatus::NotSearching);
@@ -463,6 +482,7 @@ impl Module {
             seed: self.now.unix_millis() ^ 0xD0D0,
         };
         self.dm = Some(DmSession::start(self.now, start));
+        self.ram.dm_state = dm::state::CONNECTED;
     }
 
     /// The configured DM server, or the default, resolved; a domain that does not resolve falls
@@ -644,7 +664,7 @@ impl Module {
         fields
     }
 
-    fn set_rrc(&mut self, connected: bool) {
+    pub(crate) fn set_rrc(&mut self, connected: bool) {
         if connected {
             self.timers
                 .set(Timer::RrcRelease, self.now + self.network.inactivity);
@@ -714,9 +734,14 @@ impl Timed for Module {
                     self.power_off();
                     self.power_on(now);
                 }
-                Timer::UnicomRenewal => self.start_self_registration(),
+                Timer::UnicomRenewal => {
+                    self.wake_up();
+                    self.start_self_registration();
+                }
+                Timer::HostIdle => {}
             }
         }
+        self.before_timers_in_deep_sleep();
         let outcome = match self.self_registration.as_mut() {
             Some(run) => run.handle_timeout(now, &self.router),
             None => None,
@@ -727,5 +752,6 @@ impl Timed for Module {
         if let Some(state) = self.dm.as_mut().and_then(|d| d.handle_timeout(now)) {
             self.ram.dm_state = state;
         }
+        self.enter_deep_sleep_if_allowed();
     }
 }

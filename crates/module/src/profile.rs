@@ -86,6 +86,16 @@ pub struct DmConfig {
     /// DM runs only when operator self-registration is switched on too (the BC25 family,
     /// behaviour.md §4.1).
     pub needs_self_registration_switch: bool,
+    /// The periodic Update wakes the module from deep sleep (BC260Y-CN, seed 001); otherwise an
+    /// Update that falls due in deep sleep is not sent (BC25, seed 000).
+    pub update_wakes_from_deep_sleep: bool,
+}
+
+/// The URCs written on entering and leaving deep sleep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeepSleepUrcs {
+    pub enter: &'static str,
+    pub exit: &'static str,
 }
 
 /// One module model.
@@ -110,6 +120,8 @@ pub struct Profile {
     pub coap: CoapTiming,
     pub self_registration: SelfRegistration,
     pub dm: DmConfig,
+    /// What deep sleep writes; `None` for the models whose seeds show no such URC.
+    pub deep_sleep_urcs: Option<DeepSleepUrcs>,
 }
 
 use Operator::{ChinaMobile as CM, ChinaTelecom as CT, ChinaUnicom as CU};
@@ -136,6 +148,7 @@ const QDMPCFG: DmConfig = DmConfig {
     plmn_list: false,
     bare_answers: false,
     needs_self_registration_switch: true,
+    update_wakes_from_deep_sleep: false,
 };
 
 const DMPCONFIG: DmConfig = DmConfig {
@@ -178,6 +191,7 @@ const BC25: Profile = Profile {
         no_retry_unless_sleep_disabled: false,
     },
     dm: QDMPCFG,
+    deep_sleep_urcs: None,
 };
 
 const BC260Y_CN: Profile = Profile {
@@ -203,8 +217,14 @@ const BC260Y_CN: Profile = Profile {
         default_server: "m.fxltsbl.com",
         port_range: (1, 65535),
         needs_self_registration_switch: false,
+        update_wakes_from_deep_sleep: true,
         ..QDMPCFG
     },
+    // Seed 002's example.
+    deep_sleep_urcs: Some(DeepSleepUrcs {
+        enter: "+QNBIOTEVENT: \"ENTER DEEPSLEEP\"",
+        exit: "+QNBIOTEVENT: \"EXIT DEEPSLEEP\"",
+    }),
     ..BC25
 };
 
@@ -249,6 +269,7 @@ const BC95: Profile = Profile {
         empty_server_allowed: false,
         ..DMPCONFIG
     },
+    deep_sleep_urcs: None,
 };
 
 /// Every model of the seeds.

@@ -51,6 +51,8 @@ pub struct Radio {
     pub functional: bool,
     pub status: RegStatus,
     pub rrc_connected: bool,
+    /// In deep sleep (PSM): registered, but unreachable until it wakes (see [`crate::sleep`]).
+    pub deep_sleep: bool,
 }
 
 impl Radio {
@@ -59,6 +61,7 @@ impl Radio {
             functional: true,
             status: RegStatus::NotSearching,
             rrc_connected: false,
+            deep_sleep: false,
         }
     }
 

@@ -113,6 +113,16 @@ impl SelfRegistrar {
         self.state == State::Finished
     }
 
+    /// Whether a round's exchange is in flight (which keeps the module out of deep sleep).
+    pub fn is_busy(&self) -> bool {
+        matches!(self.state, State::InFlight(_)) || self.endpoint.is_busy()
+    }
+
+    /// Whether the next round is due at `now`.
+    pub fn round_due(&self, now: Instant) -> bool {
+        matches!(self.state, State::Waiting(at) if at <= now)
+    }
+
     /// Starts the next round: resolves the registry and posts the record.
     pub fn start_round(&mut self, now: Instant, router: &Router) -> Option<Outcome> {
         self.round += 1;

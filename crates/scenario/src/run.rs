@@ -175,6 +175,13 @@ impl Player {
                 .router_mut()
                 .fail_dns((name != "*").then_some(name.as_str())),
             Step::DnsRestore => self.bench.module().router_mut().restore_dns(),
+            Step::DeepSleep(expected) => {
+                let asleep = self.bench.module().is_in_deep_sleep();
+                if asleep != *expected {
+                    let state = |asleep: bool| if asleep { "in deep sleep" } else { "awake" };
+                    return Err(self.failure(state(*expected).into(), state(asleep).into()));
+                }
+            }
         }
         Ok(())
     }

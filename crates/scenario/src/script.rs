@@ -74,6 +74,8 @@ pub enum Step {
     DnsFail(String),
     /// Lets every name resolve again.
     DnsRestore,
+    /// Fails unless the module is (`deep-sleep yes`) or is not (`deep-sleep no`) in deep sleep.
+    DeepSleep(bool),
 }
 
 /// A parsed script.
@@ -168,6 +170,11 @@ fn parse_step(keyword: &str, arg: &str) -> Result<Step, String> {
         },
         "dns-fail" if !arg.is_empty() => Ok(Step::DnsFail(arg.into())),
         "dns-restore" => no_arg(Step::DnsRestore),
+        "deep-sleep" => match arg {
+            "yes" => Ok(Step::DeepSleep(true)),
+            "no" => Ok(Step::DeepSleep(false)),
+            _ => Err("write `deep-sleep yes` or `deep-sleep no`".into()),
+        },
         _ => Err(format!("unknown step `{keyword}`")),
     }
 }
@@ -235,12 +242,13 @@ mod tests {
     fn parses_every_step() {
         let s = parse(
             "# boot\nmodule BC25 --imsi 460110000000001\n\nexpect RDY\nsend AT+CSQ\nexpect /\\+CSQ: \\d+,99/\n\
-             wait 30d\nsilent 1h\nelapsed 30d1h\ntimeout 2h\npower-off\npower-on\npower-cycle\nkill\n",
+             wait 30d\nsilent 1h\nelapsed 30d1h\ntimeout 2h\npower-off\npower-on\npower-cycle\nkill\ndeep-sleep yes\n",
         )
         .unwrap();
         assert_eq!(s.setup.model, "BC25");
         assert_eq!(s.setup.imsi.as_deref(), Some("460110000000001"));
-        assert_eq!(s.steps.len(), 11);
+        assert_eq!(s.steps.len(), 12);
+        assert!(matches!(s.steps[11].1, Step::DeepSleep(true)));
         assert_eq!(s.steps[0].0, 4, "line numbers count comments and blanks");
         match &s.steps[2].1 {
             Step::Expect(p) => assert!(p.matches("+CSQ: 25,99") && !p.matches("x+CSQ: 25,99")),
@@ -258,6 +266,7 @@ mod tests {
             ("module BC25\nmodule BC26", 2, "first step"),
             ("module BC25 --imei", 1, "needs a value"),
             ("module BC25\nkill now", 2, "no argument"),
+            ("module BC25\ndeep-sleep maybe", 2, "deep-sleep yes"),
             ("# nothing", 0, "no `module`"),
         ];
         for (text, line, message) in cases {

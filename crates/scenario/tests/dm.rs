@@ -10,14 +10,19 @@ use std::time::Duration;
 
 const KEY: &str = "M100000089";
 const PASSWORD: &str = "77GaaTUi33nUK05ha528888QFbk0Y38M";
+const IMSI: &str = "460040000000001";
 
 struct World {
     bench: Bench,
     dir: tempfile::TempDir,
 }
 
+/// A module of `model` with a China Mobile SIM beside the stand-in platforms; `commands` are run
+/// and the module rebooted so that they are in use.
 fn world(model: &str, commands: &[&str]) -> World {
     let mut setup = ModuleSetup::model(model);
+    setup.imsi = Some(IMSI.into());
+    setup.iccid = Some("89860400000000000001".into());
     setup.routes = Addresses::default()
         .routes()
         .iter()
@@ -75,7 +80,7 @@ fn the_server_decrypts_the_identity_and_the_666_values() {
             device.imei.as_str(),
             device.imsi.as_str()
         ),
-        (KEY, "863703030822519", "460040000000001")
+        (KEY, "863703030822519", IMSI)
     );
     assert!(
         device.endpoint.starts_with("L@#@"),
@@ -98,20 +103,17 @@ fn a_silent_server_gets_the_bc260y_retransmissions_then_register_timeout() {
         "BC260Y-CN",
         &["AT+QDMPCFG=1,117.161.2.41,5683,300", &credentials()],
     );
-    // A China Mobile SIM is not the BC260Y-CN default: give it one.
-    let mut setup = ModuleSetup::model("BC260Y-CN");
-    setup.imsi = Some("460040000000001".into());
-    setup.iccid = Some("89860400000000000001".into());
-    setup.routes = Addresses::default()
-        .routes()
-        .iter()
-        .map(|r| r.parse::<Route>().unwrap())
-        .collect();
-    w.bench.replace_setup(setup);
     w.bench.network().detach(Addresses::default().dm);
     w.bench.restart_process().unwrap();
     let start = w.bench.now();
-    w.bench.advance(Duration::from_secs(200));
+    w.bench.advance(Duration::from_secs(10));
+    w.bench.at("ATE0");
+    assert_eq!(
+        dm_state(&mut w.bench),
+        "\r\n+QDMPCFG: 6,4\r\n\r\nOK\r\n",
+        "connected, the Register unanswered so far"
+    );
+    w.bench.advance(Duration::from_secs(190));
     let sends: Vec<u64> = w
         .bench
         .network()
@@ -188,5 +190,92 @@ fn the_default_update_period_is_24_hours() {
     assert!(
         updates.iter().any(|r| r.operation == "update"),
         "the server recorded the Update"
+    );
+}
+
+/// The DM records of the stand-in server with this operation ("register", "update"…).
+fn dm_records(w: &World, operation: &str) -> usize {
+    Store::open(w.dir.path())
+        .unwrap()
+        .records(nbmodem_platform::Server::Dm)
+        .unwrap()
+        .iter()
+        .filter(|r| r.operation == operation)
+        .count()
+}
+
+#[test]
+fn bc25_family_sends_no_update_in_deep_sleep() {
+    let mut w = world(
+        "BC26",
+        &[
+            "AT+QDMPCFG=1,117.161.2.41,5683,300",
+            &credentials(),
+            "AT+QSCLK=1",
+        ],
+    );
+    w.bench.advance(Duration::from_secs(60));
+    assert_eq!(dm_records(&w, "register"), 1);
+    assert!(
+        w.bench.module().is_in_deep_sleep(),
+        "idle after registering"
+    );
+    w.bench.advance(Duration::from_secs(1000));
+    assert!(w.bench.module().is_in_deep_sleep());
+    assert_eq!(
+        dm_records(&w, "update"),
+        0,
+        "updates due in deep sleep are skipped"
+    );
+    assert_eq!(
+        dm_state(&mut w.bench),
+        "\r\n+QDMPCFG: 6,9\r\n\r\nOK\r\n",
+        "the lifetime (period + 46 s) ran out"
+    );
+    // Kept awake, the module sends the next Update when it is due; the skipped ones let the
+    // registration's lifetime (period + 46 s) run out, so the server answers 4.04 and the module
+    // registers again.
+    w.bench.at("AT+QSCLK=0");
+    w.bench.advance(Duration::from_secs(300));
+    assert_eq!(dm_records(&w, "update"), 1);
+    assert_eq!(dm_records(&w, "register"), 2);
+    assert!(!w.bench.module().is_in_deep_sleep());
+    w.bench.advance(Duration::from_secs(300));
+    assert_eq!(dm_records(&w, "update"), 2);
+    assert_eq!(dm_state(&mut w.bench), "\r\n+QDMPCFG: 6,11\r\n\r\nOK\r\n");
+}
+
+#[test]
+fn bc260y_dm_update_wakes_the_module() {
+    let mut w = world(
+        "BC260Y-CN",
+        &[
+            "AT+QDMPCFG=1,117.161.2.41,5683,300",
+            &credentials(),
+            "AT+QSCLK=1",
+        ],
+    );
+    let start = w.bench.now();
+    let enter = "\r\n+QNBIOTEVENT: \"ENTER DEEPSLEEP\"\r\n";
+    let exit = "\r\n+QNBIOTEVENT: \"EXIT DEEPSLEEP\"\r\n";
+    let urcs = |w: &mut World| String::from_utf8(w.bench.take_raw()).unwrap();
+    w.bench.advance(Duration::from_secs(60));
+    assert_eq!(urcs(&mut w), enter, "asleep once registered and idle");
+    assert_eq!(dm_records(&w, "register"), 1);
+    // Registered at attach (2 s after `start`): the Update is due 300 s later and wakes the
+    // module; 20 s after the exchange the connection is released and the module sleeps again.
+    w.bench
+        .advance(Duration::from_secs(301) - w.bench.now().saturating_since(start));
+    assert_eq!(urcs(&mut w), "");
+    w.bench.advance(Duration::from_secs(1));
+    assert_eq!(urcs(&mut w), exit);
+    assert_eq!(dm_records(&w, "update"), 1);
+    w.bench.advance(Duration::from_secs(19));
+    assert_eq!(urcs(&mut w), "");
+    w.bench.advance(Duration::from_secs(1));
+    assert_eq!(urcs(&mut w), enter);
+    assert_eq!(
+        dm_state(&mut w.bench),
+        format!("{exit}\r\n+QDMPCFG: 6,11\r\n\r\nOK\r\n")
     );
 }

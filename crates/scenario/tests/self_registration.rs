@@ -95,6 +95,12 @@ fn module_sends(bench: &mut Bench) -> Vec<u64> {
         .collect()
 }
 
+/// Lets time run until `second` (since the bench started); whether the module is in deep sleep then.
+fn asleep_at(bench: &mut Bench, second: u64) -> bool {
+    bench.advance(Duration::from_secs(second) - bench.elapsed());
+    bench.module().is_in_deep_sleep()
+}
+
 #[test]
 fn china_telecom_registers_once_per_identity() {
     let mut bench = bench(
@@ -148,6 +154,43 @@ fn bc25_retransmits_at_3_6_12_24_s_and_retries_twice_an_hour_apart() {
         .flat_map(round)
         .collect();
     assert_eq!(module_sends(&mut bench), expected);
+}
+
+#[test]
+fn bc25_retry_wakes_the_module_from_deep_sleep() {
+    let mut bench = bench(setup("BC25", CT_IMSI, "zzhc.vnet.cn"), None);
+    bench.advance(Duration::from_secs(1));
+    bench.at("AT+QSCLK=1");
+    // Rounds start at 3 s (attach), 3696 s and 7389 s; each is given up 93 s after its first send.
+    // The exchange in flight keeps the module awake; between rounds it sleeps, and the retry
+    // wakes it.
+    for start in [3, 3 + 93 + 3600, 3 + 2 * (93 + 3600)] {
+        assert!(
+            !asleep_at(&mut bench, start),
+            "awake for the round at {start} s"
+        );
+        assert!(!asleep_at(&mut bench, start + 92), "exchange in flight");
+        assert!(
+            asleep_at(&mut bench, start + 93),
+            "given up at {} s",
+            start + 93
+        );
+        assert!(asleep_at(&mut bench, start + 3599));
+    }
+    let round = |start: u64| [start, start + 3, start + 9, start + 21, start + 45];
+    let expected: Vec<u64> = [3, 3 + 93 + 3600, 3 + 2 * (93 + 3600)]
+        .into_iter()
+        .flat_map(round)
+        .collect();
+    assert_eq!(
+        module_sends(&mut bench),
+        expected,
+        "the schedule is unchanged"
+    );
+    assert!(
+        asleep_at(&mut bench, 5 * 3600),
+        "nothing more until the next boot"
+    );
 }
 
 #[test]
@@ -207,6 +250,23 @@ fn china_unicom_registers_again_after_30_days() {
 }
 
 #[test]
+fn the_china_unicom_renewal_wakes_the_module() {
+    let mut bench = bench(
+        setup("BC25", CU_IMSI, "114.255.193.236"),
+        Some(FakeRegistry::new(Registry::ChinaUnicom, "0")),
+    );
+    bench.advance(Duration::from_secs(1));
+    bench.at("AT+QSCLK=1");
+    // Registered at attach (3 s); asleep from 23 s, when the connection is released.
+    assert!(asleep_at(&mut bench, 23));
+    let renewal = 3 + 30 * 86_400;
+    assert!(asleep_at(&mut bench, renewal - 1));
+    assert!(!asleep_at(&mut bench, renewal), "woken to register again");
+    assert_eq!(registry(&mut bench).records.len(), 2);
+    assert!(asleep_at(&mut bench, renewal + 20));
+}
+
+#[test]
 fn bc260y_retries_only_with_sleep_disabled() {
     let mut with_sleep = bench(setup("BC260Y-CN", CT_IMSI, "zzhc.vnet.cn"), None);
     with_sleep.advance(Duration::from_secs(2));
@@ -214,7 +274,12 @@ fn bc260y_retries_only_with_sleep_disabled() {
     with_sleep.at("AT+QSCLK=1");
     with_sleep.power_off();
     with_sleep.power_on();
+    // Booted at 3 s, attached at 5 s: the exchange, given up at 98 s, delays deep sleep although
+    // the connection was released at 70 s (20 s after the last send, at 50 s).
+    assert!(!asleep_at(&mut with_sleep, 97));
+    assert!(asleep_at(&mut with_sleep, 98));
     with_sleep.advance(Duration::from_secs(4 * 3600));
+    assert!(with_sleep.module().is_in_deep_sleep());
     assert_eq!(
         module_sends(&mut with_sleep).len(),
         5,
@@ -229,6 +294,7 @@ fn bc260y_retries_only_with_sleep_disabled() {
     without.power_on();
     without.advance(Duration::from_secs(4 * 3600));
     assert_eq!(module_sends(&mut without).len(), 15, "three rounds");
+    assert!(!without.module().is_in_deep_sleep());
 }
 
 #[test]
