@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 const NBMODEM: &str = env!("CARGO_BIN_EXE_nbmodem");
 
+/// `nbmodem sandbox` binds the stand-ins' default ports: one sandbox at a time.
+static SANDBOX_PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs the module on stdio with `input`, closes its input, and returns all it wrote.
 fn stdio_session(data: &Path, model: &str, input: &str) -> String {
     let mut child = Command::new(NBMODEM)
@@ -163,6 +166,7 @@ fn pseudo_terminal_front_end() {
 
 #[test]
 fn sandbox_runs_with_no_arguments() {
+    let _ports = SANDBOX_PORTS.lock().unwrap_or_else(|e| e.into_inner());
     let cwd = tempfile::tempdir().unwrap();
     let mut child = Command::new(NBMODEM)
         .arg("sandbox")
@@ -178,6 +182,48 @@ fn sandbox_runs_with_no_arguments() {
         String::from_utf8_lossy(&out.stdout).ends_with("Revision: BC260YCNAAR02A01\r\n\r\nOK\r\n")
     );
     assert!(cwd.path().join("nbmodem-data/nvram.json").exists());
+}
+
+/// The issue's "done when" in real time, as a user does it: in `nbmodem sandbox`, switch China
+/// Telecom self-registration on, reboot, and the CT stand-in records the registration.
+#[test]
+fn sandbox_records_a_self_registration_after_enable_and_reboot() {
+    let _ports = SANDBOX_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = Background(
+        Command::new(NBMODEM)
+            .args(["sandbox", "--imsi", "460110000000001"])
+            .current_dir(cwd.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdin = child.0.stdin.take().unwrap();
+    let mut stdout = child.0.stdout.take().unwrap();
+    stdin.write_all(b"ATE0\rAT+QSREGENABLE=1\r").unwrap();
+    read_until(&mut stdout, "OK\r\n\r\nOK\r\n");
+    stdin.write_all(b"AT+QRST=1\r").unwrap();
+    read_until(&mut stdout, "+CPIN: READY");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let records = loop {
+        let out = Command::new(NBMODEM)
+            .args(["platform", "records", "ct", "--data"])
+            .arg(cwd.path().join("nbmodem-data"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        if text.contains("accepted") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let record: serde_json::Value = serde_json::from_str(records.lines().next().unwrap()).unwrap();
+    assert_eq!(record["verdict"], "accepted", "{records}");
+    assert_eq!(record["fields"]["model"], "QUE-BC260Y CN");
+    assert_eq!(record["fields"]["imsi"], "460110000000001");
+    assert_eq!(record["fields"]["swver"], "BC260YCNAAR02A01");
 }
 
 #[test]
