@@ -298,15 +298,21 @@ impl Module {
     }
 
     /// The next datagram the module sends, addressed to a public address. Sending wakes the
-    /// module and (re)establishes its RRC connection.
+    /// module and (re)establishes its RRC connection; without network registration the datagram
+    /// is lost.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        let registration = self
-            .self_registration
-            .as_mut()
-            .and_then(SelfRegistrar::poll_transmit);
-        let transmit = registration.or_else(|| self.dm.as_mut()?.poll_transmit())?;
-        self.traffic();
-        Some(transmit)
+        loop {
+            let registration = self
+                .self_registration
+                .as_mut()
+                .and_then(SelfRegistrar::poll_transmit);
+            let transmit = registration.or_else(|| self.dm.as_mut()?.poll_transmit())?;
+            if self.ram.radio.registered() {
+                self.traffic();
+                return Some(transmit);
+            }
+            tracing::debug!("datagram to {} lost: not registered", transmit.destination);
+        }
     }
 
     /// Takes bytes written by the host. Before the module has booted they are lost, as on a UART

@@ -194,6 +194,19 @@ fn bc25_retry_wakes_the_module_from_deep_sleep() {
 }
 
 #[test]
+fn a_detached_module_sends_nothing() {
+    let mut bench = bench(setup("BC25", CT_IMSI, "zzhc.vnet.cn"), None);
+    bench.advance(Duration::from_secs(4));
+    bench.at("AT+CGATT=0");
+    bench.advance(Duration::from_secs(200));
+    assert_eq!(
+        module_sends(&mut bench),
+        [3],
+        "the retransmissions are lost"
+    );
+}
+
+#[test]
 fn a_failure_answer_fails_the_round() {
     let mut bench = bench(
         setup("BC25", CT_IMSI, "zzhc.vnet.cn"),
