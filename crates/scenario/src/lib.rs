@@ -5,6 +5,7 @@
 //! - [`script`] parses plain-text scenario scripts (the format is documented in
 //!   `docs/scenarios.md`), and [`run`] plays one on a bench, stopping at the first expectation that
 //!   does not hold with a report that shows the difference.
+//! - [`StandIns`] puts the stand-in operator platforms beside a bench's module.
 
 mod bench;
 mod run;
@@ -14,3 +15,4 @@ mod stand_ins;
 pub use bench::{Bench, ModuleSetup, SetupError, MODULE_ADDRESS};
 pub use run::{run, Failure, Outcome};
 pub use script::{parse, Scenario, ScriptError, Step};
+pub use stand_ins::StandIns;

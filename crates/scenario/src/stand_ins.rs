@@ -5,6 +5,7 @@
 use crate::bench::{Bench, ModuleSetup, SetupError};
 use nbmodem_module::Route;
 use nbmodem_platform::{Addresses, DmServer, Faulty, Platform, RegistryServer, Server, Store};
+use std::path::Path;
 
 pub struct StandIns {
     dir: tempfile::TempDir,
@@ -25,6 +26,12 @@ impl StandIns {
         Ok(StandIns { dir, addresses })
     }
 
+    /// Where the platforms keep their database (open it with [`Store::open`]).
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts the platforms on the bench's network.
     pub fn attach(&self, bench: &mut Bench) -> Result<(), SetupError> {
         let platform =
             Platform::open(self.dir.path(), 7).map_err(|e| SetupError::Platform(e.to_string()))?;

@@ -2,10 +2,9 @@
 //! (identity and the object 666 values), the per-profile retransmission when it is silent, the
 //! PLMN restriction, and DM_mode.
 
-use nbmodem_module::Route;
 use nbmodem_net::sim::Fate;
-use nbmodem_platform::{Addresses, DmServer, Platform, Store};
-use nbmodem_scenario::{Bench, ModuleSetup, MODULE_ADDRESS};
+use nbmodem_platform::{Addresses, DmServer, Store};
+use nbmodem_scenario::{Bench, ModuleSetup, StandIns, MODULE_ADDRESS};
 use std::time::Duration;
 
 const KEY: &str = "M100000089";
@@ -14,7 +13,7 @@ const IMSI: &str = "460040000000001";
 
 struct World {
     bench: Bench,
-    dir: tempfile::TempDir,
+    stand_ins: StandIns,
 }
 
 /// A module of `model` with a China Mobile SIM beside the stand-in platforms; `commands` are run
@@ -23,19 +22,10 @@ fn world(model: &str, commands: &[&str]) -> World {
     let mut setup = ModuleSetup::model(model);
     setup.imsi = Some(IMSI.into());
     setup.iccid = Some("89860400000000000001".into());
-    setup.routes = Addresses::default()
-        .routes()
-        .iter()
-        .map(|r| r.parse::<Route>().unwrap())
-        .collect();
-    let dir = tempfile::tempdir().unwrap();
+    let stand_ins = StandIns::new(&mut setup).unwrap();
     let mut bench = Bench::new(setup).unwrap();
-    let mut platform = Platform::open(dir.path(), 1).unwrap();
-    platform
-        .dm
-        .issue_app_key(Some(KEY), Some(PASSWORD))
-        .unwrap();
-    platform.attach(bench.network(), &Addresses::default());
+    stand_ins.attach(&mut bench).unwrap();
+    stand_ins.issue_app_key(&mut bench, KEY, PASSWORD).unwrap();
     bench.power_on();
     bench.advance(Duration::from_secs(1));
     bench.at("ATE0");
@@ -47,7 +37,7 @@ fn world(model: &str, commands: &[&str]) -> World {
     bench.advance(Duration::from_secs(1));
     bench.take_raw();
     bench.at("ATE0");
-    World { bench, dir }
+    World { bench, stand_ins }
 }
 
 fn credentials() -> String {
@@ -70,7 +60,10 @@ fn the_server_decrypts_the_identity_and_the_666_values() {
     );
     w.bench.advance(Duration::from_secs(10));
     assert_eq!(dm_state(&mut w.bench), "\r\n+QDMPCFG: 6,6\r\n\r\nOK\r\n");
-    let devices = Store::open(w.dir.path()).unwrap().devices().unwrap();
+    let devices = Store::open(w.stand_ins.data_dir())
+        .unwrap()
+        .devices()
+        .unwrap();
     let [device] = &devices[..] else {
         panic!("{devices:?}")
     };
@@ -183,7 +176,7 @@ fn the_default_update_period_is_24_hours() {
         "\r\n+QDMPCFG: 6,11\r\n\r\nOK\r\n",
         "updated 24 h after registering"
     );
-    let updates = Store::open(w.dir.path())
+    let updates = Store::open(w.stand_ins.data_dir())
         .unwrap()
         .records(nbmodem_platform::Server::Dm)
         .unwrap();
@@ -195,7 +188,7 @@ fn the_default_update_period_is_24_hours() {
 
 /// The DM records of the stand-in server with this operation ("register", "update"…).
 fn dm_records(w: &World, operation: &str) -> usize {
-    Store::open(w.dir.path())
+    Store::open(w.stand_ins.data_dir())
         .unwrap()
         .records(nbmodem_platform::Server::Dm)
         .unwrap()

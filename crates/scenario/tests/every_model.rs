@@ -2,9 +2,9 @@
 //! against the stand-in platforms: switch self-registration (or DM) on, reboot, and the operator's
 //! stand-in records the registration with the right fields.
 
-use nbmodem_module::{Operator, Profile, Route, PROFILES};
-use nbmodem_platform::{Addresses, Platform, Server, Store, Verdict};
-use nbmodem_scenario::{Bench, ModuleSetup};
+use nbmodem_module::{Operator, Profile, PROFILES};
+use nbmodem_platform::{Server, Store, Verdict};
+use nbmodem_scenario::{Bench, ModuleSetup, StandIns};
 use std::time::Duration;
 
 const APP_KEY: &str = "M100000089";
@@ -43,25 +43,18 @@ fn switch_on(p: &Profile, operator: Operator) -> Vec<String> {
     commands
 }
 
-/// Runs the user's steps on `p` with a SIM of `operator`; returns the stand-ins' data directory.
-fn enable_and_reboot(p: &Profile, operator: Operator) -> tempfile::TempDir {
+/// Runs the user's steps on `p` with a SIM of `operator`; returns the stand-ins.
+fn enable_and_reboot(p: &Profile, operator: Operator) -> StandIns {
     let (imsi, iccid) = sim(operator);
     let mut setup = ModuleSetup::model(p.model);
     setup.imsi = Some(imsi.into());
     setup.iccid = Some(iccid.into());
-    setup.routes = Addresses::default()
-        .routes()
-        .iter()
-        .map(|r| r.parse::<Route>().unwrap())
-        .collect();
-    let dir = tempfile::tempdir().unwrap();
+    let stand_ins = StandIns::new(&mut setup).unwrap();
     let mut bench = Bench::new(setup).unwrap();
-    let mut platform = Platform::open(dir.path(), 7).unwrap();
-    platform
-        .dm
-        .issue_app_key(Some(APP_KEY), Some(PASSWORD))
+    stand_ins.attach(&mut bench).unwrap();
+    stand_ins
+        .issue_app_key(&mut bench, APP_KEY, PASSWORD)
         .unwrap();
-    platform.attach(bench.network(), &Addresses::default());
     bench.power_on();
     bench.advance(Duration::from_secs(1));
     bench.at("ATE0");
@@ -70,15 +63,15 @@ fn enable_and_reboot(p: &Profile, operator: Operator) -> tempfile::TempDir {
     }
     bench.at("AT+QRST=1");
     bench.advance(Duration::from_secs(30));
-    dir
+    stand_ins
 }
 
 #[test]
 fn every_model_registers_with_each_of_its_operators() {
     for p in PROFILES {
         for &operator in p.operators {
-            let dir = enable_and_reboot(p, operator);
-            let store = Store::open(dir.path()).unwrap();
+            let stand_ins = enable_and_reboot(p, operator);
+            let store = Store::open(stand_ins.data_dir()).unwrap();
             let (imsi, iccid) = sim(operator);
             let what = format!("{} on {operator:?}", p.model);
             let server = match operator {
