@@ -744,6 +744,7 @@ impl Timed for Module {
                     self.wake_up();
                     self.start_self_registration();
                 }
+                // Deep sleep may now begin: checked below, after every timer.
                 Timer::HostIdle => {}
             }
         }
