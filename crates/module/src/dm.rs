@@ -19,7 +19,6 @@ pub mod state {
     pub const INITIAL: u8 = 0;
     /// The server's address is known and the Register is on its way.
     pub const CONNECTED: u8 = 4;
-    pub const CONNECT_FAILED: u8 = 5;
     pub const REGISTERED: u8 = 6;
     pub const REGISTER_FAILED: u8 = 7;
     pub const REGISTER_TIMEOUT: u8 = 8;
@@ -33,14 +32,18 @@ pub mod state {
 /// The DM object.
 const DM_OBJECT: u16 = 666;
 
-/// Which resource of object 666 carries each AT+QDMPCFGEX value, by type (protocols.md §3.5).
-const RESOURCES: [&[u16]; 6] = [
-    &[6602],
-    &[6603],
-    &[6604, 6605, 6606, 6607],
-    &[6608, 6609],
-    &[6610, 6611, 6612, 6613],
-    &[6614],
+/// The DM server's port when none is configured.
+pub const DEFAULT_PORT: u16 = 5683;
+
+/// The AT+QDMPCFGEX values of each type: the object 666 resource that carries each (protocols.md
+/// §3.5) and its maximum length (seed 000 §3.2.2).
+pub const DEVICE_INFO: [&[(u16, usize)]; 6] = [
+    &[(6602, 255)],
+    &[(6603, 19)],
+    &[(6604, 19), (6605, 19), (6606, 19), (6607, 47)],
+    &[(6608, 47), (6609, 47)],
+    &[(6610, 7), (6611, 19), (6612, 47), (6613, 19)],
+    &[(6614, 255)],
 ];
 
 /// The lifetime registered: the update period plus COAP_MAX_TRANSMIT_WAIT (46 s), as the modules
@@ -49,9 +52,6 @@ const LIFETIME_MARGIN: u32 = 46;
 
 pub struct DmSession {
     client: Lwm2mClient,
-    server: SocketAddr,
-    /// How long a Register or Update keeps the device registered.
-    lifetime: Duration,
     /// When the registration runs out unless an Update renews it.
     registered_until: Option<Instant>,
 }
@@ -92,8 +92,7 @@ impl DmSession {
             &dm::endpoint_name(terminal, key, password, &identity),
             server,
         );
-        let lifetime = period.saturating_add(LIFETIME_MARGIN);
-        config.lifetime = Some(lifetime);
+        config.lifetime = Some(period.saturating_add(LIFETIME_MARGIN));
         config.update_interval = Some(Duration::from_secs(u64::from(period)));
         config.update_query = vec![format!(
             "epi={}",
@@ -109,14 +108,17 @@ impl DmSession {
         client.register(now);
         DmSession {
             client,
-            server,
-            lifetime: Duration::from_secs(u64::from(lifetime)),
             registered_until: None,
         }
     }
 
     pub fn server(&self) -> SocketAddr {
-        self.server
+        self.client.config().server
+    }
+
+    /// How long a Register or Update keeps the device registered.
+    fn lifetime(&self) -> Duration {
+        Duration::from_secs(self.client.config().lifetime.map_or(0, u64::from))
     }
 
     pub fn handle_datagram(
@@ -169,7 +171,7 @@ impl DmSession {
         let mut latest = None;
         while let Some(event) = self.client.poll_event() {
             if matches!(event, ClientEvent::Registered { .. } | ClientEvent::Updated) {
-                self.registered_until = Some(now + self.lifetime);
+                self.registered_until = Some(now + self.lifetime());
             }
             let changed = match event {
                 ClientEvent::Registered { .. } => Some(state::REGISTERED),
@@ -194,8 +196,8 @@ fn objects(settings: &DmSettings, password: &str) -> ObjectStore {
         .collect();
     let mut device = DataObject::new(DM_OBJECT, definitions).with_instance(0);
     for (kind, values) in &settings.info {
-        let ids = RESOURCES.get(usize::from(*kind)).copied().unwrap_or(&[]);
-        for (id, value) in ids.iter().zip(values) {
+        let resources = DEVICE_INFO.get(usize::from(*kind)).copied().unwrap_or(&[]);
+        for ((id, _), value) in resources.iter().zip(values) {
             let encrypted = Value::String(dm::encrypt(password, value));
             device.set(0, *id, ResourceValue::Single(encrypted));
         }

@@ -19,12 +19,11 @@ use crate::profile::Profile;
 use crate::radio::{address_for, NetworkConfig, Radio, RegStatus};
 use crate::revision::Revision;
 use crate::routing::Router;
-use crate::selfreg::{self, Outcome, SelfRegistrar, Target, UNICOM_PERIOD};
+use crate::selfreg::{self, Outcome, SelfRegistrar, Target};
 use nbmodem_at::{format, parse_line, FinalResult, LineAssembler, LineEvent, ResultFormat};
 use nbmodem_clock::{Instant, Timed, Timers};
-use nbmodem_coap::TransmissionParams;
 use nbmodem_net::Transmit;
-use nbmodem_operators::selfreg::{model_field, Record, Registry, REGVER};
+use nbmodem_operators::selfreg::{model_field, Record, REGVER};
 use std::net::Ipv4Addr;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -93,8 +92,8 @@ pub(crate) enum Timer {
     Attach,
     RrcRelease,
     Restart,
-    /// China Unicom's re-registration, 30 days after the last success.
-    UnicomRenewal,
+    /// The registry's re-registration (China Unicom: 30 days after the last success).
+    Renewal,
     /// The host has been quiet long enough for deep sleep (see [`crate::sleep`]).
     HostIdle,
 }
@@ -122,7 +121,7 @@ impl Ram {
             results: profile.cmee_default,
             cereg_mode: 0,
             cscon_mode: 0,
-            dm_state: 0,
+            dm_state: dm::state::INITIAL,
             radio: Radio::new(),
             lines: LineAssembler::new(),
             held_urcs: Vec::new(),
@@ -274,7 +273,6 @@ impl Module {
         }
         self.traffic();
         self.deliver_datagram(from, datagram);
-        self.enter_deep_sleep_if_allowed();
     }
 
     fn deliver_datagram(&mut self, from: SocketAddr, datagram: &[u8]) {
@@ -440,7 +438,6 @@ impl Module {
 
     /// Leaves the network (AT+CFUN=0, AT+CGATT=0).
     pub(crate) fn detach(&mut self) {
-        self.wake_up();
         self.timers.cancel(Timer::Attach);
         self.set_rrc(false);
         self.set_status(RegStatus::NotSearching);
@@ -461,30 +458,21 @@ impl Module {
         let mobile = self.sim.operator() == Operator::ChinaMobile
             && self.profile.operators.contains(&Operator::ChinaMobile);
         let settings = self.in_use.dm.clone();
-        let switched_on =
-            !self.profile.dm.needs_self_registration_switch || self.self_registration_on();
+        let switched_on = !self.profile.dm.needs_self_registration_switch
+            || self.in_use.self_registration_on(self.profile);
         let plmn_allowed =
             settings.plmns.is_empty() || settings.plmns.iter().any(|p| p == self.sim.plmn());
-        let wanted = mobile && settings.mode.unwrap_or(true) && switched_on && plmn_allowed;
+        let wanted = mobile && settings.enabled() && switched_on && plmn_allowed;
         let (Some(credentials), true) = (&settings.credentials, wanted) else {
             return;
         };
-        let Some(server) = self.dm_server(&settings) else {
-            self.ram.dm_state = dm::state::CONNECT_FAILED;
-            return;
-        };
-        let timing = self.profile.coap.dm;
-        let period = settings
-            .server
-            .as_ref()
-            .map_or(self.profile.dm.default_period, |s| s.period);
         let start = DmStart {
-            server,
+            server: self.dm_server(&settings),
             settings: &settings,
             credentials,
             imsi: self.sim.imsi(),
-            period,
-            timing: TransmissionParams::exact(timing.ack_timeout, timing.max_retransmit),
+            period: settings.period(&self.profile.dm),
+            timing: self.profile.coap.dm.params(),
             seed: self.now.unix_millis() ^ 0xD0D0,
         };
         self.dm = Some(DmSession::start(self.now, start));
@@ -493,21 +481,13 @@ impl Module {
 
     /// The configured DM server, or the default, resolved; a domain that does not resolve falls
     /// back to the profile's address.
-    fn dm_server(&self, settings: &DmSettings) -> Option<SocketAddr> {
+    fn dm_server(&self, settings: &DmSettings) -> SocketAddr {
         let configured = settings.server.as_ref().filter(|s| !s.host.is_empty());
         let host = configured.map_or(self.profile.dm.default_server, |s| s.host.as_str());
-        let port = settings
-            .server
-            .as_ref()
-            .and_then(|s| s.port)
-            .unwrap_or(5683);
+        let port = settings.port();
         self.router
             .resolve_to_address(host, port)
-            .or_else(|_| {
-                self.router
-                    .resolve_to_address(self.profile.dm.fallback_ip, port)
-            })
-            .ok()
+            .unwrap_or_else(|_| SocketAddr::new(self.profile.dm.fallback_ip.into(), port))
     }
 
     /// The registry this module registers with on this SIM, when its switch is on.
@@ -518,40 +498,19 @@ impl Module {
             _ => return None,
         };
         let served = self.profile.operators.contains(&self.sim.operator());
-        (served && self.self_registration_on()).then_some(target)
+        (served && self.in_use.self_registration_on(self.profile)).then_some(target)
     }
 
-    /// Whether operator self-registration is switched on for this boot.
-    fn self_registration_on(&self) -> bool {
-        self.in_use.self_registration.unwrap_or_else(|| {
-            crate::commands::selfreg::default_on(self.profile, &self.in_use.firmware)
-        })
-    }
-
-    /// The success record of `target`'s registry.
-    fn registered(&self, target: Target) -> Option<&Registered> {
-        match target.registry {
-            Registry::ChinaTelecom => self.saved.ct_registered.as_ref(),
-            Registry::ChinaUnicom => self.saved.cu_registered.as_ref(),
-        }
-    }
-
-    /// Due when the firmware, IMEI or ICCID changed since the last success; for China Unicom also
-    /// 30 days after it.
+    /// Due when the firmware, IMEI or ICCID changed since the last success, or when the registry
+    /// asks for a renewal (China Unicom, 30 days) and it is time.
     fn self_registration_due(&self, target: Target) -> bool {
-        let Some(last) = self.registered(target) else {
+        let Some(last) = self.saved.registered(target.registry) else {
             return true;
         };
         let changed = last.firmware != self.in_use.firmware
             || last.imei != self.in_use.imei
             || last.iccid != self.sim.iccid();
-        let renewal = self.unicom_renewal_at(target, last);
-        changed || renewal.is_some_and(|at| at <= self.now)
-    }
-
-    fn unicom_renewal_at(&self, target: Target, last: &Registered) -> Option<Instant> {
-        (target.registry == Registry::ChinaUnicom)
-            .then(|| Instant::from_unix_millis(last.at_ms) + UNICOM_PERIOD)
+        changed || renewal_at(target, last).is_some_and(|at| at <= self.now)
     }
 
     /// After attach: starts the operator's self-registration when it is due.
@@ -561,10 +520,11 @@ impl Module {
         };
         if !self.self_registration_due(target) {
             if let Some(at) = self
-                .registered(target)
-                .and_then(|last| self.unicom_renewal_at(target, last))
+                .saved
+                .registered(target.registry)
+                .and_then(|last| renewal_at(target, last))
             {
-                self.timers.set(Timer::UnicomRenewal, at);
+                self.timers.set(Timer::Renewal, at);
             }
             return;
         }
@@ -576,8 +536,7 @@ impl Module {
             iccid: self.sim.iccid().into(),
             imsi: self.sim.imsi().into(),
         };
-        let timing = self.profile.coap.self_registration;
-        let params = TransmissionParams::exact(timing.ack_timeout, timing.max_retransmit);
+        let params = self.profile.coap.self_registration.params();
         let seed = self
             .in_use
             .imei
@@ -607,13 +566,10 @@ impl Module {
                     iccid: self.sim.iccid().into(),
                     at_ms: self.now.unix_millis(),
                 };
-                if let Some(at) = self.unicom_renewal_at(target, &record) {
-                    self.timers.set(Timer::UnicomRenewal, at);
+                if let Some(at) = renewal_at(target, &record) {
+                    self.timers.set(Timer::Renewal, at);
                 }
-                let saved = self.save(|nv| match target.registry {
-                    Registry::ChinaTelecom => nv.ct_registered = Some(record),
-                    Registry::ChinaUnicom => nv.cu_registered = Some(record),
-                });
+                let saved = self.save(|nv| nv.set_registered(target.registry, record));
                 if saved.is_err() {
                     tracing::warn!("the self-registration success could not be saved");
                 }
@@ -631,7 +587,7 @@ impl Module {
                     .profile
                     .self_registration
                     .no_retry_unless_sleep_disabled
-                    && self.in_use.sleep_mode != 0;
+                    && !self.sleep_disabled();
                 if !last && sleeps {
                     if let Some(run) = self.self_registration.as_mut() {
                         run.stop();
@@ -700,6 +656,13 @@ impl Module {
     }
 }
 
+/// When `target`'s registry wants the registration `last` renewed, if it does.
+fn renewal_at(target: Target, last: &Registered) -> Option<Instant> {
+    target
+        .renewal
+        .map(|period| Instant::from_unix_millis(last.at_ms) + period)
+}
+
 /// A firmware update from BC260YCNAAR01A03 (or earlier) to a later revision with self-registration
 /// on keeps the setting but makes AT+QSREGENABLE? read 3 (seed 001).
 fn note_firmware_update(profile: &Profile, saved: &mut NvramData, new: &str) {
@@ -740,15 +703,12 @@ impl Timed for Module {
                     self.power_off();
                     self.power_on(now);
                 }
-                Timer::UnicomRenewal => {
-                    self.wake_up();
-                    self.start_self_registration();
-                }
+                Timer::Renewal => self.start_self_registration(),
                 // Deep sleep may now begin: checked below, after every timer.
                 Timer::HostIdle => {}
             }
         }
-        self.before_timers_in_deep_sleep();
+        self.skip_dm_update_in_deep_sleep();
         let outcome = match self.self_registration.as_mut() {
             Some(run) => run.handle_timeout(now, &self.router),
             None => None,

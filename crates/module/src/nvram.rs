@@ -10,6 +10,8 @@
 //! fields this version does not know are kept as they were, and a store written in a newer format is
 //! refused with a clear error instead of being overwritten.
 
+use crate::profile::{DmConfig, Profile};
+use nbmodem_operators::selfreg::Registry;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fs;
@@ -70,6 +72,29 @@ impl NvramData {
         }
     }
 
+    /// Whether operator self-registration is switched on: the setting, or the firmware's default.
+    pub fn self_registration_on(&self, profile: &Profile) -> bool {
+        self.self_registration
+            .unwrap_or_else(|| profile.self_registration.default_on(&self.firmware))
+    }
+
+    /// The last successful self-registration with `registry`.
+    pub fn registered(&self, registry: Registry) -> Option<&Registered> {
+        match registry {
+            Registry::ChinaTelecom => self.ct_registered.as_ref(),
+            Registry::ChinaUnicom => self.cu_registered.as_ref(),
+        }
+    }
+
+    /// Records a successful self-registration with `registry`.
+    pub fn set_registered(&mut self, registry: Registry, registered: Registered) {
+        let slot = match registry {
+            Registry::ChinaTelecom => &mut self.ct_registered,
+            Registry::ChinaUnicom => &mut self.cu_registered,
+        };
+        *slot = Some(registered);
+    }
+
     pub fn encode(&self) -> String {
         serde_json::to_string_pretty(self).expect("NVRAM data is plain JSON") + "\n"
     }
@@ -113,6 +138,26 @@ pub struct DmSettings {
     /// AT+QDMPCFGEX values by type; a value not there reads `NULL`.
     #[serde(default)]
     pub info: std::collections::BTreeMap<u8, Vec<String>>,
+}
+
+impl DmSettings {
+    /// DM_mode: on unless switched off.
+    pub fn enabled(&self) -> bool {
+        self.mode.unwrap_or(true)
+    }
+
+    /// The configured port, or the default.
+    pub fn port(&self) -> u16 {
+        self.server
+            .as_ref()
+            .and_then(|s| s.port)
+            .unwrap_or(crate::dm::DEFAULT_PORT)
+    }
+
+    /// The configured update period, or the profile's default.
+    pub fn period(&self, dm: &DmConfig) -> u32 {
+        self.server.as_ref().map_or(dm.default_period, |s| s.period)
+    }
 }
 
 /// AT+QDMPCFG type 1. An empty host or no port: the default (AT+DMPCONFIG=1, , ,300).

@@ -8,7 +8,10 @@
 use crate::commands::{self, Handler};
 use crate::errors::{ErrorTable, NEUL_ERRORS, QUECTEL_ERRORS};
 use crate::identity::Operator;
+use crate::revision::Revision;
 use nbmodem_at::{CommandTable, ResultFormat};
+use nbmodem_coap::TransmissionParams;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 /// RFC 7252 retransmission parameters of one kind of exchange. The ACK_RANDOM_FACTOR is 1.0 for
@@ -25,6 +28,11 @@ impl Retransmission {
             ack_timeout: Duration::from_secs(ack_timeout_secs),
             max_retransmit,
         }
+    }
+
+    /// The CoAP engine's parameters: these, with no randomisation.
+    pub fn params(&self) -> TransmissionParams {
+        TransmissionParams::exact(self.ack_timeout, self.max_retransmit)
     }
 
     /// When an exchange started at time zero gives up: ACK_TIMEOUT × (2^(MAX_RETRANSMIT+1) − 1).
@@ -66,15 +74,30 @@ pub struct SelfRegistration {
     pub no_retry_unless_sleep_disabled: bool,
 }
 
+impl SelfRegistration {
+    /// Whether `firmware` has self-registration on by default (seed 000 table 1).
+    pub fn default_on(&self, firmware: &str) -> bool {
+        let Some(revision) = Revision::parse(firmware) else {
+            return false;
+        };
+        self.default_on_up_to
+            .iter()
+            .filter_map(|limit| Revision::parse(limit))
+            .any(|limit| revision.is_at_most(&limit))
+    }
+}
+
 /// How a model configures China Mobile DM (AT+QDMPCFG or AT+DMPCONFIG).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DmConfig {
     /// The command's name.
     pub command: &'static str,
+    /// The syntax line its test command answers (as the seeds print it).
+    pub test_syntax: &'static str,
     /// The server used when none is configured (an IP address or a domain).
     pub default_server: &'static str,
     /// Where DM goes when the default domain does not resolve.
-    pub fallback_ip: &'static str,
+    pub fallback_ip: Ipv4Addr,
     pub port_range: (u16, u16),
     pub default_period: u32,
     /// Type 1 may leave server and port empty (`AT+DMPCONFIG=1, , ,300`).
@@ -140,8 +163,9 @@ const BC25_COAP: CoapTiming = CoapTiming {
 
 const QDMPCFG: DmConfig = DmConfig {
     command: "+QDMPCFG",
+    test_syntax: "<type>[,<parameter1>[,<parameter2>[,<parameter3>[,<parameter4>]]]]",
     default_server: "117.161.2.41",
-    fallback_ip: "117.161.2.41",
+    fallback_ip: Ipv4Addr::new(117, 161, 2, 41),
     port_range: (1000, 65535),
     default_period: 86_400,
     empty_server_allowed: false,
@@ -153,6 +177,8 @@ const QDMPCFG: DmConfig = DmConfig {
 
 const DMPCONFIG: DmConfig = DmConfig {
     command: "+DMPCONFIG",
+    // Seed 004's bracketing, as printed.
+    test_syntax: "<type>[,<parameter1>][,<parameter2>][,<parameter3>[,<parameter4>]]]",
     port_range: (1, 65535),
     empty_server_allowed: true,
     plmn_list: true,
@@ -285,8 +311,7 @@ pub static PROFILES: &[Profile] = &[
         operators: &[CT],
         self_registration: SelfRegistration {
             default_on_up_to: &["BC25B5PAR01A04"],
-            read_three_after_update_from: None,
-            no_retry_unless_sleep_disabled: false,
+            ..BC25.self_registration
         },
         ..BC25
     },
@@ -300,8 +325,7 @@ pub static PROFILES: &[Profile] = &[
         operators: &[CM],
         self_registration: SelfRegistration {
             default_on_up_to: &["BC25B8PAR01A05"],
-            read_three_after_update_from: None,
-            no_retry_unless_sleep_disabled: false,
+            ..BC25.self_registration
         },
         ..BC25
     },
@@ -315,8 +339,7 @@ pub static PROFILES: &[Profile] = &[
         operators: &[CM],
         self_registration: SelfRegistration {
             default_on_up_to: &["BC32RAR01A03"],
-            read_three_after_update_from: None,
-            no_retry_unless_sleep_disabled: false,
+            ..BC25.self_registration
         },
         ..BC25
     },
@@ -330,8 +353,7 @@ pub static PROFILES: &[Profile] = &[
         operators: &[CM],
         self_registration: SelfRegistration {
             default_on_up_to: &["BC32B8RAR01A03"],
-            read_three_after_update_from: None,
-            no_retry_unless_sleep_disabled: false,
+            ..BC25.self_registration
         },
         ..BC25
     },

@@ -19,8 +19,6 @@ use std::time::Duration;
 const JSON: u16 = 50;
 /// How long after a failed round the next one starts.
 pub const ROUND_INTERVAL: Duration = Duration::from_secs(3600);
-/// China Unicom asks for a registration again this long after a success.
-pub const UNICOM_PERIOD: Duration = Duration::from_secs(30 * 86_400);
 
 /// Where a registry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +27,8 @@ pub struct Target {
     pub host: &'static str,
     pub port: u16,
     pub path: &'static str,
+    /// How long after a success the registry wants the registration again, if it does.
+    pub renewal: Option<Duration>,
 }
 
 pub const CHINA_TELECOM: Target = Target {
@@ -36,12 +36,15 @@ pub const CHINA_TELECOM: Target = Target {
     host: "zzhc.vnet.cn",
     port: 5683,
     path: "/nb",
+    renewal: None,
 };
 pub const CHINA_UNICOM: Target = Target {
     registry: Registry::ChinaUnicom,
     host: "114.255.193.236",
     port: 5683,
     path: "/",
+    // China Unicom asks for a registration again 30 days after a success (seed 000).
+    renewal: Some(Duration::from_secs(30 * 86_400)),
 };
 
 /// What a registration run reports.
@@ -109,18 +112,9 @@ impl SelfRegistrar {
         self.server
     }
 
-    pub fn is_finished(&self) -> bool {
-        self.state == State::Finished
-    }
-
     /// Whether a round's exchange is in flight (which keeps the module out of deep sleep).
     pub fn is_busy(&self) -> bool {
-        matches!(self.state, State::InFlight(_)) || self.endpoint.is_busy()
-    }
-
-    /// Whether the next round is due at `now`.
-    pub fn round_due(&self, now: Instant) -> bool {
-        matches!(self.state, State::Waiting(at) if at <= now)
+        self.endpoint.is_busy()
     }
 
     /// Starts the next round: resolves the registry and posts the record.

@@ -7,9 +7,9 @@
 //!
 //! In deep sleep the module cannot be reached: datagrams sent to it are lost. It wakes up
 //! - when the host writes to the UART (the wake-up signal a real design gives on PSM_EINT);
-//! - when it has something to send: a self-registration round (seed 000: "the retry takes the
-//!   module out of PSM"), the China Unicom renewal, and the DM Update on models whose update wakes
-//!   them (seed 001);
+//! - when it sends a datagram: a self-registration round (seed 000: "the retry takes the module
+//!   out of PSM"), the China Unicom renewal, and the DM Update on models whose update wakes them
+//!   (seed 001);
 //! - at power-on.
 //!
 //! A DM Update that falls due in deep sleep on the other models is not sent (seed 000); the next
@@ -24,7 +24,8 @@ use std::time::Duration;
 /// can read a response and send the next command without waking the module each time.
 pub const HOST_IDLE: Duration = Duration::from_secs(5);
 
-/// AT+QSCLK's "light and deep sleep".
+/// AT+QSCLK's values: no sleep; light and deep sleep (2 is light sleep only).
+const SLEEP_DISABLED: u8 = 0;
 const DEEP_SLEEP_ENABLED: u8 = 1;
 
 impl Module {
@@ -85,28 +86,19 @@ impl Module {
         self.set_rrc(true);
     }
 
-    /// Before a timer's work runs in deep sleep: a self-registration round wakes the module; a DM
-    /// Update wakes it or is skipped, as the profile says.
-    pub(crate) fn before_timers_in_deep_sleep(&mut self) {
-        if !self.is_in_deep_sleep() {
-            return;
-        }
+    /// A DM Update falling due in deep sleep is not sent on the models whose update does not
+    /// wake them; on the others it goes out and its sending wakes the module.
+    pub(crate) fn skip_dm_update_in_deep_sleep(&mut self) {
         let now = self.now;
-        if self
-            .self_registration
-            .as_ref()
-            .is_some_and(|run| run.round_due(now))
-        {
-            self.wake_up();
+        let skip = self.is_in_deep_sleep() && !self.profile.dm.update_wakes_from_deep_sleep;
+        if let Some(dm) = self.dm.as_mut().filter(|dm| skip && dm.update_due(now)) {
+            tracing::info!("DM update skipped: the module is in deep sleep");
+            dm.skip_update();
         }
-        let wakes = self.profile.dm.update_wakes_from_deep_sleep;
-        if let Some(dm) = self.dm.as_mut().filter(|dm| dm.update_due(now)) {
-            if wakes {
-                self.wake_up();
-            } else {
-                tracing::info!("DM update skipped: the module is in deep sleep");
-                dm.skip_update();
-            }
-        }
+    }
+
+    /// AT+QSCLK=0: no sleep at all (seed 001's "sleep disabled").
+    pub(crate) fn sleep_disabled(&self) -> bool {
+        self.in_use.sleep_mode == SLEEP_DISABLED
     }
 }

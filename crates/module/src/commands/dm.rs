@@ -5,8 +5,9 @@
 //! (loaded at boot), type 4 the saved ones (behaviour.md §3, §4.5–4.7). Erasing returns a saved item
 //! to its factory default.
 
-use super::{spec, Failure, HandlerResult};
+use super::{plain, spec, Failure, HandlerResult};
 use crate::commands::Handler;
+use crate::dm::{DEFAULT_PORT, DEVICE_INFO};
 use crate::errors::ErrorKind;
 use crate::module::Module;
 use crate::nvram::{DmCredentials, DmServer, DmSettings};
@@ -23,34 +24,14 @@ pub(super) static CME: &[CommandSpec<Handler>] = &[
 
 /// BC260Y-CN, BC26, BC20: the seeds answer every error with a plain ERROR.
 pub(super) static PLAIN: &[CommandSpec<Handler>] = &[
-    CommandSpec {
-        name: "+QDMPCFG",
-        forms: FORMS,
-        handler: dm_config,
-        plain_error: true,
-    },
-    CommandSpec {
-        name: "+QDMPCFGEX",
-        forms: Forms::TEST_SET,
-        handler: dm_config_ex,
-        plain_error: true,
-    },
+    plain("+QDMPCFG", FORMS, dm_config),
+    plain("+QDMPCFGEX", Forms::TEST_SET, dm_config_ex),
 ];
 
 pub(super) static DMPCONFIG: &[CommandSpec<Handler>] = &[spec("+DMPCONFIG", FORMS, dm_config)];
 
-const DEFAULT_PORT: u16 = 5683;
 const MAX_APP_KEY: usize = 64;
 const MAX_PASSWORD: usize = 64;
-
-/// The syntax line the seeds give as the test command's answer.
-fn test_answer(dm: &DmConfig) -> &'static str {
-    if dm.plmn_list {
-        "<type>[,<parameter1>][,<parameter2>][,<parameter3>[,<parameter4>]]]"
-    } else {
-        "<type>[,<parameter1>[,<parameter2>[,<parameter3>[,<parameter4>]]]]"
-    }
-}
 
 fn invalid() -> Failure {
     Failure::Cme(ErrorKind::InvalidParameter)
@@ -59,7 +40,7 @@ fn invalid() -> Failure {
 fn dm_config(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     let dm = m.profile.dm;
     match c.form {
-        Form::Test => Ok(vec![format!("{}: {}", dm.command, test_answer(&dm))]),
+        Form::Test => Ok(vec![format!("{}: {}", dm.command, dm.test_syntax)]),
         Form::Read => {
             let settings = m.in_use.dm.clone();
             let mut lines = vec![mode_line(&settings), server_line(&dm, &settings)];
@@ -144,7 +125,7 @@ fn answer(dm: &DmConfig, text: &str) -> String {
 }
 
 fn mode_line(settings: &DmSettings) -> String {
-    format!("0,{}", u8::from(settings.mode.unwrap_or(true)))
+    format!("0,{}", u8::from(settings.enabled()))
 }
 
 /// `1,<server>,<port>,<period>`; a server or port left empty prints as a space (`1, , ,300`).
@@ -249,18 +230,8 @@ fn erase(dm: &mut DmSettings, item: u64) {
     }
 }
 
-/// Maximum lengths of the AT+QDMPCFGEX values of each type (seed 000 §3.2.2).
-const EX_LIMITS: [&[usize]; 6] = [
-    &[255],
-    &[19],
-    &[19, 19, 19, 47],
-    &[47, 47],
-    &[7, 19, 47, 19],
-    &[255],
-];
-
 /// `NULL`: a value never set or erased.
-pub const NULL: &str = "NULL";
+const NULL: &str = "NULL";
 
 fn dm_config_ex(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     if c.form == Form::Test {
@@ -270,14 +241,14 @@ fn dm_config_ex(m: &mut Module, c: &Command<'_>) -> HandlerResult {
         ]);
     }
     let kind = c.params.int(0, 0..=5)? as u8;
-    let limits = EX_LIMITS[usize::from(kind)];
+    let limits = DEVICE_INFO[usize::from(kind)];
     match c.params.int(1, 0..=2)? {
         0 => {
             c.params.expect_count(2 + limits.len()..=2 + limits.len())?;
             let values = limits
                 .iter()
                 .enumerate()
-                .map(|(i, max)| c.params.quoted(2 + i, *max).map(String::from))
+                .map(|(i, (_, max))| c.params.quoted(2 + i, *max).map(String::from))
                 .collect::<Result<Vec<_>, _>>()?;
             m.save(|nv| {
                 nv.dm.info.insert(kind, values);

@@ -6,7 +6,7 @@
 
 mod basic;
 mod dm;
-pub(crate) mod selfreg;
+mod selfreg;
 
 use crate::errors::ErrorKind;
 use crate::module::Module;
@@ -36,6 +36,14 @@ const fn spec(name: &'static str, forms: Forms, handler: Handler) -> CommandSpec
         forms,
         handler,
         plain_error: false,
+    }
+}
+
+/// A command whose every error is a plain `ERROR`, as some seeds show.
+const fn plain(name: &'static str, forms: Forms, handler: Handler) -> CommandSpec<Handler> {
+    CommandSpec {
+        plain_error: true,
+        ..spec(name, forms, handler)
     }
 }
 
