@@ -90,10 +90,11 @@ fn the_server_decrypts_the_identity_and_the_666_values() {
     }
 }
 
-#[test]
-fn a_silent_server_gets_the_bc260y_retransmissions_then_register_timeout() {
+/// With the DM server gone: the seconds (after the reboot) at which `model` sent its Register,
+/// and the DM state at 10 s and at 200 s.
+fn register_to_a_silent_server(model: &str) -> (Vec<u64>, String, String) {
     let mut w = world(
-        "BC260Y-CN",
+        model,
         &["AT+QDMPCFG=1,117.161.2.41,5683,300", &credentials()],
     );
     w.bench.network().detach(Addresses::default().dm);
@@ -101,11 +102,7 @@ fn a_silent_server_gets_the_bc260y_retransmissions_then_register_timeout() {
     let start = w.bench.now();
     w.bench.advance(Duration::from_secs(10));
     w.bench.at("ATE0");
-    assert_eq!(
-        dm_state(&mut w.bench),
-        "\r\n+QDMPCFG: 6,4\r\n\r\nOK\r\n",
-        "connected, the Register unanswered so far"
-    );
+    let early = dm_state(&mut w.bench);
     w.bench.advance(Duration::from_secs(190));
     let sends: Vec<u64> = w
         .bench
@@ -115,17 +112,34 @@ fn a_silent_server_gets_the_bc260y_retransmissions_then_register_timeout() {
         .filter(|r| r.from == MODULE_ADDRESS && r.sent >= start && r.fate == Fate::NoRoute)
         .map(|r| r.sent.saturating_since(start).as_secs())
         .collect();
-    assert_eq!(
-        sends,
-        [3, 5, 9, 17, 33, 65],
-        "2, 4, 8, 16, 32 s after the first, from attach at 3 s"
-    );
-    w.bench.at("ATE0");
-    assert_eq!(
-        dm_state(&mut w.bench),
-        "\r\n+QDMPCFG: 6,8\r\n\r\nOK\r\n",
-        "register timeout after 126 s"
-    );
+    (sends, early, dm_state(&mut w.bench))
+}
+
+#[test]
+fn a_silent_server_gets_each_profiles_retransmissions_then_register_timeout() {
+    let connected = "\r\n+QDMPCFG: 6,4\r\n\r\nOK\r\n";
+    let timeout = "\r\n+QDMPCFG: 6,8\r\n\r\nOK\r\n";
+    // Attached at 3 s. BC260Y-CN: 2, 4, 8, 16, 32 s, given up at 126 s (seed 001).
+    let (sends, early, late) = register_to_a_silent_server("BC260Y-CN");
+    assert_eq!(sends, [3, 5, 9, 17, 33, 65]);
+    assert_eq!((early.as_str(), late.as_str()), (connected, timeout));
+    // The BC25 timing (BC26 here): 2, 4, 8, 16 s, given up at 62 s (seed 000).
+    let (sends, early, late) = register_to_a_silent_server("BC26");
+    assert_eq!(sends, [3, 5, 9, 17, 33]);
+    assert_eq!((early.as_str(), late.as_str()), (connected, timeout));
+}
+
+#[test]
+fn bc260y_falls_back_to_the_ip_when_the_dm_domain_does_not_resolve() {
+    // No AT+QDMPCFG=1: the default server m.fxltsbl.com, which DNS fails to resolve.
+    let mut w = world("BC260Y-CN", &[&credentials()]);
+    w.bench
+        .module()
+        .router_mut()
+        .fail_dns(Some("m.fxltsbl.com"));
+    w.bench.advance(Duration::from_secs(30));
+    assert_eq!(dm_records(&w, "register"), 1, "registered at 117.161.2.41");
+    assert_eq!(dm_state(&mut w.bench), "\r\n+QDMPCFG: 6,6\r\n\r\nOK\r\n");
 }
 
 #[test]
