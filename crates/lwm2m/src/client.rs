@@ -14,6 +14,7 @@ use nbmodem_coap::{
     ObservationId, Request, RequestId, Response, Status,
 };
 use nbmodem_net::{DatagramNode, Transmit};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -109,14 +110,13 @@ enum Stage {
     Deregistering(RequestId),
 }
 
-/// An observation the server made, with its notification attributes.
+/// An observation the server made. Its `pmin` and `pmax` are looked up when needed, so that a
+/// later Write-Attributes applies to it.
 #[derive(Debug)]
 struct Observation {
     id: ObservationId,
     path: Path,
     accept: Option<u16>,
-    pmin: Duration,
-    pmax: Option<Duration>,
     last_sent: Instant,
     changed: bool,
 }
@@ -128,6 +128,16 @@ struct Attributes {
     pmax: Option<u32>,
 }
 
+impl Attributes {
+    fn pmin(self) -> Duration {
+        Duration::from_secs(u64::from(self.pmin.unwrap_or(0)))
+    }
+
+    fn pmax(self) -> Option<Duration> {
+        self.pmax.map(|s| Duration::from_secs(u64::from(s)))
+    }
+}
+
 pub struct Lwm2mClient {
     config: ClientConfig,
     endpoint: Endpoint,
@@ -137,7 +147,7 @@ pub struct Lwm2mClient {
     next_update: Option<Instant>,
     observations: Vec<Observation>,
     attributes: Vec<(Path, Attributes)>,
-    events: Vec<ClientEvent>,
+    events: VecDeque<ClientEvent>,
     now: Instant,
 }
 
@@ -152,7 +162,7 @@ impl Lwm2mClient {
             next_update: None,
             observations: Vec::new(),
             attributes: Vec::new(),
-            events: Vec::new(),
+            events: VecDeque::new(),
             now: Instant::default(),
         }
     }
@@ -177,12 +187,12 @@ impl Lwm2mClient {
     }
 
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
-        if self.events.is_empty() {
+        let event = self.events.pop_front();
+        if event.is_none() {
             // Nothing queued: give the memory back (many simulated devices stay idle).
             self.events.shrink_to_fit();
-            return None;
         }
-        Some(self.events.remove(0))
+        event
     }
 
     /// Whether an exchange with the server is in flight (see [`Endpoint::is_busy`]).
@@ -266,12 +276,17 @@ impl Lwm2mClient {
     /// notified, respecting `pmin`.
     pub fn value_changed(&mut self, now: Instant, path: Path) {
         self.now = now;
+        self.mark_changed(path);
+        self.send_due_notifications(now);
+    }
+
+    /// Marks the observations of `path` (or of a parent) changed, without notifying yet.
+    fn mark_changed(&mut self, path: Path) {
         for observation in &mut self.observations {
             if is_within(path, observation.path) {
                 observation.changed = true;
             }
         }
-        self.send_due_notifications(now);
     }
 
     /// Sends a notification of the current value at `path` to its observer now, confirmable or
@@ -299,7 +314,7 @@ impl Lwm2mClient {
                 Event::Request { id, request, .. } => self.serve(id, request),
                 Event::NotificationAcked { id, sequence } => {
                     if let Some(o) = self.observations.iter().find(|o| o.id == id) {
-                        self.events.push(ClientEvent::NotificationAcked {
+                        self.events.push_back(ClientEvent::NotificationAcked {
                             path: o.path,
                             sequence,
                         });
@@ -320,7 +335,7 @@ impl Lwm2mClient {
                 self.location = Some(response.location_path.clone());
                 self.stage = Stage::Registered;
                 self.schedule_update();
-                self.events.push(ClientEvent::Registered {
+                self.events.push_back(ClientEvent::Registered {
                     location: self.location().unwrap_or_default(),
                 });
             }
@@ -328,7 +343,7 @@ impl Lwm2mClient {
             Stage::Updating(r) if r == id && success => {
                 self.stage = Stage::Registered;
                 self.schedule_update();
-                self.events.push(ClientEvent::Updated);
+                self.events.push_back(ClientEvent::Updated);
             }
             // The server forgot us: register again (LwM2M 1.0 §8.2.3).
             Stage::Updating(r) if r == id && response.status == Status::NotFound => {
@@ -336,7 +351,7 @@ impl Lwm2mClient {
             }
             Stage::Updating(r) if r == id => {
                 self.stage = Stage::Registered;
-                self.events.push(ClientEvent::UpdateFailed {
+                self.events.push_back(ClientEvent::UpdateFailed {
                     status: Some(response.status),
                 });
             }
@@ -350,7 +365,8 @@ impl Lwm2mClient {
             Stage::Registering(r) if r == id => self.registration_failed(None),
             Stage::Updating(r) if r == id => {
                 self.stage = Stage::Registered;
-                self.events.push(ClientEvent::UpdateFailed { status: None });
+                self.events
+                    .push_back(ClientEvent::UpdateFailed { status: None });
             }
             Stage::Deregistering(r) if r == id => self.deregistered(),
             _ => {}
@@ -360,7 +376,8 @@ impl Lwm2mClient {
     fn registration_failed(&mut self, status: Option<Status>) {
         self.stage = Stage::Unregistered;
         self.location = None;
-        self.events.push(ClientEvent::RegistrationFailed { status });
+        self.events
+            .push_back(ClientEvent::RegistrationFailed { status });
     }
 
     fn deregistered(&mut self) {
@@ -369,7 +386,7 @@ impl Lwm2mClient {
         for observation in std::mem::take(&mut self.observations) {
             self.endpoint.drop_observation(observation.id);
         }
-        self.events.push(ClientEvent::Deregistered);
+        self.events.push_back(ClientEvent::Deregistered);
     }
 
     fn schedule_update(&mut self) {
@@ -396,12 +413,9 @@ impl Lwm2mClient {
             Method::Get if request.observe == Some(0) => {
                 return self.start_observation(id, path, request)
             }
-            Method::Get => {
-                if request.observe == Some(1) {
-                    self.forget_observation_of(path);
-                }
-                self.store.read(path, request.accept)
-            }
+            // A GET with Observe=1 is a read as well: the CoAP endpoint has already ended the
+            // observation on its token (and reported it, see `observation_cancelled`).
+            Method::Get => self.store.read(path, request.accept),
             Method::Put if request.payload.is_empty() && !request.query.is_empty() => self
                 .write_attributes(path, &request.query)
                 .map(|_| (0, Vec::new())),
@@ -440,16 +454,18 @@ impl Lwm2mClient {
         let paths = self
             .store
             .write(path, request.content_format, &request.payload)?;
+        // All marked first: an observer of a parent gets one notification for the whole Write.
         for written in &paths {
-            self.value_changed(self.now, *written);
+            self.mark_changed(*written);
         }
-        self.events.push(ClientEvent::Written { paths });
+        self.send_due_notifications(self.now);
+        self.events.push_back(ClientEvent::Written { paths });
         Ok(())
     }
 
     fn execute(&mut self, path: Path, arguments: &[u8]) -> Result<(), Lwm2mError> {
         self.store.execute(path, arguments)?;
-        self.events.push(ClientEvent::Executed {
+        self.events.push_back(ClientEvent::Executed {
             path,
             arguments: arguments.to_vec(),
         });
@@ -509,29 +525,23 @@ impl Lwm2mClient {
         let mut response = Response::new(Status::Content).with_payload(format, body);
         response.observe = Some(0);
         let observation = self.endpoint.respond(self.now, id, response)?;
-        let attributes = self.attributes_of(path);
         self.observations.retain(|o| o.id != observation);
         self.observations.push(Observation {
             id: observation,
             path,
             accept: request.accept,
-            pmin: Duration::from_secs(u64::from(attributes.pmin.unwrap_or(0))),
-            pmax: attributes.pmax.map(|s| Duration::from_secs(u64::from(s))),
             last_sent: self.now,
             changed: false,
         });
-        self.events.push(ClientEvent::ObservationStarted { path });
+        self.events
+            .push_back(ClientEvent::ObservationStarted { path });
         None
-    }
-
-    fn forget_observation_of(&mut self, path: Path) {
-        self.observations.retain(|o| o.path != path);
     }
 
     fn observation_cancelled(&mut self, id: ObservationId, _: CancelReason) {
         if let Some(index) = self.observations.iter().position(|o| o.id == id) {
             let observation = self.observations.remove(index);
-            self.events.push(ClientEvent::ObservationEnded {
+            self.events.push_back(ClientEvent::ObservationEnded {
                 path: observation.path,
             });
         }
@@ -540,11 +550,12 @@ impl Lwm2mClient {
     /// Sends the notifications that are due: changed values past `pmin`, and `pmax` expiries.
     fn send_due_notifications(&mut self, now: Instant) {
         for index in 0..self.observations.len() {
-            if self
+            let due = self
                 .observations
                 .get(index)
-                .is_some_and(|o| notification_due(o, now))
-            {
+                .and_then(|o| self.notification_at(o))
+                .is_some_and(|at| at <= now);
+            if due {
                 self.send_notification(index, false);
             }
         }
@@ -562,21 +573,20 @@ impl Lwm2mClient {
         self.endpoint.notify(self.now, id, response, confirmable)
     }
 
+    /// When the next notification of `o` is due: a change once `pmin` has passed, or `pmax`.
+    fn notification_at(&self, o: &Observation) -> Option<Instant> {
+        let attributes = self.attributes_of(o.path);
+        let by_change = o.changed.then(|| o.last_sent + attributes.pmin());
+        let by_pmax = attributes.pmax().map(|p| o.last_sent + p);
+        by_change.into_iter().chain(by_pmax).min()
+    }
+
     fn next_notification(&self) -> Option<Instant> {
         self.observations
             .iter()
-            .filter_map(|o| {
-                let by_change = o.changed.then(|| o.last_sent + o.pmin);
-                let by_pmax = o.pmax.map(|p| o.last_sent + p);
-                by_change.into_iter().chain(by_pmax).min()
-            })
+            .filter_map(|o| self.notification_at(o))
             .min()
     }
-}
-
-fn notification_due(o: &Observation, now: Instant) -> bool {
-    let since = now.saturating_since(o.last_sent);
-    (o.changed && since >= o.pmin) || o.pmax.is_some_and(|p| since >= p)
 }
 
 /// Whether `path` is `parent` or lies under it.

@@ -347,9 +347,11 @@ impl ObjectStore {
             .iter()
             .find(|o| o.id() == path.object())
             .ok_or(Lwm2mError::NotFound)?;
+        // `Path` displays with its leading slash: `/3/0` links as `</3/0>`.
+        let own = format!("<{path}>");
         let with_attributes = |target: String| {
-            if target == format!("</{path}>") || target == format!("<{path}>") {
-                format!("{target}{attributes}")
+            if target == own {
+                target + attributes
             } else {
                 target
             }

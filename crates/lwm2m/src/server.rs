@@ -30,8 +30,6 @@ pub struct Registration {
     /// Every Uri-Query item of the last Register or Update (`ep=…`, `epi=…`, …).
     pub query: Vec<String>,
     pub address: SocketAddr,
-    pub registered_at: Instant,
-    pub updated_at: Instant,
     expires: Instant,
 }
 
@@ -86,7 +84,8 @@ pub enum Operation {
     Observe {
         accept: Option<u16>,
     },
-    /// Ends an observation (a GET with Observe=1).
+    /// Ends the latest observation of the path: a GET with Observe=1 on the observation's token,
+    /// which the client needs to tell which observation ends. It completes as this operation.
     CancelObserve,
 }
 
@@ -235,46 +234,35 @@ impl Lwm2mServer {
     }
 
     fn send(&mut self, pending: Pending) {
+        if pending.kind == Operation::CancelObserve {
+            if let Some(id) = self.observation_of(&pending.location, pending.path) {
+                // The cancel goes on the observation's exchange; its response ends it.
+                self.endpoint.cancel_observation(self.now, id);
+                self.in_flight.insert(id, pending);
+                return;
+            }
+            // No observation known (we restarted, say): a new token, which the client answers
+            // as a Read.
+        }
         let Some(address) = self.registrations.get(&pending.location).map(|r| r.address) else {
             return;
         };
-        let path = pending.path.to_string();
-        let request = match &pending.kind {
-            Operation::Read { accept } => Request {
-                accept: *accept,
-                ..Request::get(&path)
-            },
-            Operation::Discover => Request {
-                accept: Some(40),
-                ..Request::get(&path)
-            },
-            Operation::Observe { accept } => Request {
-                accept: *accept,
-                ..Request::get(&path).with_observe(0)
-            },
-            Operation::CancelObserve => Request::get(&path).with_observe(1),
-            Operation::Write {
-                format,
-                payload,
-                replace,
-            } => {
-                let method = if *replace { Method::Put } else { Method::Post };
-                Request::new(method, &path).with_payload(*format, payload.clone())
-            }
-            Operation::Execute { arguments } => {
-                let mut request = Request::new(Method::Post, &path);
-                request.payload = arguments.clone();
-                request
-            }
-            Operation::WriteAttributes { pmin, pmax } => {
-                let mut request = Request::new(Method::Put, &path);
-                request.query.extend(pmin.map(|v| format!("pmin={v}")));
-                request.query.extend(pmax.map(|v| format!("pmax={v}")));
-                request
-            }
-        };
+        let request = request_of(&pending.kind, &pending.path.to_string());
         let id = self.endpoint.request(self.now, address, request, true);
         self.in_flight.insert(id, pending);
+    }
+
+    /// The exchange of the latest observation of `path` at the client registered at `location`.
+    fn observation_of(&self, location: &str, path: Path) -> Option<RequestId> {
+        self.in_flight
+            .iter()
+            .filter(|(_, p)| {
+                matches!(p.kind, Operation::Observe { .. })
+                    && p.location == location
+                    && p.path == path
+            })
+            .max_by_key(|(_, p)| p.operation.0)
+            .map(|(id, _)| *id)
     }
 
     /// Sends what waits for a queue-mode client that just showed it is reachable.
@@ -359,8 +347,6 @@ impl Lwm2mServer {
             objects,
             query: request.query.clone(),
             address: peer,
-            registered_at: self.now,
-            updated_at: self.now,
             expires: self.now + Duration::from_secs(u64::from(lifetime)),
         };
         self.expiries
@@ -421,7 +407,6 @@ impl Lwm2mServer {
             registration.objects = objects;
         }
         registration.query = request.query.clone();
-        registration.updated_at = now;
         registration.expires = now + Duration::from_secs(u64::from(registration.lifetime));
         let old_address = std::mem::replace(&mut registration.address, peer);
         self.expiries
@@ -495,20 +480,6 @@ impl Lwm2mServer {
             .unwrap_or_default()
     }
 
-    /// Ends the observation started by `operation` from our side (its next notification is reset).
-    pub fn forget_observation(&mut self, operation: OperationId) {
-        let ids: Vec<RequestId> = self
-            .in_flight
-            .iter()
-            .filter(|(_, p)| p.operation == operation)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            self.in_flight.remove(&id);
-            self.endpoint.forget(id);
-        }
-    }
-
     fn expire(&mut self, now: Instant) {
         while let Some((at, location)) = self.expiries.first().cloned() {
             if at > now {
@@ -517,6 +488,44 @@ impl Lwm2mServer {
             if let Some(endpoint) = self.remove_registration(&location) {
                 self.events.push_back(ServerEvent::Expired { endpoint });
             }
+        }
+    }
+}
+
+/// The CoAP request that carries `kind` on `path`.
+fn request_of(kind: &Operation, path: &str) -> Request {
+    match kind {
+        Operation::Read { accept } => Request {
+            accept: *accept,
+            ..Request::get(path)
+        },
+        Operation::Discover => Request {
+            accept: Some(40),
+            ..Request::get(path)
+        },
+        Operation::Observe { accept } => Request {
+            accept: *accept,
+            ..Request::get(path).with_observe(0)
+        },
+        Operation::CancelObserve => Request::get(path).with_observe(1),
+        Operation::Write {
+            format,
+            payload,
+            replace,
+        } => {
+            let method = if *replace { Method::Put } else { Method::Post };
+            Request::new(method, path).with_payload(*format, payload.clone())
+        }
+        Operation::Execute { arguments } => {
+            let mut request = Request::new(Method::Post, path);
+            request.payload = arguments.clone();
+            request
+        }
+        Operation::WriteAttributes { pmin, pmax } => {
+            let mut request = Request::new(Method::Put, path);
+            request.query.extend(pmin.map(|v| format!("pmin={v}")));
+            request.query.extend(pmax.map(|v| format!("pmax={v}")));
+            request
         }
     }
 }

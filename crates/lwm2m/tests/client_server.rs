@@ -7,7 +7,7 @@ use nbmodem_coap::{EndpointConfig, Status, TransmissionParams};
 use nbmodem_lwm2m::client::{ClientConfig, ClientEvent, Lwm2mClient};
 use nbmodem_lwm2m::content::{tlv, Path, ResourceType, Value};
 use nbmodem_lwm2m::object::{DataObject, ObjectStore, Operations, ResourceDef, ResourceValue};
-use nbmodem_lwm2m::server::{Lwm2mServer, Operation, ServerEvent};
+use nbmodem_lwm2m::server::{Lwm2mServer, Operation, OperationId, ServerEvent};
 use nbmodem_net::sim::SimNetwork;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,8 +30,8 @@ fn coap() -> EndpointConfig {
     }
 }
 
-/// Device (3) with manufacturer, model, a multiple resource and a reboot; object 19 with binary
-/// data 0/0 (uplink) and 1/0 (downlink).
+/// Device (3) with manufacturer, model, a multiple resource, a reboot, the time and a UTC offset
+/// without a value; object 19 with binary data 0/0 (uplink) and 1/0 (downlink).
 fn objects() -> ObjectStore {
     use Operations::*;
     let mut device = DataObject::new(
@@ -42,6 +42,7 @@ fn objects() -> ObjectStore {
             ResourceDef::new(4, ResourceType::Opaque, Execute),
             ResourceDef::multiple(6, ResourceType::Integer, Read),
             ResourceDef::new(13, ResourceType::Time, ReadWrite),
+            ResourceDef::new(14, ResourceType::String, ReadWrite),
         ],
     )
     .with_instance(0);
@@ -103,6 +104,48 @@ impl World {
         std::iter::from_fn(|| self.server().poll_event()).collect()
     }
 
+    /// How many notifications the server got since its events were last read.
+    fn notifications(&mut self) -> usize {
+        self.server_events()
+            .iter()
+            .filter(|e| matches!(e, ServerEvent::Notification { .. }))
+            .count()
+    }
+
+    /// Starts an operation without waiting for it.
+    fn start(&mut self, target: &str, kind: Operation) -> OperationId {
+        let now = self.net.now();
+        self.server()
+            .operate(now, "865975030000001", path(target), kind)
+            .unwrap()
+    }
+
+    /// Observes `target` (the client accepts) and reads the events that produced.
+    fn observe(&mut self, target: &str) -> OperationId {
+        let observe = self.start(target, Operation::Observe { accept: None });
+        self.net.run_for(Duration::from_millis(10));
+        assert!(
+            matches!(&self.server_events()[..], [ServerEvent::Completed { operation, result: Ok(r), .. }] if *operation == observe && r.observe == Some(0))
+        );
+        assert_eq!(
+            self.client_events(),
+            [ClientEvent::ObservationStarted { path: path(target) }]
+        );
+        observe
+    }
+
+    /// Sets a value of object 19 on the device's side and tells the client.
+    fn change_data(&mut self, bytes: &[u8]) {
+        let store = self
+            .client()
+            .store_mut()
+            .object_as::<DataObject>(19)
+            .unwrap();
+        store.set(0, 0, ResourceValue::Single(Value::Opaque(bytes.to_vec())));
+        let now = self.net.now();
+        self.client().value_changed(now, path("/19/0/0"));
+    }
+
     fn register(&mut self) {
         let now = self.net.now();
         self.client().register(now);
@@ -119,10 +162,7 @@ impl World {
 
     /// Starts an operation and returns its result.
     fn operate(&mut self, target: &str, kind: Operation) -> nbmodem_coap::Response {
-        let now = self.net.now();
-        self.server()
-            .operate(now, "865975030000001", path(target), kind)
-            .unwrap();
+        self.start(target, kind);
         self.net.run_for(Duration::from_millis(10));
         let events = self.server_events();
         match events
@@ -410,36 +450,10 @@ fn observation_with_pmin_and_pmax_and_cancel() {
             pmax: Some(60),
         },
     );
-    let now = world.net.now();
-    let observe = world
-        .server()
-        .operate(
-            now,
-            "865975030000001",
-            path("/19/0/0"),
-            Operation::Observe { accept: None },
-        )
-        .unwrap();
-    world.net.run_for(Duration::from_millis(10));
-    assert!(
-        matches!(&world.server_events()[..], [ServerEvent::Completed { operation, result: Ok(r), .. }] if *operation == observe && r.observe == Some(0))
-    );
-    assert_eq!(
-        world.client_events(),
-        [ClientEvent::ObservationStarted {
-            path: path("/19/0/0")
-        }]
-    );
+    world.observe("/19/0/0");
 
     // A change right away waits for pmin (5 s); pmax (60 s) sends one without a change.
-    let store = world
-        .client()
-        .store_mut()
-        .object_as::<DataObject>(19)
-        .unwrap();
-    store.set(0, 0, ResourceValue::Single(Value::Opaque(b"up".to_vec())));
-    let now = world.net.now();
-    world.client().value_changed(now, path("/19/0/0"));
+    world.change_data(b"up");
     world.net.run_for(Duration::from_secs(4));
     assert!(world.server_events().is_empty(), "held back by pmin");
     world.net.run_for(Duration::from_secs(2));
@@ -461,9 +475,78 @@ fn observation_with_pmin_and_pmax_and_cancel() {
             path: path("/19/0/0"),
             sequence
         }));
+    world.server_events();
 
-    world.operate("/19/0/0", Operation::CancelObserve);
+    // The cancel goes on the observation's token: the client's CoAP endpoint ends it.
+    let cancel = world.start("/19/0/0", Operation::CancelObserve);
+    world.net.run_for(Duration::from_millis(10));
+    let events = world.server_events();
+    assert!(
+        matches!(&events[..], [ServerEvent::Completed { operation, result: Ok(r), .. }] if *operation == cancel && r.status == Status::Content && r.observe.is_none()),
+        "{events:?}"
+    );
+    assert_eq!(
+        world.client_events(),
+        [ClientEvent::ObservationEnded {
+            path: path("/19/0/0")
+        }]
+    );
     assert!(!world.client().is_observed(path("/19/0/0")));
+    world.change_data(b"after");
+    world.net.run_for(Duration::from_secs(120));
+    assert_eq!(world.notifications(), 0, "no change nor pmax notification");
+    let again = world.start("/19/0/0", Operation::CancelObserve);
+    world.net.run_for(Duration::from_millis(10));
+    assert!(
+        matches!(&world.server_events()[..], [ServerEvent::Completed { operation, result: Ok(_), .. }] if *operation == again),
+        "no longer in flight at the server: a second cancel goes out on a new token"
+    );
+    assert!(world.client_events().is_empty());
+}
+
+#[test]
+fn a_write_of_several_resources_notifies_once() {
+    let mut world = World::standard();
+    world.register();
+    world.observe("/3/0");
+    let resource = |id, value: &Value| {
+        tlv::Entry::Resource(tlv::Resource::Single {
+            id,
+            value: tlv::encode_value(value),
+        })
+    };
+    let payload = tlv::encode(&[
+        resource(13, &Value::Time(42)),
+        resource(14, &Value::String("+08:00".into())),
+    ])
+    .unwrap();
+    let write = Operation::Write {
+        format: 11542,
+        payload,
+        replace: false,
+    };
+    world.start("/3/0", write);
+    world.net.run_for(Duration::from_millis(10));
+    assert_eq!(world.notifications(), 1);
+}
+
+#[test]
+fn a_later_write_attributes_applies_to_an_observation() {
+    let mut world = World::standard();
+    world.register();
+    world.observe("/19/0/0");
+    world.operate(
+        "/19/0",
+        Operation::WriteAttributes {
+            pmin: Some(5),
+            pmax: None,
+        },
+    );
+    world.change_data(b"up");
+    world.net.run_for(Duration::from_secs(4));
+    assert_eq!(world.notifications(), 0, "held back by the new pmin");
+    world.net.run_for(Duration::from_secs(2));
+    assert_eq!(world.notifications(), 1);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use nbmodem_lwm2m::content::link::{self, Attribute, AttributeValue, Link};
 use nbmodem_lwm2m::content::tlv::{self, Entry, Resource, ResourceInstance};
-use nbmodem_lwm2m::content::{opaque, senml, text, Path, ResourceType, Value};
+use nbmodem_lwm2m::content::{senml, text, Path, ResourceType, Value};
 use proptest::prelude::*;
 
 fn any_value() -> impl Strategy<Value = Value> {
@@ -142,11 +142,6 @@ proptest! {
                 matches!(value, Value::Opaque(_)) || matches!(value, Value::Float(f) if !f.is_finite())
             ),
         }
-    }
-
-    #[test]
-    fn opaque_values_round_trip(bytes in prop::collection::vec(any::<u8>(), 0..32)) {
-        prop_assert_eq!(opaque::encode(&opaque::decode(&bytes)), Ok(bytes));
     }
 
     #[test]

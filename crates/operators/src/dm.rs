@@ -39,10 +39,6 @@ impl TerminalType {
         }
     }
 
-    pub fn number(self) -> u8 {
-        self as u8
-    }
-
     pub fn letter(self) -> char {
         match self {
             TerminalType::Interface => 'I',

@@ -4,7 +4,8 @@
 //!   [`Path`] names an object, instance, resource or resource instance.
 //! - [`tlv`] is the binary TLV format (11542): a tree of [`tlv::Entry`] plus typed value helpers.
 //! - [`link`] is the CoRE link format (40) of registration payloads and Discover answers.
-//! - [`text`] is plain text (0) for a single resource; [`opaque`] is raw bytes (42).
+//! - [`text`] is plain text (0) for a single resource. Opaque (42) needs no codec: its bytes are
+//!   the value.
 //! - [`senml`] reads SenML JSON (110) into paths and values.
 //! - [`ContentFormat`] maps the formats to their CoAP Content-Format numbers.
 //!
@@ -12,7 +13,6 @@
 
 mod format;
 pub mod link;
-pub mod opaque;
 mod path;
 pub mod senml;
 pub mod text;

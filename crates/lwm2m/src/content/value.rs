@@ -112,23 +112,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_know_their_type() {
-        assert_eq!(Value::Integer(1).resource_type(), ResourceType::Integer);
-        assert_eq!(Value::Float(1.5).resource_type(), ResourceType::Float);
-        assert_eq!(Value::Boolean(true).resource_type(), ResourceType::Boolean);
-        assert_eq!(
-            Value::String("a".into()).resource_type(),
-            ResourceType::String
-        );
-        assert_eq!(Value::Opaque(vec![1]).resource_type(), ResourceType::Opaque);
-        assert_eq!(Value::Time(0).resource_type(), ResourceType::Time);
-        assert_eq!(
-            Value::ObjectLink(3, 0).resource_type(),
-            ResourceType::ObjectLink
-        );
-    }
-
-    #[test]
     fn object_links_parse() {
         assert_eq!(parse_object_link("3:0"), Some((3, 0)));
         assert_eq!(parse_object_link("65535:65535"), Some((65535, 65535)));
