@@ -437,7 +437,23 @@ impl Lwm2mServer {
         self.by_endpoint.remove(&registration.endpoint);
         self.by_address.remove(&registration.address);
         self.queued.remove(location);
+        self.forget_observations(location);
         Some(registration.endpoint)
+    }
+
+    /// Drops the observations of a registration that ended: their later notifications get a
+    /// Reset, which ends them at the client too.
+    fn forget_observations(&mut self, location: &str) {
+        let observations: Vec<RequestId> = self
+            .in_flight
+            .iter()
+            .filter(|(_, p)| p.location == location && matches!(p.kind, Operation::Observe { .. }))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in observations {
+            self.in_flight.remove(&id);
+            self.endpoint.forget(id);
+        }
     }
 
     fn operation_done(&mut self, id: RequestId, result: Result<Response, ExchangeError>) {

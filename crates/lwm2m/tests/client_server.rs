@@ -249,6 +249,30 @@ fn registration_expires_without_updates() {
 }
 
 #[test]
+fn observations_end_with_the_registration() {
+    let mut config = ClientConfig::new("865975030000001", addr(SERVER));
+    config.lifetime = Some(300);
+    // A client late with its Update.
+    config.update_interval = Some(Duration::from_secs(1000));
+    let mut world = World::new(config);
+    world.register();
+    world.observe("/19/0/0");
+    world.net.run_for(Duration::from_secs(300));
+    assert!(matches!(
+        world.server_events()[..],
+        [ServerEvent::Expired { .. }]
+    ));
+    world.change_data(b"late");
+    world.net.run_for(Duration::from_secs(1));
+    assert_eq!(world.notifications(), 0, "the server refuses it");
+    assert!(world
+        .client_events()
+        .contains(&ClientEvent::ObservationEnded {
+            path: path("/19/0/0")
+        }));
+}
+
+#[test]
 fn registers_again_when_the_server_forgot_it() {
     let mut world = World::standard();
     world.register();
