@@ -61,11 +61,20 @@ struct Served {
 }
 
 #[derive(Debug)]
-pub(crate) struct Arriving {
-    pub body: Vec<u8>,
-    pub next: usize,
-    pub size: usize,
+struct Arriving {
+    body: Vec<u8>,
+    next: usize,
+    size: usize,
     expires: Instant,
+}
+
+/// Why a Block1 block was refused; the transfer is dropped either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Out of order, of another size than the first block, or with no transfer under way.
+    OutOfOrder,
+    /// The body would pass the size limit.
+    TooLarge,
 }
 
 /// Bodies in the middle of a block-wise transfer, by peer and resource (path and query).
@@ -93,8 +102,14 @@ impl BlockState {
             .map(|s| &s.response)
     }
 
-    /// Adds block `block` of a request body; returns the body so far, or `None` when the block is
-    /// out of order or the body would pass `max` bytes (the transfer is then dropped).
+    /// Keeps the response being served to `peer` for another lifetime: a block of it was served.
+    pub fn keep_serving(&mut self, now: Instant, peer: SocketAddr, key: &str) {
+        if let Some(served) = self.served.get_mut(&(peer, key.to_string())) {
+            served.expires = now + BODY_LIFETIME;
+        }
+    }
+
+    /// Adds block `block` of a request body, or refuses it and drops the transfer.
     pub fn receive(
         &mut self,
         now: Instant,
@@ -103,7 +118,7 @@ impl BlockState {
         block: Block,
         data: &[u8],
         max: usize,
-    ) -> Option<&mut Arriving> {
+    ) -> Result<(), Refused> {
         let slot = (peer, key);
         if block.num == 0 {
             let fresh = Arriving {
@@ -114,18 +129,24 @@ impl BlockState {
             };
             self.arriving.insert(slot.clone(), fresh);
         }
-        let arriving = self.arriving.get_mut(&slot)?;
-        if block.num != arriving.next
-            || block.size != arriving.size
-            || arriving.body.len() + data.len() > max
-        {
+        let Some(arriving) = self.arriving.get_mut(&slot) else {
+            return Err(Refused::OutOfOrder);
+        };
+        let refused = if block.num != arriving.next || block.size != arriving.size {
+            Some(Refused::OutOfOrder)
+        } else if arriving.body.len() + data.len() > max {
+            Some(Refused::TooLarge)
+        } else {
+            None
+        };
+        if let Some(refused) = refused {
             self.arriving.remove(&slot);
-            return None;
+            return Err(refused);
         }
         arriving.body.extend_from_slice(data);
         arriving.next += 1;
         arriving.expires = now + BODY_LIFETIME;
-        self.arriving.get_mut(&slot)
+        Ok(())
     }
 
     pub fn finish_receiving(&mut self, peer: SocketAddr, key: &str) -> Option<Vec<u8>> {

@@ -142,11 +142,16 @@ impl Endpoint {
                 .write(&mut packet, CoapOption::Block2);
             }
         }
-        if confirmable {
-            self.send_confirmable(peer, packet, Purpose::Request(id));
+        let sent = if confirmable {
+            self.send_confirmable(peer, packet, Purpose::Request(id))
         } else {
-            self.send_non_confirmable(peer, packet);
-            self.await_response(id);
+            self.send_non_confirmable(peer, packet)
+        };
+        match sent {
+            // Left in place, an exchange with nothing in flight and no timer would never end.
+            None => self.fail_request(id, ExchangeError::Unencodable),
+            Some(_) if !confirmable => self.await_response(id),
+            Some(_) => {}
         }
     }
 

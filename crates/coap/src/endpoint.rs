@@ -45,6 +45,9 @@ pub enum ExchangeError {
     /// A block-wise transfer broke off (the peer answered a block out of order, or the body grew
     /// past the size limit).
     BlockTransfer,
+    /// The request does not encode as a CoAP message: its options (a huge query, say) pass
+    /// coap-lite's message size limit, `Packet::MAX_SIZE`. Nothing was sent.
+    Unencodable,
 }
 
 /// Why an observation of one of our resources ended.
@@ -348,19 +351,17 @@ impl Endpoint {
     }
 
     /// Sends `packet` as a confirmable message; retransmitted until acknowledged. Returns its
-    /// message ID.
+    /// message ID, or `None` when it does not encode (nothing is sent).
     pub(crate) fn send_confirmable(
         &mut self,
         peer: SocketAddr,
         mut packet: Packet,
         purpose: Purpose,
-    ) -> u16 {
+    ) -> Option<u16> {
         let mid = self.new_mid();
         packet.header.set_type(MessageType::Confirmable);
         packet.header.message_id = mid;
-        let Some(bytes) = encode(&packet) else {
-            return mid;
-        };
+        let bytes = encode(&packet)?;
         let timeout = self.config.params.initial_timeout(self.rng.unit());
         let deadline = self.now + timeout;
         self.push_transmit(peer, bytes.clone());
@@ -375,18 +376,22 @@ impl Endpoint {
             },
         );
         self.set_timer(deadline, Timer::Retransmit(peer, mid));
-        mid
+        Some(mid)
     }
 
-    /// Sends `packet` as a non-confirmable message; returns its message ID.
-    pub(crate) fn send_non_confirmable(&mut self, peer: SocketAddr, mut packet: Packet) -> u16 {
+    /// Sends `packet` as a non-confirmable message; returns its message ID, or `None` when it does
+    /// not encode (nothing is sent).
+    pub(crate) fn send_non_confirmable(
+        &mut self,
+        peer: SocketAddr,
+        mut packet: Packet,
+    ) -> Option<u16> {
         let mid = self.new_mid();
         packet.header.set_type(MessageType::NonConfirmable);
         packet.header.message_id = mid;
-        if let Some(bytes) = encode(&packet) {
-            self.push_transmit(peer, bytes);
-        }
-        mid
+        let bytes = encode(&packet)?;
+        self.push_transmit(peer, bytes);
+        Some(mid)
     }
 
     /// Sends `packet` as the acknowledgement of `mid` (a piggybacked response), remembering it so
@@ -576,12 +581,13 @@ impl DatagramNode for Endpoint {
     }
 }
 
-/// Encodes a packet; a packet we built that does not encode is a bug we log rather than a panic.
+/// Encodes a packet. A packet that does not encode (past coap-lite's size limit, with options the
+/// application chose) is logged and not sent; a request fails with [`ExchangeError::Unencodable`].
 pub(crate) fn encode(packet: &Packet) -> Option<Vec<u8>> {
     match packet.to_bytes() {
         Ok(bytes) => Some(bytes),
         Err(e) => {
-            tracing::error!("cannot encode a CoAP message: {e:?}");
+            tracing::warn!("cannot encode a CoAP message: {e:?}");
             None
         }
     }

@@ -60,11 +60,6 @@ impl Request {
         self
     }
 
-    pub fn with_option(mut self, number: u16, value: impl Into<Vec<u8>>) -> Self {
-        self.other.push((number, value.into()));
-        self
-    }
-
     /// The path as text: `/rd/abc`, or `/` for the root.
     pub fn path_text(&self) -> String {
         format!("/{}", self.path.join("/"))
@@ -179,6 +174,11 @@ impl Response {
     }
 
     pub(crate) fn write_to(&self, packet: &mut Packet) {
+        self.write_with_payload(packet, &self.payload);
+    }
+
+    /// Writes the response with `payload` (one block of its body) in place of its own payload.
+    pub(crate) fn write_with_payload(&self, packet: &mut Packet, payload: &[u8]) {
         packet.header.code = MessageClass::Response(self.status);
         set_strings(packet, CoapOption::LocationPath, &self.location_path);
         set_uint(
@@ -191,7 +191,7 @@ impl Response {
         for (number, value) in &self.other {
             packet.add_option(CoapOption::from(*number), value.clone());
         }
-        packet.payload = self.payload.clone();
+        packet.payload = payload.to_vec();
     }
 }
 
@@ -264,11 +264,11 @@ mod tests {
 
     #[test]
     fn request_round_trips_through_a_packet() {
-        let request = Request::new(Method::Post, "/rd")
+        let mut request = Request::new(Method::Post, "/rd")
             .with_query("ep=865975030000001")
             .with_query("lt=86400")
-            .with_payload(40, b"</3/0>".to_vec())
-            .with_option(3, b"zzhc.vnet.cn".to_vec());
+            .with_payload(40, b"</3/0>".to_vec());
+        request.other.push((3, b"zzhc.vnet.cn".to_vec()));
         let mut packet = Packet::new();
         request.write_to(&mut packet);
         let bytes = packet.to_bytes().unwrap();

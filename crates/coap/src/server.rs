@@ -1,7 +1,7 @@
 //! The server side: requests we receive, our responses (piggybacked or separate), block-wise
 //! bodies in both directions, and observations of our resources (RFC 7641 §4).
 
-use crate::block::{valid_size, Block};
+use crate::block::{valid_size, Block, Refused};
 use crate::endpoint::{CancelReason, Endpoint, Event, IncomingId, ObservationId, Purpose};
 use crate::message::{Request, Response, Status};
 use coap_lite::{CoapOption, Packet};
@@ -41,7 +41,6 @@ impl Endpoint {
         let Some(mut request) = Request::from_packet(packet) else {
             return;
         };
-        let key = request.resource_key();
         let mut exchange = IncomingExchange {
             peer,
             mid: packet.header.message_id,
@@ -49,7 +48,7 @@ impl Endpoint {
             confirmable: packet.header.get_type() == coap_lite::MessageType::Confirmable,
             acknowledged: false,
             received: self.now,
-            key: key.clone(),
+            key: request.resource_key(),
             observe: request.observe,
             block2: Block::read(packet, CoapOption::Block2),
             block1: None,
@@ -60,9 +59,8 @@ impl Endpoint {
                 None => return,
             }
         }
-        if exchange.block2.is_some_and(|b| b.num > 0) {
-            if let Some(whole) = self.blocks.served(peer, &key).cloned() {
-                self.send_response(exchange, whole);
+        if let Some(asked) = exchange.block2.filter(|b| b.num > 0) {
+            if self.serve_kept_block(&exchange, asked) {
                 return;
             }
         }
@@ -87,15 +85,14 @@ impl Endpoint {
             exchange.key.clone(),
             self.config.max_body_size,
         );
-        let accepted = self
+        let received = self
             .blocks
-            .receive(self.now, peer, key.clone(), block, data, max)
-            .is_some();
-        let status = match (accepted, block.more) {
-            (false, _) if data.len() > max => Status::RequestEntityTooLarge,
-            (false, _) => Status::RequestEntityIncomplete,
-            (true, true) => Status::Continue,
-            (true, false) => {
+            .receive(self.now, peer, key.clone(), block, data, max);
+        let status = match (received, block.more) {
+            (Err(Refused::TooLarge), _) => Status::RequestEntityTooLarge,
+            (Err(Refused::OutOfOrder), _) => Status::RequestEntityIncomplete,
+            (Ok(()), true) => Status::Continue,
+            (Ok(()), false) => {
                 exchange.block1 = Some(block);
                 return self.blocks.finish_receiving(peer, &key);
             }
@@ -163,8 +160,7 @@ impl Endpoint {
         self.write_first_block(peer, key, response, None, &mut packet);
         if confirmable {
             self.send_confirmable(peer, packet, Purpose::Notification(id, sequence));
-        } else {
-            let mid = self.send_non_confirmable(peer, packet);
+        } else if let Some(mid) = self.send_non_confirmable(peer, packet) {
             if let Some(observation) = self.observations.get_mut(&id) {
                 if observation.recent_non.len() == 4 {
                     observation.recent_non.pop_front();
@@ -270,32 +266,48 @@ impl Endpoint {
         &mut self,
         peer: SocketAddr,
         key: String,
-        mut response: Response,
+        response: Response,
         asked: Option<Block>,
         packet: &mut Packet,
     ) {
-        let size = asked.map_or(self.config.block_size, |b| {
-            b.size.min(self.config.block_size)
-        });
-        let size = valid_size(size);
+        let size = self.block2_size(asked);
         let num = asked.map_or(0, |b| b.num);
         if response.payload.len() <= size && num == 0 {
             response.write_to(packet);
             return;
         }
-        let whole = response.payload.clone();
-        match Block::slice(&whole, num, size) {
-            Some((data, more)) => {
-                response.payload = data.to_vec();
-                response.write_to(packet);
-                Block { num, more, size }.write(packet, CoapOption::Block2);
-                if more || num > 0 {
-                    response.payload = whole;
-                    self.blocks.keep_served(self.now, peer, key, response);
-                }
+        if let Some(more) = write_block2(&response, num, size, packet) {
+            if more || num > 0 {
+                self.blocks.keep_served(self.now, peer, key, response);
             }
-            None => Response::new(Status::BadOption).write_to(packet),
         }
+    }
+
+    /// Answers a request for a later Block2 block from the response kept for its resource, by
+    /// reference: a body of n blocks is not copied once per block. Returns false when no response
+    /// is kept (the request then goes to the application).
+    fn serve_kept_block(&mut self, exchange: &IncomingExchange, asked: Block) -> bool {
+        let size = self.block2_size(Some(asked));
+        let (peer, key) = (exchange.peer, exchange.key.as_str());
+        let Some(response) = self.blocks.served(peer, key) else {
+            return false;
+        };
+        let mut packet = Packet::new();
+        packet.set_token(exchange.token.clone());
+        if write_block2(response, asked.num, size, &mut packet).is_some() {
+            self.blocks.keep_serving(self.now, peer, key);
+        }
+        if let Some(block) = exchange.block1 {
+            block.write(&mut packet, CoapOption::Block1);
+        }
+        self.send_reply(exchange, packet);
+        true
+    }
+
+    /// The Block2 size of our responses: the size the peer asked for, at most ours.
+    fn block2_size(&self, asked: Option<Block>) -> usize {
+        let ours = self.config.block_size;
+        valid_size(asked.map_or(ours, |b| b.size.min(ours)))
     }
 
     /// Sends `packet` in the way the request calls for: piggybacked on the ACK of a confirmable
@@ -312,4 +324,16 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// Writes Block2 block `num` of `size` bytes of `response` into `packet`, and returns whether more
+/// blocks follow; past the end of the body, writes 4.02 Bad Option instead and returns `None`.
+fn write_block2(response: &Response, num: usize, size: usize, packet: &mut Packet) -> Option<bool> {
+    let Some((data, more)) = Block::slice(&response.payload, num, size) else {
+        Response::new(Status::BadOption).write_to(packet);
+        return None;
+    };
+    response.write_with_payload(packet, data);
+    Block { num, more, size }.write(packet, CoapOption::Block2);
+    Some(more)
 }

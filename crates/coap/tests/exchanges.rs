@@ -599,6 +599,56 @@ fn block1_upload() {
 }
 
 #[test]
+fn block1_upload_past_the_size_limit_is_refused_as_too_large() {
+    // Each 256-byte block fits the 1000-byte limit; the fourth brings the body past it.
+    let mut link = Link::new(
+        EndpointConfig {
+            block_size: 256,
+            ..exact(2, 4)
+        },
+        EndpointConfig {
+            max_body_size: 1000,
+            ..exact(2, 4)
+        },
+    );
+    let id = link.client.request(
+        link.now,
+        addr(SERVER),
+        Request::new(Method::Put, "/big").with_payload(42, body(3000)),
+        true,
+    );
+    link.settle();
+    assert!(link.take_requests().is_empty());
+    assert!(
+        matches!(&link.client_events[..], [Event::Response { id: got, response }] if *got == id && response.status == Status::RequestEntityTooLarge),
+        "{:?}",
+        link.client_events
+    );
+}
+
+#[test]
+fn a_request_that_does_not_encode_fails_at_once() {
+    // A query past coap-lite's message size limit (64,000 bytes with its `udp` feature) cannot be
+    // sent, not even block-wise.
+    let mut endpoint = Endpoint::new(EndpointConfig::default());
+    let now = Instant::from_unix_millis(0);
+    for confirmable in [true, false] {
+        let request = Request::get("/x").with_query("q".repeat(65_000));
+        let id = endpoint.request(now, addr(SERVER), request, confirmable);
+        assert_eq!(
+            endpoint.poll_event(),
+            Some(Event::RequestFailed {
+                id,
+                error: ExchangeError::Unencodable
+            })
+        );
+        assert_eq!(endpoint.poll_transmit(), None);
+        assert!(!endpoint.is_busy(), "confirmable: {confirmable}");
+        assert_eq!(endpoint.poll_timeout(), None);
+    }
+}
+
+#[test]
 fn thirty_percent_loss() {
     // Every exchange either completes once or fails after its retransmissions: nothing is lost or
     // delivered twice.

@@ -4,9 +4,22 @@
 //! fatal internal error instead of discarding it as DTLS requires (RFC 6347 §4.1.2.7; see
 //! openssl/openssl#25389), so one forged datagram of a few bytes would end an established
 //! session. Datagrams carrying such a record are dropped here.
+//!
+//! A server also looks at the first record of a datagram from an unknown peer: only a plaintext
+//! handshake record, which a ClientHello comes in, is worth a new session.
 
 /// DTLS record header: type (1), version (2), epoch (2), sequence number (6), length (2).
 const HEADER_LEN: usize = 13;
+
+/// The content type of handshake records.
+const HANDSHAKE: u8 = 22;
+
+/// Whether `datagram` starts with a whole record header of a plaintext (epoch 0) handshake record.
+pub(crate) fn starts_with_plaintext_handshake(datagram: &[u8]) -> bool {
+    datagram
+        .get(..HEADER_LEN)
+        .is_some_and(|header| header[0] == HANDSHAKE && header[3..5] == [0, 0])
+}
 
 /// Whether every protected record (epoch other than 0) in `datagram` is at least
 /// `min_protected_len` bytes long. A truncated last record is left for OpenSSL, which drops it.
@@ -43,6 +56,19 @@ mod tests {
         let mut two = record(1, 40);
         two.extend(record(1, 3));
         assert!(!protected_records_long_enough(&two, 16));
+    }
+
+    #[test]
+    fn only_a_plaintext_handshake_record_may_open_a_session() {
+        let mut hello = record(0, 40);
+        hello[0] = HANDSHAKE;
+        assert!(starts_with_plaintext_handshake(&hello));
+        assert!(!starts_with_plaintext_handshake(&hello[..12]));
+        assert!(!starts_with_plaintext_handshake(&record(0, 40)));
+        let mut protected = record(1, 40);
+        protected[0] = HANDSHAKE;
+        assert!(!starts_with_plaintext_handshake(&protected));
+        assert!(!starts_with_plaintext_handshake(&[]));
     }
 
     #[test]

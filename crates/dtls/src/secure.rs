@@ -2,10 +2,18 @@
 //! LwM2M client or server) so that everything it sends and receives goes through DTLS-PSK
 //! sessions, one per peer. The engine inside sees plain datagrams and does not know the
 //! difference: plain and secure run on the same engine API.
+//!
+//! A server holds state only for peers that started a handshake: a datagram from an unknown peer
+//! opens a session only if it starts with a plaintext handshake record, and the session is dropped
+//! at once if OpenSSL does not answer it (it was no ClientHello). A session that answered keeps a
+//! retransmission timer until its handshake ends, so a peer that goes silent mid-handshake costs a
+//! session only until the retransmissions run out; a failed session is dropped as well.
 
-use crate::{DtlsSession, Event, PskLookup};
+use crate::records::starts_with_plaintext_handshake;
+use crate::{context, Config, DtlsSession, Error, Event, PskLookup, State};
 use nbmodem_clock::Instant;
 use nbmodem_net::{DatagramNode, Transmit};
+use openssl::ssl::SslContext;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
@@ -22,6 +30,8 @@ pub enum Role {
 pub struct SecureNode<N> {
     inner: N,
     role: Role,
+    /// The server's OpenSSL context, built for the first ClientHello and shared by all sessions.
+    server_context: Option<SslContext>,
     sessions: HashMap<SocketAddr, DtlsSession>,
     outgoing: VecDeque<Transmit>,
     now: Instant,
@@ -32,14 +42,11 @@ impl<N: DatagramNode> SecureNode<N> {
         SecureNode {
             inner,
             role,
+            server_context: None,
             sessions: HashMap::new(),
             outgoing: VecDeque::new(),
             now: Instant::default(),
         }
-    }
-
-    pub fn inner(&self) -> &N {
-        &self.inner
     }
 
     pub fn inner_mut(&mut self) -> &mut N {
@@ -49,6 +56,11 @@ impl<N: DatagramNode> SecureNode<N> {
     /// The PSK identity a peer presented (server side), once its handshake is done.
     pub fn peer_identity(&self, peer: SocketAddr) -> Option<&[u8]> {
         self.sessions.get(&peer)?.peer_identity()
+    }
+
+    /// How many peers have a session, established or handshaking.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
     }
 
     /// Hands what the inner engine wants to send to the sessions, and collects their datagrams.
@@ -91,6 +103,53 @@ impl<N: DatagramNode> SecureNode<N> {
         self.sessions.get_mut(&peer)
     }
 
+    /// Opens a server session for a datagram from an unknown peer, if the datagram may be a
+    /// ClientHello. Returns whether a session was opened.
+    fn accept(&mut self, from: SocketAddr, datagram: &[u8]) -> bool {
+        if !starts_with_plaintext_handshake(datagram) {
+            return false;
+        }
+        match self.server_session() {
+            Ok(Some(session)) => {
+                self.sessions.insert(from, session);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!("cannot accept a DTLS session from {from}: {e}");
+                false
+            }
+        }
+    }
+
+    /// A new server session on the shared context (`None` for a client node).
+    fn server_session(&mut self) -> Result<Option<DtlsSession>, Error> {
+        let Role::Server { lookup } = &self.role else {
+            return Ok(None);
+        };
+        let config = Config::default();
+        let context = match &mut self.server_context {
+            Some(context) => context,
+            empty => empty.insert(context::server(lookup.clone(), &config)?),
+        };
+        DtlsSession::server_on(context, config).map(Some)
+    }
+
+    /// Drops a server session that did not answer the datagram that opened it: OpenSSL found no
+    /// ClientHello in it. (Answering starts a retransmission timer that runs until the handshake
+    /// ends, so a session handshaking without one is waiting for a ClientHello.) A ClientHello
+    /// fragmented over several datagrams is refused too, which costs nothing in practice: a PSK
+    /// ClientHello is a few hundred bytes.
+    fn drop_if_unanswered(&mut self, peer: SocketAddr) {
+        let unanswered = self
+            .sessions
+            .get(&peer)
+            .is_some_and(|s| s.state() == State::Handshaking && s.poll_timeout().is_none());
+        if unanswered {
+            self.sessions.remove(&peer);
+        }
+    }
+
     /// Passes decrypted data up and drops sessions that ended.
     fn deliver(&mut self, peer: SocketAddr) {
         let Some(session) = self.sessions.get_mut(&peer) else {
@@ -117,19 +176,13 @@ impl<N: DatagramNode> SecureNode<N> {
 impl<N: DatagramNode> DatagramNode for SecureNode<N> {
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         self.now = now;
-        if !self.sessions.contains_key(&from) {
-            let Role::Server { lookup } = &self.role else {
-                return;
-            };
-            match DtlsSession::server(lookup.clone()) {
-                Ok(session) => {
-                    self.sessions.insert(from, session);
-                }
-                Err(e) => return tracing::warn!("cannot accept a DTLS session from {from}: {e}"),
-            }
-        }
-        if let Some(session) = self.sessions.get_mut(&from) {
-            session.handle_datagram(now, datagram);
+        let opened = !self.sessions.contains_key(&from) && self.accept(from, datagram);
+        let Some(session) = self.sessions.get_mut(&from) else {
+            return;
+        };
+        session.handle_datagram(now, datagram);
+        if opened {
+            self.drop_if_unanswered(from);
         }
         self.deliver(from);
         self.pump();

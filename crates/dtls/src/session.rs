@@ -101,7 +101,13 @@ impl DtlsSession {
     pub fn server_with_config(psk_lookup: PskLookup, config: Config) -> Result<Self, Error> {
         config.validate()?;
         let ctx = context::server(psk_lookup, &config)?;
-        Self::new(&ctx, Role::Server, config)
+        Self::server_on(&ctx, config)
+    }
+
+    /// A server on a context from `context::server`, built with the same valid `config` and shared
+    /// by many sessions: a context is far costlier to build than a session.
+    pub(crate) fn server_on(ctx: &SslContext, config: Config) -> Result<Self, Error> {
+        Self::new(ctx, Role::Server, config)
     }
 
     fn new(ctx: &SslContext, role: Role, config: Config) -> Result<Self, Error> {

@@ -4,7 +4,9 @@
 use nbmodem_clock::Instant;
 use nbmodem_coap::{Endpoint, EndpointConfig, Event, Request, Response, Status};
 use nbmodem_dtls::secure::{Role, SecureNode};
+use nbmodem_dtls::DtlsSession;
 use nbmodem_net::sim::SimNetwork;
+use nbmodem_net::DatagramNode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +49,15 @@ fn network(client_key: &[u8]) -> SimNetwork {
 }
 
 type Node = SecureNode<Endpoint>;
+
+fn server_node() -> Node {
+    let lookup: nbmodem_dtls::PskLookup =
+        Arc::new(|identity: &[u8]| (identity == IMEI).then(|| KEY.to_vec()));
+    SecureNode::new(
+        Endpoint::new(EndpointConfig::default()),
+        Role::Server { lookup },
+    )
+}
 
 #[test]
 fn coap_request_and_response_through_dtls() {
@@ -168,4 +179,53 @@ fn lwm2m_registration_through_dtls() {
         server.poll_event(),
         Some(ServerEvent::Registered { .. })
     ));
+}
+
+#[test]
+fn garbage_from_many_peers_leaves_no_session_behind() {
+    let mut server = server_node();
+    let now = Instant::from_unix_millis(1_767_225_600_000);
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..2_000u32 {
+        let peer = SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 40_000));
+        let len = (next() % 200) as usize;
+        let mut datagram: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if i % 2 == 0 && len >= 13 {
+            // A plaintext handshake record header (epoch 0, honest length) before random bytes.
+            datagram[..5].copy_from_slice(&[22, 0xfe, 0xfd, 0, 0]);
+            datagram[11..13].copy_from_slice(&((len - 13) as u16).to_be_bytes());
+        }
+        server.handle_datagram(now, peer, &datagram);
+        while server.poll_transmit().is_some() {}
+    }
+    assert_eq!(server.session_count(), 0);
+    assert_eq!(server.poll_timeout(), None);
+}
+
+#[test]
+fn a_client_silent_after_its_client_hello_is_forgotten() {
+    let mut server = server_node();
+    let mut now = Instant::from_unix_millis(1_767_225_600_000);
+    let mut client = DtlsSession::client(now, IMEI, KEY).unwrap();
+    while let Some(hello) = client.poll_transmit() {
+        server.handle_datagram(now, addr(CLIENT), &hello);
+    }
+    assert_eq!(server.session_count(), 1, "a ClientHello opens a session");
+    // The server retransmits its flight into the void until it gives up.
+    for _ in 0..20 {
+        let Some(at) = server.poll_timeout() else {
+            break;
+        };
+        now = at;
+        server.handle_timeout(now);
+        while server.poll_transmit().is_some() {}
+    }
+    assert_eq!(server.session_count(), 0);
+    assert_eq!(server.poll_timeout(), None);
 }
