@@ -241,7 +241,7 @@ fn serve(
             let config = nbmodem_platform::serve::ServeConfig {
                 data: data.clone(),
                 addresses,
-                control: std::net::SocketAddr::from(([127, 0, 0, 1], 15680)),
+                control: nbmodem_platform::DEFAULT_CONTROL,
                 faults: Vec::new(),
                 seed: RealClock.now().unix_millis(),
             };

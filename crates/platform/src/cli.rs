@@ -6,7 +6,7 @@ use crate::fault::ServerFault;
 use crate::record::Server;
 use crate::serve::{serve, ServeConfig};
 use crate::store::{Store, DATABASE_FILE};
-use crate::{appkey, Addresses};
+use crate::{appkey, Addresses, DEFAULT_CONTROL};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::io::{ErrorKind, Write};
@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const DEFAULT_DATA: &str = "nbmodem-platform-data";
-const DEFAULT_CONTROL: &str = "127.0.0.1:15680";
 
 /// Run the stand-in operator platforms (CT and CU self-registration, CMDMP DM), or manage them.
 #[derive(Debug, Args)]
@@ -33,16 +32,16 @@ struct ServeArgs {
     #[arg(long, default_value = DEFAULT_DATA)]
     data: PathBuf,
     /// The China Telecom registry's UDP address.
-    #[arg(long, default_value = "127.0.0.1:15683")]
+    #[arg(long, default_value_t = Addresses::default().ct)]
     ct: SocketAddr,
     /// The China Unicom registry's UDP address.
-    #[arg(long, default_value = "127.0.0.1:15684")]
+    #[arg(long, default_value_t = Addresses::default().cu)]
     cu: SocketAddr,
     /// The CMDMP DM server's UDP address.
-    #[arg(long, default_value = "127.0.0.1:15685")]
+    #[arg(long, default_value_t = Addresses::default().dm)]
     dm: SocketAddr,
     /// The fault control port (loopback TCP).
-    #[arg(long, default_value = DEFAULT_CONTROL)]
+    #[arg(long, default_value_t = DEFAULT_CONTROL)]
     control: SocketAddr,
     /// A fault from the start, e.g. ct:drop=3, dm:reject=2, cu:delay=5s (repeatable).
     #[arg(long = "fault", value_name = "SERVER:FAULT")]
@@ -72,12 +71,12 @@ enum PlatformCommand {
     Fault {
         #[arg(required = true, value_name = "SERVER FAULT | SERVER clear | clear")]
         words: Vec<String>,
-        #[arg(long, default_value = DEFAULT_CONTROL)]
+        #[arg(long, default_value_t = DEFAULT_CONTROL)]
         control: SocketAddr,
     },
     /// Show the faults in force on the running platforms.
     Faults {
-        #[arg(long, default_value = DEFAULT_CONTROL)]
+        #[arg(long, default_value_t = DEFAULT_CONTROL)]
         control: SocketAddr,
     },
 }

@@ -31,7 +31,7 @@ pub use store::{AppKey, DmDevice, Store, StoreError};
 
 use nbmodem_net::sim::SimNetwork;
 use nbmodem_operators::selfreg::Registry;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 
 /// The operators' hosts each server stands in for: the names and addresses a module sends to.
@@ -43,6 +43,10 @@ pub const DM_HOSTS: &[&str] = &[
     "117.161.2.41",
     "117.161.2.7",
 ];
+
+/// Where the fault control port ([`control`]) listens unless told otherwise.
+pub const DEFAULT_CONTROL: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 15680));
 
 /// Where the three servers listen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,6 +21,9 @@ use std::path::Path;
 /// Content-Format application/json.
 const JSON: u16 = 50;
 
+/// What a request to the registry resource decoded to (see [`RegistryServer::decode`]).
+type Decoded = Option<Result<Record, RecordError>>;
+
 pub struct RegistryServer {
     registry: Registry,
     endpoint: Endpoint,
@@ -56,10 +59,6 @@ impl RegistryServer {
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// The registry resource: `/nb` for China Telecom, the root for China Unicom.
     pub fn path(&self) -> &'static str {
         match self.registry {
@@ -68,37 +67,27 @@ impl RegistryServer {
         }
     }
 
-    fn is_registration(&self, request: &Request) -> bool {
-        request.path_text() == self.path() && request.method == Method::Post
-    }
-
-    /// The operation and decoded fields of a request, for its record.
-    fn describe(&self, request: &Request) -> (&'static str, Map<String, Value>) {
-        if !self.is_registration(request) {
-            return ("other", other_fields(request));
-        }
-        let fields = match Record::decode(self.registry, &request.payload) {
-            Ok(record) => match serde_json::to_value(record) {
-                Ok(Value::Object(fields)) => fields,
-                _ => Map::new(),
-            },
-            Err(e) => bad_record_fields(&e, &request.payload),
-        };
-        ("register", fields)
+    /// The record a POST to the registry resource carries, or why it does not decode; `None` for
+    /// any other request.
+    fn decode(&self, request: &Request) -> Decoded {
+        let registration = request.path_text() == self.path() && request.method == Method::Post;
+        registration.then(|| Record::decode(self.registry, &request.payload))
     }
 
     /// The answer to a request, its verdict and the fault that decided it, if any.
-    fn answer(&mut self, request: &Request) -> (Response, Verdict, Option<String>) {
-        if request.path_text() != self.path() {
-            return (Response::new(Status::NotFound), Verdict::Rejected, None);
-        }
-        if request.method != Method::Post {
-            return (
-                Response::new(Status::MethodNotAllowed),
-                Verdict::Rejected,
-                None,
-            );
-        }
+    fn answer(
+        &mut self,
+        request: &Request,
+        decoded: &Decoded,
+    ) -> (Response, Verdict, Option<String>) {
+        let Some(decoded) = decoded else {
+            let status = if request.path_text() == self.path() {
+                Status::MethodNotAllowed
+            } else {
+                Status::NotFound
+            };
+            return (Response::new(status), Verdict::Rejected, None);
+        };
         let json = |status, code, description: &str| {
             Response::new(status).with_payload(JSON, answer(code, description))
         };
@@ -106,7 +95,7 @@ impl RegistryServer {
             let response = json(Status::Content, "1", "Failure");
             return (response, Verdict::Rejected, Some("reject".into()));
         }
-        match Record::decode(self.registry, &request.payload) {
+        match decoded {
             Ok(_) => (
                 json(Status::Content, "0", "Success"),
                 Verdict::Accepted,
@@ -124,8 +113,9 @@ impl RegistryServer {
         self.endpoint.handle_datagram(now, from, datagram);
         while let Some(event) = self.endpoint.poll_event() {
             if let Event::Request { id, peer, request } = event {
-                let (operation, fields) = self.describe(&request);
-                let (response, verdict, fault) = self.answer(&request);
+                let decoded = self.decode(&request);
+                let (operation, fields) = describe(&request, &decoded);
+                let (response, verdict, fault) = self.answer(&request, &decoded);
                 let record = RequestRecord::new(self.server(), now, peer, operation)
                     .verdict(verdict, Some(response.status_text()))
                     .fault(join_faults(delay.clone(), fault))
@@ -137,12 +127,24 @@ impl RegistryServer {
     }
 
     fn record_dropped(&self, now: Instant, from: SocketAddr, request: &Request, fault: String) {
-        let (operation, fields) = self.describe(request);
+        let (operation, fields) = describe(request, &self.decode(request));
         let record = RequestRecord::new(self.server(), now, from, operation)
             .verdict(Verdict::Dropped, None)
             .fault(Some(fault))
             .fields(fields);
         self.store.record(&record);
+    }
+}
+
+/// The operation and decoded fields of a request, for its record.
+fn describe(request: &Request, decoded: &Decoded) -> (&'static str, Map<String, Value>) {
+    match decoded {
+        None => ("other", other_fields(request)),
+        Some(Ok(record)) => match serde_json::to_value(record) {
+            Ok(Value::Object(fields)) => ("register", fields),
+            _ => ("register", Map::new()),
+        },
+        Some(Err(e)) => ("register", bad_record_fields(e, &request.payload)),
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //! Every write is one statement or one transaction, so a power cut leaves the old state or the new
 //! one. Each node opens its own connection; the CLI reads with another, while the servers run.
+//! The statements run for every request are prepared once per connection (`prepare_cached`).
 
 use crate::record::{RequestRecord, Server};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -98,21 +99,21 @@ impl Store {
 
     /// Appends a record.
     pub fn insert(&self, record: &RequestRecord) -> Result<(), StoreError> {
-        self.connection.execute(
+        let mut statement = self.connection.prepare_cached(
             "INSERT INTO records (server, time_ms, time, source, operation, verdict, status, fault, fields)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                record.server.as_str(),
-                to_sql_ms(record.time_ms),
-                record.time,
-                record.source,
-                record.operation,
-                record.verdict.as_str(),
-                record.status,
-                record.fault,
-                record.fields.to_string(),
-            ],
         )?;
+        statement.execute(params![
+            record.server.as_str(),
+            to_sql_ms(record.time_ms),
+            record.time,
+            record.source,
+            record.operation,
+            record.verdict.as_str(),
+            record.status,
+            record.fault,
+            record.fields.to_string(),
+        ])?;
         Ok(())
     }
 
@@ -154,13 +155,11 @@ impl Store {
 
     /// The password of `app_key`, if it was issued.
     pub fn password(&self, app_key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
+        let mut statement = self
             .connection
-            .query_row(
-                "SELECT password FROM app_keys WHERE app_key = ?1",
-                params![app_key],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT password FROM app_keys WHERE app_key = ?1")?;
+        Ok(statement
+            .query_row(params![app_key], |row| row.get(0))
             .optional()?)
     }
 
@@ -192,19 +191,19 @@ impl Store {
     pub fn save_device(&self, device: &DmDevice) -> Result<(), StoreError> {
         let info =
             serde_json::to_string(&device.info).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.connection.execute(
+        let mut statement = self.connection.prepare_cached(
             "INSERT OR REPLACE INTO dm_devices (app_key, imei, imei2, imsi, endpoint, info, read_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                device.app_key,
-                device.imei,
-                device.imei2,
-                device.imsi,
-                device.endpoint,
-                info,
-                to_sql_ms(device.read_ms),
-            ],
         )?;
+        statement.execute(params![
+            device.app_key,
+            device.imei,
+            device.imei2,
+            device.imsi,
+            device.endpoint,
+            info,
+            to_sql_ms(device.read_ms),
+        ])?;
         Ok(())
     }
 

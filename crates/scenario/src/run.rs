@@ -4,6 +4,7 @@ use crate::bench::{Bench, SetupError};
 use crate::script::{Scenario, Step};
 use crate::stand_ins::StandIns;
 use nbmodem_clock::format_duration;
+use nbmodem_platform::Verdict;
 use std::fmt;
 use std::time::Duration;
 
@@ -141,8 +142,9 @@ impl Player {
                 let Some(platform) = self.platform.as_ref() else {
                     return Err(self.no_stand_ins());
                 };
-                let set = platform.set_fault(&mut self.bench, server, fault);
-                set.map_err(|e| self.failure(format!("a fault {fault} on {server}"), e))?;
+                let set = platform.set_fault(&mut self.bench, *server, *fault);
+                let what = fault.map_or("cleared faults".into(), |f| format!("a fault {f}"));
+                set.map_err(|e| self.failure(format!("{what} on {server}"), e))?;
             }
             Step::Records {
                 server,
@@ -152,10 +154,10 @@ impl Player {
                 let Some(platform) = self.platform.as_ref() else {
                     return Err(self.no_stand_ins());
                 };
-                let records = platform.records(server, verdict.as_deref());
+                let records = platform.records(*server, *verdict);
                 let found = records.map_err(|e| self.failure(format!("{server} records"), e))?;
                 if found != *count {
-                    let what = verdict.as_deref().unwrap_or("");
+                    let what = verdict.map_or("", Verdict::as_str);
                     return Err(self.failure(
                         format!("{count} {server} records {what}"),
                         format!("{found}"),

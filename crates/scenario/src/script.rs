@@ -5,6 +5,7 @@
 
 use crate::bench::ModuleSetup;
 use nbmodem_clock::parse_duration;
+use nbmodem_platform::{Fault, Server, Verdict};
 use regex::Regex;
 use std::time::Duration;
 use thiserror::Error;
@@ -56,14 +57,15 @@ pub enum Step {
     Kill,
     /// Sets (or clears) a fault on a stand-in server: `fault ct drop=3`, `fault dm clear`.
     Fault {
-        server: String,
-        fault: String,
+        server: Server,
+        /// `None` for `clear`.
+        fault: Option<Fault>,
     },
     /// Fails unless the stand-in server has recorded this many requests (with this verdict).
     Records {
-        server: String,
+        server: Server,
         count: usize,
-        verdict: Option<String>,
+        verdict: Option<Verdict>,
     },
     /// Issues an app key and its password on the stand-in CMDMP server.
     AppKey {
@@ -153,13 +155,7 @@ fn parse_step(keyword: &str, arg: &str) -> Result<Step, String> {
         "power-off" => no_arg(Step::PowerOff),
         "power-cycle" => no_arg(Step::PowerCycle),
         "kill" => no_arg(Step::Kill),
-        "fault" => match arg.split_whitespace().collect::<Vec<_>>()[..] {
-            [server, fault] => Ok(Step::Fault {
-                server: server.into(),
-                fault: fault.into(),
-            }),
-            _ => Err("write `fault SERVER FAULT`, e.g. `fault ct drop=3`".into()),
-        },
+        "fault" => parse_fault(arg),
         "records" => parse_records(arg),
         "appkey" => match arg.split_whitespace().collect::<Vec<_>>()[..] {
             [key, password] => Ok(Step::AppKey {
@@ -179,6 +175,21 @@ fn parse_step(keyword: &str, arg: &str) -> Result<Step, String> {
     }
 }
 
+/// `fault SERVER FAULT`, where FAULT is `drop=N`, `reject=N`, `delay=DURATION` or `clear`.
+fn parse_fault(arg: &str) -> Result<Step, String> {
+    let [server, fault] = arg.split_whitespace().collect::<Vec<_>>()[..] else {
+        return Err("write `fault SERVER FAULT`, e.g. `fault ct drop=3`".into());
+    };
+    let fault = match fault {
+        "clear" => None,
+        fault => Some(fault.parse().map_err(|e| format!("{e}"))?),
+    };
+    Ok(Step::Fault {
+        server: parse_server(server)?,
+        fault,
+    })
+}
+
 /// `records SERVER COUNT [VERDICT]`.
 fn parse_records(arg: &str) -> Result<Step, String> {
     let usage =
@@ -186,15 +197,18 @@ fn parse_records(arg: &str) -> Result<Step, String> {
     let words: Vec<&str> = arg.split_whitespace().collect();
     let (server, count, verdict) = match words[..] {
         [server, count] => (server, count, None),
-        [server, count, verdict] => (server, count, Some(verdict.to_string())),
+        [server, count, verdict] => (server, count, Some(verdict)),
         _ => return Err(usage()),
     };
-    let count = count.parse().map_err(|_| usage())?;
     Ok(Step::Records {
-        server: server.into(),
-        count,
-        verdict,
+        server: parse_server(server)?,
+        count: count.parse().map_err(|_| usage())?,
+        verdict: verdict.map(str::parse).transpose()?,
     })
+}
+
+fn parse_server(name: &str) -> Result<Server, String> {
+    name.parse().map_err(|e| format!("{e}"))
 }
 
 /// `/regex/` (anchored to the whole line) or exact text.
@@ -257,6 +271,21 @@ mod tests {
     }
 
     #[test]
+    fn parses_platform_steps() {
+        let s = parse("module BC25\nfault ct delay=5s\nfault dm clear\nrecords cu 2 dropped\n")
+            .unwrap();
+        let steps: Vec<_> = s.steps.into_iter().map(|(_, step)| step).collect();
+        assert!(matches!(
+            steps[..],
+            [
+                Step::Fault { server: Server::Ct, fault: Some(Fault::Delay(d)) },
+                Step::Fault { server: Server::Dm, fault: None },
+                Step::Records { server: Server::Cu, count: 2, verdict: Some(Verdict::Dropped) },
+            ] if d == Duration::from_secs(5)
+        ));
+    }
+
+    #[test]
     fn reports_mistakes_with_their_line() {
         let cases = [
             ("send AT", 1, "first step"),
@@ -267,6 +296,12 @@ mod tests {
             ("module BC25 --imei", 1, "needs a value"),
             ("module BC25\nkill now", 2, "no argument"),
             ("module BC25\ndeep-sleep maybe", 2, "deep-sleep yes"),
+            ("module BC25\nrecords ct 0 acceptd", 2, "unknown verdict"),
+            ("module BC25\nrecords xx 0", 2, "unknown server"),
+            ("module BC25\nrecords ct many", 2, "records SERVER COUNT"),
+            ("module BC25\nfault cx drop=1", 2, "unknown server"),
+            ("module BC25\nfault ct drop=lots", 2, "bad fault"),
+            ("module BC25\nfault ct", 2, "fault SERVER FAULT"),
             ("# nothing", 0, "no `module`"),
         ];
         for (text, line, message) in cases {

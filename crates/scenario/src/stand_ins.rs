@@ -4,7 +4,9 @@
 
 use crate::bench::{Bench, ModuleSetup, SetupError};
 use nbmodem_module::Route;
-use nbmodem_platform::{Addresses, DmServer, Faulty, Platform, RegistryServer, Server, Store};
+use nbmodem_platform::{
+    Addresses, DmServer, Fault, Faulty, Platform, RegistryServer, Server, Store, Verdict,
+};
 use std::path::Path;
 
 pub struct StandIns {
@@ -39,9 +41,13 @@ impl StandIns {
         Ok(())
     }
 
-    /// `drop=3`, `reject=1`, `delay=5s`, or `clear`, on `ct`, `cu` or `dm`.
-    pub fn set_fault(&self, bench: &mut Bench, server: &str, fault: &str) -> Result<(), String> {
-        let server: Server = server.parse().map_err(|e| format!("{e}"))?;
+    /// Sets a fault on `server`, or clears its faults when `fault` is `None`.
+    pub fn set_fault(
+        &self,
+        bench: &mut Bench,
+        server: Server,
+        fault: Option<Fault>,
+    ) -> Result<(), String> {
         let net = bench.network();
         let faulty: &mut dyn Faulty = match server {
             Server::Ct => net
@@ -54,10 +60,9 @@ impl StandIns {
                 .node::<DmServer>(self.addresses.dm)
                 .ok_or("no DM server")?,
         };
-        if fault == "clear" {
-            faulty.clear_faults();
-        } else {
-            faulty.set_fault(fault.parse().map_err(|e| format!("{e}"))?);
+        match fault {
+            Some(fault) => faulty.set_fault(fault),
+            None => faulty.clear_faults(),
         }
         Ok(())
     }
@@ -79,13 +84,12 @@ impl StandIns {
     }
 
     /// How many requests `server` recorded (with `verdict`, when given).
-    pub fn records(&self, server: &str, verdict: Option<&str>) -> Result<usize, String> {
-        let server: Server = server.parse().map_err(|e| format!("{e}"))?;
+    pub fn records(&self, server: Server, verdict: Option<Verdict>) -> Result<usize, String> {
         let store = Store::open(self.dir.path()).map_err(|e| e.to_string())?;
         let records = store.records(server).map_err(|e| e.to_string())?;
         Ok(records
             .iter()
-            .filter(|r| verdict.is_none_or(|v| r.verdict.as_str() == v))
+            .filter(|r| verdict.is_none_or(|v| r.verdict == v))
             .count())
     }
 }

@@ -11,9 +11,10 @@ use crate::fault::Faults;
 use crate::store::Store;
 use nbmodem_coap::Status;
 use nbmodem_lwm2m::server::{Admission, Policy};
+use nbmodem_net::udp::lock;
 use nbmodem_operators::dm::{parse_name, DeviceIdentity, ParsedName, DM_VERSION};
 use serde_json::{json, Map, Value};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 /// The last plaintext field of an EPI.
 const EPI_LAST: &str = "****";
@@ -33,13 +34,6 @@ pub(crate) struct Note {
     pub fields: Map<String, Value>,
     /// `reject` when a reject fault decided.
     pub fault: Option<String>,
-}
-
-/// Locks the shared state; a panic elsewhere while holding it leaves it usable.
-pub(crate) fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The admission policy over the shared state.

@@ -16,11 +16,12 @@ use crate::peek::{
 };
 use crate::record::{RequestRecord, Server, Verdict};
 use crate::store::{AppKey, DmDevice, Store, StoreError};
-use admission::{lock, policy, Note, Shared};
+use admission::{policy, Note, Shared};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{EndpointConfig, ExchangeError, Method, Request, Response};
 use nbmodem_lwm2m::content::Path as Lwm2mPath;
 use nbmodem_lwm2m::server::{Lwm2mServer, Operation, OperationId, ServerEvent};
+use nbmodem_net::udp::lock;
 use nbmodem_net::{DatagramNode, Transmit};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
@@ -83,11 +84,6 @@ impl DmServer {
     /// The devices whose information was read.
     pub fn devices(&self) -> Result<Vec<DmDevice>, StoreError> {
         lock(&self.shared).store.devices()
-    }
-
-    /// The LwM2M server inside: registrations, lifetimes.
-    pub fn lwm2m(&self) -> &Lwm2mServer {
-        &self.server
     }
 
     fn record(&self, record: &RequestRecord) {

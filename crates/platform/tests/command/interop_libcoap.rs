@@ -6,7 +6,8 @@
 //! note and passes when the peer is missing.
 
 use crate::binary::{run, Platform};
-use nbmodem_operators::selfreg::{model_field, Record, Registry, REGVER};
+use crate::sample::record;
+use nbmodem_operators::selfreg::Registry;
 use serde_json::Value;
 use std::process::Command;
 
@@ -45,15 +46,7 @@ fn libcoap_posts_a_record_to_the_ct_registry_and_gets_success() {
     }
     let dir = tempfile::tempdir().unwrap();
     let platform = Platform::start(dir.path(), &[]);
-    let record = Record {
-        regver: REGVER.into(),
-        meid: "865975030000001".into(),
-        model: model_field("QUE", "BC260Y-CN"),
-        swver: "BC260YCNAAR02A01".into(),
-        iccid: "89861100000000000001".into(),
-        imsi: "460110000000001".into(),
-    };
-    let body = String::from_utf8(record.encode(Registry::ChinaTelecom)).unwrap();
+    let body = String::from_utf8(record().encode(Registry::ChinaTelecom)).unwrap();
     let uri = format!("coap://{}/nb", platform.ct);
     let (answer, _) = libcoap_post(&uri, &body);
     assert_eq!(

@@ -4,3 +4,5 @@
 mod binary;
 mod cli;
 mod interop_libcoap;
+#[path = "../shared/sample.rs"]
+mod sample;

@@ -7,7 +7,7 @@ use nbmodem_coap::{
 };
 use nbmodem_net::sim::SimNetwork;
 use nbmodem_net::{DatagramNode, Transmit};
-use nbmodem_operators::selfreg::{model_field, Record, Registry, REGVER};
+use nbmodem_operators::selfreg::Registry;
 use nbmodem_platform::{Addresses, Platform, RequestRecord, Server, Store};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -40,16 +40,7 @@ pub fn network(data: &Path, configure: impl FnOnce(&mut Platform)) -> SimNetwork
     net
 }
 
-pub fn record() -> Record {
-    Record {
-        regver: REGVER.into(),
-        meid: "865975030000001".into(),
-        model: model_field("QUE", "BC260Y-CN"),
-        swver: "BC260YCNAAR02A01".into(),
-        iccid: "89861100000000000001".into(),
-        imsi: "460110000000001".into(),
-    }
-}
+pub use crate::sample::record;
 
 /// Posts `body` (Content-Format 50) to `path` of `server`, confirmable.
 pub fn post(net: &mut SimNetwork, server: SocketAddr, path: &str, body: Vec<u8>) {

@@ -5,3 +5,5 @@ mod common;
 mod dm;
 mod faults;
 mod registries;
+#[path = "../shared/sample.rs"]
+mod sample;

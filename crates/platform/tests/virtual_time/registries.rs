@@ -78,7 +78,9 @@ fn malformed_records_get_bad_request_with_a_failure_answer() {
         post(&mut net, ct, "/nb", body.to_vec());
         net.run_for(Duration::from_secs(1));
     }
-    for answer in responses(&mut net) {
+    let answers = responses(&mut net);
+    assert_eq!(answers.len(), bodies.len());
+    for answer in answers {
         assert_eq!(answer.status, Status::BadRequest);
         let json: Value = serde_json::from_slice(&answer.payload).unwrap();
         assert_eq!(json["resultCode"], "2", "{json}");
