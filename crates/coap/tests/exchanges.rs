@@ -217,8 +217,8 @@ fn piggybacked_response() {
     assert_eq!(link.log.len(), 2, "no retransmission after the ACK");
 }
 
-#[test]
-fn separate_response_after_an_empty_ack() {
+/// A GET the server acknowledged with an empty ACK, to answer later in a separate response.
+fn slow_request_acknowledged() -> (Link, RequestId, IncomingId) {
     let mut link = Link::new(exact(2, 4), exact(2, 4));
     let id = link
         .client
@@ -226,6 +226,12 @@ fn separate_response_after_an_empty_ack() {
     link.settle();
     let [(incoming, _)] = link.take_requests().try_into().unwrap();
     link.server.acknowledge(link.now, incoming);
+    (link, id, incoming)
+}
+
+#[test]
+fn separate_response_after_an_empty_ack() {
+    let (mut link, id, incoming) = slow_request_acknowledged();
     link.run_for(Duration::from_secs(30));
     assert_eq!(
         link.send_times(CLIENT),
@@ -251,13 +257,7 @@ fn separate_response_after_an_empty_ack() {
 
 #[test]
 fn a_separate_response_that_never_comes_times_out() {
-    let mut link = Link::new(exact(2, 4), exact(2, 4));
-    let id = link
-        .client
-        .request(link.now, addr(SERVER), Request::get("/slow"), true);
-    link.settle();
-    let [(incoming, _)] = link.take_requests().try_into().unwrap();
-    link.server.acknowledge(link.now, incoming);
+    let (mut link, id, _) = slow_request_acknowledged();
     link.run_for(Duration::from_secs(248));
     assert_eq!(
         link.client_events,
