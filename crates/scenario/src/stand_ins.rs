@@ -18,14 +18,24 @@ impl StandIns {
     /// Prepares the platforms and routes the module's operator hosts to them.
     pub fn new(setup: &mut ModuleSetup) -> Result<StandIns, SetupError> {
         let dir = tempfile::tempdir().map_err(|e| SetupError::Platform(e.to_string()))?;
-        let addresses = Addresses::default();
-        for route in addresses.routes() {
+        let stand_ins = StandIns {
+            dir,
+            addresses: Addresses::default(),
+        };
+        stand_ins.route(setup)?;
+        Ok(stand_ins)
+    }
+
+    /// Routes the operators' hosts of `setup` to the platforms (for a setup that replaces the
+    /// bench's, after a firmware update say).
+    pub fn route(&self, setup: &mut ModuleSetup) -> Result<(), SetupError> {
+        for route in self.addresses.routes() {
             let route: Route = route
                 .parse()
                 .map_err(|e| SetupError::Platform(format!("{e}")))?;
             setup.routes.push(route);
         }
-        Ok(StandIns { dir, addresses })
+        Ok(())
     }
 
     /// Where the platforms keep their database (open it with [`Store::open`]).
