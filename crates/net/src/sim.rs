@@ -152,6 +152,14 @@ impl SimNetwork {
         self.now = self.now.max(deadline);
     }
 
+    /// Sends a datagram from `from`, which need not be a node (a test's raw sender, a spoofed
+    /// source), and runs what is due now: its delivery, when the network adds no delay, and the
+    /// answers.
+    pub fn inject(&mut self, from: SocketAddr, datagram: Transmit) {
+        self.send(from, datagram);
+        self.run_until(self.now);
+    }
+
     pub fn run_for(&mut self, d: Duration) {
         self.run_until(self.now + d);
     }

@@ -3,11 +3,9 @@
 //! rules built on it (retries waking the module, exchanges delaying sleep, DM updates) are tested
 //! in self_registration.rs and dm.rs.
 
-use nbmodem_clock::Instant;
 use nbmodem_module::PROFILES;
-use nbmodem_net::{DatagramNode, Transmit};
+use nbmodem_net::Transmit;
 use nbmodem_scenario::{Bench, MODULE_ADDRESS};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 const ENTER: &str = "\r\n+QNBIOTEVENT: \"ENTER DEEPSLEEP\"\r\n";
@@ -84,28 +82,15 @@ fn models_without_the_urc_sleep_silently() {
     }
 }
 
-/// Sends one datagram to the module when flushed.
-struct Sender(Option<Transmit>);
-
-impl DatagramNode for Sender {
-    fn handle_datagram(&mut self, _: Instant, _: SocketAddr, _: &[u8]) {}
-    fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.0.take()
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-    fn handle_timeout(&mut self, _: Instant) {}
-}
-
+/// A datagram to the module from a server it never talked to.
 fn send_to_module(bench: &mut Bench) {
-    let sender = Sender(Some(Transmit {
+    let datagram = Transmit {
         destination: MODULE_ADDRESS,
         payload: b"\x40\x01\x00\x01".to_vec(),
-    }));
-    bench.attach("127.0.0.1:9999".parse().unwrap(), sender);
-    bench.network().flush();
-    bench.network().detach("127.0.0.1:9999".parse().unwrap());
+    };
+    bench
+        .network()
+        .inject("127.0.0.1:9999".parse().unwrap(), datagram);
 }
 
 #[test]

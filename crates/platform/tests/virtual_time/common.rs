@@ -1,12 +1,13 @@
 //! Helpers shared by the virtual-time tests: a simulated network with the platform on it, a CoAP
-//! client that posts records, a node that sends raw bytes, and the records as the store has them.
+//! client that posts records, raw datagrams from an address that is not a node, and the records as
+//! the store has them.
 
 use nbmodem_clock::{Instant, VirtualClock};
 use nbmodem_coap::{
     Endpoint, EndpointConfig, Event, Method, Request, Response, TransmissionParams,
 };
 use nbmodem_net::sim::SimNetwork;
-use nbmodem_net::{DatagramNode, Transmit};
+use nbmodem_net::Transmit;
 use nbmodem_operators::selfreg::Registry;
 use nbmodem_platform::{Addresses, Platform, RequestRecord, Server, Store};
 use std::net::SocketAddr;
@@ -24,7 +25,7 @@ pub fn raw_address() -> SocketAddr {
 }
 
 /// A network with the platform (data in `data`) at the default addresses, a CoAP client with the
-/// BC25 CT/CU schedule (3 s, 4 retransmissions, no randomness) and a raw sender.
+/// BC25 CT/CU schedule (3 s, 4 retransmissions, no randomness).
 pub fn network(data: &Path, configure: impl FnOnce(&mut Platform)) -> SimNetwork {
     let mut platform = Platform::open(data, 7).unwrap();
     configure(&mut platform);
@@ -36,7 +37,6 @@ pub fn network(data: &Path, configure: impl FnOnce(&mut Platform)) -> SimNetwork
         ..EndpointConfig::default()
     });
     net.attach(client_address(), client);
-    net.attach(raw_address(), Raw::default());
     net
 }
 
@@ -84,33 +84,11 @@ pub fn registry_address(registry: Registry) -> SocketAddr {
     }
 }
 
-/// A node that sends whatever bytes it is given and keeps what it receives.
-#[derive(Default)]
-pub struct Raw {
-    pub outbox: Vec<Transmit>,
-    pub received: Vec<Vec<u8>>,
-}
-
-impl DatagramNode for Raw {
-    fn handle_datagram(&mut self, _: Instant, _: SocketAddr, datagram: &[u8]) {
-        self.received.push(datagram.to_vec());
-    }
-    fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.outbox.pop()
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-    fn handle_timeout(&mut self, _: Instant) {}
-}
-
+/// Sends raw bytes to `to` from an address that is not a node.
 pub fn send_raw(net: &mut SimNetwork, to: SocketAddr, bytes: &[u8]) {
-    net.node::<Raw>(raw_address())
-        .unwrap()
-        .outbox
-        .push(Transmit {
-            destination: to,
-            payload: bytes.to_vec(),
-        });
-    net.flush();
+    let datagram = Transmit {
+        destination: to,
+        payload: bytes.to_vec(),
+    };
+    net.inject(raw_address(), datagram);
 }
