@@ -30,6 +30,9 @@ pub(crate) struct ClientExchange {
     /// The Observe value of a notification whose body is still being fetched block by block.
     notification_sequence: Option<u32>,
     response_deadline: Option<Instant>,
+    /// With a total timeout ([`crate::TransmissionParams::exchange_timeout`]): when the request
+    /// now in flight fails unless answered.
+    give_up_at: Option<Instant>,
     /// Observe registration accepted; later responses are notifications.
     observing: bool,
     /// The last notification's sequence number and arrival, for the freshness rule.
@@ -63,6 +66,7 @@ impl Endpoint {
             body: Vec::new(),
             notification_sequence: None,
             response_deadline: None,
+            give_up_at: None,
             observing: false,
             last_notification: None,
         };
@@ -110,8 +114,8 @@ impl Endpoint {
         };
         let mut packet = Packet::new();
         packet.set_token(ex.token.clone());
-        let (peer, confirmable) = (ex.peer, ex.confirmable);
-        match ex.stage {
+        let (peer, confirmable, stage) = (ex.peer, ex.confirmable, ex.stage);
+        match stage {
             Stage::Sending { offset } => {
                 ex.request.write_to(&mut packet);
                 if ex.request.payload.len() > block_size {
@@ -150,9 +154,37 @@ impl Endpoint {
         match sent {
             // Left in place, an exchange with nothing in flight and no timer would never end.
             None => self.fail_request(id, ExchangeError::Unencodable),
-            Some(_) if !confirmable => self.await_response(id),
-            Some(_) => {}
+            Some(_) => {
+                if stage == (Stage::Sending { offset: 0 }) {
+                    self.start_total_timeout(id);
+                }
+                if !confirmable {
+                    self.await_response(id);
+                }
+            }
         }
+    }
+
+    /// A new request round (the request, a re-registration, a cancel) went out: with a total
+    /// timeout, it fails that long from now unless answered.
+    fn start_total_timeout(&mut self, id: RequestId) {
+        let Some(total) = self.config.params.exchange_timeout else {
+            return;
+        };
+        let at = self.now + total;
+        if let Some(ex) = self.client.get_mut(&id) {
+            ex.give_up_at = Some(at);
+        }
+        self.set_deadline(id, at);
+    }
+
+    /// Whether the request `id` waits for its total timeout rather than failing when its last
+    /// retransmission goes unacknowledged.
+    pub(crate) fn has_total_timeout(&self, id: RequestId) -> bool {
+        self.client
+            .get(&id)
+            .and_then(|ex| ex.give_up_at)
+            .is_some_and(|at| at > self.now)
     }
 
     /// An empty ACK came: the response will be separate.
@@ -160,8 +192,17 @@ impl Endpoint {
         self.await_response(id);
     }
 
+    /// Waits for a (separate) response, within the total timeout if there is one.
     fn await_response(&mut self, id: RequestId) {
-        let at = self.now + self.config.params.separate_response_timeout;
+        let separate = self.now + self.config.params.separate_response_timeout;
+        let Some(ex) = self.client.get(&id) else {
+            return;
+        };
+        let at = ex.give_up_at.map_or(separate, |total| total.min(separate));
+        self.set_deadline(id, at);
+    }
+
+    fn set_deadline(&mut self, id: RequestId, at: Instant) {
         let Some(ex) = self.client.get_mut(&id) else {
             return;
         };
@@ -172,11 +213,11 @@ impl Endpoint {
     }
 
     fn clear_deadline(&mut self, id: RequestId) {
-        if let Some(at) = self
-            .client
-            .get_mut(&id)
-            .and_then(|ex| ex.response_deadline.take())
-        {
+        let Some(ex) = self.client.get_mut(&id) else {
+            return;
+        };
+        ex.give_up_at = None;
+        if let Some(at) = ex.response_deadline.take() {
             self.cancel_timer(at, Timer::ResponseDeadline(id));
         }
     }

@@ -505,6 +505,8 @@ impl Endpoint {
             let purpose = pending.purpose;
             self.pending.remove(&(peer, mid));
             match purpose {
+                // Nothing more is sent; the request fails at its total timeout.
+                Purpose::Request(id) if self.has_total_timeout(id) => {}
                 Purpose::Request(id) => self.fail_request(id, ExchangeError::Timeout),
                 Purpose::Notification(id, _) => self.end_observation(id, CancelReason::Timeout),
                 Purpose::SeparateResponse => {}

@@ -11,6 +11,10 @@ pub struct TransmissionParams {
     pub max_retransmit: u32,
     /// How long a client waits for a separate response after an empty ACK.
     pub separate_response_timeout: Duration,
+    /// A documented total timeout: when set, a request we send fails this long after its first
+    /// transmission (unless answered), instead of when its last retransmission goes
+    /// unacknowledged. The modules' seeds state such totals (BC25 DM: 30 s, seed 000).
+    pub exchange_timeout: Option<Duration>,
 }
 
 impl Default for TransmissionParams {
@@ -21,6 +25,7 @@ impl Default for TransmissionParams {
             ack_random_factor: 1.5,
             max_retransmit: 4,
             separate_response_timeout: Duration::from_secs(247),
+            exchange_timeout: None,
         }
     }
 }
@@ -33,6 +38,14 @@ impl TransmissionParams {
             ack_random_factor: 1.0,
             max_retransmit,
             ..Self::default()
+        }
+    }
+
+    /// The same, with a total timeout for every request (see [`TransmissionParams::exchange_timeout`]).
+    pub fn with_exchange_timeout(self, total: Option<Duration>) -> Self {
+        TransmissionParams {
+            exchange_timeout: total,
+            ..self
         }
     }
 

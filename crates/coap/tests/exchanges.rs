@@ -183,6 +183,90 @@ fn bc260y_schedule_gives_up_after_126_seconds() {
     assert_eq!(link.client.poll_timeout(), None, "nothing left to do");
 }
 
+/// A client whose requests fail `total` seconds after their first transmission.
+fn exact_with_total(ack_secs: u64, max_retransmit: u32, total: u64) -> EndpointConfig {
+    let mut config = exact(ack_secs, max_retransmit);
+    config.params = config
+        .params
+        .with_exchange_timeout(Some(Duration::from_secs(total)));
+    config
+}
+
+#[test]
+fn a_total_timeout_shorter_than_the_back_off_ends_the_exchange_at_its_last_send() {
+    // BC25 DM (seed 000): 2, 4, 8 and 16 s between the five sends, "total timeout 30 s".
+    let mut link = Link::new(exact_with_total(2, 4, 30), exact(2, 4));
+    link.drop = Box::new(|_, _| true);
+    let id = link.client.request(
+        link.now,
+        addr(SERVER),
+        Request::new(Method::Post, "/rd"),
+        true,
+    );
+    link.run_for(Duration::from_millis(29_999));
+    assert!(link.client_events.is_empty());
+    link.run_for(Duration::from_millis(1));
+    assert_eq!(link.send_times(CLIENT), [0, 2, 6, 14, 30]);
+    assert_eq!(
+        link.client_events,
+        [Event::RequestFailed {
+            id,
+            error: ExchangeError::Timeout
+        }]
+    );
+    assert_eq!(link.client.poll_timeout(), None, "nothing left to do");
+}
+
+#[test]
+fn a_total_timeout_longer_than_the_back_off_waits_after_the_last_send() {
+    // BC260Y-CN DM (seed 001): six sends, the last at 62 s, and a total timeout of 128 s.
+    let mut link = Link::new(exact_with_total(2, 5, 128), exact(2, 5));
+    link.drop = Box::new(|_, _| true);
+    link.client.request(
+        link.now,
+        addr(SERVER),
+        Request::new(Method::Post, "/rd"),
+        true,
+    );
+    link.run_for(Duration::from_millis(127_999));
+    assert_eq!(link.send_times(CLIENT), [0, 2, 6, 14, 30, 62]);
+    assert!(link.client_events.is_empty(), "not given up at 126 s");
+    link.run_for(Duration::from_millis(1));
+    assert!(matches!(
+        link.client_events[..],
+        [Event::RequestFailed {
+            error: ExchangeError::Timeout,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn a_late_answer_within_the_total_timeout_is_taken() {
+    let mut link = Link::new(exact_with_total(2, 5, 128), exact(2, 5));
+    // The first five sends are lost; the sixth, at 62 s, reaches the server.
+    link.drop = Box::new(|_, index| index < 5);
+    let id = link.client.request(
+        link.now,
+        addr(SERVER),
+        Request::new(Method::Post, "/rd"),
+        true,
+    );
+    link.run_for(Duration::from_secs(62));
+    // It answers (separately) at 127 s, after the back-off's give-up but within the total.
+    let [(incoming, _)] = link.take_requests()[..] else {
+        panic!("the server has the request");
+    };
+    link.run_for(Duration::from_secs(65));
+    link.server
+        .respond(link.now, incoming, Response::new(Status::Created));
+    link.settle();
+    assert!(matches!(
+        link.client_events[..],
+        [Event::Response { id: got, ref response }] if got == id && response.status == Status::Created
+    ));
+}
+
 #[test]
 fn piggybacked_response() {
     let mut link = Link::new(exact(2, 4), exact(2, 4));
