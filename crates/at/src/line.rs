@@ -9,6 +9,8 @@ pub const MAX_LINE_LEN: usize = 4096;
 const CR: u8 = b'\r';
 const LF: u8 = b'\n';
 const BACKSPACE: u8 = 0x08;
+/// What most terminals send for the Backspace key; it deletes like Ctrl-H.
+const DELETE: u8 = 0x7f;
 
 /// What the assembler found in the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +43,7 @@ impl LineAssembler {
         match byte {
             LF if after_cr => None,
             CR | LF => Some(self.finish_line()),
-            BACKSPACE => {
+            BACKSPACE | DELETE => {
                 self.buf.pop();
                 None
             }
@@ -100,6 +102,11 @@ mod tests {
     #[test]
     fn backspace_removes_previous_byte() {
         assert_eq!(feed(b"ATX\x08I\r"), vec![LineEvent::Line(b"ATI".to_vec())]);
+        assert_eq!(
+            feed(b"ATXY\x7f\x7fI\r"),
+            vec![LineEvent::Line(b"ATI".to_vec())],
+            "DEL, the Backspace key of most terminals, too"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use nbmodem_module::node::ModuleNode;
 use nbmodem_module::Module;
 use nbmodem_net::DatagramNode;
 use std::future::{pending, Future};
+use std::io::Write;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;
 
@@ -39,6 +40,7 @@ pub async fn run(module: Module, mut port: Port, shutdown: impl Future<Output = 
         send_datagrams(&mut node, &socket).await;
         let module = node.module_mut();
         write_output(module, &mut host).await;
+        print_notices(module);
         if module.is_ready() && !held.is_empty() {
             module.receive(&std::mem::take(&mut held), clock.now());
             continue;
@@ -75,9 +77,21 @@ pub async fn run(module: Module, mut port: Port, shutdown: impl Future<Output = 
     Ok(())
 }
 
+/// What the module's protocol engines did, a line each on standard error, beside the AT port.
+fn print_notices(module: &mut Module) {
+    let mut console = std::io::stderr().lock();
+    for notice in module.take_notices() {
+        // A console that went away is no reason to stop the module.
+        let _ = writeln!(console, "{notice}");
+    }
+}
+
 /// Sends the module's datagrams where its routes say.
 async fn send_datagrams(node: &mut ModuleNode, socket: &UdpSocket) {
+    print_notices(node.module_mut());
     while let Some(t) = node.poll_transmit() {
+        // Told before the platform, answering on its own thread, prints what it did with it.
+        print_notices(node.module_mut());
         if let Err(e) = socket.send_to(&t.payload, t.destination).await {
             tracing::debug!("datagram to {} not sent: {e}", t.destination);
         }

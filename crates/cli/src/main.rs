@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use nbmodem_cli::driver;
 use nbmodem_cli::port::{Port, PortSpec};
-use nbmodem_clock::{format_duration, Clock, RealClock};
+use nbmodem_clock::format_duration;
 use nbmodem_module::{FileStore, Module, Route, PROFILES};
 use nbmodem_scenario::ModuleSetup;
 use std::path::PathBuf;
@@ -32,14 +32,16 @@ enum Command {
     Sandbox {
         #[arg(long, default_value = "BC260Y-CN")]
         model: String,
-        /// Where the module keeps its NVRAM.
-        #[arg(long, default_value = "nbmodem-data")]
+        /// Where the module keeps its NVRAM and the stand-ins their database.
+        #[arg(long, default_value = nbmodem_platform::cli::DEFAULT_DATA)]
         data: PathBuf,
         /// The AT port: stdio, tcp:HOST:PORT or pty:PATH.
         #[arg(long, default_value = "stdio")]
         at: PortSpec,
         #[command(flatten)]
         module: ModuleArgs,
+        #[command(flatten)]
+        stand_ins: nbmodem_platform::cli::StandInArgs,
     },
     /// Run a module whose AT port is stdio, a TCP port or a pseudo-terminal.
     Modem {
@@ -143,6 +145,10 @@ struct ModuleArgs {
     /// Make DNS resolution of NAME fail, or of every name with `*` (repeatable).
     #[arg(long = "dns-fail", value_name = "NAME")]
     dns_failures: Vec<String>,
+    /// No line on standard error for each protocol event (self-registration, DM, requests the
+    /// stand-ins handle).
+    #[arg(long)]
+    quiet: bool,
 }
 
 fn main() -> ExitCode {
@@ -166,16 +172,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             data,
             at,
             module,
-        } => {
-            eprintln!("nbmodem sandbox: a {model} module and the stand-in operator platforms; type AT commands (ATI, AT+CGPADDR?, …), Ctrl-C to stop.");
-            serve(&model, data, at, module, true)
-        }
+            stand_ins,
+        } => serve(&model, data, at, module, Some(stand_ins)),
         Command::Modem {
             model,
             data,
             at,
             module,
-        } => serve(&model, data, at, module, false),
+        } => serve(&model, data, at, module, None),
         Command::Scenario { files } => Ok(play_scenarios(&files)),
         Command::Coap { command } => coap(command),
         Command::Platform(args) => platform(args),
@@ -188,19 +192,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Runs a module; with `platforms`, the stand-in operator platforms beside it (their database in
-/// the same data directory), with the module's routes leading to them.
+/// Runs a module until Ctrl-C, SIGTERM or (on stdio) the end of its input; with `stand_ins`, the
+/// stand-in operator platforms beside it on a thread of their own (their database in the same
+/// data directory), the module's routes leading to them.
 fn serve(
     model: &str,
     data: PathBuf,
     at: PortSpec,
     args: ModuleArgs,
-    platforms: bool,
+    stand_ins: Option<nbmodem_platform::cli::StandInArgs>,
 ) -> Result<ExitCode> {
-    let addresses = nbmodem_platform::Addresses::default();
+    let _lock = nbmodem_platform::process::lock_data_dir(&data)?;
+    let mut platforms = match &stand_ins {
+        Some(options) => {
+            let config = options.config(&data, !args.quiet);
+            let started = nbmodem_platform::serve::Background::start(config)
+                .context("starting the stand-in platforms")?;
+            Some(started)
+        }
+        None => None,
+    };
     let mut routes: Vec<Route> = Vec::new();
-    if platforms {
-        for route in addresses.routes() {
+    if let Some(platforms) = &platforms {
+        for route in platforms.addresses.routes() {
             routes.push(route.parse().map_err(|e| anyhow!("{e}"))?);
         }
     }
@@ -214,6 +228,7 @@ fn serve(
         routes,
     };
     let mut config = setup.config()?;
+    config.notices = !args.quiet;
     for name in &args.dns_failures {
         config
             .router
@@ -222,10 +237,15 @@ fn serve(
     let store = FileStore::in_dir(&data)?;
     let module = Module::new(config, Box::new(store))
         .with_context(|| format!("starting the module in {}", data.display()))?;
+    if let Some(platforms) = &platforms {
+        eprintln!("nbmodem sandbox: a {model} module and the stand-in operator platforms; type AT commands (ATI, AT+CGPADDR?, …), Ctrl-C to stop.");
+        eprintln!("{}", platforms.banner);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
+        let stop = nbmodem_platform::process::StopSignal::install()?;
         let port = Port::open(&at).await?;
         eprintln!(
             "nbmodem: {} {} IMEI {} IMSI {} ({}), NVRAM in {}, AT port on {}",
@@ -237,27 +257,27 @@ fn serve(
             data.display(),
             port.describe()
         );
-        if platforms {
-            let config = nbmodem_platform::serve::ServeConfig {
-                data: data.clone(),
-                addresses,
-                control: nbmodem_platform::DEFAULT_CONTROL,
-                faults: Vec::new(),
-                seed: RealClock.now().unix_millis(),
-            };
-            // The platforms stop with the module: the runtime ends when the module does.
-            tokio::spawn(async move {
-                let forever = std::future::pending::<()>();
-                if let Err(e) = nbmodem_platform::serve::serve(config, forever).await {
-                    eprintln!("nbmodem: the platforms stopped: {e:#}");
-                }
-            });
-        }
+        let platforms_stopped = async {
+            match platforms.as_mut() {
+                Some(p) => p.stopped().await,
+                None => std::future::pending().await,
+            }
+        };
         let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+            tokio::select! {
+                () = stop.wait() => {}
+                () = platforms_stopped => {}
+            }
         };
         driver::run(module, port, shutdown).await
-    })?;
+    });
+    // A read of the terminal may still be blocked in tokio's stdin thread; it cannot be
+    // cancelled, so the runtime is not waited for (else Ctrl-C would wait for Enter).
+    runtime.shutdown_background();
+    result?;
+    if let Some(platforms) = platforms {
+        platforms.stop().context("the stand-in platforms stopped")?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,8 +9,18 @@ use std::time::{Duration, Instant};
 
 const NBMODEM: &str = env!("CARGO_BIN_EXE_nbmodem");
 
-/// `nbmodem sandbox` binds the stand-ins' default ports: one sandbox at a time.
-static SANDBOX_PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// The stand-ins of a test sandbox on free ports, never the fixed defaults: a sandbox a person
+/// runs in another terminal must not break the tests.
+const FREE_PORTS: [&str; 8] = [
+    "--ct",
+    "127.0.0.1:0",
+    "--cu",
+    "127.0.0.1:0",
+    "--dm",
+    "127.0.0.1:0",
+    "--control",
+    "127.0.0.1:0",
+];
 
 /// Runs the module on stdio with `input`, closes its input, and returns all it wrote.
 fn stdio_session(data: &Path, model: &str, input: &str) -> String {
@@ -165,11 +175,11 @@ fn pseudo_terminal_front_end() {
 }
 
 #[test]
-fn sandbox_runs_with_no_arguments() {
-    let _ports = SANDBOX_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+fn sandbox_runs_with_its_defaults() {
     let cwd = tempfile::tempdir().unwrap();
     let mut child = Command::new(NBMODEM)
         .arg("sandbox")
+        .args(FREE_PORTS)
         .current_dir(cwd.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -184,46 +194,187 @@ fn sandbox_runs_with_no_arguments() {
     assert!(cwd.path().join("nbmodem-data/nvram.json").exists());
 }
 
-/// The issue's "done when" in real time, as a user does it: in `nbmodem sandbox`, switch China
-/// Telecom self-registration on, reboot, and the CT stand-in records the registration.
-#[test]
-fn sandbox_records_a_self_registration_after_enable_and_reboot() {
-    let _ports = SANDBOX_PORTS.lock().unwrap_or_else(|e| e.into_inner());
-    let cwd = tempfile::tempdir().unwrap();
-    let mut child = Background(
+/// Starts `nbmodem sandbox` on free ports in `cwd` with `args`; its AT port on stdio.
+fn sandbox(cwd: &Path, args: &[&str]) -> Background {
+    Background(
         Command::new(NBMODEM)
-            .args(["sandbox", "--imsi", "460110000000001"])
-            .current_dir(cwd.path())
+            .arg("sandbox")
+            .args(FREE_PORTS)
+            .args(args)
+            .current_dir(cwd)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
-    );
+    )
+}
+
+/// The issue's "done when" in real time, as a user does it: in `nbmodem sandbox`, switch China
+/// Telecom self-registration on, reboot, and the CT stand-in records the registration. The
+/// console tells each step.
+#[test]
+fn sandbox_records_a_self_registration_after_enable_and_reboot() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = sandbox(cwd.path(), &["--imsi", "460110000000001"]);
     let mut stdin = child.0.stdin.take().unwrap();
     let mut stdout = child.0.stdout.take().unwrap();
+    let mut stderr = child.0.stderr.take().unwrap();
     stdin.write_all(b"ATE0\rAT+QSREGENABLE=1\r").unwrap();
     read_until(&mut stdout, "OK\r\n\r\nOK\r\n");
     stdin.write_all(b"AT+QRST=1\r").unwrap();
     read_until(&mut stdout, "+CPIN: READY");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let records = loop {
-        let out = Command::new(NBMODEM)
-            .args(["platform", "records", "ct", "--data"])
-            .arg(cwd.path().join("nbmodem-data"))
-            .output()
-            .unwrap();
-        let text = String::from_utf8(out.stdout).unwrap();
-        if text.contains("accepted") || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let console = read_until(&mut stderr, "CT self-registration: registered");
+    assert!(
+        console.contains("CT self-registration: posting the record to zzhc.vnet.cn:5683/nb")
+            && console.contains("ct register from 127.0.0.1:")
+            && !console.contains('\x1b'),
+        "{console}"
+    );
+    let out = Command::new(NBMODEM)
+        .args(["platform", "records", "ct"])
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    let records = String::from_utf8(out.stdout).unwrap();
     let record: serde_json::Value = serde_json::from_str(records.lines().next().unwrap()).unwrap();
     assert_eq!(record["verdict"], "accepted", "{records}");
     assert_eq!(record["fields"]["model"], "QUE-BC260Y CN");
     assert_eq!(record["fields"]["imsi"], "460110000000001");
+    assert_eq!(
+        record["fields"]["iccid"], "89861100000000000001",
+        "a China Telecom ICCID"
+    );
     assert_eq!(record["fields"]["swver"], "BC260YCNAAR02A01");
+}
+
+#[test]
+fn quiet_keeps_the_console_to_the_banner() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = sandbox(
+        cwd.path(),
+        &["--model", "BC25", "--imsi", "460110000000001", "--quiet"],
+    );
+    let mut stdout = child.0.stdout.take().unwrap();
+    read_until(&mut stdout, "+CPIN: READY");
+    // The registration happens 2 s after boot; the CT stand-in has it once its record is there.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(
+        &Command::new(NBMODEM)
+            .args(["platform", "records", "ct"])
+            .current_dir(cwd.path())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .contains("accepted")
+    {
+        assert!(Instant::now() < deadline, "no registration");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.0.kill().unwrap();
+    let mut console = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut console)
+        .unwrap();
+    assert!(console.contains("module routes:"), "{console}");
+    assert!(
+        !console.contains("self-registration") && !console.contains("ct register"),
+        "{console}"
+    );
+}
+
+/// Sends `signal` to the process and waits (10 s at most) for it to end; its exit status.
+fn signal_and_wait(
+    child: &mut Child,
+    signal: nix::sys::signal::Signal,
+) -> std::process::ExitStatus {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, signal).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_sandbox_on_stdio_at_once() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = sandbox(cwd.path(), &[]);
+    let mut stdout = child.0.stdout.take().unwrap();
+    // The input stays open and idle, as a person at a terminal who has typed nothing yet.
+    let _stdin = child.0.stdin.take().unwrap();
+    read_until(&mut stdout, "+CPIN: READY");
+    let status = signal_and_wait(&mut child.0, nix::sys::signal::Signal::SIGINT);
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn sigterm_stops_a_modem_and_removes_its_pseudo_terminal_link() {
+    let data = tempfile::tempdir().unwrap();
+    let link = data.path().join("ttyNB0");
+    let at = format!("pty:{}", link.display());
+    let (mut modem, mut stderr) = start(&["modem", "--model", "BC26", "--at", &at], data.path());
+    let mut banner = String::new();
+    stderr.read_line(&mut banner).unwrap();
+    assert!(link.exists());
+    let status = signal_and_wait(&mut modem.0, nix::sys::signal::Signal::SIGTERM);
+    assert!(status.success(), "{status}");
+    assert!(!link.exists(), "the link is removed");
+}
+
+#[test]
+fn a_stand_in_that_cannot_start_stops_the_sandbox() {
+    let cwd = tempfile::tempdir().unwrap();
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let out = Command::new(NBMODEM)
+        .args(["sandbox", "--cu", "127.0.0.1:0", "--dm", "127.0.0.1:0"])
+        .args(["--control", "127.0.0.1:0", "--ct", &address])
+        .current_dir(cwd.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "China Telecom registry (--ct) cannot listen on {address}"
+        )),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "no module ran");
+}
+
+#[test]
+fn two_processes_on_one_data_directory_are_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let (_first, mut stderr) = start(
+        &["modem", "--model", "BC26", "--at", "tcp:127.0.0.1:0"],
+        data.path(),
+    );
+    let mut banner = String::new();
+    stderr.read_line(&mut banner).unwrap();
+    let second = Command::new(NBMODEM)
+        .args(["modem", "--model", "BC26", "--at", "stdio", "--data"])
+        .arg(data.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(err.contains("in use by another nbmodem process"), "{err}");
 }
 
 #[test]

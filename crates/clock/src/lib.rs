@@ -32,6 +32,35 @@ impl Instant {
         self.0
     }
 
+    /// `2026-01-01T00:00:00.000Z`: ISO 8601 in UTC, with milliseconds.
+    pub fn iso8601(self) -> String {
+        self.format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ))
+    }
+
+    /// `14:05:09`: the time of day in UTC, for console lines.
+    pub fn time_of_day(self) -> String {
+        self.format(time::macros::format_description!(
+            "[hour]:[minute]:[second]"
+        ))
+    }
+
+    /// `2026-01-01 14:05:09`: date and time of day in UTC, for console lines.
+    pub fn date_time(self) -> String {
+        self.format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+    }
+
+    fn format(self, description: &[time::format_description::BorrowedFormatItem<'_>]) -> String {
+        let nanos = i128::from(self.0) * 1_000_000;
+        time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .ok()
+            .and_then(|t| t.format(description).ok())
+            .unwrap_or_else(|| format!("@{}ms", self.0))
+    }
+
     /// Time from `earlier` to `self`, or zero when `earlier` is later.
     pub fn saturating_since(self, earlier: Instant) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
@@ -130,6 +159,18 @@ pub fn run_until<T: Timed + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso8601_of_known_instants() {
+        let at = |ms| Instant::from_unix_millis(ms).iso8601();
+        assert_eq!(at(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(1_767_225_600_000), "2026-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(at(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
+        let last = Instant::from_unix_millis(4_107_542_399_999);
+        assert_eq!(last.time_of_day(), "23:59:59");
+        assert_eq!(last.date_time(), "2100-02-28 23:59:59");
+    }
 
     struct Ticker {
         next: Instant,

@@ -160,6 +160,11 @@ impl DmSession {
         self.client.next_update_at().is_some_and(|at| at <= now)
     }
 
+    /// When the next periodic Update is due.
+    pub fn next_update_at(&self) -> Option<Instant> {
+        self.client.next_update_at()
+    }
+
     /// Lets a due Update pass unsent; the next comes an update period later.
     pub fn skip_update(&mut self) {
         self.client.skip_update();

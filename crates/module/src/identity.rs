@@ -22,6 +22,11 @@ impl Operator {
         }
     }
 
+    /// The operator of an IMSI: that of its first five digits.
+    pub fn from_imsi(imsi: &str) -> Operator {
+        imsi.get(..5).map_or(Operator::Other, Operator::from_plmn)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Operator::ChinaMobile => "China Mobile",
@@ -104,7 +109,7 @@ impl Sim {
     }
 
     pub fn operator(&self) -> Operator {
-        Operator::from_plmn(self.plmn())
+        Operator::from_imsi(&self.imsi)
     }
 }
 

@@ -24,7 +24,7 @@ pub mod selfreg;
 pub mod sleep;
 
 pub use identity::{Operator, Sim};
-pub use module::{Module, ModuleConfig, ModuleError, BOOT_TIME};
+pub use module::{Module, ModuleConfig, ModuleError, Notice, BOOT_TIME};
 pub use nvram::{FileStore, MemoryStore, NvramData, NvramStore};
 pub use profile::{find as find_profile, Profile, PROFILES};
 pub use radio::NetworkConfig;

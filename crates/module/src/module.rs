@@ -15,7 +15,7 @@ use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
 use crate::nvram::DmSettings;
 use crate::nvram::Registered;
 use crate::nvram::{NvramData, NvramError, NvramStore};
-use crate::profile::Profile;
+use crate::profile::{Feature, Profile};
 use crate::radio::{address_for, NetworkConfig, Radio, RegStatus};
 use crate::revision::Revision;
 use crate::routing::Router;
@@ -50,7 +50,37 @@ pub struct ModuleConfig {
     pub sim: Option<Sim>,
     pub network: NetworkConfig,
     pub router: Router,
+    /// Keep [`Notice`]s of what the protocol engines do, for a console ([`Module::take_notices`]).
+    pub notices: bool,
 }
+
+/// What a protocol engine did, told in a short line for the person at the console: a round
+/// started, a datagram sent, an answer, a give-up, when the next try comes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub at: Instant,
+    /// Which engine: `CT self-registration`, `CMDMP`…
+    pub source: &'static str,
+    pub text: String,
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.at.time_of_day(),
+            self.source,
+            self.text
+        )
+    }
+}
+
+/// The most notices kept for a console that does not take them; older ones are dropped.
+const MAX_NOTICES: usize = 256;
+
+/// The name of the DM engine in notices.
+const DM_SOURCE: &str = "CMDMP";
 
 impl ModuleConfig {
     pub fn new(profile: &'static Profile) -> Self {
@@ -61,6 +91,7 @@ impl ModuleConfig {
             sim: None,
             network: NetworkConfig::default(),
             router: Router::new(),
+            notices: false,
         }
     }
 }
@@ -108,6 +139,9 @@ pub(crate) struct Ram {
     /// The DM state AT+QDMPCFG=6 reports (0 until DM has run).
     pub dm_state: u8,
     pub radio: Radio,
+    /// The first attach of this boot has happened: self-registration and DM start at it and at
+    /// no later attach ("only the next power-on triggers again", seeds 000 and 001).
+    pub attached_since_boot: bool,
     lines: LineAssembler,
     /// URCs waiting for the command in progress to finish.
     held_urcs: Vec<String>,
@@ -123,6 +157,7 @@ impl Ram {
             cscon_mode: 0,
             dm_state: dm::state::INITIAL,
             radio: Radio::new(),
+            attached_since_boot: false,
             lines: LineAssembler::new(),
             held_urcs: Vec::new(),
             in_command: false,
@@ -150,6 +185,8 @@ pub struct Module {
     pub(crate) self_registration: Option<SelfRegistrar>,
     /// The China Mobile DM session of this boot, if one started.
     pub(crate) dm: Option<DmSession>,
+    /// Notices for the console, when asked for (`None` otherwise).
+    notices: Option<std::collections::VecDeque<Notice>>,
 }
 
 impl Module {
@@ -175,7 +212,10 @@ impl Module {
                 })
             }
             Some(data) => data,
-            None => NvramData::new(profile.model, DEFAULT_IMEI, profile.default_firmware),
+            None => NvramData {
+                sleep_mode: profile.sleep_default,
+                ..NvramData::new(profile.model, DEFAULT_IMEI, profile.default_firmware)
+            },
         };
         if let Some(imei) = config.imei {
             saved.imei = imei;
@@ -205,7 +245,31 @@ impl Module {
             output: Vec::new(),
             self_registration: None,
             dm: None,
+            notices: config.notices.then(Default::default),
         })
+    }
+
+    /// The notices since the last call (see [`ModuleConfig::notices`]).
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        self.notices
+            .as_mut()
+            .map(|n| n.drain(..).collect())
+            .unwrap_or_default()
+    }
+
+    /// Tells the console what `source` did, if anyone listens.
+    pub(crate) fn notice(&mut self, source: &'static str, text: impl Into<String>) {
+        let at = self.now;
+        if let Some(notices) = self.notices.as_mut() {
+            if notices.len() == MAX_NOTICES {
+                notices.pop_front();
+            }
+            notices.push_back(Notice {
+                at,
+                source,
+                text: text.into(),
+            });
+        }
     }
 
     pub fn profile(&self) -> &'static Profile {
@@ -230,6 +294,11 @@ impl Module {
 
     pub fn router_mut(&mut self) -> &mut Router {
         &mut self.router
+    }
+
+    /// Whether the firmware in use has `feature` (CMDMP only on `_ONT` firmware, say).
+    pub fn has_feature(&self, feature: Feature) -> bool {
+        self.profile.has_feature(feature, &self.in_use.firmware)
     }
 
     pub fn is_powered(&self) -> bool {
@@ -279,7 +348,7 @@ impl Module {
         let now = self.now;
         if let Some(session) = self.dm.as_mut().filter(|d| d.server() == from) {
             if let Some(state) = session.handle_datagram(now, from, datagram) {
-                self.ram.dm_state = state;
+                self.dm_state_changed(state);
             }
             return;
         }
@@ -300,16 +369,20 @@ impl Module {
     /// is lost.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         loop {
-            let registration = self
-                .self_registration
-                .as_mut()
-                .and_then(SelfRegistrar::poll_transmit);
-            let transmit = registration.or_else(|| self.dm.as_mut()?.poll_transmit())?;
+            let registration = self.self_registration.as_mut().and_then(|run| {
+                let source = run.target().source;
+                run.poll_transmit().map(|t| (source, t))
+            });
+            let (source, transmit) =
+                registration.or_else(|| Some((DM_SOURCE, self.dm.as_mut()?.poll_transmit()?)))?;
+            let (len, to) = (transmit.payload.len(), transmit.destination);
             if self.ram.radio.registered() {
+                self.notice(source, format!("sent {len} bytes to {to}"));
                 self.traffic();
                 return Some(transmit);
             }
-            tracing::debug!("datagram to {} lost: not registered", transmit.destination);
+            self.notice(source, format!("{len} bytes to {to} lost: not attached"));
+            tracing::debug!("datagram to {to} lost: not registered");
         }
     }
 
@@ -367,11 +440,12 @@ impl Module {
         let Some(spec) = self.profile.commands.lookup(command.name) else {
             return (Vec::new(), FinalResult::Error, true);
         };
-        if !spec.forms.accepts(command.form) {
+        let installed = spec.handler.feature.is_none_or(|f| self.has_feature(f));
+        if !installed || !spec.forms.accepts(command.form) {
             return (Vec::new(), FinalResult::Error, true);
         }
         self.ram.in_command = true;
-        let outcome = (spec.handler)(self, &command);
+        let outcome = (spec.handler.run)(self, &command);
         self.ram.in_command = false;
         match outcome {
             Ok(lines) => (lines, FinalResult::Ok, spec.plain_error),
@@ -443,16 +517,22 @@ impl Module {
         self.set_status(RegStatus::NotSearching);
     }
 
+    /// Registered with the network. The first attach after power-on starts self-registration and
+    /// DM; a later one (after AT+CFUN=0/1 or AT+CGATT=0/1) does not: the seeds trigger them at
+    /// power-on ("开机入网") only, and a run that gave up waits for the next power-on.
     fn attach(&mut self) {
         self.set_status(RegStatus::Home);
         self.set_rrc(true);
+        if std::mem::replace(&mut self.ram.attached_since_boot, true) {
+            return;
+        }
         self.start_self_registration();
         self.start_dm();
     }
 
-    /// After attach: China Mobile DM registers on every boot, on a China Mobile SIM, when DM_mode
-    /// is on (and, on the BC25 family, self-registration too), the SIM's PLMN is allowed, and an
-    /// app key is configured.
+    /// After the first attach of a boot: China Mobile DM registers on a China Mobile SIM when the
+    /// firmware has a CMDMP client, DM_mode is on (and, on the BC25 family, self-registration
+    /// too) and the SIM's PLMN is allowed; with the factory app key unless another is configured.
     fn start_dm(&mut self) {
         self.dm = None;
         let mobile = self.sim.operator() == Operator::ChinaMobile
@@ -462,21 +542,60 @@ impl Module {
             || self.in_use.self_registration_on(self.profile);
         let plmn_allowed =
             settings.plmns.is_empty() || settings.plmns.iter().any(|p| p == self.sim.plmn());
-        let wanted = mobile && settings.enabled() && switched_on && plmn_allowed;
-        let (Some(credentials), true) = (&settings.credentials, wanted) else {
+        let wanted = mobile
+            && self.has_feature(Feature::Cmdmp)
+            && settings.enabled()
+            && switched_on
+            && plmn_allowed;
+        if !wanted {
             return;
-        };
+        }
+        let credentials = settings.credentials(&self.profile.dm, &self.in_use.imei);
         let start = DmStart {
             server: self.dm_server(&settings),
             settings: &settings,
-            credentials,
+            credentials: &credentials,
             imsi: self.sim.imsi(),
             period: settings.period(&self.profile.dm),
-            timing: self.profile.coap.dm.params(),
+            timing: self.profile.coap.cmdmp.params(),
             seed: self.now.unix_millis() ^ 0xD0D0,
         };
+        let server = start.server;
         self.dm = Some(DmSession::start(self.now, start));
         self.ram.dm_state = dm::state::CONNECTED;
+        self.notice(
+            DM_SOURCE,
+            format!(
+                "registering with {server} (app key {})",
+                credentials.app_key
+            ),
+        );
+    }
+
+    /// A new DM state (AT+QDMPCFG=6), and what it means for the person at the console.
+    fn dm_state_changed(&mut self, state: u8) {
+        self.ram.dm_state = state;
+        let meaning = match state {
+            dm::state::REGISTERED => "registered (state 6)",
+            dm::state::REGISTER_FAILED => {
+                "registration refused (state 7); no retry until the next power-on"
+            }
+            dm::state::REGISTER_TIMEOUT => {
+                "registration timed out (state 8); no retry until the next power-on"
+            }
+            dm::state::LIFETIME_TIMEOUT => "the registration's lifetime ran out (state 9)",
+            dm::state::UPDATED => "updated (state 11)",
+            dm::state::UPDATE_FAILED => "update refused (state 12)",
+            dm::state::UPDATE_TIMEOUT => "update timed out (state 13)",
+            _ => return,
+        };
+        let next = self
+            .dm
+            .as_ref()
+            .and_then(DmSession::next_update_at)
+            .map(|at| format!("; next update at {}", at.date_time()))
+            .unwrap_or_default();
+        self.notice(DM_SOURCE, format!("{meaning}{next}"));
     }
 
     /// The configured DM server, or the default, resolved; a domain that does not resolve falls
@@ -545,7 +664,13 @@ impl Module {
                 h.wrapping_mul(31).wrapping_add(u64::from(b))
             });
         let mut run = SelfRegistrar::new(target, record, SELF_REGISTRATION_ROUNDS, params, seed);
-        tracing::info!("{:?} self-registration starts", target.registry);
+        self.notice(
+            target.source,
+            format!(
+                "posting the record to {}:{}{} (round 1 of {SELF_REGISTRATION_ROUNDS})",
+                target.host, target.port, target.path
+            ),
+        );
         let outcome = run.start_round(self.now, &self.router);
         self.self_registration = Some(run);
         if let Some(outcome) = outcome {
@@ -559,6 +684,7 @@ impl Module {
         };
         match outcome {
             Outcome::Registered => {
+                self.notice(target.source, "registered");
                 tracing::info!("{:?} self-registration succeeded", target.registry);
                 let record = Registered {
                     firmware: self.in_use.firmware.clone(),
@@ -593,6 +719,23 @@ impl Module {
                         run.stop();
                     }
                 }
+                let next = match (last, sleeps) {
+                    (true, _) => "no more rounds until the next power-on".to_string(),
+                    (false, true) => {
+                        "no retry while sleep is enabled (AT+QSCLK=0 disables it) until the next power-on"
+                            .to_string()
+                    }
+                    (false, false) => {
+                        let at = self.now + selfreg::ROUND_INTERVAL;
+                        format!("next round at {}", at.date_time())
+                    }
+                };
+                self.notice(
+                    target.source,
+                    format!(
+                        "round {round} of {SELF_REGISTRATION_ROUNDS} failed ({reason}); {next}"
+                    ),
+                );
             }
         }
     }
@@ -717,7 +860,7 @@ impl Timed for Module {
             self.self_registration_outcome(outcome);
         }
         if let Some(state) = self.dm.as_mut().and_then(|d| d.handle_timeout(now)) {
-            self.ram.dm_state = state;
+            self.dm_state_changed(state);
         }
         self.enter_deep_sleep_if_allowed();
     }

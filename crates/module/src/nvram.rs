@@ -158,6 +158,14 @@ impl DmSettings {
     pub fn period(&self, dm: &DmConfig) -> u32 {
         self.server.as_ref().map_or(dm.default_period, |s| s.period)
     }
+
+    /// The configured credentials, or the factory's: the profile's key and password for a
+    /// module (terminal type 0) with the module's own IMEI.
+    pub fn credentials(&self, dm: &DmConfig, imei: &str) -> DmCredentials {
+        self.credentials
+            .clone()
+            .unwrap_or_else(|| DmCredentials::factory(dm, imei))
+    }
 }
 
 /// AT+QDMPCFG type 1. An empty host or no port: the default (AT+DMPCONFIG=1, , ,300).
@@ -177,6 +185,18 @@ pub struct DmCredentials {
     pub terminal_imei: String,
 }
 
+impl DmCredentials {
+    /// What a factory module registers with.
+    pub fn factory(dm: &DmConfig, imei: &str) -> Self {
+        DmCredentials {
+            app_key: dm.factory_key.app_key.into(),
+            password: dm.factory_key.password.into(),
+            terminal_type: 0,
+            terminal_imei: imei.into(),
+        }
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum NvramError {
     #[error("NVRAM store is unreadable: {0}")]
@@ -187,6 +207,12 @@ pub enum NvramError {
     Io {
         path: PathBuf,
         source: std::io::Error,
+    },
+    /// A store file that cannot be used as it is; it is left untouched.
+    #[error("{}: {source}; it was left as it is: repair it, or move it away to start from the factory settings", path.display())]
+    InFile {
+        path: PathBuf,
+        source: Box<NvramError>,
     },
 }
 
@@ -239,7 +265,12 @@ impl FileStore {
 impl NvramStore for FileStore {
     fn load(&mut self) -> Result<Option<NvramData>, NvramError> {
         match fs::read_to_string(&self.path) {
-            Ok(text) => NvramData::decode(&text).map(Some),
+            Ok(text) => NvramData::decode(&text)
+                .map(Some)
+                .map_err(|source| NvramError::InFile {
+                    path: self.path.clone(),
+                    source: Box::new(source),
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(NvramError::Io {
                 path: self.path.clone(),
@@ -371,6 +402,23 @@ mod tests {
             NvramData::decode("{}"),
             Err(NvramError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn a_damaged_file_is_named_in_the_error_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = FileStore::in_dir(dir.path()).unwrap();
+        std::fs::write(store.path(), "{\"format\":1,").unwrap();
+        let error = store.load().unwrap_err().to_string();
+        assert!(
+            error.contains(&store.path().display().to_string()),
+            "{error}"
+        );
+        assert!(error.contains("unreadable"), "{error}");
+        assert_eq!(
+            std::fs::read_to_string(store.path()).unwrap(),
+            "{\"format\":1,"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::identity::Operator;
 use crate::revision::Revision;
 use nbmodem_at::{CommandTable, ResultFormat};
 use nbmodem_coap::TransmissionParams;
+use nbmodem_operators::dm::{self as cmdmp, FactoryKey};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -20,6 +21,9 @@ use std::time::Duration;
 pub struct Retransmission {
     pub ack_timeout: Duration,
     pub max_retransmit: u32,
+    /// The total timeout a seed states, which decides when an exchange has failed instead of the
+    /// back-off's give-up (BC25 DM: 30 s, seed 000 §2.3.3; BC260Y-CN DM: 128 s, seed 001 §2.2.3).
+    pub total: Option<Duration>,
 }
 
 impl Retransmission {
@@ -27,25 +31,36 @@ impl Retransmission {
         Retransmission {
             ack_timeout: Duration::from_secs(ack_timeout_secs),
             max_retransmit,
+            total: None,
+        }
+    }
+
+    const fn with_total(self, total_secs: u64) -> Self {
+        Retransmission {
+            total: Some(Duration::from_secs(total_secs)),
+            ..self
         }
     }
 
     /// The CoAP engine's parameters: these, with no randomisation.
     pub fn params(&self) -> TransmissionParams {
         TransmissionParams::exact(self.ack_timeout, self.max_retransmit)
+            .with_exchange_timeout(self.total)
     }
 
-    /// When an exchange started at time zero gives up: ACK_TIMEOUT × (2^(MAX_RETRANSMIT+1) − 1).
+    /// When an exchange started at time zero has failed: the total timeout, or else
+    /// ACK_TIMEOUT × (2^(MAX_RETRANSMIT+1) − 1).
     pub fn give_up_after(&self) -> Duration {
-        self.ack_timeout * ((1u32 << (self.max_retransmit + 1)) - 1)
+        self.total
+            .unwrap_or(self.ack_timeout * ((1u32 << (self.max_retransmit + 1)) - 1))
     }
 }
 
 /// The CoAP timing of a profile, per kind of exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CoapTiming {
-    /// China Mobile DM (LwM2M) exchanges, and the CT IoT platform link.
-    pub dm: Retransmission,
+    /// China Mobile DM (CMDMP, LwM2M) exchanges: Register and Update.
+    pub cmdmp: Retransmission,
     /// China Telecom and China Unicom self-registration exchanges.
     pub self_registration: Retransmission,
 }
@@ -112,6 +127,45 @@ pub struct DmConfig {
     /// The periodic Update wakes the module from deep sleep (BC260Y-CN, seed 001); otherwise an
     /// Update that falls due in deep sleep is not sent (BC25, seed 000).
     pub update_wakes_from_deep_sleep: bool,
+    /// The app key and password a factory module registers with (seed 000 §2.3.1, seed 001
+    /// §2.2.1: DM runs out of the box); AT+QDMPCFG type 2 replaces them, erasing restores them.
+    pub factory_key: FactoryKey,
+    /// What an omitted parameter of the set command (and of AT+QDMPCFGEX) becomes.
+    pub omitted: Omitted,
+}
+
+/// A part of a model's firmware that some revisions lack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    /// China Mobile DM (CMDMP): its client and its configuration command.
+    Cmdmp,
+}
+
+/// What a firmware revision must be for a feature to be in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// The revision ends with this text (`_ONT`, seed 004 §1).
+    Suffix(&'static str),
+}
+
+impl Requirement {
+    pub fn is_met_by(self, firmware: &str) -> bool {
+        match self {
+            Requirement::Suffix(suffix) => firmware.ends_with(suffix),
+        }
+    }
+}
+
+/// What an optional parameter the host leaves out of a set command becomes (the seeds' notes on
+/// "[...]": seed 001 §3.1.1 keeps the previous value or the default, seed 003 §2.1 the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Omitted {
+    /// The seed states no rule: every parameter must be given.
+    Refused,
+    /// The value set before (the saved one), or the default if none was set.
+    KeepsPrevious,
+    /// The default.
+    TakesDefault,
 }
 
 /// The URCs written on entering and leaving deep sleep.
@@ -145,6 +199,21 @@ pub struct Profile {
     pub dm: DmConfig,
     /// What deep sleep writes; `None` for the models whose seeds show no such URC.
     pub deep_sleep_urcs: Option<DeepSleepUrcs>,
+    /// AT+QSCLK of a factory module.
+    pub sleep_default: u8,
+    /// The features only some firmware revisions have, and which revisions have them; a feature
+    /// not listed is in every revision.
+    pub firmware_features: &'static [(Feature, Requirement)],
+}
+
+impl Profile {
+    /// Whether `firmware` has `feature`.
+    pub fn has_feature(&self, feature: Feature, firmware: &str) -> bool {
+        self.firmware_features
+            .iter()
+            .filter(|(f, _)| *f == feature)
+            .all(|(_, requirement)| requirement.is_met_by(firmware))
+    }
 }
 
 use Operator::{ChinaMobile as CM, ChinaTelecom as CT, ChinaUnicom as CU};
@@ -157,7 +226,8 @@ const NEUL_BOOT: &[&str] = &[
 ];
 
 const BC25_COAP: CoapTiming = CoapTiming {
-    dm: Retransmission::new(2, 4),
+    // 2, 4, 8 and 16 s, "total timeout 30 s" (seed 000 §2.3.3).
+    cmdmp: Retransmission::new(2, 4).with_total(30),
     self_registration: Retransmission::new(3, 4),
 };
 
@@ -173,6 +243,9 @@ const QDMPCFG: DmConfig = DmConfig {
     bare_answers: false,
     needs_self_registration_switch: true,
     update_wakes_from_deep_sleep: false,
+    factory_key: cmdmp::FACTORY_BC25,
+    // Seed 000 states no rule for omitted parameters.
+    omitted: Omitted::Refused,
 };
 
 const DMPCONFIG: DmConfig = DmConfig {
@@ -184,6 +257,7 @@ const DMPCONFIG: DmConfig = DmConfig {
     plmn_list: true,
     bare_answers: true,
     needs_self_registration_switch: false,
+    factory_key: cmdmp::FACTORY_NEUL,
     ..QDMPCFG
 };
 
@@ -218,6 +292,8 @@ const BC25: Profile = Profile {
     },
     dm: QDMPCFG,
     deep_sleep_urcs: None,
+    sleep_default: 0,
+    firmware_features: &[],
 };
 
 const BC260Y_CN: Profile = Profile {
@@ -231,7 +307,9 @@ const BC260Y_CN: Profile = Profile {
     commands: commands::BC260Y_TABLE,
     operators: &[CT, CM],
     coap: CoapTiming {
-        dm: Retransmission::new(2, 5),
+        // 2, 4, 8, 16, 32 s between six sends, "total timeout 128 s" (seed 001 §2.2.3); the
+        // back-off alone would give up at 126 s.
+        cmdmp: Retransmission::new(2, 5).with_total(128),
         self_registration: Retransmission::new(3, 4),
     },
     self_registration: SelfRegistration {
@@ -240,10 +318,14 @@ const BC260Y_CN: Profile = Profile {
         no_retry_unless_sleep_disabled: true,
     },
     dm: DmConfig {
+        // Seed 001 §3.2.2 brackets the first two parameters together.
+        test_syntax: "<type>[,<parameter1>,<parameter2>[,<parameter3>[,<parameter4>]]]",
         default_server: "m.fxltsbl.com",
         port_range: (1, 65535),
         needs_self_registration_switch: false,
         update_wakes_from_deep_sleep: true,
+        factory_key: cmdmp::FACTORY_BC260Y,
+        omitted: Omitted::KeepsPrevious,
         ..QDMPCFG
     },
     // Seed 002's example.
@@ -251,6 +333,9 @@ const BC260Y_CN: Profile = Profile {
         enter: "+QNBIOTEVENT: \"ENTER DEEPSLEEP\"",
         exit: "+QNBIOTEVENT: \"EXIT DEEPSLEEP\"",
     }),
+    // Sleep is on out of the box: every transcript of seed 002 starts by disabling it, and seed
+    // 001 §2.1.4 ties the retry rule to "sleep not disabled".
+    sleep_default: 1,
     ..BC25
 };
 
@@ -267,6 +352,8 @@ const BC26: Profile = Profile {
     dm: DmConfig {
         port_range: (1, 65535),
         needs_self_registration_switch: false,
+        factory_key: cmdmp::FACTORY_BC26,
+        omitted: Omitted::TakesDefault,
         ..QDMPCFG
     },
     ..BC25
@@ -296,6 +383,9 @@ const BC95: Profile = Profile {
         ..DMPCONFIG
     },
     deep_sleep_urcs: None,
+    sleep_default: 0,
+    // Only the OneNET firmware, whose revision ends in `_ONT`, talks to CMDMP (seed 004 §1).
+    firmware_features: &[(Feature::Cmdmp, Requirement::Suffix("_ONT"))],
 };
 
 /// Every model of the seeds.
@@ -440,14 +530,14 @@ mod tests {
     #[test]
     fn retransmission_limits_of_behaviour_4_4() {
         let bc25 = find("BC25").unwrap().coap;
-        assert_eq!(bc25.dm.give_up_after(), Duration::from_secs(62));
+        assert_eq!(bc25.cmdmp.give_up_after(), Duration::from_secs(30));
         assert_eq!(
             bc25.self_registration.give_up_after(),
             Duration::from_secs(93)
         );
         assert_eq!(
-            find("BC260Y-CN").unwrap().coap.dm.give_up_after(),
-            Duration::from_secs(126)
+            find("BC260Y-CN").unwrap().coap.cmdmp.give_up_after(),
+            Duration::from_secs(128)
         );
     }
 }

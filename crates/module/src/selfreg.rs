@@ -29,6 +29,8 @@ pub struct Target {
     pub path: &'static str,
     /// How long after a success the registry wants the registration again, if it does.
     pub renewal: Option<Duration>,
+    /// Its name in console notices.
+    pub source: &'static str,
 }
 
 pub const CHINA_TELECOM: Target = Target {
@@ -37,6 +39,7 @@ pub const CHINA_TELECOM: Target = Target {
     port: 5683,
     path: "/nb",
     renewal: None,
+    source: "CT self-registration",
 };
 pub const CHINA_UNICOM: Target = Target {
     registry: Registry::ChinaUnicom,
@@ -45,6 +48,7 @@ pub const CHINA_UNICOM: Target = Target {
     path: "/",
     // China Unicom asks for a registration again 30 days after a success (seed 000).
     renewal: Some(Duration::from_secs(30 * 86_400)),
+    source: "CU self-registration",
 };
 
 /// What a registration run reports.

@@ -16,6 +16,36 @@ use thiserror::Error;
 /// The DM protocol version every v2 integration sends.
 pub const DM_VERSION: &str = "v2.0";
 
+/// An app key and the password issued with it, as a module carries them from the factory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FactoryKey {
+    pub app_key: &'static str,
+    pub password: &'static str,
+}
+
+/// The factory keys of the emulated modules, one per family of models (the seed that documents
+/// them): a fresh module on a China Mobile SIM registers with CMDMP using its family's key (seed
+/// 000 §2.3.1, seed 001 §2.2.1), and the stand-in CMDMP server knows every one. These are the
+/// project's own values; no vendor's key is used.
+pub const FACTORY_BC25: FactoryKey = FactoryKey {
+    app_key: "NBMODEMBC25",
+    password: "nbmFactoryKeyBC25BC32family00001",
+};
+pub const FACTORY_BC260Y: FactoryKey = FactoryKey {
+    app_key: "NBMODEMBC260Y",
+    password: "nbmFactoryKeyBC260YCN00000000002",
+};
+pub const FACTORY_BC26: FactoryKey = FactoryKey {
+    app_key: "NBMODEMBC26",
+    password: "nbmFactoryKeyBC26BC20family00003",
+};
+pub const FACTORY_NEUL: FactoryKey = FactoryKey {
+    app_key: "NBMODEMNEUL",
+    password: "nbmFactoryKeyBC35BC28BC95fam0004",
+};
+pub const FACTORY_KEYS: [FactoryKey; 4] =
+    [FACTORY_BC25, FACTORY_BC260Y, FACTORY_BC26, FACTORY_NEUL];
+
 /// What stands for an empty field.
 const EMPTY: &str = "****";
 

@@ -14,7 +14,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const DEFAULT_DATA: &str = "nbmodem-platform-data";
+/// The sandbox's data directory too, so that `nbmodem platform records` run where the sandbox
+/// runs finds its database.
+pub const DEFAULT_DATA: &str = "nbmodem-data";
 
 /// Run the stand-in operator platforms (CT and CU self-registration, CMDMP DM), or manage them.
 #[derive(Debug, Args)]
@@ -31,21 +33,50 @@ struct ServeArgs {
     /// Where the platforms keep their database (platform.sqlite).
     #[arg(long, default_value = DEFAULT_DATA)]
     data: PathBuf,
-    /// The China Telecom registry's UDP address.
+    #[command(flatten)]
+    stand_ins: StandInArgs,
+    /// No line on standard error per request handled.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Where the stand-ins listen and the faults they start with: the options `nbmodem platform` and
+/// `nbmodem sandbox` share.
+#[derive(Debug, Clone, Args)]
+pub struct StandInArgs {
+    /// The China Telecom registry's UDP address (port 0: any free port, shown at start-up).
     #[arg(long, default_value_t = Addresses::default().ct)]
-    ct: SocketAddr,
+    pub ct: SocketAddr,
     /// The China Unicom registry's UDP address.
     #[arg(long, default_value_t = Addresses::default().cu)]
-    cu: SocketAddr,
+    pub cu: SocketAddr,
     /// The CMDMP DM server's UDP address.
     #[arg(long, default_value_t = Addresses::default().dm)]
-    dm: SocketAddr,
+    pub dm: SocketAddr,
     /// The fault control port (loopback TCP).
     #[arg(long, default_value_t = DEFAULT_CONTROL)]
-    control: SocketAddr,
+    pub control: SocketAddr,
     /// A fault from the start, e.g. ct:drop=3, dm:reject=2, cu:delay=5s (repeatable).
     #[arg(long = "fault", value_name = "SERVER:FAULT")]
-    faults: Vec<ServerFault>,
+    pub faults: Vec<ServerFault>,
+}
+
+impl StandInArgs {
+    /// How the platforms run with these options, their database in `data`.
+    pub fn config(&self, data: &Path, console: bool) -> ServeConfig {
+        ServeConfig {
+            data: data.to_path_buf(),
+            addresses: Addresses {
+                ct: self.ct,
+                cu: self.cu,
+                dm: self.dm,
+            },
+            control: self.control,
+            faults: self.faults.clone(),
+            seed: seed_from_clock(),
+            console,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,23 +151,15 @@ pub fn run(args: PlatformArgs) -> Result<ExitCode> {
 }
 
 fn run_servers(args: ServeArgs) -> Result<ExitCode> {
-    let config = ServeConfig {
-        data: args.data,
-        addresses: Addresses {
-            ct: args.ct,
-            cu: args.cu,
-            dm: args.dm,
-        },
-        control: args.control,
-        faults: args.faults,
-        seed: seed_from_clock(),
-    };
+    let _lock = crate::process::lock_data_dir(&args.data)?;
+    let config = args.stand_ins.config(&args.data, !args.quiet);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(config, async {
-        let _ = tokio::signal::ctrl_c().await;
-    }))?;
+    runtime.block_on(async {
+        let stop = crate::process::StopSignal::install()?;
+        serve(config, stop.wait()).await
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -18,6 +18,7 @@ pub mod control;
 mod dm;
 pub mod fault;
 mod peek;
+pub mod process;
 pub mod record;
 mod registry;
 pub mod serve;
@@ -99,6 +100,13 @@ impl Platform {
             cu: RegistryServer::open(Registry::ChinaUnicom, data_dir, seed.wrapping_add(1))?,
             dm: DmServer::open(data_dir, seed.wrapping_add(2))?,
         })
+    }
+
+    /// Prints a line per request each server handles on standard error.
+    pub fn set_console(&mut self, on: bool) {
+        self.ct.set_console(on);
+        self.cu.set_console(on);
+        self.dm.set_console(on);
     }
 
     /// Attaches the servers to a simulated network; reach each afterwards with

@@ -121,7 +121,7 @@ impl RequestRecord {
         RequestRecord {
             server,
             time_ms: now.unix_millis(),
-            time: iso8601(now),
+            time: now.iso8601(),
             source: source.to_string(),
             operation: operation.to_string(),
             verdict: Verdict::Accepted,
@@ -148,47 +148,31 @@ impl RequestRecord {
     }
 }
 
-/// `2026-01-01T00:00:00.000Z`.
-pub fn iso8601(instant: Instant) -> String {
-    let ms = instant.unix_millis();
-    let (days, second_of_day) = ((ms / 1000) / 86_400, (ms / 1000) % 86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60,
-        ms % 1000
-    )
-}
-
-/// The proleptic Gregorian date of a day counted from 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+/// One line for the console: `14:05:09 ct register from 127.0.0.1:40001: accepted 2.05`.
+impl fmt::Display for RequestRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let time = Instant::from_unix_millis(self.time_ms).time_of_day();
+        write!(
+            f,
+            "{time} {} {} from {}: {}",
+            self.server,
+            self.operation,
+            self.source,
+            self.verdict.as_str()
+        )?;
+        if let Some(status) = &self.status {
+            write!(f, " {status}")?;
+        }
+        if let Some(fault) = &self.fault {
+            write!(f, " (fault {fault})")?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn iso8601_of_known_instants() {
-        let at = |ms| iso8601(Instant::from_unix_millis(ms));
-        assert_eq!(at(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(at(1_767_225_600_000), "2026-01-01T00:00:00.000Z");
-        assert_eq!(at(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(at(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
-    }
 
     #[test]
     fn servers_and_verdicts_parse_back() {

@@ -52,6 +52,11 @@ impl RegistryServer {
         Ok(Self::new(registry, Store::open(data_dir)?, coap))
     }
 
+    /// Prints a line per request handled on standard error.
+    pub fn set_console(&mut self, on: bool) {
+        self.store.set_console(on);
+    }
+
     pub fn server(&self) -> Server {
         match self.registry {
             Registry::ChinaTelecom => Server::Ct,

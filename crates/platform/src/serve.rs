@@ -27,6 +27,8 @@ pub struct ServeConfig {
     /// Faults in force from the start.
     pub faults: Vec<ServerFault>,
     pub seed: u64,
+    /// Print a line on standard error for every request handled.
+    pub console: bool,
 }
 
 /// A running server: the node its driver runs, and how to wake the driver after acting on it.
@@ -78,9 +80,21 @@ impl FaultTargets for Nodes {
     }
 }
 
-/// Runs the platforms until `shutdown` completes. Prints where each server listens and the
-/// module routes that reach them once the sockets are bound.
-pub async fn serve(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<()> {
+/// The platforms with their sockets bound, ready to run.
+pub struct Bound {
+    platform: Platform,
+    sockets: [UdpSocket; 3],
+    control: TcpListener,
+    /// Where each server listens (port 0 resolved to the port the system chose).
+    pub addresses: Addresses,
+    /// Where the control port listens.
+    pub control_address: SocketAddr,
+    data: PathBuf,
+}
+
+/// Opens the database and binds every socket; fails, saying which, when one cannot be had (a
+/// port another platform holds, say).
+pub async fn bind(config: ServeConfig) -> Result<Bound> {
     if !config.control.ip().is_loopback() {
         bail!(
             "the control port {} is not a loopback address: anyone reaching it could set faults",
@@ -92,27 +106,129 @@ pub async fn serve(config: ServeConfig, shutdown: impl Future<Output = ()>) -> R
     for fault in &config.faults {
         platform.faulty(fault.server).set_fault(fault.fault);
     }
+    platform.set_console(config.console);
     let sockets = [
-        bind(config.addresses.ct).await?,
-        bind(config.addresses.cu).await?,
-        bind(config.addresses.dm).await?,
+        bind_udp("China Telecom registry (--ct)", config.addresses.ct).await?,
+        bind_udp("China Unicom registry (--cu)", config.addresses.cu).await?,
+        bind_udp("CMDMP DM server (--dm)", config.addresses.dm).await?,
     ];
-    let control = TcpListener::bind(config.control)
-        .await
-        .with_context(|| format!("binding the control port {}", config.control))?;
-    let bound = Addresses {
+    let control = TcpListener::bind(config.control).await.with_context(|| {
+        format!(
+            "the control port (--control) cannot listen on {}; is another platform running?",
+            config.control
+        )
+    })?;
+    let addresses = Addresses {
         ct: sockets[0].local_addr()?,
         cu: sockets[1].local_addr()?,
         dm: sockets[2].local_addr()?,
     };
-    eprintln!("{}", banner(&config, &bound, control.local_addr()?));
-    run(platform, sockets, control, shutdown).await
+    Ok(Bound {
+        platform,
+        sockets,
+        control_address: control.local_addr()?,
+        control,
+        addresses,
+        data: config.data,
+    })
 }
 
-async fn bind(address: SocketAddr) -> Result<UdpSocket> {
-    UdpSocket::bind(address)
-        .await
-        .with_context(|| format!("binding {address}"))
+impl Bound {
+    /// Where each server listens, the control port, the database and the module routes.
+    pub fn banner(&self) -> String {
+        banner(&self.data, &self.addresses, self.control_address)
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        run(self.platform, self.sockets, self.control, shutdown).await
+    }
+}
+
+/// Runs the platforms until `shutdown` completes, after printing the banner.
+pub async fn serve(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let bound = bind(config).await?;
+    eprintln!("{}", bound.banner());
+    bound.run(shutdown).await
+}
+
+/// The platforms on a thread and a runtime of their own, so that their disk writes never delay
+/// the timers of a module running beside them (the sandbox).
+pub struct Background {
+    pub addresses: Addresses,
+    pub control_address: SocketAddr,
+    pub banner: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Closed when the platforms' thread ends.
+    ended: tokio::sync::oneshot::Receiver<()>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl Background {
+    /// Binds the platforms on their own thread and starts them; fails if they cannot start.
+    pub fn start(config: ServeConfig) -> Result<Background> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ending, ended) = tokio::sync::oneshot::channel::<()>();
+        let thread =
+            std::thread::Builder::new()
+                .name("platforms".into())
+                .spawn(move || -> Result<()> {
+                    // Dropped when the thread ends, however it ends: that closes `ended`.
+                    let _ending = ending;
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    runtime.block_on(async move {
+                        let bound = match bind(config).await {
+                            Ok(bound) => bound,
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e));
+                                return Ok(());
+                            }
+                        };
+                        let started = (bound.addresses, bound.control_address, bound.banner());
+                        let _ = ready_tx.send(Ok(started));
+                        bound
+                            .run(async {
+                                let _ = stopped.await;
+                            })
+                            .await
+                    })
+                })?;
+        let (addresses, control_address, banner) = ready_rx
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the platforms' thread ended before starting"))??;
+        Ok(Background {
+            addresses,
+            control_address,
+            banner,
+            stop: Some(stop),
+            ended,
+            thread: Some(thread),
+        })
+    }
+
+    /// Completes if the platforms stop on their own (an error: [`Background::stop`] tells it).
+    pub async fn stopped(&mut self) {
+        let _ = (&mut self.ended).await;
+    }
+
+    /// Stops the platforms and waits for them; returns the error that stopped them, if any.
+    pub fn stop(mut self) -> Result<()> {
+        self.stop.take().map(|stop| stop.send(()));
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => bail!("the platforms' thread panicked"),
+            None => Ok(()),
+        }
+    }
+}
+
+async fn bind_udp(what: &str, address: SocketAddr) -> Result<UdpSocket> {
+    UdpSocket::bind(address).await.with_context(|| {
+        format!("the {what} cannot listen on {address}; is another platform running? (port 0 picks a free one)")
+    })
 }
 
 async fn run(
@@ -141,7 +257,7 @@ async fn run(
     Ok(())
 }
 
-fn banner(config: &ServeConfig, bound: &Addresses, control: SocketAddr) -> String {
+fn banner(data: &std::path::Path, bound: &Addresses, control: SocketAddr) -> String {
     let routes: Vec<String> = bound
         .routes()
         .iter()
@@ -152,7 +268,7 @@ fn banner(config: &ServeConfig, bound: &Addresses, control: SocketAddr) -> Strin
         format!("cu  China Unicom registry   coap://{}/", bound.cu),
         format!("dm  CMDMP DM server         coap://{}/rd", bound.dm),
         format!("control {control}"),
-        format!("records {}", config.data.join(DATABASE_FILE).display()),
+        format!("records {}", data.join(DATABASE_FILE).display()),
         format!("module routes: {}", routes.join(" ")),
     ]
     .join("\n")

@@ -10,6 +10,7 @@ use crate::record::{RequestRecord, Server};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -82,6 +83,8 @@ pub struct DmDevice {
 
 pub struct Store {
     connection: Connection,
+    /// Also print a line per record on standard error (`nbmodem platform`, the sandbox).
+    console: bool,
 }
 
 impl Store {
@@ -94,7 +97,24 @@ impl Store {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.execute_batch(SCHEMA)?;
-        Ok(Store { connection })
+        let store = Store {
+            connection,
+            console: false,
+        };
+        store.know_factory_keys()?;
+        Ok(store)
+    }
+
+    /// The app keys the emulated modules carry from the factory are issued on every platform,
+    /// so that a fresh module on a China Mobile SIM registers (seed 000 §2.3.1, seed 001 §2.2.1).
+    fn know_factory_keys(&self) -> Result<(), StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("INSERT OR IGNORE INTO app_keys (app_key, password) VALUES (?1, ?2)")?;
+        for key in nbmodem_operators::dm::FACTORY_KEYS {
+            statement.execute(params![key.app_key, key.password])?;
+        }
+        Ok(())
     }
 
     /// Appends a record.
@@ -234,8 +254,17 @@ impl Store {
         .collect()
     }
 
+    /// Prints a line on standard error for every record written from now on.
+    pub fn set_console(&mut self, on: bool) {
+        self.console = on;
+    }
+
     /// Writes a record; a database failure is logged, never fatal to the server.
     pub fn record(&self, record: &RequestRecord) {
+        if self.console {
+            // A console that went away is no reason to stop serving.
+            let _ = writeln!(std::io::stderr().lock(), "{record}");
+        }
         if let Err(e) = self.insert(record) {
             tracing::error!("cannot record a {} request: {e}", record.server);
         }

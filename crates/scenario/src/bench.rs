@@ -52,7 +52,9 @@ impl ModuleSetup {
         if self.imsi.is_some() || self.iccid.is_some() {
             let default = Sim::default_for(profile.operators[0]);
             let imsi = self.imsi.as_deref().unwrap_or(default.imsi());
-            let iccid = self.iccid.as_deref().unwrap_or(default.iccid());
+            // Without --iccid, a card of the IMSI's operator (its ICCID has the operator's prefix).
+            let operator_card = Sim::default_for(nbmodem_module::Operator::from_imsi(imsi));
+            let iccid = self.iccid.as_deref().unwrap_or(operator_card.iccid());
             config.sim = Some(Sim::new(imsi, iccid).map_err(ModuleError::from)?);
         }
         for route in &self.routes {
@@ -255,5 +257,31 @@ impl Bench {
         };
         self.raw.drain(..end + terminator);
         Some(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_an_iccid_the_card_matches_the_imsis_operator() {
+        let mut setup = ModuleSetup::model("BC25");
+        setup.imsi = Some("460110000000042".into());
+        let config = setup.config().unwrap();
+        let sim = config.sim.unwrap();
+        assert_eq!(sim.imsi(), "460110000000042");
+        assert!(
+            sim.iccid().starts_with("898611"),
+            "China Telecom: {}",
+            sim.iccid()
+        );
+        setup.imsi = Some("460060000000042".into());
+        let sim = setup.config().unwrap().sim.unwrap();
+        assert!(
+            sim.iccid().starts_with("898606"),
+            "China Unicom: {}",
+            sim.iccid()
+        );
     }
 }

@@ -58,6 +58,7 @@ pub fn run(scenario: &Scenario) -> Result<Outcome, Failure> {
         player.line = *line;
         player.step(step)?;
     }
+    player.nothing_left_over()?;
     Ok(Outcome {
         steps: scenario.steps.len(),
         virtual_time: player.bench.elapsed(),
@@ -75,7 +76,7 @@ struct Player {
 impl Player {
     fn new(scenario: &Scenario) -> Result<Player, Failure> {
         let setup_failure = |e: SetupError| Failure {
-            line: 0,
+            line: scenario.module_line,
             expected: "a module".into(),
             got: e.to_string(),
             at: Duration::ZERO,
@@ -186,6 +187,18 @@ impl Player {
             }
         }
         Ok(())
+    }
+
+    /// At the end of the script: a line the module wrote that no `expect` took fails the
+    /// script, as every line must be expected.
+    fn nothing_left_over(&mut self) -> Result<(), Failure> {
+        match self.bench.next_line(Duration::ZERO) {
+            Some(line) => Err(self.failure(
+                "no more output at the end of the script".into(),
+                format!("{line:?}"),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn no_stand_ins(&self) -> Failure {

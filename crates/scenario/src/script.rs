@@ -86,6 +86,8 @@ pub struct Scenario {
     pub setup: ModuleSetup,
     /// `--platform`: the stand-in operator platforms run beside the module.
     pub platform: bool,
+    /// The line of the `module` step, to report a module that cannot be built.
+    pub module_line: usize,
     /// Each step with its line number in the script.
     pub steps: Vec<(usize, Step)>,
 }
@@ -116,7 +118,7 @@ pub fn parse(text: &str) -> Result<Scenario, ScriptError> {
             if setup.is_some() || !steps.is_empty() {
                 return Err(err("`module` must be the first step, and come once".into()));
             }
-            setup = Some(parse_module(arg).map_err(err)?);
+            setup = Some((parse_module(arg).map_err(err)?, line));
             continue;
         }
         if setup.is_none() {
@@ -124,13 +126,14 @@ pub fn parse(text: &str) -> Result<Scenario, ScriptError> {
         }
         steps.push((line, parse_step(keyword, arg).map_err(err)?));
     }
-    let (setup, platform) = setup.ok_or(ScriptError {
+    let ((setup, platform), module_line) = setup.ok_or(ScriptError {
         line: 0,
         message: "no `module` step".into(),
     })?;
     Ok(Scenario {
         setup,
         platform,
+        module_line,
         steps,
     })
 }

@@ -183,16 +183,30 @@ fn signalling_connection_urcs() {
         assert_eq!(b.next_line(Duration::from_secs(3)), Some(urc(1)));
         assert_eq!(b.at("AT+CSCON?"), ok(&[&line(p, "+CSCON", "1,1")]));
         assert_eq!(b.next_line(Duration::from_secs(90)), Some(urc(0)));
-        // BC25-B5's default firmware registers with China Telecom at boot on its default (China
-        // Telecom) SIM; each send of that unanswered exchange (3, 6, 12, 24, 48 s) keeps the
-        // connection for another 20 s, so it is first released between 24 and 48 s.
-        let last_traffic = if p.model == "BC25-B5" { 24 } else { 1 + 2 };
+        // Attached at 3 s. On a default China Mobile SIM the factory module registers with
+        // CMDMP (no server answers here): sends at 3, 5, 9, 17 and 33 s, each keeping the
+        // connection 20 s more. BC25-B5's default firmware registers with China Telecom on its
+        // default SIM: sends at 3, 6, 12, 24 and 48 s, so the connection is first released
+        // between 24 and 48 s. BC260Y-CN (China Telecom SIM, self-registration off) is silent.
+        let last_traffic = match (p.model, p.operators[0]) {
+            ("BC25-B5", _) => 24,
+            (_, nbmodem_module::Operator::ChinaMobile) => 33,
+            _ => 1 + 2,
+        };
         assert_eq!(
             b.elapsed(),
             Duration::from_secs(last_traffic + 20),
             "boot, attach, traffic, 20 s of inactivity"
         );
-        assert_eq!(b.at("AT+CSCON?"), ok(&[&line(p, "+CSCON", "1,0")]));
+        // BC260Y-CN's factory AT+QSCLK=1 sends it to deep sleep with the release; the query
+        // wakes it.
+        let woken = match (p.sleep_default, p.deep_sleep_urcs) {
+            (1, Some(urcs)) => vec![urcs.enter, urcs.exit],
+            _ => vec![],
+        };
+        let mut expected: String = woken.iter().map(|u| format!("\r\n{u}\r\n")).collect();
+        expected.push_str(&ok(&[&line(p, "+CSCON", "1,0")]));
+        assert_eq!(b.at("AT+CSCON?"), expected);
     });
     let mut bc260y = Bench::booted("BC260Y-CN");
     bc260y.at("AT+CSCON=1");
@@ -275,7 +289,9 @@ fn echo() {
 #[test]
 fn sleep_mode_is_saved_to_nvram() {
     each_model(|p, mut b| {
-        assert_eq!(b.at("AT+QSCLK?"), ok(&[&line(p, "+QSCLK", "0")]));
+        // Sleep is on out of the box on BC260Y-CN only (seed 002's transcripts disable it first).
+        let factory = if p.model == "BC260Y-CN" { "1" } else { "0" };
+        assert_eq!(b.at("AT+QSCLK?"), ok(&[&line(p, "+QSCLK", factory)]));
         assert_eq!(b.at("AT+QSCLK=1"), ok(&[]));
         assert_eq!(b.at("AT+QSCLK?"), ok(&[&line(p, "+QSCLK", "1")]));
         assert!(b.store().content().unwrap().contains("\"sleep_mode\": 1"));

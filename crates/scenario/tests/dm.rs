@@ -29,7 +29,8 @@ fn world(model: &str, commands: &[&str]) -> World {
     bench.power_on();
     bench.advance(Duration::from_secs(1));
     bench.at("ATE0");
-    for command in commands {
+    // Awake unless a test says otherwise (BC260Y-CN sleeps out of the box).
+    for command in std::iter::once(&"AT+QSCLK=0").chain(commands) {
         assert_eq!(bench.at(command), "\r\nOK\r\n", "{command}");
     }
     // Settings take effect at the next boot.
@@ -91,8 +92,8 @@ fn the_server_decrypts_the_identity_and_the_666_values() {
 }
 
 /// With the DM server gone: the seconds (after the reboot) at which `model` sent its Register,
-/// and the DM state at 10 s and at 200 s.
-fn register_to_a_silent_server(model: &str) -> (Vec<u64>, String, String) {
+/// and the DM state just before and at `give_up` seconds after the reboot.
+fn register_to_a_silent_server(model: &str, give_up: u64) -> (Vec<u64>, String, String) {
     let mut w = world(
         model,
         &["AT+QDMPCFG=1,117.161.2.41,5683,300", &credentials()],
@@ -100,10 +101,14 @@ fn register_to_a_silent_server(model: &str) -> (Vec<u64>, String, String) {
     w.bench.network().detach(Addresses::default().dm);
     w.bench.restart_process().unwrap();
     let start = w.bench.now();
-    w.bench.advance(Duration::from_secs(10));
+    w.bench.advance(Duration::from_secs(2));
     w.bench.at("ATE0");
+    w.bench
+        .advance(Duration::from_millis(give_up * 1000 - 1) - w.bench.now().saturating_since(start));
     let early = dm_state(&mut w.bench);
-    w.bench.advance(Duration::from_secs(190));
+    w.bench.advance(Duration::from_millis(1));
+    let late = dm_state(&mut w.bench);
+    w.bench.advance(Duration::from_secs(200));
     let sends: Vec<u64> = w
         .bench
         .network()
@@ -112,21 +117,59 @@ fn register_to_a_silent_server(model: &str) -> (Vec<u64>, String, String) {
         .filter(|r| r.from == MODULE_ADDRESS && r.sent >= start && r.fate == Fate::NoRoute)
         .map(|r| r.sent.saturating_since(start).as_secs())
         .collect();
-    (sends, early, dm_state(&mut w.bench))
+    (sends, early, late)
 }
 
 #[test]
 fn a_silent_server_gets_each_profiles_retransmissions_then_register_timeout() {
     let connected = "\r\n+QDMPCFG: 6,4\r\n\r\nOK\r\n";
     let timeout = "\r\n+QDMPCFG: 6,8\r\n\r\nOK\r\n";
-    // Attached at 3 s. BC260Y-CN: 2, 4, 8, 16, 32 s, given up at 126 s (seed 001).
-    let (sends, early, late) = register_to_a_silent_server("BC260Y-CN");
+    // Attached at 3 s. BC260Y-CN: 2, 4, 8, 16, 32 s between six sends, "total timeout 128 s"
+    // (seed 001 §2.2.3): state 8 at 3 + 128 s, not at the back-off's 126 s.
+    let (sends, early, late) = register_to_a_silent_server("BC260Y-CN", 3 + 128);
     assert_eq!(sends, [3, 5, 9, 17, 33, 65]);
     assert_eq!((early.as_str(), late.as_str()), (connected, timeout));
-    // The BC25 timing (BC26 here): 2, 4, 8, 16 s, given up at 62 s (seed 000).
-    let (sends, early, late) = register_to_a_silent_server("BC26");
+    // The BC25 timing (BC26 here): 2, 4, 8, 16 s between five sends, "total timeout 30 s"
+    // (seed 000 §2.3.3): state 8 with the last send, not after another 32 s.
+    let (sends, early, late) = register_to_a_silent_server("BC26", 3 + 30);
     assert_eq!(sends, [3, 5, 9, 17, 33]);
     assert_eq!((early.as_str(), late.as_str()), (connected, timeout));
+}
+
+#[test]
+fn after_a_failed_registration_only_the_next_power_on_registers_again() {
+    let mut w = world(
+        "BC26",
+        &["AT+QDMPCFG=1,117.161.2.41,5683,300", &credentials()],
+    );
+    w.bench.network().detach(Addresses::default().dm);
+    w.bench.restart_process().unwrap();
+    w.bench.advance(Duration::from_secs(60));
+    w.bench.at("ATE0");
+    assert_eq!(dm_state(&mut w.bench), "\r\n+QDMPCFG: 6,8\r\n\r\nOK\r\n");
+    let sends = |w: &mut World| {
+        w.bench
+            .network()
+            .records()
+            .iter()
+            .filter(|r| r.from == MODULE_ADDRESS && r.fate == Fate::NoRoute)
+            .count()
+    };
+    assert_eq!(sends(&mut w), 5);
+    // Radio off and on, then a lost and regained attach: no new registration.
+    for command in ["AT+CFUN=0", "AT+CFUN=1", "AT+CGATT=0", "AT+CGATT=1"] {
+        assert_eq!(w.bench.at(command), "\r\nOK\r\n", "{command}");
+        w.bench.advance(Duration::from_secs(60));
+    }
+    assert_eq!(sends(&mut w), 5, "a radio cycle is not a power-on");
+    assert_eq!(dm_state(&mut w.bench), "\r\n+QDMPCFG: 6,8\r\n\r\nOK\r\n");
+    w.bench.at("AT+QRST=1");
+    w.bench.advance(Duration::from_secs(10));
+    assert_eq!(
+        sends(&mut w),
+        5 + 3,
+        "registering again: sends at 3, 5 and 9 s"
+    );
 }
 
 #[test]
@@ -285,4 +328,70 @@ fn bc260y_dm_update_wakes_the_module() {
         dm_state(&mut w.bench),
         format!("{exit}\r\n+QDMPCFG: 6,11\r\n\r\nOK\r\n")
     );
+}
+
+/// A fresh module of `model` (factory NVRAM, firmware `firmware` if given) with a China Mobile
+/// SIM beside the stand-ins, ten seconds after power-on: its DM state and the devices the CMDMP
+/// server read.
+fn out_of_the_box(
+    model: &str,
+    firmware: Option<&str>,
+) -> (String, Vec<nbmodem_platform::DmDevice>) {
+    let mut setup = ModuleSetup::model(model);
+    setup.imsi = Some(IMSI.into());
+    setup.firmware = firmware.map(String::from);
+    let stand_ins = StandIns::new(&mut setup).unwrap();
+    let mut bench = Bench::new(setup).unwrap();
+    stand_ins.attach(&mut bench).unwrap();
+    bench.power_on();
+    bench.advance(Duration::from_secs(10));
+    bench.take_raw();
+    let command = bench.module().profile().dm.command;
+    bench.at("ATE0");
+    let state = bench.at(&format!("AT{command}=6"));
+    let devices = Store::open(stand_ins.data_dir())
+        .unwrap()
+        .devices()
+        .unwrap();
+    (state, devices)
+}
+
+#[test]
+fn a_factory_module_on_a_china_mobile_sim_registers_with_cmdmp() {
+    for profile in nbmodem_module::PROFILES
+        .iter()
+        .filter(|p| p.operators.contains(&nbmodem_module::Operator::ChinaMobile))
+    {
+        let (state, devices) = out_of_the_box(profile.model, None);
+        let registered = if profile.dm.bare_answers {
+            "\r\n6,6\r\n\r\nOK\r\n".to_string()
+        } else {
+            format!("\r\n{}: 6,6\r\n\r\nOK\r\n", profile.dm.command)
+        };
+        assert_eq!(state, registered, "{}", profile.model);
+        let [device] = &devices[..] else {
+            panic!("{}: {devices:?}", profile.model)
+        };
+        assert_eq!(
+            device.app_key, profile.dm.factory_key.app_key,
+            "{}",
+            profile.model
+        );
+        assert_eq!(device.imei, "865975030000001", "the module's own IMEI");
+        assert!(
+            device.endpoint.starts_with("I@#@"),
+            "a module: {}",
+            device.endpoint
+        );
+    }
+}
+
+#[test]
+fn firmware_without_ont_does_not_talk_to_cmdmp() {
+    let (state, devices) = out_of_the_box("BC95", Some("BC95HBR02A01"));
+    assert_eq!(state, "\r\nERROR\r\n", "no AT+DMPCONFIG on this firmware");
+    assert!(devices.is_empty(), "{devices:?}");
+    let (state, devices) = out_of_the_box("BC95", Some("BC95HBR02A01_ONT"));
+    assert_eq!(state, "\r\n6,6\r\n\r\nOK\r\n");
+    assert_eq!(devices.len(), 1);
 }

@@ -57,3 +57,26 @@ fn waiting_for_a_line_that_never_comes_fails_after_the_time_limit() {
     assert_eq!(failure.got, "nothing within 1h");
     assert_eq!(failure.at, std::time::Duration::from_secs(3602));
 }
+
+#[test]
+fn output_nobody_expected_fails_the_script_at_its_end() {
+    let script = "module BC25\nexpect RDY\nexpect +CFUN: 1\nwait 1s\n";
+    let failure = nbmodem_scenario::run(&nbmodem_scenario::parse(script).unwrap()).unwrap_err();
+    assert_eq!(failure.expected, "no more output at the end of the script");
+    assert_eq!(failure.got, "\"+CPIN: READY\"");
+    assert_eq!(failure.line, 4, "reported at the last step");
+    let complete = "module BC25\nexpect RDY\nexpect +CFUN: 1\nexpect +CPIN: READY\n";
+    assert!(nbmodem_scenario::run(&nbmodem_scenario::parse(complete).unwrap()).is_ok());
+}
+
+#[test]
+fn a_module_that_cannot_be_built_is_reported_at_its_line() {
+    let script = "# a comment\n\nmodule BC99\nexpect RDY\n";
+    let failure = nbmodem_scenario::run(&nbmodem_scenario::parse(script).unwrap()).unwrap_err();
+    assert_eq!(failure.line, 3);
+    assert!(
+        failure.got.contains("unknown model \"BC99\""),
+        "{}",
+        failure.got
+    );
+}

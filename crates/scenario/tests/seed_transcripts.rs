@@ -346,12 +346,161 @@ fn ranges_and_errors() {
         &mut bc260y,
         &[("AT+QDMPCFG=4,1", &["+QDMPCFG: 1,m.fxltsbl.com,1,300"])],
     );
-    let mut fresh = booted("BC260Y-CN", None);
+}
+
+#[test]
+fn a_factory_module_reads_its_factory_credentials() {
+    // Seeds 001, 003 and 004 show the type-2 line unconditionally: a factory module carries an
+    // app key (the project's own) and registers with it, on its own IMEI as an interface (0).
+    let imei = "865975030000001";
+    for (model, command, server, key) in [
+        (
+            "BC260Y-CN",
+            "+QDMPCFG",
+            "m.fxltsbl.com,5683,86400",
+            "NBMODEMBC260Y,nbmF****",
+        ),
+        (
+            "BC25",
+            "+QDMPCFG",
+            "117.161.2.41,5683,86400",
+            "NBMODEMBC25,nbmF****",
+        ),
+        (
+            "BC20",
+            "+QDMPCFG",
+            "117.161.2.41,5683,86400",
+            "NBMODEMBC26,nbmF****",
+        ),
+        (
+            "BC95",
+            "+DMPCONFIG",
+            "117.161.2.41,5683,900",
+            "NBMODEMNEUL,nbmF****",
+        ),
+    ] {
+        let mut fresh = booted(model, None);
+        let read = [
+            format!("{command}: 0,1"),
+            format!("{command}: 1,{server}"),
+            format!("{command}: 2,{key},0,{imei}"),
+        ];
+        let read: Vec<&str> = read.iter().map(String::as_str).collect();
+        transcript(&mut fresh, &[(&format!("AT{command}?"), &read)]);
+        // Erasing a configured key restores the factory one.
+        let saved = format!("2,{key},0,{imei}");
+        let answer = if command == "+DMPCONFIG" {
+            saved.clone()
+        } else {
+            format!("{command}: {saved}")
+        };
+        transcript(
+            &mut fresh,
+            &[
+                (
+                    &format!("AT{command}=2,\"M100000089\",\"77GaaTUi33nUK05ha528888QFbk0Y38M\",1,863703030822519"),
+                    &[],
+                ),
+                (&format!("AT{command}=5,2"), &[]),
+                (&format!("AT{command}=4,2"), &[&answer]),
+            ],
+        );
+    }
+}
+
+#[test]
+fn the_test_forms_read_as_each_seed_prints_them() {
+    for (model, answer) in [
+        // Seed 001 §3.2.2 brackets the first two parameters together.
+        (
+            "BC260Y-CN",
+            "+QDMPCFG: <type>[,<parameter1>,<parameter2>[,<parameter3>[,<parameter4>]]]",
+        ),
+        (
+            "BC25",
+            "+QDMPCFG: <type>[,<parameter1>[,<parameter2>[,<parameter3>[,<parameter4>]]]]",
+        ),
+        (
+            "BC26",
+            "+QDMPCFG: <type>[,<parameter1>[,<parameter2>[,<parameter3>[,<parameter4>]]]]",
+        ),
+    ] {
+        transcript(&mut booted(model, None), &[("AT+QDMPCFG=?", &[answer])]);
+    }
+}
+
+#[test]
+fn omitted_parameters_follow_each_seeds_rule() {
+    // BC260Y-CN (seed 001 §3.1.1): the value set before, or the default.
+    let mut bc260y = booted("BC260Y-CN", None);
     transcript(
-        &mut fresh,
-        &[(
-            "AT+QDMPCFG?",
-            &["+QDMPCFG: 0,1", "+QDMPCFG: 1,m.fxltsbl.com,5683,86400"],
-        )],
+        &mut bc260y,
+        &[
+            ("AT+QDMPCFG=1,117.161.2.7,5683", &[]),
+            ("AT+QDMPCFG=4,1", &["+QDMPCFG: 1,117.161.2.7,5683,86400"]),
+            ("AT+QDMPCFG=1,117.161.2.7,5684,420", &[]),
+            ("AT+QDMPCFG=1,117.161.2.41", &[]),
+            ("AT+QDMPCFG=4,1", &["+QDMPCFG: 1,117.161.2.41,5684,420"]),
+            ("AT+QDMPCFG=2,\"M100000089\",\"77GaaTUi33nUK05ha528888QFbk0Y38M\",1,863703030822519", &[]),
+            ("AT+QDMPCFG=2,\"M100000090\"", &[]),
+            ("AT+QDMPCFG=4,2", &["+QDMPCFG: 2,M100000090,77Ga****,1,863703030822519"]),
+            ("AT+QDMPCFGEX=2,0,\"4096KB\",\"4096KB\",\"EC616\",\"FREE RTOS\"", &[]),
+            ("AT+QDMPCFGEX=2,0,\"8192KB\"", &[]),
+            ("AT+QDMPCFGEX=2,1", &["+QDMPCFGEX: 2,8192KB,4096KB,EC616,FREE RTOS"]),
+        ],
     );
+    // BC26 (seed 003 §2.1 note 2): the default.
+    let mut bc26 = booted("BC26", None);
+    transcript(
+        &mut bc26,
+        &[
+            ("AT+QDMPCFG=1,117.161.2.7,5684,420", &[]),
+            ("AT+QDMPCFG=1,117.161.2.7", &[]),
+            ("AT+QDMPCFG=4,1", &["+QDMPCFG: 1,117.161.2.7,5683,86400"]),
+            (
+                "AT+QDMPCFGEX=2,0,\"4096KB\",\"4096KB\",\"MT2625\",\"FREE RTOS\"",
+                &[],
+            ),
+            ("AT+QDMPCFGEX=2,0,\"8192KB\"", &[]),
+            ("AT+QDMPCFGEX=2,1", &["+QDMPCFGEX: 2,8192KB,NULL,NULL,NULL"]),
+        ],
+    );
+    // BC25 (seed 000 states no such rule) and the DMPCONFIG models (seed 004) refuse it; the
+    // type, and the first value, are always needed.
+    let mut bc25 = booted("BC25", None);
+    assert_eq!(
+        bc25.at("AT+QDMPCFG=1,117.161.2.7,5683"),
+        "\r\n+CME ERROR: 53\r\n"
+    );
+    assert_eq!(
+        bc25.at("AT+QDMPCFGEX=2,0,\"8192KB\""),
+        "\r\n+CME ERROR: 53\r\n"
+    );
+    let mut bc28 = booted("BC28", None);
+    bc28.at("AT+CMEE=1");
+    assert_eq!(
+        bc28.at("AT+DMPCONFIG=1,117.161.2.7,5683"),
+        "\r\n+CME ERROR: 50\r\n"
+    );
+    for bare in [
+        "AT+QDMPCFG=1",
+        "AT+QDMPCFG=2",
+        "AT+QDMPCFG=0",
+        "AT+QDMPCFGEX=2,0",
+    ] {
+        assert_eq!(bc260y.at(bare), "\r\nERROR\r\n", "{bare}");
+    }
+}
+
+#[test]
+fn dmpconfig_exists_only_on_ont_firmware() {
+    // Seed 004 §1: only firmware whose revision ends in _ONT talks to CMDMP; the others have no
+    // AT+DMPCONFIG (a plain ERROR, as for an unknown command, whatever AT+CMEE says).
+    let mut standard = booted("BC95", Some("BC95HBR02A01"));
+    standard.at("AT+CMEE=1");
+    for command in ["AT+DMPCONFIG?", "AT+DMPCONFIG=?", "AT+DMPCONFIG=6"] {
+        assert_eq!(standard.at(command), "\r\nERROR\r\n", "{command}");
+    }
+    let mut onenet = booted("BC95", Some("BC95HBR02A01_ONT"));
+    transcript(&mut onenet, &[("AT+DMPCONFIG=6", &["6,0"])]);
 }

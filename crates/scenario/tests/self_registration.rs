@@ -170,6 +170,34 @@ fn bc25_retry_wakes_the_module_from_deep_sleep() {
 }
 
 #[test]
+fn after_giving_up_only_the_next_power_on_registers_again() {
+    for (model, imsi) in [("BC25", CT_IMSI), ("BC25", CU_IMSI)] {
+        let (mut bench, _stand_ins) = bench(model, imsi, Registries::Silent);
+        bench.advance(Duration::from_secs(3 * 3600));
+        assert_eq!(
+            module_sends(&mut bench),
+            bc25_rounds(),
+            "given up after three rounds"
+        );
+        bench.take_raw();
+        // Radio off and on, then a lost and regained attach: not a power-on (seed 000 §2.1.3,
+        // §2.2.3: "下次开机才会再次触发").
+        for command in ["AT+CFUN=0", "AT+CFUN=1", "AT+CGATT=0", "AT+CGATT=1"] {
+            assert_eq!(bench.at(command), "\r\nOK\r\n", "{command}");
+            bench.advance(Duration::from_secs(300));
+        }
+        assert_eq!(module_sends(&mut bench).len(), 15, "{imsi}: nothing new");
+        bench.at("AT+QRST=1");
+        bench.advance(Duration::from_secs(10));
+        assert_eq!(
+            module_sends(&mut bench).len(),
+            15 + 2,
+            "{imsi}: the reboot starts a round (sends 3 and 6 s after it)"
+        );
+    }
+}
+
+#[test]
 fn a_detached_module_sends_nothing() {
     let (mut bench, _stand_ins) = bench("BC25", CT_IMSI, Registries::Silent);
     bench.advance(Duration::from_secs(4));
@@ -267,6 +295,7 @@ fn bc260y_retries_only_with_sleep_disabled() {
     let (mut without, _stand_ins) = bench("BC260Y-CN", CT_IMSI, Registries::Silent);
     without.advance(Duration::from_secs(2));
     without.at("AT+QSREGENABLE=1");
+    without.at("AT+QSCLK=0");
     without.power_off();
     without.power_on();
     without.advance(Duration::from_secs(4 * 3600));

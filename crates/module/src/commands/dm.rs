@@ -3,15 +3,17 @@
 //!
 //! Set commands write the saved settings at once; the read command shows the settings in use
 //! (loaded at boot), type 4 the saved ones (behaviour.md §3, §4.5–4.7). Erasing returns a saved item
-//! to its factory default.
+//! to its factory default; the factory credentials are the profile's app key and password. An
+//! omitted optional parameter is refused, keeps its previous value or takes its default, as the
+//! profile's seed says ([`Omitted`]).
 
-use super::{plain, spec, Failure, HandlerResult};
+use super::{gated, plain, spec, Failure, HandlerResult};
 use crate::commands::Handler;
 use crate::dm::{DEFAULT_PORT, DEVICE_INFO};
 use crate::errors::ErrorKind;
 use crate::module::Module;
 use crate::nvram::{DmCredentials, DmServer, DmSettings};
-use crate::profile::DmConfig;
+use crate::profile::{DmConfig, Feature, Omitted};
 use nbmodem_at::{Command, CommandSpec, Form, Forms};
 
 const FORMS: Forms = Forms::TEST_READ_SET;
@@ -28,7 +30,9 @@ pub(super) static PLAIN: &[CommandSpec<Handler>] = &[
     plain("+QDMPCFGEX", Forms::TEST_SET, dm_config_ex),
 ];
 
-pub(super) static DMPCONFIG: &[CommandSpec<Handler>] = &[spec("+DMPCONFIG", FORMS, dm_config)];
+/// Only the firmware revisions with a CMDMP client have AT+DMPCONFIG (seed 004 §1: `_ONT`).
+pub(super) static DMPCONFIG: &[CommandSpec<Handler>] =
+    &[gated(Feature::Cmdmp, spec("+DMPCONFIG", FORMS, dm_config))];
 
 const MAX_APP_KEY: usize = 64;
 const MAX_PASSWORD: usize = 64;
@@ -42,9 +46,12 @@ fn dm_config(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     match c.form {
         Form::Test => Ok(vec![format!("{}: {}", dm.command, dm.test_syntax)]),
         Form::Read => {
-            let settings = m.in_use.dm.clone();
-            let mut lines = vec![mode_line(&settings), server_line(&dm, &settings)];
-            lines.extend(credentials_line(&settings));
+            let settings = &m.in_use.dm;
+            let lines = [
+                mode_line(settings),
+                server_line(&dm, settings),
+                credentials_line(&settings.credentials(&dm, &m.in_use.imei)),
+            ];
             Ok(lines
                 .into_iter()
                 .map(|l| format!("{}: {l}", dm.command))
@@ -64,12 +71,12 @@ fn set(m: &mut Module, dm: &DmConfig, c: &Command<'_>) -> HandlerResult {
             Ok(vec![])
         }
         1 => {
-            let server = parse_server(dm, c)?;
+            let server = parse_server(dm, c, &omitted_server(m, dm))?;
             m.save(|nv| nv.dm.server = Some(server))?;
             Ok(vec![])
         }
         2 => {
-            let credentials = parse_credentials(c)?;
+            let credentials = parse_credentials(dm, c, &omitted_credentials(m, dm))?;
             m.save(|nv| nv.dm.credentials = Some(credentials))?;
             Ok(vec![])
         }
@@ -103,7 +110,7 @@ fn query_saved(m: &Module, dm: &DmConfig, c: &Command<'_>) -> HandlerResult {
     let line = match c.params.int(1, 0..=3)? {
         0 => Some(mode_line(saved)),
         1 => Some(server_line(dm, saved)),
-        2 => credentials_line(saved),
+        2 => Some(credentials_line(&saved.credentials(dm, &m.saved.imei))),
         3 if dm.plmn_list => Some(
             std::iter::once("3".to_string())
                 .chain(saved.plmns.iter().cloned())
@@ -147,19 +154,56 @@ fn server_line(dm: &DmConfig, settings: &DmSettings) -> String {
     }
 }
 
-/// `2,<app key>,<first four characters of the password>****,<type>,<IMEI>`, when configured.
-fn credentials_line(settings: &DmSettings) -> Option<String> {
-    let c = settings.credentials.as_ref()?;
+/// `2,<app key>,<first four characters of the password>****,<type>,<IMEI>`.
+fn credentials_line(c: &DmCredentials) -> String {
     let shown: String = c.password.chars().take(4).collect();
-    Some(format!(
+    format!(
         "2,{},{shown}****,{},{}",
         c.app_key, c.terminal_type, c.terminal_imei
-    ))
+    )
 }
 
-fn parse_server(dm: &DmConfig, c: &Command<'_>) -> Result<DmServer, Failure> {
-    c.params.expect_count(4..=4)?;
-    let period = c.params.int(3, 300..=4_294_966)? as u32;
+/// What the parameters of type 1 that the host leaves out become, under the profile's rule.
+fn omitted_server(m: &Module, dm: &DmConfig) -> DmServer {
+    let saved = m.saved.dm.server.clone();
+    let default = DmServer {
+        host: dm.default_server.into(),
+        port: Some(DEFAULT_PORT),
+        period: dm.default_period,
+    };
+    match (dm.omitted, saved) {
+        (Omitted::KeepsPrevious, Some(saved)) => DmServer {
+            port: saved.port.or(default.port),
+            ..saved
+        },
+        _ => default,
+    }
+}
+
+/// The same for type 2: the saved credentials, or the factory's.
+fn omitted_credentials(m: &Module, dm: &DmConfig) -> DmCredentials {
+    let factory = DmCredentials::factory(dm, &m.saved.imei);
+    match dm.omitted {
+        Omitted::KeepsPrevious => m.saved.dm.credentials.clone().unwrap_or(factory),
+        _ => factory,
+    }
+}
+
+/// How many parameters a set command of `total` parameters needs: all of them unless the seed
+/// lets trailing ones be left out (the type and the first value are always needed).
+fn needed(dm: &DmConfig, total: usize) -> std::ops::RangeInclusive<usize> {
+    match dm.omitted {
+        Omitted::Refused => total..=total,
+        Omitted::KeepsPrevious | Omitted::TakesDefault => 2.min(total)..=total,
+    }
+}
+
+fn parse_server(dm: &DmConfig, c: &Command<'_>, omitted: &DmServer) -> Result<DmServer, Failure> {
+    c.params.expect_count(needed(dm, 4))?;
+    let period = match c.params.is_absent(3) {
+        true if dm.omitted != Omitted::Refused => omitted.period,
+        _ => c.params.int(3, 300..=4_294_966)? as u32,
+    };
     let empty = c.params.is_absent(1) && c.params.is_absent(2);
     if empty {
         return if dm.empty_server_allowed {
@@ -181,20 +225,33 @@ fn parse_server(dm: &DmConfig, c: &Command<'_>) -> Result<DmServer, Failure> {
         return Err(invalid());
     }
     let (low, high) = dm.port_range;
-    let port = c.params.int(2, u64::from(low)..=u64::from(high))? as u16;
-    Ok(DmServer {
-        host,
-        port: Some(port),
-        period,
-    })
+    let port = match c.params.is_absent(2) {
+        true if dm.omitted != Omitted::Refused => omitted.port,
+        _ => Some(c.params.int(2, u64::from(low)..=u64::from(high))? as u16),
+    };
+    Ok(DmServer { host, port, period })
 }
 
-fn parse_credentials(c: &Command<'_>) -> Result<DmCredentials, Failure> {
-    c.params.expect_count(5..=5)?;
+fn parse_credentials(
+    dm: &DmConfig,
+    c: &Command<'_>,
+    omitted: &DmCredentials,
+) -> Result<DmCredentials, Failure> {
+    c.params.expect_count(needed(dm, 5))?;
+    let given = |i: usize| dm.omitted == Omitted::Refused || !c.params.is_absent(i);
     let app_key = c.params.quoted(1, MAX_APP_KEY)?.to_string();
-    let password = c.params.quoted(2, MAX_PASSWORD)?.to_string();
-    let terminal_type = c.params.int(3, 0..=2)? as u8;
-    let terminal_imei = c.params.text(4, 17)?.to_string();
+    let password = match given(2) {
+        true => c.params.quoted(2, MAX_PASSWORD)?.to_string(),
+        false => omitted.password.clone(),
+    };
+    let terminal_type = match given(3) {
+        true => c.params.int(3, 0..=2)? as u8,
+        false => omitted.terminal_type,
+    };
+    let terminal_imei = match given(4) {
+        true => c.params.text(4, 17)?.to_string(),
+        false => omitted.terminal_imei.clone(),
+    };
     if app_key.is_empty() || password.is_empty() || terminal_imei.len() < 15 {
         return Err(invalid());
     }
@@ -240,15 +297,27 @@ fn dm_config_ex(m: &mut Module, c: &Command<'_>) -> HandlerResult {
                 .into(),
         ]);
     }
+    let dm = m.profile.dm;
     let kind = c.params.int(0, 0..=5)? as u8;
     let limits = DEVICE_INFO[usize::from(kind)];
     match c.params.int(1, 0..=2)? {
         0 => {
-            c.params.expect_count(2 + limits.len()..=2 + limits.len())?;
+            let range = needed(&dm, 1 + limits.len());
+            c.params.expect_count(range.start() + 1..=range.end() + 1)?;
+            let previous = match dm.omitted {
+                Omitted::KeepsPrevious => m.saved.dm.info.get(&kind).cloned(),
+                _ => None,
+            };
             let values = limits
                 .iter()
                 .enumerate()
-                .map(|(i, (_, max))| c.params.quoted(2 + i, *max).map(String::from))
+                .map(|(i, (_, max))| match c.params.is_absent(2 + i) {
+                    true if dm.omitted != Omitted::Refused => Ok(previous
+                        .as_ref()
+                        .and_then(|p| p.get(i).cloned())
+                        .unwrap_or_else(|| NULL.into())),
+                    _ => c.params.quoted(2 + i, *max).map(String::from),
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             m.save(|nv| {
                 nv.dm.info.insert(kind, values);

@@ -10,6 +10,7 @@ mod selfreg;
 
 use crate::errors::ErrorKind;
 use crate::module::Module;
+use crate::profile::Feature;
 use nbmodem_at::{Command, CommandSpec, CommandTable, Forms, ParamError};
 
 /// Why a command failed.
@@ -28,22 +29,41 @@ impl From<ParamError> for Failure {
 }
 
 pub type HandlerResult = Result<Vec<String>, Failure>;
-pub type Handler = fn(&mut Module, &Command<'_>) -> HandlerResult;
+pub type HandlerFn = fn(&mut Module, &Command<'_>) -> HandlerResult;
 
-const fn spec(name: &'static str, forms: Forms, handler: Handler) -> CommandSpec<Handler> {
+/// What runs a command, and the firmware feature it belongs to: on a revision without that
+/// feature the command does not exist (plain `ERROR`, as an unknown command).
+#[derive(Debug, Clone, Copy)]
+pub struct Handler {
+    pub run: HandlerFn,
+    pub feature: Option<Feature>,
+}
+
+const fn spec(name: &'static str, forms: Forms, run: HandlerFn) -> CommandSpec<Handler> {
     CommandSpec {
         name,
         forms,
-        handler,
+        handler: Handler { run, feature: None },
         plain_error: false,
     }
 }
 
 /// A command whose every error is a plain `ERROR`, as some seeds show.
-const fn plain(name: &'static str, forms: Forms, handler: Handler) -> CommandSpec<Handler> {
+const fn plain(name: &'static str, forms: Forms, run: HandlerFn) -> CommandSpec<Handler> {
     CommandSpec {
         plain_error: true,
-        ..spec(name, forms, handler)
+        ..spec(name, forms, run)
+    }
+}
+
+/// A command only the firmware revisions with `feature` have.
+const fn gated(feature: Feature, spec: CommandSpec<Handler>) -> CommandSpec<Handler> {
+    CommandSpec {
+        handler: Handler {
+            feature: Some(feature),
+            ..spec.handler
+        },
+        ..spec
     }
 }
 

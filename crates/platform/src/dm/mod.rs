@@ -81,6 +81,11 @@ impl DmServer {
         appkey::issue(&mut lock(&self.shared).store, app_key, password)
     }
 
+    /// Prints a line per request handled on standard error.
+    pub fn set_console(&mut self, on: bool) {
+        lock(&self.shared).store.set_console(on);
+    }
+
     /// The devices whose information was read.
     pub fn devices(&self) -> Result<Vec<DmDevice>, StoreError> {
         lock(&self.shared).store.devices()

@@ -108,16 +108,14 @@ impl Platform {
 }
 
 /// The start-up lines (on standard error, which keeps standard output free for the sandbox's AT
-/// port), up to the module routes; panics if they do not come in time.
+/// port), up to the module routes; panics if they do not come in time. The console lines that
+/// follow are read and dropped, so that the platform never waits on a full pipe.
 fn read_banner(child: &mut Child) -> Vec<String> {
-    let stdout = child.stderr.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let last = line.starts_with("module routes:");
-            if sender.send(line).is_err() || last {
-                return;
-            }
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
         }
     });
     let mut banner = Vec::new();
