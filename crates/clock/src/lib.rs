@@ -5,14 +5,19 @@
 //! system clock for interactive use, [`VirtualClock`] only moves when the driver moves it, so a
 //! simulation can jump straight to the next timer and run a 30-day schedule in milliseconds.
 //!
+//! Beside time, the crate holds the one seeded random generator ([`SeededRng`]): with both handed
+//! in by the caller, a simulation repeats exactly.
+//!
 //! An [`Instant`] counts milliseconds since the Unix epoch. Using wall-clock time (rather than time
 //! since boot) lets a module keep dates across reboots, as a real module's RTC does for the 30-day
 //! China Unicom re-registration.
 
 mod duration;
+mod rng;
 mod timers;
 
 pub use duration::{format_duration, parse_duration, DurationError};
+pub use rng::SeededRng;
 pub use timers::Timers;
 
 use std::cell::Cell;

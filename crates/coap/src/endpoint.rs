@@ -14,10 +14,9 @@ use crate::block::BlockState;
 use crate::client::ClientExchange;
 use crate::message::{Request, Response};
 use crate::params::TransmissionParams;
-use crate::rng::Rng;
 use crate::server::{IncomingExchange, ServerObservation};
 use coap_lite::{MessageClass, MessageType, Packet};
-use nbmodem_clock::Instant;
+use nbmodem_clock::{Instant, SeededRng};
 use nbmodem_net::{DatagramNode, Transmit};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -156,7 +155,7 @@ struct Seen {
 
 pub struct Endpoint {
     pub(crate) config: EndpointConfig,
-    pub(crate) rng: Rng,
+    pub(crate) rng: SeededRng,
     next_mid: u16,
     next_id: u64,
     pub(crate) now: Instant,
@@ -176,7 +175,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn new(config: EndpointConfig) -> Self {
-        let mut rng = Rng::new(config.seed);
+        let mut rng = SeededRng::new(config.seed);
         let next_mid = rng.next_u64() as u16;
         Endpoint {
             config,

@@ -11,7 +11,6 @@ mod client;
 mod endpoint;
 pub mod message;
 pub mod params;
-mod rng;
 mod server;
 
 pub use endpoint::{

@@ -737,13 +737,8 @@ fn thirty_percent_loss() {
     // Every exchange either completes once or fails after its retransmissions: nothing is lost or
     // delivered twice.
     let mut link = Link::new(exact(2, 4), exact(2, 4));
-    let mut state = 12345u64;
-    link.drop = Box::new(move |_, _| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) % 100 < 30
-    });
+    let mut rng = nbmodem_clock::SeededRng::new(12345);
+    link.drop = Box::new(move |_, _| rng.below(100) < 30);
     let ids: Vec<_> = (0..200)
         .map(|i| {
             link.client.request(

@@ -29,7 +29,7 @@ pub enum Error {
 
 /// Why a session failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
+pub enum HandshakeFailure {
     /// OpenSSL aborted the handshake: unknown identity, no common cipher suite, a fatal alert from
     /// the peer, a malformed handshake message... The text is OpenSSL's.
     Handshake(String),
@@ -41,12 +41,12 @@ pub enum Failure {
     Connection(String),
 }
 
-impl fmt::Display for Failure {
+impl fmt::Display for HandshakeFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Handshake(reason) => write!(f, "handshake failed: {reason}"),
-            Failure::TimedOut => f.write_str("handshake timed out"),
-            Failure::Connection(reason) => write!(f, "connection failed: {reason}"),
+            HandshakeFailure::Handshake(reason) => write!(f, "handshake failed: {reason}"),
+            HandshakeFailure::TimedOut => f.write_str("handshake timed out"),
+            HandshakeFailure::Connection(reason) => write!(f, "connection failed: {reason}"),
         }
     }
 }

@@ -185,13 +185,8 @@ fn lwm2m_registration_through_dtls() {
 fn garbage_from_many_peers_leaves_no_session_behind() {
     let mut server = server_node();
     let now = Instant::from_unix_millis(1_767_225_600_000);
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = nbmodem_clock::SeededRng::new(0x2545_f491_4f6c_dd1d);
+    let mut next = move || rng.next_u64();
     for i in 0..2_000u32 {
         let peer = SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 40_000));
         let len = (next() % 200) as usize;

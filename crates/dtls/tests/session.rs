@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::{Pair, IMEI, KEY, START};
 use nbmodem_clock::{run_until, Clock, VirtualClock};
-use nbmodem_dtls::{Config, DtlsSession, Error, Event, Failure, State};
+use nbmodem_dtls::{Config, DtlsSession, Error, Event, HandshakeFailure, State};
 
 /// Timers short enough for tests that must wait for OpenSSL's real-time retransmission timer.
 fn fast_timers() -> Config {
@@ -24,7 +24,7 @@ fn let_openssl_timer_expire(timeout: Duration) {
 
 fn is_handshake_failure_mentioning(failure: &Event, needle: &str) -> bool {
     match failure {
-        Event::Failed(Failure::Handshake(reason)) => reason.contains(needle),
+        Event::Failed(HandshakeFailure::Handshake(reason)) => reason.contains(needle),
         _ => false,
     }
 }
@@ -135,8 +135,8 @@ fn a_wrong_key_fails_both_sides_when_retransmissions_run_out() {
         rounds += 1;
         assert!(rounds <= 20, "never gave up");
     }
-    assert_eq!(p.client_events, [Event::Failed(Failure::TimedOut)]);
-    assert_eq!(p.server_events, [Event::Failed(Failure::TimedOut)]);
+    assert_eq!(p.client_events, [Event::Failed(HandshakeFailure::TimedOut)]);
+    assert_eq!(p.server_events, [Event::Failed(HandshakeFailure::TimedOut)]);
     // 1 + 2 + 4 + 8 + 16 + 32 + 60 s: six retransmissions, then a last wait.
     assert_eq!(p.now.saturating_since(START), Duration::from_secs(123));
     assert_eq!(p.client.state(), State::Failed);
@@ -231,7 +231,10 @@ fn without_an_answer_the_handshake_backs_off_and_times_out_on_our_clock() {
         assert!(deadlines.len() <= 10, "never gave up: {deadlines:?}");
     }
     assert_eq!(deadlines, [1, 3, 7, 15, 31, 63, 123]);
-    assert_eq!(client.poll_event(), Some(Event::Failed(Failure::TimedOut)));
+    assert_eq!(
+        client.poll_event(),
+        Some(Event::Failed(HandshakeFailure::TimedOut))
+    );
     assert_eq!(client.poll_event(), None);
 }
 
@@ -329,7 +332,7 @@ fn every_suite_connects_and_carries_short_and_long_messages() {
 
 #[test]
 fn forged_records_cannot_end_an_established_session_whatever_the_suite() {
-    let mut rng = XorShift(88_172_645_463_325_252);
+    let mut rng = nbmodem_clock::SeededRng::new(88_172_645_463_325_252);
     for suite in nbmodem_dtls::CIPHER_SUITES {
         let mut p = Pair::with_key(KEY, only(suite));
         p.connect();
@@ -442,7 +445,7 @@ fn discard(from: &mut DtlsSession) -> usize {
 
 /// Datagrams no DTLS stack should act on: empty, tiny, random, truncated or oversized records.
 fn garbage() -> Vec<Vec<u8>> {
-    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    let mut rng = nbmodem_clock::SeededRng::new(0x2545_f491_4f6c_dd1d);
     let mut datagrams = vec![
         Vec::new(),
         vec![0],
@@ -490,10 +493,10 @@ fn record(content_type: u8, epoch: u16, body: &[u8]) -> Vec<u8> {
 }
 
 /// One or two records with random type, epoch, sequence number, length (sometimes lying) and body.
-fn random_records(rng: &mut XorShift) -> Vec<u8> {
+fn random_records(rng: &mut nbmodem_clock::SeededRng) -> Vec<u8> {
     let mut datagram = Vec::new();
     for _ in 0..1 + rng.below(2) {
-        let content_type = [20, 21, 22, 23, 24, 0, 255][rng.below(7)];
+        let content_type = [20, 21, 22, 23, 24, 0, 255][rng.below(7) as usize];
         let body: Vec<u8> = (0..rng.below(150)).map(|_| rng.byte()).collect();
         let mut r = record(content_type, rng.below(3) as u16, &body);
         r[5..11].copy_from_slice(&[0, 0, rng.byte(), rng.byte(), rng.byte(), rng.byte()]);
@@ -518,23 +521,4 @@ fn forged_records() -> Vec<Vec<u8>> {
         record(22, 0, &[1, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]), // bogus ClientHello
         record(99, 1, &[0; 8]),  // unknown content type
     ]
-}
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn byte(&mut self) -> u8 {
-        (self.next() >> 24) as u8
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }

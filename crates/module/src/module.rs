@@ -8,7 +8,7 @@
 //! raised while a command runs wait until its final result is out, so a URC is never written inside
 //! a response.
 
-use crate::commands::Failure;
+use crate::commands::CommandError;
 use crate::dm::{self, DmSession, DmStart};
 use crate::identity::Operator;
 use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
@@ -23,7 +23,7 @@ use crate::selfreg::{self, Outcome, SelfRegistrar, Target};
 use nbmodem_at::{format, parse_line, FinalResult, LineAssembler, LineEvent, ResultFormat};
 use nbmodem_clock::{Instant, Timed, Timers};
 use nbmodem_net::Transmit;
-use nbmodem_operators::selfreg::{model_field, Record, REGVER};
+use nbmodem_operators::selfreg::{model_field, RegistrationRecord, REGVER};
 use std::net::Ipv4Addr;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -449,8 +449,8 @@ impl Module {
         self.ram.in_command = false;
         match outcome {
             Ok(lines) => (lines, FinalResult::Ok, spec.plain_error),
-            Err(Failure::Syntax) => (Vec::new(), FinalResult::Error, true),
-            Err(Failure::Cme(kind)) => {
+            Err(CommandError::Syntax) => (Vec::new(), FinalResult::Error, true),
+            Err(CommandError::Cme(kind)) => {
                 let entry = self.profile.errors.lookup(kind);
                 (
                     Vec::new(),
@@ -479,12 +479,12 @@ impl Module {
     }
 
     /// Changes the saved settings: written to the store at once, in use from the next boot.
-    pub(crate) fn save(&mut self, change: impl FnOnce(&mut NvramData)) -> Result<(), Failure> {
+    pub(crate) fn save(&mut self, change: impl FnOnce(&mut NvramData)) -> Result<(), CommandError> {
         let mut next = self.saved.clone();
         change(&mut next);
         self.store.save(&next).map_err(|e| {
             tracing::warn!("NVRAM write failed: {e}");
-            Failure::Cme(crate::errors::ErrorKind::MemoryFailure)
+            CommandError::Cme(crate::errors::ErrorKind::MemoryFailure)
         })?;
         self.saved = next;
         Ok(())
@@ -647,7 +647,7 @@ impl Module {
             }
             return;
         }
-        let record = Record {
+        let record = RegistrationRecord {
             regver: REGVER.into(),
             meid: self.in_use.imei.clone(),
             model: model_field(VENDOR_CODE, self.profile.model),

@@ -129,7 +129,7 @@ pub struct DmSettings {
     #[serde(default)]
     pub mode: Option<bool>,
     #[serde(default)]
-    pub server: Option<DmServer>,
+    pub server: Option<DmServerSetting>,
     #[serde(default)]
     pub credentials: Option<DmCredentials>,
     /// AT+DMPCONFIG type 3.
@@ -170,7 +170,7 @@ impl DmSettings {
 
 /// AT+QDMPCFG type 1. An empty host or no port: the default (AT+DMPCONFIG=1, , ,300).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DmServer {
+pub struct DmServerSetting {
     pub host: String,
     pub port: Option<u16>,
     pub period: u32,

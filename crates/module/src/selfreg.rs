@@ -11,7 +11,7 @@ use nbmodem_clock::Instant;
 use nbmodem_coap::{
     Endpoint, EndpointConfig, Event, Method, Request, RequestId, TransmissionParams,
 };
-use nbmodem_operators::selfreg::{is_success, Record, Registry};
+use nbmodem_operators::selfreg::{is_success, RegistrationRecord, Registry};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -75,7 +75,7 @@ enum State {
 /// One operator's self-registration run.
 pub struct SelfRegistrar {
     target: Target,
-    record: Record,
+    record: RegistrationRecord,
     rounds: u32,
     round: u32,
     server: Option<SocketAddr>,
@@ -87,7 +87,7 @@ impl SelfRegistrar {
     /// A run of at most `rounds` rounds.
     pub fn new(
         target: Target,
-        record: Record,
+        record: RegistrationRecord,
         rounds: u32,
         params: TransmissionParams,
         seed: u64,

@@ -6,7 +6,7 @@
 //! by a partition, as the [`Conditions`] say. Everything is seeded, so a run repeats exactly.
 
 use crate::{DatagramNode, Transmit};
-use nbmodem_clock::Instant;
+use nbmodem_clock::{Instant, SeededRng};
 use std::any::Any;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
@@ -36,7 +36,7 @@ impl Default for Conditions {
 
 /// What happened to a datagram, for tests and traces.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
+pub struct DatagramRecord {
     pub sent: Instant,
     pub from: SocketAddr,
     pub to: SocketAddr,
@@ -79,8 +79,8 @@ pub struct SimNetwork {
     sequence: u64,
     conditions: Conditions,
     partitions: HashSet<(SocketAddr, SocketAddr)>,
-    rng: u64,
-    records: Vec<Record>,
+    rng: SeededRng,
+    records: Vec<DatagramRecord>,
 }
 
 impl SimNetwork {
@@ -93,7 +93,7 @@ impl SimNetwork {
             sequence: 0,
             conditions: Conditions::default(),
             partitions: HashSet::new(),
-            rng: seed | 1,
+            rng: SeededRng::new(seed),
             records: Vec::new(),
         }
     }
@@ -126,7 +126,7 @@ impl SimNetwork {
     }
 
     /// Every datagram sent so far, with its fate.
-    pub fn records(&self) -> &[Record] {
+    pub fn records(&self) -> &[DatagramRecord] {
         &self.records
     }
 
@@ -220,7 +220,7 @@ impl SimNetwork {
                 },
             );
         }
-        self.records.push(Record {
+        self.records.push(DatagramRecord {
             sent: self.now,
             from,
             to,
@@ -230,11 +230,7 @@ impl SimNetwork {
     }
 
     fn random_unit(&mut self) -> f64 {
-        // xorshift64
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+        self.rng.unit()
     }
 }
 

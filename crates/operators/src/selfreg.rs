@@ -28,7 +28,7 @@ impl Registry {
 
 /// The fields of a module's self-registration.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Record {
+pub struct RegistrationRecord {
     pub regver: String,
     /// The IMEI (the key is MEID for historical reasons).
     pub meid: String,
@@ -47,7 +47,7 @@ pub fn model_field(vendor: &str, model: &str) -> String {
     format!("{vendor}-{}", model.replace('-', " "))
 }
 
-impl Record {
+impl RegistrationRecord {
     /// The request body: base64 of the JSON object, fields in the order the modules send them.
     pub fn encode(&self, registry: Registry) -> Vec<u8> {
         let fields = [
@@ -68,7 +68,7 @@ impl Record {
     }
 
     /// Reads a request body for `registry`.
-    pub fn decode(registry: Registry, body: &[u8]) -> Result<Record, RecordError> {
+    pub fn decode(registry: Registry, body: &[u8]) -> Result<RegistrationRecord, RecordError> {
         let json = STANDARD
             .decode(body.trim_ascii())
             .map_err(|_| RecordError::NotBase64)?;
@@ -81,7 +81,7 @@ impl Record {
                 None => Err(RecordError::Missing(key)),
             }
         };
-        Ok(Record {
+        Ok(RegistrationRecord {
             regver: field("REGVER")?,
             meid: field("MEID")?,
             model: field(registry.model_key())?,
@@ -128,8 +128,8 @@ pub fn is_success(answer: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn record() -> Record {
-        Record {
+    fn record() -> RegistrationRecord {
+        RegistrationRecord {
             regver: REGVER.into(),
             meid: "865975030000001".into(),
             model: model_field("QUE", "BC260Y-CN"),
@@ -147,7 +147,10 @@ mod tests {
             json,
             r#"{"REGVER":"2","MEID":"865975030000001","MODEL":"QUE-BC260Y CN","SWVER":"BC260YCNAAR02A01","SIM1ICCID":"89861100000000000001","SIM1LTEIMSI":"460110000000001"}"#
         );
-        assert_eq!(Record::decode(Registry::ChinaTelecom, &body), Ok(record()));
+        assert_eq!(
+            RegistrationRecord::decode(Registry::ChinaTelecom, &body),
+            Ok(record())
+        );
     }
 
     #[test]
@@ -156,7 +159,7 @@ mod tests {
         let json = String::from_utf8(STANDARD.decode(&body).unwrap()).unwrap();
         assert!(json.contains(r#""MODELSMS":"QUE-BC260Y CN""#));
         assert_eq!(
-            Record::decode(Registry::ChinaTelecom, &body),
+            RegistrationRecord::decode(Registry::ChinaTelecom, &body),
             Err(RecordError::Missing("MODEL"))
         );
     }
@@ -164,16 +167,16 @@ mod tests {
     #[test]
     fn malformed_bodies() {
         assert_eq!(
-            Record::decode(Registry::ChinaTelecom, b"%%%"),
+            RegistrationRecord::decode(Registry::ChinaTelecom, b"%%%"),
             Err(RecordError::NotBase64)
         );
         assert_eq!(
-            Record::decode(Registry::ChinaTelecom, STANDARD.encode("[1]").as_bytes()),
+            RegistrationRecord::decode(Registry::ChinaTelecom, STANDARD.encode("[1]").as_bytes()),
             Err(RecordError::NotJson)
         );
         let number = STANDARD.encode(r#"{"REGVER":2}"#);
         assert_eq!(
-            Record::decode(Registry::ChinaTelecom, number.as_bytes()),
+            RegistrationRecord::decode(Registry::ChinaTelecom, number.as_bytes()),
             Err(RecordError::NotAString("REGVER"))
         );
     }

@@ -13,7 +13,7 @@ use crate::store::{Store, StoreError};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{Endpoint, EndpointConfig, Event, Method, Request, Response, Status};
 use nbmodem_net::{DatagramNode, Transmit};
-use nbmodem_operators::selfreg::{answer, Record, RecordError, Registry};
+use nbmodem_operators::selfreg::{answer, RecordError, RegistrationRecord, Registry};
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -22,7 +22,7 @@ use std::path::Path;
 const JSON: u16 = 50;
 
 /// What a request to the registry resource decoded to (see [`RegistryServer::decode`]).
-type Decoded = Option<Result<Record, RecordError>>;
+type Decoded = Option<Result<RegistrationRecord, RecordError>>;
 
 pub struct RegistryServer {
     registry: Registry,
@@ -76,7 +76,7 @@ impl RegistryServer {
     /// any other request.
     fn decode(&self, request: &Request) -> Decoded {
         let registration = request.path_text() == self.path() && request.method == Method::Post;
-        registration.then(|| Record::decode(self.registry, &request.payload))
+        registration.then(|| RegistrationRecord::decode(self.registry, &request.payload))
     }
 
     /// The answer to a request, its verdict and the fault that decided it, if any.

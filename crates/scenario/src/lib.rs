@@ -13,6 +13,6 @@ pub mod script;
 mod stand_ins;
 
 pub use bench::{Bench, ModuleSetup, SetupError, MODULE_ADDRESS};
-pub use run::{run, Failure, Outcome};
+pub use run::{run, Passed, ScenarioFailure};
 pub use script::{parse, Scenario, ScriptError, Step};
 pub use stand_ins::StandIns;

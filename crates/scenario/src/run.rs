@@ -16,14 +16,14 @@ const CONTEXT_LINES: usize = 8;
 
 /// A scenario that passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub struct Passed {
     pub steps: usize,
     pub virtual_time: Duration,
 }
 
 /// Why a scenario failed: the step, what was expected, what came, and the output before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub struct ScenarioFailure {
     pub line: usize,
     pub expected: String,
     pub got: String,
@@ -31,7 +31,7 @@ pub struct Failure {
     pub recent: Vec<String>,
 }
 
-impl fmt::Display for Failure {
+impl fmt::Display for ScenarioFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
@@ -52,14 +52,14 @@ impl fmt::Display for Failure {
 }
 
 /// Plays `scenario` from power-on; stops at the first step that fails.
-pub fn run(scenario: &Scenario) -> Result<Outcome, Failure> {
+pub fn run(scenario: &Scenario) -> Result<Passed, ScenarioFailure> {
     let mut player = Player::new(scenario)?;
     for (line, step) in &scenario.steps {
         player.line = *line;
         player.step(step)?;
     }
     player.nothing_left_over()?;
-    Ok(Outcome {
+    Ok(Passed {
         steps: scenario.steps.len(),
         virtual_time: player.bench.elapsed(),
     })
@@ -74,8 +74,8 @@ struct Player {
 }
 
 impl Player {
-    fn new(scenario: &Scenario) -> Result<Player, Failure> {
-        let setup_failure = |e: SetupError| Failure {
+    fn new(scenario: &Scenario) -> Result<Player, ScenarioFailure> {
+        let setup_failure = |e: SetupError| ScenarioFailure {
             line: scenario.module_line,
             expected: "a module".into(),
             got: e.to_string(),
@@ -101,7 +101,7 @@ impl Player {
         })
     }
 
-    fn step(&mut self, step: &Step) -> Result<(), Failure> {
+    fn step(&mut self, step: &Step) -> Result<(), ScenarioFailure> {
         match step {
             Step::Send(text) => {
                 self.transcript.push(format!("> {text}"));
@@ -191,7 +191,7 @@ impl Player {
 
     /// At the end of the script: a line the module wrote that no `expect` took fails the
     /// script, as every line must be expected.
-    fn nothing_left_over(&mut self) -> Result<(), Failure> {
+    fn nothing_left_over(&mut self) -> Result<(), ScenarioFailure> {
         match self.bench.next_line(Duration::ZERO) {
             Some(line) => Err(self.failure(
                 "no more output at the end of the script".into(),
@@ -201,16 +201,16 @@ impl Player {
         }
     }
 
-    fn no_stand_ins(&self) -> Failure {
+    fn no_stand_ins(&self) -> ScenarioFailure {
         self.failure(
             "the stand-in platforms (module … --platform)".into(),
             "none".into(),
         )
     }
 
-    fn failure(&self, expected: String, got: String) -> Failure {
+    fn failure(&self, expected: String, got: String) -> ScenarioFailure {
         let skip = self.transcript.len().saturating_sub(CONTEXT_LINES);
-        Failure {
+        ScenarioFailure {
             line: self.line,
             expected,
             got,

@@ -1,7 +1,7 @@
 //! The basic command set every profile needs (behaviour.md §2), in 3GPP TS 27.007 and Quectel
 //! formats.
 
-use super::{spec, Failure, HandlerResult};
+use super::{spec, CommandError, HandlerResult};
 use crate::commands::Handler;
 use crate::errors::ErrorKind;
 use crate::module::{Module, Timer};
@@ -163,7 +163,7 @@ fn attach(m: &mut Module, c: &Command<'_>) -> HandlerResult {
             } else if m.ram.radio.functional {
                 m.start_search();
             } else {
-                return Err(Failure::Cme(ErrorKind::OperationNotAllowed));
+                return Err(CommandError::Cme(ErrorKind::OperationNotAllowed));
             }
             Ok(vec![])
         }
@@ -253,7 +253,7 @@ fn error_reporting(m: &mut Module, c: &Command<'_>) -> HandlerResult {
             c.params.expect_count(1..=1)?;
             let n = c.params.int(0, 0..=2)?;
             m.ram.results =
-                ResultFormat::from_cmee(n).ok_or(Failure::Cme(ErrorKind::InvalidParameter))?;
+                ResultFormat::from_cmee(n).ok_or(CommandError::Cme(ErrorKind::InvalidParameter))?;
             Ok(vec![])
         }
     }
@@ -271,7 +271,7 @@ fn reset(m: &mut Module, c: &Command<'_>) -> HandlerResult {
 }
 
 /// A `0`/`1` parameter that defaults to 0 when absent, as in `ATE`.
-fn optional_flag(c: &Command<'_>) -> Result<bool, Failure> {
+fn optional_flag(c: &Command<'_>) -> Result<bool, CommandError> {
     c.params.expect_count(0..=1)?;
     Ok(c.params.opt_int(0, 0..=1)? == Some(1))
 }

@@ -7,12 +7,12 @@
 //! omitted optional parameter is refused, keeps its previous value or takes its default, as the
 //! profile's seed says ([`Omitted`]).
 
-use super::{gated, plain, spec, Failure, HandlerResult};
+use super::{gated, plain, spec, CommandError, HandlerResult};
 use crate::commands::Handler;
 use crate::dm::{DEFAULT_PORT, DEVICE_INFO};
 use crate::errors::ErrorKind;
 use crate::module::Module;
-use crate::nvram::{DmCredentials, DmServer, DmSettings};
+use crate::nvram::{DmCredentials, DmServerSetting, DmSettings};
 use crate::profile::{DmConfig, Feature, Omitted};
 use nbmodem_at::{Command, CommandSpec, Form, Forms};
 
@@ -37,8 +37,8 @@ pub(super) static DMPCONFIG: &[CommandSpec<Handler>] =
 const MAX_APP_KEY: usize = 64;
 const MAX_PASSWORD: usize = 64;
 
-fn invalid() -> Failure {
-    Failure::Cme(ErrorKind::InvalidParameter)
+fn invalid() -> CommandError {
+    CommandError::Cme(ErrorKind::InvalidParameter)
 }
 
 fn dm_config(m: &mut Module, c: &Command<'_>) -> HandlerResult {
@@ -164,15 +164,15 @@ fn credentials_line(c: &DmCredentials) -> String {
 }
 
 /// What the parameters of type 1 that the host leaves out become, under the profile's rule.
-fn omitted_server(m: &Module, dm: &DmConfig) -> DmServer {
+fn omitted_server(m: &Module, dm: &DmConfig) -> DmServerSetting {
     let saved = m.saved.dm.server.clone();
-    let default = DmServer {
+    let default = DmServerSetting {
         host: dm.default_server.into(),
         port: Some(DEFAULT_PORT),
         period: dm.default_period,
     };
     match (dm.omitted, saved) {
-        (Omitted::KeepsPrevious, Some(saved)) => DmServer {
+        (Omitted::KeepsPrevious, Some(saved)) => DmServerSetting {
             port: saved.port.or(default.port),
             ..saved
         },
@@ -198,7 +198,11 @@ fn needed(dm: &DmConfig, total: usize) -> std::ops::RangeInclusive<usize> {
     }
 }
 
-fn parse_server(dm: &DmConfig, c: &Command<'_>, omitted: &DmServer) -> Result<DmServer, Failure> {
+fn parse_server(
+    dm: &DmConfig,
+    c: &Command<'_>,
+    omitted: &DmServerSetting,
+) -> Result<DmServerSetting, CommandError> {
     c.params.expect_count(needed(dm, 4))?;
     let period = match c.params.is_absent(3) {
         true if dm.omitted != Omitted::Refused => omitted.period,
@@ -207,7 +211,7 @@ fn parse_server(dm: &DmConfig, c: &Command<'_>, omitted: &DmServer) -> Result<Dm
     let empty = c.params.is_absent(1) && c.params.is_absent(2);
     if empty {
         return if dm.empty_server_allowed {
-            Ok(DmServer {
+            Ok(DmServerSetting {
                 host: String::new(),
                 port: None,
                 period,
@@ -229,14 +233,14 @@ fn parse_server(dm: &DmConfig, c: &Command<'_>, omitted: &DmServer) -> Result<Dm
         true if dm.omitted != Omitted::Refused => omitted.port,
         _ => Some(c.params.int(2, u64::from(low)..=u64::from(high))? as u16),
     };
-    Ok(DmServer { host, port, period })
+    Ok(DmServerSetting { host, port, period })
 }
 
 fn parse_credentials(
     dm: &DmConfig,
     c: &Command<'_>,
     omitted: &DmCredentials,
-) -> Result<DmCredentials, Failure> {
+) -> Result<DmCredentials, CommandError> {
     c.params.expect_count(needed(dm, 5))?;
     let given = |i: usize| dm.omitted == Omitted::Refused || !c.params.is_absent(i);
     let app_key = c.params.quoted(1, MAX_APP_KEY)?.to_string();
@@ -264,7 +268,7 @@ fn parse_credentials(
 }
 
 /// Type 3: one to three PLMNs, each five or six digits.
-fn parse_plmns(c: &Command<'_>) -> Result<Vec<String>, Failure> {
+fn parse_plmns(c: &Command<'_>) -> Result<Vec<String>, CommandError> {
     c.params.expect_count(2..=4)?;
     (1..c.params.len())
         .map(|i| {

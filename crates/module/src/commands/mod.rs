@@ -1,7 +1,7 @@
 //! AT command handlers and the per-profile command tables built from them.
 //!
 //! A handler gets the module and the parsed command (its form is one the table allows) and returns
-//! the information text lines or a [`Failure`]. Adding a command is one [`CommandSpec`] entry in a
+//! the information text lines or a [`CommandError`]. Adding a command is one [`CommandSpec`] entry in a
 //! group plus its handler.
 
 mod basic;
@@ -15,20 +15,20 @@ use nbmodem_at::{Command, CommandSpec, CommandTable, Forms, ParamError};
 
 /// Why a command failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub enum CommandError {
     /// Answered with a plain `ERROR`.
     Syntax,
     /// Answered as AT+CMEE says, from the profile's error table.
     Cme(ErrorKind),
 }
 
-impl From<ParamError> for Failure {
+impl From<ParamError> for CommandError {
     fn from(_: ParamError) -> Self {
-        Failure::Cme(ErrorKind::InvalidParameter)
+        CommandError::Cme(ErrorKind::InvalidParameter)
     }
 }
 
-pub type HandlerResult = Result<Vec<String>, Failure>;
+pub type HandlerResult = Result<Vec<String>, CommandError>;
 pub type HandlerFn = fn(&mut Module, &Command<'_>) -> HandlerResult;
 
 /// What runs a command, and the firmware feature it belongs to: on a revision without that
