@@ -1,22 +1,32 @@
-//! The real-time driver: runs a module on the system clock and connects it to its AT port and to
-//! the network (one UDP socket on loopback, through [`ModuleNode`]'s routes).
+//! The real-time driver of a module: the module on the network through `nbmodem_net::udp` (the
+//! one real-time loop of the project: a UDP socket per service port, on loopback, through
+//! [`ModuleNode`]'s routes), and its AT port served beside it.
 //!
-//! One task does everything: it writes what the module wrote and sends its datagrams, then waits
-//! for whichever comes first of input from the host, a new host, a datagram, the module's next
-//! timer, or shutdown. Bytes a host sends
-//! before the module has booted are held and delivered once it has, so that a script piping
-//! commands into a freshly started module is not answered with silence.
+//! Both share the module. The network loop steps it on datagrams and timers and tells the AT
+//! front-end after each step; the front-end writes what the module wrote to the host, and hands
+//! the module what the host types. A host that is slow to read holds up only the front-end: the
+//! module's timers keep running, and its output buffer drops its oldest bytes when full.
+//!
+//! Bytes a host sends before the module has booted are held (up to [`MAX_HELD`]) and delivered
+//! once it has, so that a script piping commands into a freshly started module is not answered
+//! with silence.
 
 use crate::port::{Port, Reader, Writer};
 use anyhow::Result;
 use nbmodem_clock::{Clock, RealClock};
 use nbmodem_module::node::ModuleNode;
 use nbmodem_module::Module;
-use nbmodem_net::DatagramNode;
+use nbmodem_net::udp::{self, lock, Ports};
 use std::future::{pending, Future};
 use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UdpSocket;
+use tokio::sync::Notify;
+
+/// The most input held for a module that has not booted yet; more is lost, as on a UART whose
+/// other end is not running.
+pub const MAX_HELD: usize = 64 * 1024;
 
 /// The connected host: its input ends before its output does when stdin reaches end of file.
 struct Host {
@@ -26,55 +36,126 @@ struct Host {
 
 /// Powers `module` on and runs it until `shutdown` completes, or, on a port that ends with its
 /// connection (stdio), until the host has closed its input and everything it sent is answered.
-pub async fn run(module: Module, mut port: Port, shutdown: impl Future<Output = ()>) -> Result<()> {
-    let clock = RealClock;
-    let socket = UdpSocket::bind("127.0.0.1:0").await?;
-    let mut node = ModuleNode::new(module);
-    node.module_mut().power_on(clock.now());
-    let mut host: Option<Host> = None;
-    let mut held = Vec::new();
-    let mut buf = vec![0u8; 8192];
-    let mut datagram = vec![0u8; 65_535];
-    tokio::pin!(shutdown);
-    loop {
-        send_datagrams(&mut node, &socket).await;
-        let module = node.module_mut();
-        write_output(module, &mut host).await;
-        print_notices(module);
-        if module.is_ready() && !held.is_empty() {
-            module.receive(&std::mem::take(&mut held), clock.now());
-            continue;
-        }
-        let input_closed = host.as_ref().is_some_and(|h| h.reader.is_none());
-        if input_closed && held.is_empty() && port.ends_with_connection() {
-            break;
-        }
-        let wake = node.poll_timeout().map(|t| t.saturating_since(clock.now()));
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = port.accept(), if host.is_none() => {
-                let (reader, writer) = accepted?;
-                host = Some(Host { reader: Some(reader), writer });
+pub async fn run(module: Module, port: Port, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let node = Arc::new(Mutex::new(ModuleNode::new(module)));
+    lock(&node).module_mut().power_on(RealClock.now());
+    let wake = Arc::new(Notify::new());
+    let stepped = Arc::new(Notify::new());
+    let network = udp::run_host(
+        Arc::clone(&node),
+        Ports::OnDemand(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        Arc::clone(&wake),
+        Some(Arc::clone(&stepped)),
+        pending(),
+    );
+    let front_end = FrontEnd {
+        node: Arc::clone(&node),
+        wake,
+        stepped,
+        port,
+        host: None,
+        held: Vec::new(),
+    };
+    tokio::select! {
+        result = network => result?,
+        result = front_end.run() => result?,
+        () = shutdown => {}
+    }
+    print_notices(lock(&node).module_mut());
+    Ok(())
+}
+
+/// The AT port beside the running module.
+struct FrontEnd {
+    node: Arc<Mutex<ModuleNode>>,
+    wake: Arc<Notify>,
+    stepped: Arc<Notify>,
+    port: Port,
+    host: Option<Host>,
+    /// Input that came before the module booted.
+    held: Vec<u8>,
+}
+
+impl FrontEnd {
+    async fn run(mut self) -> Result<()> {
+        let mut buf = vec![0u8; 8192];
+        loop {
+            self.write_output().await;
+            if !self.held.is_empty() && self.with_module(|m| m.is_ready()) {
+                let held = std::mem::take(&mut self.held);
+                self.type_in(&held);
+                continue;
             }
-            read = read_host(&mut host, &mut buf) => match read {
-                Ok(n) if n > 0 && node.module().is_ready() => node.module_mut().receive(&buf[..n], clock.now()),
-                Ok(n) if n > 0 => held.extend_from_slice(&buf[..n]),
-                _ if port.ends_with_connection() => {
-                    if let Some(h) = host.as_mut() {
-                        h.reader = None;
-                    }
+            let input_closed = self.host.as_ref().is_some_and(|h| h.reader.is_none());
+            if input_closed && self.held.is_empty() && self.port.ends_with_connection() {
+                return Ok(());
+            }
+            tokio::select! {
+                accepted = self.port.accept(), if self.host.is_none() => {
+                    let (reader, writer) = accepted?;
+                    self.host = Some(Host { reader: Some(reader), writer });
                 }
-                _ => host = None,
-            },
-            received = socket.recv_from(&mut datagram) => match received {
-                Ok((len, from)) => node.handle_datagram(clock.now(), from, &datagram[..len]),
-                Err(e) => tracing::debug!("receive error: {e}"),
-            },
-            _ = sleep(wake) => node.handle_timeout(clock.now()),
+                read = read_host(&mut self.host, &mut buf) => match read {
+                    Ok(n) if n > 0 => {
+                        if self.with_module(|m| m.is_ready()) {
+                            self.type_in(&buf[..n]);
+                        } else {
+                            self.hold(&buf[..n]);
+                        }
+                    }
+                    _ if self.port.ends_with_connection() => {
+                        if let Some(h) = self.host.as_mut() {
+                            h.reader = None;
+                        }
+                    }
+                    _ => self.host = None,
+                },
+                () = self.stepped.notified() => {}
+            }
         }
     }
-    write_output(node.module_mut(), &mut host).await;
-    Ok(())
+
+    fn with_module<R>(&self, f: impl FnOnce(&mut Module) -> R) -> R {
+        f(lock(&self.node).module_mut())
+    }
+
+    /// Hands the module what the host typed, and lets the network loop act on what it did.
+    fn type_in(&mut self, bytes: &[u8]) {
+        self.with_module(|m| m.receive(bytes, RealClock.now()));
+        self.wake.notify_one();
+    }
+
+    fn hold(&mut self, bytes: &[u8]) {
+        let room = MAX_HELD.saturating_sub(self.held.len());
+        if bytes.len() > room {
+            tracing::warn!(
+                "{} bytes typed before the module booted were lost",
+                bytes.len() - room
+            );
+        }
+        self.held.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    /// Writes what the module wrote to the host (with no host connected it is lost, as on a
+    /// UART), and its notices to the console.
+    async fn write_output(&mut self) {
+        let out = self.with_module(|m| {
+            print_notices(m);
+            m.take_output()
+        });
+        if out.is_empty() {
+            return;
+        }
+        if let Some(h) = self.host.as_mut() {
+            let written = async {
+                h.writer.write_all(&out).await?;
+                h.writer.flush().await
+            };
+            if written.await.is_err() {
+                self.host = None;
+            }
+        }
+    }
 }
 
 /// What the module's protocol engines did, a line each on standard error, beside the AT port.
@@ -86,45 +167,9 @@ fn print_notices(module: &mut Module) {
     }
 }
 
-/// Sends the module's datagrams where its routes say.
-async fn send_datagrams(node: &mut ModuleNode, socket: &UdpSocket) {
-    print_notices(node.module_mut());
-    while let Some(t) = node.poll_transmit() {
-        // Told before the platform, answering on its own thread, prints what it did with it.
-        print_notices(node.module_mut());
-        if let Err(e) = socket.send_to(&t.payload, t.destination).await {
-            tracing::debug!("datagram to {} not sent: {e}", t.destination);
-        }
-    }
-}
-
-/// Writes what the module wrote to the host; with no host connected it is lost, as on a UART.
-async fn write_output(module: &mut Module, host: &mut Option<Host>) {
-    let out = module.take_output();
-    if out.is_empty() {
-        return;
-    }
-    if let Some(h) = host.as_mut() {
-        let written = async {
-            h.writer.write_all(&out).await?;
-            h.writer.flush().await
-        };
-        if written.await.is_err() {
-            *host = None;
-        }
-    }
-}
-
 async fn read_host(host: &mut Option<Host>, buf: &mut [u8]) -> std::io::Result<usize> {
     match host.as_mut().and_then(|h| h.reader.as_mut()) {
         Some(reader) => reader.read(buf).await,
-        None => pending().await,
-    }
-}
-
-async fn sleep(wake: Option<std::time::Duration>) {
-    match wake {
-        Some(d) => tokio::time::sleep(d).await,
         None => pending().await,
     }
 }

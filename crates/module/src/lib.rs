@@ -6,11 +6,13 @@
 //! - [`nvram`]: saved settings and their atomic stores.
 //! - [`errors`]: error kinds and each profile's `+CME ERROR` table.
 //! - [`identity`]: IMEI, SIM and operator; [`revision`]: firmware revisions and their order.
-//! - [`radio`]: the simulated network registration; [`routing`]: the module's view of the internet.
-//! - [`sleep`]: deep sleep (PSM): when the module enters it, what wakes it.
+//! - [`radio`]: the radio as one state machine: registration, the RRC connection with its release
+//!   assistance, deep sleep (PSM); [`routing`]: the module's view of the internet.
+//! - [`service`]: the module's network services, each on its own local port, and the effects they
+//!   have on the module; [`services`]: the protocol engines (self-registration, CMDMP DM).
+//! - [`node`]: the module on a network, as a host with a port per service.
 
 pub mod commands;
-pub mod dm;
 pub mod errors;
 pub mod identity;
 pub mod module;
@@ -20,11 +22,11 @@ pub mod profile;
 pub mod radio;
 pub mod revision;
 pub mod routing;
-pub mod selfreg;
-pub mod sleep;
+pub mod service;
+pub mod services;
 
 pub use identity::{Operator, Sim};
-pub use module::{Module, ModuleConfig, ModuleError, Notice, BOOT_TIME};
+pub use module::{Module, ModuleConfig, ModuleError, Notice, BOOT_TIME, MAX_OUTPUT};
 pub use nvram::{FileStore, MemoryStore, NvramData, NvramStore};
 pub use profile::{find as find_profile, Profile, PROFILES};
 pub use radio::NetworkConfig;

@@ -1,42 +1,44 @@
-//! The module: a sans-IO state machine fed with UART bytes and time.
+//! The module: a sans-IO state machine fed with UART bytes, datagrams and time.
 //!
 //! [`Module::receive`] takes what the host MCU writes, [`Module::take_output`] gives what the module
-//! writes back, and the [`Timed`] methods say when the module next needs to run (boot, network
-//! attach, RRC release, reboot). The module never reads a clock or touches a socket.
+//! writes back; [`Module::handle_datagram`] and [`Module::poll_transmit`] carry its datagrams, each
+//! from or to the local port of one of its [`Services`]; the [`Timed`] methods say when it next
+//! needs to run. The module never reads a clock or touches a socket.
+//!
+//! The module owns the AT command layer, NVRAM, the [`Radio`] and the set of services. It names
+//! no protocol engine: the services start from [`AT_FIRST_ATTACH`] (and from commands), and what
+//! they do to the module comes back as [`Effect`]s applied in [`Module::apply`].
 //!
 //! Output discipline: a command's information text and final result are written together; URCs
 //! raised while a command runs wait until its final result is out, so a URC is never written inside
-//! a response.
+//! a response. Output nobody takes is bounded ([`MAX_OUTPUT`]): the oldest bytes are dropped, as a
+//! UART's buffer overflows, and counted.
 
 use crate::commands::CommandError;
-use crate::dm::{self, DmSession, DmStart};
-use crate::identity::Operator;
 use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
-use crate::nvram::DmSettings;
-use crate::nvram::Registered;
 use crate::nvram::{NvramData, NvramError, NvramStore};
 use crate::profile::{Feature, Profile};
-use crate::radio::{address_for, NetworkConfig, Radio, RegStatus};
+use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, RegStatus};
 use crate::revision::Revision;
 use crate::routing::Router;
-use crate::selfreg::{self, Outcome, SelfRegistrar, Target};
+use crate::service::{Effect, Env, Services, Start, Uplink, AT_FIRST_ATTACH};
 use nbmodem_at::{format, parse_line, FinalResult, LineAssembler, LineEvent, ResultFormat};
 use nbmodem_clock::{Instant, Timed, Timers};
-use nbmodem_net::Transmit;
-use nbmodem_operators::selfreg::{model_field, RegistrationRecord, REGVER};
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::net::SocketAddr;
 use std::time::Duration;
 use thiserror::Error;
 
-/// The vendor code of the MODEL field of self-registration records (at most three characters).
-pub const VENDOR_CODE: &str = "QUE";
-
-/// A first round and two retries an hour apart (seeds 000 and 001).
-const SELF_REGISTRATION_ROUNDS: u32 = 3;
-
 /// From power-on to the boot URCs.
 pub const BOOT_TIME: Duration = Duration::from_secs(1);
+
+/// The most UART output kept for a host that does not read it; beyond it the oldest is dropped.
+pub const MAX_OUTPUT: usize = 64 * 1024;
+
+/// AT+QSCLK's values: no sleep; light and deep sleep (2 is light sleep only).
+const SLEEP_DISABLED: u8 = 0;
+const DEEP_SLEEP_ENABLED: u8 = 1;
 
 /// How a module is built: its model, what the command line overrides, its SIM and its world.
 #[derive(Debug, Clone)]
@@ -79,9 +81,6 @@ impl std::fmt::Display for Notice {
 /// The most notices kept for a console that does not take them; older ones are dropped.
 const MAX_NOTICES: usize = 256;
 
-/// The name of the DM engine in notices.
-const DM_SOURCE: &str = "CMDMP";
-
 impl ModuleConfig {
     pub fn new(profile: &'static Profile) -> Self {
         ModuleConfig {
@@ -120,13 +119,7 @@ enum Power {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Timer {
     BootDone,
-    Attach,
-    RrcRelease,
     Restart,
-    /// The registry's re-registration (China Unicom: 30 days after the last success).
-    Renewal,
-    /// The host has been quiet long enough for deep sleep (see [`crate::sleep`]).
-    HostIdle,
 }
 
 /// What a power cut loses.
@@ -136,11 +129,9 @@ pub(crate) struct Ram {
     pub results: ResultFormat,
     pub cereg_mode: u8,
     pub cscon_mode: u8,
-    /// The DM state AT+QDMPCFG=6 reports (0 until DM has run).
-    pub dm_state: u8,
     pub radio: Radio,
-    /// The first attach of this boot has happened: self-registration and DM start at it and at
-    /// no later attach ("only the next power-on triggers again", seeds 000 and 001).
+    /// The first attach of this boot has happened: the services of [`AT_FIRST_ATTACH`] start at
+    /// it and at no later attach ("only the next power-on triggers again", seeds 000 and 001).
     pub attached_since_boot: bool,
     lines: LineAssembler,
     /// URCs waiting for the command in progress to finish.
@@ -149,14 +140,13 @@ pub(crate) struct Ram {
 }
 
 impl Ram {
-    fn new(profile: &Profile) -> Self {
+    fn new(profile: &Profile, network: &NetworkConfig) -> Self {
         Ram {
             echo: profile.echo_default,
             results: profile.cmee_default,
             cereg_mode: 0,
             cscon_mode: 0,
-            dm_state: dm::state::INITIAL,
-            radio: Radio::new(),
+            radio: Radio::new(network.clone()),
             attached_since_boot: false,
             lines: LineAssembler::new(),
             held_urcs: Vec::new(),
@@ -181,17 +171,18 @@ pub struct Module {
     pub(crate) ram: Ram,
     pub(crate) timers: Timers<Timer>,
     output: Vec<u8>,
-    /// The operator self-registration run of this boot, if one started.
-    pub(crate) self_registration: Option<SelfRegistrar>,
-    /// The China Mobile DM session of this boot, if one started.
-    pub(crate) dm: Option<DmSession>,
+    /// Bytes of output dropped because nobody took them.
+    output_dropped: u64,
+    /// The protocol engines running in this boot.
+    pub(crate) services: Services,
     /// Notices for the console, when asked for (`None` otherwise).
-    notices: Option<std::collections::VecDeque<Notice>>,
+    notices: Option<VecDeque<Notice>>,
 }
 
 impl Module {
     /// Builds a powered-off module on `store`, creating its NVRAM on first use and applying the
-    /// firmware and IMEI overrides of `config`.
+    /// firmware and IMEI overrides of `config`. A store with a value the module could never have
+    /// written (hand-edited, damaged) is refused, and left as it is.
     pub fn new(
         config: ModuleConfig,
         mut store: Box<dyn NvramStore>,
@@ -211,7 +202,13 @@ impl Module {
                     wanted: profile.model.into(),
                 })
             }
-            Some(data) => data,
+            Some(data) => {
+                data.check(profile).map_err(|problem| NvramError::Invalid {
+                    location: store.location(),
+                    problem,
+                })?;
+                data
+            }
             None => NvramData {
                 sleep_mode: profile.sleep_default,
                 ..NvramData::new(profile.model, DEFAULT_IMEI, profile.default_firmware)
@@ -233,6 +230,7 @@ impl Module {
         Ok(Module {
             profile,
             sim,
+            ram: Ram::new(profile, &config.network),
             network: config.network,
             router: config.router,
             store,
@@ -240,11 +238,10 @@ impl Module {
             saved,
             now: Instant::default(),
             power: Power::Off,
-            ram: Ram::new(profile),
             timers: Timers::default(),
             output: Vec::new(),
-            self_registration: None,
-            dm: None,
+            output_dropped: 0,
+            services: Services::default(),
             notices: config.notices.then(Default::default),
         })
     }
@@ -296,6 +293,11 @@ impl Module {
         &mut self.router
     }
 
+    /// The services running in this boot (to look at one: `services().get::<Cmdmp>()`).
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
     /// Whether the firmware in use has `feature` (CMDMP only on `_ONT` firmware, say).
     pub fn has_feature(&self, feature: Feature) -> bool {
         self.profile.has_feature(feature, &self.in_use.firmware)
@@ -310,6 +312,16 @@ impl Module {
         self.power == Power::Ready
     }
 
+    /// Whether the module is in deep sleep.
+    pub fn is_in_deep_sleep(&self) -> bool {
+        self.ram.radio.in_deep_sleep()
+    }
+
+    /// How many bytes of output were dropped because nobody took them.
+    pub fn output_dropped(&self) -> u64 {
+        self.output_dropped
+    }
+
     /// Turns the power on: the in-use settings are loaded from NVRAM and the boot sequence starts.
     pub fn power_on(&mut self, now: Instant) {
         self.now = now;
@@ -318,8 +330,9 @@ impl Module {
         }
         self.power = Power::Booting;
         self.in_use = self.saved.clone();
-        self.ram = Ram::new(self.profile);
+        self.ram = Ram::new(self.profile, &self.network);
         self.timers.clear();
+        self.services.clear();
         self.timers.set(Timer::BootDone, now + BOOT_TIME);
     }
 
@@ -327,61 +340,53 @@ impl Module {
     pub fn power_off(&mut self) {
         self.power = Power::Off;
         self.timers.clear();
-        self.ram = Ram::new(self.profile);
-        self.self_registration = None;
-        self.dm = None;
+        self.ram = Ram::new(self.profile, &self.network);
+        self.services.clear();
     }
 
-    /// A datagram from `from` (the public address of an operator's server). A module in deep
-    /// sleep cannot be reached: the datagram is lost.
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+    /// A datagram from `from` (the public address of an operator's server) to the module's local
+    /// port `local_port`. A module in deep sleep, or not registered, cannot be reached: the
+    /// datagram is lost.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local_port: u16,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) {
         self.now = now;
-        if self.is_in_deep_sleep() || !self.ram.radio.registered() {
+        if !self.ram.radio.reachable() {
             tracing::debug!("datagram from {from} lost: the module cannot be reached");
             return;
         }
-        self.traffic();
-        self.deliver_datagram(from, datagram);
+        self.ram.radio.downlink(now);
+        self.radio_events();
+        let mut delivered = None;
+        self.run_services(|services, env| {
+            delivered = services.deliver(now, local_port, from, datagram, env);
+        });
+        if delivered.is_none() {
+            tracing::debug!("datagram from {from} to port {local_port}: no service there");
+        }
+        self.bound_output();
     }
 
-    fn deliver_datagram(&mut self, from: SocketAddr, datagram: &[u8]) {
-        let now = self.now;
-        if let Some(session) = self.dm.as_mut().filter(|d| d.server() == from) {
-            if let Some(state) = session.handle_datagram(now, from, datagram) {
-                self.dm_state_changed(state);
-            }
-            return;
-        }
-        let Some(run) = self
-            .self_registration
-            .as_mut()
-            .filter(|r| r.server() == Some(from))
-        else {
-            return;
-        };
-        if let Some(outcome) = run.handle_datagram(now, from, datagram) {
-            self.self_registration_outcome(outcome);
-        }
-    }
-
-    /// The next datagram the module sends, addressed to a public address. Sending wakes the
-    /// module and (re)establishes its RRC connection; without network registration the datagram
-    /// is lost.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+    /// The next datagram the module sends, from the local port of the service sending it,
+    /// addressed to a public address. Sending wakes the module and brings its RRC connection up,
+    /// or releases it as the uplink's release assistance says; without network registration the
+    /// datagram is lost.
+    pub fn poll_transmit(&mut self) -> Option<Uplink> {
         loop {
-            let registration = self.self_registration.as_mut().and_then(|run| {
-                let source = run.target().source;
-                run.poll_transmit().map(|t| (source, t))
-            });
-            let (source, transmit) =
-                registration.or_else(|| Some((DM_SOURCE, self.dm.as_mut()?.poll_transmit()?)))?;
-            let (len, to) = (transmit.payload.len(), transmit.destination);
+            let (service, uplink) = self.services.poll_transmit()?;
+            let (len, to) = (uplink.transmit.payload.len(), uplink.transmit.destination);
             if self.ram.radio.registered() {
-                self.notice(source, format!("sent {len} bytes to {to}"));
-                self.traffic();
-                return Some(transmit);
+                self.notice(service, format!("sent {len} bytes to {to}"));
+                self.ram.radio.uplink(self.now, uplink.rai);
+                self.radio_events();
+                self.bound_output();
+                return Some(uplink);
             }
-            self.notice(source, format!("{len} bytes to {to} lost: not attached"));
+            self.notice(service, format!("{len} bytes to {to} lost: not attached"));
             tracing::debug!("datagram to {to} lost: not registered");
         }
     }
@@ -393,7 +398,8 @@ impl Module {
         if !self.is_ready() || bytes.is_empty() {
             return;
         }
-        self.host_activity();
+        self.ram.radio.host_activity(now);
+        self.radio_events();
         for &byte in bytes {
             // Echo as the byte is taken, so that ATE0 stops the echo of what follows it.
             if self.ram.echo {
@@ -407,6 +413,7 @@ impl Module {
                 break;
             }
         }
+        self.bound_output();
     }
 
     /// Whatever the module has written since the last call.
@@ -500,261 +507,121 @@ impl Module {
 
     /// Starts looking for the network (after boot, AT+CFUN=1 or AT+CGATT=1).
     pub(crate) fn start_search(&mut self) {
-        if self.ram.radio.status != RegStatus::NotSearching {
-            return;
-        }
-        self.set_status(RegStatus::Searching);
-        if self.network.coverage {
-            self.timers
-                .set(Timer::Attach, self.now + self.network.attach_delay);
-        }
+        self.ram.radio.search(self.now);
+        self.radio_events();
     }
 
     /// Leaves the network (AT+CFUN=0, AT+CGATT=0).
     pub(crate) fn detach(&mut self) {
-        self.timers.cancel(Timer::Attach);
-        self.set_rrc(false);
-        self.set_status(RegStatus::NotSearching);
+        self.ram.radio.detach();
+        self.radio_events();
     }
 
-    /// Registered with the network. The first attach after power-on starts self-registration and
-    /// DM; a later one (after AT+CFUN=0/1 or AT+CGATT=0/1) does not: the seeds trigger them at
-    /// power-on ("开机入网") only, and a run that gave up waits for the next power-on.
-    fn attach(&mut self) {
-        self.set_status(RegStatus::Home);
-        self.set_rrc(true);
-        if std::mem::replace(&mut self.ram.attached_since_boot, true) {
-            return;
-        }
-        self.start_self_registration();
-        self.start_dm();
+    /// AT+QSCLK=0: no sleep at all (seed 001's "sleep disabled").
+    pub(crate) fn sleep_disabled(&self) -> bool {
+        self.in_use.sleep_mode == SLEEP_DISABLED
     }
 
-    /// After the first attach of a boot: China Mobile DM registers on a China Mobile SIM when the
-    /// firmware has a CMDMP client, DM_mode is on (and, on the BC25 family, self-registration
-    /// too) and the SIM's PLMN is allowed; with the factory app key unless another is configured.
-    fn start_dm(&mut self) {
-        self.dm = None;
-        let mobile = self.sim.operator() == Operator::ChinaMobile
-            && self.profile.operators.contains(&Operator::ChinaMobile);
-        let settings = self.in_use.dm.clone();
-        let switched_on = !self.profile.dm.needs_self_registration_switch
-            || self.in_use.self_registration_on(self.profile);
-        let plmn_allowed =
-            settings.plmns.is_empty() || settings.plmns.iter().any(|p| p == self.sim.plmn());
-        let wanted = mobile
-            && self.has_feature(Feature::Cmdmp)
-            && settings.enabled()
-            && switched_on
-            && plmn_allowed;
-        if !wanted {
-            return;
-        }
-        let credentials = settings.credentials(&self.profile.dm, &self.in_use.imei);
-        let start = DmStart {
-            server: self.dm_server(&settings),
-            settings: &settings,
-            credentials: &credentials,
-            imsi: self.sim.imsi(),
-            period: settings.period(&self.profile.dm),
-            timing: self.profile.coap.cmdmp.params(),
-            seed: self.now.unix_millis() ^ 0xD0D0,
-        };
-        let server = start.server;
-        self.dm = Some(DmSession::start(self.now, start));
-        self.ram.dm_state = dm::state::CONNECTED;
-        self.notice(
-            DM_SOURCE,
-            format!(
-                "registering with {server} (app key {})",
-                credentials.app_key
-            ),
-        );
+    /// Runs `f` on the services with the environment they see, then applies their effects.
+    pub(crate) fn run_services(&mut self, f: impl FnOnce(&mut Services, &mut Env)) {
+        let mut effects = Vec::new();
+        let (asleep, sleep_disabled) = (self.ram.radio.in_deep_sleep(), self.sleep_disabled());
+        let mut env = Env::new(&self.router, asleep, sleep_disabled, &mut effects);
+        f(&mut self.services, &mut env);
+        self.apply(effects);
     }
 
-    /// A new DM state (AT+QDMPCFG=6), and what it means for the person at the console.
-    fn dm_state_changed(&mut self, state: u8) {
-        self.ram.dm_state = state;
-        let meaning = match state {
-            dm::state::REGISTERED => "registered (state 6)",
-            dm::state::REGISTER_FAILED => {
-                "registration refused (state 7); no retry until the next power-on"
-            }
-            dm::state::REGISTER_TIMEOUT => {
-                "registration timed out (state 8); no retry until the next power-on"
-            }
-            dm::state::LIFETIME_TIMEOUT => "the registration's lifetime ran out (state 9)",
-            dm::state::UPDATED => "updated (state 11)",
-            dm::state::UPDATE_FAILED => "update refused (state 12)",
-            dm::state::UPDATE_TIMEOUT => "update timed out (state 13)",
-            _ => return,
-        };
-        let next = self
-            .dm
-            .as_ref()
-            .and_then(DmSession::next_update_at)
-            .map(|at| format!("; next update at {}", at.date_time()))
-            .unwrap_or_default();
-        self.notice(DM_SOURCE, format!("{meaning}{next}"));
-    }
-
-    /// The configured DM server, or the default, resolved; a domain that does not resolve falls
-    /// back to the profile's address.
-    fn dm_server(&self, settings: &DmSettings) -> SocketAddr {
-        let configured = settings.server.as_ref().filter(|s| !s.host.is_empty());
-        let host = configured.map_or(self.profile.dm.default_server, |s| s.host.as_str());
-        let port = settings.port();
-        self.router
-            .resolve_to_address(host, port)
-            .unwrap_or_else(|_| SocketAddr::new(self.profile.dm.fallback_ip.into(), port))
-    }
-
-    /// The registry this module registers with on this SIM, when its switch is on.
-    fn self_registration_target(&self) -> Option<Target> {
-        let target = match self.sim.operator() {
-            Operator::ChinaTelecom => selfreg::CHINA_TELECOM,
-            Operator::ChinaUnicom => selfreg::CHINA_UNICOM,
-            _ => return None,
-        };
-        let served = self.profile.operators.contains(&self.sim.operator());
-        (served && self.in_use.self_registration_on(self.profile)).then_some(target)
-    }
-
-    /// Due when the firmware, IMEI or ICCID changed since the last success, or when the registry
-    /// asks for a renewal (China Unicom, 30 days) and it is time.
-    fn self_registration_due(&self, target: Target) -> bool {
-        let Some(last) = self.saved.registered(target.registry) else {
-            return true;
-        };
-        let changed = last.firmware != self.in_use.firmware
-            || last.imei != self.in_use.imei
-            || last.iccid != self.sim.iccid();
-        changed || renewal_at(target, last).is_some_and(|at| at <= self.now)
-    }
-
-    /// After attach: starts the operator's self-registration when it is due.
-    fn start_self_registration(&mut self) {
-        let Some(target) = self.self_registration_target() else {
-            return;
-        };
-        if !self.self_registration_due(target) {
-            if let Some(at) = self
-                .saved
-                .registered(target.registry)
-                .and_then(|last| renewal_at(target, last))
-            {
-                self.timers.set(Timer::Renewal, at);
-            }
-            return;
-        }
-        let record = RegistrationRecord {
-            regver: REGVER.into(),
-            meid: self.in_use.imei.clone(),
-            model: model_field(VENDOR_CODE, self.profile.model),
-            swver: self.in_use.firmware.clone(),
-            iccid: self.sim.iccid().into(),
-            imsi: self.sim.imsi().into(),
-        };
-        let params = self.profile.coap.self_registration.params();
-        let seed = self
-            .in_use
-            .imei
-            .bytes()
-            .fold(self.now.unix_millis(), |h, b| {
-                h.wrapping_mul(31).wrapping_add(u64::from(b))
-            });
-        let mut run = SelfRegistrar::new(target, record, SELF_REGISTRATION_ROUNDS, params, seed);
-        self.notice(
-            target.source,
-            format!(
-                "posting the record to {}:{}{} (round 1 of {SELF_REGISTRATION_ROUNDS})",
-                target.host, target.port, target.path
-            ),
-        );
-        let outcome = run.start_round(self.now, &self.router);
-        self.self_registration = Some(run);
-        if let Some(outcome) = outcome {
-            self.self_registration_outcome(outcome);
-        }
-    }
-
-    fn self_registration_outcome(&mut self, outcome: Outcome) {
-        let Some(target) = self.self_registration.as_ref().map(SelfRegistrar::target) else {
-            return;
-        };
-        match outcome {
-            Outcome::Registered => {
-                self.notice(target.source, "registered");
-                tracing::info!("{:?} self-registration succeeded", target.registry);
-                let record = Registered {
-                    firmware: self.in_use.firmware.clone(),
-                    imei: self.in_use.imei.clone(),
-                    iccid: self.sim.iccid().into(),
-                    at_ms: self.now.unix_millis(),
-                };
-                if let Some(at) = renewal_at(target, &record) {
-                    self.timers.set(Timer::Renewal, at);
-                }
-                let saved = self.save(|nv| nv.set_registered(target.registry, record));
-                if saved.is_err() {
-                    tracing::warn!("the self-registration success could not be saved");
-                }
-            }
-            Outcome::RoundFailed {
-                round,
-                reason,
-                last,
-            } => {
-                tracing::info!(
-                    "{:?} self-registration round {round} failed: {reason}",
-                    target.registry
-                );
-                let sleeps = self
-                    .profile
-                    .self_registration
-                    .no_retry_unless_sleep_disabled
-                    && !self.sleep_disabled();
-                if !last && sleeps {
-                    if let Some(run) = self.self_registration.as_mut() {
-                        run.stop();
+    /// What the services did to the module, applied in one place.
+    fn apply(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Notice { source, text } => self.notice(source, text),
+                Effect::Urc(text) => self.urc(text),
+                Effect::Save(change) => {
+                    if self.save(|nv| change.apply(nv)).is_err() {
+                        tracing::warn!("a service's change to NVRAM could not be saved");
                     }
                 }
-                let next = match (last, sleeps) {
-                    (true, _) => "no more rounds until the next power-on".to_string(),
-                    (false, true) => {
-                        "no retry while sleep is enabled (AT+QSCLK=0 disables it) until the next power-on"
-                            .to_string()
-                    }
-                    (false, false) => {
-                        let at = self.now + selfreg::ROUND_INTERVAL;
-                        format!("next round at {}", at.date_time())
-                    }
-                };
-                self.notice(
-                    target.source,
-                    format!(
-                        "round {round} of {SELF_REGISTRATION_ROUNDS} failed ({reason}); {next}"
-                    ),
-                );
             }
         }
     }
 
-    fn set_status(&mut self, status: RegStatus) {
-        if self.ram.radio.status == status {
+    /// Turns what changed in the radio into URCs; the first attach of the boot starts the
+    /// services of [`AT_FIRST_ATTACH`].
+    fn radio_events(&mut self) {
+        let mut first_attach = false;
+        while let Some(event) = self.ram.radio.poll_event() {
+            match event {
+                RadioEvent::Registration(status) => {
+                    if self.ram.cereg_mode > 0 {
+                        let text = self.line("+CEREG", self.cereg_fields(false));
+                        self.urc(text);
+                    }
+                    if status == RegStatus::Home && !self.ram.attached_since_boot {
+                        self.ram.attached_since_boot = true;
+                        first_attach = true;
+                    }
+                }
+                RadioEvent::Connection(connected) => {
+                    if self.ram.cscon_mode == 1 {
+                        let text = format!(
+                            "+CSCON{}{}",
+                            self.profile.cscon_urc_separator,
+                            u8::from(connected)
+                        );
+                        self.urc(text);
+                    }
+                }
+                RadioEvent::DeepSleep(asleep) => {
+                    tracing::debug!("deep sleep: {asleep}");
+                    if let Some(urcs) = self.profile.deep_sleep_urcs {
+                        self.urc(if asleep { urcs.enter } else { urcs.exit }.into());
+                    }
+                }
+            }
+        }
+        if first_attach {
+            self.start_services();
+        }
+    }
+
+    /// The services that start at the first attach after power-on.
+    fn start_services(&mut self) {
+        let now = self.now;
+        let (profile, in_use, saved, sim) = (self.profile, &self.in_use, &self.saved, &self.sim);
+        let start = Start {
+            now,
+            profile,
+            in_use,
+            saved,
+            sim,
+            router: &self.router,
+        };
+        let mut effects = Vec::new();
+        let (asleep, sleep_disabled) = (self.ram.radio.in_deep_sleep(), self.sleep_disabled());
+        let mut env = Env::new(&self.router, asleep, sleep_disabled, &mut effects);
+        for starter in AT_FIRST_ATTACH {
+            if let Some(service) = starter(&start, &mut env) {
+                self.services.add(service);
+            }
+        }
+        self.apply(effects);
+    }
+
+    /// Enters deep sleep if nothing keeps the module awake (see [`Radio::settle`]).
+    fn settle_radio(&mut self) {
+        if !self.is_ready() {
             return;
         }
-        self.ram.radio.status = status;
-        if self.ram.cereg_mode > 0 {
-            let text = self.line("+CEREG", self.cereg_fields(false));
-            self.urc(text);
-        }
+        let enabled = self.in_use.sleep_mode == DEEP_SLEEP_ENABLED;
+        self.ram.radio.settle(enabled, self.services.is_busy());
+        self.radio_events();
     }
 
     /// The `<stat>[,<tac>,<ci>,<AcT>]` part of AT+CEREG; `<n>` comes first in the read answer.
     pub(crate) fn cereg_fields(&self, with_mode: bool) -> String {
         let mode = self.ram.cereg_mode;
-        let status = self.ram.radio.status as u8;
+        let status = self.ram.radio.status() as u8;
         let mut fields = if with_mode {
             format!("{mode},{status}")
         } else {
@@ -769,27 +636,6 @@ impl Module {
         fields
     }
 
-    pub(crate) fn set_rrc(&mut self, connected: bool) {
-        if connected {
-            self.timers
-                .set(Timer::RrcRelease, self.now + self.network.inactivity);
-        } else {
-            self.timers.cancel(Timer::RrcRelease);
-        }
-        if self.ram.radio.rrc_connected == connected {
-            return;
-        }
-        self.ram.radio.rrc_connected = connected;
-        if self.ram.cscon_mode == 1 {
-            let text = format!(
-                "+CSCON{}{}",
-                self.profile.cscon_urc_separator,
-                u8::from(connected)
-            );
-            self.urc(text);
-        }
-    }
-
     fn finish_boot(&mut self) {
         self.power = Power::Ready;
         for urc in self.profile.boot_urcs {
@@ -797,13 +643,19 @@ impl Module {
         }
         self.start_search();
     }
-}
 
-/// When `target`'s registry wants the registration `last` renewed, if it does.
-fn renewal_at(target: Target, last: &Registered) -> Option<Instant> {
-    target
-        .renewal
-        .map(|period| Instant::from_unix_millis(last.at_ms) + period)
+    /// Drops the oldest output past [`MAX_OUTPUT`], as a UART buffer nobody empties overflows.
+    fn bound_output(&mut self) {
+        let excess = self.output.len().saturating_sub(MAX_OUTPUT);
+        if excess > 0 {
+            self.output.drain(..excess);
+            self.output_dropped += excess as u64;
+            self.notice(
+                "UART",
+                format!("{excess} bytes of output dropped: nobody read them"),
+            );
+        }
+    }
 }
 
 /// A firmware update from BC260YCNAAR01A03 (or earlier) to a later revision with self-registration
@@ -827,12 +679,14 @@ fn note_firmware_update(profile: &Profile, saved: &mut NvramData, new: &str) {
 
 impl Timed for Module {
     fn poll_timeout(&self) -> Option<Instant> {
-        let run = self
-            .self_registration
-            .as_ref()
-            .and_then(SelfRegistrar::poll_timeout);
-        let dm = self.dm.as_ref().and_then(DmSession::poll_timeout);
-        [self.timers.next(), run, dm].into_iter().flatten().min()
+        [
+            self.timers.next(),
+            self.ram.radio.poll_timeout(),
+            self.services.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -840,28 +694,16 @@ impl Timed for Module {
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
                 Timer::BootDone => self.finish_boot(),
-                Timer::Attach => self.attach(),
-                Timer::RrcRelease => self.set_rrc(false),
                 Timer::Restart => {
                     self.power_off();
                     self.power_on(now);
                 }
-                Timer::Renewal => self.start_self_registration(),
-                // Deep sleep may now begin: checked below, after every timer.
-                Timer::HostIdle => {}
             }
         }
-        self.skip_dm_update_in_deep_sleep();
-        let outcome = match self.self_registration.as_mut() {
-            Some(run) => run.handle_timeout(now, &self.router),
-            None => None,
-        };
-        if let Some(outcome) = outcome {
-            self.self_registration_outcome(outcome);
-        }
-        if let Some(state) = self.dm.as_mut().and_then(|d| d.handle_timeout(now)) {
-            self.dm_state_changed(state);
-        }
-        self.enter_deep_sleep_if_allowed();
+        self.ram.radio.handle_timeout(now);
+        self.radio_events();
+        self.run_services(|services, env| services.handle_timeout(now, env));
+        self.settle_radio();
+        self.bound_output();
     }
 }

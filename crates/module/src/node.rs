@@ -1,21 +1,24 @@
-//! The module on a network: [`ModuleNode`] makes a [`Module`] a [`DatagramNode`], so that the same
-//! module runs on the in-memory network in virtual time and on a UDP socket in real time.
+//! The module on a network: [`ModuleNode`] makes a [`Module`] a [`HostNode`], a host with one
+//! local port per service, so that the same module runs on the in-memory network in virtual time
+//! and on UDP sockets in real time.
 //!
-//! The module's engines address the operators' public hosts (`42.99.2.15:5683` for
-//! `zzhc.vnet.cn`…). The node sends each datagram where the module's [`Router`] says that host
-//! really is, and gives datagrams coming back from there to the module as coming from the public
-//! address, so the engines never see the difference. Datagrams to hosts with no route are dropped.
+//! The module's services address the operators' public hosts (`42.99.2.15:5683` for
+//! `zzhc.vnet.cn`…). The node sends each datagram where the module's [`crate::Router`] says that
+//! host really is, and gives datagrams coming back from there to the module as coming from the
+//! public address, so the services never see the difference. The translation is per local port:
+//! two services talking to one public address (an LwM2M link and its firmware download) each get
+//! their own answers. Datagrams to hosts with no route are dropped.
 
 use crate::module::Module;
 use nbmodem_clock::{Instant, Timed};
-use nbmodem_net::{DatagramNode, Transmit};
+use nbmodem_net::{HostNode, HostTransmit, Transmit};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 pub struct ModuleNode {
     module: Module,
-    /// The public address behind each real address the module has sent to.
-    public_of: HashMap<SocketAddr, SocketAddr>,
+    /// The public address behind each (local port, real address) the module has sent to.
+    public_of: HashMap<(u16, SocketAddr), SocketAddr>,
 }
 
 impl ModuleNode {
@@ -35,20 +38,24 @@ impl ModuleNode {
     }
 }
 
-impl DatagramNode for ModuleNode {
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        let public = self.public_of.get(&from).copied().unwrap_or(from);
-        self.module.handle_datagram(now, public, datagram);
+impl HostNode for ModuleNode {
+    fn handle_datagram(&mut self, now: Instant, port: u16, from: SocketAddr, datagram: &[u8]) {
+        let public = self.public_of.get(&(port, from)).copied().unwrap_or(from);
+        self.module.handle_datagram(now, port, public, datagram);
     }
 
-    fn poll_transmit(&mut self) -> Option<Transmit> {
-        while let Some(t) = self.module.poll_transmit() {
-            match self.module.router().local_for(t.destination) {
+    fn poll_transmit(&mut self) -> Option<HostTransmit> {
+        while let Some(uplink) = self.module.poll_transmit() {
+            let public = uplink.transmit.destination;
+            match self.module.router().local_for(public) {
                 Ok(local) => {
-                    self.public_of.insert(local, t.destination);
-                    return Some(Transmit {
-                        destination: local,
-                        payload: t.payload,
+                    self.public_of.insert((uplink.source_port, local), public);
+                    return Some(HostTransmit {
+                        source_port: uplink.source_port,
+                        transmit: Transmit {
+                            destination: local,
+                            payload: uplink.transmit.payload,
+                        },
                     });
                 }
                 Err(e) => tracing::debug!("datagram dropped: {e}"),

@@ -95,6 +95,30 @@ impl NvramData {
         *slot = Some(registered);
     }
 
+    /// Checks that every value is one the module's commands could have stored, so that a store
+    /// edited by hand or damaged cannot make the module misbehave (`"imei":"12"` would make
+    /// AT+CGSN=2 cut a 15-digit IMEI; an update period of 0 would send Updates without end).
+    /// The problem found, in words.
+    pub fn check(&self, profile: &Profile) -> Result<(), String> {
+        let bad = |field: &str, value: &dyn std::fmt::Debug, want: &str| {
+            Err(format!("`{field}` is {value:?}, but must be {want}"))
+        };
+        if crate::identity::check_imei(&self.imei).is_err() {
+            return bad("imei", &self.imei, "15 digits");
+        }
+        if crate::revision::Revision::parse(&self.firmware).is_none() {
+            return bad(
+                "firmware",
+                &self.firmware,
+                "a revision such as BC25PAR01A04",
+            );
+        }
+        if self.sleep_mode > 2 {
+            return bad("sleep_mode", &self.sleep_mode, "0, 1 or 2");
+        }
+        self.dm.check(&profile.dm)
+    }
+
     pub fn encode(&self) -> String {
         serde_json::to_string_pretty(self).expect("NVRAM data is plain JSON") + "\n"
     }
@@ -110,6 +134,23 @@ impl NvramData {
             return Err(NvramError::NewerFormat(format));
         }
         serde_json::from_value(value).map_err(|e| NvramError::Corrupt(e.to_string()))
+    }
+}
+
+/// A change a service makes to the saved settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NvramChange {
+    /// A successful self-registration with a registry.
+    Registered(Registry, Registered),
+}
+
+impl NvramChange {
+    pub fn apply(self, data: &mut NvramData) {
+        match self {
+            NvramChange::Registered(registry, registered) => {
+                data.set_registered(registry, registered)
+            }
+        }
     }
 }
 
@@ -151,12 +192,72 @@ impl DmSettings {
         self.server
             .as_ref()
             .and_then(|s| s.port)
-            .unwrap_or(crate::dm::DEFAULT_PORT)
+            .unwrap_or(crate::services::cmdmp::DEFAULT_PORT)
     }
 
     /// The configured update period, or the profile's default.
     pub fn period(&self, dm: &DmConfig) -> u32 {
         self.server.as_ref().map_or(dm.default_period, |s| s.period)
+    }
+
+    /// See [`NvramData::check`].
+    fn check(&self, dm: &DmConfig) -> Result<(), String> {
+        let bad = |field: &str, value: &dyn std::fmt::Debug, want: &str| {
+            Err(format!("`dm.{field}` is {value:?}, but must be {want}"))
+        };
+        if let Some(server) = &self.server {
+            let (low, high) = dm.port_range;
+            if !(300..=4_294_966).contains(&server.period) {
+                return bad("server.period", &server.period, "300 to 4294966 seconds");
+            }
+            if server.port.is_some_and(|p| !(low..=high).contains(&p)) {
+                return bad("server.port", &server.port, &format!("{low} to {high}"));
+            }
+            if server.host.len() > 253 {
+                return bad("server.host", &server.host, "at most 253 characters");
+            }
+        }
+        if let Some(c) = &self.credentials {
+            let key_ok = (1..=64).contains(&c.app_key.len());
+            let password_ok = (1..=64).contains(&c.password.len());
+            if !key_ok || !password_ok {
+                return bad(
+                    "credentials",
+                    &c.app_key,
+                    "an app key and password of 1 to 64 characters",
+                );
+            }
+            if c.terminal_type > 2 || !(15..=17).contains(&c.terminal_imei.len()) {
+                return bad(
+                    "credentials",
+                    &(c.terminal_type, &c.terminal_imei),
+                    "terminal type 0 to 2 and an IMEI of 15 to 17 characters",
+                );
+            }
+        }
+        let plmn_ok =
+            |p: &String| (5..=6).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
+        if self.plmns.len() > 3 || !self.plmns.iter().all(plmn_ok) {
+            return bad("plmns", &self.plmns, "at most 3 PLMNs of 5 or 6 digits");
+        }
+        for (kind, values) in &self.info {
+            let limits = crate::services::cmdmp::DEVICE_INFO.get(usize::from(*kind));
+            let fits = limits.is_some_and(|limits| {
+                limits.len() == values.len()
+                    && limits
+                        .iter()
+                        .zip(values)
+                        .all(|((_, max), v)| v.len() <= *max)
+            });
+            if !fits {
+                return bad(
+                    "info",
+                    &(kind, values),
+                    "AT+QDMPCFGEX values of types 0 to 5",
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The configured credentials, or the factory's: the profile's key and password for a
@@ -208,6 +309,9 @@ pub enum NvramError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A store holding a value the module could never have written (edited by hand, damaged).
+    #[error("{location}: {problem}; it was left as it is: repair it, or move it away to start from the factory settings")]
+    Invalid { location: String, problem: String },
     /// A store file that cannot be used as it is; it is left untouched.
     #[error("{}: {source}; it was left as it is: repair it, or move it away to start from the factory settings", path.display())]
     InFile {
@@ -222,6 +326,8 @@ pub trait NvramStore: Send {
     fn load(&mut self) -> Result<Option<NvramData>, NvramError>;
     /// Replaces the saved data, atomically.
     fn save(&mut self, data: &NvramData) -> Result<(), NvramError>;
+    /// Where it is, for messages (a file's path).
+    fn location(&self) -> String;
 }
 
 /// NVRAM in a file `nvram.json` of the module's data directory.
@@ -277,6 +383,10 @@ impl NvramStore for FileStore {
                 source,
             }),
         }
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
     }
 
     fn save(&mut self, data: &NvramData) -> Result<(), NvramError> {
@@ -346,6 +456,10 @@ impl NvramStore for MemoryStore {
         }
         inner.text = Some(data.encode());
         Ok(())
+    }
+
+    fn location(&self) -> String {
+        "NVRAM in memory".into()
     }
 }
 

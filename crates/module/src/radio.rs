@@ -1,13 +1,31 @@
-//! The simulated radio: functionality level, network registration, the RRC connection and the
-//! address the network assigns.
+//! The simulated radio as one state machine: functionality, network registration, the RRC
+//! connection with its inactivity timer and release assistance, and deep sleep (PSM). It is fed
+//! events with the time they happen — an uplink (with its release assistance), a downlink, host
+//! activity, its own timers — and reports what changed as [`RadioEvent`]s, which the module turns
+//! into URCs. It reads no clock and owns no other state of the module.
 //!
-//! Registration is a small state machine driven by the module's timers: after boot (or AT+CFUN=1,
-//! AT+CGATT=1) the module searches, and [`NetworkConfig::attach_delay`] later it is registered with
-//! an address and an RRC connection, which the network releases after
-//! [`NetworkConfig::inactivity`] without traffic.
+//! - **Registration.** After boot (or AT+CFUN=1, AT+CGATT=1) the module searches, and
+//!   [`NetworkConfig::attach_delay`] later it is registered, with an address and an RRC connection.
+//! - **RRC.** Every datagram sent or received brings the connection up and restarts the network's
+//!   inactivity timer ([`NetworkConfig::inactivity`]); when it runs out the connection is released.
+//!   An uplink's release assistance (RAI, seed 002 §2.3.3) can release it sooner: RAI 1 right
+//!   after that uplink, RAI 2 right after the one downlink that answers it.
+//! - **Deep sleep.** With sleep enabled (AT+QSCLK=1) the module goes to deep sleep as soon as all
+//!   of these hold: it is registered, its connection is released, no exchange is in flight (seed
+//!   001: "CoAP retransmission may affect the time of entering deep sleep"), and the host has been
+//!   quiet for [`HOST_IDLE`]. In deep sleep the module cannot be reached: datagrams sent to it are
+//!   lost. Host activity and any uplink wake it (seed 000: "the retry takes the module out of
+//!   PSM").
 
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::Duration;
+
+use nbmodem_clock::Instant;
+
+/// How long the host must leave the UART alone before the module may go to deep sleep, so that it
+/// can read a response and send the next command without waking the module each time.
+pub const HOST_IDLE: Duration = Duration::from_secs(5);
 
 /// The simulated cell and network, as a user may configure them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,34 +63,231 @@ pub enum RegStatus {
     Searching = 2,
 }
 
+/// Release assistance of an uplink (AT+NMGS `<type>`, seed 002 §2.3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rai {
+    /// No indication: the inactivity timer releases the connection.
+    #[default]
+    None,
+    /// No further data expected: released right after this uplink.
+    ReleaseNow,
+    /// One downlink expected in answer: released right after it.
+    ReleaseAfterReply,
+}
+
+impl Rai {
+    /// From the RAI value 0, 1 or 2.
+    pub fn from_value(value: u8) -> Option<Rai> {
+        match value {
+            0 => Some(Rai::None),
+            1 => Some(Rai::ReleaseNow),
+            2 => Some(Rai::ReleaseAfterReply),
+            _ => None,
+        }
+    }
+}
+
+/// What changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RadioEvent {
+    Registration(RegStatus),
+    /// The RRC connection came up (`true`) or was released.
+    Connection(bool),
+    /// Deep sleep began (`true`) or ended.
+    DeepSleep(bool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rrc {
+    Idle,
+    Connected {
+        release_at: Instant,
+        /// RAI 2: released when the next downlink arrives.
+        after_reply: bool,
+    },
+}
+
 /// The radio's state; it is lost at power-off.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Radio {
+    config: NetworkConfig,
+    /// AT+CFUN: 1 (full functionality) or 0.
     pub functional: bool,
-    pub status: RegStatus,
-    pub rrc_connected: bool,
-    /// In deep sleep (PSM): registered, but unreachable until it wakes (see [`crate::sleep`]).
-    pub deep_sleep: bool,
+    status: RegStatus,
+    rrc: Rrc,
+    deep_sleep: bool,
+    attach_at: Option<Instant>,
+    /// Until when the host's last activity keeps the module awake.
+    host_active_until: Option<Instant>,
+    events: VecDeque<RadioEvent>,
 }
 
 impl Radio {
-    pub fn new() -> Self {
+    pub fn new(config: NetworkConfig) -> Self {
         Radio {
+            config,
             functional: true,
             status: RegStatus::NotSearching,
-            rrc_connected: false,
+            rrc: Rrc::Idle,
             deep_sleep: false,
+            attach_at: None,
+            host_active_until: None,
+            events: VecDeque::new(),
         }
+    }
+
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+
+    pub fn status(&self) -> RegStatus {
+        self.status
     }
 
     pub fn registered(&self) -> bool {
         self.status == RegStatus::Home
     }
-}
 
-impl Default for Radio {
-    fn default() -> Self {
-        Self::new()
+    pub fn rrc_connected(&self) -> bool {
+        matches!(self.rrc, Rrc::Connected { .. })
+    }
+
+    pub fn in_deep_sleep(&self) -> bool {
+        self.deep_sleep
+    }
+
+    /// Whether a datagram sent to the module reaches it: registered and not in deep sleep (the
+    /// network cannot page a device in PSM).
+    pub fn reachable(&self) -> bool {
+        self.registered() && !self.deep_sleep
+    }
+
+    /// What changed since the last call.
+    pub fn poll_event(&mut self) -> Option<RadioEvent> {
+        self.events.pop_front()
+    }
+
+    /// Starts looking for the network (after boot, AT+CFUN=1 or AT+CGATT=1).
+    pub fn search(&mut self, now: Instant) {
+        if self.status != RegStatus::NotSearching {
+            return;
+        }
+        self.set_status(RegStatus::Searching);
+        if self.config.coverage {
+            self.attach_at = Some(now + self.config.attach_delay);
+        }
+    }
+
+    /// Leaves the network (AT+CFUN=0, AT+CGATT=0).
+    pub fn detach(&mut self) {
+        self.attach_at = None;
+        self.set_connected(None);
+        self.set_status(RegStatus::NotSearching);
+    }
+
+    /// The module sends a datagram: awake, connected for another inactivity period, or released
+    /// as `rai` asks.
+    pub fn uplink(&mut self, now: Instant, rai: Rai) {
+        self.wake();
+        match rai {
+            Rai::None => self.connect(now, false),
+            Rai::ReleaseAfterReply => self.connect(now, true),
+            Rai::ReleaseNow => {
+                self.connect(now, false);
+                self.set_connected(None);
+            }
+        }
+    }
+
+    /// A datagram reached the module: connected for another inactivity period, unless it is the
+    /// reply an uplink with RAI 2 waited for.
+    pub fn downlink(&mut self, now: Instant) {
+        self.wake();
+        match self.rrc {
+            Rrc::Connected {
+                after_reply: true, ..
+            } => self.set_connected(None),
+            _ => self.connect(now, false),
+        }
+    }
+
+    /// The host wrote to the UART: the module wakes and stays awake for [`HOST_IDLE`].
+    pub fn host_activity(&mut self, now: Instant) {
+        self.wake();
+        self.host_active_until = Some(now + HOST_IDLE);
+    }
+
+    /// When [`Radio::handle_timeout`] must next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let release = match self.rrc {
+            Rrc::Connected { release_at, .. } => Some(release_at),
+            Rrc::Idle => None,
+        };
+        [self.attach_at, release, self.host_active_until]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Runs the radio's timers due at `now`: attach, release, end of host activity.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.attach_at.is_some_and(|at| at <= now) {
+            self.attach_at = None;
+            self.set_status(RegStatus::Home);
+            self.connect(now, false);
+        }
+        if matches!(self.rrc, Rrc::Connected { release_at, .. } if release_at <= now) {
+            self.set_connected(None);
+        }
+        if self.host_active_until.is_some_and(|at| at <= now) {
+            self.host_active_until = None;
+        }
+    }
+
+    /// Enters deep sleep if nothing keeps the module awake: `enabled` is AT+QSCLK=1, `busy` an
+    /// exchange in flight.
+    pub fn settle(&mut self, enabled: bool, busy: bool) {
+        let allowed = enabled
+            && self.registered()
+            && !self.rrc_connected()
+            && self.host_active_until.is_none()
+            && !busy;
+        if allowed && !self.deep_sleep {
+            self.deep_sleep = true;
+            self.events.push_back(RadioEvent::DeepSleep(true));
+        }
+    }
+
+    fn wake(&mut self) {
+        if self.deep_sleep {
+            self.deep_sleep = false;
+            self.events.push_back(RadioEvent::DeepSleep(false));
+        }
+    }
+
+    fn connect(&mut self, now: Instant, after_reply: bool) {
+        let release_at = now + self.config.inactivity;
+        self.set_connected(Some(Rrc::Connected {
+            release_at,
+            after_reply,
+        }));
+    }
+
+    /// Sets the connection (`None`: released), reporting a change of connected state.
+    fn set_connected(&mut self, rrc: Option<Rrc>) {
+        let was = self.rrc_connected();
+        self.rrc = rrc.unwrap_or(Rrc::Idle);
+        if was != self.rrc_connected() {
+            self.events
+                .push_back(RadioEvent::Connection(self.rrc_connected()));
+        }
+    }
+
+    fn set_status(&mut self, status: RegStatus) {
+        if self.status != status {
+            self.status = status;
+            self.events.push_back(RadioEvent::Registration(status));
+        }
     }
 }
 
@@ -89,11 +304,96 @@ pub fn address_for(imsi: &str) -> Ipv4Addr {
 mod tests {
     use super::*;
 
+    fn at(secs: u64) -> Instant {
+        Instant::from_unix_millis(secs * 1000)
+    }
+
+    fn events(radio: &mut Radio) -> Vec<RadioEvent> {
+        std::iter::from_fn(|| radio.poll_event()).collect()
+    }
+
+    /// Registered and connected at 2 s, the host quiet.
+    fn attached() -> Radio {
+        let mut radio = Radio::new(NetworkConfig::default());
+        radio.search(at(0));
+        radio.handle_timeout(at(2));
+        events(&mut radio);
+        radio
+    }
+
     #[test]
     fn address_is_stable_and_private() {
         let a = address_for("460110000000001");
         assert_eq!(a, address_for("460110000000001"));
         assert_ne!(a, address_for("460110000000002"));
         assert_eq!(a.octets()[0], 10);
+    }
+
+    #[test]
+    fn attach_then_release_after_the_inactivity_timer() {
+        let mut radio = Radio::new(NetworkConfig::default());
+        radio.search(at(0));
+        assert_eq!(radio.poll_timeout(), Some(at(2)));
+        radio.handle_timeout(at(2));
+        assert_eq!(
+            events(&mut radio),
+            [
+                RadioEvent::Registration(RegStatus::Searching),
+                RadioEvent::Registration(RegStatus::Home),
+                RadioEvent::Connection(true)
+            ]
+        );
+        radio.uplink(at(10), Rai::None);
+        assert_eq!(
+            radio.poll_timeout(),
+            Some(at(30)),
+            "traffic restarts the timer"
+        );
+        radio.handle_timeout(at(30));
+        assert_eq!(events(&mut radio), [RadioEvent::Connection(false)]);
+    }
+
+    #[test]
+    fn rai_1_releases_after_the_uplink_and_rai_2_after_the_reply() {
+        let mut radio = attached();
+        radio.uplink(at(5), Rai::ReleaseNow);
+        assert_eq!(events(&mut radio), [RadioEvent::Connection(false)]);
+        assert!(!radio.rrc_connected());
+        radio.uplink(at(6), Rai::ReleaseAfterReply);
+        assert_eq!(events(&mut radio), [RadioEvent::Connection(true)]);
+        radio.downlink(at(7));
+        assert_eq!(events(&mut radio), [RadioEvent::Connection(false)]);
+        // No reply: the inactivity timer still releases it.
+        radio.uplink(at(8), Rai::ReleaseAfterReply);
+        radio.handle_timeout(at(28));
+        assert_eq!(
+            events(&mut radio),
+            [RadioEvent::Connection(true), RadioEvent::Connection(false)]
+        );
+    }
+
+    #[test]
+    fn deep_sleep_waits_for_release_quiet_host_and_no_exchange() {
+        let mut radio = attached();
+        radio.host_activity(at(3));
+        radio.settle(true, false);
+        assert!(!radio.in_deep_sleep(), "connected, host active");
+        radio.handle_timeout(at(22));
+        radio.settle(true, true);
+        assert!(!radio.in_deep_sleep(), "an exchange in flight");
+        radio.settle(false, false);
+        assert!(!radio.in_deep_sleep(), "sleep disabled");
+        radio.settle(true, false);
+        assert!(radio.in_deep_sleep());
+        assert!(!radio.reachable());
+        assert_eq!(
+            events(&mut radio),
+            [RadioEvent::Connection(false), RadioEvent::DeepSleep(true)]
+        );
+        radio.uplink(at(30), Rai::None);
+        assert_eq!(
+            events(&mut radio),
+            [RadioEvent::DeepSleep(false), RadioEvent::Connection(true)]
+        );
     }
 }

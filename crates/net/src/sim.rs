@@ -1,16 +1,18 @@
 //! An in-memory network in virtual time.
 //!
-//! Nodes are attached at socket addresses. [`SimNetwork::run_until`] moves virtual time from event
+//! Nodes are attached at socket addresses, hosts (nodes with several local ports, such as a
+//! module) at IP addresses: a datagram to `ip:port` reaches the node at that address, else the
+//! host at `ip` on its port `port`. [`SimNetwork::run_until`] moves virtual time from event
 //! to event — the next datagram arrival or the next node timer — so a day of traffic takes
 //! milliseconds. Each datagram can be lost, delayed, reordered (by a random extra delay) or blocked
 //! by a partition, as the [`Conditions`] say. Everything is seeded, so a run repeats exactly.
 
-use crate::{DatagramNode, Transmit};
+use crate::{DatagramNode, HostNode, Transmit};
 use nbmodem_clock::{Instant, SeededRng};
 use std::any::Any;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// What the network does to datagrams.
@@ -64,6 +66,17 @@ impl<T: DatagramNode + Any> SimNode for T {
     }
 }
 
+/// A host that can also be looked at as its concrete type.
+pub trait SimHost: HostNode + Any {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: HostNode + Any> SimHost for T {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
 struct InFlight {
     from: SocketAddr,
     to: SocketAddr,
@@ -73,6 +86,7 @@ struct InFlight {
 pub struct SimNetwork {
     now: Instant,
     nodes: BTreeMap<SocketAddr, Box<dyn SimNode>>,
+    hosts: BTreeMap<IpAddr, Box<dyn SimHost>>,
     /// Arrivals by (time, sequence); the sequence keeps equal times in sending order.
     arrivals: BinaryHeap<Reverse<(Instant, u64)>>,
     in_flight: BTreeMap<u64, InFlight>,
@@ -88,6 +102,7 @@ impl SimNetwork {
         SimNetwork {
             now: start,
             nodes: BTreeMap::new(),
+            hosts: BTreeMap::new(),
             arrivals: BinaryHeap::new(),
             in_flight: BTreeMap::new(),
             sequence: 0,
@@ -110,9 +125,23 @@ impl SimNetwork {
         self.nodes.remove(&address);
     }
 
+    /// Attaches a host at `ip`: it gets the datagrams to any port of `ip` no node is at.
+    pub fn attach_host(&mut self, ip: IpAddr, host: impl SimHost) {
+        self.hosts.insert(ip, Box::new(host));
+    }
+
+    pub fn detach_host(&mut self, ip: IpAddr) {
+        self.hosts.remove(&ip);
+    }
+
     /// The node at `address`, as its concrete type.
     pub fn node<T: Any>(&mut self, address: SocketAddr) -> Option<&mut T> {
         self.nodes.get_mut(&address)?.as_any_mut().downcast_mut()
+    }
+
+    /// The host at `ip`, as its concrete type.
+    pub fn host<T: Any>(&mut self, ip: IpAddr) -> Option<&mut T> {
+        self.hosts.get_mut(&ip)?.as_any_mut().downcast_mut()
     }
 
     pub fn set_conditions(&mut self, conditions: Conditions) {
@@ -136,6 +165,12 @@ impl SimNetwork {
         for from in addresses {
             while let Some(t) = self.nodes.get_mut(&from).and_then(|n| n.poll_transmit()) {
                 self.send(from, t);
+            }
+        }
+        let ips: Vec<IpAddr> = self.hosts.keys().copied().collect();
+        for ip in ips {
+            while let Some(t) = self.hosts.get_mut(&ip).and_then(|h| h.poll_transmit()) {
+                self.send(SocketAddr::new(ip, t.source_port), t.transmit);
             }
         }
     }
@@ -168,7 +203,8 @@ impl SimNetwork {
     pub fn next_event(&self) -> Option<Instant> {
         let arrival = self.arrivals.peek().map(|Reverse((t, _))| *t);
         let timer = self.nodes.values().filter_map(|n| n.poll_timeout()).min();
-        arrival.into_iter().chain(timer).min()
+        let host_timer = self.hosts.values().filter_map(|h| h.poll_timeout()).min();
+        arrival.into_iter().chain(timer).chain(host_timer).min()
     }
 
     fn deliver_due(&mut self) {
@@ -182,6 +218,8 @@ impl SimNetwork {
             };
             if let Some(node) = self.nodes.get_mut(&d.to) {
                 node.handle_datagram(self.now, d.from, &d.payload);
+            } else if let Some(host) = self.hosts.get_mut(&d.to.ip()) {
+                host.handle_datagram(self.now, d.to.port(), d.from, &d.payload);
             }
         }
     }
@@ -193,11 +231,16 @@ impl SimNetwork {
                 node.handle_timeout(now);
             }
         }
+        for host in self.hosts.values_mut() {
+            if host.poll_timeout().is_some_and(|t| t <= now) {
+                host.handle_timeout(now);
+            }
+        }
     }
 
     fn send(&mut self, from: SocketAddr, t: Transmit) {
         let to = t.destination;
-        let fate = if !self.nodes.contains_key(&to) {
+        let fate = if !self.nodes.contains_key(&to) && !self.hosts.contains_key(&to.ip()) {
             Fate::NoRoute
         } else if self.partitions.contains(&(from, to)) {
             Fate::Partitioned
@@ -338,6 +381,63 @@ mod tests {
             .collect();
         assert_eq!(order.len(), 20);
         assert_ne!(order, (0..20).collect::<Vec<_>>());
+    }
+
+    /// A host with two ports: it answers what reaches each port from that port.
+    #[derive(Default)]
+    struct TwoPorts {
+        received: Vec<(u16, Vec<u8>)>,
+        outbox: Vec<crate::HostTransmit>,
+    }
+
+    impl HostNode for TwoPorts {
+        fn handle_datagram(&mut self, _: Instant, port: u16, from: SocketAddr, datagram: &[u8]) {
+            self.received.push((port, datagram.to_vec()));
+            self.outbox.push(crate::HostTransmit {
+                source_port: port,
+                transmit: Transmit {
+                    destination: from,
+                    payload: datagram.to_vec(),
+                },
+            });
+        }
+        fn poll_transmit(&mut self) -> Option<crate::HostTransmit> {
+            self.outbox.pop()
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            None
+        }
+        fn handle_timeout(&mut self, _: Instant) {}
+    }
+
+    #[test]
+    fn a_host_gets_each_datagram_on_the_port_it_was_sent_to() {
+        let mut net = network();
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        net.attach_host(ip, TwoPorts::default());
+        for (port, payload) in [(7, b"seven"), (8, b"eight")] {
+            net.node::<Echo>(a()).unwrap().outbox.push(Transmit {
+                destination: SocketAddr::new(ip, port),
+                payload: payload.to_vec(),
+            });
+            net.run_for(Duration::from_secs(1));
+        }
+        let host = net.host::<TwoPorts>(ip).unwrap();
+        assert_eq!(
+            host.received,
+            [(7, b"seven".to_vec()), (8, b"eight".to_vec())]
+        );
+        let answers: Vec<SocketAddr> = net
+            .records()
+            .iter()
+            .filter(|r| r.to == a())
+            .map(|r| r.from)
+            .collect();
+        assert_eq!(
+            answers,
+            [SocketAddr::new(ip, 7), SocketAddr::new(ip, 8)],
+            "each from its port"
+        );
     }
 
     #[test]

@@ -1,18 +1,57 @@
-//! The real-time driver: a node on a tokio UDP socket and the system clock.
+//! The real-time driver: a node on tokio UDP sockets and the system clock. One loop serves every
+//! real-time use: a server on one socket ([`run`]), a module whose services each send from their
+//! own local port ([`run_host`] with [`Ports::OnDemand`]).
 //!
-//! The node is shared (`Arc<Mutex<N>>`) so that the application can act on it — send a request,
-//! answer one — from elsewhere; after doing so it calls `wake.notify_one()` so that the driver
-//! sends what the node now has to send and re-reads its timer.
+//! The node is shared (`Arc<Mutex<_>>`) so that the application can act on it — send a request,
+//! answer one, type an AT command — from another task; after doing so it calls
+//! `wake.notify_one()` so that the driver sends what the node now has to send and re-reads its
+//! timer. A `stepped` notifier, when given, is notified after every step of the driver, so that
+//! the application can collect what the step produced (a module's UART output).
 
-use crate::DatagramNode;
+use crate::{DatagramNode, HostNode, OnePort};
 use nbmodem_clock::{Clock, RealClock};
+use std::collections::HashMap;
 use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
 
 /// The largest datagram accepted.
 const MAX_DATAGRAM: usize = 65_535;
+/// Datagrams read from the sockets and not yet handed to the node.
+const RECEIVE_QUEUE: usize = 1024;
+
+/// A node the driver can step: locked for each step, seen as a host.
+pub trait Shared {
+    fn step<R>(&self, f: impl FnOnce(&mut dyn HostNode) -> R) -> R;
+}
+
+impl<H: HostNode> Shared for Arc<Mutex<H>> {
+    fn step<R>(&self, f: impl FnOnce(&mut dyn HostNode) -> R) -> R {
+        f(&mut *lock(self))
+    }
+}
+
+/// A single-socket node, shared.
+pub struct OneSocket<N>(pub Arc<Mutex<N>>);
+
+impl<N: DatagramNode> Shared for OneSocket<N> {
+    fn step<R>(&self, f: impl FnOnce(&mut dyn HostNode) -> R) -> R {
+        f(&mut OnePort(&mut *lock(&self.0)))
+    }
+}
+
+/// Where the node's datagrams go out and come in.
+pub enum Ports {
+    /// One socket, for a node with one port ([`OnePort::PORT`]).
+    One(UdpSocket),
+    /// A socket per local port, bound on this address (on a port the system picks) when the node
+    /// first sends from that port; what comes back to it arrives on that local port.
+    OnDemand(IpAddr),
+}
 
 /// Runs `node` on `socket` until `shutdown` completes.
 pub async fn run<N: DatagramNode>(
@@ -20,32 +59,122 @@ pub async fn run<N: DatagramNode>(
     socket: UdpSocket,
     wake: Arc<Notify>,
     shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
+) -> io::Result<()> {
+    run_host(OneSocket(node), Ports::One(socket), wake, None, shutdown).await
+}
+
+/// Runs `node` on `ports` until `shutdown` completes.
+pub async fn run_host(
+    node: impl Shared,
+    ports: Ports,
+    wake: Arc<Notify>,
+    stepped: Option<Arc<Notify>>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     let clock = RealClock;
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let (received, mut incoming) = mpsc::channel(RECEIVE_QUEUE);
+    let mut sockets = Sockets::new(ports, received)?;
     tokio::pin!(shutdown);
     loop {
         // Take what the node wants to send while holding the lock, send it after releasing it.
-        let (outgoing, wait) = {
-            let mut n = lock(&node);
+        let (outgoing, wait) = node.step(|n| {
             let outgoing: Vec<_> = std::iter::from_fn(|| n.poll_transmit()).collect();
             (outgoing, n.poll_timeout())
-        };
+        });
         for t in outgoing {
-            if let Err(e) = socket.send_to(&t.payload, t.destination).await {
-                tracing::debug!("datagram to {} not sent: {e}", t.destination);
+            let socket = sockets.for_port(t.source_port).await?;
+            if let Err(e) = socket
+                .send_to(&t.transmit.payload, t.transmit.destination)
+                .await
+            {
+                tracing::debug!("datagram to {} not sent: {e}", t.transmit.destination);
             }
+        }
+        if let Some(stepped) = &stepped {
+            stepped.notify_one();
         }
         let wait = wait.map(|t| t.saturating_since(clock.now()));
         tokio::select! {
             _ = &mut shutdown => return Ok(()),
-            received = socket.recv_from(&mut buf) => match received {
-                Ok((len, from)) => lock(&node).handle_datagram(clock.now(), from, &buf[..len]),
-                // ICMP errors (port unreachable) surface here on Linux; they are not fatal.
-                Err(e) => tracing::debug!("receive error: {e}"),
-            },
-            _ = sleep(wait) => lock(&node).handle_timeout(clock.now()),
+            Some((port, from, datagram)) = incoming.recv() => {
+                node.step(|n| n.handle_datagram(clock.now(), port, from, &datagram));
+            }
+            _ = sleep(wait) => node.step(|n| n.handle_timeout(clock.now())),
             _ = wake.notified() => {}
+        }
+    }
+}
+
+/// A datagram read: the local port it came to, its sender, its bytes.
+type Received = (u16, SocketAddr, Vec<u8>);
+
+/// The sockets of a running node, each with a task that reads it.
+struct Sockets {
+    by_port: HashMap<u16, Arc<UdpSocket>>,
+    bind_on: Option<IpAddr>,
+    received: mpsc::Sender<Received>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Sockets {
+    fn new(ports: Ports, received: mpsc::Sender<Received>) -> io::Result<Sockets> {
+        let mut sockets = Sockets {
+            by_port: HashMap::new(),
+            bind_on: None,
+            received,
+            readers: Vec::new(),
+        };
+        match ports {
+            Ports::One(socket) => sockets.add(OnePort::<()>::PORT, socket),
+            Ports::OnDemand(ip) => sockets.bind_on = Some(ip),
+        }
+        Ok(sockets)
+    }
+
+    /// The socket of `port`, bound now if it is the node's first datagram from it.
+    async fn for_port(&mut self, port: u16) -> io::Result<Arc<UdpSocket>> {
+        if let Some(socket) = self.by_port.get(&port) {
+            return Ok(Arc::clone(socket));
+        }
+        let Some(ip) = self.bind_on else {
+            return Err(io::Error::other(format!(
+                "the node sent from port {port}, which it has no socket for"
+            )));
+        };
+        let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+        self.add(port, socket);
+        Ok(Arc::clone(&self.by_port[&port]))
+    }
+
+    fn add(&mut self, port: u16, socket: UdpSocket) {
+        let socket = Arc::new(socket);
+        self.by_port.insert(port, Arc::clone(&socket));
+        let received = self.received.clone();
+        self.readers.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; MAX_DATAGRAM];
+            loop {
+                match socket.recv_from(&mut buf).await {
+                    Ok((len, from)) => {
+                        if received
+                            .send((port, from, buf[..len].to_vec()))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    // ICMP errors (port unreachable) surface here on Linux; they are not fatal.
+                    Err(e) => tracing::debug!("receive error: {e}"),
+                }
+            }
+        }));
+    }
+}
+
+impl Drop for Sockets {
+    fn drop(&mut self) {
+        for reader in &self.readers {
+            reader.abort();
         }
     }
 }

@@ -77,3 +77,76 @@ async fn delivers_every_datagram_and_runs_timers() {
     assert_eq!(node.received, 5);
     assert!(node.ticks >= 5, "{} ticks", node.ticks);
 }
+
+/// Sends one datagram from each of its ports 7 and 8 to `peer`, and keeps what comes back, by
+/// the local port it came to.
+struct TwoPorts {
+    peer: SocketAddr,
+    outbox: Vec<nbmodem_net::HostTransmit>,
+    received: Vec<(u16, Vec<u8>)>,
+}
+
+impl nbmodem_net::HostNode for TwoPorts {
+    fn handle_datagram(&mut self, _: Instant, port: u16, _: SocketAddr, datagram: &[u8]) {
+        self.received.push((port, datagram.to_vec()));
+    }
+    fn poll_transmit(&mut self) -> Option<nbmodem_net::HostTransmit> {
+        self.outbox.pop()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn handle_timeout(&mut self, _: Instant) {}
+}
+
+#[tokio::test]
+async fn a_host_sends_from_a_socket_per_port_and_gets_the_answers_on_that_port() {
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let peer_address = peer.local_addr().unwrap();
+    let outbox = [8u16, 7]
+        .map(|port| nbmodem_net::HostTransmit {
+            source_port: port,
+            transmit: Transmit {
+                destination: peer_address,
+                payload: vec![port as u8],
+            },
+        })
+        .to_vec();
+    let node = Arc::new(Mutex::new(TwoPorts {
+        peer: peer_address,
+        outbox,
+        received: Vec::new(),
+    }));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let driver = tokio::spawn(udp::run_host(
+        node.clone(),
+        udp::Ports::OnDemand("127.0.0.1".parse().unwrap()),
+        Arc::new(Notify::new()),
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut sources = Vec::new();
+    let mut buf = [0u8; 16];
+    for _ in 0..2 {
+        let (n, from) = tokio::time::timeout(Duration::from_secs(2), peer.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        // Answer each with its payload doubled, to the address it came from.
+        peer.send_to(&[buf[0], buf[0]][..n + 1], from)
+            .await
+            .unwrap();
+        sources.push(from);
+    }
+    assert_ne!(sources[0], sources[1], "a socket of its own for each port");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = stop.send(());
+    driver.await.unwrap().unwrap();
+    let node = udp::lock(&node);
+    let mut received = node.received.clone();
+    received.sort();
+    assert_eq!(received, [(7, vec![7, 7]), (8, vec![8, 8])]);
+    assert_eq!(node.peer, peer_address);
+}

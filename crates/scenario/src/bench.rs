@@ -1,6 +1,6 @@
 //! A module on an in-memory network in virtual time, with its UART output split into lines.
 //!
-//! The module sits at [`MODULE_ADDRESS`] on a [`SimNetwork`]; tests and scenarios can attach the
+//! The module sits at [`MODULE_IP`] on a [`SimNetwork`], a port per service; tests and scenarios can attach the
 //! operators' servers (or anything that is a [`DatagramNode`](nbmodem_net::DatagramNode)) beside
 //! it and route the operators' names to them.
 
@@ -9,15 +9,12 @@ use nbmodem_module::node::ModuleNode;
 use nbmodem_module::nvram::MemoryStore;
 use nbmodem_module::{find_profile, Module, ModuleConfig, ModuleError, Route, Sim};
 use nbmodem_net::sim::{SimNetwork, SimNode};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use thiserror::Error;
 
-/// Where the module is on the network.
-pub const MODULE_ADDRESS: SocketAddr = SocketAddr::new(
-    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 100)),
-    40_000,
-);
+/// Where the module is on the network: a host whose services each have a port.
+pub const MODULE_IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 100));
 
 /// How the module of a bench is built: the options of `nbmodem modem`, as plain values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +88,7 @@ impl Bench {
         let module = Module::new(setup.config()?, Box::new(store.clone()))?;
         let start = VirtualClock::DEFAULT_START;
         let mut net = SimNetwork::new(start, 0x5EED);
-        net.attach(MODULE_ADDRESS, ModuleNode::new(module));
+        net.attach_host(MODULE_IP, ModuleNode::new(module));
         Ok(Bench {
             setup,
             store,
@@ -111,9 +108,7 @@ impl Bench {
     }
 
     fn node(&mut self) -> &mut ModuleNode {
-        self.net
-            .node(MODULE_ADDRESS)
-            .expect("the module is attached")
+        self.net.host(MODULE_IP).expect("the module is attached")
     }
 
     pub fn module(&mut self) -> &mut Module {
@@ -163,7 +158,7 @@ impl Bench {
     /// is built from what NVRAM holds, and powered on.
     pub fn restart_process(&mut self) -> Result<(), SetupError> {
         let module = Module::new(self.setup.config()?, Box::new(self.store.clone()))?;
-        self.net.attach(MODULE_ADDRESS, ModuleNode::new(module));
+        self.net.attach_host(MODULE_IP, ModuleNode::new(module));
         self.power_on();
         Ok(())
     }

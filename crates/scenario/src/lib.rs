@@ -12,7 +12,7 @@ mod run;
 pub mod script;
 mod stand_ins;
 
-pub use bench::{Bench, ModuleSetup, SetupError, MODULE_ADDRESS};
+pub use bench::{Bench, ModuleSetup, SetupError, MODULE_IP};
 pub use run::{run, Passed, ScenarioFailure};
 pub use script::{parse, Scenario, ScriptError, Step};
 pub use stand_ins::StandIns;

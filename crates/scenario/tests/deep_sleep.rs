@@ -5,7 +5,7 @@
 
 use nbmodem_module::PROFILES;
 use nbmodem_net::Transmit;
-use nbmodem_scenario::{Bench, MODULE_ADDRESS};
+use nbmodem_scenario::{Bench, MODULE_IP};
 use std::time::Duration;
 
 const ENTER: &str = "\r\n+QNBIOTEVENT: \"ENTER DEEPSLEEP\"\r\n";
@@ -82,10 +82,10 @@ fn models_without_the_urc_sleep_silently() {
     }
 }
 
-/// A datagram to the module from a server it never talked to.
+/// A datagram to the module, on a port no service has, from a server it never talked to.
 fn send_to_module(bench: &mut Bench) {
     let datagram = Transmit {
-        destination: MODULE_ADDRESS,
+        destination: std::net::SocketAddr::new(MODULE_IP, 40_000),
         payload: b"\x40\x01\x00\x01".to_vec(),
     };
     bench

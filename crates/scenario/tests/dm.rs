@@ -4,7 +4,7 @@
 
 use nbmodem_net::sim::Fate;
 use nbmodem_platform::{Addresses, DmServer, Store};
-use nbmodem_scenario::{Bench, ModuleSetup, StandIns, MODULE_ADDRESS};
+use nbmodem_scenario::{Bench, ModuleSetup, StandIns, MODULE_IP};
 use std::time::Duration;
 
 const KEY: &str = "M100000089";
@@ -114,7 +114,7 @@ fn register_to_a_silent_server(model: &str, give_up: u64) -> (Vec<u64>, String, 
         .network()
         .records()
         .iter()
-        .filter(|r| r.from == MODULE_ADDRESS && r.sent >= start && r.fate == Fate::NoRoute)
+        .filter(|r| r.from.ip() == MODULE_IP && r.sent >= start && r.fate == Fate::NoRoute)
         .map(|r| r.sent.saturating_since(start).as_secs())
         .collect();
     (sends, early, late)
@@ -152,7 +152,7 @@ fn after_a_failed_registration_only_the_next_power_on_registers_again() {
             .network()
             .records()
             .iter()
-            .filter(|r| r.from == MODULE_ADDRESS && r.fate == Fate::NoRoute)
+            .filter(|r| r.from.ip() == MODULE_IP && r.fate == Fate::NoRoute)
             .count()
     };
     assert_eq!(sends(&mut w), 5);

@@ -5,7 +5,7 @@
 
 use nbmodem_clock::VirtualClock;
 use nbmodem_platform::{Fault, RequestRecord, Server, Store, Verdict};
-use nbmodem_scenario::{Bench, ModuleSetup, StandIns, MODULE_ADDRESS};
+use nbmodem_scenario::{Bench, ModuleSetup, StandIns, MODULE_IP};
 use std::time::Duration;
 
 const CT_IMSI: &str = "460110000000001";
@@ -76,7 +76,7 @@ fn module_sends(bench: &mut Bench) -> Vec<u64> {
         .network()
         .records()
         .iter()
-        .filter(|r| r.from == MODULE_ADDRESS)
+        .filter(|r| r.from.ip() == MODULE_IP)
         .map(|r| {
             r.sent
                 .saturating_since(VirtualClock::DEFAULT_START)

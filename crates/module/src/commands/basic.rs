@@ -215,7 +215,7 @@ fn signalling_connection(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     match c.form {
         Form::Test => Ok(vec![m.line("+CSCON", "(0,1)")]),
         Form::Read => {
-            let state = u8::from(m.ram.radio.rrc_connected);
+            let state = u8::from(m.ram.radio.rrc_connected());
             Ok(vec![
                 m.line("+CSCON", format!("{},{state}", m.ram.cscon_mode))
             ])

@@ -9,11 +9,11 @@
 
 use super::{gated, plain, spec, CommandError, HandlerResult};
 use crate::commands::Handler;
-use crate::dm::{DEFAULT_PORT, DEVICE_INFO};
 use crate::errors::ErrorKind;
 use crate::module::Module;
 use crate::nvram::{DmCredentials, DmServerSetting, DmSettings};
 use crate::profile::{DmConfig, Feature, Omitted};
+use crate::services::cmdmp::{self, Cmdmp, DEFAULT_PORT, DEVICE_INFO};
 use nbmodem_at::{Command, CommandSpec, Form, Forms};
 
 const FORMS: Forms = Forms::TEST_READ_SET;
@@ -97,7 +97,11 @@ fn set(m: &mut Module, dm: &DmConfig, c: &Command<'_>) -> HandlerResult {
         }
         6 => {
             c.params.expect_count(1..=1)?;
-            Ok(vec![answer(dm, &format!("6,{}", m.ram.dm_state))])
+            let state = m
+                .services
+                .get::<Cmdmp>()
+                .map_or(cmdmp::state::INITIAL, Cmdmp::state);
+            Ok(vec![answer(dm, &format!("6,{state}"))])
         }
         _ => Err(invalid()),
     }

@@ -1,0 +1,298 @@
+//! The module's network services, in the manner of smoltcp's socket set: each protocol engine
+//! (CT/CU self-registration, CMDMP DM, and those later issues add) is a [`Service`] on its own local
+//! port. The module delivers each datagram to the service whose port it was sent to, collects
+//! what the services send, runs their timers, asks whether any is busy (an exchange in flight
+//! keeps the module out of deep sleep), and applies the [`Effect`]s they return in one place.
+//!
+//! Which services start when is one list, [`AT_FIRST_ATTACH`] (commands add others, such as the
+//! CT IoT platform link).
+
+use crate::nvram::{NvramChange, NvramData};
+use crate::profile::Profile;
+use crate::radio::Rai;
+use crate::routing::Router;
+use crate::services::{cmdmp, self_registration};
+use crate::Sim;
+use nbmodem_clock::Instant;
+use nbmodem_net::Transmit;
+use std::any::Any;
+use std::net::SocketAddr;
+
+/// A datagram a service sends, from its port, with the release assistance the radio applies
+/// after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uplink {
+    pub source_port: u16,
+    pub transmit: Transmit,
+    pub rai: Rai,
+}
+
+/// What a service does to the module beyond its datagrams; applied by the module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// A line for the console (see [`crate::Notice`]), from the service named `source`.
+    Notice { source: &'static str, text: String },
+    /// A URC for the host.
+    Urc(String),
+    /// A change to the saved settings (NVRAM).
+    Save(NvramChange),
+}
+
+/// What a service sees of the module while it runs, and where it leaves its effects.
+pub struct Env<'a> {
+    pub router: &'a Router,
+    /// The module is in deep sleep: work due now either wakes it (by sending) or, for a service
+    /// whose work may not wake the module, is skipped.
+    pub asleep: bool,
+    /// AT+QSCLK=0: sleep disabled altogether (seed 001's "禁用休眠模式").
+    pub sleep_disabled: bool,
+    /// The service being run, whose notices these are.
+    source: &'static str,
+    effects: &'a mut Vec<Effect>,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(
+        router: &'a Router,
+        asleep: bool,
+        sleep_disabled: bool,
+        effects: &'a mut Vec<Effect>,
+    ) -> Self {
+        Env {
+            router,
+            asleep,
+            sleep_disabled,
+            source: "",
+            effects,
+        }
+    }
+
+    /// The environment of the service named `source`.
+    pub fn of(&mut self, source: &'static str) -> &mut Self {
+        self.source = source;
+        self
+    }
+
+    pub fn effect(&mut self, effect: Effect) {
+        self.effects.push(effect);
+    }
+
+    pub fn notice(&mut self, text: impl Into<String>) {
+        let source = self.source;
+        self.effect(Effect::Notice {
+            source,
+            text: text.into(),
+        });
+    }
+}
+
+/// One protocol engine of the module on one local port.
+pub trait Service: Any + Send {
+    /// Its name in console notices: `CT self-registration`, `CMDMP`…
+    fn name(&self) -> &'static str;
+    /// A datagram from `from` arrived on this service's port.
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8], env: &mut Env);
+    /// The next datagram to send (the module stamps the service's port on it).
+    fn poll_transmit(&mut self) -> Option<(Transmit, Rai)>;
+    fn poll_timeout(&self) -> Option<Instant>;
+    fn handle_timeout(&mut self, now: Instant, env: &mut Env);
+    /// Whether an exchange is in flight (the module does not go to deep sleep meanwhile).
+    fn is_busy(&self) -> bool;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// What a service is started with.
+pub struct Start<'a> {
+    pub now: Instant,
+    pub profile: &'static Profile,
+    /// The settings in use (loaded at boot).
+    pub in_use: &'a NvramData,
+    /// The settings saved (what the last successes recorded).
+    pub saved: &'a NvramData,
+    pub sim: &'a Sim,
+    pub router: &'a Router,
+}
+
+/// Starts a service if it applies to this module, SIM and settings.
+pub type Starter = fn(&Start<'_>, &mut Env<'_>) -> Option<Box<dyn Service>>;
+
+/// The services started at the first attach after power-on (seeds 000, 001: "开机入网"). Adding a
+/// service that starts then is one line here.
+pub const AT_FIRST_ATTACH: &[Starter] = &[self_registration::start, cmdmp::start];
+
+/// The first local port given to a service: the start of the dynamic range (RFC 6335).
+const FIRST_PORT: u16 = 49152;
+
+/// The services of one boot, each on its own port.
+#[derive(Default)]
+pub struct Services {
+    entries: Vec<(u16, Box<dyn Service>)>,
+    next_port: u16,
+}
+
+impl Services {
+    /// Adds a service on the next free port; returns the port.
+    pub fn add(&mut self, service: Box<dyn Service>) -> u16 {
+        let port = FIRST_PORT.wrapping_add(self.next_port);
+        self.next_port = self.next_port.wrapping_add(1);
+        self.entries.push((port, service));
+        port
+    }
+
+    /// Removes every service (power off).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.next_port = 0;
+    }
+
+    /// The service of type `T`, if one runs.
+    pub fn get<T: Service>(&self) -> Option<&T> {
+        self.entries
+            .iter()
+            .find_map(|(_, s)| s.as_any().downcast_ref())
+    }
+
+    pub fn get_mut<T: Service>(&mut self) -> Option<&mut T> {
+        self.entries
+            .iter_mut()
+            .find_map(|(_, s)| s.as_any_mut().downcast_mut())
+    }
+
+    /// Removes the service of type `T`.
+    pub fn remove<T: Service>(&mut self) {
+        self.entries.retain(|(_, s)| !s.as_any().is::<T>());
+    }
+
+    /// Delivers a datagram to the service on `port`; returns its name, or `None` when no service
+    /// has that port.
+    pub fn deliver(
+        &mut self,
+        now: Instant,
+        port: u16,
+        from: SocketAddr,
+        datagram: &[u8],
+        env: &mut Env,
+    ) -> Option<&'static str> {
+        let (_, service) = self.entries.iter_mut().find(|(p, _)| *p == port)?;
+        service.handle_datagram(now, from, datagram, env.of(service.name()));
+        Some(service.name())
+    }
+
+    /// The next datagram any service sends, and the sender's name.
+    pub fn poll_transmit(&mut self) -> Option<(&'static str, Uplink)> {
+        self.entries.iter_mut().find_map(|(port, service)| {
+            let (transmit, rai) = service.poll_transmit()?;
+            let uplink = Uplink {
+                source_port: *port,
+                transmit,
+                rai,
+            };
+            Some((service.name(), uplink))
+        })
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.entries
+            .iter()
+            .filter_map(|(_, s)| s.poll_timeout())
+            .min()
+    }
+
+    /// Runs each service's due timers.
+    pub fn handle_timeout(&mut self, now: Instant, env: &mut Env) {
+        for (_, service) in &mut self.entries {
+            if service.poll_timeout().is_some_and(|t| t <= now) {
+                service.handle_timeout(now, env.of(service.name()));
+            }
+        }
+    }
+
+    /// Whether any service has an exchange in flight.
+    pub fn is_busy(&self) -> bool {
+        self.entries.iter().any(|(_, s)| s.is_busy())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keeps what reaches it and answers each datagram to its sender.
+    struct Echo {
+        name: &'static str,
+        received: Vec<Vec<u8>>,
+        outbox: Vec<Transmit>,
+    }
+
+    impl Service for Echo {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn handle_datagram(&mut self, _: Instant, from: SocketAddr, d: &[u8], env: &mut Env) {
+            self.received.push(d.to_vec());
+            self.outbox.push(Transmit {
+                destination: from,
+                payload: d.to_vec(),
+            });
+            env.notice("got one");
+        }
+        fn poll_transmit(&mut self) -> Option<(Transmit, Rai)> {
+            Some((self.outbox.pop()?, Rai::None))
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            None
+        }
+        fn handle_timeout(&mut self, _: Instant, _: &mut Env) {}
+        fn is_busy(&self) -> bool {
+            !self.outbox.is_empty()
+        }
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+        fn as_any_mut(&mut self) -> &mut dyn Any {
+            self
+        }
+    }
+
+    fn echo(name: &'static str) -> Box<dyn Service> {
+        Box::new(Echo {
+            name,
+            received: Vec::new(),
+            outbox: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_datagram_reaches_the_service_of_its_port_whoever_sent_it() {
+        let mut services = Services::default();
+        let first = services.add(echo("first"));
+        let second = services.add(echo("second"));
+        assert_ne!(first, second);
+        let (router, mut effects) = (Router::new(), Vec::new());
+        let mut env = Env::new(&router, false, false, &mut effects);
+        // One server address for both, as an LwM2M link and its firmware download have.
+        let server: SocketAddr = "221.229.214.202:5683".parse().unwrap();
+        let now = Instant::default();
+        let got = services.deliver(now, second, server, b"for the second", &mut env);
+        assert_eq!(got, Some("second"));
+        assert_eq!(services.deliver(now, 1, server, b"x", &mut env), None);
+        assert!(services.is_busy());
+        let (name, uplink) = services.poll_transmit().unwrap();
+        assert_eq!((name, uplink.source_port), ("second", second));
+        assert_eq!(uplink.transmit.destination, server);
+        assert!(services.poll_transmit().is_none());
+        assert_eq!(
+            effects,
+            [Effect::Notice {
+                source: "second",
+                text: "got one".into()
+            }]
+        );
+        let first_echo = services.get::<Echo>().unwrap();
+        assert_eq!(first_echo.name, "first");
+        assert!(first_echo.received.is_empty());
+        services.remove::<Echo>();
+        assert!(services.get::<Echo>().is_none());
+    }
+}
