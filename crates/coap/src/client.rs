@@ -35,6 +35,9 @@ pub(crate) struct ClientExchange {
     give_up_at: Option<Instant>,
     /// Observe registration accepted; later responses are notifications.
     observing: bool,
+    /// A download: each Block2 block is delivered as it comes ([`Event::Block`]) instead of
+    /// being gathered into one response.
+    by_block: bool,
     /// The last notification's sequence number and arrival, for the freshness rule.
     last_notification: Option<(u32, Instant)>,
 }
@@ -53,6 +56,39 @@ impl Endpoint {
         request: Request,
         confirmable: bool,
     ) -> RequestId {
+        let stage = Stage::Sending { offset: 0 };
+        self.start_exchange(now, peer, request, confirmable, stage, false)
+    }
+
+    /// Fetches the representation `request` asks for block by block (RFC 7959 Block2), starting
+    /// at block `start` of `size` bytes (a power of two from 16 to 1024): resuming a download
+    /// after a power cut is asking for the next block not yet stored. Each block comes as
+    /// [`Event::Block`] as it arrives; the exchange ends with [`Event::Response`] carrying the
+    /// last response without its payload (or an error response), or [`Event::RequestFailed`].
+    pub fn download(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        request: Request,
+        start: usize,
+        size: usize,
+    ) -> RequestId {
+        let stage = Stage::Fetching {
+            num: start,
+            size: valid_size(size),
+        };
+        self.start_exchange(now, peer, request, true, stage, true)
+    }
+
+    fn start_exchange(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        request: Request,
+        confirmable: bool,
+        stage: Stage,
+        by_block: bool,
+    ) -> RequestId {
         self.now = now;
         let id = RequestId(self.next_id());
         let token = self.new_token(peer);
@@ -62,12 +98,13 @@ impl Endpoint {
             token,
             request,
             confirmable,
-            stage: Stage::Sending { offset: 0 },
+            stage,
             body: Vec::new(),
             notification_sequence: None,
             response_deadline: None,
             give_up_at: None,
             observing: false,
+            by_block,
             last_notification: None,
         };
         self.client.insert(id, exchange);
@@ -117,7 +154,8 @@ impl Endpoint {
         let (peer, confirmable, stage) = (ex.peer, ex.confirmable, ex.stage);
         match stage {
             Stage::Sending { offset } => {
-                ex.request.write_to(&mut packet);
+                // The options only: a block-wise body is sliced, never copied whole per block.
+                ex.request.write_options_to(&mut packet);
                 if ex.request.payload.len() > block_size {
                     let num = offset / block_size;
                     if let Some((data, more)) = Block::slice(&ex.request.payload, num, block_size) {
@@ -129,15 +167,19 @@ impl Endpoint {
                         }
                         .write(&mut packet, CoapOption::Block1);
                     }
+                } else {
+                    packet.payload = ex.request.payload.clone();
                 }
             }
             Stage::Fetching { num, size } => {
                 // RFC 7959 §2.4: the same options as the initial request (servers key the
                 // transfer on them), without the body and without registering again.
-                let mut continuation = ex.request.clone();
+                let mut continuation = Request {
+                    payload: Vec::new(),
+                    ..ex.request.clone()
+                };
                 continuation.observe = None;
-                continuation.payload.clear();
-                continuation.write_to(&mut packet);
+                continuation.write_options_to(&mut packet);
                 Block {
                     num,
                     more: false,
@@ -235,7 +277,8 @@ impl Endpoint {
         if self.continue_block1(id, &response) || self.continue_block2(id, &response, packet) {
             return true;
         }
-        self.deliver(id, response);
+        let had_block2 = Block::read(packet, CoapOption::Block2).is_some();
+        self.deliver(id, response, had_block2);
         true
     }
 
@@ -269,8 +312,30 @@ impl Endpoint {
             Stage::Fetching { num, .. } => num,
             Stage::Sending { .. } => 0,
         };
-        if block.num != expected || ex.body.len() + response.payload.len() > max {
+        let too_large = !ex.by_block && ex.body.len() + response.payload.len() > max;
+        if block.num != expected || too_large {
             self.fail_request(id, ExchangeError::BlockTransfer);
+            return true;
+        }
+        if ex.by_block {
+            self.push_event(Event::Block {
+                id,
+                num: block.num,
+                size: block.size,
+                more: block.more,
+                payload: response.payload.clone(),
+            });
+            let Some(ex) = self.client.get_mut(&id) else {
+                return true;
+            };
+            if !block.more {
+                return false;
+            }
+            ex.stage = Stage::Fetching {
+                num: block.num + 1,
+                size: block.size,
+            };
+            self.send_stage(id);
             return true;
         }
         if !block.more {
@@ -289,8 +354,11 @@ impl Endpoint {
     }
 
     /// A whole response: the first response, a notification, or the end of the exchange.
-    fn deliver(&mut self, id: RequestId, mut response: Response) {
+    fn deliver(&mut self, id: RequestId, mut response: Response, had_block2: bool) {
         let now = self.now;
+        if !self.finish_download(id, &mut response, had_block2) {
+            return;
+        }
         let Some(ex) = self.client.get_mut(&id) else {
             return;
         };
@@ -329,6 +397,42 @@ impl Endpoint {
                 self.push_event(Event::Response { id, response });
             }
         }
+    }
+
+    /// The end of a download ([`Endpoint::download`]): its blocks went out as events, so the
+    /// final response goes without a payload; a representation that came whole, in one message
+    /// with no Block2 option, is its only block (or a failure, when a later block was asked for).
+    /// Returns whether the response is still to be delivered.
+    fn finish_download(
+        &mut self,
+        id: RequestId,
+        response: &mut Response,
+        had_block2: bool,
+    ) -> bool {
+        let Some(ex) = self.client.get(&id) else {
+            return false;
+        };
+        if !ex.by_block || !response.is_success() {
+            return true;
+        }
+        let payload = std::mem::take(&mut response.payload);
+        if had_block2 {
+            return true;
+        }
+        match ex.stage {
+            Stage::Fetching { num: 0, size } => self.push_event(Event::Block {
+                id,
+                num: 0,
+                size,
+                more: false,
+                payload,
+            }),
+            _ => {
+                self.fail_request(id, ExchangeError::BlockTransfer);
+                return false;
+            }
+        }
+        true
     }
 
     pub(crate) fn fail_request(&mut self, id: RequestId, error: ExchangeError) {

@@ -73,6 +73,15 @@ pub enum Event {
     /// The response to one of our requests (block-wise bodies already reassembled). For an Observe
     /// registration this is the first response; later ones come as [`Event::Notification`].
     Response { id: RequestId, response: Response },
+    /// One Block2 block of a download ([`Endpoint::download`]), in order.
+    Block {
+        id: RequestId,
+        num: usize,
+        size: usize,
+        /// More blocks follow.
+        more: bool,
+        payload: Vec<u8>,
+    },
     /// A later notification of an observation we registered.
     Notification { id: RequestId, response: Response },
     /// One of our requests failed.

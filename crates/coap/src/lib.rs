@@ -20,3 +20,4 @@ pub use endpoint::{
 pub use message::{Method, Request, Response, Status};
 pub use nbmodem_net::{DatagramNode, Transmit};
 pub use params::TransmissionParams;
+pub use server::SavedObservation;

@@ -95,7 +95,8 @@ impl Request {
         })
     }
 
-    pub(crate) fn write_to(&self, packet: &mut Packet) {
+    /// Writes the method and options, not the payload (a block-wise body goes block by block).
+    pub(crate) fn write_options_to(&self, packet: &mut Packet) {
         packet.header.code = MessageClass::Request(self.method);
         set_strings(packet, CoapOption::UriPath, &self.path);
         set_strings(packet, CoapOption::UriQuery, &self.query);
@@ -109,7 +110,6 @@ impl Request {
         for (number, value) in &self.other {
             packet.add_option(CoapOption::from(*number), value.clone());
         }
-        packet.payload = self.payload.clone();
     }
 }
 
@@ -271,7 +271,8 @@ mod tests {
             .with_payload(40, b"</3/0>".to_vec());
         request.other.push((3, b"zzhc.vnet.cn".to_vec()));
         let mut packet = Packet::new();
-        request.write_to(&mut packet);
+        request.write_options_to(&mut packet);
+        packet.payload = request.payload.clone();
         let bytes = packet.to_bytes().unwrap();
         let back = Request::from_packet(&Packet::from_bytes(&bytes).unwrap()).unwrap();
         assert_eq!(back, request);

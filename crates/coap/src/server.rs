@@ -26,6 +26,17 @@ pub(crate) struct IncomingExchange {
     block1: Option<Block>,
 }
 
+/// An observation of one of our resources, as kept across a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedObservation {
+    pub peer: SocketAddr,
+    pub token: Vec<u8>,
+    /// The sequence number of the last notification sent.
+    pub sequence: u32,
+    /// The observed resource's path and query.
+    pub resource: String,
+}
+
 #[derive(Debug)]
 pub(crate) struct ServerObservation {
     peer: SocketAddr,
@@ -169,6 +180,42 @@ impl Endpoint {
             }
         }
         Some(sequence)
+    }
+
+    /// What identifies an observation of one of our resources, to keep it across a restart: a
+    /// device saves the platform's observation of its firmware state before it reboots into new
+    /// firmware, and notifies on it afterwards (protocols.md §5).
+    pub fn saved_observation(&self, id: ObservationId) -> Option<SavedObservation> {
+        let o = self.observations.get(&id)?;
+        Some(SavedObservation {
+            peer: o.peer,
+            token: o.token.clone(),
+            sequence: o.sequence,
+            resource: o.key.clone(),
+        })
+    }
+
+    /// Takes an observation saved by [`Endpoint::saved_observation`] (of this endpoint or an
+    /// earlier one) back: its next notification goes on the same token, with the next sequence
+    /// number, as if it had never been interrupted.
+    pub fn restore_observation(&mut self, saved: SavedObservation) -> ObservationId {
+        let slot = (saved.peer, saved.token.clone());
+        if let Some(&id) = self.observation_tokens.get(&slot) {
+            return id;
+        }
+        let id = ObservationId(self.next_id());
+        self.observations.insert(
+            id,
+            ServerObservation {
+                peer: saved.peer,
+                token: saved.token,
+                sequence: saved.sequence,
+                key: saved.resource,
+                recent_non: VecDeque::new(),
+            },
+        );
+        self.observation_tokens.insert(slot, id);
+        id
     }
 
     /// Ends an observation from our side, without telling the observer (it will get no more

@@ -655,6 +655,122 @@ fn block2_download_of_100_kib() {
     );
 }
 
+/// A block a download delivered: its number, whether more follow, its payload.
+type Delivered = (usize, bool, Vec<u8>);
+
+/// The blocks a download delivered, and how it ended.
+fn downloaded(events: &[Event]) -> (Vec<Delivered>, Option<Status>) {
+    let blocks = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Block {
+                num, more, payload, ..
+            } => Some((*num, *more, payload.clone())),
+            _ => None,
+        })
+        .collect();
+    let end = events.iter().find_map(|e| match e {
+        Event::Response { response, .. } => Some(response.status),
+        _ => None,
+    });
+    (blocks, end)
+}
+
+#[test]
+fn a_download_delivers_each_block_and_resumes_from_a_later_one() {
+    let image = body(100 * 1024);
+    for start in [0, 10] {
+        // A server that never served this client: the request reaches the application, which
+        // answers the whole image; the endpoint cuts the block asked for.
+        let mut link = Link::new(exact(2, 4), exact(2, 4));
+        let id = link.client.download(
+            link.now,
+            addr(SERVER),
+            Request::get("/fw/image.bin"),
+            start,
+            512,
+        );
+        link.settle();
+        let [(incoming, _)] = link.take_requests().try_into().unwrap();
+        link.server.respond(
+            link.now,
+            incoming,
+            Response::new(Status::Content).with_payload(42, image.clone()),
+        );
+        link.settle();
+        let (blocks, end) = downloaded(&link.client_events);
+        assert_eq!(end, Some(Status::Content), "start {start}");
+        assert_eq!(blocks.len(), 200 - start, "start {start}");
+        assert!(blocks.iter().map(|b| b.0).eq(start..200));
+        assert!(blocks.iter().all(|b| b.2.len() == 512));
+        assert_eq!(
+            blocks.iter().filter(|b| !b.1).count(),
+            1,
+            "only the last has more=0"
+        );
+        let got: Vec<u8> = blocks.into_iter().flat_map(|b| b.2).collect();
+        assert!(got == image[start * 512..], "start {start}");
+        assert!(link.client_events.iter().all(|e| match e {
+            Event::Response { id: got, response } => *got == id && response.payload.is_empty(),
+            _ => true,
+        }));
+    }
+}
+
+#[test]
+fn a_small_representation_is_a_download_of_one_block() {
+    let mut link = Link::new(exact(2, 4), exact(2, 4));
+    link.client
+        .download(link.now, addr(SERVER), Request::get("/small"), 0, 512);
+    link.settle();
+    let [(incoming, _)] = link.take_requests().try_into().unwrap();
+    link.server.respond(
+        link.now,
+        incoming,
+        Response::new(Status::Content).with_payload(42, b"tiny".to_vec()),
+    );
+    link.settle();
+    assert_eq!(
+        downloaded(&link.client_events),
+        (vec![(0, false, b"tiny".to_vec())], Some(Status::Content))
+    );
+}
+
+#[test]
+fn an_observation_saved_before_a_restart_goes_on_after_it() {
+    let mut link = Link::new(exact(2, 4), exact(2, 4));
+    let (request, observation) = observe(&mut link);
+    link.server.notify(
+        link.now,
+        observation,
+        Response::new(Status::Content).with_payload(0, b"1".to_vec()),
+        false,
+    );
+    link.settle();
+    let saved = link.server.saved_observation(observation).unwrap();
+    assert_eq!(saved.resource, "/19/0/0?");
+    // The server restarts: a new endpoint takes the observation back and notifies on it.
+    link.server = Endpoint::new(EndpointConfig {
+        seed: 5,
+        ..exact(2, 4)
+    });
+    let restored = link.server.restore_observation(saved.clone());
+    let sequence = link.server.notify(
+        link.now,
+        restored,
+        Response::new(Status::Content).with_payload(0, b"3".to_vec()),
+        true,
+    );
+    assert_eq!(sequence, Some(saved.sequence + 1));
+    link.settle();
+    let last = link.client_events.last().unwrap();
+    assert!(
+        matches!(last, Event::Notification { id, response } if *id == request && response.payload == b"3"),
+        "{last:?}"
+    );
+    assert_eq!(link.server.restore_observation(saved), restored, "once");
+}
+
 #[test]
 fn block1_upload() {
     let mut link = Link::new(

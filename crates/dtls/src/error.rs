@@ -29,7 +29,7 @@ pub enum Error {
 
 /// Why a session failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HandshakeFailure {
+pub enum SessionFailure {
     /// OpenSSL aborted the handshake: unknown identity, no common cipher suite, a fatal alert from
     /// the peer, a malformed handshake message... The text is OpenSSL's.
     Handshake(String),
@@ -41,12 +41,12 @@ pub enum HandshakeFailure {
     Connection(String),
 }
 
-impl fmt::Display for HandshakeFailure {
+impl fmt::Display for SessionFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HandshakeFailure::Handshake(reason) => write!(f, "handshake failed: {reason}"),
-            HandshakeFailure::TimedOut => f.write_str("handshake timed out"),
-            HandshakeFailure::Connection(reason) => write!(f, "connection failed: {reason}"),
+            SessionFailure::Handshake(reason) => write!(f, "handshake failed: {reason}"),
+            SessionFailure::TimedOut => f.write_str("handshake timed out"),
+            SessionFailure::Connection(reason) => write!(f, "connection failed: {reason}"),
         }
     }
 }

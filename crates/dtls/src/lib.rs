@@ -28,7 +28,7 @@
 //! The session reads no clock for its own timers. The handshake retransmission schedule runs on
 //! the caller's [`Instant`]s: [`Config::initial_retransmit_timeout`] (1 s) doubling up to
 //! [`Config::max_retransmit_timeout`] (60 s), and the handshake fails with
-//! [`HandshakeFailure::TimedOut`] when [`Config::max_retransmissions`] (6) retransmissions of a flight got
+//! [`SessionFailure::TimedOut`] when [`Config::max_retransmissions`] (6) retransmissions of a flight got
 //! no answer. [`DtlsSession::poll_timeout`] reports the next deadline.
 //!
 //! What stays on OpenSSL's clock, as OpenSSL 3.0 has no hook to replace it: the decision that a
@@ -61,5 +61,5 @@ mod transport;
 
 pub use config::{Config, CIPHER_SUITES, MAX_IDENTITY_LEN, MAX_KEY_LEN, MAX_WAITING_MESSAGES};
 pub use context::PskLookup;
-pub use error::{Error, HandshakeFailure};
+pub use error::{Error, SessionFailure};
 pub use session::{DtlsSession, Event, State};

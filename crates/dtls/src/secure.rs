@@ -10,7 +10,7 @@
 //! session only until the retransmissions run out; a failed session is dropped as well.
 
 use crate::records::starts_with_plaintext_handshake;
-use crate::{context, Config, DtlsSession, Error, Event, PskLookup, State};
+use crate::{context, Config, DtlsSession, Error, Event, PskLookup, SessionFailure, State};
 use nbmodem_clock::Instant;
 use nbmodem_net::{DatagramNode, Transmit};
 use openssl::ssl::SslContext;
@@ -26,6 +26,22 @@ pub enum Role {
     Server { lookup: PskLookup },
 }
 
+/// What happened to the sessions of a [`SecureNode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecureEvent {
+    /// The handshake with `peer` completed.
+    Connected { peer: SocketAddr },
+    /// The session with `peer` failed, and why: a refused or broken handshake, one that got no
+    /// answer (which is how a wrong pre-shared key ends), or a fatal error later. A client opens
+    /// a new session the next time its engine sends to `peer`.
+    Failed {
+        peer: SocketAddr,
+        cause: SessionFailure,
+    },
+    /// The peer closed the session.
+    Closed { peer: SocketAddr },
+}
+
 /// A datagram engine behind DTLS.
 pub struct SecureNode<N> {
     inner: N,
@@ -34,6 +50,7 @@ pub struct SecureNode<N> {
     server_context: Option<SslContext>,
     sessions: HashMap<SocketAddr, DtlsSession>,
     outgoing: VecDeque<Transmit>,
+    events: VecDeque<SecureEvent>,
     now: Instant,
 }
 
@@ -45,6 +62,7 @@ impl<N: DatagramNode> SecureNode<N> {
             server_context: None,
             sessions: HashMap::new(),
             outgoing: VecDeque::new(),
+            events: VecDeque::new(),
             now: Instant::default(),
         }
     }
@@ -56,6 +74,11 @@ impl<N: DatagramNode> SecureNode<N> {
     /// The PSK identity a peer presented (server side), once its handshake is done.
     pub fn peer_identity(&self, peer: SocketAddr) -> Option<&[u8]> {
         self.sessions.get(&peer)?.peer_identity()
+    }
+
+    /// What happened to the sessions since the last call.
+    pub fn poll_event(&mut self) -> Option<SecureEvent> {
+        self.events.pop_front()
     }
 
     /// How many peers have a session, established or handshaking.
@@ -160,8 +183,15 @@ impl<N: DatagramNode> SecureNode<N> {
         while let Some(event) = session.poll_event() {
             match event {
                 Event::Received(data) => received.push(data),
-                Event::Closed | Event::Failed(_) => ended = true,
-                Event::Connected => {}
+                Event::Connected => self.events.push_back(SecureEvent::Connected { peer }),
+                Event::Closed => {
+                    ended = true;
+                    self.events.push_back(SecureEvent::Closed { peer });
+                }
+                Event::Failed(cause) => {
+                    ended = true;
+                    self.events.push_back(SecureEvent::Failed { peer, cause });
+                }
             }
         }
         for data in received {

@@ -9,7 +9,7 @@ use tracing::debug;
 
 use crate::config::{self, check_identity, check_key, Config, MAX_WAITING_MESSAGES};
 use crate::context::{self, PskLookup};
-use crate::error::{Error, HandshakeFailure};
+use crate::error::{Error, SessionFailure};
 use crate::ffi::{self, TimeoutOutcome};
 use crate::records;
 use crate::timer::RetransmitTimer;
@@ -28,7 +28,7 @@ pub enum Event {
     /// The peer sent close_notify, or [`DtlsSession::close`] was called.
     Closed,
     /// The session is dead.
-    Failed(HandshakeFailure),
+    Failed(SessionFailure),
 }
 
 /// Where a session stands.
@@ -282,7 +282,7 @@ impl DtlsSession {
         match self.stream.do_handshake() {
             Ok(()) => self.on_connected(),
             Err(e) if would_block(&e) => {}
-            Err(e) => self.fail(HandshakeFailure::Handshake(e.to_string())),
+            Err(e) => self.fail(SessionFailure::Handshake(e.to_string())),
         }
     }
 
@@ -318,7 +318,7 @@ impl DtlsSession {
                     self.end(State::Closed, Event::Closed);
                 }
                 Err(e) if would_block(&e) => break,
-                Err(e) => self.fail(HandshakeFailure::Connection(e.to_string())),
+                Err(e) => self.fail(SessionFailure::Connection(e.to_string())),
             }
         }
     }
@@ -329,7 +329,7 @@ impl DtlsSession {
         match self.stream.ssl_write(plaintext) {
             Ok(_) => Ok(()),
             Err(e) => {
-                self.fail(HandshakeFailure::Connection(e.to_string()));
+                self.fail(SessionFailure::Connection(e.to_string()));
                 Err(Error::NotOpen)
             }
         }
@@ -345,7 +345,7 @@ impl DtlsSession {
     /// Our retransmission budget ran out.
     fn give_up(&mut self) {
         match self.state {
-            State::Handshaking => self.fail(HandshakeFailure::TimedOut),
+            State::Handshaking => self.fail(SessionFailure::TimedOut),
             // A timer after the handshake only re-sends our last flight in case the peer missed
             // it; the session itself is fine.
             _ => self.timer.stop(),
@@ -354,13 +354,13 @@ impl DtlsSession {
 
     fn fail_with(&mut self, reason: String) {
         let failure = match self.state {
-            State::Handshaking => HandshakeFailure::Handshake(reason),
-            _ => HandshakeFailure::Connection(reason),
+            State::Handshaking => SessionFailure::Handshake(reason),
+            _ => SessionFailure::Connection(reason),
         };
         self.fail(failure);
     }
 
-    fn fail(&mut self, failure: HandshakeFailure) {
+    fn fail(&mut self, failure: SessionFailure) {
         debug!(%failure, "DTLS session failed");
         self.end(State::Failed, Event::Failed(failure));
     }

@@ -3,7 +3,7 @@
 
 use nbmodem_clock::Instant;
 use nbmodem_coap::{Endpoint, EndpointConfig, Event, Request, Response, Status};
-use nbmodem_dtls::secure::{Role, SecureNode};
+use nbmodem_dtls::secure::{Role, SecureEvent, SecureNode};
 use nbmodem_dtls::DtlsSession;
 use nbmodem_net::sim::SimNetwork;
 use nbmodem_net::DatagramNode;
@@ -124,6 +124,64 @@ fn a_wrong_key_gets_nothing_through() {
     assert!(
         matches!(failed, Some(Event::RequestFailed { .. })),
         "{failed:?}"
+    );
+    // The client is told why: its handshake got no answer (records under a wrong key fail
+    // authentication and are dropped, so the server stays silent).
+    let client = net.node::<Node>(addr(CLIENT)).unwrap();
+    let events: Vec<SecureEvent> = std::iter::from_fn(|| client.poll_event()).collect();
+    assert!(
+        events.contains(&SecureEvent::Failed {
+            peer: addr(SERVER),
+            cause: nbmodem_dtls::SessionFailure::TimedOut
+        }),
+        "{events:?}"
+    );
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, SecureEvent::Connected { .. })));
+}
+
+#[test]
+fn a_refused_handshake_is_reported_with_its_cause_and_a_good_one_as_connected() {
+    let mut net = network(KEY);
+    net.detach(addr(SERVER));
+    let now = net.now();
+    net.node::<Node>(addr(CLIENT)).unwrap().inner_mut().request(
+        now,
+        addr(SERVER),
+        Request::get("/test"),
+        true,
+    );
+    net.run_for(Duration::from_millis(10));
+    // The "server" answers the ClientHello with a fatal handshake_failure alert (a plaintext
+    // record: type 21, DTLS 1.2, epoch 0, sequence 0, length 2).
+    let alert = [21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 40];
+    net.inject(
+        addr(SERVER),
+        nbmodem_net::Transmit {
+            destination: addr(CLIENT),
+            payload: alert.to_vec(),
+        },
+    );
+    let client = net.node::<Node>(addr(CLIENT)).unwrap();
+    let events: Vec<SecureEvent> = std::iter::from_fn(|| client.poll_event()).collect();
+    assert!(
+        matches!(&events[..], [SecureEvent::Failed { peer, cause: nbmodem_dtls::SessionFailure::Handshake(_) }] if *peer == addr(SERVER)),
+        "{events:?}"
+    );
+    // The real server comes back: the next request opens a new session, reported connected.
+    net.attach(addr(SERVER), server_node());
+    let now = net.now();
+    net.node::<Node>(addr(CLIENT)).unwrap().inner_mut().request(
+        now,
+        addr(SERVER),
+        Request::get("/again"),
+        true,
+    );
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(
+        net.node::<Node>(addr(CLIENT)).unwrap().poll_event(),
+        Some(SecureEvent::Connected { peer: addr(SERVER) })
     );
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::{Pair, IMEI, KEY, START};
 use nbmodem_clock::{run_until, Clock, VirtualClock};
-use nbmodem_dtls::{Config, DtlsSession, Error, Event, HandshakeFailure, State};
+use nbmodem_dtls::{Config, DtlsSession, Error, Event, SessionFailure, State};
 
 /// Timers short enough for tests that must wait for OpenSSL's real-time retransmission timer.
 fn fast_timers() -> Config {
@@ -24,7 +24,7 @@ fn let_openssl_timer_expire(timeout: Duration) {
 
 fn is_handshake_failure_mentioning(failure: &Event, needle: &str) -> bool {
     match failure {
-        Event::Failed(HandshakeFailure::Handshake(reason)) => reason.contains(needle),
+        Event::Failed(SessionFailure::Handshake(reason)) => reason.contains(needle),
         _ => false,
     }
 }
@@ -135,8 +135,8 @@ fn a_wrong_key_fails_both_sides_when_retransmissions_run_out() {
         rounds += 1;
         assert!(rounds <= 20, "never gave up");
     }
-    assert_eq!(p.client_events, [Event::Failed(HandshakeFailure::TimedOut)]);
-    assert_eq!(p.server_events, [Event::Failed(HandshakeFailure::TimedOut)]);
+    assert_eq!(p.client_events, [Event::Failed(SessionFailure::TimedOut)]);
+    assert_eq!(p.server_events, [Event::Failed(SessionFailure::TimedOut)]);
     // 1 + 2 + 4 + 8 + 16 + 32 + 60 s: six retransmissions, then a last wait.
     assert_eq!(p.now.saturating_since(START), Duration::from_secs(123));
     assert_eq!(p.client.state(), State::Failed);
@@ -233,7 +233,7 @@ fn without_an_answer_the_handshake_backs_off_and_times_out_on_our_clock() {
     assert_eq!(deadlines, [1, 3, 7, 15, 31, 63, 123]);
     assert_eq!(
         client.poll_event(),
-        Some(Event::Failed(HandshakeFailure::TimedOut))
+        Some(Event::Failed(SessionFailure::TimedOut))
     );
     assert_eq!(client.poll_event(), None);
 }

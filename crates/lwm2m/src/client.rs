@@ -11,7 +11,7 @@ use crate::object::{Lwm2mError, ObjectStore};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{
     CancelReason, Endpoint, EndpointConfig, Event, ExchangeError, IncomingId, Method,
-    ObservationId, Request, RequestId, Response, Status,
+    ObservationId, Request, RequestId, Response, SavedObservation, Status,
 };
 use nbmodem_net::{DatagramNode, Transmit};
 use std::collections::VecDeque;
@@ -91,8 +91,11 @@ pub enum ClientEvent {
     ObservationStarted {
         path: Path,
     },
+    /// An observation ended, and why: the server cancelled it (Reset or GET Observe=1), or a
+    /// confirmable notification went unacknowledged.
     ObservationEnded {
         path: Path,
+        reason: CancelReason,
     },
     /// A confirmable notification was acknowledged.
     NotificationAcked {
@@ -323,7 +326,7 @@ impl Lwm2mClient {
                 Event::ObservationCancelled { id, reason } => {
                     self.observation_cancelled(id, reason)
                 }
-                Event::Notification { .. } => {}
+                Event::Notification { .. } | Event::Block { .. } => {}
             }
         }
     }
@@ -538,13 +541,35 @@ impl Lwm2mClient {
         None
     }
 
-    fn observation_cancelled(&mut self, id: ObservationId, _: CancelReason) {
+    fn observation_cancelled(&mut self, id: ObservationId, reason: CancelReason) {
         if let Some(index) = self.observations.iter().position(|o| o.id == id) {
             let observation = self.observations.remove(index);
             self.events.push_back(ClientEvent::ObservationEnded {
                 path: observation.path,
+                reason,
             });
         }
+    }
+
+    /// The server's observation of `path`, as kept across a restart (a device rebooting into new
+    /// firmware keeps the observation of its firmware state, and reports the result on it).
+    pub fn saved_observation(&self, path: Path) -> Option<SavedObservation> {
+        let observation = self.observations.iter().find(|o| o.path == path)?;
+        self.endpoint.saved_observation(observation.id)
+    }
+
+    /// Takes an observation of `path` saved by [`Lwm2mClient::saved_observation`] back, so that
+    /// [`Lwm2mClient::notify`] and value changes notify on it.
+    pub fn restore_observation(&mut self, path: Path, saved: SavedObservation) {
+        let id = self.endpoint.restore_observation(saved);
+        self.observations.retain(|o| o.id != id);
+        self.observations.push(Observation {
+            id,
+            path,
+            accept: None,
+            last_sent: self.now,
+            changed: false,
+        });
     }
 
     /// Sends the notifications that are due: changed values past `pmin`, and `pmax` expiries.

@@ -106,9 +106,15 @@ pub enum ServerEvent {
     Expired {
         endpoint: String,
     },
-    Rejected {
-        endpoint: String,
+    /// The server answered a request of a client: every Register, Update, De-register and
+    /// anything else a client sent, with the code answered and, when it refused, why.
+    Answered {
+        address: SocketAddr,
+        request: ClientRequest,
+        /// The endpoint name, when the request named or reached a registration.
+        endpoint: Option<String>,
         status: Status,
+        refusal: Option<&'static str>,
     },
     /// The outcome of an operation: the client's response, or why there was none.
     Completed {
@@ -124,6 +130,41 @@ pub enum ServerEvent {
         path: Path,
         response: Response,
     },
+}
+
+/// What a client asked the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientRequest {
+    Register,
+    Update,
+    Deregister,
+    /// Anything else (a request for a path the server does not serve).
+    Other,
+}
+
+/// The server's answer to a client's request, and what it says about it.
+struct Answer {
+    response: Response,
+    endpoint: Option<String>,
+    refusal: Option<&'static str>,
+}
+
+impl Answer {
+    fn accepted(response: Response, endpoint: String) -> Answer {
+        Answer {
+            response,
+            endpoint: Some(endpoint),
+            refusal: None,
+        }
+    }
+
+    fn refused(status: Status, endpoint: Option<String>, why: &'static str) -> Answer {
+        Answer {
+            response: Response::new(status),
+            endpoint,
+            refusal: Some(why),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -286,13 +327,23 @@ impl Lwm2mServer {
 
     fn client_request(&mut self, id: IncomingId, peer: SocketAddr, request: Request) {
         let path: Vec<&str> = request.path.iter().map(String::as_str).collect();
-        let response = match (request.method, path.as_slice()) {
-            (Method::Post, ["rd"]) => self.register(peer, &request),
-            (Method::Post, ["rd", _]) => self.update(peer, &request),
-            (Method::Delete, ["rd", _]) => self.deregister(&request),
-            _ => Response::new(Status::NotFound),
+        let (kind, answer) = match (request.method, path.as_slice()) {
+            (Method::Post, ["rd"]) => (ClientRequest::Register, self.register(peer, &request)),
+            (Method::Post, ["rd", _]) => (ClientRequest::Update, self.update(peer, &request)),
+            (Method::Delete, ["rd", _]) => (ClientRequest::Deregister, self.deregister(&request)),
+            _ => (
+                ClientRequest::Other,
+                Answer::refused(Status::NotFound, None, "no such resource"),
+            ),
         };
-        self.endpoint.respond(self.now, id, response);
+        self.events.push_back(ServerEvent::Answered {
+            address: peer,
+            request: kind,
+            endpoint: answer.endpoint,
+            status: answer.response.status,
+            refusal: answer.refusal,
+        });
+        self.endpoint.respond(self.now, id, answer.response);
     }
 
     fn admit(&mut self, admission: &Admission<'_>) -> Result<(), Status> {
@@ -301,24 +352,32 @@ impl Lwm2mServer {
             .map_or(Ok(()), |policy| policy(admission))
     }
 
-    fn register(&mut self, peer: SocketAddr, request: &Request) -> Response {
+    fn register(&mut self, peer: SocketAddr, request: &Request) -> Answer {
         let Some(endpoint) = request
             .query_value("ep")
             .filter(|e| !e.is_empty())
             .map(String::from)
         else {
-            return Response::new(Status::BadRequest);
+            return Answer::refused(Status::BadRequest, None, "no endpoint name (ep)");
         };
         let lifetime = match request.query_value("lt").map(str::parse::<u32>) {
             None => 86_400,
             Some(Ok(lt)) if lt > 0 => lt,
-            Some(_) => return Response::new(Status::BadRequest),
+            Some(_) => {
+                return Answer::refused(Status::BadRequest, Some(endpoint), "a bad lifetime (lt)")
+            }
         };
         let objects = match link::parse(&request.payload)
             .and_then(|links| link::registered_objects(&links))
         {
             Ok(objects) => objects,
-            Err(_) => return Response::new(Status::BadRequest),
+            Err(_) => {
+                return Answer::refused(
+                    Status::BadRequest,
+                    Some(endpoint),
+                    "objects not in link format",
+                )
+            }
         };
         let admission = Admission {
             endpoint: &endpoint,
@@ -328,9 +387,7 @@ impl Lwm2mServer {
             update: false,
         };
         if let Err(status) = self.admit(&admission) {
-            self.events
-                .push_back(ServerEvent::Rejected { endpoint, status });
-            return Response::new(status);
+            return Answer::refused(status, Some(endpoint), "refused by the server's policy");
         }
         // A client registering again replaces its old registration.
         if let Some(old) = self.by_endpoint.get(&endpoint).cloned() {
@@ -355,17 +412,20 @@ impl Lwm2mServer {
         self.by_address.insert(peer, location.clone());
         self.registrations.insert(location.clone(), registration);
         self.events.push_back(ServerEvent::Registered {
-            endpoint,
+            endpoint: endpoint.clone(),
             location: location.clone(),
         });
         self.flush_queue(&location);
-        Response::new(Status::Created).with_location(&location)
+        Answer::accepted(
+            Response::new(Status::Created).with_location(&location),
+            endpoint,
+        )
     }
 
-    fn update(&mut self, peer: SocketAddr, request: &Request) -> Response {
+    fn update(&mut self, peer: SocketAddr, request: &Request) -> Answer {
         let location = request.path_text();
         let Some(registration) = self.registrations.get(&location) else {
-            return Response::new(Status::NotFound);
+            return Answer::refused(Status::NotFound, None, "no such registration");
         };
         let endpoint = registration.endpoint.clone();
         let admission = Admission {
@@ -376,9 +436,7 @@ impl Lwm2mServer {
             update: true,
         };
         if let Err(status) = self.admit(&admission) {
-            self.events
-                .push_back(ServerEvent::Rejected { endpoint, status });
-            return Response::new(status);
+            return Answer::refused(status, Some(endpoint), "refused by the server's policy");
         }
         let lifetime = request
             .query_value("lt")
@@ -393,7 +451,7 @@ impl Lwm2mServer {
             .flatten();
         let now = self.now;
         let Some(registration) = self.registrations.get_mut(&location) else {
-            return Response::new(Status::NotFound);
+            return Answer::refused(Status::NotFound, None, "no such registration");
         };
         self.expiries
             .remove(&(registration.expires, location.clone()));
@@ -413,19 +471,22 @@ impl Lwm2mServer {
             .insert((registration.expires, location.clone()));
         self.by_address.remove(&old_address);
         self.by_address.insert(peer, location.clone());
-        self.events.push_back(ServerEvent::Updated { endpoint });
+        self.events.push_back(ServerEvent::Updated {
+            endpoint: endpoint.clone(),
+        });
         self.flush_queue(&location);
-        Response::new(Status::Changed)
+        Answer::accepted(Response::new(Status::Changed), endpoint)
     }
 
-    fn deregister(&mut self, request: &Request) -> Response {
+    fn deregister(&mut self, request: &Request) -> Answer {
         match self.remove_registration(&request.path_text()) {
             Some(endpoint) => {
-                self.events
-                    .push_back(ServerEvent::Deregistered { endpoint });
-                Response::new(Status::Deleted)
+                self.events.push_back(ServerEvent::Deregistered {
+                    endpoint: endpoint.clone(),
+                });
+                Answer::accepted(Response::new(Status::Deleted), endpoint)
             }
-            None => Response::new(Status::NotFound),
+            None => Answer::refused(Status::NotFound, None, "no such registration"),
         }
     }
 

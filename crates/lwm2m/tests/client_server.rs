@@ -3,11 +3,11 @@
 //! queue mode, admission policy, and thousands of clients on one server.
 
 use nbmodem_clock::Instant;
-use nbmodem_coap::{EndpointConfig, Status, TransmissionParams};
+use nbmodem_coap::{CancelReason, EndpointConfig, Status, TransmissionParams};
 use nbmodem_lwm2m::client::{ClientConfig, ClientEvent, Lwm2mClient};
 use nbmodem_lwm2m::content::{tlv, Path, ResourceType, Value};
 use nbmodem_lwm2m::object::{DataObject, ObjectStore, Operations, ResourceDef, ResourceValue};
-use nbmodem_lwm2m::server::{Lwm2mServer, Operation, OperationId, ServerEvent};
+use nbmodem_lwm2m::server::{ClientRequest, Lwm2mServer, Operation, OperationId, ServerEvent};
 use nbmodem_net::sim::SimNetwork;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -100,8 +100,32 @@ impl World {
         std::iter::from_fn(|| self.client().poll_event()).collect()
     }
 
+    /// The server's events, but for its answers to the client's requests ([`World::answers`]).
     fn server_events(&mut self) -> Vec<ServerEvent> {
+        self.all_server_events()
+            .into_iter()
+            .filter(|e| !matches!(e, ServerEvent::Answered { .. }))
+            .collect()
+    }
+
+    fn all_server_events(&mut self) -> Vec<ServerEvent> {
         std::iter::from_fn(|| self.server().poll_event()).collect()
+    }
+
+    /// The server's answers to the client's requests: what, the code, why refused.
+    fn answers(&mut self) -> Vec<(ClientRequest, Status, Option<&'static str>)> {
+        self.all_server_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                ServerEvent::Answered {
+                    request,
+                    status,
+                    refusal,
+                    ..
+                } => Some((request, status, refusal)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// How many notifications the server got since its events were last read.
@@ -268,7 +292,8 @@ fn observations_end_with_the_registration() {
     assert!(world
         .client_events()
         .contains(&ClientEvent::ObservationEnded {
-            path: path("/19/0/0")
+            path: path("/19/0/0"),
+            reason: CancelReason::Reset
         }));
 }
 
@@ -512,7 +537,8 @@ fn observation_with_pmin_and_pmax_and_cancel() {
     assert_eq!(
         world.client_events(),
         [ClientEvent::ObservationEnded {
-            path: path("/19/0/0")
+            path: path("/19/0/0"),
+            reason: CancelReason::Deregistered
         }]
     );
     assert!(!world.client().is_observed(path("/19/0/0")));
@@ -627,10 +653,13 @@ fn policy_refuses_a_registration() {
         }]
     );
     assert_eq!(
-        world.server_events(),
-        [ServerEvent::Rejected {
-            endpoint: "865975030000001".into(),
-            status: Status::Forbidden
+        world.all_server_events(),
+        [ServerEvent::Answered {
+            address: addr(CLIENT),
+            request: ClientRequest::Register,
+            endpoint: Some("865975030000001".into()),
+            status: Status::Forbidden,
+            refusal: Some("refused by the server's policy"),
         }]
     );
 }
@@ -670,4 +699,83 @@ fn two_thousand_clients_on_one_server() {
     net.run_for(Duration::from_secs(1));
     let server: &mut Lwm2mServer = net.node(addr(SERVER)).unwrap();
     assert_eq!(server.registration_count(), 2000);
+}
+
+#[test]
+fn a_saved_observation_notifies_from_a_restarted_client() {
+    let mut world = World::standard();
+    world.register();
+    let observe = world.observe("/19/0/0");
+    let saved = world.client().saved_observation(path("/19/0/0")).unwrap();
+    assert_eq!(saved.sequence, 0);
+    // The device restarts (its registration still stands on the server) and takes the
+    // observation back from what it saved.
+    let config = ClientConfig::new("865975030000001", addr(SERVER));
+    // Message IDs start elsewhere after a restart (the server still remembers the old ones).
+    let coap = EndpointConfig { seed: 77, ..coap() };
+    let mut restarted = Lwm2mClient::new(config, objects(), coap);
+    restarted.restore_observation(path("/19/0/0"), saved);
+    assert!(restarted.is_observed(path("/19/0/0")));
+    world.net.attach(addr(CLIENT), restarted);
+    let now = world.net.now();
+    assert_eq!(world.client().notify(now, path("/19/0/0"), true), Some(1));
+    world.net.run_for(Duration::from_millis(10));
+    let events = world.server_events();
+    assert!(
+        matches!(&events[..], [ServerEvent::Notification { operation, .. }] if *operation == observe),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn the_server_reports_what_it_answered_and_why_it_refused() {
+    let mut world = World::standard();
+    world.register();
+    let now = world.net.now();
+    world.client().update(now);
+    world.net.run_for(Duration::from_millis(10));
+    assert_eq!(
+        world.answers(),
+        [(ClientRequest::Update, Status::Changed, None)]
+    );
+    // Requests the server refuses: raw datagrams from the client's address.
+    let raw = |path: &[&str], query: Option<&str>| {
+        let mut packet = coap_lite::Packet::new();
+        packet.header.set_type(coap_lite::MessageType::Confirmable);
+        packet.header.code = coap_lite::MessageClass::Request(coap_lite::RequestType::Post);
+        packet.header.message_id = 0x4242 + path.len() as u16 + query.map_or(0, |_| 7);
+        for segment in path {
+            packet.add_option(coap_lite::CoapOption::UriPath, segment.as_bytes().to_vec());
+        }
+        if let Some(query) = query {
+            packet.add_option(coap_lite::CoapOption::UriQuery, query.as_bytes().to_vec());
+        }
+        nbmodem_net::Transmit {
+            destination: addr(SERVER),
+            payload: packet.to_bytes().unwrap(),
+        }
+    };
+    world.net.inject(addr(CLIENT), raw(&["rd"], Some("lt=60")));
+    world.net.inject(addr(CLIENT), raw(&["rd", "999"], None));
+    world.net.inject(addr(CLIENT), raw(&["nowhere"], None));
+    assert_eq!(
+        world.answers(),
+        [
+            (
+                ClientRequest::Register,
+                Status::BadRequest,
+                Some("no endpoint name (ep)")
+            ),
+            (
+                ClientRequest::Update,
+                Status::NotFound,
+                Some("no such registration")
+            ),
+            (
+                ClientRequest::Other,
+                Status::NotFound,
+                Some("no such resource")
+            ),
+        ]
+    );
 }

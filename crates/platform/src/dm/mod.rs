@@ -11,20 +11,18 @@ pub use info::resource_name;
 
 use crate::appkey::{self, AppKeyError};
 use crate::fault::{join_faults, Admit, Fault, Faults, Faulty, Gate};
-use crate::peek::{
-    excerpt, malformed_fields, other_fields, peek, reply_status, Datagram, Dedup, Incoming,
-};
+use crate::peek::{excerpt, malformed_fields, other_fields, peek, Datagram, Incoming};
 use crate::record::{RequestRecord, Server, Verdict};
 use crate::store::{AppKey, DmDevice, Store, StoreError};
 use admission::{policy, Note, Shared};
 use nbmodem_clock::Instant;
-use nbmodem_coap::{EndpointConfig, ExchangeError, Method, Request, Response};
+use nbmodem_coap::{EndpointConfig, ExchangeError, Method, Request, Response, Status};
 use nbmodem_lwm2m::content::Path as Lwm2mPath;
 use nbmodem_lwm2m::server::{Lwm2mServer, Operation, OperationId, ServerEvent};
 use nbmodem_net::udp::lock;
 use nbmodem_net::{DatagramNode, Transmit};
 use serde_json::{json, Map, Value};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -39,9 +37,7 @@ pub struct DmServer {
     server: Lwm2mServer,
     shared: Arc<Mutex<Shared>>,
     gate: Gate,
-    dedup: Dedup,
     reads: HashMap<OperationId, PendingRead>,
-    outbox: VecDeque<Transmit>,
 }
 
 impl DmServer {
@@ -57,9 +53,7 @@ impl DmServer {
             server,
             shared,
             gate: Gate::default(),
-            dedup: Dedup::default(),
             reads: HashMap::new(),
-            outbox: VecDeque::new(),
         }
     }
 
@@ -96,6 +90,8 @@ impl DmServer {
     }
 
     /// Hands a datagram to the LwM2M server, records the request it carried and acts on events.
+    /// The engine says what it answered (a retransmission it answers from its cache it does not
+    /// report, so each exchange is recorded once).
     fn process(
         &mut self,
         now: Instant,
@@ -104,24 +100,23 @@ impl DmServer {
         peeked: Datagram,
         delay: Option<String>,
     ) {
-        let fresh = match &peeked {
-            Datagram::Request(incoming) => self.dedup.first_time(now, from, incoming.mid),
-            _ => false,
-        };
         self.server.handle_datagram(now, from, datagram);
-        let first_new = self.outbox.len();
-        self.outbox
-            .extend(std::iter::from_fn(|| self.server.poll_transmit()));
         let note = lock(&self.shared).note.take();
         match peeked {
-            Datagram::Request(incoming) if fresh => {
-                let status = reply_status(self.outbox.range(first_new..), from, &incoming.token);
-                self.record_exchange(now, from, &incoming, status, note, delay);
+            Datagram::Request(incoming) => {
+                let answered = self.handle_events(now);
+                if let Some(status) = answered {
+                    self.record_exchange(now, from, &incoming, status, note, delay);
+                }
             }
-            Datagram::Malformed => self.record(&malformed(now, from, datagram)),
-            _ => {}
+            Datagram::Malformed => {
+                self.record(&malformed(now, from, datagram));
+                self.handle_events(now);
+            }
+            Datagram::Other => {
+                self.handle_events(now);
+            }
         }
-        self.handle_events(now);
     }
 
     /// Records a request the LwM2M server answered with `status`, with what its policy noted.
@@ -130,15 +125,17 @@ impl DmServer {
         now: Instant,
         from: SocketAddr,
         incoming: &Incoming,
-        status: Option<String>,
+        status: Status,
         note: Option<Note>,
         delay: Option<String>,
     ) {
         let (operation, mut fields) = describe(&incoming.request);
-        let verdict = match &status {
-            Some(code) if code.starts_with('2') => Verdict::Accepted,
-            _ => Verdict::Rejected,
+        let verdict = if status.is_error() {
+            Verdict::Rejected
+        } else {
+            Verdict::Accepted
         };
+        let status = Some(nbmodem_coap::Response::new(status).status_text());
         let policy_fault = note.as_ref().and_then(|n| n.fault.clone());
         fields.extend(note.map(|n| n.fields).unwrap_or_default());
         let record = RequestRecord::new(Server::Dm, now, from, operation)
@@ -148,16 +145,21 @@ impl DmServer {
         self.record(&record);
     }
 
-    fn handle_events(&mut self, now: Instant) {
+    /// Acts on the LwM2M server's events; returns the status it answered a client's request
+    /// with, if it answered one.
+    fn handle_events(&mut self, now: Instant) -> Option<Status> {
+        let mut answered = None;
         while let Some(event) = self.server.poll_event() {
             match event {
                 ServerEvent::Registered { endpoint, .. } => self.start_read(now, endpoint),
                 ServerEvent::Completed {
                     operation, result, ..
                 } => self.finish_read(now, operation, result),
+                ServerEvent::Answered { status, .. } => answered = Some(status),
                 _ => {}
             }
         }
+        answered
     }
 
     /// Reads /666/0 of a device that just registered.
@@ -278,9 +280,7 @@ impl DatagramNode for DmServer {
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.outbox
-            .pop_front()
-            .or_else(|| self.server.poll_transmit())
+        self.server.poll_transmit()
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
