@@ -5,10 +5,12 @@
 //! - `lwm2m-server`: Register/Update exchanges per second and memory per registered client.
 //! - `lwm2m-client-memory`: memory per simulated `Lwm2mClient`.
 //! - `coap-get`: GET throughput of our CoAP server and of libcoap's.
+//! - `ct-registry`: durable self-registration records per second of the CT stand-in.
 
 mod alloc;
 mod client_memory;
 mod coap_get;
+mod ct_registry;
 mod load;
 mod lwm2m_server;
 mod served;
@@ -38,6 +40,8 @@ enum Bench {
     Lwm2mClientMemory(client_memory::Args),
     /// Confirmable GETs against our CoAP server and libcoap's coap-server-notls.
     CoapGet(coap_get::Args),
+    /// Modules posting self-registration records to the CT stand-in: durable records per second.
+    CtRegistry(ct_registry::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,5 +49,6 @@ fn main() -> anyhow::Result<()> {
         Bench::Lwm2mServer(args) => lwm2m_server::run(args),
         Bench::Lwm2mClientMemory(args) => client_memory::run(args),
         Bench::CoapGet(args) => coap_get::run(args),
+        Bench::CtRegistry(args) => ct_registry::run(args),
     }
 }

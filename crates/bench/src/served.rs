@@ -88,6 +88,12 @@ impl<N> Served<N> {
         udp::lock(&self.node)
     }
 
+    /// What wakes the driver, for the node to keep (a writer that wakes it when records are
+    /// durable).
+    pub fn wake_handle(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
     /// Tells the driver to look at the node again (after acting on it).
     pub fn wake(&self) {
         self.wake.notify_one();

@@ -165,7 +165,7 @@ mod tests {
     #[test]
     fn commands_act_on_a_platform() {
         let dir = tempfile::tempdir().unwrap();
-        let mut platform = Platform::open(dir.path(), 1).unwrap();
+        let mut platform = Platform::open(dir.path(), 1, crate::Writing::Inline).unwrap();
         assert_eq!(answer(b"fault dm reject 2", &mut platform), "OK");
         assert_eq!(answer(b"fault ct delay 1s", &mut platform), "OK");
         assert_eq!(platform.dm.faults().reject, 2);

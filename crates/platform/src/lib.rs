@@ -8,7 +8,9 @@
 //!
 //! Each is a sans-IO [`DatagramNode`](nbmodem_net::DatagramNode): [`Platform::attach`] puts all
 //! three on a [`SimNetwork`] in virtual time, [`serve::serve`] runs them on UDP sockets in real
-//! time. Every request is recorded durably ([`store`], [`record`]); faults (drop, reject, delay)
+//! time. Every request is recorded durably ([`store`], [`record`]), through a writer that
+//! commits in batches off the engine path and holds each answer until its record is on disk
+//! ([`writer`]); faults (drop, reject, delay)
 //! can be injected per server ([`fault`]), at start-up or through the control port ([`control`]).
 //! [`cli`] is the `nbmodem platform` command.
 
@@ -23,12 +25,14 @@ pub mod record;
 mod registry;
 pub mod serve;
 pub mod store;
+pub mod writer;
 
 pub use dm::{resource_name, DmServer};
 pub use fault::{Fault, Faults, Faulty, ServerFault};
 pub use record::{RequestRecord, Server, Verdict};
 pub use registry::RegistryServer;
 pub use store::{AppKey, DmDevice, Store, StoreError};
+pub use writer::Writing;
 
 use nbmodem_net::sim::SimNetwork;
 use nbmodem_operators::selfreg::Registry;
@@ -92,13 +96,14 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// Opens the three servers on the database in `data_dir`; `seed` seeds their CoAP message IDs
-    /// and tokens.
-    pub fn open(data_dir: &Path, seed: u64) -> Result<Platform, StoreError> {
+    /// Opens the three servers on the database in `data_dir`, writing as `writing` says;
+    /// `seed` seeds their CoAP message IDs and tokens.
+    pub fn open(data_dir: &Path, seed: u64, writing: Writing) -> Result<Platform, StoreError> {
+        let registry = |r, s| RegistryServer::open(r, data_dir, s, writing);
         Ok(Platform {
-            ct: RegistryServer::open(Registry::ChinaTelecom, data_dir, seed)?,
-            cu: RegistryServer::open(Registry::ChinaUnicom, data_dir, seed.wrapping_add(1))?,
-            dm: DmServer::open(data_dir, seed.wrapping_add(2))?,
+            ct: registry(Registry::ChinaTelecom, seed)?,
+            cu: registry(Registry::ChinaUnicom, seed.wrapping_add(1))?,
+            dm: DmServer::open(data_dir, seed.wrapping_add(2), writing)?,
         })
     }
 

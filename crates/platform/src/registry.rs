@@ -9,7 +9,8 @@
 use crate::fault::{join_faults, Admit, Fault, Faults, Faulty, Gate};
 use crate::peek::{excerpt, malformed_fields, other_fields, peek, Datagram};
 use crate::record::{RequestRecord, Server, Verdict};
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
+use crate::writer::{HeldOutput, RecordWriter, Write, Writing};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{Endpoint, EndpointConfig, Event, Method, Request, Response, Status};
 use nbmodem_net::{DatagramNode, Transmit};
@@ -27,34 +28,55 @@ type Decoded = Option<Result<RegistrationRecord, RecordError>>;
 pub struct RegistryServer {
     registry: Registry,
     endpoint: Endpoint,
-    store: Store,
+    writer: RecordWriter,
+    /// Answers waiting for their records to be durable.
+    held: HeldOutput,
     faults: Faults,
     gate: Gate,
 }
 
 impl RegistryServer {
-    pub fn new(registry: Registry, store: Store, coap: EndpointConfig) -> Self {
+    pub fn new(registry: Registry, writer: RecordWriter, coap: EndpointConfig) -> Self {
         RegistryServer {
             registry,
             endpoint: Endpoint::new(coap),
-            store,
+            writer,
+            held: HeldOutput::default(),
             faults: Faults::default(),
             gate: Gate::default(),
         }
     }
 
-    /// A registry recording into the database in `data_dir`.
-    pub fn open(registry: Registry, data_dir: &Path, seed: u64) -> Result<Self, StoreError> {
+    /// A registry recording into the database in `data_dir`, as `writing` says.
+    pub fn open(
+        registry: Registry,
+        data_dir: &Path,
+        seed: u64,
+        writing: Writing,
+    ) -> Result<Self, StoreError> {
         let coap = EndpointConfig {
             seed,
             ..EndpointConfig::default()
         };
-        Ok(Self::new(registry, Store::open(data_dir)?, coap))
+        Ok(Self::new(
+            registry,
+            RecordWriter::open(data_dir, writing)?,
+            coap,
+        ))
     }
 
     /// Prints a line per request handled on standard error.
     pub fn set_console(&mut self, on: bool) {
-        self.store.set_console(on);
+        self.writer.set_console(on);
+    }
+
+    /// Who to wake when held answers may go (a batch of records is durable).
+    pub fn set_wake(&mut self, wake: std::sync::Arc<tokio::sync::Notify>) {
+        self.writer.set_wake(wake);
+    }
+
+    fn record(&mut self, record: RequestRecord) {
+        self.writer.submit(Write::Record(record));
     }
 
     pub fn server(&self) -> Server {
@@ -126,18 +148,18 @@ impl RegistryServer {
                     .fault(join_faults(delay.clone(), fault))
                     .fields(fields);
                 self.endpoint.respond(now, id, response);
-                self.store.record(&record);
+                self.record(record);
             }
         }
     }
 
-    fn record_dropped(&self, now: Instant, from: SocketAddr, request: &Request, fault: String) {
+    fn record_dropped(&mut self, now: Instant, from: SocketAddr, request: &Request, fault: String) {
         let (operation, fields) = describe(request, &self.decode(request));
         let record = RequestRecord::new(self.server(), now, from, operation)
             .verdict(Verdict::Dropped, None)
             .fault(Some(fault))
             .fields(fields);
-        self.store.record(&record);
+        self.record(record);
     }
 }
 
@@ -181,7 +203,7 @@ impl DatagramNode for RegistryServer {
             let record = RequestRecord::new(self.server(), now, from, "malformed")
                 .verdict(Verdict::Rejected, None)
                 .fields(malformed_fields(datagram));
-            self.store.record(&record);
+            self.record(record);
         }
         let is_request = matches!(peeked, Datagram::Request(_));
         match self
@@ -198,8 +220,12 @@ impl DatagramNode for RegistryServer {
         }
     }
 
+    /// What the engine sends, once the records made before it are durable.
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.endpoint.poll_transmit()
+        while let Some(transmit) = self.endpoint.poll_transmit() {
+            self.held.push(self.writer.last(), transmit);
+        }
+        self.held.pop(self.writer.committed())
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

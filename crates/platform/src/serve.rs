@@ -101,7 +101,7 @@ pub async fn bind(config: ServeConfig) -> Result<Bound> {
             config.control
         );
     }
-    let mut platform = Platform::open(&config.data, config.seed)
+    let mut platform = Platform::open(&config.data, config.seed, crate::Writing::Thread)
         .with_context(|| format!("opening the database in {}", config.data.display()))?;
     for fault in &config.faults {
         platform.faulty(fault.server).set_fault(fault.fault);
@@ -242,6 +242,10 @@ async fn run(
         cu: Running::new(platform.cu),
         dm: Running::new(platform.dm),
     };
+    // Each writer wakes its node's driver when a batch is durable, so held answers go out.
+    lock(&nodes.ct.node).set_wake(Arc::clone(&nodes.ct.wake));
+    lock(&nodes.cu.node).set_wake(Arc::clone(&nodes.cu.wake));
+    lock(&nodes.dm.node).set_wake(Arc::clone(&nodes.dm.wake));
     let Nodes {
         ct: ct_node,
         cu: cu_node,

@@ -3,14 +3,14 @@
 //! and the device information the DM server read and decrypted.
 //!
 //! Every write is one statement or one transaction, so a power cut leaves the old state or the new
-//! one. Each node opens its own connection; the CLI reads with another, while the servers run.
+//! one. The servers write through a [`crate::writer::RecordWriter`], in batches. Each node opens its own connection; the CLI reads with another, while the servers run.
 //! The statements run for every request are prepared once per connection (`prepare_cached`).
 
 use crate::record::{RequestRecord, Server};
+use crate::writer::Write;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -83,8 +83,6 @@ pub struct DmDevice {
 
 pub struct Store {
     connection: Connection,
-    /// Also print a line per record on standard error (`nbmodem platform`, the sandbox).
-    console: bool,
 }
 
 impl Store {
@@ -97,10 +95,7 @@ impl Store {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.execute_batch(SCHEMA)?;
-        let store = Store {
-            connection,
-            console: false,
-        };
+        let store = Store { connection };
         store.know_factory_keys()?;
         Ok(store)
     }
@@ -119,21 +114,19 @@ impl Store {
 
     /// Appends a record.
     pub fn insert(&self, record: &RequestRecord) -> Result<(), StoreError> {
-        let mut statement = self.connection.prepare_cached(
-            "INSERT INTO records (server, time_ms, time, source, operation, verdict, status, fault, fields)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
-        statement.execute(params![
-            record.server.as_str(),
-            to_sql_ms(record.time_ms),
-            record.time,
-            record.source,
-            record.operation,
-            record.verdict.as_str(),
-            record.status,
-            record.fault,
-            record.fields.to_string(),
-        ])?;
+        insert_record(&self.connection, record)
+    }
+
+    /// Writes `writes` in one transaction: all of them or none, with one sync to disk.
+    pub fn write_all(&mut self, writes: &[Write]) -> Result<(), StoreError> {
+        let transaction = self.connection.transaction()?;
+        for write in writes {
+            match write {
+                Write::Record(record) => insert_record(&transaction, record)?,
+                Write::Device(device) => save_device_on(&transaction, device)?,
+            }
+        }
+        transaction.commit()?;
         Ok(())
     }
 
@@ -209,22 +202,7 @@ impl Store {
 
     /// Stores (or replaces) what is known about a device.
     pub fn save_device(&self, device: &DmDevice) -> Result<(), StoreError> {
-        let info =
-            serde_json::to_string(&device.info).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut statement = self.connection.prepare_cached(
-            "INSERT OR REPLACE INTO dm_devices (app_key, imei, imei2, imsi, endpoint, info, read_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        statement.execute(params![
-            device.app_key,
-            device.imei,
-            device.imei2,
-            device.imsi,
-            device.endpoint,
-            info,
-            to_sql_ms(device.read_ms),
-        ])?;
-        Ok(())
+        save_device_on(&self.connection, device)
     }
 
     /// Every device the DM server read, by app key and IMEI.
@@ -253,22 +231,44 @@ impl Store {
         })
         .collect()
     }
+}
 
-    /// Prints a line on standard error for every record written from now on.
-    pub fn set_console(&mut self, on: bool) {
-        self.console = on;
-    }
+fn insert_record(connection: &Connection, record: &RequestRecord) -> Result<(), StoreError> {
+    let mut statement = connection.prepare_cached(
+        "INSERT INTO records (server, time_ms, time, source, operation, verdict, status, fault, fields)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    statement.execute(params![
+        record.server.as_str(),
+        to_sql_ms(record.time_ms),
+        record.time,
+        record.source,
+        record.operation,
+        record.verdict.as_str(),
+        record.status,
+        record.fault,
+        record.fields.to_string(),
+    ])?;
+    Ok(())
+}
 
-    /// Writes a record; a database failure is logged, never fatal to the server.
-    pub fn record(&self, record: &RequestRecord) {
-        if self.console {
-            // A console that went away is no reason to stop serving.
-            let _ = writeln!(std::io::stderr().lock(), "{record}");
-        }
-        if let Err(e) = self.insert(record) {
-            tracing::error!("cannot record a {} request: {e}", record.server);
-        }
-    }
+fn save_device_on(connection: &Connection, device: &DmDevice) -> Result<(), StoreError> {
+    let info =
+        serde_json::to_string(&device.info).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut statement = connection.prepare_cached(
+        "INSERT OR REPLACE INTO dm_devices (app_key, imei, imei2, imsi, endpoint, info, read_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    statement.execute(params![
+        device.app_key,
+        device.imei,
+        device.imei2,
+        device.imsi,
+        device.endpoint,
+        info,
+        to_sql_ms(device.read_ms),
+    ])?;
+    Ok(())
 }
 
 fn to_sql_ms(ms: u64) -> i64 {

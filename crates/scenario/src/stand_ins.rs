@@ -45,8 +45,8 @@ impl StandIns {
 
     /// Starts the platforms on the bench's network.
     pub fn attach(&self, bench: &mut Bench) -> Result<(), SetupError> {
-        let platform =
-            Platform::open(self.dir.path(), 7).map_err(|e| SetupError::Platform(e.to_string()))?;
+        let platform = Platform::open(self.dir.path(), 7, nbmodem_platform::Writing::Inline)
+            .map_err(|e| SetupError::Platform(e.to_string()))?;
         platform.attach(bench.network(), &self.addresses);
         Ok(())
     }

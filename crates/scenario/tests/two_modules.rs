@@ -27,7 +27,7 @@ fn module(imei: &str, imsi: &str) -> ModuleNode {
 fn two_modules_register_each_as_itself() {
     let dir = tempfile::tempdir().unwrap();
     let mut net = SimNetwork::new(VirtualClock::DEFAULT_START, 1);
-    Platform::open(dir.path(), 5)
+    Platform::open(dir.path(), 5, nbmodem_platform::Writing::Inline)
         .unwrap()
         .attach(&mut net, &Addresses::default());
     let hosts: [(IpAddr, &str, &str); 2] = [

@@ -14,6 +14,7 @@ use crate::fault::{join_faults, Admit, Fault, Faults, Faulty, Gate};
 use crate::peek::{excerpt, malformed_fields, other_fields, peek, Datagram, Incoming};
 use crate::record::{RequestRecord, Server, Verdict};
 use crate::store::{AppKey, DmDevice, Store, StoreError};
+use crate::writer::{HeldOutput, RecordWriter, Write, Writing};
 use admission::{policy, Note, Shared};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{EndpointConfig, ExchangeError, Method, Request, Response, Status};
@@ -36,12 +37,17 @@ struct PendingRead {
 pub struct DmServer {
     server: Lwm2mServer,
     shared: Arc<Mutex<Shared>>,
+    /// Records and devices, written off the engine path.
+    writer: RecordWriter,
+    /// Answers waiting for the records before them to be durable.
+    held: HeldOutput,
     gate: Gate,
     reads: HashMap<OperationId, PendingRead>,
 }
 
 impl DmServer {
-    pub fn new(store: Store, coap: EndpointConfig) -> Self {
+    /// A DM server reading app keys from `store` and writing through `writer`.
+    pub fn new(store: Store, writer: RecordWriter, coap: EndpointConfig) -> Self {
         let shared = Arc::new(Mutex::new(Shared {
             store,
             faults: Faults::default(),
@@ -52,18 +58,27 @@ impl DmServer {
         DmServer {
             server,
             shared,
+            writer,
+            held: HeldOutput::default(),
             gate: Gate::default(),
             reads: HashMap::new(),
         }
     }
 
-    /// A DM server keeping its app keys, records and devices in the database in `data_dir`.
-    pub fn open(data_dir: &Path, seed: u64) -> Result<Self, StoreError> {
+    /// A DM server keeping its app keys, records and devices in the database in `data_dir`,
+    /// writing as `writing` says.
+    pub fn open(data_dir: &Path, seed: u64, writing: Writing) -> Result<Self, StoreError> {
         let coap = EndpointConfig {
             seed,
             ..EndpointConfig::default()
         };
-        Ok(Self::new(Store::open(data_dir)?, coap))
+        let writer = RecordWriter::open(data_dir, writing)?;
+        Ok(Self::new(Store::open(data_dir)?, writer, coap))
+    }
+
+    /// Who to wake when held answers may go (a batch of records is durable).
+    pub fn set_wake(&mut self, wake: Arc<tokio::sync::Notify>) {
+        self.writer.set_wake(wake);
     }
 
     /// Issues an app key (see [`appkey::issue`]).
@@ -77,7 +92,7 @@ impl DmServer {
 
     /// Prints a line per request handled on standard error.
     pub fn set_console(&mut self, on: bool) {
-        lock(&self.shared).store.set_console(on);
+        self.writer.set_console(on);
     }
 
     /// The devices whose information was read.
@@ -85,8 +100,8 @@ impl DmServer {
         lock(&self.shared).store.devices()
     }
 
-    fn record(&self, record: &RequestRecord) {
-        lock(&self.shared).store.record(record);
+    fn record(&mut self, record: RequestRecord) {
+        self.writer.submit(Write::Record(record));
     }
 
     /// Hands a datagram to the LwM2M server, records the request it carried and acts on events.
@@ -110,7 +125,7 @@ impl DmServer {
                 }
             }
             Datagram::Malformed => {
-                self.record(&malformed(now, from, datagram));
+                self.record(malformed(now, from, datagram));
                 self.handle_events(now);
             }
             Datagram::Other => {
@@ -121,7 +136,7 @@ impl DmServer {
 
     /// Records a request the LwM2M server answered with `status`, with what its policy noted.
     fn record_exchange(
-        &self,
+        &mut self,
         now: Instant,
         from: SocketAddr,
         incoming: &Incoming,
@@ -142,7 +157,7 @@ impl DmServer {
             .verdict(verdict, status)
             .fault(join_faults(delay, policy_fault))
             .fields(fields);
-        self.record(&record);
+        self.record(record);
     }
 
     /// Acts on the LwM2M server's events; returns the status it answered a client's request
@@ -188,28 +203,25 @@ impl DmServer {
         let Some(read) = self.reads.remove(&operation) else {
             return;
         };
-        let shared = lock(&self.shared);
-        let outcome = info::interpret(&shared.store, &read.endpoint, now, result);
-        if let Some(device) = &outcome.device {
-            if let Err(e) = shared.store.save_device(device) {
-                tracing::error!("cannot store DM device {}: {e}", device.imei);
-            }
+        let outcome = info::interpret(&lock(&self.shared).store, &read.endpoint, now, result);
+        if let Some(device) = outcome.device {
+            self.writer.submit(Write::Device(device));
         }
         let mut fields = outcome.fields;
         fields.insert("path".into(), json!("/666/0"));
         let record = RequestRecord::new(Server::Dm, now, read.address, "read")
             .verdict(outcome.verdict, outcome.status)
             .fields(fields);
-        shared.store.record(&record);
+        self.record(record);
     }
 
-    fn record_dropped(&self, now: Instant, from: SocketAddr, request: &Request, fault: String) {
+    fn record_dropped(&mut self, now: Instant, from: SocketAddr, request: &Request, fault: String) {
         let (operation, fields) = describe(request);
         let record = RequestRecord::new(Server::Dm, now, from, operation)
             .verdict(Verdict::Dropped, None)
             .fault(Some(fault))
             .fields(fields);
-        self.record(&record);
+        self.record(record);
     }
 }
 
@@ -279,8 +291,12 @@ impl DatagramNode for DmServer {
         }
     }
 
+    /// What the engine sends, once the records made before it are durable.
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.server.poll_transmit()
+        while let Some(transmit) = self.server.poll_transmit() {
+            self.held.push(self.writer.last(), transmit);
+        }
+        self.held.pop(self.writer.committed())
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

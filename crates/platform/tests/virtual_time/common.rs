@@ -27,7 +27,7 @@ pub fn raw_address() -> SocketAddr {
 /// A network with the platform (data in `data`) at the default addresses, a CoAP client with the
 /// BC25 CT/CU schedule (3 s, 4 retransmissions, no randomness).
 pub fn network(data: &Path, configure: impl FnOnce(&mut Platform)) -> SimNetwork {
-    let mut platform = Platform::open(data, 7).unwrap();
+    let mut platform = Platform::open(data, 7, nbmodem_platform::Writing::Inline).unwrap();
     configure(&mut platform);
     let mut net = SimNetwork::new(START, 11);
     platform.attach(&mut net, &Addresses::default());

@@ -3,6 +3,7 @@
 
 mod common;
 mod dm;
+mod durable;
 mod faults;
 mod registries;
 #[path = "../shared/sample.rs"]
