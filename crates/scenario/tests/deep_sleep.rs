@@ -1,5 +1,5 @@
 //! Deep sleep (PSM) at the UART and on the network, byte for byte: when the module enters it, what
-//! wakes it, and that it cannot be reached meanwhile (crates/module/src/sleep.rs). The operator
+//! wakes it, and that it cannot be reached meanwhile (crates/module/src/radio.rs). The operator
 //! rules built on it (retries waking the module, exchanges delaying sleep, DM updates) are tested
 //! in self_registration.rs and dm.rs.
 
