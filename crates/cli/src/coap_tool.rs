@@ -184,7 +184,12 @@ pub async fn serve(
         Some(Psk { identity, key }) => {
             let lookup: nbmodem_dtls::PskLookup =
                 Arc::new(move |id: &[u8]| (id == identity).then(|| key.clone()));
-            let secure = SecureNode::new(server, Role::Server { lookup });
+            // The cookie secret from the clock too: a forged source must not guess it.
+            let config = nbmodem_dtls::Config {
+                seed,
+                ..Default::default()
+            };
+            let secure = SecureNode::new(server, Role::Server { lookup }).with_config(config);
             run_node(secure, socket, shutdown).await
         }
     }
@@ -343,18 +348,40 @@ pub async fn request(args: ClientArgs) -> Result<bool> {
     let stopped = async {
         let _ = stopped.await;
     };
-    let driver = match (uri.secure, args.psk) {
-        (false, _) => tokio::spawn(run_node(client, socket, stopped)),
-        (true, Some(Psk { identity, key })) => tokio::spawn(run_node(
-            SecureNode::new(client, Role::Client { identity, key }),
-            socket,
-            stopped,
-        )),
+    let outcome = match (uri.secure, args.psk) {
+        (false, _) => {
+            let driver = tokio::spawn(run_node(client, socket, stopped));
+            let outcome = print_events(&mut events, args.observe).await;
+            let _ = stop.send(());
+            driver.await??;
+            outcome
+        }
+        (true, Some(Psk { identity, key })) => {
+            let node = Arc::new(Mutex::new(SecureNode::new(
+                client,
+                Role::Client { identity, key },
+            )));
+            let (wake, stepped) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+            let driver = tokio::spawn(udp::run_host(
+                udp::OneSocket(Arc::clone(&node)),
+                udp::Ports::One(socket),
+                Arc::clone(&wake),
+                Some(Arc::clone(&stepped)),
+                stopped,
+            ));
+            let outcome = print_events(&mut events, args.observe).await;
+            // Done: close the session (close_notify), so that the server can forget it at once;
+            // the driver's next step sends it (a step already passed is not waited for).
+            let _ = tokio::time::timeout(Duration::ZERO, stepped.notified()).await;
+            udp::lock(&node).close_all(RealClock.now());
+            wake.notify_one();
+            let _ = tokio::time::timeout(Duration::from_secs(1), stepped.notified()).await;
+            let _ = stop.send(());
+            driver.await??;
+            outcome
+        }
         (true, None) => bail!("a coaps:// URI needs --psk IDENTITY:KEY"),
     };
-    let outcome = print_events(&mut events, args.observe).await;
-    let _ = stop.send(());
-    driver.await??;
     Ok(outcome)
 }
 

@@ -743,3 +743,73 @@ fn our_dtls_client_against_libcoap_server() {
         printed.payload
     );
 }
+
+/// Whether the `openssl` command is installed; under `NBMODEM_INTEROP` its absence fails.
+fn openssl_available() -> bool {
+    if on_path("openssl") {
+        return true;
+    }
+    assert!(
+        std::env::var_os("NBMODEM_INTEROP").is_none(),
+        "the openssl command is not installed (apt-get install openssl)"
+    );
+    eprintln!("note: skipped: the openssl command is not installed");
+    false
+}
+
+/// `openssl s_client` from `local` to our DTLS server at `server`; its stdin stays open (so that
+/// it does not close the session) until it is killed. Returns it once its handshake is done; the
+/// caller kills and waits for it.
+#[allow(clippy::zombie_processes)]
+fn s_client_connected(local: SocketAddr, server: SocketAddr) -> Child {
+    let key: String = PSK_KEY.bytes().map(|b| format!("{b:02x}")).collect();
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-dtls1_2", "-bind", &local.to_string()])
+        .args([
+            "-connect",
+            &server.to_string(),
+            "-psk_identity",
+            PSK_IDENTITY,
+        ])
+        .args(["-psk", &key, "-cipher", "PSK-AES128-CCM8"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting openssl s_client");
+    let (stdout, _reader) = collect(child.stdout.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8_lossy(&stdout.lock().unwrap()).into_owned();
+        if text.contains("Cipher is PSK-AES128-CCM8") {
+            return child;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the handshake from {local} did not complete: {text}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_client_that_vanished_can_come_back_from_the_same_address() {
+    if !openssl_available() {
+        return;
+    }
+    let psk = format!("{PSK_IDENTITY}:{PSK_KEY}");
+    let (mut server, address) = start_our_server_with(&["--psk", &psk]);
+    let local: SocketAddr = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    for attempt in 0..3 {
+        let mut client = s_client_connected(local, address);
+        // Gone without close_notify, as a module going to deep sleep or behind a new NAT.
+        client.kill().unwrap();
+        client.wait().unwrap();
+        server.assert_running();
+        eprintln!("attempt {attempt}: connected, then killed");
+    }
+}

@@ -47,6 +47,11 @@ pub struct Config {
     /// The suites to offer (client, in order of preference) or accept (server): a non-empty
     /// subset of [`CIPHER_SUITES`].
     pub cipher_suites: &'static [&'static str],
+    /// Seeds the server's cookie secret (HelloVerifyRequest, RFC 6347 §4.2.1), the only
+    /// randomness of the engine's own, so that a run in virtual time repeats; a real-time server
+    /// passes something unpredictable (the clock). OpenSSL's own handshake randoms stay
+    /// OpenSSL's.
+    pub seed: u64,
 }
 
 impl Default for Config {
@@ -57,6 +62,7 @@ impl Default for Config {
             max_retransmissions: 6,
             max_datagram_size: 1232,
             cipher_suites: &CIPHER_SUITES,
+            seed: 0,
         }
     }
 }

@@ -28,13 +28,61 @@ pub(crate) fn client(
     Ok(builder.build())
 }
 
-/// A context whose server looks client identities up with `lookup`.
+/// A context whose server looks client identities up with `lookup`, with the cookies of the
+/// HelloVerifyRequest (RFC 6347 §4.2.1): an HMAC of the peer's address under a secret from
+/// `config.seed`, so that a forged source never gets a session.
 pub(crate) fn server(lookup: PskLookup, config: &Config) -> Result<SslContext, ErrorStack> {
     let mut builder = dtls12_psk(config)?;
     builder.set_psk_server_callback(move |_ssl, identity, key_out| {
         Ok(identity.map_or(0, |identity| look_up_key(&*lookup, identity, key_out)))
     });
+    // The cookie callbacks serve `DTLSv1_listen` (SecureNode's stateless listening); a session
+    // used on its own does no cookie exchange (SSL_OP_COOKIE_EXCHANGE is not set here).
+    let secret = cookie_secret(config.seed);
+    let verify_secret = secret;
+    builder.set_cookie_generate_cb(move |_ssl, out| {
+        let cookie = cookie_for_peer(&secret)?;
+        let len = cookie.len().min(out.len());
+        out[..len].copy_from_slice(&cookie[..len]);
+        Ok(len)
+    });
+    builder.set_cookie_verify_cb(move |_ssl, cookie| {
+        cookie_for_peer(&verify_secret).is_ok_and(|expected| openssl::memcmp::eq(&expected, cookie))
+    });
     Ok(builder.build())
+}
+
+/// The length of our cookies.
+const COOKIE_LEN: usize = 16;
+
+thread_local! {
+    /// The address of the peer whose ClientHello is being looked at: the cookie callbacks have no
+    /// other way to learn it (the session's BIO is a queue, not a socket).
+    static PEER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `peer` as the address the cookie callbacks bind cookies to.
+pub(crate) fn with_peer<R>(peer: &[u8], f: impl FnOnce() -> R) -> R {
+    PEER.with(|p| *p.borrow_mut() = peer.to_vec());
+    let result = f();
+    PEER.with(|p| p.borrow_mut().clear());
+    result
+}
+
+fn cookie_secret(seed: u64) -> [u8; 32] {
+    let mut input = seed.to_be_bytes().to_vec();
+    input.extend_from_slice(b"nbmodem DTLS cookie secret");
+    openssl::sha::sha256(&input)
+}
+
+/// HMAC-SHA256 of the current peer's address, cut to [`COOKIE_LEN`].
+fn cookie_for_peer(secret: &[u8]) -> Result<Vec<u8>, ErrorStack> {
+    let key = openssl::pkey::PKey::hmac(secret)?;
+    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)?;
+    PEER.with(|p| signer.update(&p.borrow()))?;
+    let mut mac = signer.sign_to_vec()?;
+    mac.truncate(COOKIE_LEN);
+    Ok(mac)
 }
 
 fn dtls12_psk(config: &Config) -> Result<SslContextBuilder, ErrorStack> {

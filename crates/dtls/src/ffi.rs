@@ -2,13 +2,14 @@
 //!
 //! `DTLSv1_get_timeout` and `DTLSv1_handle_timeout` are C macros over `SSL_ctrl`, so they are
 //! reached through `SSL_ctrl` with their control numbers from `<openssl/ssl.h>`.
-//! `DTLS_set_timer_cb` and `DTLS_get_data_mtu` are libssl functions (since 1.1.1) that
-//! `openssl-sys` does not declare; libssl itself is linked by `openssl-sys`.
+//! `DTLS_set_timer_cb`, `DTLS_get_data_mtu` and `DTLSv1_listen` are libssl functions (since
+//! 1.1.1), `BIO_ADDR_new`/`BIO_ADDR_free` libcrypto ones, that `openssl-sys` does not declare;
+//! both libraries are linked by `openssl-sys`.
 
 use std::ptr;
 
 use foreign_types::ForeignTypeRef;
-use libc::{c_int, c_uint, size_t, timeval};
+use libc::{c_int, c_uint, c_void, size_t, timeval};
 use openssl::ssl::SslRef;
 use openssl_sys::SSL;
 
@@ -22,6 +23,41 @@ const DTLS_CTRL_HANDLE_TIMEOUT: c_int = 74;
 extern "C" {
     fn DTLS_set_timer_cb(ssl: *mut SSL, cb: Option<TimerCallback>);
     fn DTLS_get_data_mtu(ssl: *const SSL) -> size_t;
+    fn DTLSv1_listen(ssl: *mut SSL, client: *mut c_void) -> c_int;
+    fn BIO_ADDR_new() -> *mut c_void;
+    fn BIO_ADDR_free(address: *mut c_void);
+}
+
+/// What `DTLSv1_listen` made of the datagrams it read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listened {
+    /// A ClientHello with a valid cookie: the SSL object now holds the handshake.
+    Verified,
+    /// Nothing kept: a HelloVerifyRequest was written for a ClientHello without a valid cookie,
+    /// or the datagram was no ClientHello at all.
+    Nothing,
+    /// A fatal error.
+    Failed,
+}
+
+/// `DTLSv1_listen`: looks at the datagrams in the SSL object's read BIO without keeping any state
+/// for their sender, until one is a ClientHello whose cookie verifies.
+pub(crate) fn listen(ssl: &SslRef) -> Listened {
+    // SAFETY: BIO_ADDR_new returns a fresh address object or null; DTLSv1_listen only writes the
+    // peer's address into it (or clears it); it is freed below whatever happened.
+    unsafe {
+        let address = BIO_ADDR_new();
+        if address.is_null() {
+            return Listened::Failed;
+        }
+        let ret = DTLSv1_listen(ssl.as_ptr(), address);
+        BIO_ADDR_free(address);
+        match ret {
+            1 => Listened::Verified,
+            0 => Listened::Nothing,
+            _ => Listened::Failed,
+        }
+    }
 }
 
 /// What `DTLSv1_handle_timeout` did.

@@ -10,8 +10,10 @@
 //! and each datagram given to [`DtlsSession::handle_datagram`] is offered to OpenSSL's next read.
 //!
 //! Sessions speak DTLS 1.2 only, with the PSK suites of [`CIPHER_SUITES`] (or a subset, see
-//! [`Config::cipher_suites`]), without certificates, renegotiation, session tickets, resumption
-//! or HelloVerifyRequest cookies (a server session is stateful from the first ClientHello).
+//! [`Config::cipher_suites`]), without certificates, renegotiation, session tickets or
+//! resumption. A server behind [`secure::SecureNode`] answers ClientHellos statelessly with a
+//! HelloVerifyRequest cookie (RFC 6347 §4.2.1) and keeps a session only for a peer that returns
+//! it; a session used on its own does no cookie exchange.
 //!
 //! # Hostile datagrams
 //!
@@ -62,4 +64,5 @@ mod transport;
 pub use config::{Config, CIPHER_SUITES, MAX_IDENTITY_LEN, MAX_KEY_LEN, MAX_WAITING_MESSAGES};
 pub use context::PskLookup;
 pub use error::{Error, SessionFailure};
+pub use secure::{SecureEvent, ServerLimits};
 pub use session::{DtlsSession, Event, State};

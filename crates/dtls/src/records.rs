@@ -21,6 +21,15 @@ pub(crate) fn starts_with_plaintext_handshake(datagram: &[u8]) -> bool {
         .is_some_and(|header| header[0] == HANDSHAKE && header[3..5] == [0, 0])
 }
 
+/// The handshake type of a ClientHello.
+const CLIENT_HELLO: u8 = 1;
+
+/// Whether `datagram` starts with a plaintext handshake record carrying a ClientHello: what a
+/// peer starting a new association sends (RFC 6347 §4.2.8), even from an address that has one.
+pub(crate) fn starts_with_client_hello(datagram: &[u8]) -> bool {
+    starts_with_plaintext_handshake(datagram) && datagram.get(HEADER_LEN) == Some(&CLIENT_HELLO)
+}
+
 /// Whether every protected record (epoch other than 0) in `datagram` is at least
 /// `min_protected_len` bytes long. A truncated last record is left for OpenSSL, which drops it.
 pub(crate) fn protected_records_long_enough(datagram: &[u8], min_protected_len: usize) -> bool {

@@ -3,19 +3,25 @@
 //! sessions, one per peer. The engine inside sees plain datagrams and does not know the
 //! difference: plain and secure run on the same engine API.
 //!
-//! A server holds state only for peers that started a handshake: a datagram from an unknown peer
-//! opens a session only if it starts with a plaintext handshake record, and the session is dropped
-//! at once if OpenSSL does not answer it (it was no ClientHello). A session that answered keeps a
-//! retransmission timer until its handshake ends, so a peer that goes silent mid-handshake costs a
-//! session only until the retransmissions run out; a failed session is dropped as well.
+//! A server keeps no state for a peer until the peer has proved it receives at its address: a
+//! ClientHello is answered with a HelloVerifyRequest carrying a cookie, statelessly (OpenSSL's
+//! `DTLSv1_listen` on one listening session), and only a ClientHello that returns a valid cookie
+//! gets a session. A new ClientHello from an address that already has an established session
+//! goes through the same exchange and, once its cookie verifies, replaces the old session (RFC
+//! 6347 §4.2.8): a device that vanished without closing (deep sleep, a NAT rebinding) can always
+//! come back. Sessions idle for [`ServerLimits::idle_timeout`] are dropped; at most
+//! [`ServerLimits::max_handshakes`] handshakes and [`ServerLimits::max_sessions`] sessions are
+//! kept, and a verified ClientHello past either limit is dropped (the client retransmits).
 
-use crate::records::starts_with_plaintext_handshake;
+use crate::ffi::Listened;
+use crate::records::starts_with_client_hello;
 use crate::{context, Config, DtlsSession, Error, Event, PskLookup, SessionFailure, State};
 use nbmodem_clock::Instant;
 use nbmodem_net::{DatagramNode, Transmit};
 use openssl::ssl::SslContext;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Which side of the handshakes this node takes.
 #[derive(Clone)]
@@ -24,6 +30,29 @@ pub enum Role {
     Client { identity: Vec<u8>, key: Vec<u8> },
     /// Accepts sessions from any peer whose identity has a key.
     Server { lookup: PskLookup },
+}
+
+/// How much a server keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Sessions, established or handshaking.
+    pub max_sessions: usize,
+    /// Sessions whose handshake is not finished.
+    pub max_handshakes: usize,
+    /// A session with no datagram either way for this long is dropped. Well above the LwM2M
+    /// lifetimes devices use (a day by default), so that a device updating its registration keeps
+    /// its session.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_sessions: 100_000,
+            max_handshakes: 1_000,
+            idle_timeout: Duration::from_secs(7 * 86_400),
+        }
+    }
 }
 
 /// What happened to the sessions of a [`SecureNode`].
@@ -38,17 +67,33 @@ pub enum SecureEvent {
         peer: SocketAddr,
         cause: SessionFailure,
     },
-    /// The peer closed the session.
+    /// The session with `peer` ended: the peer (or we) closed it, it was idle too long, or a new
+    /// handshake from the same address replaced it.
     Closed { peer: SocketAddr },
+}
+
+/// One peer's session and when it was last used.
+struct Peer {
+    session: DtlsSession,
+    last_active: Instant,
 }
 
 /// A datagram engine behind DTLS.
 pub struct SecureNode<N> {
     inner: N,
     role: Role,
+    limits: ServerLimits,
+    config: Config,
     /// The server's OpenSSL context, built for the first ClientHello and shared by all sessions.
     server_context: Option<SslContext>,
-    sessions: HashMap<SocketAddr, DtlsSession>,
+    /// The server's listening session: it answers ClientHellos until one verifies.
+    listener: Option<DtlsSession>,
+    peers: HashMap<SocketAddr, Peer>,
+    /// Peers whose session was touched since their output was last collected.
+    dirty: BTreeSet<SocketAddr>,
+    /// Peers whose session has a timer running (a handshake).
+    timed: BTreeSet<SocketAddr>,
+    next_sweep: Option<Instant>,
     outgoing: VecDeque<Transmit>,
     events: VecDeque<SecureEvent>,
     now: Instant,
@@ -59,12 +104,30 @@ impl<N: DatagramNode> SecureNode<N> {
         SecureNode {
             inner,
             role,
+            limits: ServerLimits::default(),
+            config: Config::default(),
             server_context: None,
-            sessions: HashMap::new(),
+            listener: None,
+            peers: HashMap::new(),
+            dirty: BTreeSet::new(),
+            timed: BTreeSet::new(),
+            next_sweep: None,
             outgoing: VecDeque::new(),
             events: VecDeque::new(),
             now: Instant::default(),
         }
+    }
+
+    /// The same with other limits (a server's).
+    pub fn with_limits(mut self, limits: ServerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The same with other session settings (`seed` for the cookie secret, say).
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
     }
 
     pub fn inner_mut(&mut self) -> &mut N {
@@ -73,7 +136,12 @@ impl<N: DatagramNode> SecureNode<N> {
 
     /// The PSK identity a peer presented (server side), once its handshake is done.
     pub fn peer_identity(&self, peer: SocketAddr) -> Option<&[u8]> {
-        self.sessions.get(&peer)?.peer_identity()
+        self.peers.get(&peer)?.session.peer_identity()
+    }
+
+    /// How many peers have a session, established or handshaking.
+    pub fn session_count(&self) -> usize {
+        self.peers.len()
     }
 
     /// What happened to the sessions since the last call.
@@ -81,41 +149,89 @@ impl<N: DatagramNode> SecureNode<N> {
         self.events.pop_front()
     }
 
-    /// How many peers have a session, established or handshaking.
-    pub fn session_count(&self) -> usize {
-        self.sessions.len()
+    /// Closes every session (close_notify to each established one): a client that is done.
+    pub fn close_all(&mut self, now: Instant) {
+        self.now = now;
+        let peers: Vec<SocketAddr> = self.peers.keys().copied().collect();
+        for peer in peers {
+            if let Some(entry) = self.peers.get_mut(&peer) {
+                entry.session.close();
+            }
+            self.touch(peer);
+            self.deliver(peer);
+        }
+        self.pump();
     }
 
-    /// Hands what the inner engine wants to send to the sessions, and collects their datagrams.
+    /// Hands what the inner engine wants to send to the sessions, and collects the datagrams of
+    /// the sessions touched since the last time.
     fn pump(&mut self) {
         let now = self.now;
         while let Some(t) = self.inner.poll_transmit() {
-            let Some(session) = self.session_for_sending(t.destination) else {
+            let peer = t.destination;
+            let Some(session) = self.session_for_sending(peer) else {
                 continue;
             };
             if let Err(e) = session.send(now, &t.payload) {
-                tracing::debug!("DTLS send to {} refused: {e}", t.destination);
+                tracing::debug!("DTLS send to {peer} refused: {e}");
             }
+            self.touch(peer);
         }
-        for (peer, session) in &mut self.sessions {
-            while let Some(payload) = session.poll_transmit() {
+        for peer in std::mem::take(&mut self.dirty) {
+            let Some(entry) = self.peers.get_mut(&peer) else {
+                continue;
+            };
+            while let Some(payload) = entry.session.poll_transmit() {
                 self.outgoing.push_back(Transmit {
-                    destination: *peer,
+                    destination: peer,
                     payload,
                 });
             }
+            if entry.session.poll_timeout().is_some() {
+                self.timed.insert(peer);
+            } else {
+                self.timed.remove(&peer);
+            }
         }
+    }
+
+    /// Marks `peer`'s session used now: its output is to be collected, its idle time restarts.
+    fn touch(&mut self, peer: SocketAddr) {
+        if let Some(entry) = self.peers.get_mut(&peer) {
+            entry.last_active = entry.last_active.max(self.now);
+            self.dirty.insert(peer);
+        }
+    }
+
+    /// Starts the look for idle sessions, if there are sessions. Only from calls that are given
+    /// the time (`poll_transmit` is not: its `now` may be stale).
+    fn schedule_sweep(&mut self) {
+        if self.next_sweep.is_none() && !self.peers.is_empty() {
+            self.next_sweep = Some(self.now + self.sweep_interval());
+        }
+    }
+
+    /// How often idle sessions are looked for: a tenth of the idle timeout, at least a second.
+    fn sweep_interval(&self) -> Duration {
+        (self.limits.idle_timeout / 10).max(Duration::from_secs(1))
     }
 
     /// The session to `peer`; a client opens one on first use, a server only answers.
     fn session_for_sending(&mut self, peer: SocketAddr) -> Option<&mut DtlsSession> {
-        if !self.sessions.contains_key(&peer) {
+        if !self.peers.contains_key(&peer) {
             let Role::Client { identity, key } = &self.role else {
                 return None;
             };
-            match DtlsSession::client(self.now, identity, key) {
+            match DtlsSession::client_with_config(self.now, identity, key, self.config) {
                 Ok(session) => {
-                    self.sessions.insert(peer, session);
+                    let last_active = self.now;
+                    self.peers.insert(
+                        peer,
+                        Peer {
+                            session,
+                            last_active,
+                        },
+                    );
                 }
                 Err(e) => {
                     tracing::warn!("cannot open a DTLS session to {peer}: {e}");
@@ -123,26 +239,66 @@ impl<N: DatagramNode> SecureNode<N> {
                 }
             }
         }
-        self.sessions.get_mut(&peer)
+        self.peers.get_mut(&peer).map(|entry| &mut entry.session)
     }
 
-    /// Opens a server session for a datagram from an unknown peer, if the datagram may be a
-    /// ClientHello. Returns whether a session was opened.
-    fn accept(&mut self, from: SocketAddr, datagram: &[u8]) -> bool {
-        if !starts_with_plaintext_handshake(datagram) {
-            return false;
-        }
-        match self.server_session() {
-            Ok(Some(session)) => {
-                self.sessions.insert(from, session);
-                true
+    /// A ClientHello from `from`, looked at statelessly: answered with a HelloVerifyRequest, or,
+    /// when its cookie verifies, the start of a session for `from`, which replaces any session
+    /// `from` had.
+    fn listen(&mut self, from: SocketAddr, datagram: &[u8]) {
+        let now = self.now;
+        let listener = match self.listener.take() {
+            Some(listener) => listener,
+            None => match self.server_session() {
+                Ok(Some(session)) => session,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!("cannot listen for DTLS handshakes: {e}");
+                    return;
+                }
+            },
+        };
+        let mut listener = listener;
+        match listener.listen(now, from.to_string().as_bytes(), datagram) {
+            Listened::Nothing => {
+                while let Some(payload) = listener.poll_transmit() {
+                    self.outgoing.push_back(Transmit {
+                        destination: from,
+                        payload,
+                    });
+                }
+                self.listener = Some(listener);
             }
-            Ok(None) => false,
-            Err(e) => {
-                tracing::warn!("cannot accept a DTLS session from {from}: {e}");
-                false
+            Listened::Verified if self.room_for(from) => {
+                let last_active = now;
+                let replaced = self.peers.insert(
+                    from,
+                    Peer {
+                        session: listener,
+                        last_active,
+                    },
+                );
+                if replaced.is_some() {
+                    tracing::debug!("a new DTLS handshake from {from} replaces its session");
+                    self.events.push_back(SecureEvent::Closed { peer: from });
+                }
+                self.touch(from);
+                self.deliver(from);
             }
+            // Past a limit, the verified ClientHello is dropped; the client will send it again.
+            Listened::Verified | Listened::Failed => {}
         }
+    }
+
+    /// Whether a new session for `peer` fits the limits (replacing its own does).
+    fn room_for(&self, peer: SocketAddr) -> bool {
+        let handshakes = self
+            .peers
+            .values()
+            .filter(|p| p.session.state() == State::Handshaking)
+            .count();
+        let sessions = self.peers.len() - usize::from(self.peers.contains_key(&peer));
+        handshakes < self.limits.max_handshakes && sessions < self.limits.max_sessions
     }
 
     /// A new server session on the shared context (`None` for a client node).
@@ -150,37 +306,21 @@ impl<N: DatagramNode> SecureNode<N> {
         let Role::Server { lookup } = &self.role else {
             return Ok(None);
         };
-        let config = Config::default();
         let context = match &mut self.server_context {
             Some(context) => context,
-            empty => empty.insert(context::server(lookup.clone(), &config)?),
+            empty => empty.insert(context::server(lookup.clone(), &self.config)?),
         };
-        DtlsSession::server_on(context, config).map(Some)
+        DtlsSession::server_on(context, self.config).map(Some)
     }
 
-    /// Drops a server session that did not answer the datagram that opened it: OpenSSL found no
-    /// ClientHello in it. (Answering starts a retransmission timer that runs until the handshake
-    /// ends, so a session handshaking without one is waiting for a ClientHello.) A ClientHello
-    /// fragmented over several datagrams is refused too, which costs nothing in practice: a PSK
-    /// ClientHello is a few hundred bytes.
-    fn drop_if_unanswered(&mut self, peer: SocketAddr) {
-        let unanswered = self
-            .sessions
-            .get(&peer)
-            .is_some_and(|s| s.state() == State::Handshaking && s.poll_timeout().is_none());
-        if unanswered {
-            self.sessions.remove(&peer);
-        }
-    }
-
-    /// Passes decrypted data up and drops sessions that ended.
+    /// Passes decrypted data up, reports what happened, and drops sessions that ended.
     fn deliver(&mut self, peer: SocketAddr) {
-        let Some(session) = self.sessions.get_mut(&peer) else {
+        let Some(entry) = self.peers.get_mut(&peer) else {
             return;
         };
         let mut ended = false;
         let mut received = Vec::new();
-        while let Some(event) = session.poll_event() {
+        while let Some(event) = entry.session.poll_event() {
             match event {
                 Event::Received(data) => received.push(data),
                 Event::Connected => self.events.push_back(SecureEvent::Connected { peer }),
@@ -198,24 +338,68 @@ impl<N: DatagramNode> SecureNode<N> {
             self.inner.handle_datagram(self.now, peer, &data);
         }
         if ended {
-            self.sessions.remove(&peer);
+            // What it still had to send (a close_notify) goes first.
+            while let Some(payload) = self
+                .peers
+                .get_mut(&peer)
+                .and_then(|e| e.session.poll_transmit())
+            {
+                self.outgoing.push_back(Transmit {
+                    destination: peer,
+                    payload,
+                });
+            }
+            self.peers.remove(&peer);
+            self.timed.remove(&peer);
+            self.dirty.remove(&peer);
         }
+    }
+
+    /// Drops the sessions idle for longer than the idle timeout.
+    fn sweep(&mut self) {
+        let now = self.now;
+        let idle = self.limits.idle_timeout;
+        let stale: Vec<SocketAddr> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| now.saturating_since(p.last_active) >= idle)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in stale {
+            tracing::debug!("DTLS session with {peer} idle too long: dropped");
+            self.peers.remove(&peer);
+            self.timed.remove(&peer);
+            self.dirty.remove(&peer);
+            self.events.push_back(SecureEvent::Closed { peer });
+        }
+        self.next_sweep = (!self.peers.is_empty()).then(|| now + self.sweep_interval());
     }
 }
 
 impl<N: DatagramNode> DatagramNode for SecureNode<N> {
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         self.now = now;
-        let opened = !self.sessions.contains_key(&from) && self.accept(from, datagram);
-        let Some(session) = self.sessions.get_mut(&from) else {
-            return;
-        };
-        session.handle_datagram(now, datagram);
-        if opened {
-            self.drop_if_unanswered(from);
+        let is_server = matches!(self.role, Role::Server { .. });
+        let handshaking = self
+            .peers
+            .get(&from)
+            .map(|p| p.session.state() == State::Handshaking);
+        match handshaking {
+            // A new ClientHello from an address with an established session, or from a new one.
+            Some(false) | None if is_server && starts_with_client_hello(datagram) => {
+                self.listen(from, datagram)
+            }
+            Some(_) => {
+                if let Some(entry) = self.peers.get_mut(&from) {
+                    entry.session.handle_datagram(now, datagram);
+                }
+                self.touch(from);
+                self.deliver(from);
+            }
+            None => {}
         }
-        self.deliver(from);
         self.pump();
+        self.schedule_sweep();
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -224,10 +408,11 @@ impl<N: DatagramNode> DatagramNode for SecureNode<N> {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.sessions
-            .values()
-            .filter_map(|s| s.poll_timeout())
+        self.timed
+            .iter()
+            .filter_map(|peer| self.peers.get(peer)?.session.poll_timeout())
             .chain(self.inner.poll_timeout())
+            .chain(self.next_sweep)
             .min()
     }
 
@@ -235,17 +420,27 @@ impl<N: DatagramNode> DatagramNode for SecureNode<N> {
         self.now = now;
         self.inner.handle_timeout(now);
         let due: Vec<SocketAddr> = self
-            .sessions
+            .timed
             .iter()
-            .filter(|(_, s)| s.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(p, _)| *p)
+            .filter(|peer| {
+                self.peers
+                    .get(peer)
+                    .and_then(|p| p.session.poll_timeout())
+                    .is_some_and(|t| t <= now)
+            })
+            .copied()
             .collect();
         for peer in due {
-            if let Some(session) = self.sessions.get_mut(&peer) {
-                session.handle_timeout(now);
+            if let Some(entry) = self.peers.get_mut(&peer) {
+                entry.session.handle_timeout(now);
             }
+            self.dirty.insert(peer);
             self.deliver(peer);
         }
+        if self.next_sweep.is_some_and(|at| at <= now) {
+            self.sweep();
+        }
         self.pump();
+        self.schedule_sweep();
     }
 }

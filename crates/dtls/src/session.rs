@@ -10,7 +10,7 @@ use tracing::debug;
 use crate::config::{self, check_identity, check_key, Config, MAX_WAITING_MESSAGES};
 use crate::context::{self, PskLookup};
 use crate::error::{Error, SessionFailure};
-use crate::ffi::{self, TimeoutOutcome};
+use crate::ffi::{self, Listened, TimeoutOutcome};
 use crate::records;
 use crate::timer::RetransmitTimer;
 use crate::transport::Datagrams;
@@ -65,6 +65,9 @@ pub struct DtlsSession {
     peer_identity: Option<Vec<u8>>,
     cipher_suite: Option<&'static str>,
     read_buf: Vec<u8>,
+    /// A server session's peer address, which its cookies are bound to (empty for a session used
+    /// without [`DtlsSession::listen`]).
+    peer: Vec<u8>,
 }
 
 impl DtlsSession {
@@ -130,7 +133,34 @@ impl DtlsSession {
             peer_identity: None,
             cipher_suite: None,
             read_buf: vec![0; MAX_RECORD_PLAINTEXT],
+            peer: Vec::new(),
         })
+    }
+
+    /// A server session that has not begun: looks at `datagram` from `peer` without keeping
+    /// anything for it (RFC 6347 §4.2.1). A ClientHello without a valid cookie is answered with a
+    /// HelloVerifyRequest (ready for [`poll_transmit`](Self::poll_transmit)); one with a valid
+    /// cookie starts the handshake in this session, which then belongs to `peer`.
+    pub(crate) fn listen(&mut self, now: Instant, peer: &[u8], datagram: &[u8]) -> Listened {
+        self.stream.get_mut().push_inbound(datagram);
+        discard_stale_errors();
+        let listened = context::with_peer(peer, || ffi::listen(self.stream.ssl()));
+        self.stream.get_mut().discard_inbound();
+        if listened == Listened::Verified {
+            self.peer = peer.to_vec();
+            self.as_own_peer(|session| session.advance_handshake());
+            self.sync_timer(now);
+        }
+        listened
+    }
+
+    /// Runs `f` with this session's peer as the one the cookie callbacks check against (OpenSSL
+    /// checks a ClientHello's cookie again as the handshake goes on).
+    fn as_own_peer<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let peer = std::mem::take(&mut self.peer);
+        let result = context::with_peer(&peer, || f(self));
+        self.peer = peer;
+        result
     }
 
     /// Processes one datagram from the peer. Datagrams that are not valid DTLS records for this
@@ -148,7 +178,7 @@ impl DtlsSession {
         }
         self.stream.get_mut().push_inbound(datagram);
         if self.state == State::Handshaking {
-            self.advance_handshake();
+            self.as_own_peer(|session| session.advance_handshake());
         }
         if self.state == State::Connected {
             self.read_application_data();

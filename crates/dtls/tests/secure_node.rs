@@ -3,7 +3,7 @@
 
 use nbmodem_clock::Instant;
 use nbmodem_coap::{Endpoint, EndpointConfig, Event, Request, Response, Status};
-use nbmodem_dtls::secure::{Role, SecureEvent, SecureNode};
+use nbmodem_dtls::secure::{Role, SecureEvent, SecureNode, ServerLimits};
 use nbmodem_dtls::DtlsSession;
 use nbmodem_net::sim::SimNetwork;
 use nbmodem_net::DatagramNode;
@@ -266,10 +266,25 @@ fn a_client_silent_after_its_client_hello_is_forgotten() {
     let mut server = server_node();
     let mut now = Instant::from_unix_millis(1_767_225_600_000);
     let mut client = DtlsSession::client(now, IMEI, KEY).unwrap();
-    while let Some(hello) = client.poll_transmit() {
-        server.handle_datagram(now, addr(CLIENT), &hello);
-    }
-    assert_eq!(server.session_count(), 1, "a ClientHello opens a session");
+    let hello = client.poll_transmit().unwrap();
+    server.handle_datagram(now, addr(CLIENT), &hello);
+    assert_eq!(
+        server.session_count(),
+        0,
+        "a ClientHello alone opens nothing"
+    );
+    let verify_request = server.poll_transmit().expect("a HelloVerifyRequest");
+    client.handle_datagram(now, &verify_request.payload);
+    let with_cookie = client
+        .poll_transmit()
+        .expect("the ClientHello again, with the cookie");
+    server.handle_datagram(now, addr(CLIENT), &with_cookie);
+    assert_eq!(
+        server.session_count(),
+        1,
+        "the returned cookie opens a session"
+    );
+    while server.poll_transmit().is_some() {}
     // The server retransmits its flight into the void until it gives up.
     for _ in 0..20 {
         let Some(at) = server.poll_timeout() else {
@@ -281,4 +296,175 @@ fn a_client_silent_after_its_client_hello_is_forgotten() {
     }
     assert_eq!(server.session_count(), 0);
     assert_eq!(server.poll_timeout(), None);
+}
+
+/// A CoAP client behind DTLS at `at`, with `seed` for its message IDs.
+fn client_node(seed: u64) -> Node {
+    SecureNode::new(
+        Endpoint::new(EndpointConfig {
+            seed,
+            ..Default::default()
+        }),
+        Role::Client {
+            identity: IMEI.to_vec(),
+            key: KEY.to_vec(),
+        },
+    )
+}
+
+/// Sends GET /test from the client at `client` and runs the network a little; whether the server
+/// got it.
+fn request_gets_through(net: &mut SimNetwork, client: SocketAddr) -> bool {
+    let now = net.now();
+    net.node::<Node>(client).unwrap().inner_mut().request(
+        now,
+        addr(SERVER),
+        Request::get("/test"),
+        true,
+    );
+    net.run_for(Duration::from_millis(100));
+    let server = net.node::<Node>(addr(SERVER)).unwrap();
+    std::iter::from_fn(|| server.inner_mut().poll_event())
+        .any(|e| matches!(e, Event::Request { .. }))
+}
+
+fn server_events(net: &mut SimNetwork) -> Vec<SecureEvent> {
+    let server = net.node::<Node>(addr(SERVER)).unwrap();
+    std::iter::from_fn(|| server.poll_event()).collect()
+}
+
+#[test]
+fn a_device_that_vanished_comes_back_from_the_same_address() {
+    let mut net = network(KEY);
+    assert!(request_gets_through(&mut net, addr(CLIENT)));
+    assert_eq!(
+        server_events(&mut net),
+        [SecureEvent::Connected { peer: addr(CLIENT) }]
+    );
+    // The device goes away without close_notify and comes back, from the same address, with a
+    // new session of its own.
+    net.attach(addr(CLIENT), client_node(2));
+    assert!(
+        request_gets_through(&mut net, addr(CLIENT)),
+        "the new handshake is answered"
+    );
+    assert_eq!(
+        server_events(&mut net),
+        [
+            SecureEvent::Closed { peer: addr(CLIENT) },
+            SecureEvent::Connected { peer: addr(CLIENT) }
+        ],
+        "the old session replaced"
+    );
+    assert_eq!(net.node::<Node>(addr(SERVER)).unwrap().session_count(), 1);
+}
+
+#[test]
+fn forged_client_hellos_cost_the_server_nothing_and_block_nobody() {
+    let mut net = network(KEY);
+    assert!(request_gets_through(&mut net, addr(CLIENT)));
+    // A real ClientHello, replayed from 5 000 forged sources, and from the real client's address.
+    let mut client = DtlsSession::client(net.now(), IMEI, KEY).unwrap();
+    let hello = client.poll_transmit().unwrap();
+    for i in 0..5_000u32 {
+        let forged = SocketAddr::from(([10, 9, (i >> 8) as u8, i as u8], 50_000));
+        net.inject(
+            forged,
+            nbmodem_net::Transmit {
+                destination: addr(SERVER),
+                payload: hello.clone(),
+            },
+        );
+    }
+    net.inject(
+        addr(CLIENT),
+        nbmodem_net::Transmit {
+            destination: addr(SERVER),
+            payload: hello.clone(),
+        },
+    );
+    let server = net.node::<Node>(addr(SERVER)).unwrap();
+    assert_eq!(
+        server.session_count(),
+        1,
+        "no state for a ClientHello without its cookie"
+    );
+    net.run_for(Duration::from_secs(200));
+    let answers: Vec<usize> = net
+        .records()
+        .iter()
+        .filter(|r| r.from == addr(SERVER) && r.to.ip().to_string().starts_with("10.9."))
+        .map(|r| r.payload.len())
+        .collect();
+    assert_eq!(
+        answers.len(),
+        5_000,
+        "one HelloVerifyRequest each, never resent"
+    );
+    assert!(
+        answers.iter().all(|len| *len < hello.len()),
+        "smaller than what came: no amplification"
+    );
+    // The real client's session was not disturbed.
+    assert!(request_gets_through(&mut net, addr(CLIENT)));
+}
+
+#[test]
+fn idle_sessions_expire_and_limits_hold() {
+    let limits = ServerLimits {
+        max_sessions: 2,
+        max_handshakes: 2,
+        idle_timeout: Duration::from_secs(600),
+    };
+    let mut net = network(KEY);
+    let server = net.node::<Node>(addr(SERVER)).unwrap();
+    let lookup: nbmodem_dtls::PskLookup =
+        Arc::new(|identity: &[u8]| (identity == IMEI).then(|| KEY.to_vec()));
+    *server = SecureNode::new(
+        Endpoint::new(EndpointConfig::default()),
+        Role::Server { lookup },
+    )
+    .with_limits(limits);
+    let clients: Vec<SocketAddr> = (0..3)
+        .map(|i| addr(&format!("127.0.0.{}:40000", 10 + i)))
+        .collect();
+    for (i, client) in clients.iter().enumerate() {
+        net.attach(*client, client_node(10 + i as u64));
+    }
+    let through: Vec<bool> = clients
+        .iter()
+        .map(|c| request_gets_through(&mut net, *c))
+        .collect();
+    assert_eq!(through, [true, true, false], "two sessions at most");
+    assert_eq!(net.node::<Node>(addr(SERVER)).unwrap().session_count(), 2);
+    server_events(&mut net);
+    // Ten idle minutes later the sessions are gone, and the third client gets its turn.
+    net.run_for(Duration::from_secs(700));
+    assert_eq!(net.node::<Node>(addr(SERVER)).unwrap().session_count(), 0);
+    let closed = server_events(&mut net);
+    assert_eq!(
+        closed
+            .iter()
+            .filter(|e| matches!(e, SecureEvent::Closed { .. }))
+            .count(),
+        2,
+        "{closed:?}"
+    );
+    net.attach(clients[2], client_node(20));
+    assert!(request_gets_through(&mut net, clients[2]));
+}
+
+#[test]
+fn a_client_that_is_done_closes_its_session() {
+    let mut net = network(KEY);
+    assert!(request_gets_through(&mut net, addr(CLIENT)));
+    server_events(&mut net);
+    let now = net.now();
+    net.node::<Node>(addr(CLIENT)).unwrap().close_all(now);
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(
+        server_events(&mut net),
+        [SecureEvent::Closed { peer: addr(CLIENT) }]
+    );
+    assert_eq!(net.node::<Node>(addr(SERVER)).unwrap().session_count(), 0);
 }
