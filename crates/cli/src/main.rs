@@ -299,8 +299,7 @@ fn coap(command: CoapCommand) -> Result<ExitCode> {
     let args = match command {
         CoapCommand::Serve { listen, psk } => {
             return runtime.block_on(async {
-                let socket = tokio::net::UdpSocket::bind(listen)
-                    .await
+                let (socket, _) = nbmodem_net::udp::bind_server(listen)
                     .with_context(|| format!("binding {listen}"))?;
                 eprintln!("nbmodem coap: serving on {}", socket.local_addr()?);
                 coap_tool::serve(socket, psk, async {

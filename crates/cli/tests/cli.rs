@@ -451,3 +451,17 @@ fn mistakes_on_the_command_line_are_explained() {
     assert_eq!(code, Some(2));
     assert!(err.contains("holds a BC25 module"), "{err}");
 }
+
+#[test]
+fn input_before_boot_is_held_up_to_a_bound_and_the_rest_lost() {
+    // Blank lines get no answer; what follows them is typed after boot only if it was within the
+    // first 64 KiB.
+    let data = tempfile::tempdir().unwrap();
+    let within = format!("{}AT+CGSN=1\r", "\r".repeat(60_000));
+    let out = stdio_session(data.path(), "BC25", &within);
+    assert!(out.contains("+CGSN: 865975030000001"), "{out:?}");
+    let beyond = format!("{}AT+CGSN=1\r", "\r".repeat(200_000));
+    let out = stdio_session(data.path(), "BC25", &beyond);
+    assert!(out.starts_with("\r\nRDY\r\n"), "{out:?}");
+    assert!(!out.contains("+CGSN"), "{out:?}");
+}

@@ -277,7 +277,7 @@ impl Endpoint {
         if self.continue_block1(id, &response) || self.continue_block2(id, &response, packet) {
             return true;
         }
-        let had_block2 = Block::read(packet, CoapOption::Block2).is_some();
+        let had_block2 = Block::read(packet, CoapOption::Block2) != Ok(None);
         self.deliver(id, response, had_block2);
         true
     }
@@ -302,8 +302,13 @@ impl Endpoint {
     /// A Block2 block with more to come: keeps it and asks for the next.
     fn continue_block2(&mut self, id: RequestId, response: &Response, packet: &Packet) -> bool {
         let max = self.config.max_body_size;
-        let Some(block) = Block::read(packet, CoapOption::Block2) else {
-            return false;
+        let block = match Block::read(packet, CoapOption::Block2) {
+            Ok(Some(block)) => block,
+            Ok(None) => return false,
+            Err(_) => {
+                self.fail_request(id, ExchangeError::BlockTransfer);
+                return true;
+            }
         };
         let Some(ex) = self.client.get_mut(&id) else {
             return false;

@@ -107,6 +107,9 @@ pub struct EndpointConfig {
     pub block_size: usize,
     /// The largest body we reassemble from blocks.
     pub max_body_size: usize,
+    /// The most bytes held for block-wise transfers of all peers together: request bodies
+    /// arriving block by block and responses kept for their later blocks.
+    pub block_memory: usize,
 }
 
 impl Default for EndpointConfig {
@@ -117,6 +120,7 @@ impl Default for EndpointConfig {
             token_length: 4,
             block_size: 1024,
             max_body_size: 1 << 20,
+            block_memory: 4 << 20,
         }
     }
 }
@@ -201,7 +205,7 @@ impl Endpoint {
             incoming: HashMap::new(),
             observations: HashMap::new(),
             observation_tokens: HashMap::new(),
-            blocks: BlockState::default(),
+            blocks: BlockState::new(config.block_memory),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -209,6 +213,12 @@ impl Endpoint {
 
     pub fn config(&self) -> &EndpointConfig {
         &self.config
+    }
+
+    /// The bytes held for block-wise transfers in the middle (at most
+    /// [`EndpointConfig::block_memory`]).
+    pub fn block_memory(&self) -> usize {
+        self.blocks.held()
     }
 
     /// Takes a datagram from `peer`. Malformed datagrams are answered with a Reset when their header
@@ -228,7 +238,8 @@ impl Endpoint {
                 self.response_received(peer, &packet);
             }
             (MessageType::Confirmable, MessageClass::Empty) => self.send_reset(peer, mid),
-            (kind, MessageClass::Request(_))
+            // Request codes nobody assigned (0.08–0.31) are answered 4.05 like unknown methods.
+            (kind, MessageClass::Request(_) | MessageClass::Reserved(0x08..=0x1F))
                 if !self.is_duplicate(peer, mid, kind == MessageType::Confirmable) =>
             {
                 self.request_received(peer, &packet)
@@ -419,7 +430,7 @@ impl Endpoint {
         self.send_ack(peer, mid, packet);
     }
 
-    fn send_reset(&mut self, peer: SocketAddr, mid: u16) {
+    pub(crate) fn send_reset(&mut self, peer: SocketAddr, mid: u16) {
         let mut packet = Packet::new();
         packet.header.set_type(MessageType::Reset);
         packet.header.code = MessageClass::Empty;

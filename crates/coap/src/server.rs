@@ -1,10 +1,11 @@
 //! The server side: requests we receive, our responses (piggybacked or separate), block-wise
 //! bodies in both directions, and observations of our resources (RFC 7641 §4).
 
-use crate::block::{valid_size, Block, Refused};
+use crate::block::{valid_size, BadBlock, Block, Refused};
 use crate::endpoint::{CancelReason, Endpoint, Event, IncomingId, ObservationId, Purpose};
 use crate::message::{Request, Response, Status};
-use coap_lite::{CoapOption, Packet};
+use coap_lite::option_value::OptionValueU32;
+use coap_lite::{CoapOption, MessageClass, Packet};
 use nbmodem_clock::Instant;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -47,24 +48,94 @@ pub(crate) struct ServerObservation {
     recent_non: VecDeque<u16>,
 }
 
-impl Endpoint {
-    pub(crate) fn request_received(&mut self, peer: SocketAddr, packet: &Packet) {
-        let Some(mut request) = Request::from_packet(packet) else {
-            return;
-        };
-        let mut exchange = IncomingExchange {
+/// The critical options (odd numbers, RFC 7252 §5.4.1) the endpoint acts on; any other in a
+/// request refuses it. If-Match and If-None-Match are among the refused: no server here makes
+/// requests conditional, and ignoring them would act unconditionally.
+const UNDERSTOOD_CRITICAL: [CoapOption; 7] = [
+    CoapOption::UriHost,
+    CoapOption::UriPort,
+    CoapOption::UriPath,
+    CoapOption::UriQuery,
+    CoapOption::Accept,
+    CoapOption::Block2,
+    CoapOption::Block1,
+];
+
+/// Why a request is refused before the application sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Refusal {
+    /// Answered with this status.
+    Status(Status),
+    /// Rejected with a Reset: a non-confirmable request with an unknown critical option (§4.3).
+    Reset,
+}
+
+impl IncomingExchange {
+    fn new(peer: SocketAddr, packet: &Packet, received: Instant) -> Self {
+        IncomingExchange {
             peer,
             mid: packet.header.message_id,
             token: packet.get_token().to_vec(),
             confirmable: packet.header.get_type() == coap_lite::MessageType::Confirmable,
             acknowledged: false,
-            received: self.now,
-            key: request.resource_key(),
-            observe: request.observe,
-            block2: Block::read(packet, CoapOption::Block2),
+            received,
+            key: String::new(),
+            observe: None,
+            block2: None,
             block1: None,
+        }
+    }
+}
+
+/// Checks what the endpoint must refuse in a request: a method code it does not know (4.05), a
+/// proxy request (5.05), an unknown critical option (4.02, or a Reset when non-confirmable), a
+/// Block option that is not one (4.00).
+fn screen(packet: &Packet) -> Result<(), Refusal> {
+    if !matches!(packet.header.code, MessageClass::Request(_)) {
+        return Err(Refusal::Status(Status::MethodNotAllowed));
+    }
+    let numbers = || {
+        packet
+            .options()
+            .map(|(number, _)| CoapOption::from(*number))
+    };
+    if numbers().any(|o| matches!(o, CoapOption::ProxyUri | CoapOption::ProxyScheme)) {
+        return Err(Refusal::Status(Status::ProxyingNotSupported));
+    }
+    let critical = |o: &CoapOption| u16::from(*o) % 2 == 1;
+    if numbers().any(|o| critical(&o) && !UNDERSTOOD_CRITICAL.contains(&o)) {
+        let confirmable = packet.header.get_type() == coap_lite::MessageType::Confirmable;
+        return Err(match confirmable {
+            true => Refusal::Status(Status::BadOption),
+            false => Refusal::Reset,
+        });
+    }
+    let block1 = Block::read(packet, CoapOption::Block1);
+    let fits = match block1 {
+        Ok(Some(block)) => block.fits(&packet.payload),
+        Ok(None) => true,
+        Err(BadBlock) => false,
+    };
+    if !fits || Block::read(packet, CoapOption::Block2).is_err() {
+        return Err(Refusal::Status(Status::BadRequest));
+    }
+    Ok(())
+}
+
+impl Endpoint {
+    /// A request, or a message with a request's class and a method code nobody assigned.
+    pub(crate) fn request_received(&mut self, peer: SocketAddr, packet: &Packet) {
+        let mut exchange = IncomingExchange::new(peer, packet, self.now);
+        if let Err(refusal) = screen(packet) {
+            return self.refuse(exchange, refusal);
+        }
+        let Some(mut request) = Request::from_packet(packet) else {
+            return;
         };
-        if let Some(block) = Block::read(packet, CoapOption::Block1) {
+        exchange.key = request.resource_key();
+        exchange.observe = request.observe;
+        exchange.block2 = Block::read(packet, CoapOption::Block2).ok().flatten();
+        if let Ok(Some(block)) = Block::read(packet, CoapOption::Block1) {
             match self.receive_block1(&mut exchange, block, &request.payload) {
                 Some(body) => request.payload = body,
                 None => return,
@@ -83,6 +154,21 @@ impl Endpoint {
         self.push_event(Event::Request { id, peer, request });
     }
 
+    fn refuse(&mut self, exchange: IncomingExchange, refusal: Refusal) {
+        match refusal {
+            Refusal::Reset => self.send_reset(exchange.peer, exchange.mid),
+            Refusal::Status(status) => self.answer_status(&exchange, status),
+        }
+    }
+
+    /// Answers with a bare status, as the request calls for (piggybacked or non-confirmable).
+    fn answer_status(&mut self, exchange: &IncomingExchange, status: Status) {
+        let mut reply = Packet::new();
+        reply.set_token(exchange.token.clone());
+        Response::new(status).write_to(&mut reply);
+        self.send_reply(exchange, reply);
+    }
+
     /// Adds a Block1 block; answers 2.31 Continue (or an error) itself and returns `None` until
     /// the body is complete.
     fn receive_block1(
@@ -91,27 +177,33 @@ impl Endpoint {
         block: Block,
         data: &[u8],
     ) -> Option<Vec<u8>> {
-        let (peer, key, max) = (
-            exchange.peer,
-            exchange.key.clone(),
-            self.config.max_body_size,
-        );
+        let (peer, max) = (exchange.peer, self.config.max_body_size);
         let received = self
             .blocks
-            .receive(self.now, peer, key.clone(), block, data, max);
-        let status = match (received, block.more) {
-            (Err(Refused::TooLarge), _) => Status::RequestEntityTooLarge,
-            (Err(Refused::OutOfOrder), _) => Status::RequestEntityIncomplete,
-            (Ok(()), true) => Status::Continue,
+            .receive(self.now, peer, &exchange.key, block, data, max);
+        let mut response = match (received, block.more) {
+            (Err(Refused::TooLarge), _) => {
+                // Size1 tells the client the largest body we take (RFC 7959 §2.9.3).
+                let mut response = Response::new(Status::RequestEntityTooLarge);
+                let size1 = u32::try_from(max).unwrap_or(u32::MAX);
+                response.other.push((60, Vec::from(OptionValueU32(size1))));
+                response
+            }
+            (Err(Refused::OutOfOrder), _) => Response::new(Status::RequestEntityIncomplete),
+            (Err(Refused::Busy), _) => Response::new(Status::ServiceUnavailable),
+            (Ok(()), true) => Response::new(Status::Continue),
             (Ok(()), false) => {
                 exchange.block1 = Some(block);
-                return self.blocks.finish_receiving(peer, &key);
+                return self.blocks.finish_receiving(peer, &exchange.key);
             }
         };
+        if received == Err(Refused::Busy) {
+            response.max_age = Some(BUSY_RETRY_SECS);
+        }
         let mut reply = Packet::new();
         reply.set_token(exchange.token.clone());
-        Response::new(status).write_to(&mut reply);
-        if status == Status::Continue {
+        response.write_to(&mut reply);
+        if response.status == Status::Continue {
             block.write(&mut reply, CoapOption::Block1);
         }
         self.send_reply(exchange, reply);
@@ -372,6 +464,10 @@ impl Endpoint {
         }
     }
 }
+
+/// How long a client whose block passed the memory budget is asked to wait (the Max-Age of the
+/// 5.03): meanwhile the bodies held finish, or expire when nobody extends them.
+const BUSY_RETRY_SECS: u32 = 30;
 
 /// Writes Block2 block `num` of `size` bytes of `response` into `packet`, and returns whether more
 /// blocks follow; past the end of the body, writes 4.02 Bad Option instead and returns `None`.

@@ -24,6 +24,38 @@ const MAX_DATAGRAM: usize = 65_535;
 /// Datagrams read from the sockets and not yet handed to the node.
 const RECEIVE_QUEUE: usize = 1024;
 
+/// The receive buffer a server's socket asks for: while the node is busy, room for a burst of some
+/// 60 datagrams of 64 KB or thousands of small ones (the registries answer 27 000–30 000 a second,
+/// docs/performance.md). The default (208 KB on Linux) drops a burst of four large datagrams.
+pub const SERVER_RECEIVE_BUFFER: usize = 4 << 20;
+
+/// A server's socket bound to `address`, with a receive buffer of [`SERVER_RECEIVE_BUFFER`] or as
+/// much of it as the system allows (Linux caps it at `net.core.rmem_max`, and a warning says so);
+/// also returns the size the system reports (Linux reports twice what it grants, its bookkeeping
+/// included). Must be called inside a tokio runtime.
+pub fn bind_server(address: SocketAddr) -> io::Result<(UdpSocket, usize)> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    // Asked before binding, so that no datagram arrives into a smaller buffer.
+    socket.set_recv_buffer_size(SERVER_RECEIVE_BUFFER)?;
+    socket.bind(&address.into())?;
+    socket.set_nonblocking(true)?;
+    let granted = socket.recv_buffer_size()?;
+    if granted < SERVER_RECEIVE_BUFFER {
+        tracing::warn!(
+            "the UDP receive buffer of {address} is {} KiB, not the {} KiB asked: the system caps \
+             it (net.core.rmem_max), so a burst of large datagrams may be dropped",
+            granted / 1024,
+            SERVER_RECEIVE_BUFFER / 1024
+        );
+    }
+    Ok((UdpSocket::from_std(socket.into())?, granted))
+}
+
 /// A node the driver can step: locked for each step, seen as a host.
 pub trait Shared {
     fn step<R>(&self, f: impl FnOnce(&mut dyn HostNode) -> R) -> R;

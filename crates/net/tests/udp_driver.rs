@@ -150,3 +150,36 @@ async fn a_host_sends_from_a_socket_per_port_and_gets_the_answers_on_that_port()
     assert_eq!(received, [(7, vec![7, 7]), (8, vec![8, 8])]);
     assert_eq!(node.peer, peer_address);
 }
+
+/// What the system lets a socket's receive buffer be (Linux: net.core.rmem_max).
+fn system_receive_limit() -> usize {
+    std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(udp::SERVER_RECEIVE_BUFFER)
+}
+
+#[tokio::test]
+async fn a_server_socket_holds_a_burst_of_large_datagrams_while_nobody_reads() {
+    let (server, granted) = udp::bind_server("127.0.0.1:0".parse().unwrap()).unwrap();
+    let wanted = udp::SERVER_RECEIVE_BUFFER.min(system_receive_limit());
+    assert!(granted >= wanted, "granted {granted}, wanted {wanted}");
+    // A 60 KB datagram costs about 64 KB of the buffer, of which Linux grants twice the size asked.
+    let burst = (granted / 2 / (70 * 1024)).min(40);
+    assert!(burst >= 3, "a buffer of {granted} holds too little to test");
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let datagram = vec![7u8; 60_000];
+    for _ in 0..burst {
+        client
+            .send_to(&datagram, server.local_addr().unwrap())
+            .unwrap();
+    }
+    let mut received = 0;
+    let mut buffer = vec![0u8; 65_535];
+    while let Ok(Ok(_)) =
+        tokio::time::timeout(Duration::from_millis(200), server.recv_from(&mut buffer)).await
+    {
+        received += 1;
+    }
+    assert_eq!(received, burst);
+}

@@ -102,14 +102,24 @@ enum PlatformCommand {
     Fault {
         #[arg(required = true, value_name = "SERVER FAULT | SERVER clear | clear")]
         words: Vec<String>,
-        #[arg(long, default_value_t = DEFAULT_CONTROL)]
-        control: SocketAddr,
+        #[command(flatten)]
+        control: ControlArgs,
     },
     /// Show the faults in force on the running platforms.
     Faults {
-        #[arg(long, default_value_t = DEFAULT_CONTROL)]
-        control: SocketAddr,
+        #[command(flatten)]
+        control: ControlArgs,
     },
+}
+
+/// How to reach a running platform's control port.
+#[derive(Debug, Args)]
+struct ControlArgs {
+    #[arg(long, default_value_t = DEFAULT_CONTROL)]
+    control: SocketAddr,
+    /// The running platform's data directory, where its control token is.
+    #[arg(long, default_value = DEFAULT_DATA)]
+    data: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,9 +154,9 @@ pub fn run(args: PlatformArgs) -> Result<ExitCode> {
             print_json_lines(&existing_store(&data)?.devices()?)
         }
         Some(PlatformCommand::Fault { words, control }) => {
-            control_command(control, &format!("fault {}", words.join(" ")))
+            control_command(&control, &format!("fault {}", words.join(" ")))
         }
-        Some(PlatformCommand::Faults { control }) => control_command(control, "faults"),
+        Some(PlatformCommand::Faults { control }) => control_command(&control, "faults"),
     }
 }
 
@@ -199,8 +209,15 @@ fn existing_store(data: &Path) -> Result<Store> {
     Ok(Store::open(data)?)
 }
 
-fn control_command(address: SocketAddr, line: &str) -> Result<ExitCode> {
-    let answer = control::request(address, line)
+fn control_command(args: &ControlArgs, line: &str) -> Result<ExitCode> {
+    let token = control::ControlToken::read(&args.data).with_context(|| {
+        format!(
+            "reading the control token in {} (is a platform running with --data {0}?)",
+            args.data.display()
+        )
+    })?;
+    let address = args.control;
+    let answer = control::request(address, &token, line)
         .with_context(|| format!("talking to the platform's control port {address}"))?;
     let failed = answer.last().is_none_or(|last| last.starts_with("ERROR"));
     print_lines(answer)?;

@@ -2,7 +2,12 @@
 //! platform` serves it on a loopback TCP port (`--control`, default 127.0.0.1:15680);
 //! `nbmodem platform fault …` is a client of it.
 //!
+//! Loopback is not enough: every user of the machine reaches it. A connection first presents the
+//! token the platform wrote at start-up in its data directory, readable by its owner only
+//! ([`ControlToken`]); the HTTP API of the CT IoT platform takes the same token.
+//!
 //! ```text
+//! token 3f0c…                                    the data directory's control.token; answered OK
 //! fault ct drop 3        (or: fault ct drop=3)   the next 3 CT request datagrams are dropped
 //! fault dm reject 2                              the next 2 DM Registers/Updates get 4.03
 //! fault cu delay 5s                              every CU request is held 5 s (0s: no delay)
@@ -16,10 +21,75 @@
 use crate::fault::{Fault, Faulty};
 use crate::record::Server;
 use crate::Platform;
-use std::io::{BufRead, BufReader, Write};
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
+
+/// The file in the data directory that holds the control token.
+pub const TOKEN_FILE: &str = "control.token";
+
+/// The secret a control connection presents first. A new one is made at each start of the
+/// platform: 128 random bits from the system's generator, as 32 hexadecimal digits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ControlToken(String);
+
+impl std::fmt::Debug for ControlToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ControlToken(…)")
+    }
+}
+
+impl ControlToken {
+    /// Makes a fresh token and writes it to `data`/control.token with owner-only permissions;
+    /// the file is replaced whole (written aside, then renamed over the old one).
+    pub fn create(data: &Path) -> io::Result<ControlToken> {
+        let mut bytes = [0u8; 16];
+        openssl::rand::rand_bytes(&mut bytes).map_err(io::Error::other)?;
+        let token = ControlToken(bytes.iter().map(|b| format!("{b:02x}")).collect());
+        let aside = data.join(format!("{TOKEN_FILE}.new"));
+        let _ = fs::remove_file(&aside);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&aside)?;
+        file.write_all(format!("{}\n", token.0).as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&aside, data.join(TOKEN_FILE))?;
+        Ok(token)
+    }
+
+    /// The token of the platform running with data directory `data`.
+    pub fn read(data: &Path) -> io::Result<ControlToken> {
+        let text = fs::read_to_string(data.join(TOKEN_FILE))?;
+        Ok(ControlToken(text.trim().to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `presented` is this token, compared in constant time so that the answer's timing
+    /// tells nothing about how much of a guess was right.
+    pub fn accepts(&self, presented: &[u8]) -> bool {
+        let ours = self.0.as_bytes();
+        let difference = ours
+            .iter()
+            .zip(presented)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        ours.len() == presented.len() && difference == 0
+    }
+
+    /// Whether a control connection's first line (`token …`) presents this token.
+    pub fn accepts_line(&self, line: &[u8]) -> bool {
+        line.strip_prefix(b"token ")
+            .is_some_and(|presented| self.accepts(presented.trim_ascii()))
+    }
+}
 
 /// The longest command line accepted.
 pub const MAX_LINE: usize = 1024;
@@ -113,14 +183,25 @@ pub fn answer(line: &[u8], targets: &mut dyn FaultTargets) -> String {
     }
 }
 
-/// Sends one command to the control port at `address`; returns the answer's lines, the last
-/// being `OK` or `ERROR …`.
-pub fn request(address: SocketAddr, line: &str) -> std::io::Result<Vec<String>> {
+/// Sends one command to the control port at `address`, after `token`; returns the answer's
+/// lines, the last being `OK` or `ERROR …` (the token's refusal, if it was refused).
+pub fn request(address: SocketAddr, token: &ControlToken, line: &str) -> io::Result<Vec<String>> {
     let stream = TcpStream::connect_timeout(&address, CLIENT_TIMEOUT)?;
     stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    let mut reader = BufReader::new(&stream);
+    (&stream).write_all(format!("token {}\n", token.as_str()).as_bytes())?;
+    let admitted = answer_lines(&mut reader)?;
+    if admitted.last().map(String::as_str) != Some("OK") {
+        return Ok(admitted);
+    }
     (&stream).write_all(format!("{}\n", line.trim()).as_bytes())?;
+    answer_lines(&mut reader)
+}
+
+/// The lines of one answer, up to its `OK` or `ERROR …`.
+fn answer_lines(reader: &mut impl BufRead) -> io::Result<Vec<String>> {
     let mut lines = Vec::new();
-    for received in BufReader::new(&stream).lines() {
+    for received in reader.lines() {
         let received = received?;
         let last = received == "OK" || received.starts_with("ERROR");
         lines.push(received);
@@ -160,6 +241,31 @@ mod tests {
         ] {
             assert!(bad.parse::<ControlCommand>().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_token_is_the_owners_alone_and_only_it_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = ControlToken::create(dir.path()).unwrap();
+        assert_eq!(token.as_str().len(), 32);
+        assert!(token.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+        let mode = fs::metadata(dir.path().join(TOKEN_FILE))
+            .unwrap()
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        assert_eq!(ControlToken::read(dir.path()).unwrap(), token);
+        let line = format!("token {}", token.as_str());
+        assert!(token.accepts_line(line.as_bytes()));
+        assert!(!token.accepts_line(&line.as_bytes()[..line.len() - 1]));
+        assert!(!token.accepts_line(format!("{line}0").as_bytes()));
+        assert!(!token.accepts_line(b"token "));
+        assert!(!token.accepts_line(token.as_str().as_bytes()));
+        let next = ControlToken::create(dir.path()).unwrap();
+        assert_ne!(next, token, "a new token at each start");
+        assert_eq!(ControlToken::read(dir.path()).unwrap(), next);
     }
 
     #[test]

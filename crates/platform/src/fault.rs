@@ -8,7 +8,9 @@
 //! - `reject=N`: the next N requests that reach the registry resource (CT/CU) or the DM admission
 //!   check are answered with a failure;
 //! - `delay=D`: every request datagram is held for D before the server sees it, until the delay
-//!   is set to `0s` or cleared (so the answer goes out D after the request arrived).
+//!   is set to `0s` or cleared (so the answer goes out D after the request arrived). Changing the
+//!   delay applies to the datagrams already held too: clearing it releases them at once. A delay
+//!   is at most a day ([`MAX_DELAY`]).
 
 use crate::record::Server;
 use nbmodem_clock::{format_duration, parse_duration, Instant};
@@ -21,6 +23,10 @@ use std::time::Duration;
 /// The most datagrams held by a delay at once; beyond it a request is dropped (and recorded so).
 const MAX_HELD: usize = 1024;
 
+/// The longest delay: longer than any retry schedule a device waits through for one answer, short
+/// enough that a typing slip (`delay=2777777h`) is refused rather than holding requests forever.
+pub const MAX_DELAY: Duration = Duration::from_secs(24 * 3600);
+
 /// One fault setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -30,7 +36,7 @@ pub enum Fault {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("bad fault {0:?}: write drop=N, reject=N or delay=DURATION (e.g. delay=5s)")]
+#[error("bad fault {0:?}: write drop=N, reject=N or delay=DURATION (e.g. delay=5s, at most 24h)")]
 pub struct FaultParseError(pub String);
 
 impl FromStr for Fault {
@@ -44,7 +50,10 @@ impl FromStr for Fault {
         match kind.trim() {
             "drop" => Ok(Fault::Drop(count()?)),
             "reject" => Ok(Fault::Reject(count()?)),
-            "delay" => Ok(Fault::Delay(parse_duration(value).map_err(|_| err())?)),
+            "delay" => match parse_duration(value) {
+                Ok(delay) if delay <= MAX_DELAY => Ok(Fault::Delay(delay)),
+                _ => Err(err()),
+            },
             _ => Err(err()),
         }
     }
@@ -159,13 +168,15 @@ pub(crate) enum Admit {
 /// A request datagram held by a delay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Held {
+    pub arrived: Instant,
     pub from: SocketAddr,
     pub datagram: Vec<u8>,
     /// The fault to record (`delay=5s`).
     pub fault: String,
 }
 
-/// Applies drop and delay faults to request datagrams, and keeps the delayed ones.
+/// Applies drop and delay faults to request datagrams, and keeps the delayed ones. Faults are set
+/// through it, so that a new delay applies to the datagrams it holds.
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
     held: BTreeMap<(Instant, u64), Held>,
@@ -196,12 +207,32 @@ impl Gate {
         }
         self.sequence += 1;
         let held = Held {
+            arrived: now,
             from,
             datagram: datagram.to_vec(),
             fault: Fault::Delay(faults.delay).to_string(),
         };
         self.held.insert((now + faults.delay, self.sequence), held);
         Admit::Hold
+    }
+
+    /// Sets one kind of fault. A shorter delay brings the held datagrams forward to their arrival
+    /// plus the new delay (a held datagram is never put back).
+    pub fn set(&mut self, faults: &mut Faults, fault: Fault) {
+        faults.set(fault);
+        if let Fault::Delay(delay) = fault {
+            let held = std::mem::take(&mut self.held);
+            self.held = held
+                .into_iter()
+                .map(|((due, sequence), held)| ((due.min(held.arrived + delay), sequence), held))
+                .collect();
+        }
+    }
+
+    /// Clears every fault; the held datagrams are due at once.
+    pub fn clear(&mut self, faults: &mut Faults) {
+        self.set(faults, Fault::Delay(Duration::ZERO));
+        *faults = Faults::default();
     }
 
     /// The held datagrams due at `now`, in the order they are due.
@@ -268,5 +299,37 @@ mod tests {
         assert_eq!(released[0].datagram, b"b");
         assert_eq!(released[0].fault, "delay=5s");
         assert_eq!(faults.to_string(), "drop=0 reject=0 delay=5s");
+    }
+
+    #[test]
+    fn absurd_delays_are_refused() {
+        assert_eq!("delay=24h".parse(), Ok(Fault::Delay(MAX_DELAY)));
+        assert!("delay=24h1ms".parse::<Fault>().is_err());
+        assert!("delay=2777777777777h".parse::<Fault>().is_err());
+    }
+
+    #[test]
+    fn a_changed_delay_applies_to_what_is_held() {
+        let mut faults = Faults::default();
+        let mut gate = Gate::default();
+        let from: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let t0 = Instant::from_unix_millis(1000);
+        gate.set(&mut faults, Fault::Delay(MAX_DELAY));
+        assert_eq!(gate.admit(&mut faults, t0, from, b"a", true), Admit::Hold);
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(gate.admit(&mut faults, t1, from, b"b", true), Admit::Hold);
+        gate.set(&mut faults, Fault::Delay(Duration::from_secs(60)));
+        assert_eq!(gate.poll_timeout(), Some(t0 + Duration::from_secs(60)));
+        gate.set(&mut faults, Fault::Delay(Duration::from_secs(3600)));
+        assert_eq!(
+            gate.poll_timeout(),
+            Some(t0 + Duration::from_secs(60)),
+            "a longer delay does not put a held datagram back"
+        );
+        gate.clear(&mut faults);
+        assert_eq!(faults, Faults::default());
+        let released = gate.release(t1);
+        let order: Vec<&[u8]> = released.iter().map(|h| &h.datagram[..]).collect();
+        assert_eq!(order, [&b"a"[..], b"b"], "in arrival order");
     }
 }

@@ -17,6 +17,7 @@
 pub mod appkey;
 pub mod cli;
 pub mod control;
+mod control_port;
 mod dm;
 pub mod fault;
 mod peek;

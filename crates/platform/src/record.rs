@@ -1,5 +1,8 @@
 //! What the platforms record about every request: which server, when, from where, what it asked,
 //! what became of it and the fields decoded from it.
+//!
+//! A record's fields come from the request, so whatever a peer sends, they are capped
+//! ([`FIELD_TEXT`], [`FIELD_ITEMS`]): a record stays within a few kilobytes.
 
 use nbmodem_clock::Instant;
 use serde::{Deserialize, Serialize};
@@ -142,10 +145,72 @@ impl RequestRecord {
         self
     }
 
+    /// The fields, capped as [`cap`] says.
     pub fn fields(mut self, fields: Map<String, Value>) -> Self {
-        self.fields = Value::Object(fields);
+        let mut budget = RECORD_TEXT;
+        self.fields = cap(Value::Object(fields), 0, &mut budget);
         self
     }
+}
+
+/// The most characters of one text a record keeps (keys: a quarter of it).
+pub const FIELD_TEXT: usize = 256;
+/// The most members of an object or items of an array a record keeps.
+pub const FIELD_ITEMS: usize = 32;
+/// The most characters of text (keys and values, numbers as written) a record's fields keep in
+/// all.
+pub const RECORD_TEXT: usize = 4096;
+/// How deep objects and arrays nest in a record; deeper ones are replaced by `"…"`.
+const FIELD_DEPTH: usize = 3;
+
+/// `value` within the caps: every text cut to [`FIELD_TEXT`] characters (a cut one ends in `…`)
+/// and every key to a quarter of that, every object and array to [`FIELD_ITEMS`] entries and
+/// [`FIELD_DEPTH`] levels, and all of it to what is left of `budget` ([`RECORD_TEXT`] for a
+/// record): once it is spent, later entries are left out.
+fn cap(value: Value, depth: usize, budget: &mut usize) -> Value {
+    match value {
+        Value::String(text) => Value::String(spend(text, FIELD_TEXT, budget)),
+        Value::Array(_) | Value::Object(_) if depth == FIELD_DEPTH => Value::String("…".into()),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .take(FIELD_ITEMS)
+                .map_while(|item| (*budget > 0).then(|| cap(item, depth + 1, budget)))
+                .collect(),
+        ),
+        Value::Object(members) => Value::Object(
+            members
+                .into_iter()
+                .take(FIELD_ITEMS)
+                .map_while(|(key, item)| {
+                    (*budget > 0).then(|| {
+                        let key = spend(key, FIELD_TEXT / 4, budget);
+                        (key, cap(item, depth + 1, budget))
+                    })
+                })
+                .collect(),
+        ),
+        other => {
+            *budget = budget.saturating_sub(other.to_string().len());
+            other
+        }
+    }
+}
+
+/// `text` cut to `longest` characters and to what is left of `budget`, which it spends (at least
+/// one character's worth, so that empty texts count too).
+fn spend(text: String, longest: usize, budget: &mut usize) -> String {
+    let longest = longest.min(*budget);
+    let length = text.chars().count();
+    let kept = if length <= longest {
+        text
+    } else if longest == 0 {
+        String::new()
+    } else {
+        text.chars().take(longest - 1).chain(['…']).collect()
+    };
+    *budget = budget.saturating_sub(kept.chars().count().max(1));
+    kept
 }
 
 /// One line for the console: `14:05:09 ct register from 127.0.0.1:40001: accepted 2.05`.
@@ -173,6 +238,45 @@ impl fmt::Display for RequestRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_from_a_hostile_peer_are_capped() {
+        let mut fields = Map::new();
+        fields.insert("path".into(), Value::String("/x".repeat(30_000)));
+        fields.insert("k".repeat(1000), Value::from(1));
+        let query: Map<String, Value> = (0..1000)
+            .map(|i| (format!("q{i}"), Value::from(i)))
+            .collect();
+        fields.insert("query".into(), Value::Object(query));
+        fields.insert("deep".into(), serde_json::json!([[[["x"]]]]));
+        let wide: Vec<Value> = (0..32)
+            .map(|_| serde_json::json!({"a": vec!["x".repeat(300); 32]}))
+            .collect();
+        fields.insert("wide".into(), Value::Array(wide));
+        let record = RequestRecord::new(
+            Server::Dm,
+            Instant::from_unix_millis(0),
+            "127.0.0.1:1".parse().unwrap(),
+            "other",
+        )
+        .fields(fields);
+        let stored = serde_json::to_string(&record).unwrap();
+        assert!(stored.len() < 4 * RECORD_TEXT, "{} bytes", stored.len());
+        let path = record.fields["path"].as_str().unwrap();
+        assert_eq!(path.chars().count(), FIELD_TEXT);
+        assert!(path.ends_with('…'));
+        assert_eq!(
+            record.fields["query"].as_object().unwrap().len(),
+            FIELD_ITEMS
+        );
+        assert_eq!(record.fields["deep"], serde_json::json!([["…"]]));
+        assert!(record
+            .fields
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| k.chars().count() <= FIELD_TEXT / 4));
+    }
 
     #[test]
     fn servers_and_verdicts_parse_back() {

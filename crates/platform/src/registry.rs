@@ -2,8 +2,10 @@
 //! (protocols.md §1–2): one sans-IO node type, parameterised by [`Registry`].
 //!
 //! A record that decodes is answered 2.05 Content with `{"resultCode":"0","resultDesc":"Success"}`
-//! (Content-Format 50); a malformed one (not base64, not JSON, a field missing or not a string)
-//! 4.00 Bad Request with resultCode "2" and the reason; a reject fault 2.05 with resultCode "1".
+//! (Content-Format 50); a malformed one (not base64, not JSON, a key twice, a field missing, not a
+//! string or not what the operator takes: an IMEI of 15 digits, …) 4.00 Bad Request with
+//! resultCode "2" and the reason, one longer than 1 KiB 4.13; a reject fault 2.05 with resultCode
+//! "1".
 //! Other paths get 4.04, other methods on the registry path 4.05. Everything is recorded.
 
 use crate::fault::{join_faults, Admit, Fault, Faults, Faulty, Gate};
@@ -129,7 +131,11 @@ impl RegistryServer {
                 None,
             ),
             Err(e) => {
-                let response = json(Status::BadRequest, "2", &format!("Bad record: {e}"));
+                let status = match e {
+                    RecordError::TooLarge => Status::RequestEntityTooLarge,
+                    _ => Status::BadRequest,
+                };
+                let response = json(status, "2", &format!("Bad record: {e}"));
                 (response, Verdict::Rejected, None)
             }
         }
@@ -188,11 +194,11 @@ impl Faulty for RegistryServer {
     }
 
     fn set_fault(&mut self, fault: Fault) {
-        self.faults.set(fault);
+        self.gate.set(&mut self.faults, fault);
     }
 
     fn clear_faults(&mut self) {
-        self.faults = Faults::default();
+        self.gate.clear(&mut self.faults);
     }
 }
 

@@ -1,7 +1,8 @@
 //! The platforms in real time: the three servers on UDP sockets (tokio, the system clock) and the
 //! fault control port on loopback TCP, until shutdown.
 
-use crate::control::{self, FaultTargets, MAX_LINE};
+use crate::control::{ControlToken, FaultTargets, TOKEN_FILE};
+use crate::control_port;
 use crate::fault::{Faulty, ServerFault};
 use crate::record::Server;
 use crate::store::DATABASE_FILE;
@@ -12,9 +13,7 @@ use std::future::{pending, Future};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Notify;
 
 /// How `nbmodem platform` runs.
@@ -85,6 +84,7 @@ pub struct Bound {
     platform: Platform,
     sockets: [UdpSocket; 3],
     control: TcpListener,
+    token: ControlToken,
     /// Where each server listens (port 0 resolved to the port the system chose).
     pub addresses: Addresses,
     /// Where the control port listens.
@@ -108,9 +108,9 @@ pub async fn bind(config: ServeConfig) -> Result<Bound> {
     }
     platform.set_console(config.console);
     let sockets = [
-        bind_udp("China Telecom registry (--ct)", config.addresses.ct).await?,
-        bind_udp("China Unicom registry (--cu)", config.addresses.cu).await?,
-        bind_udp("CMDMP DM server (--dm)", config.addresses.dm).await?,
+        bind_udp("China Telecom registry (--ct)", config.addresses.ct)?,
+        bind_udp("China Unicom registry (--cu)", config.addresses.cu)?,
+        bind_udp("CMDMP DM server (--dm)", config.addresses.dm)?,
     ];
     let control = TcpListener::bind(config.control).await.with_context(|| {
         format!(
@@ -118,6 +118,8 @@ pub async fn bind(config: ServeConfig) -> Result<Bound> {
             config.control
         )
     })?;
+    let token = ControlToken::create(&config.data)
+        .with_context(|| format!("writing the control token in {}", config.data.display()))?;
     let addresses = Addresses {
         ct: sockets[0].local_addr()?,
         cu: sockets[1].local_addr()?,
@@ -128,6 +130,7 @@ pub async fn bind(config: ServeConfig) -> Result<Bound> {
         sockets,
         control_address: control.local_addr()?,
         control,
+        token,
         addresses,
         data: config.data,
     })
@@ -141,7 +144,11 @@ impl Bound {
 
     /// Serves until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
-        run(self.platform, self.sockets, self.control, shutdown).await
+        let control = Control {
+            listener: self.control,
+            token: self.token,
+        };
+        run(self.platform, self.sockets, control, shutdown).await
     }
 }
 
@@ -225,16 +232,23 @@ impl Background {
     }
 }
 
-async fn bind_udp(what: &str, address: SocketAddr) -> Result<UdpSocket> {
-    UdpSocket::bind(address).await.with_context(|| {
+fn bind_udp(what: &str, address: SocketAddr) -> Result<UdpSocket> {
+    let (socket, _) = udp::bind_server(address).with_context(|| {
         format!("the {what} cannot listen on {address}; is another platform running? (port 0 picks a free one)")
-    })
+    })?;
+    Ok(socket)
+}
+
+/// The control port and the token its connections must present.
+struct Control {
+    listener: TcpListener,
+    token: ControlToken,
 }
 
 async fn run(
     platform: Platform,
     [ct, cu, dm]: [UdpSocket; 3],
-    control: TcpListener,
+    control: Control,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let nodes = Nodes {
@@ -255,7 +269,7 @@ async fn run(
         result = udp::run(ct_node.node, ct, ct_node.wake, pending()) => result?,
         result = udp::run(cu_node.node, cu, cu_node.wake, pending()) => result?,
         result = udp::run(dm_node.node, dm, dm_node.wake, pending()) => result?,
-        () = accept_control(control, nodes.clone()) => {}
+        () = control_port::serve(control.listener, control.token, nodes.clone()) => {}
         () = shutdown => {}
     }
     Ok(())
@@ -272,51 +286,9 @@ fn banner(data: &std::path::Path, bound: &Addresses, control: SocketAddr) -> Str
         format!("cu  China Unicom registry   coap://{}/", bound.cu),
         format!("dm  CMDMP DM server         coap://{}/rd", bound.dm),
         format!("control {control}"),
+        format!("token {}", data.join(TOKEN_FILE).display()),
         format!("records {}", data.join(DATABASE_FILE).display()),
         format!("module routes: {}", routes.join(" ")),
     ]
     .join("\n")
-}
-
-/// Serves the control port: each connection in its own task.
-async fn accept_control(listener: TcpListener, nodes: Nodes) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let nodes = nodes.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = control_session(stream, nodes).await {
-                        tracing::debug!("control connection ended: {e}");
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::warn!("control port: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-/// Answers command lines until the client closes the connection or sends too long a line.
-async fn control_session(stream: TcpStream, mut nodes: Nodes) -> std::io::Result<()> {
-    let (reader, mut writer) = stream.into_split();
-    let mut reader = BufReader::new(reader);
-    loop {
-        let mut line = Vec::new();
-        let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX);
-        let read = (&mut reader)
-            .take(limit)
-            .read_until(b'\n', &mut line)
-            .await?;
-        if read == 0 {
-            return Ok(());
-        }
-        if line.last() != Some(&b'\n') && read == MAX_LINE {
-            writer.write_all(b"ERROR line too long\n").await?;
-            return Ok(());
-        }
-        let answer = control::answer(line.trim_ascii(), &mut nodes);
-        writer.write_all(format!("{answer}\n").as_bytes()).await?;
-    }
 }

@@ -263,11 +263,11 @@ impl Faulty for DmServer {
     }
 
     fn set_fault(&mut self, fault: Fault) {
-        lock(&self.shared).faults.set(fault);
+        self.gate.set(&mut lock(&self.shared).faults, fault);
     }
 
     fn clear_faults(&mut self) {
-        lock(&self.shared).faults = Faults::default();
+        self.gate.clear(&mut lock(&self.shared).faults);
     }
 }
 

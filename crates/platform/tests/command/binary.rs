@@ -77,8 +77,22 @@ pub struct Platform {
 
 impl Platform {
     pub fn start(data: &Path, extra: &[&str]) -> Platform {
+        Self::start_with(Command::new(nbmodem()), data, extra)
+    }
+
+    /// Starts it with at most `limit` open files, as a busy machine might allow.
+    pub fn start_with_file_limit(data: &Path, extra: &[&str], limit: u32) -> Platform {
+        let mut shell = Command::new("sh");
+        shell
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(nbmodem());
+        Self::start_with(shell, data, extra)
+    }
+
+    fn start_with(mut command: Command, data: &Path, extra: &[&str]) -> Platform {
         let any_port = "127.0.0.1:0";
-        let mut child = Command::new(nbmodem())
+        let mut child = command
             .arg("platform")
             .arg("--data")
             .arg(data)

@@ -183,17 +183,18 @@ fn the_banner_gives_the_module_routes_and_faults_are_set_at_run_time() {
         assert!(routes.contains(&route), "{route} missing from {routes}");
     }
     let control = platform.control.to_string();
+    let data = dir.path().to_str().unwrap();
     let fault = |words: &[&str]| {
         let mut args = vec!["platform", "fault"];
         args.extend(words);
-        args.extend(["--control", &control]);
+        args.extend(["--control", &control, "--data", data]);
         run(&args)
     };
     let set = fault(&["ct", "drop=3"]);
     assert!(set.status.success());
     assert_eq!(text(&set.stdout), "OK\n");
     assert!(fault(&["ct", "reject", "1"]).status.success());
-    let shown = run(&["platform", "faults", "--control", &control]);
+    let shown = run(&["platform", "faults", "--control", &control, "--data", data]);
     assert_eq!(
         text(&shown.stdout),
         "ct drop=3 reject=1 delay=0s\ncu drop=0 reject=0 delay=5s\ndm drop=0 reject=2 delay=0s\nOK\n"
@@ -202,7 +203,7 @@ fn the_banner_gives_the_module_routes_and_faults_are_set_at_run_time() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stdout).starts_with("ERROR bad fault"));
     assert!(fault(&["clear"]).status.success());
-    let cleared = text(&run(&["platform", "faults", "--control", &control]).stdout);
+    let cleared = text(&run(&["platform", "faults", "--control", &control, "--data", data]).stdout);
     assert_eq!(cleared.matches("drop=0 reject=0 delay=0s").count(), 3);
 }
 
@@ -224,4 +225,99 @@ fn the_control_port_must_be_loopback() {
     ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("not a loopback address"));
+}
+
+/// Sends `lines` on a new control connection; returns everything the platform answered until it
+/// closed the connection or went quiet for a second.
+fn raw_control(platform: &Platform, lines: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(platform.control).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(1)))
+        .unwrap();
+    stream.write_all(lines.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    text(&answer)
+}
+
+#[test]
+fn the_control_port_takes_commands_only_after_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = Platform::start(dir.path(), &[]);
+    let token_file = dir.path().join("control.token");
+    let mode = std::fs::metadata(&token_file).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    assert!(platform
+        .banner
+        .contains(&format!("token {}", token_file.display())));
+
+    let refused = raw_control(&platform, "fault ct drop 1000000\n");
+    assert!(
+        refused.starts_with("ERROR a control connection starts with: token"),
+        "{refused}"
+    );
+    let wrong = raw_control(
+        &platform,
+        "token 00000000000000000000000000000000\nfaults\n",
+    );
+    assert!(wrong.starts_with("ERROR"), "{wrong}");
+    assert!(!wrong.contains("drop="), "{wrong}");
+
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let shown = raw_control(&platform, &format!("token {}faults\n", token));
+    assert!(
+        shown.starts_with("OK\nct drop=0 reject=0 delay=0s\n"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn connections_without_the_token_do_not_keep_the_operator_out() {
+    // Someone without the token keeps 300 connections open, reconnecting as soon as one is
+    // closed: more than the platform may have open files.
+    let dir = tempfile::tempdir().unwrap();
+    let platform = Platform::start_with_file_limit(dir.path(), &[], 128);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let (stop, address) = (stop.clone(), platform.control);
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let connect = || std::net::TcpStream::connect(address).ok();
+            let mut open: Vec<_> = (0..300).filter_map(|_| connect()).collect();
+            for stream in &open {
+                stream.set_nonblocking(true).unwrap();
+            }
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for stream in open.iter_mut() {
+                    let mut buf = [0; 64];
+                    let closed = !matches!(stream.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+                    if let Some(fresh) = connect().filter(|_| closed) {
+                        fresh.set_nonblocking(true).unwrap();
+                        *stream = fresh;
+                    }
+                }
+            }
+        })
+    };
+    let control = platform.control.to_string();
+    let data = dir.path().to_str().unwrap();
+    for drop in ["drop=1", "drop=2", "drop=3"] {
+        let set = run(&[
+            "platform",
+            "fault",
+            "ct",
+            drop,
+            "--control",
+            &control,
+            "--data",
+            data,
+        ]);
+        assert_eq!(text(&set.stdout), "OK\n", "{}", text(&set.stderr));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flood.join().unwrap();
 }

@@ -109,3 +109,34 @@ fn clearing_faults_restores_normal_service() {
     net.run_for(Duration::from_secs(1));
     assert!(is_success(&responses(&mut net)[0].payload));
 }
+
+#[test]
+fn clearing_a_delay_answers_the_requests_it_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = network(dir.path(), |_| {});
+    let ct = registry_address(Registry::ChinaTelecom);
+    let node = net.node::<RegistryServer>(Addresses::default().ct).unwrap();
+    node.set_fault("delay=24h".parse().unwrap());
+    post(&mut net, ct, "/nb", record().encode(Registry::ChinaTelecom));
+    net.run_for(Duration::from_secs(1));
+    assert!(responses(&mut net).is_empty());
+    let node = net.node::<RegistryServer>(Addresses::default().ct).unwrap();
+    node.clear_faults();
+    net.run_for(Duration::from_millis(1));
+    assert!(is_success(&responses(&mut net)[0].payload));
+    let recorded = records(dir.path(), Server::Ct);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(ms_after_start(&recorded[0]), 1000);
+}
+
+#[test]
+fn an_absurd_delay_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = network(dir.path(), |platform| {
+        let answer = control::answer(b"fault ct delay 2777777777777h", platform);
+        assert!(answer.starts_with("ERROR bad fault"), "{answer}");
+        assert!(answer.contains("at most 24h"), "{answer}");
+    });
+    let node = net.node::<RegistryServer>(Addresses::default().ct).unwrap();
+    assert_eq!(node.faults().to_string(), "drop=0 reject=0 delay=0s");
+}

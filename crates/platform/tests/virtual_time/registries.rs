@@ -157,3 +157,82 @@ fn garbage_datagrams_are_recorded_and_do_no_harm() {
     assert_eq!(recorded[0].fields["hex"], "000167617262616765");
     assert_eq!(recorded[2].verdict, Verdict::Accepted);
 }
+
+/// A module's record with one field replaced, as a registry body.
+fn record_with(key: &str, value: &str, duplicate: bool) -> Vec<u8> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let body = record().encode(Registry::ChinaTelecom);
+    let mut json = String::from_utf8(engine.decode(body).unwrap()).unwrap();
+    let field = format!("{}:{}", json!(key), json!(value));
+    json = match duplicate {
+        true => json.replacen('{', &format!("{{{field},"), 1),
+        false => {
+            let mut object: serde_json::Map<String, Value> = serde_json::from_str(&json).unwrap();
+            object.insert(key.into(), json!(value));
+            Value::Object(object).to_string()
+        }
+    };
+    engine.encode(json).into_bytes()
+}
+
+#[test]
+fn records_are_checked_as_the_operator_would_and_what_is_stored_is_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = network(dir.path(), |_| {});
+    let ct = registry_address(Registry::ChinaTelecom);
+    let long_meid = "8".repeat(700);
+    let hostile = [
+        (
+            record_with("MEID", &long_meid, false),
+            Status::RequestEntityTooLarge,
+        ),
+        (
+            record_with("MEID", "86597503\u{1}000001", false),
+            Status::BadRequest,
+        ),
+        (
+            record_with("MEID", "865975030000002", true),
+            Status::BadRequest,
+        ),
+        (record_with("SIM1ICCID", "1234", false), Status::BadRequest),
+    ];
+    for (body, _) in &hostile {
+        post(&mut net, ct, "/nb", body.clone());
+        net.run_for(Duration::from_secs(1));
+    }
+    // And a request to a path no resource has, 20 KB of it.
+    let path = format!("/{}", "p/".repeat(10_000));
+    send(&mut net, ct, Request::get(&path));
+    net.run_for(Duration::from_secs(1));
+    let answers = responses(&mut net);
+    let statuses: Vec<Status> = answers.iter().map(|a| a.status).collect();
+    let expected: Vec<Status> = hostile
+        .iter()
+        .map(|h| h.1)
+        .chain([Status::NotFound])
+        .collect();
+    assert_eq!(statuses, expected);
+    let stored = records(dir.path(), Server::Ct);
+    let errors: Vec<&str> = stored[..4]
+        .iter()
+        .map(|r| r.fields["error"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "the body is longer than 1024 bytes",
+            "field MEID must be the 15-digit IMEI (or a 14-digit MEID)",
+            "key MEID appears more than once",
+            "field SIM1ICCID must be the 19- or 20-digit ICCID",
+        ]
+    );
+    for record in &stored {
+        let size = serde_json::to_string(record).unwrap().len();
+        assert!(size < 2048, "a record of {size} bytes: {record:?}");
+    }
+    assert_eq!(
+        stored[4].fields["path"].as_str().unwrap().chars().count(),
+        256
+    );
+}
