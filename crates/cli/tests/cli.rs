@@ -11,12 +11,20 @@ const NBMODEM: &str = env!("CARGO_BIN_EXE_nbmodem");
 
 /// The stand-ins of a test sandbox on free ports, never the fixed defaults: a sandbox a person
 /// runs in another terminal must not break the tests.
-const FREE_PORTS: [&str; 8] = [
+const FREE_PORTS: [&str; 16] = [
     "--ct",
     "127.0.0.1:0",
     "--cu",
     "127.0.0.1:0",
     "--dm",
+    "127.0.0.1:0",
+    "--iot",
+    "127.0.0.1:0",
+    "--iot-dtls",
+    "127.0.0.1:0",
+    "--aep",
+    "127.0.0.1:0",
+    "--aep-dtls",
     "127.0.0.1:0",
     "--control",
     "127.0.0.1:0",
@@ -340,8 +348,9 @@ fn a_stand_in_that_cannot_start_stops_the_sandbox() {
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
     let out = Command::new(NBMODEM)
-        .args(["sandbox", "--cu", "127.0.0.1:0", "--dm", "127.0.0.1:0"])
-        .args(["--control", "127.0.0.1:0", "--ct", &address])
+        .arg("sandbox")
+        .args(&FREE_PORTS[2..])
+        .args(["--ct", &address])
         .current_dir(cwd.path())
         .stdin(Stdio::null())
         .output()

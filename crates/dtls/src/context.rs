@@ -46,10 +46,17 @@ pub(crate) fn server(lookup: PskLookup, config: &Config) -> Result<SslContext, E
         out[..len].copy_from_slice(&cookie[..len]);
         Ok(len)
     });
-    builder.set_cookie_verify_cb(move |_ssl, cookie| {
-        cookie_for_peer(&verify_secret).is_ok_and(|expected| openssl::memcmp::eq(&expected, cookie))
-    });
+    builder.set_cookie_verify_cb(move |_ssl, cookie| cookie_matches(&verify_secret, cookie));
     Ok(builder.build())
+}
+
+/// Whether `cookie` is the one we gave the peer. A forged cookie can have any length: compared in
+/// constant time only when the lengths match (openssl's `memcmp::eq` panics otherwise, and a panic
+/// here would cross OpenSSL's C frames, which aborts).
+fn cookie_matches(secret: &[u8; 32], cookie: &[u8]) -> bool {
+    cookie_for_peer(secret).is_ok_and(|expected| {
+        expected.len() == cookie.len() && openssl::memcmp::eq(&expected, cookie)
+    })
 }
 
 /// The length of our cookies.

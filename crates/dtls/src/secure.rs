@@ -130,6 +130,10 @@ impl<N: DatagramNode> SecureNode<N> {
         self
     }
 
+    pub fn inner(&self) -> &N {
+        &self.inner
+    }
+
     pub fn inner_mut(&mut self) -> &mut N {
         &mut self.inner
     }

@@ -468,3 +468,25 @@ fn a_client_that_is_done_closes_its_session() {
     );
     assert_eq!(net.node::<Node>(addr(SERVER)).unwrap().session_count(), 0);
 }
+
+#[test]
+fn a_client_hello_with_a_cookie_of_another_length_is_refused_without_harm() {
+    // Found by the dtls_records fuzz target: a ClientHello whose cookie is not 16 bytes long
+    // made the cookie check panic inside OpenSSL's callback, which aborts the process.
+    let datagram: Vec<u8> = vec![
+        22, 254, 253, 0, 0, 0, 0, 0, 0, 0, 0, 0, 56, 1, 0, 0, 44, 0, 0, 0, 0, 0, 0, 0, 44, 254,
+        253, 17, 17, 17, 116, 97, 103, 108, 101, 110, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17,
+        17, 17, 17, 17, 17, 17, 239, 238, 238, 238, 238, 239, 0, 6, 0, 4, 192, 168, 0, 174, 1, 0,
+    ];
+    let mut server = server_node();
+    let now = Instant::from_unix_millis(1_767_225_600_000);
+    for cookie_len in [0u8, 1, 15, 17, 32, 255] {
+        let mut hello = datagram.clone();
+        // Record header (13), handshake header (12), version (2), random (32), session id (1).
+        hello[60] = cookie_len;
+        server.handle_datagram(now, addr(CLIENT), &hello);
+        while server.poll_transmit().is_some() {}
+    }
+    server.handle_datagram(now, addr(CLIENT), &datagram);
+    assert_eq!(server.session_count(), 0);
+}

@@ -1,9 +1,12 @@
 //! The LwM2M 1.0 server core: the registration store (Register, Update, De-register, lifetime
 //! expiry) and server-initiated operations (Read, Write, Execute, Discover, Write-Attributes,
 //! Observe, Cancel) with their responses and notifications correlated, including queue mode: for a
-//! `b=UQ` client, operations wait until the client is reachable (it just registered, updated or
-//! sent anything) and are sent then. A sans-IO [`DatagramNode`] on one CoAP [`Endpoint`], for any
-//! number of clients.
+//! `b=UQ` client, operations wait until the client is reachable and are sent then. A queue-mode
+//! client is reachable while it is awake: for the awake time after anything it sent (LwM2M 1.1
+//! §6.5, "Client Awake Time"; zero unless [`Lwm2mServer::set_queue_mode`] says otherwise), and
+//! operations for it wait for the next thing it sends. A server can also treat every client as
+//! a queue-mode client (a platform for devices that sleep, whatever binding they register).
+//! A sans-IO [`DatagramNode`] on one CoAP [`Endpoint`], for any number of clients.
 
 use crate::content::{link, Path};
 use nbmodem_clock::Instant;
@@ -30,6 +33,8 @@ pub struct Registration {
     /// Every Uri-Query item of the last Register or Update (`ep=…`, `epi=…`, …).
     pub query: Vec<String>,
     pub address: SocketAddr,
+    /// When the client last sent anything.
+    pub last_heard: Instant,
     expires: Instant,
 }
 
@@ -58,6 +63,15 @@ pub struct Admission<'a> {
 
 /// Decides whether a Register or Update is accepted: `Err(status)` refuses it with that code.
 pub type Policy = Box<dyn FnMut(&Admission<'_>) -> Result<(), Status> + Send>;
+
+/// How a server treats clients that sleep (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueMode {
+    /// Every client is a queue-mode client, whatever its binding.
+    pub all_clients: bool,
+    /// How long after a queue-mode client's last message operations go at once.
+    pub awake_time: Duration,
+}
 
 /// A server-initiated operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -184,6 +198,7 @@ pub struct Lwm2mServer {
     in_flight: HashMap<RequestId, Pending>,
     queued: HashMap<String, VecDeque<Pending>>,
     policy: Option<Policy>,
+    queue_mode: QueueMode,
     next_location: u64,
     next_operation: u64,
     events: VecDeque<ServerEvent>,
@@ -207,6 +222,7 @@ impl Lwm2mServer {
             in_flight: HashMap::new(),
             queued: HashMap::new(),
             policy: None,
+            queue_mode: QueueMode::default(),
             next_location: 0,
             next_operation: 0,
             events: VecDeque::new(),
@@ -219,12 +235,40 @@ impl Lwm2mServer {
         self.policy = Some(policy);
     }
 
+    /// Sets how clients that sleep are treated.
+    pub fn set_queue_mode(&mut self, queue_mode: QueueMode) {
+        self.queue_mode = queue_mode;
+    }
+
+    /// Whether operations for `registration` wait at `now`: a queue-mode client past its awake
+    /// time.
+    fn waits(&self, now: Instant, registration: &Registration) -> bool {
+        let queued = self.queue_mode.all_clients || registration.queue_mode();
+        let awake_until = registration.last_heard + self.queue_mode.awake_time;
+        queued && now >= awake_until
+    }
+
+    /// Whether the client registered as `endpoint` is awake at `now`: not a queue-mode client, or
+    /// one within its awake time.
+    pub fn is_awake(&self, now: Instant, endpoint: &str) -> bool {
+        self.registration(endpoint)
+            .is_some_and(|r| !self.waits(now, r))
+    }
+
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
         self.events.pop_front()
     }
 
     pub fn registration(&self, endpoint: &str) -> Option<&Registration> {
         self.registrations.get(self.by_endpoint.get(endpoint)?)
+    }
+
+    /// The endpoint name of the client registered from `address`.
+    pub fn endpoint_at(&self, address: SocketAddr) -> Option<&str> {
+        let location = self.by_address.get(&address)?;
+        self.registrations
+            .get(location)
+            .map(|r| r.endpoint.as_str())
     }
 
     pub fn registration_count(&self) -> usize {
@@ -254,11 +298,11 @@ impl Lwm2mServer {
             path,
             kind,
         };
-        let queue_mode = self
+        let waits = self
             .registrations
             .get(&location)
-            .is_some_and(Registration::queue_mode);
-        if queue_mode {
+            .is_some_and(|r| self.waits(now, r));
+        if waits {
             self.queued.entry(location).or_default().push_back(pending);
         } else {
             self.send(pending);
@@ -404,6 +448,7 @@ impl Lwm2mServer {
             objects,
             query: request.query.clone(),
             address: peer,
+            last_heard: self.now,
             expires: self.now + Duration::from_secs(u64::from(lifetime)),
         };
         self.expiries
@@ -466,6 +511,7 @@ impl Lwm2mServer {
         }
         registration.query = request.query.clone();
         registration.expires = now + Duration::from_secs(u64::from(registration.lifetime));
+        registration.last_heard = now;
         let old_address = std::mem::replace(&mut registration.address, peer);
         self.expiries
             .insert((registration.expires, location.clone()));
@@ -505,16 +551,32 @@ impl Lwm2mServer {
     /// Drops the observations of a registration that ended: their later notifications get a
     /// Reset, which ends them at the client too.
     fn forget_observations(&mut self, location: &str) {
+        self.forget_observations_where(|p| p.location == location);
+    }
+
+    /// Forgets the observations of `path` of the client registered as `endpoint` without telling
+    /// it: its next notification gets a Reset (a platform that lost its state, say). Returns
+    /// whether there was one.
+    pub fn forget_observation(&mut self, endpoint: &str, path: Path) -> bool {
+        let Some(location) = self.by_endpoint.get(endpoint).cloned() else {
+            return false;
+        };
+        self.forget_observations_where(|p| p.location == location && p.path == path) > 0
+    }
+
+    /// Forgets the observations whose operation matches; returns how many.
+    fn forget_observations_where(&mut self, matches: impl Fn(&Pending) -> bool) -> usize {
         let observations: Vec<RequestId> = self
             .in_flight
             .iter()
-            .filter(|(_, p)| p.location == location && matches!(p.kind, Operation::Observe { .. }))
+            .filter(|(_, p)| matches!(p.kind, Operation::Observe { .. }) && matches(p))
             .map(|(id, _)| *id)
             .collect();
-        for id in observations {
-            self.in_flight.remove(&id);
-            self.endpoint.forget(id);
+        for id in &observations {
+            self.in_flight.remove(id);
+            self.endpoint.forget(*id);
         }
+        observations.len()
     }
 
     fn operation_done(&mut self, id: RequestId, result: Result<Response, ExchangeError>) {
@@ -612,8 +674,11 @@ impl DatagramNode for Lwm2mServer {
         self.now = now;
         self.endpoint.handle_datagram(now, from, datagram);
         self.handle_coap_events();
-        // Any datagram from a queue-mode client shows it is reachable.
+        // Any datagram from a client shows it is awake.
         if let Some(location) = self.by_address.get(&from).cloned() {
+            if let Some(registration) = self.registrations.get_mut(&location) {
+                registration.last_heard = now;
+            }
             if self.queued.contains_key(&location) {
                 self.flush_queue(&location);
             }

@@ -7,7 +7,9 @@ use nbmodem_coap::{CancelReason, EndpointConfig, Status, TransmissionParams};
 use nbmodem_lwm2m::client::{ClientConfig, ClientEvent, Lwm2mClient};
 use nbmodem_lwm2m::content::{tlv, Path, ResourceType, Value};
 use nbmodem_lwm2m::object::{DataObject, ObjectStore, Operations, ResourceDef, ResourceValue};
-use nbmodem_lwm2m::server::{ClientRequest, Lwm2mServer, Operation, OperationId, ServerEvent};
+use nbmodem_lwm2m::server::{
+    ClientRequest, Lwm2mServer, Operation, OperationId, QueueMode, ServerEvent,
+};
 use nbmodem_net::sim::SimNetwork;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -777,5 +779,90 @@ fn the_server_reports_what_it_answered_and_why_it_refused() {
                 Some("no such resource")
             ),
         ]
+    );
+}
+
+#[test]
+fn a_queue_mode_client_is_reachable_for_its_awake_time_after_each_message() {
+    // A platform that treats every client as one that sleeps, awake for 20 s after each message.
+    let mut world = World::standard();
+    world.server().set_queue_mode(QueueMode {
+        all_clients: true,
+        awake_time: Duration::from_secs(20),
+    });
+    world.register();
+    let read = |world: &mut World| {
+        let now = world.net.now();
+        world
+            .server()
+            .operate(
+                now,
+                "865975030000001",
+                path("/3/0/0"),
+                Operation::Read { accept: None },
+            )
+            .unwrap();
+        world.net.run_for(Duration::from_millis(10));
+        world.server_events()
+    };
+    world.net.run_for(Duration::from_secs(19));
+    let now = world.net.now();
+    assert!(world.server().is_awake(now, "865975030000001"));
+    assert_eq!(read(&mut world).len(), 1, "within the awake time: at once");
+    world.net.run_for(Duration::from_secs(21));
+    let now = world.net.now();
+    assert!(!world.server().is_awake(now, "865975030000001"));
+    assert!(read(&mut world).is_empty(), "past it: held");
+    assert_eq!(world.server().queued_for("865975030000001"), 1);
+    let now = world.net.now();
+    world.client().update(now);
+    world.net.run_for(Duration::from_millis(10));
+    let events = world.server_events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::Completed { .. })),
+        "sent when the client showed it was awake: {events:?}"
+    );
+}
+
+#[test]
+fn a_forgotten_observation_is_reset_at_its_next_notification() {
+    let mut world = World::standard();
+    world.register();
+    let now = world.net.now();
+    world
+        .server()
+        .operate(
+            now,
+            "865975030000001",
+            path("/19/0/0"),
+            Operation::Observe { accept: None },
+        )
+        .unwrap();
+    world.net.run_for(Duration::from_millis(10));
+    world.server_events();
+    assert!(world
+        .server()
+        .forget_observation("865975030000001", path("/19/0/0")));
+    assert!(!world
+        .server()
+        .forget_observation("865975030000001", path("/19/0/0")));
+    world.change_data(b"up");
+    world.net.run_for(Duration::from_secs(1));
+    assert!(
+        world.server_events().is_empty(),
+        "no notification for a forgotten observation"
+    );
+    let ended = world.client_events();
+    assert!(
+        ended.iter().any(|e| matches!(
+            e,
+            ClientEvent::ObservationEnded {
+                reason: CancelReason::Reset,
+                ..
+            }
+        )),
+        "{ended:?}"
     );
 }

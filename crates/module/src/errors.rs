@@ -40,6 +40,27 @@ pub enum ErrorKind {
     NetworkTimeout,
     NoCnmaExpected,
     Unknown,
+    // The China Telecom IoT platform's codes (seed 002 chapter 6).
+    CtiotOther,
+    CtiotParameterCount,
+    CtiotParameterValue,
+    CtiotPsk,
+    CtiotNotInitialized,
+    CtiotDataTooLong,
+    CtiotNoSim,
+    CtiotDataOdd,
+    CtiotNotSupported,
+    CtiotNoData,
+    CtiotEngineException,
+    CtiotCongestion,
+    CtiotWeakSignal,
+    CtiotEngineReboot,
+    CtiotNotLoggedIn,
+    CtiotLoggingIn,
+    CtiotTemporarilyUnavailable,
+    CtiotNoSession,
+    CtiotNotPermitted,
+    CtiotNoAuthentication,
 }
 
 /// One row of an error table.
@@ -50,12 +71,14 @@ pub struct ErrorEntry {
     pub text: &'static str,
 }
 
-/// A profile's error table: the general (27.007) rows and the message-service (27.005) rows. A kind
-/// missing from the table is reported as the table's [`ErrorKind::Unknown`] row.
+/// A profile's error table: the general (27.007) rows, the message-service (27.005) rows and the
+/// rows of the platform link's commands. A kind missing from the table is reported as the table's
+/// [`ErrorKind::Unknown`] row.
 #[derive(Debug)]
 pub struct ErrorTable {
     pub general: &'static [ErrorEntry],
     pub message_service: &'static [ErrorEntry],
+    pub platform: &'static [ErrorEntry],
 }
 
 impl ErrorTable {
@@ -70,7 +93,10 @@ impl ErrorTable {
     }
 
     pub fn entries(&self) -> impl Iterator<Item = &ErrorEntry> {
-        self.general.iter().chain(self.message_service)
+        self.general
+            .iter()
+            .chain(self.message_service)
+            .chain(self.platform)
     }
 
     fn find(&self, kind: ErrorKind) -> Option<ErrorEntry> {
@@ -137,17 +163,54 @@ static NEUL_27007: &[ErrorEntry] = &[
     e(UplinkBusy, 159, "Uplink busy/flow control"),
 ];
 
-/// Seed 000, tables 2 and 3 (BC25, BC32); also used by BC260Y-CN, BC26 and BC20, whose seeds give no
-/// general table of their own.
+/// Seed 002 table 3: the codes of the China Telecom IoT platform commands, named as the seed names
+/// them (its spellings kept).
+static CTIOT_ROWS: &[ErrorEntry] = &[
+    e(CtiotOther, 1, "CTIOT_EB_OTHER"),
+    e(CtiotParameterCount, 2, "CTIOT_EB_PARAMETER_NUM_ERROR"),
+    e(CtiotParameterValue, 3, "CTIOT_EB_PARAMETER_VALUE_ERROR"),
+    e(CtiotPsk, 5, "CTIOT_ED_PSK_ERROR"),
+    e(CtiotNotInitialized, 8, "CTIOT_EA_PARAM_NOT_INTIALIZED"),
+    e(CtiotDataTooLong, 14, "CTIOT_EB_DATA_LENGTH_OVERRRUN"),
+    e(CtiotNoSim, 16, "CTIOT_EA_CONNECT_FAILED_SIMCARD"),
+    e(CtiotDataOdd, 17, "CTIOT_EB_DATA_LENGTH_NOT_EVEN"),
+    e(CtiotNotSupported, 303, "CTIOT_EE_OPERATOR_NOT_SUPPORTED"),
+    e(CtiotNoData, 801, "CTIOT_EB_NO_RECV_DATA"),
+    e(CtiotEngineException, 950, "CTIOT_EA_ENGINE_EXCEPTION"),
+    e(CtiotCongestion, 951, "CTIOT_EA_NETWORK_TRAFFIC"),
+    e(CtiotWeakSignal, 952, "CTIOT_EA_SIGNAL_LEVEL2"),
+    e(CtiotEngineReboot, 953, "CTIOT_EA_ENGINE_REBOOT"),
+    e(CtiotNotLoggedIn, 954, "CTIOT_EA_NOT_LOGIN"),
+    e(CtiotLoggingIn, 955, "CTIOT_EA_LOGIN_PROCESSING"),
+    e(
+        CtiotTemporarilyUnavailable,
+        957,
+        "CTIOT_EA_CONNECT_USELESS_TEMP",
+    ),
+    e(CtiotNoSession, 958, "CTIOT_EA_OPERATION_FAILED_NOSESSION"),
+    e(CtiotNotPermitted, 959, "CTIOT_EA_OPERATION_NOT_PERMITTED"),
+    e(CtiotNoAuthentication, 960, "CTIOT_EA_OPERATION_NO_AUTHSTR"),
+];
+
+/// Seed 000, tables 2 and 3 (BC25, BC32); also used by BC26 and BC20, whose seeds give no general
+/// table of their own.
 pub static QUECTEL_ERRORS: ErrorTable = ErrorTable {
     general: QUECTEL_27007,
     message_service: ROWS_27005,
+    platform: &[],
+};
+
+/// BC260Y-CN: seed 000's tables (seed 001 gives none of its own) and seed 002 table 3.
+pub static BC260Y_ERRORS: ErrorTable = ErrorTable {
+    platform: CTIOT_ROWS,
+    ..QUECTEL_ERRORS
 };
 
 /// Seed 004, tables 1 and 2 (BC35-G, BC28, BC95).
 pub static NEUL_ERRORS: ErrorTable = ErrorTable {
     general: NEUL_27007,
     message_service: ROWS_27005,
+    platform: &[],
 };
 
 #[cfg(test)]
@@ -166,6 +229,18 @@ mod tests {
             NEUL_ERRORS.lookup(InvalidParameter).text,
             "Incorrect parameters"
         );
+    }
+
+    #[test]
+    fn bc260y_has_the_platform_codes_of_seed_002() {
+        assert_eq!(BC260Y_ERRORS.lookup(CtiotDataOdd).code, 17);
+        assert_eq!(
+            BC260Y_ERRORS.lookup(CtiotDataTooLong).text,
+            "CTIOT_EB_DATA_LENGTH_OVERRRUN"
+        );
+        assert_eq!(BC260Y_ERRORS.platform.len(), 20);
+        assert_eq!(BC260Y_ERRORS.lookup(InvalidParameter).code, 53);
+        assert_eq!(QUECTEL_ERRORS.lookup(CtiotDataOdd).code, 500);
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! needs to run. The module never reads a clock or touches a socket.
 //!
 //! The module owns the AT command layer, NVRAM, the [`Radio`] and the set of services. It names
-//! no protocol engine: the services start from [`AT_FIRST_ATTACH`] (and from commands), and what
-//! they do to the module comes back as [`Effect`]s applied in [`Module::apply`].
+//! no protocol engine: the services start from [`AT_BOOT`] and [`AT_FIRST_ATTACH`], commands reach
+//! them through [`Services::get_mut`], and what they do to the module comes back as [`Effect`]s
+//! applied in [`Module::apply`].
 //!
 //! Output discipline: a command's information text and final result are written together; URCs
 //! raised while a command runs wait until its final result is out, so a URC is never written inside
@@ -21,7 +22,7 @@ use crate::profile::{Feature, Profile};
 use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, RegStatus};
 use crate::revision::Revision;
 use crate::routing::Router;
-use crate::service::{Effect, Env, Services, Start, Uplink, AT_FIRST_ATTACH};
+use crate::service::{Effect, Env, Services, Start, Starter, Uplink, AT_BOOT, AT_FIRST_ATTACH};
 use nbmodem_at::{format, parse_line, FinalResult, LineAssembler, LineEvent, ResultFormat};
 use nbmodem_clock::{Instant, Timed, Timers};
 use std::collections::VecDeque;
@@ -359,7 +360,7 @@ impl Module {
             tracing::debug!("datagram from {from} lost: the module cannot be reached");
             return;
         }
-        self.ram.radio.downlink(now);
+        let awaited_reply = self.ram.radio.downlink(now);
         self.radio_events();
         let mut delivered = None;
         self.run_services(|services, env| {
@@ -367,6 +368,10 @@ impl Module {
         });
         if delivered.is_none() {
             tracing::debug!("datagram from {from} to port {local_port}: no service there");
+        }
+        if awaited_reply {
+            self.ram.radio.release();
+            self.radio_events();
         }
         self.bound_output();
     }
@@ -579,14 +584,16 @@ impl Module {
                     }
                 }
             }
+            let now = self.now;
+            self.run_services(|services, env| services.radio_event(now, event, env));
         }
         if first_attach {
-            self.start_services();
+            self.start_services(AT_FIRST_ATTACH);
         }
     }
 
-    /// The services that start at the first attach after power-on.
-    fn start_services(&mut self) {
+    /// Starts the services of `list` that apply.
+    fn start_services(&mut self, list: &[Starter]) {
         let now = self.now;
         let (profile, in_use, saved, sim) = (self.profile, &self.in_use, &self.saved, &self.sim);
         let start = Start {
@@ -600,7 +607,7 @@ impl Module {
         let mut effects = Vec::new();
         let (asleep, sleep_disabled) = (self.ram.radio.in_deep_sleep(), self.sleep_disabled());
         let mut env = Env::new(&self.router, asleep, sleep_disabled, &mut effects);
-        for starter in AT_FIRST_ATTACH {
+        for starter in list {
             if let Some(service) = starter(&start, &mut env) {
                 self.services.add(service);
             }
@@ -641,6 +648,7 @@ impl Module {
         for urc in self.profile.boot_urcs {
             format::write_urc(&mut self.output, urc);
         }
+        self.start_services(AT_BOOT);
         self.start_search();
     }
 

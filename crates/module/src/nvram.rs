@@ -50,6 +50,9 @@ pub struct NvramData {
     /// What the last successful China Unicom self-registration registered, and when.
     #[serde(default)]
     pub cu_registered: Option<Registered>,
+    /// AT+NCFG=0: the China Telecom IoT platform lifetime, seconds (0: none).
+    #[serde(default)]
+    pub ctiot_lifetime: u32,
     /// Fields written by a newer version of nbmodem, kept untouched.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
@@ -68,6 +71,7 @@ impl NvramData {
             dm: DmSettings::default(),
             ct_registered: None,
             cu_registered: None,
+            ctiot_lifetime: 0,
             unknown: Map::new(),
         }
     }
@@ -115,6 +119,13 @@ impl NvramData {
         }
         if self.sleep_mode > 2 {
             return bad("sleep_mode", &self.sleep_mode, "0, 1 or 2");
+        }
+        if let Some(ctiot) = &profile.ctiot {
+            let lifetime = self.ctiot_lifetime;
+            if lifetime > ctiot.lifetime_max || (1..ctiot.lifetime_floor).contains(&lifetime) {
+                let want = format!("0 or {} to {}", ctiot.lifetime_floor, ctiot.lifetime_max);
+                return bad("ctiot_lifetime", &lifetime, &want);
+            }
         }
         self.dm.check(&profile.dm)
     }

@@ -6,7 +6,7 @@
 //! a BC95?"; it reads the profile.
 
 use crate::commands::{self, Handler};
-use crate::errors::{ErrorTable, NEUL_ERRORS, QUECTEL_ERRORS};
+use crate::errors::{ErrorTable, BC260Y_ERRORS, NEUL_ERRORS, QUECTEL_ERRORS};
 use crate::identity::Operator;
 use crate::revision::Revision;
 use nbmodem_at::{CommandTable, ResultFormat};
@@ -139,6 +139,8 @@ pub struct DmConfig {
 pub enum Feature {
     /// China Mobile DM (CMDMP): its client and its configuration command.
     Cmdmp,
+    /// The China Telecom IoT platform / CTWing AEP link and its commands (AT+NCDPOPEN, …).
+    CtIot,
 }
 
 /// What a firmware revision must be for a feature to be in it.
@@ -146,15 +148,60 @@ pub enum Feature {
 pub enum Requirement {
     /// The revision ends with this text (`_ONT`, seed 004 §1).
     Suffix(&'static str),
+    /// The revision's release (`R02` in `BC260YCNAAR02A01`) is at least this (seed 002 note 2:
+    /// "R02 及之后固件版本").
+    ReleaseAtLeast(u8),
 }
 
 impl Requirement {
     pub fn is_met_by(self, firmware: &str) -> bool {
         match self {
             Requirement::Suffix(suffix) => firmware.ends_with(suffix),
+            Requirement::ReleaseAtLeast(release) => {
+                Revision::parse(firmware).is_some_and(|r| r.release() >= release)
+            }
         }
     }
 }
+
+/// The China Telecom IoT platform / CTWing AEP link of a model (seed 002 chapters 2, 3 and 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CtIotConfig {
+    /// The platform's port when AT+NCDPOPEN gives none, or 0.
+    pub default_port: u16,
+    /// The longest `<psk>`, in bytes (seed §2.3.1: 256).
+    pub max_psk: usize,
+    /// The longest AT+NMGS `<data>`, in bytes (seed §2.3.3: 1024).
+    pub max_uplink: usize,
+    /// The downlink buffer: at most this many messages and bytes (seed §2.3.5 note 3).
+    pub buffer_messages: usize,
+    pub buffer_bytes: usize,
+    /// AT+NNMI of a booted module (seed §2.3.5 underlines 1).
+    pub nnmi_default: u8,
+    /// AT+NCFG lifetimes: at most this; 1 up to `lifetime_floor` become `lifetime_floor`; the
+    /// factory value is 0, no lifetime (seed §2.3.6).
+    pub lifetime_max: u32,
+    pub lifetime_floor: u32,
+    /// The link's CoAP exchanges (Register, CON uplinks): 2, 4, 8, 16, 32 and 64 s, the
+    /// "maximum 126 s" of an unencrypted connect (seed §2.3.1 note 5).
+    pub link: Retransmission,
+    /// How long AT+NCDPCLOSE waits for the De-register to be answered (seed §2.3.2: 124 s).
+    pub deregister_timeout: Duration,
+}
+
+/// BC260Y-CN (seed 002).
+pub const BC260Y_CTIOT: CtIotConfig = CtIotConfig {
+    default_port: 5683,
+    max_psk: 256,
+    max_uplink: 1024,
+    buffer_messages: 8,
+    buffer_bytes: 2560,
+    nnmi_default: 1,
+    lifetime_max: 2_592_000,
+    lifetime_floor: 900,
+    link: Retransmission::new(2, 5),
+    deregister_timeout: Duration::from_secs(124),
+};
 
 /// What an optional parameter the host leaves out of a set command becomes (the seeds' notes on
 /// "[...]": seed 001 §3.1.1 keeps the previous value or the default, seed 003 §2.1 the default).
@@ -204,6 +251,8 @@ pub struct Profile {
     /// The features only some firmware revisions have, and which revisions have them; a feature
     /// not listed is in every revision.
     pub firmware_features: &'static [(Feature, Requirement)],
+    /// The China Telecom IoT platform link, on the models that have one.
+    pub ctiot: Option<CtIotConfig>,
 }
 
 impl Profile {
@@ -294,6 +343,7 @@ const BC25: Profile = Profile {
     deep_sleep_urcs: None,
     sleep_default: 0,
     firmware_features: &[],
+    ctiot: None,
 };
 
 const BC260Y_CN: Profile = Profile {
@@ -336,6 +386,10 @@ const BC260Y_CN: Profile = Profile {
     // Sleep is on out of the box: every transcript of seed 002 starts by disabling it, and seed
     // 001 §2.1.4 ties the retry rule to "sleep not disabled".
     sleep_default: 1,
+    errors: &BC260Y_ERRORS,
+    // R01 firmware has none of seed 002's commands (note 2).
+    firmware_features: &[(Feature::CtIot, Requirement::ReleaseAtLeast(2))],
+    ctiot: Some(BC260Y_CTIOT),
     ..BC25
 };
 
@@ -386,6 +440,7 @@ const BC95: Profile = Profile {
     sleep_default: 0,
     // Only the OneNET firmware, whose revision ends in `_ONT`, talks to CMDMP (seed 004 §1).
     firmware_features: &[(Feature::Cmdmp, Requirement::Suffix("_ONT"))],
+    ctiot: None,
 };
 
 /// Every model of the seeds.
@@ -525,6 +580,16 @@ mod tests {
         for p in PROFILES {
             assert!(Revision::parse(p.default_firmware).is_some(), "{}", p.model);
         }
+    }
+
+    #[test]
+    fn the_ct_iot_link_is_in_r02_firmware_and_later() {
+        let bc260y = find("BC260Y-CN").unwrap();
+        assert!(bc260y.has_feature(Feature::CtIot, "BC260YCNAAR02A01"));
+        assert!(bc260y.has_feature(Feature::CtIot, "BC260YCNAAR03A01"));
+        assert!(!bc260y.has_feature(Feature::CtIot, "BC260YCNAAR01A03"));
+        let link = bc260y.ctiot.unwrap().link;
+        assert_eq!(link.give_up_after(), Duration::from_secs(126));
     }
 
     #[test]

@@ -199,16 +199,28 @@ impl Radio {
         }
     }
 
-    /// A datagram reached the module: connected for another inactivity period, unless it is the
-    /// reply an uplink with RAI 2 waited for.
-    pub fn downlink(&mut self, now: Instant) {
+    /// A datagram reached the module: connected for another inactivity period. Returns whether it
+    /// is the reply an uplink with RAI 2 waited for; the connection is then released by
+    /// [`Radio::release`] once the module has handled the reply (seed 002 §4.2.2 prints
+    /// `+QLWEVTIND: 4` before `+CSCON:0`).
+    pub fn downlink(&mut self, now: Instant) -> bool {
         self.wake();
-        match self.rrc {
+        let awaited = matches!(
+            self.rrc,
             Rrc::Connected {
-                after_reply: true, ..
-            } => self.set_connected(None),
-            _ => self.connect(now, false),
+                after_reply: true,
+                ..
+            }
+        );
+        if !awaited {
+            self.connect(now, false);
         }
+        awaited
+    }
+
+    /// Releases the RRC connection (after the reply an uplink with RAI 2 waited for).
+    pub fn release(&mut self) {
+        self.set_connected(None);
     }
 
     /// The host wrote to the UART: the module wakes and stays awake for [`HOST_IDLE`].
@@ -361,7 +373,9 @@ mod tests {
         assert!(!radio.rrc_connected());
         radio.uplink(at(6), Rai::ReleaseAfterReply);
         assert_eq!(events(&mut radio), [RadioEvent::Connection(true)]);
-        radio.downlink(at(7));
+        assert!(radio.downlink(at(7)), "the awaited reply");
+        assert!(events(&mut radio).is_empty(), "released once handled");
+        radio.release();
         assert_eq!(events(&mut radio), [RadioEvent::Connection(false)]);
         // No reply: the inactivity timer still releases it.
         radio.uplink(at(8), Rai::ReleaseAfterReply);

@@ -40,6 +40,11 @@ impl Revision {
         &self.text
     }
 
+    /// The release number: 2 for `R02`.
+    pub fn release(&self) -> u8 {
+        self.release
+    }
+
     /// The base and suffix around the version numbers: revisions of one line share them.
     fn line(&self) -> (&str, &str) {
         (&self.text[..self.at], &self.text[self.at + 6..])

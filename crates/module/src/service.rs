@@ -4,14 +4,13 @@
 //! what the services send, runs their timers, asks whether any is busy (an exchange in flight
 //! keeps the module out of deep sleep), and applies the [`Effect`]s they return in one place.
 //!
-//! Which services start when is one list, [`AT_FIRST_ATTACH`] (commands add others, such as the
-//! CT IoT platform link).
+//! Which services start when is two lists: [`AT_BOOT`] and [`AT_FIRST_ATTACH`].
 
 use crate::nvram::{NvramChange, NvramData};
 use crate::profile::Profile;
-use crate::radio::Rai;
+use crate::radio::{RadioEvent, Rai};
 use crate::routing::Router;
-use crate::services::{cmdmp, self_registration};
+use crate::services::{cmdmp, ctiot, self_registration};
 use crate::Sim;
 use nbmodem_clock::Instant;
 use nbmodem_net::Transmit;
@@ -98,6 +97,8 @@ pub trait Service: Any + Send {
     fn handle_timeout(&mut self, now: Instant, env: &mut Env);
     /// Whether an exchange is in flight (the module does not go to deep sleep meanwhile).
     fn is_busy(&self) -> bool;
+    /// What changed in the radio (deep sleep began or ended, …); most services need not know.
+    fn radio_event(&mut self, _now: Instant, _event: RadioEvent, _env: &mut Env) {}
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
@@ -116,6 +117,10 @@ pub struct Start<'a> {
 
 /// Starts a service if it applies to this module, SIM and settings.
 pub type Starter = fn(&Start<'_>, &mut Env<'_>) -> Option<Box<dyn Service>>;
+
+/// The services started when the module has booted: those the host talks to before any network
+/// (AT+NNMI is set before AT+NCDPOPEN, seed 002 §4.1.2).
+pub const AT_BOOT: &[Starter] = &[ctiot::start];
 
 /// The services started at the first attach after power-on (seeds 000, 001: "开机入网"). Adding a
 /// service that starts then is one line here.
@@ -205,6 +210,13 @@ impl Services {
             if service.poll_timeout().is_some_and(|t| t <= now) {
                 service.handle_timeout(now, env.of(service.name()));
             }
+        }
+    }
+
+    /// Tells every service what changed in the radio.
+    pub fn radio_event(&mut self, now: Instant, event: RadioEvent, env: &mut Env) {
+        for (_, service) in &mut self.entries {
+            service.radio_event(now, event, env.of(service.name()));
         }
     }
 

@@ -53,6 +53,18 @@ pub struct StandInArgs {
     /// The CMDMP DM server's UDP address.
     #[arg(long, default_value_t = Addresses::default().dm)]
     pub dm: SocketAddr,
+    /// The China Telecom IoT platform's UDP address (plain CoAP).
+    #[arg(long, default_value_t = Addresses::default().iot)]
+    pub iot: SocketAddr,
+    /// The China Telecom IoT platform's DTLS address.
+    #[arg(long, default_value_t = Addresses::default().iot_dtls)]
+    pub iot_dtls: SocketAddr,
+    /// CTWing AEP's UDP address (plain CoAP).
+    #[arg(long, default_value_t = Addresses::default().aep)]
+    pub aep: SocketAddr,
+    /// CTWing AEP's DTLS address.
+    #[arg(long, default_value_t = Addresses::default().aep_dtls)]
+    pub aep_dtls: SocketAddr,
     /// The fault control port (loopback TCP).
     #[arg(long, default_value_t = DEFAULT_CONTROL)]
     pub control: SocketAddr,
@@ -70,6 +82,10 @@ impl StandInArgs {
                 ct: self.ct,
                 cu: self.cu,
                 dm: self.dm,
+                iot: self.iot,
+                iot_dtls: self.iot_dtls,
+                aep: self.aep,
+                aep_dtls: self.aep_dtls,
             },
             control: self.control,
             faults: self.faults.clone(),

@@ -137,7 +137,7 @@ pub trait FaultTargets {
 
 impl FaultTargets for Platform {
     fn with_server(&mut self, server: Server, action: &mut dyn FnMut(&mut dyn Faulty)) {
-        action(self.faulty(server));
+        self.with_faulty(server, action);
     }
 }
 
@@ -145,6 +145,9 @@ impl ControlCommand {
     /// Carries the command out; returns the answer (lines without the final newline).
     pub fn execute(&self, targets: &mut dyn FaultTargets) -> String {
         match *self {
+            ControlCommand::Set(server, fault) if !server.takes(fault) => {
+                return format!("ERROR {server} takes no {} faults", fault.kind());
+            }
             ControlCommand::Set(server, fault) => {
                 targets.with_server(server, &mut |s| s.set_fault(fault));
             }
@@ -277,10 +280,18 @@ mod tests {
         assert_eq!(platform.dm.faults().reject, 2);
         assert_eq!(
             answer(b"faults", &mut platform),
-            "ct drop=0 reject=0 delay=1s\ncu drop=0 reject=0 delay=0s\ndm drop=0 reject=2 delay=0s\nOK"
+            "ct drop=0 reject=0 delay=1s\ncu drop=0 reject=0 delay=0s\ndm drop=0 reject=2 delay=0s\n\
+             iot drop=0 reject=0 delay=0s\naep drop=0 reject=0 delay=0s\nOK"
+        );
+        assert_eq!(answer(b"fault aep noack=2", &mut platform), "OK");
+        assert_eq!(platform.ctiot[3].faults().noack, 2, "both AEP addresses");
+        assert_eq!(
+            answer(b"fault ct reset=1", &mut platform),
+            "ERROR ct takes no reset faults"
         );
         assert_eq!(answer(b"fault clear", &mut platform), "OK");
         assert_eq!(platform.dm.faults().reject, 0);
+        assert_eq!(platform.ctiot[2].faults().noack, 0);
         assert!(answer(b"\xff\xfe", &mut platform).starts_with("ERROR unknown command"));
     }
 }

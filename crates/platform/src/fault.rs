@@ -11,6 +11,12 @@
 //!   is set to `0s` or cleared (so the answer goes out D after the request arrived). Changing the
 //!   delay applies to the datagrams already held too: clearing it releases them at once. A delay
 //!   is at most a day ([`MAX_DELAY`]).
+//!
+//! The CT IoT platforms count uplinks among the datagrams `drop` and `delay` act on, and take two
+//! more ([`Server::takes`]):
+//! - `reset=N`: the next N uplinks are answered with a Reset (the platform forgets its
+//!   observation), which ends the device's uplink channel;
+//! - `noack=N`: the next N confirmable uplinks are stored but never acknowledged.
 
 use crate::record::Server;
 use nbmodem_clock::{format_duration, parse_duration, Instant};
@@ -33,10 +39,15 @@ pub enum Fault {
     Drop(u32),
     Reject(u32),
     Delay(Duration),
+    Reset(u32),
+    NoAck(u32),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("bad fault {0:?}: write drop=N, reject=N or delay=DURATION (e.g. delay=5s, at most 24h)")]
+#[error(
+    "bad fault {0:?}: write drop=N, reject=N, delay=DURATION (e.g. delay=5s, at most 24h), \
+     reset=N or noack=N"
+)]
 pub struct FaultParseError(pub String);
 
 impl FromStr for Fault {
@@ -50,11 +61,26 @@ impl FromStr for Fault {
         match kind.trim() {
             "drop" => Ok(Fault::Drop(count()?)),
             "reject" => Ok(Fault::Reject(count()?)),
+            "reset" => Ok(Fault::Reset(count()?)),
+            "noack" => Ok(Fault::NoAck(count()?)),
             "delay" => match parse_duration(value) {
                 Ok(delay) if delay <= MAX_DELAY => Ok(Fault::Delay(delay)),
                 _ => Err(err()),
             },
             _ => Err(err()),
+        }
+    }
+}
+
+impl Fault {
+    /// `drop`, `reject`, `delay`, `reset` or `noack`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Fault::Drop(_) => "drop",
+            Fault::Reject(_) => "reject",
+            Fault::Delay(_) => "delay",
+            Fault::Reset(_) => "reset",
+            Fault::NoAck(_) => "noack",
         }
     }
 }
@@ -65,6 +91,8 @@ impl fmt::Display for Fault {
             Fault::Drop(n) => write!(f, "drop={n}"),
             Fault::Reject(n) => write!(f, "reject={n}"),
             Fault::Delay(d) => write!(f, "delay={}", format_duration(*d)),
+            Fault::Reset(n) => write!(f, "reset={n}"),
+            Fault::NoAck(n) => write!(f, "noack={n}"),
         }
     }
 }
@@ -79,13 +107,25 @@ pub struct ServerFault {
 impl FromStr for ServerFault {
     type Err = FaultParseError;
 
+    /// `ct:drop=3`; a fault the server does not take (`ct:reset=1`) is refused.
     fn from_str(s: &str) -> Result<ServerFault, FaultParseError> {
         let err = || FaultParseError(s.to_string());
         let (server, fault) = s.split_once(':').ok_or_else(err)?;
-        Ok(ServerFault {
-            server: server.trim().parse().map_err(|_| err())?,
-            fault: fault.parse()?,
-        })
+        let server: Server = server.trim().parse().map_err(|_| err())?;
+        let fault: Fault = fault.parse()?;
+        if !server.takes(fault) {
+            return Err(err());
+        }
+        Ok(ServerFault { server, fault })
+    }
+}
+
+impl Server {
+    /// Whether this server's faults include `fault`'s kind: `reset` and `noack` act on uplinks,
+    /// which only the CT IoT platforms have.
+    pub fn takes(self, fault: Fault) -> bool {
+        let ctiot = matches!(self, Server::Iot | Server::Aep);
+        ctiot || matches!(fault, Fault::Drop(_) | Fault::Reject(_) | Fault::Delay(_))
     }
 }
 
@@ -98,6 +138,10 @@ pub struct Faults {
     pub reject: u32,
     /// How long each request datagram is held (zero: not at all).
     pub delay: Duration,
+    /// Uplinks still to answer with a Reset (CT IoT).
+    pub reset: u32,
+    /// Confirmable uplinks still to leave unacknowledged (CT IoT).
+    pub noack: u32,
 }
 
 impl Faults {
@@ -107,6 +151,8 @@ impl Faults {
             Fault::Drop(n) => self.drop = n,
             Fault::Reject(n) => self.reject = n,
             Fault::Delay(d) => self.delay = d,
+            Fault::Reset(n) => self.reset = n,
+            Fault::NoAck(n) => self.noack = n,
         }
     }
 
@@ -119,6 +165,16 @@ impl Faults {
     pub fn take_reject(&mut self) -> bool {
         take(&mut self.reject)
     }
+
+    /// Whether to answer this uplink with a Reset (counting it).
+    pub fn take_reset(&mut self) -> bool {
+        take(&mut self.reset)
+    }
+
+    /// Whether to leave this confirmable uplink unacknowledged (counting it).
+    pub fn take_noack(&mut self) -> bool {
+        take(&mut self.noack)
+    }
 }
 
 fn take(count: &mut u32) -> bool {
@@ -127,6 +183,7 @@ fn take(count: &mut u32) -> bool {
     due
 }
 
+/// `drop=0 reject=0 delay=0s`, then `reset=N` and `noack=N` when they are set.
 impl fmt::Display for Faults {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -135,7 +192,14 @@ impl fmt::Display for Faults {
             self.drop,
             self.reject,
             format_duration(self.delay)
-        )
+        )?;
+        if self.reset > 0 {
+            write!(f, " reset={}", self.reset)?;
+        }
+        if self.noack > 0 {
+            write!(f, " noack={}", self.noack)?;
+        }
+        Ok(())
     }
 }
 

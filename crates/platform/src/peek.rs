@@ -39,6 +39,28 @@ pub(crate) fn peek(datagram: &[u8]) -> Datagram {
     })
 }
 
+/// A notification (a 2.05 with Observe that is not an acknowledgement): how a CT IoT device's
+/// uplink comes. Whether it is confirmable, and its message ID.
+pub(crate) fn notification(datagram: &[u8]) -> Option<(bool, u16)> {
+    use coap_lite::{CoapOption, MessageClass, MessageType, ResponseType};
+    let packet = Packet::from_bytes(datagram).ok()?;
+    let kind = packet.header.get_type();
+    let is_notification = packet.header.code == MessageClass::Response(ResponseType::Content)
+        && packet.get_option(CoapOption::Observe).is_some()
+        && matches!(kind, MessageType::Confirmable | MessageType::NonConfirmable);
+    is_notification.then_some((kind == MessageType::Confirmable, packet.header.message_id))
+}
+
+/// Whether `datagram` is an empty acknowledgement of `mid`.
+pub(crate) fn is_empty_ack(datagram: &[u8], mid: u16) -> bool {
+    use coap_lite::{MessageClass, MessageType};
+    Packet::from_bytes(datagram).is_ok_and(|p| {
+        p.header.get_type() == MessageType::Acknowledgement
+            && p.header.code == MessageClass::Empty
+            && p.header.message_id == mid
+    })
+}
+
 /// `POST`, `GET`, …
 pub(crate) fn method_name(request: &Request) -> String {
     format!("{:?}", request.method).to_uppercase()

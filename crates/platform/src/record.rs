@@ -21,16 +21,22 @@ pub enum Server {
     Cu,
     /// The China Mobile CMDMP DM server.
     Dm,
+    /// The China Telecom IoT platform (both its addresses).
+    Iot,
+    /// CTWing AEP (both its addresses).
+    Aep,
 }
 
 impl Server {
-    pub const ALL: [Server; 3] = [Server::Ct, Server::Cu, Server::Dm];
+    pub const ALL: [Server; 5] = [Server::Ct, Server::Cu, Server::Dm, Server::Iot, Server::Aep];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Server::Ct => "ct",
             Server::Cu => "cu",
             Server::Dm => "dm",
+            Server::Iot => "iot",
+            Server::Aep => "aep",
         }
     }
 }
@@ -42,7 +48,7 @@ impl fmt::Display for Server {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown server {0:?} (ct, cu or dm)")]
+#[error("unknown server {0:?} (ct, cu, dm, iot or aep)")]
 pub struct UnknownServer(pub String);
 
 impl FromStr for Server {

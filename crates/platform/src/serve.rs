@@ -6,7 +6,7 @@ use crate::control_port;
 use crate::fault::{Faulty, ServerFault};
 use crate::record::Server;
 use crate::store::DATABASE_FILE;
-use crate::{Addresses, DmServer, Platform, RegistryServer};
+use crate::{Addresses, CtIotServer, DmServer, Platform, RegistryServer};
 use anyhow::{bail, Context, Result};
 use nbmodem_net::udp::{self, lock};
 use std::future::{pending, Future};
@@ -67,6 +67,8 @@ struct Nodes {
     ct: Running<RegistryServer>,
     cu: Running<RegistryServer>,
     dm: Running<DmServer>,
+    /// In the order of [`Addresses::ctiot`].
+    ctiot: Vec<Running<CtIotServer>>,
 }
 
 impl FaultTargets for Nodes {
@@ -75,14 +77,30 @@ impl FaultTargets for Nodes {
             Server::Ct => self.ct.act(action),
             Server::Cu => self.cu.act(action),
             Server::Dm => self.dm.act(action),
+            Server::Iot | Server::Aep => {
+                for node in &self.ctiot {
+                    if lock(&node.node).flavour().server() == server {
+                        node.act(action);
+                    }
+                }
+            }
         }
     }
+}
+
+/// One socket per server: the three registries', then the CT IoT platforms' (as
+/// [`Addresses::ctiot`] orders them).
+struct Sockets {
+    ct: UdpSocket,
+    cu: UdpSocket,
+    dm: UdpSocket,
+    ctiot: Vec<UdpSocket>,
 }
 
 /// The platforms with their sockets bound, ready to run.
 pub struct Bound {
     platform: Platform,
-    sockets: [UdpSocket; 3],
+    sockets: Sockets,
     control: TcpListener,
     token: ControlToken,
     /// Where each server listens (port 0 resolved to the port the system chose).
@@ -104,14 +122,24 @@ pub async fn bind(config: ServeConfig) -> Result<Bound> {
     let mut platform = Platform::open(&config.data, config.seed, crate::Writing::Thread)
         .with_context(|| format!("opening the database in {}", config.data.display()))?;
     for fault in &config.faults {
-        platform.faulty(fault.server).set_fault(fault.fault);
+        platform.with_faulty(fault.server, &mut |s| s.set_fault(fault.fault));
     }
     platform.set_console(config.console);
-    let sockets = [
-        bind_udp("China Telecom registry (--ct)", config.addresses.ct)?,
-        bind_udp("China Unicom registry (--cu)", config.addresses.cu)?,
-        bind_udp("CMDMP DM server (--dm)", config.addresses.dm)?,
-    ];
+    let at = config.addresses;
+    let ctiot = at
+        .ctiot()
+        .into_iter()
+        .map(|(flavour, secure, address)| {
+            let option = format!("--{flavour}{}", if secure { "-dtls" } else { "" });
+            bind_udp(&format!("CT IoT platform ({option})"), address)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let sockets = Sockets {
+        ct: bind_udp("China Telecom registry (--ct)", at.ct)?,
+        cu: bind_udp("China Unicom registry (--cu)", at.cu)?,
+        dm: bind_udp("CMDMP DM server (--dm)", at.dm)?,
+        ctiot,
+    };
     let control = TcpListener::bind(config.control).await.with_context(|| {
         format!(
             "the control port (--control) cannot listen on {}; is another platform running?",
@@ -120,10 +148,20 @@ pub async fn bind(config: ServeConfig) -> Result<Bound> {
     })?;
     let token = ControlToken::create(&config.data)
         .with_context(|| format!("writing the control token in {}", config.data.display()))?;
+    let bound_at = |socket: &UdpSocket| socket.local_addr();
+    let ctiot_at: Vec<SocketAddr> = sockets
+        .ctiot
+        .iter()
+        .map(bound_at)
+        .collect::<Result<_, _>>()?;
     let addresses = Addresses {
-        ct: sockets[0].local_addr()?,
-        cu: sockets[1].local_addr()?,
-        dm: sockets[2].local_addr()?,
+        ct: bound_at(&sockets.ct)?,
+        cu: bound_at(&sockets.cu)?,
+        dm: bound_at(&sockets.dm)?,
+        iot: ctiot_at[0],
+        iot_dtls: ctiot_at[1],
+        aep: ctiot_at[2],
+        aep_dtls: ctiot_at[3],
     };
     Ok(Bound {
         platform,
@@ -247,7 +285,7 @@ struct Control {
 
 async fn run(
     platform: Platform,
-    [ct, cu, dm]: [UdpSocket; 3],
+    sockets: Sockets,
     control: Control,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
@@ -255,24 +293,56 @@ async fn run(
         ct: Running::new(platform.ct),
         cu: Running::new(platform.cu),
         dm: Running::new(platform.dm),
+        ctiot: platform.ctiot.into_iter().map(Running::new).collect(),
     };
-    // Each writer wakes its node's driver when a batch is durable, so held answers go out.
-    lock(&nodes.ct.node).set_wake(Arc::clone(&nodes.ct.wake));
-    lock(&nodes.cu.node).set_wake(Arc::clone(&nodes.cu.wake));
-    lock(&nodes.dm.node).set_wake(Arc::clone(&nodes.dm.wake));
-    let Nodes {
-        ct: ct_node,
-        cu: cu_node,
-        dm: dm_node,
-    } = nodes.clone();
+    let mut drivers = tokio::task::JoinSet::new();
+    drive(&mut drivers, &nodes.ct, sockets.ct);
+    drive(&mut drivers, &nodes.cu, sockets.cu);
+    drive(&mut drivers, &nodes.dm, sockets.dm);
+    for (node, socket) in nodes.ctiot.iter().zip(sockets.ctiot) {
+        drive(&mut drivers, node, socket);
+    }
     tokio::select! {
-        result = udp::run(ct_node.node, ct, ct_node.wake, pending()) => result?,
-        result = udp::run(cu_node.node, cu, cu_node.wake, pending()) => result?,
-        result = udp::run(dm_node.node, dm, dm_node.wake, pending()) => result?,
+        Some(ended) = drivers.join_next() => ended??,
         () = control_port::serve(control.listener, control.token, nodes.clone()) => {}
         () = shutdown => {}
     }
     Ok(())
+}
+
+/// Runs `node` on `socket` as a task of `drivers`; its writer wakes the driver when a batch is
+/// durable, so that held answers go out.
+fn drive<N: Wakeable>(
+    drivers: &mut tokio::task::JoinSet<std::io::Result<()>>,
+    node: &Running<N>,
+    socket: UdpSocket,
+) {
+    lock(&node.node).set_wake(Arc::clone(&node.wake));
+    let (shared, wake) = (Arc::clone(&node.node), Arc::clone(&node.wake));
+    drivers.spawn(udp::run(shared, socket, wake, pending()));
+}
+
+/// A node whose writer can wake its driver.
+trait Wakeable: nbmodem_net::DatagramNode + Send + 'static {
+    fn set_wake(&mut self, wake: Arc<Notify>);
+}
+
+impl Wakeable for RegistryServer {
+    fn set_wake(&mut self, wake: Arc<Notify>) {
+        RegistryServer::set_wake(self, wake)
+    }
+}
+
+impl Wakeable for DmServer {
+    fn set_wake(&mut self, wake: Arc<Notify>) {
+        DmServer::set_wake(self, wake)
+    }
+}
+
+impl Wakeable for CtIotServer {
+    fn set_wake(&mut self, wake: Arc<Notify>) {
+        CtIotServer::set_wake(self, wake)
+    }
 }
 
 fn banner(data: &std::path::Path, bound: &Addresses, control: SocketAddr) -> String {
@@ -285,6 +355,14 @@ fn banner(data: &std::path::Path, bound: &Addresses, control: SocketAddr) -> Str
         format!("ct  China Telecom registry  coap://{}/nb", bound.ct),
         format!("cu  China Unicom registry   coap://{}/", bound.cu),
         format!("dm  CMDMP DM server         coap://{}/rd", bound.dm),
+        format!(
+            "iot China Telecom IoT       coap://{} coaps://{}",
+            bound.iot, bound.iot_dtls
+        ),
+        format!(
+            "aep CTWing AEP              coap://{} coaps://{}",
+            bound.aep, bound.aep_dtls
+        ),
         format!("control {control}"),
         format!("token {}", data.join(TOKEN_FILE).display()),
         format!("records {}", data.join(DATABASE_FILE).display()),

@@ -1,6 +1,7 @@
 //! The platforms' durable state, in one SQLite database (`DATA_DIR/platform.sqlite`, WAL journal,
 //! `synchronous=FULL`): the request records of every server, the DM app keys and their passwords,
-//! and the device information the DM server read and decrypted.
+//! the device information the DM server read and decrypted, and the CT IoT platforms' products,
+//! devices, uplinks and downlinks.
 //!
 //! Every write is one statement or one transaction, so a power cut leaves the old state or the new
 //! one. The servers write through a [`crate::writer::RecordWriter`], in batches. Each node opens its own connection; the CLI reads with another, while the servers run.
@@ -48,6 +49,42 @@ CREATE TABLE IF NOT EXISTS dm_devices (
     read_ms INTEGER NOT NULL,
     PRIMARY KEY (app_key, imei)
 );
+CREATE TABLE IF NOT EXISTS ctiot_products (
+    flavour TEXT NOT NULL,
+    id TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    PRIMARY KEY (flavour, id)
+);
+CREATE TABLE IF NOT EXISTS ctiot_devices (
+    flavour TEXT NOT NULL,
+    imei TEXT NOT NULL,
+    psk TEXT,
+    product TEXT,
+    reply INTEGER NOT NULL,
+    PRIMARY KEY (flavour, imei)
+);
+CREATE TABLE IF NOT EXISTS ctiot_uplinks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    flavour TEXT NOT NULL,
+    imei TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    time TEXT NOT NULL,
+    data TEXT NOT NULL,
+    confirmable INTEGER NOT NULL,
+    sequence INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ctiot_uplinks_by_device ON ctiot_uplinks (flavour, imei, id);
+CREATE TABLE IF NOT EXISTS ctiot_downlinks (
+    id INTEGER PRIMARY KEY,
+    flavour TEXT NOT NULL,
+    imei TEXT NOT NULL,
+    data TEXT NOT NULL,
+    status TEXT NOT NULL,
+    queued_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ctiot_downlinks_by_device ON ctiot_downlinks (flavour, imei, id);
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +119,7 @@ pub struct DmDevice {
 }
 
 pub struct Store {
-    connection: Connection,
+    pub(crate) connection: Connection,
 }
 
 impl Store {
@@ -124,6 +161,7 @@ impl Store {
             match write {
                 Write::Record(record) => insert_record(&transaction, record)?,
                 Write::Device(device) => save_device_on(&transaction, device)?,
+                ctiot => crate::ctiot::persist::write(&transaction, ctiot)?,
             }
         }
         transaction.commit()?;

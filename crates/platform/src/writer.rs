@@ -13,6 +13,7 @@
 //! answer never leaves before the record of its request is on disk, and neither does anything
 //! sent after it (a retransmitted answer from the CoAP engine's cache included).
 
+use crate::ctiot::{Device as CtIotDevice, Downlink, Flavour, Product, Uplink};
 use crate::record::RequestRecord;
 use crate::store::{DmDevice, Store, StoreError};
 use nbmodem_net::Transmit;
@@ -33,6 +34,16 @@ pub enum Write {
     Record(RequestRecord),
     /// What the DM server read and decrypted about a device (replacing what it knew).
     Device(DmDevice),
+    /// A CT IoT platform's product, added or replaced.
+    Product(Product),
+    /// A device registered with a CT IoT platform, added or replaced.
+    CtIotDevice(CtIotDevice),
+    /// A device removed from a CT IoT platform, with its downlinks.
+    RemoveCtIotDevice(Flavour, String),
+    /// An uplink a CT IoT platform received.
+    Uplink(Uplink),
+    /// A downlink queued, or its new status.
+    Downlink(Downlink),
 }
 
 /// The place of a write in its writer's order; every write up to a committed ticket is durable.
@@ -91,9 +102,9 @@ impl RecordWriter {
     pub fn submit(&mut self, write: Write) -> Ticket {
         self.next += 1;
         let ticket = Ticket(self.next);
-        if let (true, Write::Record(record)) = (self.console, &write) {
+        if let Some(line) = self.console.then(|| console_line(&write)).flatten() {
             // A console that went away is no reason to stop serving.
-            let _ = writeln!(std::io::stderr().lock(), "{record}");
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
         }
         match &mut self.mode {
             Mode::Inline(store) => commit(store, std::slice::from_ref(&write)),
@@ -182,6 +193,22 @@ fn write_batches(
 
 /// Writes a batch in one transaction; a database failure is logged, never fatal to the server
 /// (the request is answered all the same, as before there was a writer).
+/// The console line of a write: a record's, or an uplink's.
+fn console_line(write: &Write) -> Option<String> {
+    match write {
+        Write::Record(record) => Some(record.to_string()),
+        Write::Uplink(uplink) => Some(format!(
+            "{} {} uplink from {}: {} bytes{}",
+            nbmodem_clock::Instant::from_unix_millis(uplink.time_ms).time_of_day(),
+            uplink.flavour,
+            uplink.imei,
+            uplink.data.len() / 2,
+            if uplink.confirmable { " (CON)" } else { "" }
+        )),
+        _ => None,
+    }
+}
+
 fn commit(store: &mut Store, writes: &[Write]) {
     if let Err(e) = store.write_all(writes) {
         tracing::error!("cannot write {} records: {e}", writes.len());

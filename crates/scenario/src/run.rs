@@ -88,7 +88,8 @@ impl Player {
             false => None,
         };
         let mut bench = Bench::new(setup).map_err(setup_failure)?;
-        if let Some(platform) = &platform {
+        let mut platform = platform;
+        if let Some(platform) = &mut platform {
             platform.attach(&mut bench).map_err(setup_failure)?;
         }
         bench.power_on();
@@ -172,6 +173,42 @@ impl Player {
                 let issued = platform.issue_app_key(&mut self.bench, key, password);
                 issued.map_err(|e| self.failure(format!("app key {key}"), e))?;
             }
+            Step::Device { flavour, device } => {
+                let mut device = device.clone();
+                if device.imei == "module" {
+                    device.imei = self.bench.module().imei().to_string();
+                }
+                let imei = device.imei.clone();
+                let added = self.stand_ins()?.add_device(*flavour, device);
+                added.map_err(|e| self.failure(format!("device {imei} on {flavour}"), e))?;
+            }
+            Step::Downlink {
+                flavour,
+                imei,
+                data,
+            } => {
+                let imei = self.imei(imei);
+                let Some(platform) = self.platform.as_mut() else {
+                    return Err(self.no_stand_ins());
+                };
+                let queued = platform.queue_downlink(&mut self.bench, *flavour, &imei, data);
+                queued.map_err(|e| self.failure(format!("a downlink to {imei}"), e))?;
+            }
+            Step::Uplinks {
+                flavour,
+                imei,
+                count,
+            } => {
+                let imei = self.imei(imei);
+                let found = self.stand_ins()?.uplinks(*flavour, &imei);
+                let found = found.map_err(|e| self.failure(format!("{flavour} uplinks"), e))?;
+                if found != *count {
+                    return Err(self.failure(
+                        format!("{count} uplinks from {imei} on {flavour}"),
+                        format!("{found}"),
+                    ));
+                }
+            }
             Step::DnsFail(name) => self
                 .bench
                 .module()
@@ -198,6 +235,21 @@ impl Player {
                 format!("{line:?}"),
             )),
             None => Ok(()),
+        }
+    }
+
+    fn stand_ins(&mut self) -> Result<&mut StandIns, ScenarioFailure> {
+        if self.platform.is_none() {
+            return Err(self.no_stand_ins());
+        }
+        Ok(self.platform.as_mut().expect("checked"))
+    }
+
+    /// An IMEI as a step gives it: `module` stands for the module's.
+    fn imei(&mut self, imei: &str) -> String {
+        match imei {
+            "module" => self.bench.module().imei().to_string(),
+            other => other.to_string(),
         }
     }
 

@@ -5,7 +5,8 @@
 
 use crate::bench::ModuleSetup;
 use nbmodem_clock::parse_duration;
-use nbmodem_platform::{Fault, Server, Verdict};
+use nbmodem_platform::ctiot::NewDevice;
+use nbmodem_platform::{Fault, Flavour, Server, Verdict};
 use regex::Regex;
 use std::time::Duration;
 use thiserror::Error;
@@ -71,6 +72,23 @@ pub enum Step {
     AppKey {
         key: String,
         password: String,
+    },
+    /// Registers a device on a CT IoT platform: `device aep module psk=… reply=no`.
+    Device {
+        flavour: Flavour,
+        device: NewDevice,
+    },
+    /// Queues a downlink for a device of a CT IoT platform: `downlink iot module AA01`.
+    Downlink {
+        flavour: Flavour,
+        imei: String,
+        data: String,
+    },
+    /// Fails unless a CT IoT platform stored this many uplinks from the device.
+    Uplinks {
+        flavour: Flavour,
+        imei: String,
+        count: usize,
     },
     /// Makes the module's resolution of a name (or of every name, `*`) fail.
     DnsFail(String),
@@ -167,6 +185,25 @@ fn parse_step(keyword: &str, arg: &str) -> Result<Step, String> {
             }),
             _ => Err("write `appkey KEY PASSWORD`".into()),
         },
+        "device" => parse_device(arg),
+        "downlink" => match arg.split_whitespace().collect::<Vec<_>>()[..] {
+            [flavour, imei, data] => Ok(Step::Downlink {
+                flavour: parse_flavour(flavour)?,
+                imei: imei.into(),
+                data: data.into(),
+            }),
+            _ => Err("write `downlink PLATFORM IMEI HEX`, e.g. `downlink iot module AA01`".into()),
+        },
+        "uplinks" => match arg.split_whitespace().collect::<Vec<_>>()[..] {
+            [flavour, imei, count] => Ok(Step::Uplinks {
+                flavour: parse_flavour(flavour)?,
+                imei: imei.into(),
+                count: count
+                    .parse()
+                    .map_err(|_| "write `uplinks PLATFORM IMEI COUNT`".to_string())?,
+            }),
+            _ => Err("write `uplinks PLATFORM IMEI COUNT`, e.g. `uplinks aep module 2`".into()),
+        },
         "dns-fail" if !arg.is_empty() => Ok(Step::DnsFail(arg.into())),
         "dns-restore" => no_arg(Step::DnsRestore),
         "deep-sleep" => match arg {
@@ -178,19 +215,48 @@ fn parse_step(keyword: &str, arg: &str) -> Result<Step, String> {
     }
 }
 
-/// `fault SERVER FAULT`, where FAULT is `drop=N`, `reject=N`, `delay=DURATION` or `clear`.
+/// `fault SERVER FAULT`, where FAULT is `drop=N`, `reject=N`, `delay=DURATION`, (on `iot` and
+/// `aep`) `reset=N` or `noack=N`, or `clear`.
 fn parse_fault(arg: &str) -> Result<Step, String> {
     let [server, fault] = arg.split_whitespace().collect::<Vec<_>>()[..] else {
         return Err("write `fault SERVER FAULT`, e.g. `fault ct drop=3`".into());
     };
+    let server = parse_server(server)?;
     let fault = match fault {
         "clear" => None,
-        fault => Some(fault.parse().map_err(|e| format!("{e}"))?),
+        fault => Some(fault.parse::<Fault>().map_err(|e| format!("{e}"))?),
     };
-    Ok(Step::Fault {
-        server: parse_server(server)?,
-        fault,
-    })
+    if let Some(fault) = fault.filter(|f| !server.takes(*f)) {
+        return Err(format!("{server} takes no {} faults", fault.kind()));
+    }
+    Ok(Step::Fault { server, fault })
+}
+
+/// `device PLATFORM IMEI [psk=HEX] [reply=yes|no] [product=ID]`.
+fn parse_device(arg: &str) -> Result<Step, String> {
+    let usage = || "write `device PLATFORM IMEI [psk=HEX] [reply=yes|no] [product=ID]`".to_string();
+    let mut words = arg.split_whitespace();
+    let flavour = parse_flavour(words.next().ok_or_else(usage)?)?;
+    let mut device = NewDevice {
+        imei: words.next().ok_or_else(usage)?.to_string(),
+        psk: None,
+        product: None,
+        reply: None,
+    };
+    for option in words {
+        match option.split_once('=') {
+            Some(("psk", key)) => device.psk = Some(key.into()),
+            Some(("product", id)) => device.product = Some(id.into()),
+            Some(("reply", "yes")) => device.reply = Some(true),
+            Some(("reply", "no")) => device.reply = Some(false),
+            _ => return Err(usage()),
+        }
+    }
+    Ok(Step::Device { flavour, device })
+}
+
+fn parse_flavour(name: &str) -> Result<Flavour, String> {
+    name.parse().map_err(|e| format!("{e}"))
 }
 
 /// `records SERVER COUNT [VERDICT]`.
@@ -305,6 +371,23 @@ mod tests {
             ("module BC25\nfault cx drop=1", 2, "unknown server"),
             ("module BC25\nfault ct drop=lots", 2, "bad fault"),
             ("module BC25\nfault ct", 2, "fault SERVER FAULT"),
+            ("module BC25\nfault ct reset=1", 2, "takes no reset"),
+            ("module BC25\ndevice onenet module", 2, "unknown platform"),
+            (
+                "module BC25\ndevice aep module key=00",
+                2,
+                "device PLATFORM IMEI",
+            ),
+            (
+                "module BC25\ndownlink aep module",
+                2,
+                "downlink PLATFORM IMEI HEX",
+            ),
+            (
+                "module BC25\nuplinks aep module some",
+                2,
+                "uplinks PLATFORM IMEI COUNT",
+            ),
             ("# nothing", 0, "no `module`"),
         ];
         for (text, line, message) in cases {

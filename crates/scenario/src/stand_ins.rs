@@ -1,17 +1,23 @@
-//! The stand-in operator platforms of a scenario (`module … --platform`): the CT and CU registries
-//! and the CMDMP server on the in-memory network, their database in a temporary directory, the
-//! module routed to them.
+//! The stand-in operator platforms of a scenario (`module … --platform`): the CT and CU registries,
+//! the CMDMP server and the CT IoT platforms on the in-memory network, their database in a
+//! temporary directory, the module routed to them.
 
 use crate::bench::{Bench, ModuleSetup, SetupError};
 use nbmodem_module::Route;
+use nbmodem_platform::ctiot::{Admin, NewDevice};
+use nbmodem_platform::writer::RecordWriter;
 use nbmodem_platform::{
-    Addresses, DmServer, Fault, Faulty, Platform, RegistryServer, Server, Store, Verdict,
+    Addresses, CtIotServer, DmServer, Fault, Faulty, Flavour, Platform, RegistryServer, Server,
+    Store, StoreError, Verdict, Writing,
 };
 use std::path::Path;
+use std::sync::Arc;
 
 pub struct StandIns {
     dir: tempfile::TempDir,
     addresses: Addresses,
+    /// Manages the CT IoT platforms' devices and downlinks, once attached.
+    admin: Option<Admin>,
 }
 
 impl StandIns {
@@ -21,6 +27,7 @@ impl StandIns {
         let stand_ins = StandIns {
             dir,
             addresses: Addresses::default(),
+            admin: None,
         };
         stand_ins.route(setup)?;
         Ok(stand_ins)
@@ -44,11 +51,61 @@ impl StandIns {
     }
 
     /// Starts the platforms on the bench's network.
-    pub fn attach(&self, bench: &mut Bench) -> Result<(), SetupError> {
-        let platform = Platform::open(self.dir.path(), 7, nbmodem_platform::Writing::Inline)
-            .map_err(|e| SetupError::Platform(e.to_string()))?;
+    pub fn attach(&mut self, bench: &mut Bench) -> Result<(), SetupError> {
+        let failed = |e: StoreError| SetupError::Platform(e.to_string());
+        let platform = Platform::open(self.dir.path(), 7, Writing::Inline).map_err(failed)?;
+        let writer = RecordWriter::open(self.dir.path(), Writing::Inline).map_err(failed)?;
+        self.admin = Some(Admin::new(Arc::clone(&platform.ctiot_state), writer));
         platform.attach(bench.network(), &self.addresses);
         Ok(())
+    }
+
+    fn admin(&mut self) -> Result<&mut Admin, String> {
+        self.admin
+            .as_mut()
+            .ok_or_else(|| "the platforms are not running".to_string())
+    }
+
+    /// Registers a device on a CT IoT platform.
+    pub fn add_device(&mut self, flavour: Flavour, device: NewDevice) -> Result<(), String> {
+        let admin = self.admin()?;
+        let pending = admin
+            .add_device(flavour, device)
+            .map_err(|e| e.to_string())?;
+        admin.apply(pending);
+        Ok(())
+    }
+
+    /// Queues a downlink for a device of a CT IoT platform; it goes at once if the device is
+    /// awake.
+    pub fn queue_downlink(
+        &mut self,
+        bench: &mut Bench,
+        flavour: Flavour,
+        imei: &str,
+        data: &str,
+    ) -> Result<(), String> {
+        let now = bench.now();
+        let admin = self.admin()?;
+        let pending = admin
+            .queue_downlink(now, flavour, imei, data)
+            .map_err(|e| e.to_string())?;
+        admin.apply(pending);
+        for (node_flavour, _, address) in self.addresses.ctiot() {
+            if node_flavour == flavour {
+                let node = bench.network().node::<CtIotServer>(address);
+                node.ok_or("no CT IoT platform")?.send_downlinks(now);
+            }
+        }
+        bench.network().flush();
+        Ok(())
+    }
+
+    /// How many uplinks a CT IoT platform stored from a device.
+    pub fn uplinks(&self, flavour: Flavour, imei: &str) -> Result<usize, String> {
+        let store = Store::open(self.dir.path()).map_err(|e| e.to_string())?;
+        let uplinks = store.uplinks(flavour, imei, None, usize::MAX);
+        Ok(uplinks.map_err(|e| e.to_string())?.len())
     }
 
     /// Sets a fault on `server`, or clears its faults when `fault` is `None`.
@@ -59,20 +116,25 @@ impl StandIns {
         fault: Option<Fault>,
     ) -> Result<(), String> {
         let net = bench.network();
-        let faulty: &mut dyn Faulty = match server {
-            Server::Ct => net
-                .node::<RegistryServer>(self.addresses.ct)
-                .ok_or("no CT registry")?,
-            Server::Cu => net
-                .node::<RegistryServer>(self.addresses.cu)
-                .ok_or("no CU registry")?,
-            Server::Dm => net
-                .node::<DmServer>(self.addresses.dm)
-                .ok_or("no DM server")?,
-        };
-        match fault {
+        let apply = |faulty: &mut dyn Faulty| match fault {
             Some(fault) => faulty.set_fault(fault),
             None => faulty.clear_faults(),
+        };
+        let at = &self.addresses;
+        match server {
+            Server::Ct => apply(net.node::<RegistryServer>(at.ct).ok_or("no CT registry")?),
+            Server::Cu => apply(net.node::<RegistryServer>(at.cu).ok_or("no CU registry")?),
+            Server::Dm => apply(net.node::<DmServer>(at.dm).ok_or("no DM server")?),
+            Server::Iot | Server::Aep => {
+                for (flavour, _, address) in at.ctiot() {
+                    if flavour.server() == server {
+                        apply(
+                            net.node::<CtIotServer>(address)
+                                .ok_or("no CT IoT platform")?,
+                        );
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -22,7 +22,7 @@ fn world(model: &str, commands: &[&str]) -> World {
     let mut setup = ModuleSetup::model(model);
     setup.imsi = Some(IMSI.into());
     setup.iccid = Some("89860400000000000001".into());
-    let stand_ins = StandIns::new(&mut setup).unwrap();
+    let mut stand_ins = StandIns::new(&mut setup).unwrap();
     let mut bench = Bench::new(setup).unwrap();
     stand_ins.attach(&mut bench).unwrap();
     stand_ins.issue_app_key(&mut bench, KEY, PASSWORD).unwrap();
@@ -340,7 +340,7 @@ fn out_of_the_box(
     let mut setup = ModuleSetup::model(model);
     setup.imsi = Some(IMSI.into());
     setup.firmware = firmware.map(String::from);
-    let stand_ins = StandIns::new(&mut setup).unwrap();
+    let mut stand_ins = StandIns::new(&mut setup).unwrap();
     let mut bench = Bench::new(setup).unwrap();
     stand_ins.attach(&mut bench).unwrap();
     bench.power_on();

@@ -49,7 +49,7 @@ fn enable_and_reboot(p: &Profile, operator: Operator) -> StandIns {
     let mut setup = ModuleSetup::model(p.model);
     setup.imsi = Some(imsi.into());
     setup.iccid = Some(iccid.into());
-    let stand_ins = StandIns::new(&mut setup).unwrap();
+    let mut stand_ins = StandIns::new(&mut setup).unwrap();
     let mut bench = Bench::new(setup).unwrap();
     stand_ins.attach(&mut bench).unwrap();
     stand_ins

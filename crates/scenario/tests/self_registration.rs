@@ -31,7 +31,7 @@ fn setup(model: &str, imsi: &str) -> ModuleSetup {
 /// A powered-on module of `model` with a SIM of `imsi`, beside registries behaving as told.
 fn bench(model: &str, imsi: &str, registries: Registries) -> (Bench, StandIns) {
     let mut setup = setup(model, imsi);
-    let stand_ins = StandIns::new(&mut setup).unwrap();
+    let mut stand_ins = StandIns::new(&mut setup).unwrap();
     let mut bench = Bench::new(setup).unwrap();
     stand_ins.attach(&mut bench).unwrap();
     let fault = match registries {

@@ -5,6 +5,7 @@
 //! group plus its handler.
 
 mod basic;
+mod ctiot;
 mod dm;
 mod selfreg;
 
@@ -75,12 +76,13 @@ pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     dm::CME,
 ]);
 
-/// BC260Y-CN (seed 001).
+/// BC260Y-CN (seeds 001 and 002).
 pub static BC260Y_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::COMMON,
     basic::QUECTEL_ICCID,
     selfreg::QSREGENABLE,
     dm::PLAIN,
+    ctiot::CTIOT,
 ]);
 
 /// BC26 and BC20 (seed 003).

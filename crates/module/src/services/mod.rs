@@ -2,6 +2,8 @@
 //!
 //! - [`self_registration`]: China Telecom and China Unicom self-registration.
 //! - [`cmdmp`]: China Mobile DM (CMDMP).
+//! - [`ctiot`]: the China Telecom IoT platform / CTWing AEP link (BC260Y-CN).
 
 pub mod cmdmp;
+pub mod ctiot;
 pub mod self_registration;

@@ -71,6 +71,9 @@ pub struct Platform {
     pub cu: SocketAddr,
     pub dm: SocketAddr,
     pub control: SocketAddr,
+    /// The CT IoT platforms: plain, then DTLS.
+    pub iot: Vec<SocketAddr>,
+    pub aep: Vec<SocketAddr>,
     /// What it printed at start-up.
     pub banner: Vec<String>,
 }
@@ -97,6 +100,8 @@ impl Platform {
             .arg("--data")
             .arg(data)
             .args(["--ct", any_port, "--cu", any_port, "--dm", any_port])
+            .args(["--iot", any_port, "--iot-dtls", any_port])
+            .args(["--aep", any_port, "--aep-dtls", any_port])
             .args(["--control", any_port])
             .args(extra)
             .stdout(Stdio::null())
@@ -104,17 +109,22 @@ impl Platform {
             .spawn()
             .expect("starting nbmodem platform");
         let banner = read_banner(&mut child);
-        let address = |prefix: &str| -> SocketAddr {
+        // The addresses on a line of the banner: `127.0.0.1:P`, `coap://127.0.0.1:P/nb`, ….
+        let addresses = |prefix: &str| -> Vec<SocketAddr> {
             let line = banner.iter().find(|l| l.starts_with(prefix)).unwrap();
-            let word = line.split_whitespace().last().unwrap();
-            let bare = word.trim_start_matches("coap://");
-            bare.split('/').next().unwrap().parse().unwrap()
+            line.split_whitespace()
+                .map(|word| word.split_once("://").map_or(word, |(_, rest)| rest))
+                .filter_map(|word| word.split('/').next()?.parse().ok())
+                .collect()
         };
+        let address = |prefix: &str| addresses(prefix)[0];
         Platform {
             ct: address("ct "),
             cu: address("cu "),
             dm: address("dm "),
             control: address("control "),
+            iot: addresses("iot "),
+            aep: addresses("aep "),
             banner,
             child,
         }

@@ -179,6 +179,10 @@ fn the_banner_gives_the_module_routes_and_faults_are_set_at_run_time() {
         format!("--route m.fxltsbl.com={}", platform.dm),
         format!("--route 117.161.2.41={}", platform.dm),
         format!("--route 117.161.2.7={}", platform.dm),
+        format!("--route 180.101.147.115:5683={}", platform.iot[0]),
+        format!("--route 180.101.147.115:5684={}", platform.iot[1]),
+        format!("--route 221.229.214.202:5683={}", platform.aep[0]),
+        format!("--route 221.229.214.202:5684={}", platform.aep[1]),
     ] {
         assert!(routes.contains(&route), "{route} missing from {routes}");
     }
@@ -197,14 +201,15 @@ fn the_banner_gives_the_module_routes_and_faults_are_set_at_run_time() {
     let shown = run(&["platform", "faults", "--control", &control, "--data", data]);
     assert_eq!(
         text(&shown.stdout),
-        "ct drop=3 reject=1 delay=0s\ncu drop=0 reject=0 delay=5s\ndm drop=0 reject=2 delay=0s\nOK\n"
+        "ct drop=3 reject=1 delay=0s\ncu drop=0 reject=0 delay=5s\ndm drop=0 reject=2 delay=0s\n\
+         iot drop=0 reject=0 delay=0s\naep drop=0 reject=0 delay=0s\nOK\n"
     );
     let refused = fault(&["ct", "explode"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stdout).starts_with("ERROR bad fault"));
     assert!(fault(&["clear"]).status.success());
     let cleared = text(&run(&["platform", "faults", "--control", &control, "--data", data]).stdout);
-    assert_eq!(cleared.matches("drop=0 reject=0 delay=0s").count(), 3);
+    assert_eq!(cleared.matches("drop=0 reject=0 delay=0s").count(), 5);
 }
 
 #[test]
@@ -219,6 +224,14 @@ fn the_control_port_must_be_loopback() {
         "--cu",
         "127.0.0.1:0",
         "--dm",
+        "127.0.0.1:0",
+        "--iot",
+        "127.0.0.1:0",
+        "--iot-dtls",
+        "127.0.0.1:0",
+        "--aep",
+        "127.0.0.1:0",
+        "--aep-dtls",
         "127.0.0.1:0",
         "--control",
         "0.0.0.0:0",

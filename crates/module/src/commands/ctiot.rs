@@ -1,0 +1,236 @@
+//! The China Telecom IoT platform commands of seed 002 chapter 2 (BC260Y-CN R02 and later):
+//! AT+NCDPOPEN, AT+NCDPCLOSE, AT+NMGS, AT+NMGR, AT+NNMI, AT+NCFG, AT+NMSTATUS,
+//! AT+QLWULDATASTATUS and AT+NQMGR, on the [`CtIot`] service. Their errors are the CTIOT codes of
+//! the seed's chapter 6: a wrong number of parameters is 2, a bad value 3 (and so on, see
+//! `docs/decisions.md`).
+
+use super::{gated, spec, CommandError, HandlerResult};
+use crate::commands::Handler;
+use crate::errors::ErrorKind;
+use crate::module::Module;
+use crate::profile::{CtIotConfig, Feature};
+use crate::radio::Rai;
+use crate::routing::NetError;
+use crate::services::ctiot::{CtIot, Uplink};
+use nbmodem_at::{Command, CommandSpec, Form, Forms, Param, ParamError};
+use nbmodem_operators::ctiot::{decode_hex, hex};
+
+/// Every command of the link; none exists on firmware without it (seed 002 note 2: R01).
+pub(super) static CTIOT: &[CommandSpec<Handler>] = &[
+    gated(Feature::CtIot, spec("+NCDPOPEN", Forms::TEST_SET, open)),
+    gated(Feature::CtIot, spec("+NCDPCLOSE", Forms::EXECUTE, close)),
+    gated(Feature::CtIot, spec("+NMGS", Forms::SET, send)),
+    gated(Feature::CtIot, spec("+NMGR", Forms::EXECUTE, read_downlink)),
+    gated(
+        Feature::CtIot,
+        spec("+NNMI", Forms::READ.with(Forms::SET), nnmi),
+    ),
+    gated(Feature::CtIot, spec("+NCFG", Forms::TEST_SET, lifetime)),
+    gated(Feature::CtIot, spec("+NMSTATUS", Forms::READ, status)),
+    gated(
+        Feature::CtIot,
+        spec("+QLWULDATASTATUS", Forms::READ, con_status),
+    ),
+    gated(
+        Feature::CtIot,
+        spec("+NQMGR", Forms::EXECUTE, downlink_counts),
+    ),
+];
+
+fn value_error() -> CommandError {
+    CommandError::Cme(ErrorKind::CtiotParameterValue)
+}
+
+/// A parameter error as the CTIOT codes number it: a wrong count is 2, anything else 3.
+fn param(error: ParamError) -> CommandError {
+    match error {
+        ParamError::Count(_) => CommandError::Cme(ErrorKind::CtiotParameterCount),
+        _ => value_error(),
+    }
+}
+
+fn expect_count(
+    c: &Command<'_>,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<(), CommandError> {
+    c.params.expect_count(range).map_err(param)
+}
+
+/// The link's service (it runs from boot on firmware with the link).
+fn link(m: &mut Module) -> Result<&mut CtIot, CommandError> {
+    m.services
+        .get_mut::<CtIot>()
+        .ok_or(CommandError::Cme(ErrorKind::CtiotEngineException))
+}
+
+fn config(m: &Module) -> Result<CtIotConfig, CommandError> {
+    m.profile
+        .ctiot
+        .ok_or(CommandError::Cme(ErrorKind::CtiotEngineException))
+}
+
+/// Runs `f` on the link's service with the environment services see, so that what it does
+/// (URCs, notices) is applied as any service's effects are.
+fn on_link(
+    m: &mut Module,
+    f: impl FnOnce(&mut CtIot, &mut crate::service::Env) -> Result<(), CommandError>,
+) -> HandlerResult {
+    link(m)?;
+    let mut result = Ok(());
+    m.run_services(|services, env| {
+        if let Some(ctiot) = services.get_mut::<CtIot>() {
+            result = f(ctiot, env.of("CT IoT"));
+        }
+    });
+    result.map(|()| Vec::new())
+}
+
+/// AT+NCDPOPEN=<ip_addr>[,<port>[,<psk>]] (seed §2.3.1).
+fn open(m: &mut Module, c: &Command<'_>) -> HandlerResult {
+    if c.form == Form::Test {
+        return Ok(Vec::new());
+    }
+    let config = config(m)?;
+    expect_count(c, 1..=3)?;
+    let host = c.params.text(0, 255).map_err(param)?;
+    if host.is_empty() {
+        return Err(value_error());
+    }
+    let port = match c.params.opt_int(1, 0..=65535).map_err(param)? {
+        None | Some(0) => config.default_port,
+        Some(port) => port as u16,
+    };
+    let psk = if c.params.is_absent(2) {
+        None
+    } else {
+        Some(psk(c, &config)?)
+    };
+    if !m.ram.radio.registered() {
+        return Err(CommandError::Cme(ErrorKind::CtiotTemporarilyUnavailable));
+    }
+    let server = m
+        .router()
+        .resolve_to_address(host, port)
+        .map_err(|e| match e {
+            NetError::NoSuchHost(_) => value_error(),
+            _ => CommandError::Cme(ErrorKind::CtiotTemporarilyUnavailable),
+        })?;
+    let now = m.now;
+    on_link(m, |ctiot, env| ctiot.open(now, server, psk, env))
+}
+
+/// The `<psk>` of AT+NCDPOPEN: hexadecimal, of at most the profile's length in bytes.
+fn psk(c: &Command<'_>, config: &CtIotConfig) -> Result<Vec<u8>, CommandError> {
+    let text = c.params.text(2, 2 * config.max_psk);
+    let bytes = text.ok().and_then(decode_hex).filter(|b| !b.is_empty());
+    bytes.ok_or(CommandError::Cme(ErrorKind::CtiotPsk))
+}
+
+/// AT+NCDPCLOSE (seed §2.3.2).
+fn close(m: &mut Module, _c: &Command<'_>) -> HandlerResult {
+    let now = m.now;
+    on_link(m, |ctiot, env| ctiot.close(now, env))
+}
+
+/// AT+NMGS=<length>,<data>[,<type>] (seed §2.3.3).
+fn send(m: &mut Module, c: &Command<'_>) -> HandlerResult {
+    let config = config(m)?;
+    expect_count(c, 2..=3)?;
+    let length = c.params.int(0, 0..=u64::MAX).map_err(param)?;
+    if length == 0 {
+        return Err(value_error());
+    }
+    if length > config.max_uplink as u64 {
+        return Err(CommandError::Cme(ErrorKind::CtiotDataTooLong));
+    }
+    let text = match c.params.get(1) {
+        Some(Param::Bare(text) | Param::Quoted(text)) => *text,
+        _ => return Err(value_error()),
+    };
+    if !text.len().is_multiple_of(2) {
+        return Err(CommandError::Cme(ErrorKind::CtiotDataOdd));
+    }
+    let data = decode_hex(text).ok_or_else(value_error)?;
+    if data.len() as u64 != length {
+        return Err(value_error());
+    }
+    // <type>: 0, 1, 2 (NON) or 100, 101, 102 (CON), the last digit the RAI.
+    let kind = c.params.opt_int(2, 0..=102).map_err(param)?.unwrap_or(0);
+    if !matches!(kind, 0..=2 | 100..=102) {
+        return Err(value_error());
+    }
+    let confirmable = kind >= 100;
+    let rai = Rai::from_value((kind % 100) as u8).ok_or_else(value_error)?;
+    let now = m.now;
+    let uplink = Uplink {
+        data,
+        confirmable,
+        rai,
+    };
+    on_link(m, |ctiot, env| ctiot.send(now, uplink, env))
+}
+
+/// AT+NMGR: the oldest buffered downlink, or a bare OK when there is none (seed §2.3.4).
+fn read_downlink(m: &mut Module, _c: &Command<'_>) -> HandlerResult {
+    Ok(link(m)?
+        .take_downlink()
+        .map(|data| vec![format!("+NMGR: {},{}", data.len(), hex(&data))])
+        .unwrap_or_default())
+}
+
+/// AT+NNMI? and AT+NNMI=<status> (seed §2.3.5): not saved, kept through deep sleep.
+fn nnmi(m: &mut Module, c: &Command<'_>) -> HandlerResult {
+    if c.form == Form::Read {
+        let mode = link(m)?.nnmi();
+        return Ok(vec![format!("+NNMI: {mode}")]);
+    }
+    expect_count(c, 1..=1)?;
+    let mode = c.params.int(0, 0..=2).map_err(param)?;
+    link(m)?.set_nnmi(mode as u8);
+    Ok(Vec::new())
+}
+
+/// AT+NCFG=<mode>[,<value>] (seed §2.3.6): the lifetime, saved at once and in use from the next
+/// boot; 1 to 900 s become 900 s. The read (mode only) shows the saved value.
+fn lifetime(m: &mut Module, c: &Command<'_>) -> HandlerResult {
+    let config = config(m)?;
+    if c.form == Form::Test {
+        return Ok(vec![format!("+NCFG: 0,(0-{})", config.lifetime_max)]);
+    }
+    expect_count(c, 1..=2)?;
+    c.params.int(0, 0..=0).map_err(param)?;
+    if c.params.len() == 1 {
+        return Ok(vec![format!("+NCFG: {}", m.saved.ctiot_lifetime)]);
+    }
+    let value = c
+        .params
+        .int(1, 0..=u64::from(config.lifetime_max))
+        .map_err(param)? as u32;
+    let value = match value {
+        0 => 0,
+        v => v.max(config.lifetime_floor),
+    };
+    m.save(|nv| nv.ctiot_lifetime = value)?;
+    Ok(Vec::new())
+}
+
+/// AT+NMSTATUS? (seed §2.3.7).
+fn status(m: &mut Module, _c: &Command<'_>) -> HandlerResult {
+    let status = link(m)?.status().as_str();
+    Ok(vec![format!("+NMSTATUS: {status}")])
+}
+
+/// AT+QLWULDATASTATUS? (seed §2.3.8).
+fn con_status(m: &mut Module, _c: &Command<'_>) -> HandlerResult {
+    let status = link(m)?.con_status();
+    Ok(vec![format!("+QLWULDATASTATUS: {status}")])
+}
+
+/// AT+NQMGR (seed §2.3.9).
+fn downlink_counts(m: &mut Module, _c: &Command<'_>) -> HandlerResult {
+    let counts = link(m)?.downlink_counts();
+    Ok(vec![format!(
+        "BUFFERED={},RECEIVED={},DROPPED={}",
+        counts.buffered, counts.received, counts.dropped
+    )])
+}

@@ -1,0 +1,689 @@
+//! The China Telecom IoT platform / CTWing AEP link of the BC260Y-CN (seed 002 chapters 2 and 3,
+//! protocols.md §4) as a service of the module, from boot: AT+NNMI and the downlink buffer exist
+//! before any connection.
+//!
+//! AT+NCDPOPEN starts an LwM2M client named by the IMEI (over DTLS-PSK with the IMEI as identity
+//! when a key is given) that registers objects 1, 3 and 19 (instances 0 and 1). The platform
+//! observes /19/0/0; an uplink (AT+NMGS) is a notification on that observation, confirmable or
+//! not, with the release assistance its `<type>` asks; a downlink is a Write to /19/1/0, which
+//! AT+NNMI prints, buffers, or both. The client's events become the `+QLWEVTIND` URCs and the
+//! states of AT+NMSTATUS and AT+QLWULDATASTATUS.
+//!
+//! Two rules of the seed that the engine does not give by itself:
+//! - a confirmable uplink that goes unacknowledged fails (`+QLWEVTIND: 5`) but leaves the uplink
+//!   channel open, so the host can send again: the observation is taken back as it was;
+//! - a Reset to an uplink ends the channel (`+QLWEVTIND: 10`): no more data until AT+NCDPOPEN
+//!   connects again.
+
+use crate::commands::CommandError;
+use crate::errors::ErrorKind;
+use crate::profile::{CtIotConfig, Feature};
+use crate::radio::{RadioEvent, Rai};
+use crate::service::{Effect, Env, Service, Start};
+use nbmodem_clock::Instant;
+use nbmodem_coap::{CancelReason, EndpointConfig, SavedObservation};
+use nbmodem_dtls::secure::{Role, SecureNode};
+use nbmodem_dtls::SecureEvent;
+use nbmodem_lwm2m::client::{ClientConfig, ClientEvent, Lwm2mClient};
+use nbmodem_lwm2m::content::{Path, ResourceType, Value};
+use nbmodem_lwm2m::object::{DataObject, ObjectStore, Operations, ResourceDef, ResourceValue};
+use nbmodem_net::{DatagramNode, Transmit};
+use nbmodem_operators::ctiot::{hex, DATA_OBJECT, DOWNLINK, UPLINK};
+use std::any::Any;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The service's name in console notices.
+const NAME: &str = "CT IoT";
+
+fn uplink_path() -> Path {
+    Path::new(&UPLINK).expect("a valid path")
+}
+
+fn downlink_path() -> Path {
+    Path::new(&DOWNLINK).expect("a valid path")
+}
+
+/// AT+NMSTATUS (seed §2.3.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkStatus {
+    Uninitialised,
+    Registering,
+    RejectedByServer,
+    Timeout,
+    Registered,
+    RegisteredAndObserved,
+    Deregistered,
+    ResumptionFailed,
+}
+
+impl LinkStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkStatus::Uninitialised => "UNINITIALISED",
+            LinkStatus::Registering => "REGISTERING",
+            LinkStatus::RejectedByServer => "REJECTED_BY_SERVER",
+            LinkStatus::Timeout => "TIMEOUT",
+            LinkStatus::Registered => "REGISTERED",
+            LinkStatus::RegisteredAndObserved => "REGISTERED_AND_OBSERVED",
+            LinkStatus::Deregistered => "DEREGISTERED",
+            LinkStatus::ResumptionFailed => "RESUMPTION_FAILED",
+        }
+    }
+
+    fn registered(self) -> bool {
+        matches!(
+            self,
+            LinkStatus::Registered | LinkStatus::RegisteredAndObserved
+        )
+    }
+}
+
+/// AT+QLWULDATASTATUS: what became of the last confirmable uplink (seed §2.3.8).
+pub mod con_status {
+    pub const NOT_SENT: u8 = 0;
+    pub const SENT: u8 = 1;
+    pub const FAILED: u8 = 2;
+    pub const TIMEOUT: u8 = 3;
+    pub const DELIVERED: u8 = 4;
+    pub const RESET: u8 = 5;
+}
+
+/// The `<type>` values of `+QLWEVTIND` (seed §3.1).
+pub mod indication {
+    pub const EXCEPTION: i8 = -1;
+    pub const REGISTERED: i8 = 0;
+    pub const FAILED: i8 = 1;
+    pub const UPDATED: i8 = 2;
+    pub const OBSERVED: i8 = 3;
+    pub const CON_DELIVERED: i8 = 4;
+    pub const CON_FAILED: i8 = 5;
+    pub const RESUMED: i8 = 6;
+    pub const RESUME_FAILED: i8 = 7;
+    pub const RESET: i8 = 10;
+}
+
+/// The downlink buffer of AT+NNMI 0 and 2, and the counts of AT+NQMGR since boot.
+#[derive(Debug, Default)]
+struct Downlinks {
+    messages: VecDeque<Vec<u8>>,
+    received: u32,
+    dropped: u32,
+}
+
+impl Downlinks {
+    fn bytes(&self) -> usize {
+        self.messages.iter().map(Vec::len).sum()
+    }
+}
+
+/// The LwM2M client, plain or behind DTLS.
+enum Link {
+    Plain(Box<Lwm2mClient>),
+    Secure(Box<SecureNode<Lwm2mClient>>),
+}
+
+impl Link {
+    fn client(&mut self) -> &mut Lwm2mClient {
+        match self {
+            Link::Plain(client) => client,
+            Link::Secure(node) => node.inner_mut(),
+        }
+    }
+
+    fn node(&mut self) -> &mut dyn DatagramNode {
+        match self {
+            Link::Plain(client) => client.as_mut(),
+            Link::Secure(node) => node.as_mut(),
+        }
+    }
+
+    fn node_ref(&self) -> &dyn DatagramNode {
+        match self {
+            Link::Plain(client) => client.as_ref(),
+            Link::Secure(node) => node.as_ref(),
+        }
+    }
+
+    fn is_busy(&self) -> bool {
+        match self {
+            Link::Plain(client) => client.is_busy(),
+            Link::Secure(node) => node.inner().is_busy(),
+        }
+    }
+
+    fn secure_event(&mut self) -> Option<SecureEvent> {
+        match self {
+            Link::Plain(_) => None,
+            Link::Secure(node) => node.poll_event(),
+        }
+    }
+}
+
+/// An uplink of AT+NMGS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uplink {
+    pub data: Vec<u8>,
+    pub confirmable: bool,
+    pub rai: Rai,
+}
+
+/// What AT+NQMGR reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownlinkCounts {
+    pub buffered: usize,
+    pub received: u32,
+    pub dropped: u32,
+}
+
+/// Who the module is, for the link's objects and name.
+#[derive(Debug, Clone)]
+struct Identity {
+    imei: String,
+    manufacturer: &'static str,
+    model: &'static str,
+    firmware: String,
+}
+
+pub struct CtIot {
+    config: CtIotConfig,
+    identity: Identity,
+    /// The AT+NCFG lifetime in use (loaded at boot).
+    lifetime: u32,
+    nnmi: u8,
+    downlinks: Downlinks,
+    status: LinkStatus,
+    con_status: u8,
+    link: Option<Link>,
+    /// Datagrams taken from the link, with the release assistance each goes with.
+    outbox: VecDeque<(Transmit, Rai)>,
+    /// A Reset ended the uplink channel: no data until a new connection.
+    blocked: bool,
+    /// AT+NCDPCLOSE: the De-register is answered, or this time passes.
+    closing_until: Option<Instant>,
+    /// The uplink observation as it was before the confirmable uplink in flight.
+    before_con: Option<SavedObservation>,
+    /// When the registration lapses unless an Update renews it.
+    registered_until: Option<Instant>,
+    /// The link was up when the module went to deep sleep: waking resumes it.
+    sleeping_link: bool,
+}
+
+/// Starts the service at boot on firmware with the link (BC260Y-CN R02 and later).
+pub fn start(start: &Start<'_>, _env: &mut Env<'_>) -> Option<Box<dyn Service>> {
+    let config = start.profile.ctiot?;
+    if !start
+        .profile
+        .has_feature(Feature::CtIot, &start.in_use.firmware)
+    {
+        return None;
+    }
+    let identity = Identity {
+        imei: start.in_use.imei.clone(),
+        manufacturer: start.profile.identification.manufacturer,
+        model: start.profile.model,
+        firmware: start.in_use.firmware.clone(),
+    };
+    Some(Box::new(CtIot {
+        config,
+        identity,
+        lifetime: start.in_use.ctiot_lifetime,
+        nnmi: config.nnmi_default,
+        downlinks: Downlinks::default(),
+        status: LinkStatus::Uninitialised,
+        con_status: con_status::NOT_SENT,
+        link: None,
+        outbox: VecDeque::new(),
+        blocked: false,
+        closing_until: None,
+        before_con: None,
+        registered_until: None,
+        sleeping_link: false,
+    }))
+}
+
+fn cme(kind: ErrorKind) -> CommandError {
+    CommandError::Cme(kind)
+}
+
+impl CtIot {
+    pub fn status(&self) -> LinkStatus {
+        self.status
+    }
+
+    pub fn con_status(&self) -> u8 {
+        self.con_status
+    }
+
+    pub fn nnmi(&self) -> u8 {
+        self.nnmi
+    }
+
+    pub fn set_nnmi(&mut self, mode: u8) {
+        self.nnmi = mode;
+    }
+
+    pub fn config(&self) -> &CtIotConfig {
+        &self.config
+    }
+
+    pub fn downlink_counts(&self) -> DownlinkCounts {
+        DownlinkCounts {
+            buffered: self.downlinks.messages.len(),
+            received: self.downlinks.received,
+            dropped: self.downlinks.dropped,
+        }
+    }
+
+    /// AT+NMGR: the oldest buffered downlink, taken out of the buffer.
+    pub fn take_downlink(&mut self) -> Option<Vec<u8>> {
+        self.downlinks.messages.pop_front()
+    }
+
+    /// AT+NCDPOPEN: registers with the platform at `server`, over DTLS when `psk` is given. The
+    /// downlink buffer is emptied (protocols.md §6).
+    pub fn open(
+        &mut self,
+        now: Instant,
+        server: SocketAddr,
+        psk: Option<Vec<u8>>,
+        env: &mut Env,
+    ) -> Result<(), CommandError> {
+        match self.status {
+            LinkStatus::Registering => return Err(cme(ErrorKind::CtiotLoggingIn)),
+            status if status.registered() => return Err(cme(ErrorKind::CtiotNotPermitted)),
+            _ => {}
+        }
+        let mut client = self.client(now, server);
+        client.register(now);
+        let secure = psk.is_some();
+        self.link = Some(match psk {
+            None => Link::Plain(Box::new(client)),
+            Some(key) => {
+                let role = Role::Client {
+                    identity: self.identity.imei.clone().into_bytes(),
+                    key,
+                };
+                Link::Secure(Box::new(SecureNode::new(client, role)))
+            }
+        });
+        self.status = LinkStatus::Registering;
+        self.con_status = con_status::NOT_SENT;
+        self.blocked = false;
+        self.downlinks.messages.clear();
+        let how = if secure { "over DTLS" } else { "without DTLS" };
+        env.notice(format!("registering with {server} {how}"));
+        Ok(())
+    }
+
+    /// The LwM2M client of a new connection.
+    fn client(&self, now: Instant, server: SocketAddr) -> Lwm2mClient {
+        let mut config = ClientConfig::new(&self.identity.imei, server);
+        config.lifetime = (self.lifetime > 0).then_some(self.lifetime);
+        let coap = EndpointConfig {
+            params: self.config.link.params(),
+            seed: now.unix_millis() ^ 0xC7,
+            ..Default::default()
+        };
+        Lwm2mClient::new(config, objects(&self.identity), coap)
+    }
+
+    /// AT+NCDPCLOSE: de-registers; the link is DEREGISTERED when the platform answers, or after
+    /// the profile's wait. Refused while a connection is being made (seed §2.3.1 note 3).
+    pub fn close(&mut self, now: Instant, env: &mut Env) -> Result<(), CommandError> {
+        if self.status == LinkStatus::Registering {
+            return Err(CommandError::Syntax);
+        }
+        if !self.status.registered() || self.closing_until.is_some() {
+            return Err(cme(ErrorKind::CtiotNotLoggedIn));
+        }
+        if let Some(link) = self.link.as_mut() {
+            link.client().deregister(now);
+        }
+        self.closing_until = Some(now + self.config.deregister_timeout);
+        env.notice("de-registering");
+        Ok(())
+    }
+
+    /// AT+NMGS: sends `uplink` on the uplink channel.
+    pub fn send(
+        &mut self,
+        now: Instant,
+        uplink: Uplink,
+        env: &mut Env,
+    ) -> Result<(), CommandError> {
+        match self.status {
+            LinkStatus::Registering => return Err(cme(ErrorKind::CtiotLoggingIn)),
+            _ if self.closing_until.is_some() || self.blocked => {
+                return Err(cme(ErrorKind::CtiotNotPermitted))
+            }
+            LinkStatus::Registered => return Err(cme(ErrorKind::CtiotNoSession)),
+            LinkStatus::RegisteredAndObserved => {}
+            _ => return Err(cme(ErrorKind::CtiotNotLoggedIn)),
+        }
+        let Some(link) = self.link.as_mut() else {
+            return Err(cme(ErrorKind::CtiotNotLoggedIn));
+        };
+        // What the link had to send before goes without this uplink's release assistance.
+        while let Some(transmit) = link.node().poll_transmit() {
+            self.outbox.push_back((transmit, Rai::None));
+        }
+        let client = link.client();
+        if let Some(object) = client.store_mut().object_as::<DataObject>(DATA_OBJECT) {
+            object.set(
+                0,
+                0,
+                ResourceValue::Single(Value::Opaque(uplink.data.clone())),
+            );
+        }
+        let before = client.saved_observation(uplink_path());
+        let Some(sequence) = client.notify(now, uplink_path(), uplink.confirmable) else {
+            if uplink.confirmable {
+                self.con_status = con_status::FAILED;
+            }
+            return Err(cme(ErrorKind::CtiotNoSession));
+        };
+        while let Some(transmit) = link.node().poll_transmit() {
+            self.outbox.push_back((transmit, uplink.rai));
+        }
+        if uplink.confirmable {
+            self.con_status = con_status::SENT;
+            self.before_con = before.map(|saved| SavedObservation { sequence, ..saved });
+        }
+        let kind = if uplink.confirmable { "CON" } else { "NON" };
+        env.notice(format!("uplink of {} bytes ({kind})", uplink.data.len()));
+        Ok(())
+    }
+
+    /// Writes a `+QLWEVTIND` URC.
+    fn indicate(env: &mut Env, kind: i8) {
+        env.effect(Effect::Urc(format!("+QLWEVTIND: {kind}")));
+    }
+
+    /// Turns what the link did into states and URCs.
+    fn follow(&mut self, now: Instant, env: &mut Env) {
+        loop {
+            let Some(link) = self.link.as_mut() else {
+                return;
+            };
+            if let Some(secure) = link.secure_event() {
+                self.secure_event(secure, env);
+                continue;
+            }
+            let Some(event) = link.client().poll_event() else {
+                return;
+            };
+            self.client_event(now, event, env);
+        }
+    }
+
+    fn secure_event(&mut self, event: SecureEvent, env: &mut Env) {
+        match event {
+            SecureEvent::Failed { cause, .. } => {
+                env.notice(format!("DTLS failed: {cause}"));
+                if self.status.registered() {
+                    Self::indicate(env, indication::EXCEPTION);
+                }
+            }
+            SecureEvent::Connected { .. } => env.notice("DTLS session up"),
+            SecureEvent::Closed { .. } => env.notice("DTLS session closed"),
+        }
+    }
+
+    fn client_event(&mut self, now: Instant, event: ClientEvent, env: &mut Env) {
+        match event {
+            ClientEvent::Registered { location } => {
+                self.status = LinkStatus::Registered;
+                self.renew(now);
+                env.notice(format!("registered at {location}"));
+                Self::indicate(env, indication::REGISTERED);
+            }
+            ClientEvent::RegistrationFailed { status } => {
+                let (state, why) = match status {
+                    Some(status) => (
+                        LinkStatus::RejectedByServer,
+                        format!("refused ({status:?})"),
+                    ),
+                    None => (LinkStatus::Timeout, "no answer".to_string()),
+                };
+                self.status = state;
+                self.end_link(now);
+                env.notice(format!("registration failed: {why}"));
+                Self::indicate(env, indication::FAILED);
+            }
+            ClientEvent::Updated => {
+                self.renew(now);
+                env.notice("registration updated");
+                Self::indicate(env, indication::UPDATED);
+            }
+            ClientEvent::UpdateFailed { status } => {
+                env.notice(format!("update failed ({status:?})"));
+            }
+            ClientEvent::Deregistered => self.deregistered(now, env),
+            ClientEvent::ObservationStarted { path } if path == uplink_path() => {
+                if self.status == LinkStatus::Registered {
+                    self.status = LinkStatus::RegisteredAndObserved;
+                }
+                env.notice("the platform observes /19/0/0: ready for data");
+                Self::indicate(env, indication::OBSERVED);
+            }
+            ClientEvent::ObservationEnded { path, reason } if path == uplink_path() => {
+                self.uplink_channel_ended(reason, env)
+            }
+            ClientEvent::NotificationAcked { path, .. } if path == uplink_path() => {
+                self.con_status = con_status::DELIVERED;
+                self.before_con = None;
+                Self::indicate(env, indication::CON_DELIVERED);
+            }
+            ClientEvent::Written { paths } if paths.contains(&downlink_path()) => {
+                let data = self.link.as_mut().and_then(|link| {
+                    let object = link
+                        .client()
+                        .store_mut()
+                        .object_as::<DataObject>(DATA_OBJECT)?;
+                    match object.get(1, 0) {
+                        Some(ResourceValue::Single(Value::Opaque(data))) => Some(data.clone()),
+                        _ => None,
+                    }
+                });
+                if let Some(data) = data {
+                    self.downlink(data, env);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The lifetime starts again (a registration or an Update).
+    fn renew(&mut self, now: Instant) {
+        self.registered_until =
+            (self.lifetime > 0).then(|| now + Duration::from_secs(u64::from(self.lifetime)));
+    }
+
+    fn uplink_channel_ended(&mut self, reason: CancelReason, env: &mut Env) {
+        match reason {
+            CancelReason::Timeout => {
+                // The confirmable uplink went unacknowledged: it failed, the channel stays.
+                self.con_status = con_status::TIMEOUT;
+                if let (Some(saved), Some(link)) = (self.before_con.take(), self.link.as_mut()) {
+                    link.client().restore_observation(uplink_path(), saved);
+                }
+                env.notice("the confirmable uplink was not acknowledged");
+                Self::indicate(env, indication::CON_FAILED);
+            }
+            CancelReason::Reset => {
+                if self.con_status == con_status::SENT {
+                    self.con_status = con_status::RESET;
+                }
+                self.blocked = true;
+                self.status = LinkStatus::Registered;
+                env.notice(
+                    "the platform reset the uplink: no data until AT+NCDPOPEN connects again",
+                );
+                Self::indicate(env, indication::RESET);
+            }
+            CancelReason::Deregistered => {
+                self.status = LinkStatus::Registered;
+                env.notice("the platform stopped observing /19/0/0");
+            }
+        }
+    }
+
+    /// A downlink, as AT+NNMI says: printed (1), buffered silently (0), or buffered and
+    /// announced (2); a message that does not fit the buffer is dropped and announced.
+    fn downlink(&mut self, data: Vec<u8>, env: &mut Env) {
+        self.downlinks.received += 1;
+        env.notice(format!("downlink of {} bytes", data.len()));
+        if self.nnmi == 1 {
+            env.effect(Effect::Urc(format!("+NNMI: {},{}", data.len(), hex(&data))));
+            return;
+        }
+        let full = self.downlinks.messages.len() >= self.config.buffer_messages
+            || self.downlinks.bytes() + data.len() > self.config.buffer_bytes;
+        if full {
+            self.downlinks.dropped += 1;
+            env.effect(Effect::Urc("+NNMI: \"recv\",buff full".into()));
+            return;
+        }
+        self.downlinks.messages.push_back(data);
+        if self.nnmi == 2 {
+            env.effect(Effect::Urc("+NNMI".into()));
+        }
+    }
+
+    fn deregistered(&mut self, now: Instant, env: &mut Env) {
+        self.status = LinkStatus::Deregistered;
+        self.closing_until = None;
+        self.end_link(now);
+        env.notice("de-registered");
+    }
+
+    /// Drops the link, after its last datagrams (a DTLS close_notify) are taken.
+    fn end_link(&mut self, now: Instant) {
+        let Some(mut link) = self.link.take() else {
+            return;
+        };
+        if let Link::Secure(node) = &mut link {
+            node.close_all(now);
+        }
+        while let Some(transmit) = link.node().poll_transmit() {
+            self.outbox.push_back((transmit, Rai::None));
+        }
+        self.registered_until = None;
+        self.before_con = None;
+    }
+
+    /// Waking from deep sleep resumes the link from what was kept (seed §3.1: "+QLWEVTIND: 6 only
+    /// means a local recovery, without the network"); a registration whose lifetime ran out
+    /// meanwhile cannot be resumed.
+    fn woke(&mut self, now: Instant, env: &mut Env) {
+        if !std::mem::take(&mut self.sleeping_link) {
+            return;
+        }
+        if self.registered_until.is_some_and(|until| until <= now) {
+            self.status = LinkStatus::ResumptionFailed;
+            self.end_link(now);
+            env.notice("the registration lapsed during deep sleep: resumption failed");
+            Self::indicate(env, indication::RESUME_FAILED);
+        } else {
+            env.notice("resumed after deep sleep");
+            Self::indicate(env, indication::RESUMED);
+        }
+    }
+}
+
+/// Objects 1 (server), 3 (device) and 19 (the data: instance 0 up, instance 1 down).
+fn objects(identity: &Identity) -> ObjectStore {
+    use Operations::{Read, ReadWrite};
+    let text = |s: &str| ResourceValue::Single(Value::String(s.into()));
+    let mut device = DataObject::new(
+        3,
+        vec![
+            ResourceDef::new(0, ResourceType::String, Read),
+            ResourceDef::new(1, ResourceType::String, Read),
+            ResourceDef::new(2, ResourceType::String, Read),
+            ResourceDef::new(3, ResourceType::String, Read),
+        ],
+    )
+    .with_instance(0);
+    device.set(0, 0, text(identity.manufacturer));
+    device.set(0, 1, text(identity.model));
+    device.set(0, 2, text(&identity.imei));
+    device.set(0, 3, text(&identity.firmware));
+    let mut data = DataObject::new(
+        DATA_OBJECT,
+        vec![ResourceDef::new(0, ResourceType::Opaque, ReadWrite)],
+    )
+    .with_instance(0)
+    .with_instance(1);
+    for instance in [0, 1] {
+        data.set(
+            instance,
+            0,
+            ResourceValue::Single(Value::Opaque(Vec::new())),
+        );
+    }
+    let server =
+        DataObject::new(1, vec![ResourceDef::new(1, ResourceType::Integer, Read)]).with_instance(0);
+    let mut store = ObjectStore::new();
+    store.add(server);
+    store.add(device);
+    store.add(data);
+    store
+}
+
+impl Service for CtIot {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8], env: &mut Env) {
+        if let Some(link) = self.link.as_mut() {
+            link.node().handle_datagram(now, from, datagram);
+        }
+        self.follow(now, env);
+    }
+
+    fn poll_transmit(&mut self) -> Option<(Transmit, Rai)> {
+        if let Some(next) = self.outbox.pop_front() {
+            return Some(next);
+        }
+        Some((self.link.as_mut()?.node().poll_transmit()?, Rai::None))
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let link = self.link.as_ref().and_then(|l| l.node_ref().poll_timeout());
+        [link, self.closing_until].into_iter().flatten().min()
+    }
+
+    fn handle_timeout(&mut self, now: Instant, env: &mut Env) {
+        if let Some(link) = self.link.as_mut() {
+            link.node().handle_timeout(now);
+        }
+        self.follow(now, env);
+        if self.closing_until.is_some_and(|until| until <= now) {
+            self.deregistered(now, env);
+        }
+    }
+
+    fn radio_event(&mut self, now: Instant, event: RadioEvent, env: &mut Env) {
+        match event {
+            RadioEvent::DeepSleep(true) => self.sleeping_link = self.status.registered(),
+            RadioEvent::DeepSleep(false) => self.woke(now, env),
+            _ => {}
+        }
+    }
+
+    fn is_busy(&self) -> bool {
+        !self.outbox.is_empty() || self.link.as_ref().is_some_and(Link::is_busy)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}

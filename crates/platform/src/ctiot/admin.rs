@@ -1,0 +1,337 @@
+//! Managing the CT IoT platforms: products, devices and downlinks, as the HTTP API, the
+//! `nbmodem platform` subcommands and scenario steps do it.
+//!
+//! Every change is checked, written to the store, and only then made to the shared state the
+//! servers read: a method returns a [`Pending`] change with the ticket of its write; the caller
+//! waits for the ticket to be committed (at once in virtual time) and [`Admin::apply`]s the change.
+//! A downlink that reached the servers before its queued row was durable could have its later
+//! status overwritten; this order rules that out.
+
+use super::state::SharedState;
+use super::{decode_hex, hex, Device, Downlink, DownlinkStatus, Flavour, Product};
+use crate::writer::{RecordWriter, Ticket, Write};
+use nbmodem_clock::Instant;
+use nbmodem_net::udp::lock;
+use serde::Deserialize;
+
+/// The longest downlink, as the module's longest uplink (seed 002 §2.3.3).
+pub const MAX_DOWNLINK: usize = 1024;
+/// The longest key a device takes (seed 002 §2.3.1: 256 bytes).
+pub const MAX_PSK: usize = 256;
+/// The longest product id.
+pub const MAX_PRODUCT_ID: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    #[error("the IMEI must be 15 digits")]
+    BadImei,
+    #[error("the key must be 1 to {MAX_PSK} bytes in hex")]
+    BadPsk,
+    #[error("the data must be 1 to {MAX_DOWNLINK} bytes in hex")]
+    BadData,
+    #[error("no device {1} on the {0} platform")]
+    NoSuchDevice(Flavour, String),
+    #[error("no product {1} on the {0} platform")]
+    NoSuchProduct(Flavour, String),
+    #[error("the product id must be 1 to {MAX_PRODUCT_ID} letters, digits, '-' or '_'")]
+    BadProductId,
+    #[error("the profile is not one of seed 002 §5.1.2: {0}")]
+    BadProfile(String),
+}
+
+/// A device to add, as the API and the command line give it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDevice {
+    pub imei: String,
+    #[serde(default)]
+    pub psk: Option<String>,
+    #[serde(default)]
+    pub product: Option<String>,
+    /// Answer each uplink with `AAAA0000`; the platform's default when absent.
+    #[serde(default)]
+    pub reply: Option<bool>,
+}
+
+/// A change written to the store, to be made to the shared state once the write is durable.
+#[derive(Debug)]
+pub struct Pending<T> {
+    pub ticket: Ticket,
+    change: Change,
+    /// What the change is about (the device added, the downlink queued).
+    pub value: T,
+}
+
+#[derive(Debug)]
+enum Change {
+    Device(Device),
+    RemoveDevice(Flavour, String),
+    Product(Product),
+    Downlink(Downlink),
+}
+
+pub struct Admin {
+    state: SharedState,
+    writer: RecordWriter,
+}
+
+impl Admin {
+    pub fn new(state: SharedState, writer: RecordWriter) -> Self {
+        Admin { state, writer }
+    }
+
+    pub fn state(&self) -> &SharedState {
+        &self.state
+    }
+
+    /// Whether the write of `ticket` is durable.
+    pub fn is_committed(&self, ticket: Ticket) -> bool {
+        self.writer.committed() >= ticket
+    }
+
+    /// Who to wake when a batch of writes is durable.
+    pub fn set_wake(&mut self, wake: std::sync::Arc<tokio::sync::Notify>) {
+        self.writer.set_wake(wake);
+    }
+
+    /// Makes a durable change to the shared state.
+    pub fn apply<T>(&mut self, pending: Pending<T>) -> T {
+        let mut state = lock(&self.state);
+        match pending.change {
+            Change::Device(device) => state.put_device(device),
+            Change::RemoveDevice(flavour, imei) => {
+                state.remove_device(flavour, &imei);
+            }
+            Change::Product(product) => state.put_product(product),
+            Change::Downlink(downlink) => state.queue(downlink),
+        }
+        pending.value
+    }
+
+    fn pending<T>(&mut self, write: Write, change: Change, value: T) -> Pending<T> {
+        Pending {
+            ticket: self.writer.submit(write),
+            change,
+            value,
+        }
+    }
+
+    /// Adds (or replaces) a device of `flavour`.
+    pub fn add_device(
+        &mut self,
+        flavour: Flavour,
+        new: NewDevice,
+    ) -> Result<Pending<Device>, AdminError> {
+        check_imei(&new.imei)?;
+        let psk = new
+            .psk
+            .map(|key| match decode_hex(&key) {
+                Some(bytes) if (1..=MAX_PSK).contains(&bytes.len()) => Ok(hex(&bytes)),
+                _ => Err(AdminError::BadPsk),
+            })
+            .transpose()?;
+        if let Some(product) = &new.product {
+            if lock(&self.state).product(flavour, product).is_none() {
+                return Err(AdminError::NoSuchProduct(flavour, product.clone()));
+            }
+        }
+        let device = Device {
+            flavour,
+            imei: new.imei,
+            psk,
+            product: new.product,
+            reply: new.reply.unwrap_or(flavour.replies_by_default()),
+        };
+        let write = Write::CtIotDevice(device.clone());
+        Ok(self.pending(write, Change::Device(device.clone()), device))
+    }
+
+    /// Removes a device and its downlinks.
+    pub fn remove_device(
+        &mut self,
+        flavour: Flavour,
+        imei: &str,
+    ) -> Result<Pending<()>, AdminError> {
+        if lock(&self.state).device(flavour, imei).is_none() {
+            return Err(AdminError::NoSuchDevice(flavour, imei.to_string()));
+        }
+        let write = Write::RemoveCtIotDevice(flavour, imei.to_string());
+        Ok(self.pending(write, Change::RemoveDevice(flavour, imei.to_string()), ()))
+    }
+
+    /// Adds (or replaces) a product with its profile document.
+    pub fn add_product(
+        &mut self,
+        flavour: Flavour,
+        id: &str,
+        profile: serde_json::Value,
+    ) -> Result<Pending<Product>, AdminError> {
+        let id_ok = (1..=MAX_PRODUCT_ID).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !id_ok {
+            return Err(AdminError::BadProductId);
+        }
+        check_profile(&profile)?;
+        let product = Product {
+            flavour,
+            id: id.to_string(),
+            profile,
+        };
+        let write = Write::Product(product.clone());
+        Ok(self.pending(write, Change::Product(product.clone()), product))
+    }
+
+    /// Queues a downlink for a device; the servers send it when the device is awake.
+    pub fn queue_downlink(
+        &mut self,
+        now: Instant,
+        flavour: Flavour,
+        imei: &str,
+        data: &str,
+    ) -> Result<Pending<Downlink>, AdminError> {
+        let bytes = decode_hex(data)
+            .filter(|b| (1..=MAX_DOWNLINK).contains(&b.len()))
+            .ok_or(AdminError::BadData)?;
+        let id = {
+            let mut state = lock(&self.state);
+            if state.device(flavour, imei).is_none() {
+                return Err(AdminError::NoSuchDevice(flavour, imei.to_string()));
+            }
+            state.next_downlink_id()
+        };
+        let downlink = Downlink {
+            id,
+            flavour,
+            imei: imei.to_string(),
+            data: hex(&bytes),
+            status: DownlinkStatus::Queued,
+            queued_ms: now.unix_millis(),
+            updated_ms: now.unix_millis(),
+            attempts: 0,
+        };
+        let write = Write::Downlink(downlink.clone());
+        Ok(self.pending(write, Change::Downlink(downlink.clone()), downlink))
+    }
+}
+
+fn check_imei(imei: &str) -> Result<(), AdminError> {
+    if imei.len() == 15 && imei.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(AdminError::BadImei)
+    }
+}
+
+/// A profile document as seed 002 §5.1.2 shows one: `devices`, each with `manufacturerId`,
+/// `model`, `deviceType` and `protocolType` as text.
+fn check_profile(profile: &serde_json::Value) -> Result<(), AdminError> {
+    let bad = |why: &str| Err(AdminError::BadProfile(why.to_string()));
+    let Some(devices) = profile.get("devices").and_then(|d| d.as_array()) else {
+        return bad("no \"devices\" list");
+    };
+    if devices.is_empty() {
+        return bad("the \"devices\" list is empty");
+    }
+    for device in devices {
+        for field in ["manufacturerId", "model", "deviceType", "protocolType"] {
+            if !device.get(field).is_some_and(|v| v.is_string()) {
+                return Err(AdminError::BadProfile(format!(
+                    "a device has no \"{field}\" text"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::writer::Writing;
+
+    fn admin(dir: &std::path::Path) -> Admin {
+        let store = crate::store::Store::open(dir).unwrap();
+        let state = store.ctiot_state().unwrap().shared();
+        Admin::new(state, RecordWriter::open(dir, Writing::Inline).unwrap())
+    }
+
+    fn device(imei: &str) -> NewDevice {
+        NewDevice {
+            imei: imei.into(),
+            psk: None,
+            product: None,
+            reply: None,
+        }
+    }
+
+    #[test]
+    fn bad_input_is_refused_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut admin = admin(dir.path());
+        let refused = [
+            device("86597503000000"),
+            device("86597503000000x"),
+            NewDevice {
+                psk: Some("abc".into()),
+                ..device("865975030000001")
+            },
+            NewDevice {
+                psk: Some("00".repeat(MAX_PSK + 1)),
+                ..device("865975030000001")
+            },
+            NewDevice {
+                product: Some("nope".into()),
+                ..device("865975030000001")
+            },
+        ];
+        for new in refused {
+            assert!(admin.add_device(Flavour::Iot, new).is_err());
+        }
+        let now = Instant::from_unix_millis(0);
+        assert_eq!(
+            admin
+                .queue_downlink(now, Flavour::Iot, "865975030000001", "AA")
+                .unwrap_err(),
+            AdminError::NoSuchDevice(Flavour::Iot, "865975030000001".into())
+        );
+        assert!(admin
+            .add_product(Flavour::Aep, "p 1", serde_json::json!({}))
+            .is_err());
+        assert!(matches!(
+            admin.add_product(
+                Flavour::Aep,
+                "p1",
+                serde_json::json!({"devices": [{"model": "x"}]})
+            ),
+            Err(AdminError::BadProfile(_))
+        ));
+        assert!(lock(admin.state()).devices(Flavour::Iot).is_empty());
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        assert!(store.ctiot_devices().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_change_reaches_the_servers_once_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut admin = admin(dir.path());
+        let pending = admin
+            .add_device(Flavour::Aep, device("865975030000001"))
+            .unwrap();
+        assert!(admin.is_committed(pending.ticket));
+        let added = admin.apply(pending);
+        assert!(!added.reply, "AEP does not reply by default");
+        let now = Instant::from_unix_millis(5);
+        let pending = admin
+            .queue_downlink(now, Flavour::Aep, "865975030000001", "aa01")
+            .unwrap();
+        assert_eq!(pending.value.data, "AA01");
+        admin.apply(pending);
+        let state = lock(admin.state());
+        assert_eq!(state.queued(Flavour::Aep, "865975030000001").len(), 1);
+        drop(state);
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        assert_eq!(store.downlinks(None).unwrap().len(), 1);
+    }
+}

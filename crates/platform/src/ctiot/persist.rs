@@ -1,0 +1,322 @@
+//! The CT IoT platforms' rows in the store: products, devices, uplinks and downlinks.
+
+use super::{Device, Downlink, DownlinkStatus, Flavour, Product, Uplink};
+use crate::store::{Store, StoreError};
+use crate::writer::Write;
+use rusqlite::{params, Connection, Row};
+
+/// Carries out one of the CT IoT writes (the others are the store's own).
+pub(crate) fn write(connection: &Connection, write: &Write) -> Result<(), StoreError> {
+    match write {
+        Write::Product(product) => {
+            let profile = product.profile.to_string();
+            connection
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO ctiot_products (flavour, id, profile) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![product.flavour.as_str(), product.id, profile])?;
+        }
+        Write::CtIotDevice(device) => {
+            connection
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO ctiot_devices (flavour, imei, psk, product, reply)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    device.flavour.as_str(),
+                    device.imei,
+                    device.psk,
+                    device.product,
+                    device.reply
+                ])?;
+        }
+        Write::RemoveCtIotDevice(flavour, imei) => {
+            for table in ["ctiot_devices", "ctiot_downlinks"] {
+                connection
+                    .prepare_cached(&format!(
+                        "DELETE FROM {table} WHERE flavour = ?1 AND imei = ?2"
+                    ))?
+                    .execute(params![flavour.as_str(), imei])?;
+            }
+        }
+        Write::Uplink(uplink) => {
+            connection
+                .prepare_cached(
+                    "INSERT INTO ctiot_uplinks (flavour, imei, time_ms, time, data, confirmable, sequence)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    uplink.flavour.as_str(),
+                    uplink.imei,
+                    sql_ms(uplink.time_ms),
+                    uplink.time,
+                    uplink.data,
+                    uplink.confirmable,
+                    uplink.sequence
+                ])?;
+        }
+        Write::Downlink(downlink) => {
+            connection
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO ctiot_downlinks
+                     (id, flavour, imei, data, status, queued_ms, updated_ms, attempts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    sql_ms(downlink.id),
+                    downlink.flavour.as_str(),
+                    downlink.imei,
+                    downlink.data,
+                    downlink.status.as_str(),
+                    sql_ms(downlink.queued_ms),
+                    sql_ms(downlink.updated_ms),
+                    downlink.attempts
+                ])?;
+        }
+        Write::Record(_) | Write::Device(_) => {}
+    }
+    Ok(())
+}
+
+fn sql_ms(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn from_sql(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn flavour(row: &Row<'_>, index: usize) -> Result<Flavour, StoreError> {
+    row.get::<_, String>(index)?.parse().map_err(corrupt)
+}
+
+impl Store {
+    pub fn ctiot_products(&self) -> Result<Vec<Product>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT flavour, id, profile FROM ctiot_products ORDER BY flavour, id")?;
+        let mut rows = statement.query([])?;
+        let mut products = Vec::new();
+        while let Some(row) = rows.next()? {
+            products.push(Product {
+                flavour: flavour(row, 0)?,
+                id: row.get(1)?,
+                profile: serde_json::from_str(&row.get::<_, String>(2)?).map_err(corrupt)?,
+            });
+        }
+        Ok(products)
+    }
+
+    pub fn ctiot_devices(&self) -> Result<Vec<Device>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT flavour, imei, psk, product, reply FROM ctiot_devices ORDER BY flavour, imei",
+        )?;
+        let mut rows = statement.query([])?;
+        let mut devices = Vec::new();
+        while let Some(row) = rows.next()? {
+            devices.push(Device {
+                flavour: flavour(row, 0)?,
+                imei: row.get(1)?,
+                psk: row.get(2)?,
+                product: row.get(3)?,
+                reply: row.get(4)?,
+            });
+        }
+        Ok(devices)
+    }
+
+    /// A device's uplinks, newest first: at most `limit`, older than the uplink `before` when
+    /// given (the cursor of the next page).
+    pub fn uplinks(
+        &self,
+        flavour: Flavour,
+        imei: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Uplink>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id, time_ms, time, data, confirmable, sequence FROM ctiot_uplinks
+             WHERE flavour = ?1 AND imei = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = statement.query(params![
+            flavour.as_str(),
+            imei,
+            before.unwrap_or(i64::MAX),
+            limit
+        ])?;
+        let mut uplinks = Vec::new();
+        while let Some(row) = rows.next()? {
+            uplinks.push(Uplink {
+                id: row.get(0)?,
+                flavour,
+                imei: imei.to_string(),
+                time_ms: from_sql(row.get(1)?),
+                time: row.get(2)?,
+                data: row.get(3)?,
+                confirmable: row.get(4)?,
+                sequence: row.get(5)?,
+            });
+        }
+        Ok(uplinks)
+    }
+
+    /// Downlinks: of one device (newest first), or every one not delivered or failed yet.
+    pub fn downlinks(&self, device: Option<(Flavour, &str)>) -> Result<Vec<Downlink>, StoreError> {
+        let columns = "id, flavour, imei, data, status, queued_ms, updated_ms, attempts";
+        let (sql, values): (String, Vec<String>) = match device {
+            Some((flavour, imei)) => (
+                format!(
+                    "SELECT {columns} FROM ctiot_downlinks WHERE flavour = ?1 AND imei = ?2
+                     ORDER BY id DESC"
+                ),
+                vec![flavour.as_str().into(), imei.into()],
+            ),
+            None => (
+                format!(
+                    "SELECT {columns} FROM ctiot_downlinks WHERE status IN ('queued', 'sent')
+                     ORDER BY id"
+                ),
+                Vec::new(),
+            ),
+        };
+        let mut statement = self.connection.prepare(&sql)?;
+        let mut rows = statement.query(rusqlite::params_from_iter(values))?;
+        let mut downlinks = Vec::new();
+        while let Some(row) = rows.next()? {
+            downlinks.push(Downlink {
+                id: from_sql(row.get(0)?),
+                flavour: flavour(row, 1)?,
+                imei: row.get(2)?,
+                data: row.get(3)?,
+                status: row
+                    .get::<_, String>(4)?
+                    .parse::<DownlinkStatus>()
+                    .map_err(corrupt)?,
+                queued_ms: from_sql(row.get(5)?),
+                updated_ms: from_sql(row.get(6)?),
+                attempts: row.get(7)?,
+            });
+        }
+        Ok(downlinks)
+    }
+
+    /// One downlink by id.
+    pub fn downlink(&self, id: u64) -> Result<Option<Downlink>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT flavour, imei FROM ctiot_downlinks WHERE id = ?1")?;
+        let mut rows = statement.query(params![sql_ms(id)])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        let (flavour, imei): (Flavour, String) = (flavour(row, 0)?, row.get(1)?);
+        Ok(self
+            .downlinks(Some((flavour, &imei)))?
+            .into_iter()
+            .find(|d| d.id == id))
+    }
+
+    /// The largest downlink id given so far.
+    pub fn last_downlink_id(&self) -> Result<u64, StoreError> {
+        let last: Option<i64> =
+            self.connection
+                .query_row("SELECT MAX(id) FROM ctiot_downlinks", [], |row| row.get(0))?;
+        Ok(last.map_or(0, from_sql))
+    }
+
+    /// What the CT IoT platforms start from.
+    pub fn ctiot_state(&self) -> Result<super::CtIotState, StoreError> {
+        Ok(super::CtIotState::load(
+            self.ctiot_products()?,
+            self.ctiot_devices()?,
+            self.downlinks(None)?,
+            self.last_downlink_id()?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(imei: &str) -> Device {
+        Device {
+            flavour: Flavour::Iot,
+            imei: imei.into(),
+            psk: Some("00112233".into()),
+            product: None,
+            reply: true,
+        }
+    }
+
+    #[test]
+    fn products_devices_uplinks_and_downlinks_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let uplink = |n: u32| Uplink {
+            id: 0,
+            flavour: Flavour::Iot,
+            imei: "865975030000001".into(),
+            time_ms: 1000 + u64::from(n),
+            time: "t".into(),
+            data: format!("{n:02X}"),
+            confirmable: n.is_multiple_of(2),
+            sequence: n,
+        };
+        let downlink = Downlink {
+            id: 7,
+            flavour: Flavour::Iot,
+            imei: "865975030000001".into(),
+            data: "AAAA0000".into(),
+            status: DownlinkStatus::Sent,
+            queued_ms: 1,
+            updated_ms: 2,
+            attempts: 1,
+        };
+        let product = Product {
+            flavour: Flavour::Aep,
+            id: "p1".into(),
+            profile: serde_json::json!({"model": "BC260Y"}),
+        };
+        let mut writes = vec![
+            Write::Product(product.clone()),
+            Write::CtIotDevice(device("865975030000001")),
+            Write::CtIotDevice(device("865975030000002")),
+            Write::Downlink(downlink.clone()),
+        ];
+        writes.extend((0..5).map(|n| Write::Uplink(uplink(n))));
+        store.write_all(&writes).unwrap();
+        assert_eq!(store.ctiot_products().unwrap(), [product]);
+        assert_eq!(store.ctiot_devices().unwrap().len(), 2);
+        let page = store
+            .uplinks(Flavour::Iot, "865975030000001", None, 2)
+            .unwrap();
+        let sequences: Vec<u32> = page.iter().map(|u| u.sequence).collect();
+        assert_eq!(sequences, [4, 3], "newest first");
+        let next = store
+            .uplinks(Flavour::Iot, "865975030000001", Some(page[1].id), 10)
+            .unwrap();
+        assert_eq!(
+            next.iter().map(|u| u.sequence).collect::<Vec<_>>(),
+            [2, 1, 0]
+        );
+        assert_eq!(store.downlink(7).unwrap(), Some(downlink.clone()));
+        assert_eq!(store.downlinks(None).unwrap(), [downlink]);
+        assert_eq!(store.last_downlink_id().unwrap(), 7);
+        store
+            .write_all(&[Write::RemoveCtIotDevice(
+                Flavour::Iot,
+                "865975030000001".into(),
+            )])
+            .unwrap();
+        assert_eq!(store.ctiot_devices().unwrap().len(), 1);
+        assert_eq!(store.downlink(7).unwrap(), None);
+        let state = store.ctiot_state().unwrap();
+        assert!(state.device(Flavour::Iot, "865975030000002").is_some());
+    }
+}

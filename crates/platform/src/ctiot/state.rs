@@ -1,0 +1,250 @@
+//! What the CT IoT platforms know, shared by their server nodes and the HTTP API: products,
+//! devices, each device's downlinks still to deliver, where each device is, and the faults of
+//! each flavour. The durable copy is in the store; this is loaded from it at start-up and changed
+//! only after the store has the change.
+
+use super::{Device, Downlink, DownlinkStatus, Flavour, Product, AWAKE_TIME};
+use crate::fault::Faults;
+use nbmodem_clock::Instant;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// The state behind a lock, as the nodes and the API hold it.
+pub type SharedState = Arc<Mutex<CtIotState>>;
+
+type Key = (Flavour, String);
+
+/// Where a device is, as the platform saw it last.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    pub registered: bool,
+    /// The platform observes its /19/0/0: it can send data.
+    pub observed: bool,
+    /// Over DTLS.
+    pub secure: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// When it last sent anything (ms since the Unix epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifetime: Option<u32>,
+}
+
+impl Presence {
+    /// Registered but not heard from for longer than [`AWAKE_TIME`]: downlinks wait.
+    pub fn sleeping(&self, now: Instant) -> bool {
+        let awake_until = self
+            .last_seen_ms
+            .map(|ms| Instant::from_unix_millis(ms) + AWAKE_TIME);
+        self.registered && awake_until.is_none_or(|until| now >= until)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct CtIotState {
+    products: HashMap<Key, Product>,
+    devices: HashMap<Key, Device>,
+    /// Downlinks not delivered or failed yet, in the order they were queued.
+    pending: HashMap<Key, VecDeque<Downlink>>,
+    presence: HashMap<Key, Presence>,
+    faults: HashMap<Flavour, Faults>,
+    /// The IMEI each DTLS peer proved with its key.
+    identities: HashMap<SocketAddr, String>,
+    last_downlink: u64,
+}
+
+fn key(flavour: Flavour, imei: &str) -> Key {
+    (flavour, imei.to_string())
+}
+
+impl CtIotState {
+    /// The state the store holds: products, devices, the downlinks still pending.
+    pub fn load(
+        products: Vec<Product>,
+        devices: Vec<Device>,
+        pending: Vec<Downlink>,
+        last_downlink: u64,
+    ) -> Self {
+        let mut state = CtIotState {
+            last_downlink,
+            ..Default::default()
+        };
+        for product in products {
+            state
+                .products
+                .insert(key(product.flavour, &product.id), product);
+        }
+        for device in devices {
+            state
+                .devices
+                .insert(key(device.flavour, &device.imei), device);
+        }
+        for mut downlink in pending {
+            // One that was on its way when the platform stopped is tried again.
+            downlink.status = DownlinkStatus::Queued;
+            state.queue(downlink);
+        }
+        state
+    }
+
+    pub fn shared(self) -> SharedState {
+        Arc::new(Mutex::new(self))
+    }
+
+    pub fn device(&self, flavour: Flavour, imei: &str) -> Option<&Device> {
+        self.devices.get(&key(flavour, imei))
+    }
+
+    /// The devices of `flavour`, by IMEI.
+    pub fn devices(&self, flavour: Flavour) -> Vec<Device> {
+        let mut devices: Vec<Device> = self
+            .devices
+            .values()
+            .filter(|d| d.flavour == flavour)
+            .cloned()
+            .collect();
+        devices.sort_by(|a, b| a.imei.cmp(&b.imei));
+        devices
+    }
+
+    /// Adds or replaces a device (already in the store).
+    pub fn put_device(&mut self, device: Device) {
+        self.devices
+            .insert(key(device.flavour, &device.imei), device);
+    }
+
+    /// Removes a device and forgets its downlinks (already done in the store).
+    pub fn remove_device(&mut self, flavour: Flavour, imei: &str) -> Option<Device> {
+        self.pending.remove(&key(flavour, imei));
+        self.devices.remove(&key(flavour, imei))
+    }
+
+    pub fn product(&self, flavour: Flavour, id: &str) -> Option<&Product> {
+        self.products.get(&key(flavour, id))
+    }
+
+    pub fn products(&self, flavour: Flavour) -> Vec<Product> {
+        let mut products: Vec<Product> = self
+            .products
+            .values()
+            .filter(|p| p.flavour == flavour)
+            .cloned()
+            .collect();
+        products.sort_by(|a, b| a.id.cmp(&b.id));
+        products
+    }
+
+    pub fn put_product(&mut self, product: Product) {
+        self.products
+            .insert(key(product.flavour, &product.id), product);
+    }
+
+    /// The id the next downlink gets.
+    pub fn next_downlink_id(&mut self) -> u64 {
+        self.last_downlink += 1;
+        self.last_downlink
+    }
+
+    /// Queues a downlink (already in the store) behind the device's others.
+    pub fn queue(&mut self, downlink: Downlink) {
+        self.pending
+            .entry(key(downlink.flavour, &downlink.imei))
+            .or_default()
+            .push_back(downlink);
+    }
+
+    /// The device's downlinks that wait to be sent, oldest first.
+    pub fn queued(&self, flavour: Flavour, imei: &str) -> Vec<Downlink> {
+        self.pending
+            .get(&key(flavour, imei))
+            .map(|q| {
+                q.iter()
+                    .filter(|d| d.status == DownlinkStatus::Queued)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The devices of `flavour` with downlinks waiting to be sent.
+    pub fn with_queued(&self, flavour: Flavour) -> Vec<String> {
+        self.pending
+            .iter()
+            .filter(|((f, _), q)| {
+                *f == flavour && q.iter().any(|d| d.status == DownlinkStatus::Queued)
+            })
+            .map(|((_, imei), _)| imei.clone())
+            .collect()
+    }
+
+    /// A pending downlink by id.
+    pub fn downlink(&self, flavour: Flavour, imei: &str, id: u64) -> Option<&Downlink> {
+        self.pending
+            .get(&key(flavour, imei))?
+            .iter()
+            .find(|d| d.id == id)
+    }
+
+    /// Changes a pending downlink; one that is done leaves the queue. Returns it as changed.
+    pub fn update_downlink(
+        &mut self,
+        flavour: Flavour,
+        imei: &str,
+        id: u64,
+        change: impl FnOnce(&mut Downlink),
+    ) -> Option<Downlink> {
+        let queue = self.pending.get_mut(&key(flavour, imei))?;
+        let index = queue.iter().position(|d| d.id == id)?;
+        change(&mut queue[index]);
+        let changed = queue[index].clone();
+        if changed.status.is_final() {
+            queue.remove(index);
+        }
+        if queue.is_empty() {
+            self.pending.remove(&key(flavour, imei));
+        }
+        Some(changed)
+    }
+
+    pub fn presence(&self, flavour: Flavour, imei: &str) -> Presence {
+        self.presence
+            .get(&key(flavour, imei))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Changes where a device is.
+    pub fn update_presence(
+        &mut self,
+        flavour: Flavour,
+        imei: &str,
+        change: impl FnOnce(&mut Presence),
+    ) {
+        change(self.presence.entry(key(flavour, imei)).or_default());
+    }
+
+    pub fn faults(&self, flavour: Flavour) -> Faults {
+        self.faults.get(&flavour).copied().unwrap_or_default()
+    }
+
+    pub fn faults_mut(&mut self, flavour: Flavour) -> &mut Faults {
+        self.faults.entry(flavour).or_default()
+    }
+
+    /// Notes the IMEI a DTLS peer proved with its key.
+    pub fn set_identity(&mut self, peer: SocketAddr, imei: Option<String>) {
+        match imei {
+            Some(imei) => self.identities.insert(peer, imei),
+            None => self.identities.remove(&peer),
+        };
+    }
+
+    pub fn identity(&self, peer: SocketAddr) -> Option<&str> {
+        self.identities.get(&peer).map(String::as_str)
+    }
+}
