@@ -1,0 +1,460 @@
+//! The BC260Y-CN on the stand-in China Telecom IoT platform and CTWing AEP in virtual time (seed
+//! 002 chapters 2, 3 and 6): every command's bounds and error codes, the NNMI modes and the
+//! downlink buffer's limits, confirmable uplinks delivered, unacknowledged and reset, the
+//! lifetime and its Update, AT+NCDPCLOSE, the 126-s connect timeout, deep sleep with a downlink
+//! queued meanwhile, and DTLS with the right key and a wrong one. Byte for byte, echo off.
+
+use nbmodem_platform::ctiot::NewDevice;
+use nbmodem_platform::{Fault, Flavour, Server, Store};
+use nbmodem_scenario::{Bench, ModuleSetup, StandIns};
+use std::time::Duration;
+
+const OK: &str = "\r\nOK\r\n";
+const KEY: &str = "00112233445566778899aabbccddeeff";
+const IMEI: &str = "865975030000001";
+
+struct World {
+    bench: Bench,
+    stand_ins: StandIns,
+}
+
+fn urc(text: &str) -> String {
+    format!("\r\n{text}\r\n")
+}
+
+fn cme(code: u16) -> String {
+    format!("\r\n+CME ERROR: {code}\r\n")
+}
+
+fn answer(line: &str) -> String {
+    format!("\r\n{line}\r\n{OK}")
+}
+
+impl World {
+    /// A booted BC260Y-CN (R02 unless `firmware` says otherwise), echo off, sleep off, numeric
+    /// errors, beside the stand-ins; attached unless `attached` is false.
+    fn new(firmware: Option<&str>, attached: bool) -> World {
+        let mut setup = ModuleSetup::model("BC260Y-CN");
+        setup.firmware = firmware.map(String::from);
+        let mut stand_ins = StandIns::new(&mut setup).unwrap();
+        let mut bench = Bench::new(setup).unwrap();
+        stand_ins.attach(&mut bench).unwrap();
+        bench.power_on();
+        bench.advance(Duration::from_secs(1));
+        bench.take_raw();
+        for command in ["ATE0", "AT+QSCLK=0", "AT+CMEE=1"] {
+            bench.at(command);
+        }
+        if attached {
+            bench.advance(Duration::from_secs(2));
+        }
+        World { bench, stand_ins }
+    }
+
+    fn device(&mut self, flavour: Flavour, psk: Option<&str>, reply: bool) {
+        let device = NewDevice {
+            imei: IMEI.into(),
+            psk: psk.map(String::from),
+            product: None,
+            reply: Some(reply),
+        };
+        self.stand_ins.add_device(flavour, device).unwrap();
+    }
+
+    fn at(&mut self, command: &str) -> String {
+        self.bench.at(command)
+    }
+
+    /// Lets `d` pass; returns what the module wrote meanwhile.
+    fn wait(&mut self, d: Duration) -> String {
+        self.bench.advance(d);
+        String::from_utf8(self.bench.take_raw()).unwrap()
+    }
+
+    fn status(&mut self) -> String {
+        self.at("AT+NMSTATUS?")
+    }
+
+    /// Connects to the IoT platform (which knows the module, without the AAAA0000 reply).
+    fn connected() -> World {
+        let mut w = World::new(None, true);
+        w.device(Flavour::Iot, None, false);
+        w.open("AT+NCDPOPEN=\"180.101.147.115\",5683");
+        w
+    }
+
+    fn open(&mut self, command: &str) {
+        let want = format!("{OK}{}{}", urc("+QLWEVTIND: 0"), urc("+QLWEVTIND: 3"));
+        assert_eq!(self.at(command), want, "{command}");
+        assert_eq!(self.status(), answer("+NMSTATUS: REGISTERED_AND_OBSERVED"));
+    }
+
+    fn downlink(&mut self, data: &str) {
+        let bench = &mut self.bench;
+        self.stand_ins
+            .queue_downlink(bench, Flavour::Iot, IMEI, data)
+            .unwrap();
+    }
+
+    fn set_fault(&mut self, fault: Fault) {
+        let bench = &mut self.bench;
+        self.stand_ins
+            .set_fault(bench, Server::Iot, Some(fault))
+            .unwrap();
+    }
+
+    fn records(&self) -> Vec<nbmodem_platform::RequestRecord> {
+        Store::open(self.stand_ins.data_dir())
+            .unwrap()
+            .records(Server::Iot)
+            .unwrap()
+    }
+}
+
+#[test]
+fn every_command_checks_its_parameters() {
+    let mut w = World::new(None, false);
+    // Not attached: no connection can be made.
+    assert_eq!(w.at("AT+NCDPOPEN=\"180.101.147.115\""), cme(957));
+    w.wait(Duration::from_secs(2));
+    for (command, code) in [
+        ("AT+NCDPOPEN=\"180.101.147.115\",5683,\"00\",1", 2),
+        ("AT+NCDPOPEN=\"180.101.147.115\",65536", 3),
+        ("AT+NCDPOPEN=\"\"", 3),
+        ("AT+NCDPOPEN=\"no.such.host\"", 3),
+        ("AT+NCDPOPEN=\"180.101.147.115\",5684,\"abc\"", 5),
+        ("AT+NCDPOPEN=\"180.101.147.115\",5684,\"xy\"", 5),
+        ("AT+NMGS=1,00", 954),
+        ("AT+NNMI=3", 3),
+        ("AT+NNMI=1,1", 2),
+        ("AT+NCFG=0,2592001", 3),
+        ("AT+NCFG=1,100", 3),
+        ("AT+NCFG=0,100,1", 2),
+        ("AT+NCDPCLOSE", 954),
+    ] {
+        assert_eq!(w.at(command), cme(code), "{command}");
+    }
+    let long_key = "00".repeat(257);
+    let command = format!("AT+NCDPOPEN=\"180.101.147.115\",5684,\"{long_key}\"");
+    assert_eq!(w.at(&command), cme(5));
+    for (command, want) in [
+        ("AT+NCDPOPEN=?", OK.to_string()),
+        ("AT+NNMI?", answer("+NNMI: 1")),
+        ("AT+NCFG=?", answer("+NCFG: 0,(0-2592000)")),
+        ("AT+NCFG=0", answer("+NCFG: 0")),
+        ("AT+NMSTATUS?", answer("+NMSTATUS: UNINITIALISED")),
+        ("AT+QLWULDATASTATUS?", answer("+QLWULDATASTATUS: 0")),
+        ("AT+NQMGR", answer("BUFFERED=0,RECEIVED=0,DROPPED=0")),
+        ("AT+NMGR", OK.to_string()),
+        ("AT+NMGS=?", "\r\nERROR\r\n".to_string()),
+        ("AT+NNMI=?", "\r\nERROR\r\n".to_string()),
+    ] {
+        assert_eq!(w.at(command), want, "{command}");
+    }
+    // 1 to 900 s become 900 s; saved at once.
+    assert_eq!(w.at("AT+NCFG=0,300"), OK);
+    assert_eq!(w.at("AT+NCFG=0"), answer("+NCFG: 900"));
+    assert_eq!(w.at("AT+NCFG=0,2592000"), OK);
+    assert_eq!(w.at("AT+NCFG=0"), answer("+NCFG: 2592000"));
+}
+
+#[test]
+fn uplinks_are_checked_once_connected() {
+    let mut w = World::connected();
+    let too_long = format!("AT+NMGS=1025,{}", "00".repeat(1025));
+    let longest = format!("AT+NMGS=1024,{}", "00".repeat(1024));
+    for (command, want) in [
+        ("AT+NMGS=0,", cme(3)),
+        (too_long.as_str(), cme(14)),
+        ("AT+NMGS=2,abc", cme(17)),
+        ("AT+NMGS=2,0011aa", cme(3)),
+        ("AT+NMGS=1,zz", cme(3)),
+        ("AT+NMGS=1,00,3", cme(3)),
+        ("AT+NMGS=1,00,103", cme(3)),
+        ("AT+NMGS=1,00,1,1", cme(2)),
+        ("AT+NMGS=1", cme(2)),
+        (longest.as_str(), OK.to_string()),
+        ("AT+NMGS=1,\"AB\",2", OK.to_string()),
+        ("AT+NCDPOPEN=\"180.101.147.115\"", cme(959)),
+    ] {
+        assert_eq!(w.at(command), want, "{}", &command[..command.len().min(40)]);
+    }
+    let store = Store::open(w.stand_ins.data_dir()).unwrap();
+    let uplinks = store.uplinks(Flavour::Iot, IMEI, None, 10).unwrap();
+    assert_eq!(uplinks.len(), 2);
+    assert_eq!(uplinks[0].data, "AB");
+    assert_eq!(uplinks[1].data.len(), 2048);
+}
+
+#[test]
+fn r01_firmware_has_none_of_the_commands() {
+    let mut w = World::new(Some("BC260YCNAAR01A03"), true);
+    for command in [
+        "AT+NCDPOPEN=\"180.101.147.115\"",
+        "AT+NNMI?",
+        "AT+NMSTATUS?",
+        "AT+NQMGR",
+    ] {
+        assert_eq!(w.at(command), "\r\nERROR\r\n", "{command}");
+    }
+}
+
+#[test]
+fn the_receive_modes_and_the_buffer_limits() {
+    let mut w = World::connected();
+    // 1 (the default): printed, never buffered.
+    w.downlink("aa01");
+    assert_eq!(w.wait(Duration::ZERO), urc("+NNMI: 2,AA01"));
+    assert_eq!(w.at("AT+NMGR"), OK);
+    // 0: buffered silently, at most 8 messages.
+    assert_eq!(w.at("AT+NNMI=0"), OK);
+    for n in 0..8 {
+        w.downlink(&format!("{n:02X}"));
+    }
+    assert_eq!(w.wait(Duration::ZERO), "");
+    w.downlink("09");
+    assert_eq!(w.wait(Duration::ZERO), urc("+NNMI: \"recv\",buff full"));
+    assert_eq!(w.at("AT+NQMGR"), answer("BUFFERED=8,RECEIVED=10,DROPPED=1"));
+    assert_eq!(w.at("AT+NMGR"), answer("+NMGR: 1,00"));
+    assert_eq!(w.at("AT+NMGR"), answer("+NMGR: 1,01"));
+    while w.at("AT+NMGR") != OK {}
+    // 2: buffered and announced, at most 2560 bytes.
+    assert_eq!(w.at("AT+NNMI=2"), OK);
+    assert_eq!(w.at("AT+NNMI?"), answer("+NNMI: 2"));
+    let kilobyte = "11".repeat(1000);
+    for _ in 0..2 {
+        w.downlink(&kilobyte);
+        assert_eq!(w.wait(Duration::ZERO), urc("+NNMI"));
+    }
+    w.downlink(&"22".repeat(561));
+    assert_eq!(w.wait(Duration::ZERO), urc("+NNMI: \"recv\",buff full"));
+    w.downlink(&"33".repeat(560));
+    assert_eq!(
+        w.wait(Duration::ZERO),
+        urc("+NNMI"),
+        "2560 bytes exactly fit"
+    );
+    assert_eq!(w.at("AT+NQMGR"), answer("BUFFERED=3,RECEIVED=14,DROPPED=2"));
+    assert_eq!(w.at("AT+NMGR"), answer(&format!("+NMGR: 1000,{kilobyte}")));
+}
+
+#[test]
+fn a_confirmable_uplink_delivered_unacknowledged_and_reset() {
+    let mut w = World::connected();
+    assert_eq!(
+        w.at("AT+NMGS=1,01,100"),
+        format!("{OK}{}", urc("+QLWEVTIND: 4"))
+    );
+    assert_eq!(w.at("AT+QLWULDATASTATUS?"), answer("+QLWULDATASTATUS: 4"));
+    // Never acknowledged: sent at 0, 2, 6, 14, 30 and 62 s; failed at 126 s. The channel stays.
+    w.set_fault(Fault::NoAck(1));
+    assert_eq!(w.at("AT+NMGS=1,02,100"), OK);
+    assert_eq!(w.at("AT+QLWULDATASTATUS?"), answer("+QLWULDATASTATUS: 1"));
+    assert_eq!(w.wait(Duration::from_millis(125_999)), "");
+    assert_eq!(w.wait(Duration::from_millis(1)), urc("+QLWEVTIND: 5"));
+    assert_eq!(w.at("AT+QLWULDATASTATUS?"), answer("+QLWULDATASTATUS: 3"));
+    assert_eq!(
+        w.at("AT+NMGS=1,03,100"),
+        format!("{OK}{}", urc("+QLWEVTIND: 4"))
+    );
+    // A Reset ends the channel until the next connection.
+    w.set_fault(Fault::Reset(1));
+    assert_eq!(
+        w.at("AT+NMGS=1,04,100"),
+        format!("{OK}{}", urc("+QLWEVTIND: 10"))
+    );
+    assert_eq!(w.at("AT+QLWULDATASTATUS?"), answer("+QLWULDATASTATUS: 5"));
+    assert_eq!(w.at("AT+NMGS=1,05"), cme(959));
+    assert_eq!(w.status(), answer("+NMSTATUS: REGISTERED"));
+    assert_eq!(w.at("AT+NCDPCLOSE"), OK);
+    assert_eq!(w.status(), answer("+NMSTATUS: DEREGISTERED"));
+    w.open("AT+NCDPOPEN=\"180.101.147.115\"");
+    assert_eq!(w.at("AT+NMGS=1,06"), OK);
+    let store = Store::open(w.stand_ins.data_dir()).unwrap();
+    let data: Vec<String> = store
+        .uplinks(Flavour::Iot, IMEI, None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|u| u.data)
+        .collect();
+    assert_eq!(
+        data,
+        ["06", "03", "02", "01"],
+        "the reset one was never stored"
+    );
+}
+
+#[test]
+fn the_lifetime_is_registered_and_updated_after_a_reboot() {
+    let mut w = World::new(None, true);
+    w.device(Flavour::Iot, None, false);
+    assert_eq!(w.at("AT+NCFG=0,1000"), OK);
+    // Not in use before a reboot: no lifetime, no Update.
+    w.open("AT+NCDPOPEN=\"180.101.147.115\"");
+    assert_eq!(w.wait(Duration::from_secs(3 * 86_400)), "");
+    w.at("AT+QRST=1");
+    w.wait(Duration::from_secs(3));
+    for command in ["ATE0", "AT+QSCLK=0", "AT+CMEE=1"] {
+        w.at(command);
+    }
+    w.open("AT+NCDPOPEN=\"180.101.147.115\"");
+    // The Update at 90 % of the lifetime.
+    assert_eq!(w.wait(Duration::from_millis(899_999)), "");
+    assert_eq!(w.wait(Duration::from_millis(1)), urc("+QLWEVTIND: 2"));
+    let registers: Vec<Vec<String>> = w
+        .records()
+        .into_iter()
+        .filter(|r| r.operation == "register")
+        .map(|r| {
+            let query = r.fields["query"].as_array().unwrap();
+            query
+                .iter()
+                .map(|q| q.as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect();
+    assert_eq!(registers.len(), 2);
+    assert!(
+        !registers[0].iter().any(|q| q.starts_with("lt=")),
+        "{:?}",
+        registers[0]
+    );
+    assert!(
+        registers[1].contains(&"lt=1000".to_string()),
+        "{:?}",
+        registers[1]
+    );
+    assert!(registers[1].contains(&format!("ep={IMEI}")));
+}
+
+#[test]
+fn a_connection_nobody_answers_times_out_after_126_seconds() {
+    let mut w = World::new(None, true);
+    w.device(Flavour::Iot, None, false);
+    w.set_fault(Fault::Drop(100));
+    assert_eq!(w.at("AT+NCDPOPEN=\"180.101.147.115\""), OK);
+    assert_eq!(w.status(), answer("+NMSTATUS: REGISTERING"));
+    // No closing while the connection is being made (seed §2.3.1 note 3).
+    assert_eq!(w.at("AT+NCDPCLOSE"), "\r\nERROR\r\n");
+    assert_eq!(w.at("AT+NMGS=1,00"), cme(955));
+    assert_eq!(w.at("AT+NCDPOPEN=\"180.101.147.115\""), cme(955));
+    assert_eq!(w.wait(Duration::from_millis(125_999)), "");
+    assert_eq!(w.wait(Duration::from_millis(1)), urc("+QLWEVTIND: 1"));
+    assert_eq!(w.status(), answer("+NMSTATUS: TIMEOUT"));
+}
+
+#[test]
+fn an_unknown_imei_is_rejected_by_the_server() {
+    let mut w = World::new(None, true);
+    assert_eq!(
+        w.at("AT+NCDPOPEN=\"221.229.214.202\""),
+        format!("{OK}{}", urc("+QLWEVTIND: 1"))
+    );
+    assert_eq!(w.status(), answer("+NMSTATUS: REJECTED_BY_SERVER"));
+    let refused = Store::open(w.stand_ins.data_dir())
+        .unwrap()
+        .records(Server::Aep)
+        .unwrap();
+    assert_eq!(refused[0].status.as_deref(), Some("4.03"));
+    assert_eq!(
+        refused[0].fields["error"],
+        "the IMEI is not registered on the platform"
+    );
+}
+
+#[test]
+fn closing_waits_for_the_deregistration_at_most_124_seconds() {
+    let mut w = World::connected();
+    w.set_fault(Fault::Drop(100));
+    assert_eq!(w.at("AT+NCDPCLOSE"), OK);
+    assert_eq!(w.status(), answer("+NMSTATUS: REGISTERED_AND_OBSERVED"));
+    assert_eq!(w.at("AT+NMGS=1,00"), cme(959));
+    assert_eq!(w.wait(Duration::from_millis(123_999)), "");
+    assert_eq!(w.status(), answer("+NMSTATUS: REGISTERED_AND_OBSERVED"));
+    w.wait(Duration::from_millis(1));
+    assert_eq!(w.status(), answer("+NMSTATUS: DEREGISTERED"));
+}
+
+#[test]
+fn a_downlink_queued_while_the_module_sleeps_comes_after_its_next_uplink() {
+    let mut w = World::connected();
+    assert_eq!(w.at("AT+QSCLK=1"), OK);
+    // The connection is released 20 s after the last traffic, then the module sleeps.
+    let slept = w.wait(Duration::from_secs(30));
+    assert_eq!(slept, urc("+QNBIOTEVENT: \"ENTER DEEPSLEEP\""));
+    w.downlink("beef");
+    assert_eq!(w.wait(Duration::from_secs(600)), "", "held by the platform");
+    // Waking: the link resumes locally; the uplink brings the downlink.
+    assert_eq!(
+        w.at("AT+NMGS=1,01"),
+        format!(
+            "{}{}{OK}{}",
+            urc("+QNBIOTEVENT: \"EXIT DEEPSLEEP\""),
+            urc("+QLWEVTIND: 6"),
+            urc("+NNMI: 2,BEEF")
+        )
+    );
+    let delivered = Store::open(w.stand_ins.data_dir())
+        .unwrap()
+        .downlinks(Some((Flavour::Iot, IMEI)))
+        .unwrap();
+    assert_eq!(delivered[0].status.as_str(), "delivered");
+    assert_eq!(delivered[0].attempts, 1);
+}
+
+#[test]
+fn a_registration_that_lapsed_in_deep_sleep_cannot_be_resumed() {
+    let mut w = World::new(None, true);
+    w.device(Flavour::Iot, None, false);
+    assert_eq!(w.at("AT+NCFG=0,900"), OK);
+    w.at("AT+QRST=1");
+    w.wait(Duration::from_secs(3));
+    for command in ["ATE0", "AT+QSCLK=1", "AT+CMEE=1"] {
+        w.at(command);
+    }
+    w.open("AT+NCDPOPEN=\"180.101.147.115\"");
+    // The platform goes silent: the Update at 810 s fails, the lifetime ends at 900 s.
+    w.set_fault(Fault::Drop(1000));
+    w.wait(Duration::from_secs(2000));
+    assert_eq!(
+        w.at("AT"),
+        format!(
+            "{}{}{OK}",
+            urc("+QNBIOTEVENT: \"EXIT DEEPSLEEP\""),
+            urc("+QLWEVTIND: 7")
+        )
+    );
+    assert_eq!(w.status(), answer("+NMSTATUS: RESUMPTION_FAILED"));
+    assert_eq!(w.at("AT+NMGS=1,00"), cme(954));
+}
+
+#[test]
+fn dtls_with_the_right_key_and_with_a_wrong_one() {
+    let mut w = World::new(None, true);
+    w.device(Flavour::Aep, Some(KEY), false);
+    // A device with a key must use the DTLS port.
+    assert_eq!(
+        w.at("AT+NCDPOPEN=\"lwm2m.ctwing.cn\",5683"),
+        format!("{OK}{}", urc("+QLWEVTIND: 1"))
+    );
+    assert_eq!(w.status(), answer("+NMSTATUS: REJECTED_BY_SERVER"));
+    w.open(&format!("AT+NCDPOPEN=\"lwm2m.ctwing.cn\",5684,\"{KEY}\""));
+    assert_eq!(
+        w.at("AT+NMGS=2,abcd,100"),
+        format!("{OK}{}", urc("+QLWEVTIND: 4"))
+    );
+    assert_eq!(w.at("AT+NCDPCLOSE"), OK);
+    assert_eq!(w.status(), answer("+NMSTATUS: DEREGISTERED"));
+    let wrong = "ffeeddccbbaa99887766554433221100";
+    let command = format!("AT+NCDPOPEN=\"221.229.214.202\",5684,\"{wrong}\"");
+    assert_eq!(w.at(&command), OK);
+    assert_eq!(w.wait(Duration::from_secs(125)), "");
+    assert_eq!(w.status(), answer("+NMSTATUS: REGISTERING"));
+    assert_eq!(w.wait(Duration::from_secs(1)), urc("+QLWEVTIND: 1"));
+    assert_eq!(w.status(), answer("+NMSTATUS: TIMEOUT"));
+    let store = Store::open(w.stand_ins.data_dir()).unwrap();
+    assert_eq!(
+        store.uplinks(Flavour::Aep, IMEI, None, 10).unwrap().len(),
+        1
+    );
+}
