@@ -51,9 +51,10 @@ fn command_line() -> impl Strategy<Value = Vec<u8>> {
             };
             format!("{prefix}{name}{form}{list}").into_bytes()
         });
-    // Anything but the line terminators and backspace, which edit or end the line itself.
+    // Anything but the line terminators and the two backspaces (BS and DEL), which edit or end the
+    // line itself.
     let garbage = prop::collection::vec(
-        any::<u8>().prop_filter("not a line end", |b| !b"\r\n\x08".contains(b)),
+        any::<u8>().prop_filter("not a line end", |b| !b"\r\n\x08\x7f".contains(b)),
         1..80,
     );
     prop_oneof![4 => structured, 1 => garbage].prop_filter("not blank", |line| {
