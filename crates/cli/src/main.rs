@@ -203,29 +203,13 @@ fn serve(
     stand_ins: Option<nbmodem_platform::cli::StandInArgs>,
 ) -> Result<ExitCode> {
     let _lock = nbmodem_platform::process::lock_data_dir(&data)?;
-    let mut platforms = match &stand_ins {
-        Some(options) => {
-            let config = options.config(&data, !args.quiet);
-            let started = nbmodem_platform::serve::Background::start(config)
-                .context("starting the stand-in platforms")?;
-            Some(started)
-        }
-        None => None,
-    };
-    let mut routes: Vec<Route> = Vec::new();
-    if let Some(platforms) = &platforms {
-        for route in platforms.addresses.routes() {
-            routes.push(route.parse().map_err(|e| anyhow!("{e}"))?);
-        }
-    }
-    routes.extend(args.routes);
     let setup = ModuleSetup {
         model: model.into(),
         firmware: args.firmware,
         imei: args.imei,
         imsi: args.imsi,
         iccid: args.iccid,
-        routes,
+        routes: args.routes,
     };
     let mut config = setup.config()?;
     config.notices = !args.quiet;
@@ -235,8 +219,29 @@ fn serve(
             .fail_dns((name != "*").then_some(name.as_str()));
     }
     let store = FileStore::in_dir(&data)?;
-    let module = Module::new(config, Box::new(store))
+    let mut module = Module::new(config, Box::new(store))
         .with_context(|| format!("starting the module in {}", data.display()))?;
+    // The stand-ins know the module (its IMEI on the CT IoT platforms), and the module is routed
+    // to them; routes given on the command line win.
+    let platforms = match &stand_ins {
+        Some(options) => {
+            let mut config = options.config(&data, !args.quiet);
+            config.devices = vec![module.imei().to_string()];
+            let started = nbmodem_platform::serve::Background::start(config)
+                .context("starting the stand-in platforms")?;
+            let given: Vec<Route> = module.router().routes().to_vec();
+            for route in started.addresses.routes() {
+                let route: Route = route.parse().map_err(|e| anyhow!("{e}"))?;
+                module.router_mut().add_route(route);
+            }
+            for route in given {
+                module.router_mut().add_route(route);
+            }
+            Some(started)
+        }
+        None => None,
+    };
+    let mut platforms = platforms;
     if let Some(platforms) = &platforms {
         eprintln!("nbmodem sandbox: a {model} module and the stand-in operator platforms; type AT commands (ATI, AT+CGPADDR?, …), Ctrl-C to stop.");
         eprintln!("{}", platforms.banner);

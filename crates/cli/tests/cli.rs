@@ -256,6 +256,44 @@ fn sandbox_records_a_self_registration_after_enable_and_reboot() {
     assert_eq!(record["fields"]["swver"], "BC260YCNAAR02A01");
 }
 
+/// Seed 002 §4.1.2 typed into `nbmodem sandbox`: the sandbox registers its own module on the CT
+/// IoT platform stand-in, routes the platform's public address to it, and the platform answers
+/// the uplink with `AAAA0000`; CTWing AEP is reached by its name too.
+#[test]
+fn sandbox_links_its_module_to_the_ct_iot_platforms() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = sandbox(cwd.path(), &[]);
+    let mut stdin = child.0.stdin.take().unwrap();
+    let mut stdout = child.0.stdout.take().unwrap();
+    stdin
+        .write_all(b"ATE0\rAT+QSCLK=0\rAT+NNMI=2\rAT+CEREG=1\r")
+        .unwrap();
+    read_until(&mut stdout, "+CEREG: 1\r\n");
+    stdin
+        .write_all(b"AT+NCDPOPEN=\"180.101.147.115\",5683\r")
+        .unwrap();
+    read_until(&mut stdout, "+QLWEVTIND: 0\r\n\r\n+QLWEVTIND: 3\r\n");
+    stdin.write_all(b"AT+NMGS=5,00454c4c4f\r").unwrap();
+    read_until(&mut stdout, "\r\n+NNMI\r\n");
+    stdin.write_all(b"AT+NMGR\r").unwrap();
+    read_until(&mut stdout, "+NMGR: 4,AAAA0000\r\n\r\nOK\r\n");
+    stdin.write_all(b"AT+NCDPCLOSE\r").unwrap();
+    read_until(&mut stdout, "OK\r\n");
+    // The platform answers the De-register at once over loopback.
+    std::thread::sleep(Duration::from_millis(500));
+    stdin.write_all(b"AT+NMSTATUS?\r").unwrap();
+    read_until(&mut stdout, "+NMSTATUS: DEREGISTERED\r\n\r\nOK\r\n");
+    stdin
+        .write_all(b"AT+NCDPOPEN=\"lwm2m.ctwing.cn\",5683\r")
+        .unwrap();
+    read_until(&mut stdout, "+QLWEVTIND: 3\r\n");
+    stdin.write_all(b"AT+NMSTATUS?\r").unwrap();
+    read_until(
+        &mut stdout,
+        "+NMSTATUS: REGISTERED_AND_OBSERVED\r\n\r\nOK\r\n",
+    );
+}
+
 #[test]
 fn quiet_keeps_the_console_to_the_banner() {
     let cwd = tempfile::tempdir().unwrap();

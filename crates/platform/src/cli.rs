@@ -91,6 +91,7 @@ impl StandInArgs {
             faults: self.faults.clone(),
             seed: seed_from_clock(),
             console,
+            devices: Vec::new(),
         }
     }
 }

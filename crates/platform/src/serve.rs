@@ -28,6 +28,9 @@ pub struct ServeConfig {
     pub seed: u64,
     /// Print a line on standard error for every request handled.
     pub console: bool,
+    /// IMEIs registered on both CT IoT platforms at start-up, if they are not yet (the sandbox's
+    /// module).
+    pub devices: Vec<String>,
 }
 
 /// A running server: the node its driver runs, and how to wake the driver after acting on it.
@@ -118,6 +121,10 @@ pub async fn bind(config: ServeConfig) -> Result<Bound> {
             "the control port {} is not a loopback address: anyone reaching it could set faults",
             config.control
         );
+    }
+    for imei in &config.devices {
+        crate::ctiot::admin::ensure_device(&config.data, imei)
+            .with_context(|| format!("registering {imei} on the CT IoT platforms"))?;
     }
     let mut platform = Platform::open(&config.data, config.seed, crate::Writing::Thread)
         .with_context(|| format!("opening the database in {}", config.data.display()))?;

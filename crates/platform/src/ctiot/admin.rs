@@ -216,6 +216,29 @@ impl Admin {
     }
 }
 
+/// Registers `imei` on both platforms, with their defaults, where it is not registered yet (the
+/// sandbox's own module, at start-up, before the servers run).
+pub fn ensure_device(data_dir: &std::path::Path, imei: &str) -> anyhow::Result<()> {
+    let store = crate::store::Store::open(data_dir)?;
+    let state = store.ctiot_state()?.shared();
+    let writer = RecordWriter::open(data_dir, crate::writer::Writing::Inline)?;
+    let mut admin = Admin::new(state, writer);
+    for flavour in Flavour::ALL {
+        if lock(admin.state()).device(flavour, imei).is_some() {
+            continue;
+        }
+        let new = NewDevice {
+            imei: imei.to_string(),
+            psk: None,
+            product: None,
+            reply: None,
+        };
+        let pending = admin.add_device(flavour, new)?;
+        admin.apply(pending);
+    }
+    Ok(())
+}
+
 fn check_imei(imei: &str) -> Result<(), AdminError> {
     if imei.len() == 15 && imei.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
