@@ -61,7 +61,9 @@ pub async fn run(module: Module, port: Port, shutdown: impl Future<Output = ()>)
         result = front_end.run() => result?,
         () = shutdown => {}
     }
-    print_notices(lock(&node).module_mut());
+    let mut node = lock(&node);
+    node.module_mut().notice_energy(RealClock.now());
+    print_notices(node.module_mut());
     Ok(())
 }
 

@@ -13,6 +13,7 @@
 //! - [`node`]: the module on a network, as a host with a port per service.
 
 pub mod commands;
+pub mod energy;
 pub mod errors;
 pub mod identity;
 pub mod module;

@@ -16,6 +16,7 @@
 //! UART's buffer overflows, and counted.
 
 use crate::commands::CommandError;
+use crate::energy::{EnergyAccount, EnergyMeter, PowerState};
 use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
 use crate::nvram::{NvramData, NvramError, NvramStore};
 use crate::profile::{Feature, Profile};
@@ -131,6 +132,8 @@ pub(crate) struct Ram {
     pub cereg_mode: u8,
     pub cscon_mode: u8,
     pub radio: Radio,
+    /// Time and charge per power state since power-on.
+    energy: EnergyMeter,
     /// The first attach of this boot has happened: the services of [`AT_FIRST_ATTACH`] start at
     /// it and at no later attach ("only the next power-on triggers again", seeds 000 and 001).
     pub attached_since_boot: bool,
@@ -141,13 +144,14 @@ pub(crate) struct Ram {
 }
 
 impl Ram {
-    fn new(profile: &Profile, network: &NetworkConfig) -> Self {
+    fn new(profile: &Profile, network: &NetworkConfig, now: Instant) -> Self {
         Ram {
             echo: profile.echo_default,
             results: profile.cmee_default,
             cereg_mode: 0,
             cscon_mode: 0,
             radio: Radio::new(network.clone()),
+            energy: EnergyMeter::new(now),
             attached_since_boot: false,
             lines: LineAssembler::new(),
             held_urcs: Vec::new(),
@@ -231,7 +235,7 @@ impl Module {
         Ok(Module {
             profile,
             sim,
-            ram: Ram::new(profile, &config.network),
+            ram: Ram::new(profile, &config.network, Instant::from_unix_millis(0)),
             network: config.network,
             router: config.router,
             store,
@@ -318,6 +322,17 @@ impl Module {
         self.ram.radio.in_deep_sleep()
     }
 
+    /// Time and charge per power state from power-on until `now` (see [`crate::energy`]).
+    pub fn energy(&self, now: Instant) -> EnergyAccount {
+        self.ram.energy.account(now, &self.profile.power)
+    }
+
+    /// Puts the energy account until `now` on the console.
+    pub fn notice_energy(&mut self, now: Instant) {
+        let account = self.energy(now);
+        self.notice("energy", format!("since power-on: {account}"));
+    }
+
     /// How many bytes of output were dropped because nobody took them.
     pub fn output_dropped(&self) -> u64 {
         self.output_dropped
@@ -331,7 +346,7 @@ impl Module {
         }
         self.power = Power::Booting;
         self.in_use = self.saved.clone();
-        self.ram = Ram::new(self.profile, &self.network);
+        self.ram = Ram::new(self.profile, &self.network, now);
         self.timers.clear();
         self.services.clear();
         self.timers.set(Timer::BootDone, now + BOOT_TIME);
@@ -341,7 +356,7 @@ impl Module {
     pub fn power_off(&mut self) {
         self.power = Power::Off;
         self.timers.clear();
-        self.ram = Ram::new(self.profile, &self.network);
+        self.ram = Ram::new(self.profile, &self.network, self.now);
         self.services.clear();
     }
 
@@ -387,6 +402,7 @@ impl Module {
             if self.ram.radio.registered() {
                 self.notice(service, format!("sent {len} bytes to {to}"));
                 self.ram.radio.uplink(self.now, uplink.rai);
+                self.ram.energy.transmitted(self.profile.power.airtime(len));
                 self.radio_events();
                 self.bound_output();
                 return Some(uplink);
@@ -554,6 +570,16 @@ impl Module {
     /// Turns what changed in the radio into URCs; the first attach of the boot starts the
     /// services of [`AT_FIRST_ATTACH`].
     fn radio_events(&mut self) {
+        // The radio changed at `now`, if at all: the time until then was spent in the state it
+        // was in before.
+        let state = if self.ram.radio.in_deep_sleep() {
+            PowerState::Psm
+        } else if self.ram.radio.rrc_connected() {
+            PowerState::Connected
+        } else {
+            PowerState::Idle
+        };
+        self.ram.energy.enter(self.now, state);
         let mut first_attach = false;
         while let Some(event) = self.ram.radio.poll_event() {
             match event {
@@ -581,6 +607,9 @@ impl Module {
                     tracing::debug!("deep sleep: {asleep}");
                     if let Some(urcs) = self.profile.deep_sleep_urcs {
                         self.urc(if asleep { urcs.enter } else { urcs.exit }.into());
+                    }
+                    if asleep {
+                        self.notice_energy(self.now);
                     }
                 }
             }

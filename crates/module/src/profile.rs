@@ -6,6 +6,7 @@
 //! a BC95?"; it reads the profile.
 
 use crate::commands::{self, Handler};
+use crate::energy::{Current, PowerProfile};
 use crate::errors::{ErrorTable, BC260Y_ERRORS, NEUL_ERRORS, QUECTEL_ERRORS};
 use crate::identity::Operator;
 use crate::revision::Revision;
@@ -253,6 +254,8 @@ pub struct Profile {
     pub firmware_features: &'static [(Feature, Requirement)],
     /// The China Telecom IoT platform link, on the models that have one.
     pub ctiot: Option<CtIotConfig>,
+    /// The currents of the energy account.
+    pub power: PowerProfile,
 }
 
 impl Profile {
@@ -317,6 +320,30 @@ const NO_SWITCH: SelfRegistration = SelfRegistration {
     no_retry_unless_sleep_disabled: false,
 };
 
+/// The currents of the BC-series. No BC-series datasheet was at hand, so they are assumptions of
+/// the right order, to compare settings with rather than to predict a battery's life.
+const BC_SERIES_POWER: PowerProfile = PowerProfile {
+    psm: Current {
+        micro_amps: 3.5,
+        source: "assumed: Quectel hardware design documents of NB-IoT modules give 0.8-4.2 µA in \
+                 deep sleep (BC660K-GL 0.8, BC65 4, BC950N-N1 4.2)",
+    },
+    idle: Current {
+        micro_amps: 500.0,
+        source: "assumed: light sleep in DRX idle, averaged over the paging cycle",
+    },
+    connected: Current {
+        micro_amps: 25_000.0,
+        source: "assumed: RRC connected, receiving, no uplink",
+    },
+    transmitting: Current {
+        micro_amps: 120_000.0,
+        source: "assumed: uplink at 23 dBm",
+    },
+    airtime_per_uplink: Duration::from_millis(20),
+    uplink_bits_per_second: 25_000,
+};
+
 const BC25: Profile = Profile {
     model: "BC25",
     default_firmware: "BC25PAR01A04",
@@ -344,6 +371,7 @@ const BC25: Profile = Profile {
     sleep_default: 0,
     firmware_features: &[],
     ctiot: None,
+    power: BC_SERIES_POWER,
 };
 
 const BC260Y_CN: Profile = Profile {
@@ -441,6 +469,7 @@ const BC95: Profile = Profile {
     // Only the OneNET firmware, whose revision ends in `_ONT`, talks to CMDMP (seed 004 §1).
     firmware_features: &[(Feature::Cmdmp, Requirement::Suffix("_ONT"))],
     ctiot: None,
+    power: BC_SERIES_POWER,
 };
 
 /// Every model of the seeds.

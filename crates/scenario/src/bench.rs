@@ -133,6 +133,12 @@ impl Bench {
         self.net.now()
     }
 
+    /// The module's energy account since power-on, until now.
+    pub fn energy(&mut self) -> nbmodem_module::energy::EnergyAccount {
+        let now = self.now();
+        self.module().energy(now)
+    }
+
     /// Virtual time since the bench was made.
     pub fn elapsed(&self) -> Duration {
         self.net.now().saturating_since(self.start)

@@ -1,7 +1,7 @@
 //! Playing a scenario on a bench.
 
 use crate::bench::{Bench, SetupError};
-use crate::script::{Scenario, Step};
+use crate::script::{EnergyCheck, Scenario, Step};
 use crate::stand_ins::StandIns;
 use nbmodem_clock::format_duration;
 use nbmodem_platform::Verdict;
@@ -215,6 +215,7 @@ impl Player {
                 .router_mut()
                 .fail_dns((name != "*").then_some(name.as_str())),
             Step::DnsRestore => self.bench.module().router_mut().restore_dns(),
+            Step::Energy(check) => self.check_energy(*check)?,
             Step::DeepSleep(expected) => {
                 let asleep = self.bench.module().is_in_deep_sleep();
                 if asleep != *expected {
@@ -224,6 +225,25 @@ impl Player {
             }
         }
         Ok(())
+    }
+
+    /// An `energy` step: fails with the whole account when the check does not hold.
+    fn check_energy(&mut self, check: EnergyCheck) -> Result<(), ScenarioFailure> {
+        let account = self.bench.energy();
+        let total = account.total_micro_amp_hours();
+        let (holds, expected) = match check {
+            EnergyCheck::Time(state, time) => (
+                account.entry(state).time == time,
+                format!("{} in {}", format_duration(time), state.name()),
+            ),
+            EnergyCheck::Below(charge) => (total < charge, format!("below {charge} µAh")),
+            EnergyCheck::Above(charge) => (total > charge, format!("above {charge} µAh")),
+        };
+        if holds {
+            Ok(())
+        } else {
+            Err(self.failure(expected, account.to_string()))
+        }
     }
 
     /// At the end of the script: a line the module wrote that no `expect` took fails the

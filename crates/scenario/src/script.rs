@@ -5,6 +5,7 @@
 
 use crate::bench::ModuleSetup;
 use nbmodem_clock::parse_duration;
+use nbmodem_module::energy::PowerState;
 use nbmodem_platform::ctiot::NewDevice;
 use nbmodem_platform::{Fault, Flavour, Server, Verdict};
 use regex::Regex;
@@ -52,6 +53,8 @@ pub enum Step {
     Timeout(Duration),
     PowerOn,
     PowerOff,
+    /// Checks the module's energy account since power-on.
+    Energy(EnergyCheck),
     /// A power cut followed by power-on.
     PowerCycle,
     /// The process is killed and started again on the same NVRAM.
@@ -206,6 +209,7 @@ fn parse_step(keyword: &str, arg: &str) -> Result<Step, String> {
         },
         "dns-fail" if !arg.is_empty() => Ok(Step::DnsFail(arg.into())),
         "dns-restore" => no_arg(Step::DnsRestore),
+        "energy" => parse_energy(arg).map(Step::Energy),
         "deep-sleep" => match arg {
             "yes" => Ok(Step::DeepSleep(true)),
             "no" => Ok(Step::DeepSleep(false)),
@@ -253,6 +257,58 @@ fn parse_device(arg: &str) -> Result<Step, String> {
         }
     }
     Ok(Step::Device { flavour, device })
+}
+
+/// What an `energy` step checks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EnergyCheck {
+    /// Exactly this much time was spent in the state.
+    Time(PowerState, Duration),
+    /// The total charge is below this many µAh.
+    Below(f64),
+    /// The total charge is above this many µAh.
+    Above(f64),
+}
+
+/// `energy STATE DURATION`, `energy below CHARGE` or `energy above CHARGE`, a charge written
+/// `150uAh` (or `µAh`) or `1.5mAh`.
+fn parse_energy(arg: &str) -> Result<EnergyCheck, String> {
+    let usage = || {
+        "write `energy STATE DURATION` (psm, idle, connected, transmitting), `energy below CHARGE` \
+         or `energy above CHARGE`, e.g. `energy psm 1h`, `energy below 150uAh`"
+            .to_string()
+    };
+    let [first, second] = arg.split_whitespace().collect::<Vec<_>>()[..] else {
+        return Err(usage());
+    };
+    match first {
+        "below" => parse_charge(second).map(EnergyCheck::Below),
+        "above" => parse_charge(second).map(EnergyCheck::Above),
+        state => {
+            let state = state.parse::<PowerState>()?;
+            let time = parse_duration(second).map_err(|e| format!("{e}"))?;
+            Ok(EnergyCheck::Time(state, time))
+        }
+    }
+}
+
+/// `150uAh`, `150µAh` or `1.5mAh`, in µAh.
+fn parse_charge(text: &str) -> Result<f64, String> {
+    let bad = || format!("bad charge {text:?}: write e.g. 150uAh or 1.5mAh");
+    let (number, scale) = if let Some(n) = text.strip_suffix("mAh") {
+        (n, 1000.0)
+    } else if let Some(n) = text
+        .strip_suffix("uAh")
+        .or_else(|| text.strip_suffix("µAh"))
+    {
+        (n, 1.0)
+    } else {
+        return Err(bad());
+    };
+    match number.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value * scale),
+        _ => Err(bad()),
+    }
 }
 
 fn parse_flavour(name: &str) -> Result<Flavour, String> {

@@ -4,6 +4,7 @@
 //! lifetime and its Update, AT+NCDPCLOSE, the 126-s connect timeout, deep sleep with a downlink
 //! queued meanwhile, and DTLS with the right key and a wrong one. Byte for byte, echo off.
 
+use nbmodem_module::energy::PowerState;
 use nbmodem_platform::ctiot::NewDevice;
 use nbmodem_platform::{Fault, Flavour, Server, Store};
 use nbmodem_scenario::{Bench, ModuleSetup, StandIns};
@@ -456,5 +457,52 @@ fn dtls_with_the_right_key_and_with_a_wrong_one() {
     assert_eq!(
         store.uplinks(Flavour::Aep, IMEI, None, 10).unwrap().len(),
         1
+    );
+}
+
+/// The energy account over the hour after one uplink of NMGS `<type>` `kind`, with AT+QSCLK
+/// `sleep`: the time in each state, in state order (PSM, idle, connected, transmitting), and the
+/// charge.
+fn hour_after_an_uplink(kind: u8, sleep: u8) -> ([Duration; 4], f64) {
+    let mut w = World::connected();
+    w.wait(Duration::from_secs(30));
+    let start = w.bench.energy();
+    assert_eq!(w.at(&format!("AT+QSCLK={sleep}")), OK);
+    assert_eq!(w.at(&format!("AT+NMGS=1,01,{kind}")), OK);
+    w.wait(Duration::from_secs(3600));
+    let end = w.bench.energy();
+    let times = PowerState::ALL.map(|s| end.entry(s).time - start.entry(s).time);
+    let times_total: Duration = times[..3].iter().sum();
+    assert_eq!(
+        times_total,
+        Duration::from_secs(3600),
+        "PSM, idle and connected"
+    );
+    (
+        times,
+        end.total_micro_amp_hours() - start.total_micro_amp_hours(),
+    )
+}
+
+#[test]
+fn release_assistance_and_sleep_show_in_the_energy_account() {
+    let secs = Duration::from_secs;
+    // One uplink of 1 byte: a notification of 14 bytes on the air (20 ms + 112 bits at 25 kbit/s).
+    let airtime = Duration::from_micros(20_000 + 4_480);
+    let (rai_0, charge_rai_0) = hour_after_an_uplink(0, 0);
+    assert_eq!(rai_0, [secs(0), secs(3580), secs(20), airtime]);
+    let (rai_1, charge_rai_1) = hour_after_an_uplink(1, 0);
+    assert_eq!(rai_1, [secs(0), secs(3600), secs(0), airtime]);
+    let (asleep, charge_asleep) = hour_after_an_uplink(1, 1);
+    assert_eq!(
+        asleep,
+        [secs(3595), secs(5), secs(0), airtime],
+        "deep sleep once the host has been quiet for 5 s"
+    );
+    // 20 s connected at 25 mA is 138.9 µAh more than idle at 0.5 mA would draw.
+    assert!((charge_rai_0 - charge_rai_1 - 20.0 * 24_500.0 / 3600.0).abs() < 1e-6);
+    assert!(
+        charge_asleep < charge_rai_1 / 100.0,
+        "{charge_asleep} {charge_rai_1}"
     );
 }
