@@ -1,7 +1,9 @@
 //! Interoperability of nbmodem's LwM2M 1.0 engines with an independent implementation, over
 //! loopback UDP: npm's `lwm2m-node-lib` 1.4.0 (Telefónica) registers its client with our
 //! [`Lwm2mServer`], and our [`Lwm2mClient`] registers with its server; each side then runs the
-//! device management operations the library supports (Read, Discover, Write) on the other.
+//! device management operations the library supports (Read, Discover, Write) on the other. Its
+//! client also links to the China Telecom IoT platform stand-in as a device would: the platform
+//! observes its /19/0/0, stores each notification as an uplink, and answers with a downlink.
 //!
 //! Our engines run in this test on tokio UDP sockets (`nbmodem_net::udp::run`); the peers are the
 //! Node scripts in `tests/peers/lwm2m/` (`client.js`, `server.js`), which print what happens as JSON
@@ -570,4 +572,107 @@ fn our_client_registers_with_node_server_and_serves_operations() {
         matches!(e, ClientEvent::Deregistered).then_some(())
     });
     assert_eq!(peer.expect("deregistered")["endpoint"], OUR_ENDPOINT);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. lwm2m-node-lib's client → the China Telecom IoT platform stand-in.
+
+/// The device the stand-in knows, as the peer client's endpoint name.
+const PEER_IMEI: &str = "865975030000099";
+
+/// The uplinks the stand-in stored for [`PEER_IMEI`], oldest first, as text; waits until there
+/// are `count`.
+fn stored_uplinks(data: &std::path::Path, count: usize) -> Vec<String> {
+    use nbmodem_platform::{Flavour, Store};
+    let deadline = Instant::now() + STEP_LIMIT;
+    loop {
+        let store = Store::open(data).unwrap();
+        let mut uplinks: Vec<String> = store
+            .uplinks(Flavour::Iot, PEER_IMEI, None, 100)
+            .unwrap()
+            .into_iter()
+            .map(|u| {
+                let bytes = (0..u.data.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&u.data[i..i + 2], 16).unwrap())
+                    .collect::<Vec<u8>>();
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+            .collect();
+        uplinks.reverse();
+        if uplinks.len() >= count {
+            return uplinks;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} uplinks not stored within {STEP_LIMIT:?}: {uplinks:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until the stand-in has recorded its observation of /19/0/0 as accepted. The library
+/// starts listening for the server's requests only after its registration is answered, so the
+/// platform's first Observe is lost and its retransmission, 2 s later, is the one answered.
+fn wait_for_observation(data: &std::path::Path) {
+    use nbmodem_platform::{Server, Store, Verdict};
+    let deadline = Instant::now() + STEP_LIMIT;
+    loop {
+        let records = Store::open(data).unwrap().records(Server::Iot).unwrap();
+        let observed = records
+            .iter()
+            .any(|r| r.operation == "observe" && r.verdict == Verdict::Accepted);
+        if observed {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no observation: {records:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn node_client_sends_uplinks_to_the_ct_iot_platform_stand_in() {
+    if !peer_available() {
+        return;
+    }
+    use nbmodem_platform::serve::{Background, ServeConfig};
+    let data = tempfile::tempdir().unwrap();
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let platforms = Background::start(ServeConfig {
+        data: data.path().to_path_buf(),
+        addresses: nbmodem_platform::Addresses {
+            ct: any,
+            cu: any,
+            dm: any,
+            iot: any,
+            iot_dtls: any,
+            aep: any,
+            aep_dtls: any,
+        },
+        control: any,
+        faults: Vec::new(),
+        seed: 7,
+        console: false,
+        devices: vec![PEER_IMEI.to_string()],
+    })
+    .unwrap();
+    let port = platforms.addresses.iot.port().to_string();
+    let mut client = NodePeer::start(
+        "lwm2m-node-lib client",
+        "client.js",
+        &["127.0.0.1", &port, PEER_IMEI, "300", "/19/0", "/19/1"],
+    );
+    assert_eq!(client.expect("registered")["location"], "rd/1");
+    // The platform observes /19/0/0; each new value is then a notification, stored as an uplink,
+    // which the platform answers with a Write of AAAA0000.
+    wait_for_observation(data.path());
+    for value in ["hello", "world"] {
+        client.send(&format!("set /19/0 0 {value}"));
+        client.expect("set");
+    }
+    assert_eq!(client.expect("written")["path"], "/19/1/0");
+    assert_eq!(stored_uplinks(data.path(), 2), ["hello", "world"]);
+    client.send("deregister");
+    client.expect("deregistered");
+    platforms.stop().unwrap();
 }
