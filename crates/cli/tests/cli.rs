@@ -11,7 +11,7 @@ const NBMODEM: &str = env!("CARGO_BIN_EXE_nbmodem");
 
 /// The stand-ins of a test sandbox on free ports, never the fixed defaults: a sandbox a person
 /// runs in another terminal must not break the tests.
-const FREE_PORTS: [&str; 16] = [
+const FREE_PORTS: [&str; 18] = [
     "--ct",
     "127.0.0.1:0",
     "--cu",
@@ -27,6 +27,8 @@ const FREE_PORTS: [&str; 16] = [
     "--aep-dtls",
     "127.0.0.1:0",
     "--control",
+    "127.0.0.1:0",
+    "--api",
     "127.0.0.1:0",
 ];
 
