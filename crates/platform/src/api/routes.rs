@@ -106,11 +106,15 @@ async fn add_device(
 ) -> Result<(StatusCode, Json<DeviceView>), ApiError> {
     let known = lock(&api.state).device(flavour, &new.imei).is_some();
     let device = api.change(|admin| admin.add_device(flavour, new)).await?;
-    let status = match known {
+    Ok((added_or_replaced(known), Json(api.view(device))))
+}
+
+/// 200 for what replaced one `known` before, 201 for what is new.
+fn added_or_replaced(known: bool) -> StatusCode {
+    match known {
         true => StatusCode::OK,
         false => StatusCode::CREATED,
-    };
-    Ok((status, Json(api.view(device))))
+    }
 }
 
 async fn device(
@@ -238,11 +242,7 @@ async fn add_product(
     let product = api
         .change(|admin| admin.add_product(flavour, &new.id, new.profile))
         .await?;
-    let status = match known {
-        true => StatusCode::OK,
-        false => StatusCode::CREATED,
-    };
-    Ok((status, Json(product)))
+    Ok((added_or_replaced(known), Json(product)))
 }
 
 /// The faults in force on a platform, and a change of them: the counts left, the delay.
