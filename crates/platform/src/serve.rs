@@ -135,7 +135,7 @@ pub struct Bound {
 pub async fn bind(config: ServeConfig) -> Result<Bound> {
     for (what, address) in [("control port", config.control), ("API", config.api)] {
         if !address.ip().is_loopback() {
-            bail!("the {what} {address} is not a loopback address: anyone reaching it could set faults");
+            bail!("the {what} {address} is not a loopback address: anyone reaching it could change the platforms");
         }
     }
     for imei in &config.devices {

@@ -335,6 +335,19 @@ fn every_route_does_what_it_says() {
     let faults = json!({"drop": 3, "reject": 0, "delay": "5s", "reset": 0, "noack": 2});
     assert_eq!(ok(set, 200), faults);
     assert_eq!(get_ok(&client, "/api/aep/faults"), faults);
+    let control = run(&[
+        "platform",
+        "faults",
+        "--control",
+        &platform.control.to_string(),
+        "--data",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        text(&control.stdout).contains("aep drop=3 reject=0 delay=5s noack=2\n"),
+        "the control port's faults: {}",
+        text(&control.stdout)
+    );
     let cleared = ok(client.delete("/api/aep/faults").unwrap(), 200);
     assert_eq!(cleared["drop"], 0);
     assert_eq!(cleared["delay"], "0s");
