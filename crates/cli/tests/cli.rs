@@ -11,7 +11,7 @@ const NBMODEM: &str = env!("CARGO_BIN_EXE_nbmodem");
 
 /// The stand-ins of a test sandbox on free ports, never the fixed defaults: a sandbox a person
 /// runs in another terminal must not break the tests.
-const FREE_PORTS: [&str; 16] = [
+const FREE_PORTS: [&str; 18] = [
     "--ct",
     "127.0.0.1:0",
     "--cu",
@@ -27,6 +27,8 @@ const FREE_PORTS: [&str; 16] = [
     "--aep-dtls",
     "127.0.0.1:0",
     "--control",
+    "127.0.0.1:0",
+    "--api",
     "127.0.0.1:0",
 ];
 
@@ -256,6 +258,18 @@ fn sandbox_records_a_self_registration_after_enable_and_reboot() {
     assert_eq!(record["fields"]["swver"], "BC260YCNAAR02A01");
 }
 
+/// Types, with echo off, sleep off and `AT+NNMI=nnmi`: waits for the network, then opens the
+/// link to the CT IoT platform (seed 002 §4.1.2) and waits until the platform observes it.
+fn open_the_iot_platform_link(stdin: &mut impl Write, stdout: &mut impl Read, nnmi: u8) {
+    let setup = format!("ATE0\rAT+QSCLK=0\rAT+NNMI={nnmi}\rAT+CEREG=1\r");
+    stdin.write_all(setup.as_bytes()).unwrap();
+    read_until(stdout, "+CEREG: 1\r\n");
+    stdin
+        .write_all(b"AT+NCDPOPEN=\"180.101.147.115\",5683\r")
+        .unwrap();
+    read_until(stdout, "+QLWEVTIND: 0\r\n\r\n+QLWEVTIND: 3\r\n");
+}
+
 /// Seed 002 §4.1.2 typed into `nbmodem sandbox`: the sandbox registers its own module on the CT
 /// IoT platform stand-in, routes the platform's public address to it, and the platform answers
 /// the uplink with `AAAA0000`; CTWing AEP is reached by its name too.
@@ -265,14 +279,7 @@ fn sandbox_links_its_module_to_the_ct_iot_platforms() {
     let mut child = sandbox(cwd.path(), &[]);
     let mut stdin = child.0.stdin.take().unwrap();
     let mut stdout = child.0.stdout.take().unwrap();
-    stdin
-        .write_all(b"ATE0\rAT+QSCLK=0\rAT+NNMI=2\rAT+CEREG=1\r")
-        .unwrap();
-    read_until(&mut stdout, "+CEREG: 1\r\n");
-    stdin
-        .write_all(b"AT+NCDPOPEN=\"180.101.147.115\",5683\r")
-        .unwrap();
-    read_until(&mut stdout, "+QLWEVTIND: 0\r\n\r\n+QLWEVTIND: 3\r\n");
+    open_the_iot_platform_link(&mut stdin, &mut stdout, 2);
     stdin.write_all(b"AT+NMGS=5,00454c4c4f\r").unwrap();
     read_until(&mut stdout, "\r\n+NNMI\r\n");
     stdin.write_all(b"AT+NMGR\r").unwrap();
@@ -292,6 +299,60 @@ fn sandbox_links_its_module_to_the_ct_iot_platforms() {
         &mut stdout,
         "+NMSTATUS: REGISTERED_AND_OBSERVED\r\n\r\nOK\r\n",
     );
+}
+
+/// The CT IoT platform's HTTP API on the sandbox, through `nbmodem platform iot …`: the module's
+/// uplink is there, and a downlink queued through the API reaches the module at once (it has just
+/// sent, so it is awake) and is shown with `+NNMI`.
+#[test]
+fn a_downlink_queued_through_the_api_reaches_the_sandboxs_module() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = sandbox(cwd.path(), &[]);
+    let mut stdin = child.0.stdin.take().unwrap();
+    let mut stdout = child.0.stdout.take().unwrap();
+    let mut stderr = child.0.stderr.take().unwrap();
+    let banner = read_until(&mut stderr, "module routes:");
+    let api = banner
+        .lines()
+        .find_map(|line| line.strip_prefix("api http://"))
+        .unwrap()
+        .to_string();
+    // Whatever else the sandbox writes on standard error is read, so that it never blocks.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let platform = |words: &[&str]| {
+        let output = Command::new(NBMODEM)
+            .arg("platform")
+            .args(words)
+            .args(["--api", &api])
+            .current_dir(cwd.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let line = String::from_utf8(output.stdout).unwrap();
+        serde_json::from_str::<serde_json::Value>(line.lines().next().unwrap()).unwrap()
+    };
+    open_the_iot_platform_link(&mut stdin, &mut stdout, 1);
+    stdin.write_all(b"AT+NMGS=5,00454c4c4f\r").unwrap();
+    read_until(&mut stdout, "+NNMI: 4,AAAA0000\r\n");
+    let uplink = platform(&["iot", "uplinks", "865975030000001", "--limit", "1"]);
+    assert_eq!(uplink["data"], "00454C4C4F");
+    let device = platform(&["iot", "device", "show", "865975030000001"]);
+    assert_eq!(device["state"]["observed"], true, "{device}");
+    assert_eq!(device["state"]["sleeping"], false, "{device}");
+    let delivered = platform(&[
+        "iot",
+        "downlink",
+        "865975030000001",
+        "CAFE01",
+        "--wait",
+        "10s",
+    ]);
+    assert_eq!(delivered["status"], "delivered", "{delivered}");
+    read_until(&mut stdout, "+NNMI: 3,CAFE01\r\n");
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! `nbmodem platform`: run the stand-in platforms, issue DM app keys, print records and devices,
-//! and set faults on the running platforms.
+//! set faults on the running platforms, and manage the CT IoT platforms through their HTTP API
+//! ([`crate::api::command`]).
 
+use crate::api::command::CtIotArgs;
+use crate::api::DEFAULT_API;
 use crate::control;
 use crate::fault::ServerFault;
 use crate::record::Server;
 use crate::serve::{serve, ServeConfig};
 use crate::store::{Store, DATABASE_FILE};
-use crate::{appkey, Addresses, DEFAULT_CONTROL};
+use crate::{appkey, Addresses, Flavour, DEFAULT_CONTROL};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::io::{ErrorKind, Write};
@@ -68,6 +71,9 @@ pub struct StandInArgs {
     /// The fault control port (loopback TCP).
     #[arg(long, default_value_t = DEFAULT_CONTROL)]
     pub control: SocketAddr,
+    /// The CT IoT platforms' HTTP API (loopback TCP; docs/api.md).
+    #[arg(long, default_value_t = DEFAULT_API)]
+    pub api: SocketAddr,
     /// A fault from the start, e.g. ct:drop=3, dm:reject=2, cu:delay=5s (repeatable).
     #[arg(long = "fault", value_name = "SERVER:FAULT")]
     pub faults: Vec<ServerFault>,
@@ -88,6 +94,7 @@ impl StandInArgs {
                 aep_dtls: self.aep_dtls,
             },
             control: self.control,
+            api: self.api,
             faults: self.faults.clone(),
             seed: seed_from_clock(),
             console,
@@ -127,6 +134,10 @@ enum PlatformCommand {
         #[command(flatten)]
         control: ControlArgs,
     },
+    /// The China Telecom IoT platform through its HTTP API: devices, uplinks, downlinks, products.
+    Iot(CtIotArgs),
+    /// CTWing AEP through the HTTP API (the same subcommands as iot).
+    Aep(CtIotArgs),
 }
 
 /// How to reach a running platform's control port.
@@ -174,6 +185,8 @@ pub fn run(args: PlatformArgs) -> Result<ExitCode> {
             control_command(&control, &format!("fault {}", words.join(" ")))
         }
         Some(PlatformCommand::Faults { control }) => control_command(&control, "faults"),
+        Some(PlatformCommand::Iot(args)) => crate::api::command::run(Flavour::Iot, args),
+        Some(PlatformCommand::Aep(args)) => crate::api::command::run(Flavour::Aep, args),
     }
 }
 
@@ -254,7 +267,7 @@ fn print_json_lines<T: serde::Serialize>(items: &[T]) -> Result<ExitCode> {
 }
 
 /// Prints lines to stdout; a reader that went away (`| head`) is not an error.
-fn print_lines(lines: Vec<String>) -> Result<ExitCode> {
+pub(crate) fn print_lines(lines: Vec<String>) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for line in lines {
         match writeln!(out, "{line}") {

@@ -14,8 +14,10 @@
 //! commits in batches off the engine path and holds each answer until its record is on disk
 //! ([`writer`]); faults (drop, reject, delay)
 //! can be injected per server ([`fault`]), at start-up or through the control port ([`control`]).
-//! [`cli`] is the `nbmodem platform` command.
+//! The CT IoT platforms are managed through an HTTP JSON API ([`api`]). [`cli`] is the
+//! `nbmodem platform` command.
 
+pub mod api;
 pub mod appkey;
 pub mod cli;
 pub mod control;

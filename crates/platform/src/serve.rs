@@ -1,12 +1,12 @@
-//! The platforms in real time: the three servers on UDP sockets (tokio, the system clock) and the
-//! fault control port on loopback TCP, until shutdown.
+//! The platforms in real time: the servers on UDP sockets (tokio, the system clock), the fault
+//! control port and the CT IoT platforms' HTTP API on loopback TCP, until shutdown.
 
 use crate::control::{ControlToken, FaultTargets, TOKEN_FILE};
 use crate::control_port;
 use crate::fault::{Faulty, ServerFault};
 use crate::record::Server;
 use crate::store::DATABASE_FILE;
-use crate::{Addresses, CtIotServer, DmServer, Platform, RegistryServer};
+use crate::{Addresses, CtIotServer, DmServer, Flavour, Platform, RegistryServer};
 use anyhow::{bail, Context, Result};
 use nbmodem_net::udp::{self, lock};
 use std::future::{pending, Future};
@@ -23,6 +23,8 @@ pub struct ServeConfig {
     pub addresses: Addresses,
     /// The control port; it must be a loopback address.
     pub control: SocketAddr,
+    /// The HTTP API (docs/api.md); it must be a loopback address too.
+    pub api: SocketAddr,
     /// Faults in force from the start.
     pub faults: Vec<ServerFault>,
     pub seed: u64,
@@ -74,6 +76,18 @@ struct Nodes {
     ctiot: Vec<Running<CtIotServer>>,
 }
 
+impl crate::api::CtIotNodes for Nodes {
+    fn with_nodes(&self, flavour: Flavour, action: &mut dyn FnMut(&mut CtIotServer)) {
+        for node in &self.ctiot {
+            let mut server = lock(&node.node);
+            if server.flavour() == flavour {
+                action(&mut server);
+                node.wake.notify_one();
+            }
+        }
+    }
+}
+
 impl FaultTargets for Nodes {
     fn with_server(&mut self, server: Server, action: &mut dyn FnMut(&mut dyn Faulty)) {
         match server {
@@ -106,21 +120,23 @@ pub struct Bound {
     sockets: Sockets,
     control: TcpListener,
     token: ControlToken,
+    api: TcpListener,
     /// Where each server listens (port 0 resolved to the port the system chose).
     pub addresses: Addresses,
     /// Where the control port listens.
     pub control_address: SocketAddr,
+    /// Where the HTTP API listens.
+    pub api_address: SocketAddr,
     data: PathBuf,
 }
 
 /// Opens the database and binds every socket; fails, saying which, when one cannot be had (a
 /// port another platform holds, say).
 pub async fn bind(config: ServeConfig) -> Result<Bound> {
-    if !config.control.ip().is_loopback() {
-        bail!(
-            "the control port {} is not a loopback address: anyone reaching it could set faults",
-            config.control
-        );
+    for (what, address) in [("control port", config.control), ("API", config.api)] {
+        if !address.ip().is_loopback() {
+            bail!("the {what} {address} is not a loopback address: anyone reaching it could change the platforms");
+        }
     }
     for imei in &config.devices {
         crate::ctiot::admin::ensure_device(&config.data, imei)
@@ -153,6 +169,12 @@ pub async fn bind(config: ServeConfig) -> Result<Bound> {
             config.control
         )
     })?;
+    let api = TcpListener::bind(config.api).await.with_context(|| {
+        format!(
+            "the API (--api) cannot listen on {}; is another platform running?",
+            config.api
+        )
+    })?;
     let token = ControlToken::create(&config.data)
         .with_context(|| format!("writing the control token in {}", config.data.display()))?;
     let bound_at = |socket: &UdpSocket| socket.local_addr();
@@ -176,6 +198,8 @@ pub async fn bind(config: ServeConfig) -> Result<Bound> {
         control_address: control.local_addr()?,
         control,
         token,
+        api_address: api.local_addr()?,
+        api,
         addresses,
         data: config.data,
     })
@@ -184,7 +208,12 @@ pub async fn bind(config: ServeConfig) -> Result<Bound> {
 impl Bound {
     /// Where each server listens, the control port, the database and the module routes.
     pub fn banner(&self) -> String {
-        banner(&self.data, &self.addresses, self.control_address)
+        banner(
+            &self.data,
+            &self.addresses,
+            self.control_address,
+            self.api_address,
+        )
     }
 
     /// Serves until `shutdown` completes.
@@ -192,6 +221,8 @@ impl Bound {
         let control = Control {
             listener: self.control,
             token: self.token,
+            api: self.api,
+            data: self.data,
         };
         run(self.platform, self.sockets, control, shutdown).await
     }
@@ -209,6 +240,7 @@ pub async fn serve(config: ServeConfig, shutdown: impl Future<Output = ()>) -> R
 pub struct Background {
     pub addresses: Addresses,
     pub control_address: SocketAddr,
+    pub api_address: SocketAddr,
     pub banner: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// Closed when the platforms' thread ends.
@@ -239,7 +271,12 @@ impl Background {
                                 return Ok(());
                             }
                         };
-                        let started = (bound.addresses, bound.control_address, bound.banner());
+                        let started = (
+                            bound.addresses,
+                            bound.control_address,
+                            bound.api_address,
+                            bound.banner(),
+                        );
                         let _ = ready_tx.send(Ok(started));
                         bound
                             .run(async {
@@ -248,12 +285,13 @@ impl Background {
                             .await
                     })
                 })?;
-        let (addresses, control_address, banner) = ready_rx
+        let (addresses, control_address, api_address, banner) = ready_rx
             .recv()
             .map_err(|_| anyhow::anyhow!("the platforms' thread ended before starting"))??;
         Ok(Background {
             addresses,
             control_address,
+            api_address,
             banner,
             stop: Some(stop),
             ended,
@@ -284,10 +322,13 @@ fn bind_udp(what: &str, address: SocketAddr) -> Result<UdpSocket> {
     Ok(socket)
 }
 
-/// The control port and the token its connections must present.
+/// The control port and the token its connections must present; the API, which takes the same
+/// token, and the data directory its changes are written to.
 struct Control {
     listener: TcpListener,
     token: ControlToken,
+    api: TcpListener,
+    data: PathBuf,
 }
 
 async fn run(
@@ -296,12 +337,20 @@ async fn run(
     control: Control,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    let platform_state = platform.ctiot_state;
     let nodes = Nodes {
         ct: Running::new(platform.ct),
         cu: Running::new(platform.cu),
         dm: Running::new(platform.dm),
         ctiot: platform.ctiot.into_iter().map(Running::new).collect(),
     };
+    let api = crate::api::router(
+        &control.data,
+        platform_state,
+        control.token.clone(),
+        Arc::new(nodes.clone()),
+    )
+    .with_context(|| format!("opening the database in {}", control.data.display()))?;
     let mut drivers = tokio::task::JoinSet::new();
     drive(&mut drivers, &nodes.ct, sockets.ct);
     drive(&mut drivers, &nodes.cu, sockets.cu);
@@ -312,6 +361,7 @@ async fn run(
     tokio::select! {
         Some(ended) = drivers.join_next() => ended??,
         () = control_port::serve(control.listener, control.token, nodes.clone()) => {}
+        served = crate::api::serve(control.api, api) => served.context("the API stopped")?,
         () = shutdown => {}
     }
     Ok(())
@@ -352,7 +402,12 @@ impl Wakeable for CtIotServer {
     }
 }
 
-fn banner(data: &std::path::Path, bound: &Addresses, control: SocketAddr) -> String {
+fn banner(
+    data: &std::path::Path,
+    bound: &Addresses,
+    control: SocketAddr,
+    api: SocketAddr,
+) -> String {
     let routes: Vec<String> = bound
         .routes()
         .iter()
@@ -371,6 +426,7 @@ fn banner(data: &std::path::Path, bound: &Addresses, control: SocketAddr) -> Str
             bound.aep, bound.aep_dtls
         ),
         format!("control {control}"),
+        format!("api http://{api}"),
         format!("token {}", data.join(TOKEN_FILE).display()),
         format!("records {}", data.join(DATABASE_FILE).display()),
         format!("module routes: {}", routes.join(" ")),

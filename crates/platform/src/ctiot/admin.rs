@@ -239,7 +239,7 @@ pub fn ensure_device(data_dir: &std::path::Path, imei: &str) -> anyhow::Result<(
     Ok(())
 }
 
-fn check_imei(imei: &str) -> Result<(), AdminError> {
+pub(crate) fn check_imei(imei: &str) -> Result<(), AdminError> {
     if imei.len() == 15 && imei.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {

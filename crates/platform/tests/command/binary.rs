@@ -71,6 +71,8 @@ pub struct Platform {
     pub cu: SocketAddr,
     pub dm: SocketAddr,
     pub control: SocketAddr,
+    /// The HTTP API.
+    pub api: SocketAddr,
     /// The CT IoT platforms: plain, then DTLS.
     pub iot: Vec<SocketAddr>,
     pub aep: Vec<SocketAddr>,
@@ -102,7 +104,7 @@ impl Platform {
             .args(["--ct", any_port, "--cu", any_port, "--dm", any_port])
             .args(["--iot", any_port, "--iot-dtls", any_port])
             .args(["--aep", any_port, "--aep-dtls", any_port])
-            .args(["--control", any_port])
+            .args(["--control", any_port, "--api", any_port])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -123,6 +125,7 @@ impl Platform {
             cu: address("cu "),
             dm: address("dm "),
             control: address("control "),
+            api: address("api "),
             iot: addresses("iot "),
             aep: addresses("aep "),
             banner,

@@ -213,31 +213,20 @@ fn the_banner_gives_the_module_routes_and_faults_are_set_at_run_time() {
 }
 
 #[test]
-fn the_control_port_must_be_loopback() {
+fn the_control_port_and_the_api_must_be_loopback() {
     let dir = tempfile::tempdir().unwrap();
-    let output = run(&[
-        "platform",
-        "--data",
-        dir.path().to_str().unwrap(),
-        "--ct",
-        "127.0.0.1:0",
-        "--cu",
-        "127.0.0.1:0",
-        "--dm",
-        "127.0.0.1:0",
-        "--iot",
-        "127.0.0.1:0",
-        "--iot-dtls",
-        "127.0.0.1:0",
-        "--aep",
-        "127.0.0.1:0",
-        "--aep-dtls",
-        "127.0.0.1:0",
-        "--control",
-        "0.0.0.0:0",
-    ]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("not a loopback address"));
+    let data = dir.path().to_str().unwrap();
+    let any = "127.0.0.1:0";
+    let options = "--ct --cu --dm --iot --iot-dtls --aep --aep-dtls --control --api";
+    for (option, what) in [("--control", "the control port"), ("--api", "the API")] {
+        let mut args = vec!["platform", "--data", data, option, "0.0.0.0:0"];
+        let others = options.split(' ').filter(|other| *other != option);
+        args.extend(others.flat_map(|other| [other, any]));
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(2), "{option}");
+        let refusal = format!("{what} 0.0.0.0:0 is not a loopback address");
+        assert!(text(&output.stderr).contains(&refusal), "{option}");
+    }
 }
 
 /// Sends `lines` on a new control connection; returns everything the platform answered until it

@@ -1,6 +1,7 @@
-//! The `nbmodem platform` command as a user runs it, and the CT registry it serves against an
+//! The `nbmodem platform` command as a user runs it (its HTTP API too), and the CT registry it serves against an
 //! independent CoAP client (libcoap).
 
+mod api;
 mod binary;
 mod cli;
 mod interop_libcoap;

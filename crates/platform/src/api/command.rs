@@ -1,0 +1,269 @@
+//! `nbmodem platform iot …` and `nbmodem platform aep …`: the API's operations on the command
+//! line, as a client of a running platform's API (`--api`, with the token in `--data`). Each
+//! prints the answer's JSON, a list one item per line; an error answer goes to standard error
+//! and the command fails (exit status 1).
+
+use super::client::{Answer, Client};
+use super::DEFAULT_API;
+use crate::cli::{print_lines, DEFAULT_DATA};
+use crate::control::ControlToken;
+use crate::ctiot::Flavour;
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use nbmodem_clock::parse_duration;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// How often `downlink --wait` asks for the downlink's status.
+const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Args)]
+pub struct CtIotArgs {
+    #[command(subcommand)]
+    command: CtIotCommand,
+    /// The running platform's HTTP API.
+    #[arg(long, default_value_t = DEFAULT_API, global = true)]
+    api: SocketAddr,
+    /// The running platform's data directory, where its control token is.
+    #[arg(long, default_value = DEFAULT_DATA, global = true)]
+    data: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum CtIotCommand {
+    /// The devices, with their state (registered, observed, sleeping, last seen, address).
+    Devices,
+    /// Add, show or remove a device.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+    /// A device's uplinks, newest first (`--cursor` the `next` the last page gave).
+    Uplinks {
+        imei: String,
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        cursor: Option<i64>,
+    },
+    /// Queue a downlink (hex) for a device; it goes out when the device is awake.
+    Downlink {
+        imei: String,
+        /// The data in hex (a field named `data` would clash with `--data`).
+        hex: String,
+        /// Follow its status until it is delivered or failed, for at most this long (`30s`).
+        #[arg(long, value_parser = parse_wait)]
+        wait: Option<Duration>,
+    },
+    /// A device's downlinks, newest first, with their status.
+    Downlinks { imei: String },
+    /// The products, with their profile documents.
+    Products,
+    /// Add or replace a product.
+    Product {
+        #[command(subcommand)]
+        command: ProductCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// Register a device (or replace one).
+    Add {
+        imei: String,
+        /// Its pre-shared key in hex: it then connects over DTLS only.
+        #[arg(long)]
+        psk: Option<String>,
+        /// The product it is.
+        #[arg(long)]
+        product: Option<String>,
+        /// Answer each uplink with AAAA0000 (the IoT platform's default).
+        #[arg(long, conflicts_with = "no_reply")]
+        reply: bool,
+        /// Do not answer uplinks (AEP's default).
+        #[arg(long)]
+        no_reply: bool,
+    },
+    /// A device and its state.
+    Show { imei: String },
+    /// Remove a device and its downlinks.
+    Remove { imei: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProductCommand {
+    /// Add a product with its profile document (a JSON file, seed 002 §5.1.2).
+    Add { id: String, profile: PathBuf },
+}
+
+fn parse_wait(text: &str) -> Result<Duration, String> {
+    parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// One request to the API, and where the answer's list is, if it is one.
+struct Call {
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+    list: Option<&'static str>,
+}
+
+impl Call {
+    fn get(path: String, list: Option<&'static str>) -> Call {
+        Call {
+            method: "GET",
+            path,
+            body: None,
+            list,
+        }
+    }
+
+    fn post(path: String, body: Value) -> Call {
+        Call {
+            method: "POST",
+            path,
+            body: Some(body),
+            list: None,
+        }
+    }
+}
+
+/// Runs `nbmodem platform iot|aep …`.
+pub fn run(flavour: Flavour, args: CtIotArgs) -> Result<ExitCode> {
+    let token = ControlToken::read(&args.data).with_context(|| {
+        format!(
+            "reading the control token in {} (is a platform running with --data {0}?)",
+            args.data.display()
+        )
+    })?;
+    let client = Client::new(args.api, Some(token.as_str().to_string()));
+    let wait = match &args.command {
+        CtIotCommand::Downlink { wait, .. } => *wait,
+        _ => None,
+    };
+    let call = call(flavour, args.command)?;
+    let body = call.body.as_ref().map(Value::to_string);
+    let mut answer = client
+        .send(call.method, &call.path, body.as_deref().map(str::as_bytes))
+        .with_context(|| format!("talking to the platform's API at {}", args.api))?;
+    if let Some(wait) = wait.filter(|_| answer.is_success()) {
+        answer = follow(&client, &answer, wait)?;
+    }
+    print_answer(&answer, call.list)
+}
+
+/// The request a subcommand makes.
+fn call(flavour: Flavour, command: CtIotCommand) -> Result<Call> {
+    let base = format!("/api/{flavour}");
+    let device = |imei: &str| format!("{base}/devices/{}", segment(imei));
+    Ok(match command {
+        CtIotCommand::Devices => Call::get(format!("{base}/devices"), Some("devices")),
+        CtIotCommand::Device { command } => match command {
+            DeviceCommand::Add {
+                imei,
+                psk,
+                product,
+                reply,
+                no_reply,
+            } => {
+                let reply = (reply || no_reply).then_some(reply);
+                let new = json!({"imei": imei, "psk": psk, "product": product, "reply": reply});
+                Call::post(format!("{base}/devices"), new)
+            }
+            DeviceCommand::Show { imei } => Call::get(device(&imei), None),
+            DeviceCommand::Remove { imei } => Call {
+                method: "DELETE",
+                ..Call::get(device(&imei), None)
+            },
+        },
+        CtIotCommand::Uplinks {
+            imei,
+            limit,
+            cursor,
+        } => {
+            let query: Vec<String> = [("limit", limit.map(|l| l as i64)), ("cursor", cursor)]
+                .into_iter()
+                .filter_map(|(name, value)| Some(format!("{name}={}", value?)))
+                .collect();
+            let path = format!("{}/uplinks?{}", device(&imei), query.join("&"));
+            Call::get(path, Some("uplinks"))
+        }
+        CtIotCommand::Downlink { imei, hex, .. } => {
+            Call::post(format!("{}/downlinks", device(&imei)), json!({"data": hex}))
+        }
+        CtIotCommand::Downlinks { imei } => {
+            Call::get(format!("{}/downlinks", device(&imei)), Some("downlinks"))
+        }
+        CtIotCommand::Products => Call::get(format!("{base}/products"), Some("products")),
+        CtIotCommand::Product {
+            command: ProductCommand::Add { id, profile },
+        } => {
+            let text = std::fs::read_to_string(&profile)
+                .with_context(|| format!("reading {}", profile.display()))?;
+            let profile: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", profile.display()))?;
+            Call::post(
+                format!("{base}/products"),
+                json!({"id": id, "profile": profile}),
+            )
+        }
+    })
+}
+
+/// A path segment as typed, with every byte but letters, digits and `-._~` percent-encoded.
+fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Asks for the downlink `queued` until it is delivered or failed, or `wait` has passed; the last
+/// answer.
+fn follow(client: &Client, queued: &Answer, wait: Duration) -> Result<Answer> {
+    let path = format!("/api/downlinks/{}", queued.body["id"]);
+    let deadline = Instant::now() + wait;
+    loop {
+        let answer = client.get(&path)?;
+        let done = matches!(answer.body["status"].as_str(), Some("delivered" | "failed"));
+        if done || !answer.is_success() || Instant::now() >= deadline {
+            return Ok(answer);
+        }
+        std::thread::sleep(FOLLOW_EVERY);
+    }
+}
+
+/// Prints a successful answer (a list one item per line) or the error of a failed one.
+fn print_answer(answer: &Answer, list: Option<&str>) -> Result<ExitCode> {
+    if !answer.is_success() {
+        let why = answer.body["error"].as_str().unwrap_or("no reason given");
+        eprintln!("error: {} {why}", answer.status);
+        return Ok(ExitCode::FAILURE);
+    }
+    let items = match list.and_then(|key| answer.body[key].as_array()) {
+        Some(items) => items.iter().map(Value::to_string).collect(),
+        None => vec![answer.body.to_string()],
+    };
+    if let Some(next) = answer.body["next"].as_i64() {
+        eprintln!("more: --cursor {next}");
+    }
+    print_lines(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(segment("865975030000001"), "865975030000001");
+        assert_eq!(segment("a b/c?"), "a%20b%2Fc%3F");
+    }
+}

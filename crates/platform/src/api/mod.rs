@@ -1,0 +1,228 @@
+//! The HTTP JSON API of the CT IoT platform and CTWing AEP stand-ins (docs/api.md): devices and
+//! their keys and state, uplinks, downlinks, products and faults, for people (curl) and scripts.
+//!
+//! It runs on the platforms' tokio runtime beside the control port, on loopback only, and takes
+//! the control port's token: every request carries `Authorization: Bearer <control.token>`, or is
+//! answered 401. Every answer is JSON; an error is `{"error": "…"}` with a 4xx or 5xx status,
+//! whatever went wrong (a rejection of axum's extractors included: [`json_errors`]).
+//!
+//! A change answers only once it is durable: it goes through [`Admin`] (checked, written, the
+//! ticket waited for, then applied to the state the servers read), one change at a time, and a
+//! queued downlink wakes the servers of its platform, which send it at once to a device that is
+//! awake.
+//!
+//! - [`routes`]: the handlers;
+//! - [`client`]: a small blocking client, for `nbmodem platform iot|aep …` and the tests;
+//! - [`command`]: those subcommands.
+
+pub mod client;
+pub mod command;
+mod routes;
+
+use crate::control::ControlToken;
+use crate::ctiot::admin::{Admin, AdminError, Pending};
+use crate::ctiot::{CtIotServer, Flavour, SharedState};
+use crate::store::{Store, StoreError};
+use crate::writer::{RecordWriter, Writing};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use nbmodem_net::udp::lock;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// Where the API listens unless told otherwise (beside the control port's 15680).
+pub const DEFAULT_API: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 15681));
+
+/// The largest request body: a profile document is a few kilobytes.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// How long a change may wait for the store before it is answered 503.
+const COMMIT_LIMIT: Duration = Duration::from_secs(10);
+
+/// The running CT IoT servers, as the API acts on them.
+pub trait CtIotNodes: Send + Sync {
+    /// Runs `action` on each server of `flavour` (its plain and DTLS addresses), then wakes their
+    /// drivers so that what the action made them send goes out.
+    fn with_nodes(&self, flavour: Flavour, action: &mut dyn FnMut(&mut CtIotServer));
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+struct Api {
+    token: Arc<ControlToken>,
+    /// One change at a time, from its checks until it is applied: a change is checked against
+    /// the state the changes before it made.
+    admin: Arc<tokio::sync::Mutex<Admin>>,
+    /// Woken by the admin's writer after each batch it commits.
+    committed: Arc<Notify>,
+    /// For the reads the state does not hold (uplinks, downlink history); used off the runtime.
+    store: Arc<Mutex<Store>>,
+    state: SharedState,
+    nodes: Arc<dyn CtIotNodes>,
+}
+
+/// An error answer: `{"error": message}` with `status`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        let status = match e {
+            AdminError::NoSuchDevice(..) => StatusCode::NOT_FOUND,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+impl Api {
+    /// Makes a change the way [`Admin`] wants it: checked and written by `make`, applied once
+    /// durable; the change's value.
+    async fn change<T>(
+        &self,
+        make: impl FnOnce(&mut Admin) -> Result<Pending<T>, AdminError>,
+    ) -> Result<T, ApiError> {
+        let mut admin = self.admin.lock().await;
+        let pending = make(&mut admin)?;
+        let deadline = tokio::time::Instant::now() + COMMIT_LIMIT;
+        while !admin.is_committed(pending.ticket) {
+            // A wake-up left over from an earlier batch only costs one more look.
+            if tokio::time::timeout_at(deadline, self.committed.notified())
+                .await
+                .is_err()
+            {
+                let why = "the store did not confirm the change in time; it may still be made";
+                return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why));
+            }
+        }
+        Ok(admin.apply(pending))
+    }
+
+    /// Runs a query on the store on a blocking thread (SQLite reads the disk).
+    async fn query<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || query(&lock(&store)))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            .map_err(ApiError::from)
+    }
+}
+
+/// The API of the platforms whose database is in `data_dir` and whose servers share `state`,
+/// taking `token`; `nodes` are the running servers.
+pub fn router(
+    data_dir: &Path,
+    state: SharedState,
+    token: ControlToken,
+    nodes: Arc<dyn CtIotNodes>,
+) -> Result<Router, StoreError> {
+    let mut admin = Admin::new(
+        Arc::clone(&state),
+        RecordWriter::open(data_dir, Writing::Thread)?,
+    );
+    let committed = Arc::new(Notify::new());
+    admin.set_wake(Arc::clone(&committed));
+    let api = Api {
+        token: Arc::new(token),
+        admin: Arc::new(tokio::sync::Mutex::new(admin)),
+        committed,
+        store: Arc::new(Mutex::new(Store::open(data_dir)?)),
+        state,
+        nodes,
+    };
+    Ok(routes::routes()
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .layer(middleware::from_fn_with_state(api.clone(), authorize))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::map_response(json_errors))
+        .with_state(api))
+}
+
+/// Serves `router` on `listener` until the future is dropped.
+pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
+    axum::serve(listener, router).await
+}
+
+/// Lets a request through only with the control token as its bearer token.
+async fn authorize(State(api): State<Api>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
+    if presented.is_some_and(|token| api.token.accepts(token.trim_ascii())) {
+        return next.run(request).await;
+    }
+    let why = "no valid token: send Authorization: Bearer <the data directory's control.token>";
+    ApiError::new(StatusCode::UNAUTHORIZED, why).into_response()
+}
+
+/// The longest error text of axum's own answers kept.
+const MAX_ERROR_TEXT: usize = 4096;
+
+/// Turns an error answer that is not JSON (a rejection of axum's extractors: malformed JSON, a
+/// wrong type, a body too large, a bad path or query, a method a route does not take) into
+/// `{"error": its text}`.
+async fn json_errors(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let failed = response.status().is_client_error() || response.status().is_server_error();
+    if is_json || !failed {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_ERROR_TEXT)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .unwrap_or_default();
+    let message = match text.is_empty() {
+        true => parts
+            .status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_string(),
+        false => text,
+    };
+    let mut answer = ApiError::new(parts.status, message).into_response();
+    if let Some(allow) = parts.headers.get(ALLOW) {
+        answer.headers_mut().insert(ALLOW, allow.clone());
+    }
+    answer
+}
