@@ -650,6 +650,7 @@ fn node_client_sends_uplinks_to_the_ct_iot_platform_stand_in() {
             aep_dtls: any,
         },
         control: any,
+        api: any,
         faults: Vec::new(),
         seed: 7,
         console: false,
