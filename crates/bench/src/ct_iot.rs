@@ -70,27 +70,27 @@ impl Module {
     }
 
     /// The uplink data: which device, which notification (12 bytes).
-    fn payload(&self) -> [u8; 12] {
+    fn payload(&self, sequence: u32) -> [u8; 12] {
         let mut data = [0; 12];
         data[..8].copy_from_slice(&self.number.to_be_bytes());
-        data[8..].copy_from_slice(&self.sequence.to_be_bytes());
+        data[8..].copy_from_slice(&sequence.to_be_bytes());
         data
     }
 
-    /// Writes a 2.05 of /19/0/0 with the current Observe number into `out`.
-    fn content(&self, out: &mut Vec<u8>, kind: u8, mid: u16) {
+    /// Writes a 2.05 of /19/0/0 with Observe number `sequence` into `out`.
+    fn content(&self, out: &mut Vec<u8>, kind: u8, mid: u16, sequence: u32) {
         let mut observe = [0; 4];
         RequestWriter::with_header(out, kind, CONTENT, mid, &self.token)
-            .option(OBSERVE, wire::uint(self.sequence, &mut observe))
+            .option(OBSERVE, wire::uint(sequence, &mut observe))
             .option(CONTENT_FORMAT, &[OPAQUE])
-            .payload(&self.payload());
+            .payload(&self.payload(sequence));
     }
 
     /// The next notification, confirmable; its message ID is stamped in when it is sent.
     fn next_notification(&mut self) {
         self.sequence += 1;
         let mut notification = std::mem::take(&mut self.notification);
-        self.content(&mut notification, CON, 0);
+        self.content(&mut notification, CON, 0, self.sequence);
         self.notification = notification;
     }
 }
@@ -136,16 +136,21 @@ impl Script for Module {
     }
 
     /// The platform observes /19/0/0 (after the Register, or before its 2.01 arrives): a 2.05 with
-    /// Observe, piggybacked; the notifications follow on its token.
+    /// Observe, piggybacked; the notifications follow on its token. The same Observe again (the
+    /// platform did not get the answer) gets the same answer, and the notifications go on.
     fn answer(&mut self, request: &Reply<'_>, out: &mut Vec<u8>) -> Result<(), String> {
         if !is_observe(request) {
             return Err(format!("the platform sent {request:?}, not an Observe"));
         }
-        self.token.clear();
-        self.token.extend_from_slice(request.token);
-        self.content(out, ACK, request.mid);
-        self.next_notification();
-        self.observed = true;
+        let again = self.observed && self.token == request.token;
+        if !again {
+            self.token.clear();
+            self.token.extend_from_slice(request.token);
+            self.sequence = FIRST_SEQUENCE;
+            self.next_notification();
+            self.observed = true;
+        }
+        self.content(out, ACK, request.mid, FIRST_SEQUENCE);
         Ok(())
     }
 
