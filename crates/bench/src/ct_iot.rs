@@ -257,24 +257,15 @@ async fn measure(args: &Args, server: &Platform) -> Result<u64> {
     jump_clock(server).await?;
     let swept = Memory::now()?;
     generator.stop();
-    let device = "device";
     println!("memory per device:");
-    println!(
-        "  after Register and Observe: {}",
-        observed.describe(&base, n, device)
-    );
-    println!(
-        "  after the clock jump:       {}",
-        settled.describe(&base, n, device)
-    );
-    println!(
-        "  after the uplinks:          {}",
-        after_uplinks.describe(&base, n, device)
-    );
-    println!(
-        "  after another clock jump:   {}",
-        swept.describe(&base, n, device)
-    );
+    for (when, memory) in [
+        ("after Register and Observe:", observed),
+        ("after the clock jump:", settled),
+        ("after the uplinks:", after_uplinks),
+        ("after another clock jump:", swept),
+    ] {
+        println!("  {when:<28}{}", memory.describe(&base, n, "device"));
+    }
     let count = server.node().inner.registrations();
     println!("registrations at the end: {count} (expected {n})");
     if count != n {
