@@ -5,15 +5,43 @@
 //! Sizes are counted as glibc malloc chunks on 64-bit Linux (the request plus an 8-byte header,
 //! rounded up to 16, at least 32 bytes), which is close to what a live allocation costs in RSS.
 //! Memory freed on another thread than the one that allocated it would skew both threads' counts;
-//! the benchmarks keep each measured state on one thread.
+//! the benchmarks keep each measured state on one thread, or add up the threads that share it
+//! ([`other_threads_live_bytes`]: a server and its record writer, say).
+//!
+//! Each thread counts in a slot of its own (threads beyond the first [`SLOTS`] share the last
+//! one), on a cache line of its own, so that counting stays cheap and any thread can read them.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 pub struct Counting;
 
+/// Threads with a slot of their own.
+const SLOTS: usize = 64;
+
+#[repr(align(64))]
+struct Slot(AtomicIsize);
+
+static LIVE: [Slot; SLOTS] = [const { Slot(AtomicIsize::new(0)) }; SLOTS];
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
 thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
+    /// This thread's slot, taken at its first allocation.
+    static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The calling thread's slot, if it still has thread-locals.
+fn slot() -> Option<&'static AtomicIsize> {
+    let index = SLOT
+        .try_with(|slot| {
+            if slot.get() == usize::MAX {
+                slot.set(NEXT_SLOT.fetch_add(1, Ordering::Relaxed).min(SLOTS - 1));
+            }
+            slot.get()
+        })
+        .ok()?;
+    Some(&LIVE[index].0)
 }
 
 /// What an allocation of `size` bytes occupies in a glibc heap.
@@ -23,12 +51,22 @@ fn chunk(size: usize) -> isize {
 
 fn count(delta: isize) {
     // During thread teardown the slot may be gone; that thread is no longer measured.
-    let _ = LIVE.try_with(|live| live.set(live.get() + delta));
+    if let Some(live) = slot() {
+        live.fetch_add(delta, Ordering::Relaxed);
+    }
 }
 
 /// Heap bytes the calling thread has allocated and not freed.
 pub fn thread_live_bytes() -> isize {
-    LIVE.with(Cell::get)
+    slot().map_or(0, |live| live.load(Ordering::Relaxed))
+}
+
+/// Heap bytes allocated and not freed by every thread but the calling one (which must have a slot
+/// of its own): what a server thread and the threads it hands its allocations to hold, seen from
+/// the load generator's thread.
+pub fn other_threads_live_bytes() -> isize {
+    let all: isize = LIVE.iter().map(|s| s.0.load(Ordering::Relaxed)).sum();
+    all - thread_live_bytes()
 }
 
 unsafe impl GlobalAlloc for Counting {

@@ -138,7 +138,7 @@ fn wait_until_up(server: SocketAddr, child: &mut Child) -> Result<()> {
         if let Some(status) = child.try_wait()? {
             bail!("coap-server-notls exited: {status}");
         }
-        crate::wire::stamp(probe.message(), mid, 0);
+        crate::wire::stamp(probe.message(), mid, Some(0));
         // Until the server binds, sends and receives fail at once (ICMP port unreachable).
         if socket.send(probe.message()).is_ok() && socket.recv(&mut buf).is_ok() {
             return Ok(());

@@ -4,10 +4,16 @@
 //! every response is matched to its request and checked. A request unanswered for a second is sent
 //! again with the same message ID, as a CoAP client would.
 //!
+//! A client may also be asked by the server: a confirmable or non-confirmable message from the
+//! server (an Observe, say) goes to the client of the socket it came to ([`Script::answer`]; such a
+//! client needs a socket of its own), and a phase ends only once no client waits for one. What a
+//! client sends need not be a request: a notification keeps the token of the observation
+//! ([`Script::stamps_token`]), and its acknowledgement is matched by message ID alone.
+//!
 //! The tasks are spawned before the first phase and keep their clients across phases, so that the
 //! generator allocates nothing of note while the server's memory is measured.
 
-use crate::wire::{self, Reply, ACK};
+use crate::wire::{self, Reply, ACK, CON, NON};
 use anyhow::{anyhow, bail, Context, Result};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +35,28 @@ pub trait Script: Send + 'static {
     fn message(&mut self) -> &mut Vec<u8>;
     /// Checks the response to that request (type, message ID and token are already checked).
     fn check(&mut self, reply: &Reply<'_>) -> Result<(), String>;
+
+    /// Whether the generator stamps a fresh token into the next message (a request), or leaves
+    /// the one in it (a notification, on the token of the server's Observe).
+    fn stamps_token(&self) -> bool {
+        true
+    }
+
+    /// Answers a message the server sent on its own (its request): writes the answer into `out`,
+    /// or leaves it empty to send none.
+    fn answer(&mut self, request: &Reply<'_>, out: &mut Vec<u8>) -> Result<(), String> {
+        let _ = out;
+        Err(format!(
+            "the server sent {} on its own",
+            request.code_text()
+        ))
+    }
+
+    /// Whether the client still waits for a message from the server (a phase goes on until none
+    /// does).
+    fn waits_for_server(&self) -> bool {
+        false
+    }
 }
 
 /// What one phase asks of every client.
@@ -54,6 +82,8 @@ pub struct Tally {
     pub retransmissions: u64,
     /// Responses matching nothing outstanding (late duplicates after a retransmission).
     pub stray: u64,
+    /// Messages the server sent on its own, answered by the clients.
+    pub answered: u64,
     pub elapsed: Duration,
 }
 
@@ -62,6 +92,7 @@ impl Tally {
         self.exchanges += other.exchanges;
         self.retransmissions += other.retransmissions;
         self.stray += other.stray;
+        self.answered += other.answered;
     }
 
     pub fn per_second(&self) -> f64 {
@@ -115,6 +146,7 @@ impl Generator {
                 mid: (index as u16).wrapping_mul(7919),
                 token: 0,
                 outstanding: Vec::with_capacity(per_socket),
+                outgoing: Vec::with_capacity(MAX_REPLY),
             };
             tokio::spawn(obey(worker, commands.subscribe(), report.clone()));
         }
@@ -197,7 +229,8 @@ async fn obey<C: Script>(
 struct Outstanding {
     client: usize,
     mid: u16,
-    token: u32,
+    /// The token stamped in, if the generator chose it.
+    token: Option<u32>,
     sent: Instant,
     transmissions: u32,
 }
@@ -211,6 +244,8 @@ struct Worker<C> {
     mid: u16,
     token: u32,
     outstanding: Vec<Outstanding>,
+    /// A client's answer to the server, reused.
+    outgoing: Vec<u8>,
 }
 
 impl<C: Script> Worker<C> {
@@ -218,16 +253,27 @@ impl<C: Script> Worker<C> {
         let mut tally = Tally::default();
         let mut started = 0usize;
         let mut buf = [0u8; MAX_REPLY];
+        // Seconds in a row spent waiting for the server with nothing outstanding.
+        let mut idle = 0;
         loop {
             while self.outstanding.len() < self.window && self.wants_more(started, rounds) {
                 self.send(started % self.clients.len()).await?;
                 started += 1;
             }
-            if self.outstanding.is_empty() {
+            if self.outstanding.is_empty() && !self.clients.iter().any(C::waits_for_server) {
                 return Ok(tally);
             }
             match timeout(RETRY, self.socket.recv(&mut buf)).await {
-                Ok(received) => self.receive(&buf[..received?], &mut tally)?,
+                Ok(received) => {
+                    idle = 0;
+                    self.receive(&buf[..received?], &mut tally).await?
+                }
+                Err(_) if self.outstanding.is_empty() => {
+                    idle += 1;
+                    if idle == MAX_TRANSMISSIONS {
+                        bail!("a client waited {idle} s for the server in vain");
+                    }
+                }
                 Err(_) => self.retransmit(&mut tally).await?,
             }
         }
@@ -244,32 +290,37 @@ impl<C: Script> Worker<C> {
         self.permits.acquire().await?.forget();
         self.mid = self.mid.wrapping_add(1);
         self.token = self.token.wrapping_add(1);
+        let token = self.clients[client].stamps_token().then_some(self.token);
         let message = self.clients[client].message();
-        wire::stamp(message, self.mid, self.token);
+        wire::stamp(message, self.mid, token);
         self.socket.send(message).await?;
         self.outstanding.push(Outstanding {
             client,
             mid: self.mid,
-            token: self.token,
+            token,
             sent: Instant::now(),
             transmissions: 1,
         });
         Ok(())
     }
 
-    fn receive(&mut self, datagram: &[u8], tally: &mut Tally) -> Result<()> {
+    async fn receive(&mut self, datagram: &[u8], tally: &mut Tally) -> Result<()> {
         if datagram.len() == MAX_REPLY {
             bail!("a response of {MAX_REPLY} bytes or more");
         }
         let reply = Reply::parse(datagram).map_err(|e| anyhow!("{e}"))?;
+        if reply.kind == CON || reply.kind == NON {
+            return self.answer(&reply, tally).await;
+        }
         let Some(index) = self.outstanding.iter().position(|o| o.mid == reply.mid) else {
             tally.stray += 1;
             return Ok(());
         };
         let sent = &self.outstanding[index];
-        if reply.kind != ACK || reply.token != sent.token.to_be_bytes() {
+        let token_matches = sent.token.is_none_or(|t| reply.token == t.to_be_bytes());
+        if reply.kind != ACK || !token_matches {
             bail!(
-                "response {reply:?} does not acknowledge the request with token {}",
+                "response {reply:?} does not acknowledge the message with token {:?}",
                 sent.token
             );
         }
@@ -283,6 +334,26 @@ impl<C: Script> Worker<C> {
         self.outstanding.swap_remove(index);
         self.permits.add_permits(1);
         tally.exchanges += 1;
+        Ok(())
+    }
+
+    /// Hands a message the server sent on its own to the socket's client and sends its answer.
+    async fn answer(&mut self, request: &Reply<'_>, tally: &mut Tally) -> Result<()> {
+        let [client] = &mut self.clients[..] else {
+            bail!(
+                "the server sent {} to a socket of {} clients: a client it asks needs a socket \
+                 of its own",
+                request.code_text(),
+                self.clients.len()
+            );
+        };
+        client
+            .answer(request, &mut self.outgoing)
+            .map_err(|e| anyhow!("socket {:?}: {e}", self.socket.local_addr()))?;
+        if !self.outgoing.is_empty() {
+            self.socket.send(&self.outgoing).await?;
+        }
+        tally.answered += 1;
         Ok(())
     }
 

@@ -4,8 +4,8 @@
 //! are swept and only the registration store is left. Reports exchanges per second and memory per
 //! registered client after each step.
 
-use crate::alloc;
-use crate::load::{Generator, Rounds, Script, Tally};
+use crate::load::{Generator, Rounds, Script};
+use crate::measure::{jump_clock, phase, Memory, Skewed};
 use crate::served::{serve, Served};
 use crate::sys;
 use crate::wire::{Reply, RequestWriter, CHANGED, CONTENT_FORMAT, CREATED, LOCATION_PATH, POST};
@@ -21,9 +21,6 @@ use std::time::Duration;
 /// The registration payload of a typical NB-IoT module (security, device, connectivity
 /// monitoring, and the two binary app data containers of a CT/OneNET style platform).
 const LINKS: &[u8] = b"</>;rt=\"oma.lwm2m\",</1/0>,</3/0>,</4/0>,</19/0>,</19/1>";
-/// How far the server's clock jumps: EXCHANGE_LIFETIME (247 s) plus the 30-s sweep interval, and
-/// a margin.
-const CLOCK_JUMP: Duration = Duration::from_secs(280);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -54,19 +51,24 @@ struct Lwm2mPeer {
     registered: bool,
 }
 
+/// The Register of client `i` (lifetime 86 400 s, binding U), its objects in link format.
+pub fn register(i: usize, links: &[u8]) -> Vec<u8> {
+    let mut register = Vec::with_capacity(128);
+    RequestWriter::new(&mut register, POST)
+        .option(URI_PATH, b"rd")
+        .option(CONTENT_FORMAT, &[40])
+        .option(URI_QUERY, format!("ep={}", imei(i)).as_bytes())
+        .option(URI_QUERY, b"lt=86400")
+        .option(URI_QUERY, b"lwm2m=1.0")
+        .option(URI_QUERY, b"b=U")
+        .payload(links);
+    register
+}
+
 impl Lwm2mPeer {
     fn new(i: usize) -> Self {
-        let mut register = Vec::with_capacity(128);
-        RequestWriter::new(&mut register, POST)
-            .option(URI_PATH, b"rd")
-            .option(CONTENT_FORMAT, &[40])
-            .option(URI_QUERY, format!("ep={}", imei(i)).as_bytes())
-            .option(URI_QUERY, b"lt=86400")
-            .option(URI_QUERY, b"lwm2m=1.0")
-            .option(URI_QUERY, b"b=U")
-            .payload(LINKS);
         Lwm2mPeer {
-            register,
+            register: register(i, LINKS),
             // Room for `/rd/<n>`, so that registering allocates nothing on this side.
             update: Vec::with_capacity(32),
             registered: false,
@@ -88,7 +90,7 @@ impl Lwm2mPeer {
     }
 }
 
-fn expect(reply: &Reply<'_>, code: u8) -> Result<(), String> {
+pub fn expect(reply: &Reply<'_>, code: u8) -> Result<(), String> {
     if reply.code == code {
         Ok(())
     } else {
@@ -121,30 +123,22 @@ impl Script for Lwm2mPeer {
     }
 }
 
-/// The server as an application runs it: events are taken (and counted) as they come. It also
-/// publishes its thread's heap, and can run ahead of the real clock.
+/// The server as an application runs it: events are taken (and counted) as they come.
 struct BenchServer {
     inner: Lwm2mServer,
-    /// Added to every instant the driver passes in.
-    skew: Duration,
     registered: u64,
     updated: u64,
     other_events: u64,
-    timeouts: u64,
-    heap: isize,
 }
 
 impl BenchServer {
-    fn new() -> Self {
-        BenchServer {
+    fn new() -> Skewed<Self> {
+        Skewed::new(BenchServer {
             inner: Lwm2mServer::new(EndpointConfig::default()),
-            skew: Duration::ZERO,
             registered: 0,
             updated: 0,
             other_events: 0,
-            timeouts: 0,
-            heap: alloc::thread_live_bytes(),
-        }
+        })
     }
 
     fn drain(&mut self) {
@@ -156,13 +150,12 @@ impl BenchServer {
                 _ => self.other_events += 1,
             }
         }
-        self.heap = alloc::thread_live_bytes();
     }
 }
 
 impl DatagramNode for BenchServer {
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        self.inner.handle_datagram(now + self.skew, from, datagram);
+        self.inner.handle_datagram(now, from, datagram);
         self.drain();
     }
 
@@ -171,59 +164,16 @@ impl DatagramNode for BenchServer {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.inner.poll_timeout().map(|t| t - self.skew)
+        self.inner.poll_timeout()
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.inner.handle_timeout(now + self.skew);
-        self.timeouts += 1;
+        self.inner.handle_timeout(now);
         self.drain();
     }
 }
 
-/// Memory at one point: this process's RSS and the server thread's heap.
-#[derive(Debug, Clone, Copy)]
-struct Memory {
-    rss: u64,
-    heap: isize,
-}
-
-impl Memory {
-    fn of(server: &Served<BenchServer>) -> Result<Self> {
-        Ok(Memory {
-            rss: sys::rss_bytes()?,
-            heap: server.node().heap,
-        })
-    }
-
-    /// `+x MiB RSS = y B/client, heap +z MiB = w B/client` relative to `base`.
-    fn describe(&self, base: &Memory, clients: usize) -> String {
-        let rss = self.rss as f64 - base.rss as f64;
-        let heap = (self.heap - base.heap) as f64;
-        format!(
-            "RSS {:+.1} MiB = {:.0} B/client; server heap {:+.1} MiB = {:.0} B/client",
-            rss / 1048576.0,
-            rss / clients as f64,
-            heap / 1048576.0,
-            heap / clients as f64
-        )
-    }
-}
-
-/// CPU time of the server thread and of the generator thread.
-struct Cpu {
-    server: Duration,
-    generator: Duration,
-}
-
-impl Cpu {
-    fn now(server_tid: u32, generator_tid: u32) -> Result<Self> {
-        Ok(Cpu {
-            server: sys::thread_cpu(server_tid)?,
-            generator: sys::thread_cpu(generator_tid)?,
-        })
-    }
-}
+type Server = Served<Skewed<BenchServer>>;
 
 pub fn run(args: Args) -> Result<()> {
     let sockets = args.sockets.unwrap_or(args.clients.min(10_000));
@@ -236,7 +186,7 @@ pub fn run(args: Args) -> Result<()> {
     outcome
 }
 
-async fn measure(args: &Args, sockets: usize, server: &Served<BenchServer>) -> Result<()> {
+async fn measure(args: &Args, sockets: usize, server: &Server) -> Result<()> {
     let n = args.clients;
     println!(
         "lwm2m-server: {n} clients on {sockets} sockets, window {}, load average {:.2}",
@@ -246,7 +196,7 @@ async fn measure(args: &Args, sockets: usize, server: &Served<BenchServer>) -> R
     let clients: Vec<Lwm2mPeer> = (0..n).map(Lwm2mPeer::new).collect();
     let mut generator = Generator::start(server.address, clients, sockets, args.window).await?;
     let me = sys::thread_id()?;
-    let base = Memory::of(server)?;
+    let base = Memory::now()?;
     let registered = phase(&mut generator, server, me, Rounds::Once, "register").await?;
     if registered.exchanges != n as u64 {
         bail!(
@@ -255,7 +205,7 @@ async fn measure(args: &Args, sockets: usize, server: &Served<BenchServer>) -> R
         );
     }
     check_counts(server, n as u64, 0)?;
-    let after_register = Memory::of(server)?;
+    let after_register = Memory::now()?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.seconds);
     let updated = phase(
         &mut generator,
@@ -266,15 +216,22 @@ async fn measure(args: &Args, sockets: usize, server: &Served<BenchServer>) -> R
     )
     .await?;
     check_counts(server, n as u64, updated.exchanges)?;
-    let after_update = Memory::of(server)?;
+    let after_update = Memory::now()?;
     jump_clock(server).await?;
-    let settled = Memory::of(server)?;
+    let settled = Memory::now()?;
     generator.stop();
     println!("memory per registered client:");
-    println!("  after Register:   {}", after_register.describe(&base, n));
-    println!("  after Updates:    {}", after_update.describe(&base, n));
-    println!("  after clock jump: {}", settled.describe(&base, n));
-    let count = server.node().inner.registration_count();
+    let client = "client";
+    println!(
+        "  after Register:   {}",
+        after_register.describe(&base, n, client)
+    );
+    println!(
+        "  after Updates:    {}",
+        after_update.describe(&base, n, client)
+    );
+    println!("  after clock jump: {}", settled.describe(&base, n, client));
+    let count = server.node().inner.inner.registration_count();
     println!("registrations at the end: {count} (expected {n})");
     if count != n {
         bail!("{count} registrations, expected {n}");
@@ -282,28 +239,10 @@ async fn measure(args: &Args, sockets: usize, server: &Served<BenchServer>) -> R
     Ok(())
 }
 
-/// Runs one phase and prints its figures.
-async fn phase(
-    generator: &mut Generator,
-    server: &Served<BenchServer>,
-    me: u32,
-    rounds: Rounds,
-    name: &str,
-) -> Result<Tally> {
-    let before = Cpu::now(server.tid, me)?;
-    let tally = generator.run(rounds).await?;
-    let after = Cpu::now(server.tid, me)?;
-    let (server_cpu, generator_cpu) = (
-        after.server - before.server,
-        after.generator - before.generator,
-    );
-    println!("{name}: {}", tally.describe(server_cpu, generator_cpu));
-    Ok(tally)
-}
-
 /// The server must have seen exactly the exchanges the generator completed.
-fn check_counts(server: &Served<BenchServer>, registered: u64, updated: u64) -> Result<()> {
+fn check_counts(server: &Server, registered: u64, updated: u64) -> Result<()> {
     let node = server.node();
+    let node = &node.inner;
     if node.registered != registered || node.updated != updated || node.other_events != 0 {
         bail!(
             "the server counted {} Register, {} Update and {} other events; the generator \
@@ -316,23 +255,6 @@ fn check_counts(server: &Served<BenchServer>, registered: u64, updated: u64) -> 
     Ok(())
 }
 
-/// Moves the server's clock past EXCHANGE_LIFETIME and waits until it has run its timers.
-async fn jump_clock(server: &Served<BenchServer>) -> Result<()> {
-    let timeouts = {
-        let mut node = server.node();
-        node.skew = CLOCK_JUMP;
-        node.timeouts
-    };
-    server.wake();
-    for _ in 0..500 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        if server.node().timeouts > timeouts {
-            return Ok(());
-        }
-    }
-    bail!("the server did not run its timers after the clock jump")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,7 +264,7 @@ mod tests {
     fn exchange(server: &mut Lwm2mServer, peer: &mut Lwm2mPeer, mid: u16) -> Result<(), String> {
         let from: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let now = Instant::from_unix_millis(1_000_000);
-        stamp(peer.message(), mid, u32::from(mid));
+        stamp(peer.message(), mid, Some(u32::from(mid)));
         server.handle_datagram(now, from, peer.message());
         let answer = server.poll_transmit().expect("an answer");
         let reply = Reply::parse(&answer.payload).unwrap();

@@ -6,13 +6,16 @@
 //! - `lwm2m-client-memory`: memory per simulated `Lwm2mClient`.
 //! - `coap-get`: GET throughput of our CoAP server and of libcoap's.
 //! - `ct-registry`: durable self-registration records per second of the CT stand-in.
+//! - `ct-iot`: durable uplinks per second, and memory per device, of the CT IoT platform stand-in.
 
 mod alloc;
 mod client_memory;
 mod coap_get;
+mod ct_iot;
 mod ct_registry;
 mod load;
 mod lwm2m_server;
+mod measure;
 mod served;
 mod sys;
 mod wire;
@@ -42,6 +45,9 @@ enum Bench {
     CoapGet(coap_get::Args),
     /// Modules posting self-registration records to the CT stand-in: durable records per second.
     CtRegistry(ct_registry::Args),
+    /// Devices sending confirmable uplinks to the CT IoT platform stand-in: durable uplinks per
+    /// second and memory per device.
+    CtIot(ct_iot::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,5 +56,6 @@ fn main() -> anyhow::Result<()> {
         Bench::Lwm2mClientMemory(args) => client_memory::run(args),
         Bench::CoapGet(args) => coap_get::run(args),
         Bench::CtRegistry(args) => ct_registry::run(args),
+        Bench::CtIot(args) => ct_iot::run(args),
     }
 }

@@ -1,5 +1,6 @@
 //! Raw CoAP messages (RFC 7252 §3) for the load generator: requests are encoded once, with room
-//! for the message ID and a 4-byte token that are stamped in before each send, and responses are
+//! for the message ID and a 4-byte token that are stamped in before each send (a notification
+//! keeps the token the server chose and gets only the message ID), and what the server sends is
 //! read in place, without the codec the engines use, so that the generator stays cheap.
 
 use std::fmt;
@@ -11,14 +12,21 @@ pub const POST: u8 = 0x02;
 pub const CREATED: u8 = 0x41;
 pub const CHANGED: u8 = 0x44;
 pub const CONTENT: u8 = 0x45;
+/// The code of an empty message (an ACK without a response).
+pub const EMPTY: u8 = 0x00;
+pub const OBSERVE: u16 = 6;
 pub const LOCATION_PATH: u16 = 8;
 pub const URI_PATH: u16 = 11;
 pub const CONTENT_FORMAT: u16 = 12;
 pub const URI_QUERY: u16 = 15;
-/// Message type of an acknowledgement (a piggybacked response).
+/// Message types.
+pub const CON: u8 = 0;
+pub const NON: u8 = 1;
+/// An acknowledgement (a piggybacked response).
 pub const ACK: u8 = 2;
 
-/// Writes a confirmable request into a buffer: options must come in increasing number order.
+/// Writes a message into a buffer, a confirmable request unless said otherwise: options must come
+/// in increasing number order.
 pub struct RequestWriter<'a> {
     out: &'a mut Vec<u8>,
     last: u16,
@@ -27,9 +35,15 @@ pub struct RequestWriter<'a> {
 impl<'a> RequestWriter<'a> {
     /// Starts a request with method `code`; message ID and token are zero until stamped.
     pub fn new(out: &'a mut Vec<u8>, code: u8) -> Self {
+        Self::with_header(out, CON, code, 0, &[0; TOKEN_LEN])
+    }
+
+    /// Starts any message: a response to the server's request, or a notification.
+    pub fn with_header(out: &'a mut Vec<u8>, kind: u8, code: u8, mid: u16, token: &[u8]) -> Self {
         out.clear();
-        out.extend_from_slice(&[0x40 | TOKEN_LEN as u8, code, 0, 0]);
-        out.extend_from_slice(&[0; TOKEN_LEN]);
+        out.extend_from_slice(&[0x40 | kind << 4 | token.len() as u8, code]);
+        out.extend_from_slice(&mid.to_be_bytes());
+        out.extend_from_slice(token);
         RequestWriter { out, last: 0 }
     }
 
@@ -67,10 +81,19 @@ fn extension(out: &mut Vec<u8>, value: usize) {
     }
 }
 
-/// Puts a message ID and token into an encoded request.
-pub fn stamp(message: &mut [u8], mid: u16, token: u32) {
+/// Puts a message ID, and a token unless the message keeps its own, into an encoded message.
+pub fn stamp(message: &mut [u8], mid: u16, token: Option<u32>) {
     message[2..4].copy_from_slice(&mid.to_be_bytes());
-    message[4..4 + TOKEN_LEN].copy_from_slice(&token.to_be_bytes());
+    if let Some(token) = token {
+        message[4..4 + TOKEN_LEN].copy_from_slice(&token.to_be_bytes());
+    }
+}
+
+/// An unsigned option value in as few bytes as it takes (zero takes none).
+pub fn uint(value: u32, out: &mut [u8; 4]) -> &[u8] {
+    *out = value.to_be_bytes();
+    let zeros = out.iter().take_while(|b| **b == 0).count();
+    &out[zeros..]
 }
 
 /// Why a datagram is not a CoAP message.
@@ -196,7 +219,7 @@ mod tests {
             .option(URI_QUERY, b"ep=865975030000001")
             .option(2048, &long)
             .payload(b"</3/0>");
-        stamp(&mut out, 0xBEEF, 7);
+        stamp(&mut out, 0xBEEF, Some(7));
         let message = Reply::parse(&out).unwrap();
         assert_eq!((message.kind, message.code, message.mid), (0, POST, 0xBEEF));
         assert_eq!(message.token, 7u32.to_be_bytes());
@@ -210,6 +233,23 @@ mod tests {
             ]
         );
         assert_eq!(message.payload, b"</3/0>");
+    }
+
+    #[test]
+    fn any_message_reads_back_with_its_token_and_minimal_integers() {
+        let mut out = Vec::new();
+        let mut observe = [0; 4];
+        RequestWriter::with_header(&mut out, ACK, CONTENT, 0x1234, &[9; 8])
+            .option(OBSERVE, uint(0x0102, &mut observe))
+            .payload(b"x");
+        let message = Reply::parse(&out).unwrap();
+        assert_eq!(
+            (message.kind, message.code, message.mid),
+            (ACK, CONTENT, 0x1234)
+        );
+        assert_eq!(message.token, [9; 8]);
+        assert_eq!(message.options().next(), Some((OBSERVE, &[1u8, 2][..])));
+        assert!(uint(0, &mut observe).is_empty());
     }
 
     #[test]

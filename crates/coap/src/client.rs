@@ -107,7 +107,7 @@ impl Endpoint {
             by_block,
             last_notification: None,
         };
-        self.client.insert(id, exchange);
+        self.client.insert(id, Box::new(exchange));
         self.send_stage(id);
         id
     }

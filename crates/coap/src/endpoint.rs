@@ -176,7 +176,9 @@ pub struct Endpoint {
     sweep_at: Option<Instant>,
     seen: HashMap<SocketAddr, VecDeque<Seen>>,
     pending: HashMap<(SocketAddr, u16), PendingCon>,
-    pub(crate) client: HashMap<RequestId, ClientExchange>,
+    /// Boxed: an observation keeps its exchange for as long as it lasts, and a map holds spare
+    /// slots of its value size (a registered LwM2M client with an observation costs an entry).
+    pub(crate) client: HashMap<RequestId, Box<ClientExchange>>,
     pub(crate) client_tokens: HashMap<(SocketAddr, Vec<u8>), RequestId>,
     pub(crate) incoming: HashMap<IncomingId, IncomingExchange>,
     pub(crate) observations: HashMap<ObservationId, ServerObservation>,
