@@ -4,7 +4,7 @@
 use crate::block::{valid_size, Block};
 use crate::endpoint::{Endpoint, Event, ExchangeError, Purpose, RequestId, Timer};
 use crate::message::{Request, Response, Status};
-use coap_lite::{CoapOption, Packet};
+use coap_lite::{CoapOption, MessageType, Packet};
 use nbmodem_clock::Instant;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -278,7 +278,8 @@ impl Endpoint {
             return true;
         }
         let had_block2 = Block::read(packet, CoapOption::Block2) != Ok(None);
-        self.deliver(id, response, had_block2);
+        let separate = packet.header.get_type() != MessageType::Acknowledgement;
+        self.deliver(id, response, had_block2, separate);
         true
     }
 
@@ -359,7 +360,8 @@ impl Endpoint {
     }
 
     /// A whole response: the first response, a notification, or the end of the exchange.
-    fn deliver(&mut self, id: RequestId, mut response: Response, had_block2: bool) {
+    /// `separate`: it came in a message of its own, not piggybacked on an acknowledgement.
+    fn deliver(&mut self, id: RequestId, mut response: Response, had_block2: bool, separate: bool) {
         let now = self.now;
         if !self.finish_download(id, &mut response, had_block2) {
             return;
@@ -389,12 +391,23 @@ impl Endpoint {
                 ex.observing = true;
                 if fresh {
                     ex.last_notification = Some((sequence, now));
-                    let event = if first {
-                        Event::Response { id, response }
+                    if first {
+                        // A notification the peer sent on its own answered the registration
+                        // (its piggybacked answer was lost): it registers the observation and is
+                        // a notification all the same, whose content must not be lost.
+                        if separate {
+                            let notification = response.clone();
+                            self.push_event(Event::Response { id, response });
+                            self.push_event(Event::Notification {
+                                id,
+                                response: notification,
+                            });
+                        } else {
+                            self.push_event(Event::Response { id, response });
+                        }
                     } else {
-                        Event::Notification { id, response }
-                    };
-                    self.push_event(event);
+                        self.push_event(Event::Notification { id, response });
+                    }
                 }
             }
             _ => {

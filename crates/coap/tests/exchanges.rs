@@ -505,6 +505,54 @@ fn observe_notifications_confirmable_and_not() {
     );
 }
 
+/// The piggybacked answer to an Observe registration is lost, and the server's first notification
+/// reaches the client before the retransmitted request does: it answers the registration, and its
+/// content is delivered as a notification too (a CT IoT platform would otherwise lose an uplink).
+#[test]
+fn a_notification_that_answers_the_registration_is_still_a_notification() {
+    let mut link = Link::new(exact(2, 4), exact(2, 4));
+    let id = link.client.request(
+        link.now,
+        addr(SERVER),
+        Request::get("/19/0/0").with_observe(0),
+        true,
+    );
+    link.settle();
+    let [(incoming, _)] = link.take_requests().try_into().unwrap();
+    let mut first = Response::new(Status::Content).with_payload(42, vec![]);
+    first.observe = Some(0);
+    let answers = link.log.len();
+    link.drop = Box::new(move |from, index| from == addr(SERVER) && index == answers);
+    let observation = link.server.respond(link.now, incoming, first).unwrap();
+    link.settle();
+    assert!(link.client_events.is_empty(), "the answer was lost");
+    link.server
+        .notify(
+            link.now,
+            observation,
+            Response::new(Status::Content).with_payload(42, "data"),
+            true,
+        )
+        .unwrap();
+    link.settle();
+    let events: Vec<(bool, Vec<u8>)> = link
+        .client_events
+        .drain(..)
+        .map(|e| match e {
+            Event::Response { id: got, response } if got == id => (false, response.payload),
+            Event::Notification { id: got, response } if got == id => (true, response.payload),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [(false, b"data".to_vec()), (true, b"data".to_vec())]
+    );
+    // The retransmitted registration gets the cached answer, which is not delivered again.
+    link.run_for(Duration::from_secs(3));
+    assert!(link.client_events.is_empty(), "{:?}", link.client_events);
+}
+
 #[test]
 fn stale_notifications_are_dropped() {
     let mut link = Link::new(exact(2, 4), exact(2, 4));

@@ -189,6 +189,26 @@ pub fn answer(line: &[u8], targets: &mut dyn FaultTargets) -> String {
 /// Sends one command to the control port at `address`, after `token`; returns the answer's
 /// lines, the last being `OK` or `ERROR …` (the token's refusal, if it was refused).
 pub fn request(address: SocketAddr, token: &ControlToken, line: &str) -> io::Result<Vec<String>> {
+    // While others flood the port with connections that never present a token, ours may be
+    // pushed out before the platform read its token: it then tries again, a few times.
+    let mut tries = 1;
+    loop {
+        let answer = request_once(address, token, line)?;
+        let pushed_out = answer.last().map(String::as_str) == Some(PUSHED_OUT);
+        if !pushed_out || tries == CLIENT_TRIES {
+            return Ok(answer);
+        }
+        tries += 1;
+        std::thread::sleep(Duration::from_millis(50 * tries));
+    }
+}
+
+/// What the platform answers a connection it pushed out before reading its token.
+pub const PUSHED_OUT: &str = "ERROR too many connections without the token";
+/// How often a client connects before it gives up on a port that keeps pushing it out.
+const CLIENT_TRIES: u64 = 5;
+
+fn request_once(address: SocketAddr, token: &ControlToken, line: &str) -> io::Result<Vec<String>> {
     let stream = TcpStream::connect_timeout(&address, CLIENT_TIMEOUT)?;
     stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     let mut reader = BufReader::new(&stream);

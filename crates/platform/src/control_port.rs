@@ -150,7 +150,7 @@ impl<T: FaultTargets> Session<T> {
         let refusal = match wait {
             Wait::Received => None,
             Wait::Closed => return Ok(()),
-            Wait::PushedOut => Some("ERROR too many connections without the token".to_string()),
+            Wait::PushedOut => Some(crate::control::PUSHED_OUT.to_string()),
             Wait::TimedOut => Some("ERROR idle for too long".to_string()),
         };
         let first = split_line(&mut received);
