@@ -143,6 +143,46 @@ impl Endpoint {
         self.abandon(Purpose::Request(id));
     }
 
+    /// The token of an observation we registered ([`Endpoint::request`] with Observe=0, answered),
+    /// to keep across a restart of the peer: a device that reboots into new firmware notifies
+    /// the result on the token it saved (protocols.md §5).
+    pub fn observation_token(&self, id: RequestId) -> Option<Vec<u8>> {
+        let ex = self.client.get(&id)?;
+        ex.observing.then(|| ex.token.clone())
+    }
+
+    /// Takes back an observation of `request`'s resource at `peer` on `token`, registered before
+    /// (and kept with [`Endpoint::observation_token`]), without sending anything: its
+    /// notifications come as [`Event::Notification`], and [`Endpoint::cancel_observation`] ends
+    /// it. A token already in use for `peer` is taken over.
+    pub fn restore_observation_of(
+        &mut self,
+        peer: SocketAddr,
+        token: Vec<u8>,
+        request: Request,
+    ) -> RequestId {
+        let id = RequestId(self.next_id());
+        if let Some(old) = self.client_tokens.insert((peer, token.clone()), id) {
+            self.client.remove(&old);
+        }
+        let exchange = ClientExchange {
+            peer,
+            token,
+            request: request.with_observe(0),
+            confirmable: true,
+            stage: Stage::Sending { offset: 0 },
+            body: Vec::new(),
+            notification_sequence: None,
+            response_deadline: None,
+            give_up_at: None,
+            observing: true,
+            by_block: false,
+            last_notification: None,
+        };
+        self.client.insert(id, exchange);
+        id
+    }
+
     /// Sends the message the exchange's stage calls for.
     fn send_stage(&mut self, id: RequestId) {
         let block_size = valid_size(self.config.block_size);

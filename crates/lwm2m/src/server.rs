@@ -137,6 +137,13 @@ pub enum ServerEvent {
         path: Path,
         result: Result<Response, ExchangeError>,
     },
+    /// A request to a path the application serves ([`Lwm2mServer::serve_paths`]), to answer
+    /// with [`Lwm2mServer::respond`].
+    Request {
+        id: IncomingId,
+        address: SocketAddr,
+        request: Request,
+    },
     /// A notification of an observation started with [`Operation::Observe`].
     Notification {
         operation: OperationId,
@@ -199,6 +206,8 @@ pub struct Lwm2mServer {
     queued: HashMap<String, VecDeque<Pending>>,
     policy: Option<Policy>,
     queue_mode: QueueMode,
+    /// First Uri-Path segments whose requests go to the application.
+    application_paths: Vec<String>,
     next_location: u64,
     next_operation: u64,
     events: VecDeque<ServerEvent>,
@@ -223,6 +232,7 @@ impl Lwm2mServer {
             queued: HashMap::new(),
             policy: None,
             queue_mode: QueueMode::default(),
+            application_paths: Vec::new(),
             next_location: 0,
             next_operation: 0,
             events: VecDeque::new(),
@@ -238,6 +248,60 @@ impl Lwm2mServer {
     /// Sets how clients that sleep are treated.
     pub fn set_queue_mode(&mut self, queue_mode: QueueMode) {
         self.queue_mode = queue_mode;
+    }
+
+    /// Hands requests whose path starts with one of `segments` (`fota` for `/fota/…`) to the
+    /// application as [`ServerEvent::Request`] instead of answering 4.04: a platform serving
+    /// firmware packages on its LwM2M address. Block2 follow-ups of a response are served by the
+    /// CoAP endpoint from the kept response.
+    pub fn serve_paths(&mut self, segments: &[&str]) {
+        self.application_paths = segments.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// Answers a [`ServerEvent::Request`]; a body larger than a block goes block-wise.
+    pub fn respond(&mut self, now: Instant, id: IncomingId, response: Response) {
+        self.now = now;
+        self.endpoint.respond(now, id, response);
+    }
+
+    /// The token of the observation of `path` of the client registered as `endpoint`, to keep
+    /// while the client restarts (a device rebooting into new firmware reports the result on
+    /// the observation of /5/0/3 it saved).
+    pub fn saved_observation(&self, endpoint: &str, path: Path) -> Option<Vec<u8>> {
+        let location = self.by_endpoint.get(endpoint)?;
+        let id = self.observation_of(location, path)?;
+        self.endpoint.observation_token(id)
+    }
+
+    /// Takes back an observation saved with [`Lwm2mServer::saved_observation`] for the client
+    /// registered as `endpoint` now: its notifications come as [`ServerEvent::Notification`]
+    /// of the returned operation, and [`Operation::CancelObserve`] ends it.
+    pub fn restore_observation(
+        &mut self,
+        endpoint: &str,
+        path: Path,
+        token: Vec<u8>,
+    ) -> Result<OperationId, ServerError> {
+        let not_registered = || ServerError::NotRegistered(endpoint.into());
+        let location = self.by_endpoint.get(endpoint).ok_or_else(not_registered)?;
+        let registration = self
+            .registrations
+            .get(location)
+            .ok_or_else(not_registered)?;
+        let request = Request::get(&path.to_string());
+        let id = self
+            .endpoint
+            .restore_observation_of(registration.address, token, request);
+        self.next_operation += 1;
+        let operation = OperationId(self.next_operation);
+        let pending = Pending {
+            operation,
+            location: location.clone(),
+            path,
+            kind: Operation::Observe { accept: None },
+        };
+        self.in_flight.insert(id, pending);
+        Ok(operation)
     }
 
     /// Whether operations for `registration` wait at `now`: a queue-mode client past its awake
@@ -371,6 +435,18 @@ impl Lwm2mServer {
 
     fn client_request(&mut self, id: IncomingId, peer: SocketAddr, request: Request) {
         let path: Vec<&str> = request.path.iter().map(String::as_str).collect();
+        if path
+            .first()
+            .is_some_and(|first| self.application_paths.iter().any(|a| a == first))
+        {
+            let address = peer;
+            self.events.push_back(ServerEvent::Request {
+                id,
+                address,
+                request,
+            });
+            return;
+        }
         let (kind, answer) = match (request.method, path.as_slice()) {
             (Method::Post, ["rd"]) => (ClientRequest::Register, self.register(peer, &request)),
             (Method::Post, ["rd", _]) => (ClientRequest::Update, self.update(peer, &request)),

@@ -866,3 +866,45 @@ fn a_forgotten_observation_is_reset_at_its_next_notification() {
         "{ended:?}"
     );
 }
+
+#[test]
+fn an_observation_kept_by_the_server_is_taken_back_on_its_token() {
+    let mut world = World::standard();
+    world.register();
+    world.observe("/19/0/0");
+    let kept_by_client = world.client().saved_observation(path("/19/0/0")).unwrap();
+    let token = world
+        .server()
+        .saved_observation("865975030000001", path("/19/0/0"))
+        .unwrap();
+    assert_eq!(token, kept_by_client.token, "the token both sides keep");
+    assert_eq!(
+        world.server().saved_observation("nobody", path("/19/0/0")),
+        None
+    );
+    // The server loses the observation (a re-registration does that), then takes it back.
+    assert!(world
+        .server()
+        .forget_observation("865975030000001", path("/19/0/0")));
+    let restored = world
+        .server()
+        .restore_observation("865975030000001", path("/19/0/0"), token)
+        .unwrap();
+    world.change_data(b"result");
+    world.net.run_for(Duration::from_millis(10));
+    let events = world.server_events();
+    assert!(
+        matches!(&events[..], [ServerEvent::Notification { operation, response, .. }] if *operation == restored && response.payload == b"result"),
+        "{events:?}"
+    );
+    // The server ends it on the kept token; the client knows which observation ends.
+    world.start("/19/0/0", Operation::CancelObserve);
+    world.net.run_for(Duration::from_millis(10));
+    assert_eq!(
+        world.client_events(),
+        [ClientEvent::ObservationEnded {
+            path: path("/19/0/0"),
+            reason: CancelReason::Deregistered
+        }]
+    );
+}

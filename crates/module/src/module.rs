@@ -223,8 +223,7 @@ impl Module {
             saved.imei = imei;
         }
         if let Some(firmware) = config.firmware {
-            note_firmware_update(profile, &mut saved, &firmware);
-            saved.firmware = firmware;
+            saved.install_firmware(profile, &firmware);
         }
         if loaded.as_ref() != Some(&saved) {
             store.save(&saved)?;
@@ -559,10 +558,21 @@ impl Module {
                 Effect::Notice { source, text } => self.notice(source, text),
                 Effect::Urc(text) => self.urc(text),
                 Effect::Save(change) => {
-                    if self.save(|nv| change.apply(nv)).is_err() {
+                    let profile = self.profile;
+                    if self.save(|nv| change.apply(nv, profile)).is_err() {
                         tracing::warn!("a service's change to NVRAM could not be saved");
                     }
                 }
+                Effect::Blob(change) => {
+                    if let Err(e) = change.apply(self.store.as_mut()) {
+                        tracing::warn!("a service's blob could not be written: {e}");
+                    }
+                }
+                Effect::Message(message) => {
+                    let now = self.now;
+                    self.run_services(|services, env| services.message(now, &message, env));
+                }
+                Effect::Restart => self.timers.set(Timer::Restart, self.now),
             }
         }
     }
@@ -632,6 +642,7 @@ impl Module {
             saved,
             sim,
             router: &self.router,
+            store: self.store.as_ref(),
         };
         let mut effects = Vec::new();
         let (asleep, sleep_disabled) = (self.ram.radio.in_deep_sleep(), self.sleep_disabled());
@@ -692,25 +703,6 @@ impl Module {
                 format!("{excess} bytes of output dropped: nobody read them"),
             );
         }
-    }
-}
-
-/// A firmware update from BC260YCNAAR01A03 (or earlier) to a later revision with self-registration
-/// on keeps the setting but makes AT+QSREGENABLE? read 3 (seed 001).
-fn note_firmware_update(profile: &Profile, saved: &mut NvramData, new: &str) {
-    let Some(limit) = profile
-        .self_registration
-        .read_three_after_update_from
-        .and_then(Revision::parse)
-    else {
-        return;
-    };
-    let (Some(old), Some(new)) = (Revision::parse(&saved.firmware), Revision::parse(new)) else {
-        return;
-    };
-    let crosses = old.is_at_most(&limit) && limit.is_at_most(&new) && new != limit;
-    if crosses && saved.self_registration == Some(true) {
-        saved.self_registration_reads_three = true;
     }
 }
 

@@ -11,9 +11,11 @@
 //! refused with a clear error instead of being overwritten.
 
 use crate::profile::{DmConfig, Profile};
+use crate::revision::Revision;
 use nbmodem_operators::selfreg::Registry;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -53,6 +55,13 @@ pub struct NvramData {
     /// AT+NCFG=0: the China Telecom IoT platform lifetime, seconds (0: none).
     #[serde(default)]
     pub ctiot_lifetime: u32,
+    /// The firmware update (LwM2M Object 5) as it stands: what survives a power cut.
+    #[serde(default)]
+    pub fota: FotaRecord,
+    /// The platform's observation of /5/0/3, kept across the reboot into new firmware: the
+    /// result is notified on it after the next registration (protocols.md §5).
+    #[serde(default)]
+    pub fota_observation: Option<KeptObservation>,
     /// Fields written by a newer version of nbmodem, kept untouched.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
@@ -72,6 +81,8 @@ impl NvramData {
             ct_registered: None,
             cu_registered: None,
             ctiot_lifetime: 0,
+            fota: FotaRecord::default(),
+            fota_observation: None,
             unknown: Map::new(),
         }
     }
@@ -99,6 +110,25 @@ impl NvramData {
         *slot = Some(registered);
     }
 
+    /// Installs firmware revision `new` (`--firmware` or a firmware update). BC260Y-CN: an
+    /// update from `read_three_after_update_from` (or earlier) to a later revision with
+    /// self-registration on keeps the setting but makes AT+QSREGENABLE? read 3 (seed 001).
+    pub fn install_firmware(&mut self, profile: &Profile, new: &str) {
+        let limit = profile
+            .self_registration
+            .read_three_after_update_from
+            .and_then(Revision::parse);
+        if let (Some(limit), Some(old), Some(next)) =
+            (limit, Revision::parse(&self.firmware), Revision::parse(new))
+        {
+            let crosses = old.is_at_most(&limit) && limit.is_at_most(&next) && next != limit;
+            if crosses && self.self_registration == Some(true) {
+                self.self_registration_reads_three = true;
+            }
+        }
+        self.firmware = new.into();
+    }
+
     /// Checks that every value is one the module's commands could have stored, so that a store
     /// edited by hand or damaged cannot make the module misbehave (`"imei":"12"` would make
     /// AT+CGSN=2 cut a 15-digit IMEI; an update period of 0 would send Updates without end).
@@ -115,6 +145,13 @@ impl NvramData {
                 "firmware",
                 &self.firmware,
                 "a revision such as BC25PAR01A04",
+            );
+        }
+        if self.fota.state > 3 || self.fota.result > 9 {
+            return bad(
+                "fota",
+                &self.fota,
+                "a state of 0 to 3 and a result of 0 to 9",
             );
         }
         if self.sleep_mode > 2 {
@@ -153,17 +190,54 @@ impl NvramData {
 pub enum NvramChange {
     /// A successful self-registration with a registry.
     Registered(Registry, Registered),
+    /// The firmware update's state changed.
+    Fota(FotaRecord),
+    /// A firmware update succeeded: the new revision is installed, in one write with the state
+    /// that reports it.
+    FirmwareUpdated { firmware: String, fota: FotaRecord },
+    /// The /5/0/3 observation to report the update's result on (`None` once reported).
+    FotaObservation(Option<KeptObservation>),
 }
 
 impl NvramChange {
-    pub fn apply(self, data: &mut NvramData) {
+    pub fn apply(self, data: &mut NvramData, profile: &Profile) {
         match self {
             NvramChange::Registered(registry, registered) => {
                 data.set_registered(registry, registered)
             }
+            NvramChange::Fota(record) => data.fota = record,
+            NvramChange::FirmwareUpdated { firmware, fota } => {
+                data.install_firmware(profile, &firmware);
+                data.fota = fota;
+            }
+            NvramChange::FotaObservation(kept) => data.fota_observation = kept,
         }
     }
 }
+
+/// The firmware update as NVRAM keeps it: Object 5's state (0 idle, 1 downloading, 2
+/// downloaded, 3 updating) and update result (0–9, protocols.md §5), and the package URI being
+/// downloaded (a power cut resumes it when the platform writes the same URI again). The
+/// package's bytes are a blob of their own ([`FOTA_PACKAGE`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FotaRecord {
+    pub state: u8,
+    pub result: u8,
+    #[serde(default)]
+    pub uri: Option<String>,
+}
+
+/// An observation the platform made, as the device keeps it across a reboot: its token and the
+/// sequence number of the last notification (the server's address is the one it registers with).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptObservation {
+    /// The token, as hex.
+    pub token: String,
+    pub sequence: u32,
+}
+
+/// The name of the blob holding the firmware package downloaded so far.
+pub const FOTA_PACKAGE: &str = "fota-package";
 
 /// A successful self-registration: the firmware, IMEI and ICCID it registered, and when (ms since
 /// the Unix epoch).
@@ -339,6 +413,36 @@ pub trait NvramStore: Send {
     fn save(&mut self, data: &NvramData) -> Result<(), NvramError>;
     /// Where it is, for messages (a file's path).
     fn location(&self) -> String;
+    /// The bytes of blob `name` (a firmware package being downloaded), empty if there is none.
+    fn read_blob(&self, name: &str) -> Result<Vec<u8>, NvramError>;
+    /// Cuts blob `name` to `offset` bytes and appends `bytes`, durably: a power cut leaves the
+    /// old bytes and a prefix of the new ones.
+    fn write_blob(&mut self, name: &str, offset: usize, bytes: &[u8]) -> Result<(), NvramError>;
+    fn remove_blob(&mut self, name: &str) -> Result<(), NvramError>;
+}
+
+/// A change to a blob, as a service asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobChange {
+    Write {
+        name: &'static str,
+        offset: usize,
+        bytes: Vec<u8>,
+    },
+    Remove(&'static str),
+}
+
+impl BlobChange {
+    pub fn apply(self, store: &mut dyn NvramStore) -> Result<(), NvramError> {
+        match self {
+            BlobChange::Write {
+                name,
+                offset,
+                bytes,
+            } => store.write_blob(name, offset, &bytes),
+            BlobChange::Remove(name) => store.remove_blob(name),
+        }
+    }
 }
 
 /// NVRAM in a file `nvram.json` of the module's data directory.
@@ -363,6 +467,11 @@ impl FileStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Blob `name` is the file `<name>.bin` beside the settings.
+    fn blob_path(&self, name: &str) -> PathBuf {
+        self.path.with_file_name(format!("{name}.bin"))
     }
 
     fn write_atomically(&self, bytes: &[u8]) -> std::io::Result<()> {
@@ -407,6 +516,44 @@ impl NvramStore for FileStore {
                 source,
             })
     }
+
+    fn read_blob(&self, name: &str) -> Result<Vec<u8>, NvramError> {
+        let path = self.blob_path(name);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(source) => Err(NvramError::Io { path, source }),
+        }
+    }
+
+    fn write_blob(&mut self, name: &str, offset: usize, bytes: &[u8]) -> Result<(), NvramError> {
+        let path = self.blob_path(name);
+        let write = || -> std::io::Result<()> {
+            let mut file = fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            file.set_len(offset as u64)?;
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset as u64))?;
+            file.write_all(bytes)?;
+            file.sync_all()
+        };
+        write().map_err(|source| NvramError::Io {
+            path: path.clone(),
+            source,
+        })
+    }
+
+    fn remove_blob(&mut self, name: &str) -> Result<(), NvramError> {
+        let path = self.blob_path(name);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(NvramError::Io { path, source: e })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// NVRAM in memory, for tests and simulations. Clones share the same content, so a test can look at
@@ -419,6 +566,7 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct MemoryInner {
     text: Option<String>,
+    blobs: HashMap<String, Vec<u8>>,
     fail_writes: bool,
 }
 
@@ -471,6 +619,29 @@ impl NvramStore for MemoryStore {
 
     fn location(&self) -> String {
         "NVRAM in memory".into()
+    }
+
+    fn read_blob(&self, name: &str) -> Result<Vec<u8>, NvramError> {
+        Ok(self.lock().blobs.get(name).cloned().unwrap_or_default())
+    }
+
+    fn write_blob(&mut self, name: &str, offset: usize, bytes: &[u8]) -> Result<(), NvramError> {
+        let mut inner = self.lock();
+        if inner.fail_writes {
+            return Err(NvramError::Io {
+                path: "memory".into(),
+                source: std::io::Error::other("write refused"),
+            });
+        }
+        let blob = inner.blobs.entry(name.to_string()).or_default();
+        blob.truncate(offset);
+        blob.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn remove_blob(&mut self, name: &str) -> Result<(), NvramError> {
+        self.lock().blobs.remove(name);
+        Ok(())
     }
 }
 

@@ -188,6 +188,23 @@ pub struct CtIotConfig {
     pub link: Retransmission,
     /// How long AT+NCDPCLOSE waits for the De-register to be answered (seed §2.3.2: 124 s).
     pub deregister_timeout: Duration,
+    /// DFOTA over Object 5 (seed 002 chapter 5).
+    pub fota: FotaConfig,
+}
+
+/// The firmware update of a model, as data (docs/decisions.md, "DFOTA").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FotaConfig {
+    /// The flash free for a package: a larger one fails with `DOWNLOAD,2`.
+    pub free_flash: usize,
+    /// The Block2 size of the download (protocols.md §5: 512).
+    pub block_size: usize,
+    /// The download's CoAP exchanges.
+    pub download: Retransmission,
+    /// The progress `+QIND: "FOTA","UPDATING",<n>%,1,1` shows, in order (the last is 100).
+    pub update_steps: &'static [u8],
+    /// The time between two progress steps.
+    pub update_step_time: Duration,
 }
 
 /// BC260Y-CN (seed 002).
@@ -202,6 +219,13 @@ pub const BC260Y_CTIOT: CtIotConfig = CtIotConfig {
     lifetime_floor: 900,
     link: Retransmission::new(2, 5),
     deregister_timeout: Duration::from_secs(124),
+    fota: FotaConfig {
+        free_flash: 400 * 1024,
+        block_size: 512,
+        download: Retransmission::new(2, 4),
+        update_steps: &[2, 20, 40, 60, 80, 100],
+        update_step_time: Duration::from_secs(2),
+    },
 };
 
 /// What an optional parameter the host leaves out of a set command becomes (the seeds' notes on

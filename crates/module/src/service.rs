@@ -6,11 +6,11 @@
 //!
 //! Which services start when is two lists: [`AT_BOOT`] and [`AT_FIRST_ATTACH`].
 
-use crate::nvram::{NvramChange, NvramData};
+use crate::nvram::{BlobChange, NvramChange, NvramData, NvramStore};
 use crate::profile::Profile;
 use crate::radio::{RadioEvent, Rai};
 use crate::routing::Router;
-use crate::services::{cmdmp, ctiot, self_registration};
+use crate::services::{cmdmp, ctiot, fota, self_registration};
 use crate::Sim;
 use nbmodem_clock::Instant;
 use nbmodem_net::Transmit;
@@ -35,6 +35,25 @@ pub enum Effect {
     Urc(String),
     /// A change to the saved settings (NVRAM).
     Save(NvramChange),
+    /// A change to a blob of NVRAM (a firmware package).
+    Blob(BlobChange),
+    /// Something for the other services (see [`Message`]).
+    Message(Message),
+    /// The module reboots (into new firmware, say).
+    Restart,
+}
+
+/// What one service tells the others; the module passes it on without looking (the LwM2M link
+/// of the CT IoT platform owns Object 5, the firmware download and update are a service of
+/// their own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// The platform wrote a firmware package URI to /5/0/1.
+    PackageUri(String),
+    /// The platform executed /5/0/2.
+    UpdateFirmware,
+    /// The firmware update's state (/5/0/3) and result (/5/0/5) are now these.
+    FirmwareState { state: u8, result: u8 },
 }
 
 /// What a service sees of the module while it runs, and where it leaves its effects.
@@ -99,6 +118,8 @@ pub trait Service: Any + Send {
     fn is_busy(&self) -> bool;
     /// What changed in the radio (deep sleep began or ended, …); most services need not know.
     fn radio_event(&mut self, _now: Instant, _event: RadioEvent, _env: &mut Env) {}
+    /// A message of another service; most services need not know.
+    fn message(&mut self, _now: Instant, _message: &Message, _env: &mut Env) {}
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
@@ -113,6 +134,8 @@ pub struct Start<'a> {
     pub saved: &'a NvramData,
     pub sim: &'a Sim,
     pub router: &'a Router,
+    /// NVRAM, for the blobs a service left before the power went (a package half downloaded).
+    pub store: &'a dyn NvramStore,
 }
 
 /// Starts a service if it applies to this module, SIM and settings.
@@ -120,7 +143,7 @@ pub type Starter = fn(&Start<'_>, &mut Env<'_>) -> Option<Box<dyn Service>>;
 
 /// The services started when the module has booted: those the host talks to before any network
 /// (AT+NNMI is set before AT+NCDPOPEN, seed 002 §4.1.2).
-pub const AT_BOOT: &[Starter] = &[ctiot::start];
+pub const AT_BOOT: &[Starter] = &[ctiot::start, fota::start];
 
 /// The services started at the first attach after power-on (seeds 000, 001: "开机入网"). Adding a
 /// service that starts then is one line here.
@@ -217,6 +240,13 @@ impl Services {
     pub fn radio_event(&mut self, now: Instant, event: RadioEvent, env: &mut Env) {
         for (_, service) in &mut self.entries {
             service.radio_event(now, event, env.of(service.name()));
+        }
+    }
+
+    /// Tells every service another's message.
+    pub fn message(&mut self, now: Instant, message: &Message, env: &mut Env) {
+        for (_, service) in &mut self.entries {
+            service.message(now, message, env.of(service.name()));
         }
     }
 

@@ -55,6 +55,26 @@ CREATE TABLE IF NOT EXISTS ctiot_products (
     profile TEXT NOT NULL,
     PRIMARY KEY (flavour, id)
 );
+CREATE TABLE IF NOT EXISTS ctiot_fota_packages (
+    flavour TEXT NOT NULL,
+    id TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (flavour, id)
+);
+CREATE TABLE IF NOT EXISTS ctiot_fota_tasks (
+    flavour TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (flavour, id)
+);
+CREATE TABLE IF NOT EXISTS ctiot_fota_upgrades (
+    flavour TEXT NOT NULL,
+    task TEXT NOT NULL,
+    imei TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (flavour, task, imei)
+);
 CREATE TABLE IF NOT EXISTS ctiot_devices (
     flavour TEXT NOT NULL,
     imei TEXT NOT NULL,

@@ -44,6 +44,12 @@ pub enum Write {
     Uplink(Uplink),
     /// A downlink queued, or its new status.
     Downlink(Downlink),
+    /// A firmware package accepted by a CT IoT platform.
+    FotaPackage(crate::ctiot::fota::Package),
+    /// An upgrade task, created or changed.
+    FotaTask(crate::ctiot::fota::Task),
+    /// A device's upgrade, changed.
+    FotaUpgrade(crate::ctiot::fota::Upgrade),
 }
 
 /// The place of a write in its writer's order; every write up to a committed ticket is durable.

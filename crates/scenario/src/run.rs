@@ -209,6 +209,52 @@ impl Player {
                     ));
                 }
             }
+            Step::Package {
+                flavour,
+                id,
+                source,
+                target,
+                size,
+                corrupt,
+            } => {
+                let made = nbmodem_fota::DeltaPackage::make(source, target, *size, 7);
+                let mut bytes = made
+                    .map_err(|e| self.failure(format!("package {id}"), e.to_string()))?
+                    .encode();
+                if *corrupt {
+                    if let Some(last) = bytes.last_mut() {
+                        *last ^= 0xFF;
+                    }
+                }
+                let added = self.stand_ins()?.add_package(*flavour, id, bytes);
+                added.map_err(|e| self.failure(format!("package {id} on {flavour}"), e))?;
+            }
+            Step::Task { flavour, task } => {
+                let mut task = task.clone();
+                task.devices = task.devices.iter().map(|i| self.imei(i)).collect();
+                let id = task.id.clone();
+                let created = self.stand_ins()?.create_task(*flavour, task);
+                created.map_err(|e| self.failure(format!("task {id} on {flavour}"), e))?;
+            }
+            Step::TaskStart { flavour, id } => {
+                let started = self.stand_ins()?.start_task(*flavour, id);
+                started.map_err(|e| self.failure(format!("task {id} on {flavour}"), e))?;
+            }
+            Step::Upgrade {
+                flavour,
+                task,
+                imei,
+                status,
+            } => {
+                let imei = self.imei(imei);
+                let found = self.stand_ins()?.upgrade(*flavour, task, &imei);
+                if found.as_ref().map(|u| u.status) != Some(*status) {
+                    return Err(self.failure(
+                        format!("the upgrade of {imei} by {task} {}", status.as_str()),
+                        format!("{found:?}"),
+                    ));
+                }
+            }
             Step::DnsFail(name) => self
                 .bench
                 .module()

@@ -6,6 +6,8 @@
 use crate::bench::ModuleSetup;
 use nbmodem_clock::parse_duration;
 use nbmodem_module::energy::PowerState;
+use nbmodem_platform::ctiot::admin::NewTask;
+use nbmodem_platform::ctiot::fota::UpgradeStatus;
 use nbmodem_platform::ctiot::NewDevice;
 use nbmodem_platform::{Fault, Flavour, Server, Verdict};
 use regex::Regex;
@@ -92,6 +94,35 @@ pub enum Step {
         flavour: Flavour,
         imei: String,
         count: usize,
+    },
+    /// Adds a firmware package made with `DeltaPackage::make` to a CT IoT platform:
+    /// `package iot p1 BC260YCNAAR02A01 BC260YCNAAR02A02 102400 [corrupt]`.
+    Package {
+        flavour: Flavour,
+        id: String,
+        source: String,
+        target: String,
+        size: usize,
+        /// One payload byte flipped after the digest was computed.
+        corrupt: bool,
+    },
+    /// Creates an upgrade task: `task iot t1 p1 module [group=DFOTA] [retries=N] [start=yes]`.
+    Task {
+        flavour: Flavour,
+        task: NewTask,
+    },
+    /// Starts a task: `task-start aep t1`.
+    TaskStart {
+        flavour: Flavour,
+        id: String,
+    },
+    /// Fails unless the device's upgrade by the task has this status: `upgrade iot t1 module
+    /// succeeded`.
+    Upgrade {
+        flavour: Flavour,
+        task: String,
+        imei: String,
+        status: UpgradeStatus,
     },
     /// Makes the module's resolution of a name (or of every name, `*`) fail.
     DnsFail(String),
@@ -207,6 +238,24 @@ fn parse_step(keyword: &str, arg: &str) -> Result<Step, String> {
             }),
             _ => Err("write `uplinks PLATFORM IMEI COUNT`, e.g. `uplinks aep module 2`".into()),
         },
+        "package" => parse_package(arg),
+        "task" => parse_task(arg),
+        "task-start" => match arg.split_whitespace().collect::<Vec<_>>()[..] {
+            [flavour, id] => Ok(Step::TaskStart {
+                flavour: parse_flavour(flavour)?,
+                id: id.into(),
+            }),
+            _ => Err("write `task-start PLATFORM TASK`".into()),
+        },
+        "upgrade" => match arg.split_whitespace().collect::<Vec<_>>()[..] {
+            [flavour, task, imei, status] => Ok(Step::Upgrade {
+                flavour: parse_flavour(flavour)?,
+                task: task.into(),
+                imei: imei.into(),
+                status: status.parse()?,
+            }),
+            _ => Err("write `upgrade PLATFORM TASK IMEI STATUS`".into()),
+        },
         "dns-fail" if !arg.is_empty() => Ok(Step::DnsFail(arg.into())),
         "dns-restore" => no_arg(Step::DnsRestore),
         "energy" => parse_energy(arg).map(Step::Energy),
@@ -257,6 +306,58 @@ fn parse_device(arg: &str) -> Result<Step, String> {
         }
     }
     Ok(Step::Device { flavour, device })
+}
+
+/// `package PLATFORM ID SOURCE TARGET SIZE [corrupt]`.
+fn parse_package(arg: &str) -> Result<Step, String> {
+    let usage = || "write `package PLATFORM ID SOURCE TARGET SIZE [corrupt]`".to_string();
+    let words: Vec<&str> = arg.split_whitespace().collect();
+    let (corrupt, words) = match words[..] {
+        [ref head @ .., "corrupt"] => (true, head.to_vec()),
+        _ => (false, words),
+    };
+    let [flavour, id, source, target, size] = words[..] else {
+        return Err(usage());
+    };
+    Ok(Step::Package {
+        flavour: parse_flavour(flavour)?,
+        id: id.into(),
+        source: source.into(),
+        target: target.into(),
+        size: size.parse().map_err(|_| usage())?,
+        corrupt,
+    })
+}
+
+/// `task PLATFORM ID PACKAGE IMEI[,IMEI…] [group=NAME] [retries=N] [start=yes]`.
+fn parse_task(arg: &str) -> Result<Step, String> {
+    let usage = || {
+        "write `task PLATFORM ID PACKAGE IMEI[,IMEI…] [group=NAME] [retries=N] [start=yes]`"
+            .to_string()
+    };
+    let mut words = arg.split_whitespace();
+    let mut next = || words.next().ok_or_else(usage);
+    let flavour = parse_flavour(next()?)?;
+    let mut task = NewTask {
+        id: next()?.into(),
+        name: None,
+        package: next()?.into(),
+        group: None,
+        devices: next()?.split(',').map(String::from).collect(),
+        retries: 0,
+        retry_after_s: 0,
+        max_concurrent: 1,
+        start: false,
+    };
+    for option in words {
+        match option.split_once('=') {
+            Some(("group", group)) => task.group = Some(group.into()),
+            Some(("retries", n)) => task.retries = n.parse().map_err(|_| usage())?,
+            Some(("start", "yes")) => task.start = true,
+            _ => return Err(usage()),
+        }
+    }
+    Ok(Step::Task { flavour, task })
 }
 
 /// What an `energy` step checks.

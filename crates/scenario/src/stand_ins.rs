@@ -4,6 +4,8 @@
 
 use crate::bench::{Bench, ModuleSetup, SetupError};
 use nbmodem_module::Route;
+use nbmodem_platform::ctiot::admin::{NewPackage, NewTask};
+use nbmodem_platform::ctiot::fota::Upgrade;
 use nbmodem_platform::ctiot::{Admin, NewDevice};
 use nbmodem_platform::writer::RecordWriter;
 use nbmodem_platform::{
@@ -74,6 +76,52 @@ impl StandIns {
             .map_err(|e| e.to_string())?;
         admin.apply(pending);
         Ok(())
+    }
+
+    /// Adds a firmware package (the bytes of a delta package) to a CT IoT platform.
+    pub fn add_package(
+        &mut self,
+        flavour: Flavour,
+        id: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), String> {
+        let new = NewPackage {
+            id: id.into(),
+            bytes,
+            manufacturer: "quectel".into(),
+            device_type: "WaterMeter".into(),
+            model: "NBIoTDevice".into(),
+            protocol: "CoAP".into(),
+        };
+        let admin = self.admin()?;
+        let pending = admin.add_package(flavour, new).map_err(|e| e.to_string())?;
+        admin.apply(pending);
+        Ok(())
+    }
+
+    /// Creates an upgrade task on a CT IoT platform.
+    pub fn create_task(&mut self, flavour: Flavour, task: NewTask) -> Result<(), String> {
+        let admin = self.admin()?;
+        let pending = admin
+            .create_task(flavour, task)
+            .map_err(|e| e.to_string())?;
+        admin.apply(pending);
+        Ok(())
+    }
+
+    /// Starts an upgrade task.
+    pub fn start_task(&mut self, flavour: Flavour, id: &str) -> Result<(), String> {
+        let admin = self.admin()?;
+        let pending = admin.start_task(flavour, id).map_err(|e| e.to_string())?;
+        admin.apply(pending);
+        Ok(())
+    }
+
+    /// A device's upgrade by a task.
+    pub fn upgrade(&mut self, flavour: Flavour, task: &str, imei: &str) -> Option<Upgrade> {
+        let admin = self.admin().ok()?;
+        let upgrades = nbmodem_net::udp::lock(admin.state()).upgrades(flavour, task);
+        upgrades.into_iter().find(|u| u.imei == imei)
     }
 
     /// Queues a downlink for a device of a CT IoT platform; it goes at once if the device is

@@ -80,3 +80,17 @@ fn a_module_that_cannot_be_built_is_reported_at_its_line() {
         failure.got
     );
 }
+
+/// Plays the scenario named by `NBMODEM_SCENARIO` (a path under tests/scenarios), for working
+/// on one script: `NBMODEM_SCENARIO=x.scn cargo test -p nbmodem-scenario one_scenario`.
+#[test]
+fn one_scenario() {
+    let Ok(name) = std::env::var("NBMODEM_SCENARIO") else {
+        return;
+    };
+    let text = std::fs::read_to_string(scenario_dir().join(name)).unwrap();
+    let scenario = nbmodem_scenario::parse(&text).unwrap();
+    if let Err(f) = nbmodem_scenario::run(&scenario) {
+        panic!("{f}");
+    }
+}

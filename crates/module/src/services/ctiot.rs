@@ -9,6 +9,12 @@
 //! AT+NNMI prints, buffers, or both. The client's events become the `+QLWEVTIND` URCs and the
 //! states of AT+NMSTATUS and AT+QLWULDATASTATUS.
 //!
+//! With DFOTA (chapter 5) the link also holds Object 5: what the platform writes to /5/0/1 and
+//! executes on /5/0/2 goes to the firmware service ([`crate::services::fota`]) as a
+//! [`Message`], the state and result it sends back are notified on /5/0/3; the observation of
+//! /5/0/3 (`+QLWEVTIND: 8`, its end `+QLWEVTIND: 9`) is kept in NVRAM while the module reboots
+//! into new firmware, and the result is notified on it after the next registration.
+//!
 //! Two rules of the seed that the engine does not give by itself:
 //! - a confirmable uplink that goes unacknowledged fails (`+QLWEVTIND: 5`) but leaves the uplink
 //!   channel open, so the host can send again: the observation is taken back as it was;
@@ -17,9 +23,11 @@
 
 use crate::commands::CommandError;
 use crate::errors::ErrorKind;
+use crate::nvram::{KeptObservation, NvramChange};
 use crate::profile::{CtIotConfig, Feature};
 use crate::radio::{RadioEvent, Rai};
-use crate::service::{Effect, Env, Service, Start};
+use crate::service::{Effect, Env, Message, Service, Start};
+use crate::services::fota::state as fota_state;
 use nbmodem_clock::Instant;
 use nbmodem_coap::{CancelReason, EndpointConfig, SavedObservation};
 use nbmodem_dtls::secure::{Role, SecureNode};
@@ -43,6 +51,18 @@ fn uplink_path() -> Path {
 
 fn downlink_path() -> Path {
     Path::new(&DOWNLINK).expect("a valid path")
+}
+
+/// Object 5, Firmware Update: its resources the platform uses (protocols.md §5).
+const FIRMWARE: u16 = 5;
+const PACKAGE_URI: u16 = 1;
+const UPDATE: u16 = 2;
+const STATE: u16 = 3;
+const UPDATE_RESULT: u16 = 5;
+const DELIVERY_METHOD: u16 = 8;
+
+fn firmware_path(resource: u16) -> Path {
+    Path::new(&[FIRMWARE, 0, resource]).expect("a valid path")
 }
 
 /// AT+NMSTATUS (seed §2.3.7).
@@ -101,6 +121,8 @@ pub mod indication {
     pub const CON_FAILED: i8 = 5;
     pub const RESUMED: i8 = 6;
     pub const RESUME_FAILED: i8 = 7;
+    pub const FIRMWARE_OBSERVED: i8 = 8;
+    pub const FIRMWARE_UNOBSERVED: i8 = 9;
     pub const RESET: i8 = 10;
 }
 
@@ -208,6 +230,10 @@ pub struct CtIot {
     registered_until: Option<Instant>,
     /// The link was up when the module went to deep sleep: waking resumes it.
     sleeping_link: bool,
+    /// Object 5's state and update result, as the firmware service last told.
+    firmware_state: (u8, u8),
+    /// The /5/0/3 observation kept across the reboot into new firmware, to report on.
+    kept_observation: Option<KeptObservation>,
 }
 
 /// Starts the service at boot on firmware with the link (BC260Y-CN R02 and later).
@@ -240,6 +266,8 @@ pub fn start(start: &Start<'_>, _env: &mut Env<'_>) -> Option<Box<dyn Service>> 
         before_con: None,
         registered_until: None,
         sleeping_link: false,
+        firmware_state: (fota_state::IDLE, 0),
+        kept_observation: start.in_use.fota_observation.clone(),
     }))
 }
 
@@ -326,7 +354,7 @@ impl CtIot {
             seed: now.unix_millis() ^ 0xC7,
             ..Default::default()
         };
-        Lwm2mClient::new(config, objects(&self.identity), coap)
+        Lwm2mClient::new(config, objects(&self.identity, self.firmware_state), coap)
     }
 
     /// AT+NCDPCLOSE: de-registers; the link is DEREGISTERED when the platform answers, or after
@@ -438,6 +466,7 @@ impl CtIot {
                 self.renew(now);
                 env.notice(format!("registered at {location}"));
                 Self::indicate(env, indication::REGISTERED);
+                self.report_firmware_update(now, env);
             }
             ClientEvent::RegistrationFailed { status } => {
                 let (state, why) = match status {
@@ -471,6 +500,25 @@ impl CtIot {
             ClientEvent::ObservationEnded { path, reason } if path == uplink_path() => {
                 self.uplink_channel_ended(reason, env)
             }
+            ClientEvent::ObservationStarted { path } if path == firmware_path(STATE) => {
+                env.notice("the platform observes /5/0/3: a firmware update may come");
+                Self::indicate(env, indication::FIRMWARE_OBSERVED);
+            }
+            // An unacknowledged notification ends it too, but the platform did not cancel it.
+            ClientEvent::ObservationEnded { path, reason }
+                if path == firmware_path(STATE) && reason != CancelReason::Timeout =>
+            {
+                env.notice("the platform stopped observing /5/0/3");
+                Self::indicate(env, indication::FIRMWARE_UNOBSERVED);
+            }
+            ClientEvent::Written { paths } if paths.contains(&firmware_path(PACKAGE_URI)) => {
+                if let Some(uri) = self.package_uri() {
+                    env.effect(Effect::Message(Message::PackageUri(uri)));
+                }
+            }
+            ClientEvent::Executed { path, .. } if path == firmware_path(UPDATE) => {
+                env.effect(Effect::Message(Message::UpdateFirmware));
+            }
             ClientEvent::NotificationAcked { path, .. } if path == uplink_path() => {
                 self.con_status = con_status::DELIVERED;
                 self.before_con = None;
@@ -493,6 +541,67 @@ impl CtIot {
             }
             _ => {}
         }
+    }
+
+    /// What the platform wrote to /5/0/1.
+    fn package_uri(&mut self) -> Option<String> {
+        let object = self
+            .link
+            .as_mut()?
+            .client()
+            .store_mut()
+            .object_as::<DataObject>(FIRMWARE)?;
+        match object.get(0, PACKAGE_URI) {
+            Some(ResourceValue::Single(Value::String(uri))) => Some(uri.clone()),
+            _ => None,
+        }
+    }
+
+    /// The firmware service changed Object 5: the platform's observer is told; entering the
+    /// update, the observation is kept in NVRAM for the report after the reboot.
+    fn firmware_state(&mut self, now: Instant, state: u8, result: u8, env: &mut Env) {
+        self.firmware_state = (state, result);
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        let client = link.client();
+        set_firmware_state(client.store_mut(), (state, result));
+        client.value_changed(now, firmware_path(STATE));
+        if state != fota_state::UPDATING {
+            return;
+        }
+        if let Some(saved) = client.saved_observation(firmware_path(STATE)) {
+            let kept = KeptObservation {
+                token: hex(&saved.token),
+                sequence: saved.sequence,
+            };
+            env.effect(Effect::Save(NvramChange::FotaObservation(Some(kept))));
+        }
+    }
+
+    /// After the reboot into new firmware (or back into the old one), the update's result is
+    /// notified on the observation kept from before.
+    fn report_firmware_update(&mut self, now: Instant, env: &mut Env) {
+        let (Some(kept), Some(link)) = (self.kept_observation.take(), self.link.as_mut()) else {
+            return;
+        };
+        env.effect(Effect::Save(NvramChange::FotaObservation(None)));
+        let Some(token) = nbmodem_operators::ctiot::decode_hex(&kept.token) else {
+            return;
+        };
+        let client = link.client();
+        let saved = SavedObservation {
+            peer: client.config().server,
+            token,
+            sequence: kept.sequence,
+            resource: format!("{}?", firmware_path(STATE)),
+        };
+        client.restore_observation(firmware_path(STATE), saved);
+        client.notify(now, firmware_path(STATE), false);
+        let (state, result) = self.firmware_state;
+        env.notice(format!(
+            "firmware update reported: state {state}, result {result}"
+        ));
     }
 
     /// The lifetime starts again (a registration or an Update).
@@ -593,8 +702,41 @@ impl CtIot {
     }
 }
 
-/// Objects 1 (server), 3 (device) and 19 (the data: instance 0 up, instance 1 down).
-fn objects(identity: &Identity) -> ObjectStore {
+/// Sets Object 5's state and update result.
+fn set_firmware_state(store: &mut ObjectStore, (state, result): (u8, u8)) {
+    if let Some(object) = store.object_as::<DataObject>(FIRMWARE) {
+        let int = |v: u8| ResourceValue::Single(Value::Integer(i64::from(v)));
+        object.set(0, STATE, int(state));
+        object.set(0, UPDATE_RESULT, int(result));
+    }
+}
+
+/// Object 5: the package URI, the update, its state and result, pull delivery only.
+fn firmware_object() -> DataObject {
+    use Operations::{Execute, Read, ReadWrite};
+    let mut firmware = DataObject::new(
+        FIRMWARE,
+        vec![
+            ResourceDef::new(PACKAGE_URI, ResourceType::String, ReadWrite),
+            ResourceDef::new(UPDATE, ResourceType::Opaque, Execute),
+            ResourceDef::new(STATE, ResourceType::Integer, Read),
+            ResourceDef::new(UPDATE_RESULT, ResourceType::Integer, Read),
+            ResourceDef::new(DELIVERY_METHOD, ResourceType::Integer, Read),
+        ],
+    )
+    .with_instance(0);
+    firmware.set(
+        0,
+        PACKAGE_URI,
+        ResourceValue::Single(Value::String(String::new())),
+    );
+    firmware.set(0, DELIVERY_METHOD, ResourceValue::Single(Value::Integer(0)));
+    firmware
+}
+
+/// Objects 1 (server), 3 (device), 5 (firmware update) and 19 (the data: instance 0 up,
+/// instance 1 down).
+fn objects(identity: &Identity, firmware_state: (u8, u8)) -> ObjectStore {
     use Operations::{Read, ReadWrite};
     let text = |s: &str| ResourceValue::Single(Value::String(s.into()));
     let mut device = DataObject::new(
@@ -629,7 +771,9 @@ fn objects(identity: &Identity) -> ObjectStore {
     let mut store = ObjectStore::new();
     store.add(server);
     store.add(device);
+    store.add(firmware_object());
     store.add(data);
+    set_firmware_state(&mut store, firmware_state);
     store
 }
 
@@ -664,6 +808,12 @@ impl Service for CtIot {
         self.follow(now, env);
         if self.closing_until.is_some_and(|until| until <= now) {
             self.deregistered(now, env);
+        }
+    }
+
+    fn message(&mut self, now: Instant, message: &Message, env: &mut Env) {
+        if let Message::FirmwareState { state, result } = *message {
+            self.firmware_state(now, state, result, env);
         }
     }
 

@@ -7,10 +7,12 @@
 //! A downlink that reached the servers before its queued row was durable could have its later
 //! status overwritten; this order rules that out.
 
+use super::fota::{Package, Task, TaskStyle, Upgrade, MAX_PACKAGE};
 use super::state::SharedState;
 use super::{decode_hex, hex, Device, Downlink, DownlinkStatus, Flavour, Product};
 use crate::writer::{RecordWriter, Ticket, Write};
 use nbmodem_clock::Instant;
+use nbmodem_fota::DeltaPackage;
 use nbmodem_net::udp::lock;
 use serde::Deserialize;
 
@@ -18,7 +20,7 @@ use serde::Deserialize;
 pub const MAX_DOWNLINK: usize = 1024;
 /// The longest key a device takes (seed 002 §2.3.1: 256 bytes).
 pub const MAX_PSK: usize = 256;
-/// The longest product id.
+/// The longest product, package or task id.
 pub const MAX_PRODUCT_ID: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,10 +35,66 @@ pub enum AdminError {
     NoSuchDevice(Flavour, String),
     #[error("no product {1} on the {0} platform")]
     NoSuchProduct(Flavour, String),
-    #[error("the product id must be 1 to {MAX_PRODUCT_ID} letters, digits, '-' or '_'")]
+    #[error("an id must be 1 to {MAX_PRODUCT_ID} letters, digits, '-' or '_'")]
     BadProductId,
     #[error("the profile is not one of seed 002 §5.1.2: {0}")]
     BadProfile(String),
+    #[error("not a usable firmware package: {0}")]
+    BadPackage(String),
+    #[error("no firmware package {1} on the {0} platform")]
+    NoSuchPackage(Flavour, String),
+    #[error("no upgrade task {1} on the {0} platform")]
+    NoSuchTask(Flavour, String),
+    #[error("not a usable upgrade task: {0}")]
+    BadTask(String),
+}
+
+/// A firmware package to add: its bytes and the metadata of seed §5.1.5 (which must be the
+/// product profile's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPackage {
+    pub id: String,
+    pub bytes: Vec<u8>,
+    pub manufacturer: String,
+    pub device_type: String,
+    pub model: String,
+    pub protocol: String,
+}
+
+/// An upgrade task to create.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTask {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub package: String,
+    /// The device group of an IoT platform batch task; absent for an AEP task.
+    #[serde(default)]
+    pub group: Option<String>,
+    pub devices: Vec<String>,
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default)]
+    pub retry_after_s: u64,
+    #[serde(default = "one")]
+    pub max_concurrent: u32,
+    /// Start at once (a batch task always does).
+    #[serde(default)]
+    pub start: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A product, package or task id: it goes into URIs and file names as it is.
+fn check_id(id: &str) -> Result<(), AdminError> {
+    let id_ok = (1..=MAX_PRODUCT_ID).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    id_ok.then_some(()).ok_or(AdminError::BadProductId)
 }
 
 /// A device to add, as the API and the command line give it.
@@ -68,6 +126,8 @@ enum Change {
     RemoveDevice(Flavour, String),
     Product(Product),
     Downlink(Downlink),
+    Package(Package),
+    Task(Task, Vec<Upgrade>),
 }
 
 pub struct Admin {
@@ -104,6 +164,13 @@ impl Admin {
             }
             Change::Product(product) => state.put_product(product),
             Change::Downlink(downlink) => state.queue(downlink),
+            Change::Package(package) => state.put_package(package),
+            Change::Task(task, upgrades) => {
+                state.put_task(task);
+                for upgrade in upgrades {
+                    state.put_upgrade(upgrade);
+                }
+            }
         }
         pending.value
     }
@@ -166,13 +233,7 @@ impl Admin {
         id: &str,
         profile: serde_json::Value,
     ) -> Result<Pending<Product>, AdminError> {
-        let id_ok = (1..=MAX_PRODUCT_ID).contains(&id.len())
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !id_ok {
-            return Err(AdminError::BadProductId);
-        }
+        check_id(id)?;
         check_profile(&profile)?;
         let product = Product {
             flavour,
@@ -181,6 +242,104 @@ impl Admin {
         };
         let write = Write::Product(product.clone());
         Ok(self.pending(write, Change::Product(product.clone()), product))
+    }
+
+    /// Adds (or replaces) a firmware package: a delta package whose digest checks, with its
+    /// metadata. (A signed upload checks the signature first and adds the package inside.)
+    pub fn add_package(
+        &mut self,
+        flavour: Flavour,
+        new: NewPackage,
+    ) -> Result<Pending<Package>, AdminError> {
+        check_id(&new.id)?;
+        if new.bytes.len() > MAX_PACKAGE {
+            return Err(AdminError::BadPackage(format!(
+                "larger than {MAX_PACKAGE} bytes"
+            )));
+        }
+        let delta =
+            DeltaPackage::parse(&new.bytes).map_err(|e| AdminError::BadPackage(e.to_string()))?;
+        let package = Package {
+            flavour,
+            id: new.id,
+            version: delta.target,
+            source: delta.source,
+            manufacturer: new.manufacturer,
+            device_type: new.device_type,
+            model: new.model,
+            protocol: new.protocol,
+            size: new.bytes.len(),
+            bytes: std::sync::Arc::new(new.bytes),
+        };
+        let write = Write::FotaPackage(package.clone());
+        Ok(self.pending(write, Change::Package(package.clone()), package))
+    }
+
+    /// Creates an upgrade task for devices of the platform; each gets an upgrade, waiting.
+    pub fn create_task(
+        &mut self,
+        flavour: Flavour,
+        new: NewTask,
+    ) -> Result<Pending<Task>, AdminError> {
+        check_id(&new.id)?;
+        {
+            let state = lock(&self.state);
+            if state.package(flavour, &new.package).is_none() {
+                return Err(AdminError::NoSuchPackage(flavour, new.package));
+            }
+            if let Some(imei) = new
+                .devices
+                .iter()
+                .find(|i| state.device(flavour, i).is_none())
+            {
+                return Err(AdminError::NoSuchDevice(flavour, imei.clone()));
+            }
+        }
+        if new.devices.is_empty() || new.max_concurrent == 0 {
+            return Err(AdminError::BadTask(
+                "a task needs devices and a concurrency of at least 1".into(),
+            ));
+        }
+        let style = match new.group {
+            Some(group) => TaskStyle::Batch { group },
+            None => TaskStyle::Aep,
+        };
+        let started = new.start || matches!(style, TaskStyle::Batch { .. });
+        let task = Task {
+            flavour,
+            name: new.name.unwrap_or_else(|| new.id.clone()),
+            id: new.id,
+            style,
+            package: new.package,
+            devices: new.devices,
+            retries: new.retries,
+            retry_after_s: new.retry_after_s,
+            max_concurrent: new.max_concurrent,
+            started,
+        };
+        let upgrades: Vec<Upgrade> = task
+            .devices
+            .iter()
+            .map(|imei| Upgrade::new(flavour, &task.id, imei))
+            .collect();
+        Ok(self.task_change(task, upgrades))
+    }
+
+    /// Starts a task ("立即启动").
+    pub fn start_task(&mut self, flavour: Flavour, id: &str) -> Result<Pending<Task>, AdminError> {
+        let task = lock(&self.state).task(flavour, id).cloned();
+        let mut task = task.ok_or_else(|| AdminError::NoSuchTask(flavour, id.to_string()))?;
+        task.started = true;
+        Ok(self.task_change(task, Vec::new()))
+    }
+
+    /// Writes a task and new upgrades of it in one batch.
+    fn task_change(&mut self, task: Task, upgrades: Vec<Upgrade>) -> Pending<Task> {
+        for upgrade in &upgrades {
+            self.writer.submit(Write::FotaUpgrade(upgrade.clone()));
+        }
+        let write = Write::FotaTask(task.clone());
+        self.pending(write, Change::Task(task.clone(), upgrades), task)
     }
 
     /// Queues a downlink for a device; the servers send it when the device is awake.

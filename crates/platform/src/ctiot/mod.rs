@@ -16,6 +16,7 @@
 //! - the sans-IO server node ([`CtIotServer`]).
 
 pub mod admin;
+pub mod fota;
 mod node;
 pub(crate) mod persist;
 pub mod state;

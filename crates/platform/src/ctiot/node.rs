@@ -2,7 +2,10 @@
 //! address, that admits the platform's devices, observes their /19/0/0, stores their uplinks and
 //! writes their downlinks. Every Register, Update and De-register is recorded; uplinks and
 //! downlinks have tables of their own. What the node sends waits until what it wrote before is
-//! durable, so an uplink is acknowledged only once it is stored.
+//! durable, so an uplink is acknowledged only once it is stored. Firmware upgrades and the
+//! packages they download are in [`upgrade`].
+
+mod upgrade;
 
 use super::state::SharedState;
 use super::{
@@ -104,6 +107,10 @@ pub struct CtIotServer {
     withheld: Vec<(SocketAddr, u16, Instant)>,
     /// Whether the datagram being handled is a confirmable notification.
     confirmable_uplink: bool,
+    /// The upgrades' operations in flight: the IMEI and the step.
+    fota_ops: HashMap<OperationId, (String, upgrade::Step)>,
+    /// Upgrade steps waiting for a device's operation in flight, by IMEI.
+    fota_deferred: HashMap<String, upgrade::Step>,
 }
 
 impl CtIotServer {
@@ -128,6 +135,7 @@ impl CtIotServer {
             all_clients: true,
             awake_time: AWAKE_TIME,
         });
+        server.serve_paths(&[super::fota::FOTA_PATH]);
         let engine = if secure {
             let role = Role::Server {
                 lookup: psk_lookup(flavour, Arc::clone(&state)),
@@ -153,6 +161,8 @@ impl CtIotServer {
             writes: HashMap::new(),
             withheld: Vec::new(),
             confirmable_uplink: false,
+            fota_ops: HashMap::new(),
+            fota_deferred: HashMap::new(),
         }
     }
 
@@ -295,7 +305,21 @@ impl CtIotServer {
                     response,
                     ..
                 } if path == uplink_path() => self.uplink(now, &endpoint, &response),
+                ServerEvent::Notification {
+                    endpoint,
+                    path,
+                    response,
+                    ..
+                } if path == upgrade::firmware_state_path() => {
+                    self.heard(now, &endpoint);
+                    self.fota_state(now, &endpoint, &response)
+                }
                 ServerEvent::Notification { .. } => {}
+                ServerEvent::Request {
+                    id,
+                    address,
+                    request,
+                } => self.serve_package(now, id, address, &request),
             }
         }
     }
@@ -344,6 +368,7 @@ impl CtIotServer {
         {
             self.observations.insert(operation, imei.to_string());
         }
+        self.fota_registered(now, imei);
         self.send_queued(now, imei);
     }
 
@@ -376,6 +401,7 @@ impl CtIotServer {
             self.queue_downlink(now, imei, &REPLY);
         }
         self.send_queued(now, imei);
+        self.fota_contact(now, imei);
     }
 
     /// Queues a downlink written by the platform itself (the `AAAA0000` reply).
@@ -454,12 +480,19 @@ impl CtIotServer {
         operation: OperationId,
         result: Result<Response, ExchangeError>,
     ) {
+        if self.fota_completed(now, operation, &result) {
+            return;
+        }
         if let Some(imei) = self.observations.remove(&operation) {
             let observed = result
                 .as_ref()
                 .is_ok_and(|r| r.is_success() && r.observe.is_some());
             lock(&self.state).update_presence(self.flavour, &imei, |p| p.observed = observed);
             self.record_operation(now, &imei, "observe", "/19/0/0", &result);
+            self.fota_continue(now, &imei);
+            if observed {
+                self.fota_contact(now, &imei);
+            }
             return;
         }
         let Some((imei, id)) = self.writes.remove(&operation) else {
@@ -476,6 +509,7 @@ impl CtIotServer {
         };
         self.update_downlink(now, &imei, id, |d| d.status = status);
         self.record_operation(now, &imei, "write", "/19/1/0", &result);
+        self.fota_continue(now, &imei);
     }
 
     fn record_operation(

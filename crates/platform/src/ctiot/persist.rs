@@ -1,5 +1,6 @@
 //! The CT IoT platforms' rows in the store: products, devices, uplinks and downlinks.
 
+use super::fota::{Package, Task, Upgrade};
 use super::{Device, Downlink, DownlinkStatus, Flavour, Product, Uplink};
 use crate::store::{Store, StoreError};
 use crate::writer::Write;
@@ -71,6 +72,42 @@ pub(crate) fn write(connection: &Connection, write: &Write) -> Result<(), StoreE
                     sql_ms(downlink.queued_ms),
                     sql_ms(downlink.updated_ms),
                     downlink.attempts
+                ])?;
+        }
+        Write::FotaPackage(package) => {
+            let meta = serde_json::to_string(package).map_err(corrupt)?;
+            connection
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO ctiot_fota_packages (flavour, id, meta, bytes)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    package.flavour.as_str(),
+                    package.id,
+                    meta,
+                    package.bytes.as_slice()
+                ])?;
+        }
+        Write::FotaTask(task) => {
+            let body = serde_json::to_string(task).map_err(corrupt)?;
+            connection
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO ctiot_fota_tasks (flavour, id, body) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![task.flavour.as_str(), task.id, body])?;
+        }
+        Write::FotaUpgrade(upgrade) => {
+            let body = serde_json::to_string(upgrade).map_err(corrupt)?;
+            connection
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO ctiot_fota_upgrades (flavour, task, imei, body)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    upgrade.flavour.as_str(),
+                    upgrade.task,
+                    upgrade.imei,
+                    body
                 ])?;
         }
         Write::Record(_) | Write::Device(_) => {}
@@ -229,14 +266,57 @@ impl Store {
         Ok(last.map_or(0, from_sql))
     }
 
+    /// The firmware packages, with their bytes.
+    pub fn fota_packages(&self) -> Result<Vec<Package>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT meta, bytes FROM ctiot_fota_packages ORDER BY flavour, id")?;
+        let mut rows = statement.query([])?;
+        let mut packages = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut package: Package =
+                serde_json::from_str(&row.get::<_, String>(0)?).map_err(corrupt)?;
+            package.bytes = std::sync::Arc::new(row.get(1)?);
+            packages.push(package);
+        }
+        Ok(packages)
+    }
+
+    /// The rows of a table of JSON bodies (upgrade tasks, upgrades).
+    fn bodies<T: serde::de::DeserializeOwned>(&self, table: &str) -> Result<Vec<T>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare(&format!("SELECT body FROM {table} ORDER BY rowid"))?;
+        let mut rows = statement.query([])?;
+        let mut values = Vec::new();
+        while let Some(row) = rows.next()? {
+            values.push(serde_json::from_str(&row.get::<_, String>(0)?).map_err(corrupt)?);
+        }
+        Ok(values)
+    }
+
+    pub fn fota_tasks(&self) -> Result<Vec<Task>, StoreError> {
+        self.bodies("ctiot_fota_tasks")
+    }
+
+    pub fn fota_upgrades(&self) -> Result<Vec<Upgrade>, StoreError> {
+        self.bodies("ctiot_fota_upgrades")
+    }
+
     /// What the CT IoT platforms start from.
     pub fn ctiot_state(&self) -> Result<super::CtIotState, StoreError> {
-        Ok(super::CtIotState::load(
+        let mut state = super::CtIotState::load(
             self.ctiot_products()?,
             self.ctiot_devices()?,
             self.downlinks(None)?,
             self.last_downlink_id()?,
-        ))
+        );
+        state.load_fota(
+            self.fota_packages()?,
+            self.fota_tasks()?,
+            self.fota_upgrades()?,
+        );
+        Ok(state)
     }
 }
 

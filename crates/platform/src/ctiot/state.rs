@@ -3,6 +3,7 @@
 //! each flavour. The durable copy is in the store; this is loaded from it at start-up and changed
 //! only after the store has the change.
 
+use super::fota::{Package, Task, Upgrade, UpgradeStatus};
 use super::{Device, Downlink, DownlinkStatus, Flavour, Product, AWAKE_TIME};
 use crate::fault::Faults;
 use nbmodem_clock::Instant;
@@ -53,6 +54,10 @@ pub struct CtIotState {
     pending: HashMap<Key, VecDeque<Downlink>>,
     presence: HashMap<Key, Presence>,
     faults: HashMap<Flavour, Faults>,
+    packages: HashMap<Key, Package>,
+    tasks: HashMap<Key, Task>,
+    /// Each device's upgrade by each task: by (flavour, task), then IMEI.
+    upgrades: HashMap<Key, HashMap<String, Upgrade>>,
     /// The IMEI each DTLS peer proved with its key.
     identities: HashMap<SocketAddr, String>,
     last_downlink: u64,
@@ -90,6 +95,97 @@ impl CtIotState {
             state.queue(downlink);
         }
         state
+    }
+
+    /// Adds the DFOTA packages, tasks and upgrades the store holds.
+    pub fn load_fota(&mut self, packages: Vec<Package>, tasks: Vec<Task>, upgrades: Vec<Upgrade>) {
+        for package in packages {
+            self.put_package(package);
+        }
+        for task in tasks {
+            self.put_task(task);
+        }
+        for upgrade in upgrades {
+            self.put_upgrade(upgrade);
+        }
+    }
+
+    pub fn put_package(&mut self, package: Package) {
+        self.packages
+            .insert(key(package.flavour, &package.id), package);
+    }
+
+    pub fn package(&self, flavour: Flavour, id: &str) -> Option<&Package> {
+        self.packages.get(&key(flavour, id))
+    }
+
+    pub fn packages(&self, flavour: Flavour) -> Vec<Package> {
+        let mut packages: Vec<Package> = self
+            .packages
+            .values()
+            .filter(|p| p.flavour == flavour)
+            .cloned()
+            .collect();
+        packages.sort_by(|a, b| a.id.cmp(&b.id));
+        packages
+    }
+
+    pub fn put_task(&mut self, task: Task) {
+        self.tasks.insert(key(task.flavour, &task.id), task);
+    }
+
+    pub fn task(&self, flavour: Flavour, id: &str) -> Option<&Task> {
+        self.tasks.get(&key(flavour, id))
+    }
+
+    pub fn tasks(&self, flavour: Flavour) -> Vec<Task> {
+        let mut tasks: Vec<Task> = self
+            .tasks
+            .values()
+            .filter(|t| t.flavour == flavour)
+            .cloned()
+            .collect();
+        tasks.sort_by(|a, b| a.id.cmp(&b.id));
+        tasks
+    }
+
+    pub fn put_upgrade(&mut self, upgrade: Upgrade) {
+        self.upgrades
+            .entry(key(upgrade.flavour, &upgrade.task))
+            .or_default()
+            .insert(upgrade.imei.clone(), upgrade);
+    }
+
+    /// The upgrades of a task, by IMEI.
+    pub fn upgrades(&self, flavour: Flavour, task: &str) -> Vec<Upgrade> {
+        let mut upgrades: Vec<Upgrade> = self
+            .upgrades
+            .get(&key(flavour, task))
+            .map(|u| u.values().cloned().collect())
+            .unwrap_or_default();
+        upgrades.sort_by(|a, b| a.imei.cmp(&b.imei));
+        upgrades
+    }
+
+    /// The device's upgrade under way (downloading or updating), else one a started task may
+    /// begin at `now_ms` within its concurrency limit.
+    pub fn upgrade_for(&self, flavour: Flavour, imei: &str, now_ms: u64) -> Option<Upgrade> {
+        let mut candidates = self.tasks(flavour).into_iter().filter(|t| t.started);
+        let mine = |task: &Task| self.upgrades.get(&key(flavour, &task.id))?.get(imei);
+        let tasks: Vec<Task> = candidates.by_ref().collect();
+        if let Some(active) = tasks.iter().filter_map(mine).find(|u| u.status.is_active()) {
+            return Some(active.clone());
+        }
+        tasks.iter().find_map(|task| {
+            let upgrade = mine(task)?;
+            let ready = upgrade.status == UpgradeStatus::Waiting && upgrade.retry_at_ms <= now_ms;
+            let active = self
+                .upgrades(flavour, &task.id)
+                .iter()
+                .filter(|u| u.status.is_active())
+                .count();
+            (ready && active < task.max_concurrent as usize).then(|| upgrade.clone())
+        })
     }
 
     pub fn shared(self) -> SharedState {
