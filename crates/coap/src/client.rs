@@ -179,7 +179,7 @@ impl Endpoint {
             by_block: false,
             last_notification: None,
         };
-        self.client.insert(id, exchange);
+        self.client.insert(id, Box::new(exchange));
         id
     }
 
