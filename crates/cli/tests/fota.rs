@@ -29,26 +29,23 @@ fn fota_ok(dir: &Path, args: &[&str]) -> String {
     out
 }
 
+/// `nbmodem fota keygen` of an ECDSA key pair into `out`, the pass phrase from `pass.txt`.
+fn ecdsa_keygen(dir: &Path, out: &str) {
+    let args = [
+        "--algorithm",
+        "ECDSA_256K1+SHA256",
+        "--passphrase-file",
+        "pass.txt",
+    ];
+    fota_ok(dir, &[&["keygen", "--out", out], &args[..]].concat());
+}
+
 #[test]
 fn keygen_make_sign_verify() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     std::fs::write(dir.join("pass.txt"), "Quectel123\n").unwrap();
-    let pass = ["--passphrase-file", "pass.txt"];
-    fota_ok(
-        dir,
-        &[
-            &[
-                "keygen",
-                "--algorithm",
-                "ECDSA_256K1+SHA256",
-                "--out",
-                "keys",
-            ],
-            &pass[..],
-        ]
-        .concat(),
-    );
+    ecdsa_keygen(dir, "keys");
     let mode = |p: &str| {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o777
@@ -97,20 +94,7 @@ fn keygen_make_sign_verify() {
     }
 
     // Another key pair of the same kind: the signature does not match, exit 1 with the reason.
-    fota_ok(
-        dir,
-        &[
-            &[
-                "keygen",
-                "--algorithm",
-                "ECDSA_256K1+SHA256",
-                "--out",
-                "other",
-            ],
-            &pass[..],
-        ]
-        .concat(),
-    );
+    ecdsa_keygen(dir, "other");
     let (code, out, _) = fota(dir, &["verify", SIGNED, "--key", "other/public.pem"]);
     assert_eq!(code, Some(1));
     assert!(
