@@ -4,6 +4,7 @@
 //! - `nbmodem modem`: the module on stdio, a TCP port or a pseudo-terminal.
 //! - `nbmodem scenario FILE…`: plays scenario scripts in virtual time.
 //! - `nbmodem models`: the models and their default firmware.
+//! - `nbmodem fota`: DFOTA key pairs, delta packages and their signatures.
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -69,6 +70,8 @@ enum Command {
     /// Stand-in operator platforms: CT/CU self-registration registries and the CMDMP DM server
     /// (see docs/platforms.md).
     Platform(nbmodem_platform::cli::PlatformArgs),
+    /// DFOTA: key pairs, delta packages, signing and verifying (see docs/fota.md).
+    Fota(nbmodem_cli::fota::FotaArgs),
 }
 
 #[derive(Subcommand)]
@@ -183,6 +186,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Scenario { files } => Ok(play_scenarios(&files)),
         Command::Coap { command } => coap(command),
         Command::Platform(args) => platform(args),
+        Command::Fota(args) => nbmodem_cli::fota::run(args),
         Command::Models => {
             for p in PROFILES {
                 println!("{:<10} {}", p.model, p.default_firmware);
