@@ -99,6 +99,21 @@ impl StandIns {
         Ok(())
     }
 
+    /// Flips the last byte of the copy of a package a CT IoT platform serves, as a damaged disk
+    /// would: the platform accepted the package whole (it refuses a corrupt one), so a corrupt
+    /// download can only come from damage after that.
+    pub fn damage_package(&mut self, flavour: Flavour, id: &str) -> Result<(), String> {
+        let mut state = nbmodem_net::udp::lock(self.admin()?.state());
+        let mut package = state.package(flavour, id).ok_or("no such package")?.clone();
+        let mut bytes = package.bytes.to_vec();
+        if let Some(last) = bytes.last_mut() {
+            *last ^= 0xFF;
+        }
+        package.bytes = Arc::new(bytes);
+        state.put_package(package);
+        Ok(())
+    }
+
     /// Creates an upgrade task on a CT IoT platform.
     pub fn create_task(&mut self, flavour: Flavour, task: NewTask) -> Result<(), String> {
         let admin = self.admin()?;
