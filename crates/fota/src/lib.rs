@@ -4,4 +4,4 @@
 
 pub mod package;
 
-pub use package::{DeltaPackage, PackageError};
+pub use package::{DeltaPackage, PackageError, PackageHeader};

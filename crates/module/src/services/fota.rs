@@ -25,7 +25,7 @@ use crate::routing::{split_host_port, Router};
 use crate::service::{Effect, Env, Message, Service, Start};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{Endpoint, EndpointConfig, Event, Request, RequestId, Status};
-use nbmodem_fota::{DeltaPackage, PackageError};
+use nbmodem_fota::{DeltaPackage, PackageError, PackageHeader};
 use nbmodem_net::Transmit;
 use std::any::Any;
 use std::net::SocketAddr;
@@ -286,7 +286,9 @@ impl Fota {
         if num * self.config.block_size != offset {
             return self.download_failed(result::CONNECTION_LOST, env);
         }
-        if offset + payload.len() > self.config.free_flash {
+        if offset + payload.len() > self.config.free_flash
+            || self.declared_len(&payload) > self.config.free_flash
+        {
             env.notice(format!(
                 "the package does not fit the {} bytes of free flash",
                 self.config.free_flash
@@ -301,6 +303,17 @@ impl Fota {
         }));
         let stored = self.package.len();
         Self::urc(env, &format!("\"DOWNLOADING\",{stored}"));
+    }
+
+    /// The whole package's length as its header declares it (0 while the header has not come):
+    /// a package that cannot fit fails at its first block instead of after filling the flash.
+    fn declared_len(&self, block: &[u8]) -> usize {
+        let head = if self.package.is_empty() {
+            block
+        } else {
+            &self.package
+        };
+        PackageHeader::parse(head).map_or(0, |h| h.package_len())
     }
 
     /// The last block came: the package is checked before it counts as downloaded.
