@@ -216,13 +216,14 @@ impl Player {
                 target,
                 size,
                 corrupt,
+                uri,
             } => {
                 let made = nbmodem_fota::DeltaPackage::make(source, target, *size, 7);
                 let bytes = made
                     .map_err(|e| self.failure(format!("package {id}"), e.to_string()))?
                     .encode();
                 let stand_ins = self.stand_ins()?;
-                let mut added = stand_ins.add_package(*flavour, id, bytes);
+                let mut added = stand_ins.add_package(*flavour, id, bytes, uri.clone());
                 if *corrupt {
                     added = added.and_then(|()| stand_ins.damage_package(*flavour, id));
                 }

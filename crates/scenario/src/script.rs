@@ -96,7 +96,7 @@ pub enum Step {
         count: usize,
     },
     /// Adds a firmware package made with `DeltaPackage::make` to a CT IoT platform:
-    /// `package iot p1 BC260YCNAAR02A01 BC260YCNAAR02A02 102400 [corrupt]`.
+    /// `package iot p1 BC260YCNAAR02A01 BC260YCNAAR02A02 102400 [corrupt] [uri=URI]`.
     Package {
         flavour: Flavour,
         id: String,
@@ -106,6 +106,8 @@ pub enum Step {
         /// The copy the platform serves is damaged after it accepted the package (its last
         /// byte flipped), so that the module's digest check fails.
         corrupt: bool,
+        /// The URI the platform writes to /5/0/1 instead of its own.
+        uri: Option<String>,
     },
     /// Creates an upgrade task: `task iot t1 p1 module [group=DFOTA] [retries=N] [start=yes]`.
     Task {
@@ -302,17 +304,21 @@ fn parse_device(arg: &str) -> Result<Step, String> {
     Ok(Step::Device { flavour, device })
 }
 
-/// `package PLATFORM ID SOURCE TARGET SIZE [corrupt]`.
+/// `package PLATFORM ID SOURCE TARGET SIZE [corrupt] [uri=URI]`.
 fn parse_package(arg: &str) -> Result<Step, String> {
-    let usage = || "write `package PLATFORM ID SOURCE TARGET SIZE [corrupt]`".to_string();
+    let usage = || "write `package PLATFORM ID SOURCE TARGET SIZE [corrupt] [uri=URI]`".to_string();
     let words: Vec<&str> = arg.split_whitespace().collect();
-    let (corrupt, words) = match words[..] {
-        [ref head @ .., "corrupt"] => (true, head.to_vec()),
-        _ => (false, words),
-    };
-    let [flavour, id, source, target, size] = words[..] else {
+    let [flavour, id, source, target, size, ref options @ ..] = words[..] else {
         return Err(usage());
     };
+    let (mut corrupt, mut uri) = (false, None);
+    for option in options {
+        match (*option, option.split_once('=')) {
+            ("corrupt", _) => corrupt = true,
+            (_, Some(("uri", value))) => uri = Some(value.to_string()),
+            _ => return Err(usage()),
+        }
+    }
     Ok(Step::Package {
         flavour: parse_flavour(flavour)?,
         id: id.into(),
@@ -320,6 +326,7 @@ fn parse_package(arg: &str) -> Result<Step, String> {
         target: target.into(),
         size: size.parse().map_err(|_| usage())?,
         corrupt,
+        uri,
     })
 }
 

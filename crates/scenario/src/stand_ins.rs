@@ -84,6 +84,7 @@ impl StandIns {
         flavour: Flavour,
         id: &str,
         bytes: Vec<u8>,
+        uri: Option<String>,
     ) -> Result<(), String> {
         let new = NewPackage {
             id: id.into(),
@@ -92,6 +93,7 @@ impl StandIns {
             device_type: "WaterMeter".into(),
             model: "NBIoTDevice".into(),
             protocol: "CoAP".into(),
+            uri,
         };
         let admin = self.admin()?;
         let pending = admin.add_package(flavour, new).map_err(|e| e.to_string())?;

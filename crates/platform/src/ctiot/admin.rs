@@ -22,6 +22,8 @@ pub const MAX_DOWNLINK: usize = 1024;
 pub const MAX_PSK: usize = 256;
 /// The longest product, package or task id.
 pub const MAX_PRODUCT_ID: usize = 64;
+/// The longest package URI: what fits /5/0/1 on the modules (protocols.md §5).
+pub const MAX_PACKAGE_URI: usize = 255;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdminError {
@@ -59,6 +61,9 @@ pub struct NewPackage {
     pub device_type: String,
     pub model: String,
     pub protocol: String,
+    /// Where devices download it, when not from the platform's own `/fota/<id>` (see
+    /// [`Package::uri`]).
+    pub uri: Option<String>,
 }
 
 /// An upgrade task to create.
@@ -95,6 +100,18 @@ fn check_id(id: &str) -> Result<(), AdminError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     id_ok.then_some(()).ok_or(AdminError::BadProductId)
+}
+
+/// A package URI given by hand: printable ASCII without spaces, at most [`MAX_PACKAGE_URI`]
+/// characters. Whether the device can use it is the device's to say (protocols.md §5).
+fn check_package_uri(uri: &str) -> Result<(), AdminError> {
+    let uri_ok =
+        (1..=MAX_PACKAGE_URI).contains(&uri.len()) && uri.bytes().all(|b| b.is_ascii_graphic());
+    uri_ok.then_some(()).ok_or_else(|| {
+        AdminError::BadPackage(format!(
+            "a URI must be 1 to {MAX_PACKAGE_URI} printable characters"
+        ))
+    })
 }
 
 /// A device to add, as the API and the command line give it.
@@ -252,6 +269,9 @@ impl Admin {
         new: NewPackage,
     ) -> Result<Pending<Package>, AdminError> {
         check_id(&new.id)?;
+        if let Some(uri) = &new.uri {
+            check_package_uri(uri)?;
+        }
         if new.bytes.len() > MAX_PACKAGE {
             return Err(AdminError::BadPackage(format!(
                 "larger than {MAX_PACKAGE} bytes"
@@ -269,6 +289,7 @@ impl Admin {
             model: new.model,
             protocol: new.protocol,
             size: new.bytes.len(),
+            uri: new.uri,
             bytes: std::sync::Arc::new(new.bytes),
         };
         let write = Write::FotaPackage(package.clone());

@@ -9,7 +9,7 @@
 //! notification (state 0 on success, 2 on failure) ends the upgrade. A state of 0 before that is
 //! a failed download. The result is read from /5/0/5, then the observation is cancelled.
 
-use super::super::fota::{package_uri, Upgrade, UpgradeStatus, FOTA_PATH};
+use super::super::fota::{Upgrade, UpgradeStatus, FOTA_PATH};
 use super::super::{decode_hex, hex};
 use super::CtIotServer;
 use crate::record::{RequestRecord, Verdict};
@@ -134,11 +134,15 @@ impl CtIotServer {
                 let Some(upgrade) = self.upgrade_of(now, imei) else {
                     return;
                 };
-                let package = lock(&self.state)
-                    .task(self.flavour, &upgrade.task)
-                    .map(|t| t.package.clone())
-                    .unwrap_or_default();
-                let uri = package_uri(self.flavour, &package);
+                let uri = {
+                    let state = lock(&self.state);
+                    let task = state.task(self.flavour, &upgrade.task);
+                    task.and_then(|t| state.package(self.flavour, &t.package))
+                        .map(|p| p.uri())
+                };
+                let Some(uri) = uri else {
+                    return self.attempt_failed(now, upgrade, None, "its package is gone");
+                };
                 let write = Operation::Write {
                     format: TEXT,
                     payload: uri.into_bytes(),
