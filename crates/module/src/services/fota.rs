@@ -27,32 +27,12 @@ use nbmodem_clock::Instant;
 use nbmodem_coap::{Endpoint, EndpointConfig, Event, Request, RequestId, Status};
 use nbmodem_fota::{DeltaPackage, PackageError, PackageHeader};
 use nbmodem_net::Transmit;
+use nbmodem_operators::ctiot::firmware::{result, state};
 use std::any::Any;
 use std::net::SocketAddr;
 
 /// The service's name in console notices.
 const NAME: &str = "FOTA";
-
-/// Object 5's states (/5/0/3).
-pub mod state {
-    pub const IDLE: u8 = 0;
-    pub const DOWNLOADING: u8 = 1;
-    pub const DOWNLOADED: u8 = 2;
-    pub const UPDATING: u8 = 3;
-}
-
-/// Object 5's update results (/5/0/5).
-pub mod result {
-    pub const INITIAL: u8 = 0;
-    pub const SUCCESS: u8 = 1;
-    pub const NO_STORAGE: u8 = 2;
-    pub const CONNECTION_LOST: u8 = 4;
-    pub const INTEGRITY: u8 = 5;
-    pub const UNSUPPORTED_PACKAGE: u8 = 6;
-    pub const INVALID_URI: u8 = 7;
-    pub const FAILED: u8 = 8;
-    pub const UNSUPPORTED_PROTOCOL: u8 = 9;
-}
 
 /// The `<err>` of `+QIND: "FOTA","DOWNLOAD",<err>` for a download that ended with `result`:
 /// the seed's codes are 2, 4 and 9 (any bad URI); the failures it names no code for keep their

@@ -19,6 +19,12 @@ use nbmodem_coap::{ExchangeError, IncomingId, Method, Request, Response, Status}
 use nbmodem_lwm2m::content::Path as Lwm2mPath;
 use nbmodem_lwm2m::server::{Operation, OperationId};
 use nbmodem_net::udp::lock;
+use nbmodem_operators::ctiot::firmware::{
+    self,
+    result::SUCCESS,
+    state::{DOWNLOADED, DOWNLOADING, IDLE},
+    PACKAGE_URI, STATE, UPDATE, UPDATE_RESULT,
+};
 use serde_json::{json, Map};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,19 +34,8 @@ const TEXT: u16 = 0;
 /// Content-Format application/octet-stream.
 const OPAQUE: u16 = 42;
 
-/// Object 5's resources and states the server uses.
-const STATE: u16 = 3;
-const PACKAGE_URI: u16 = 1;
-const UPDATE: u16 = 2;
-const UPDATE_RESULT: u16 = 5;
-const IDLE: u8 = 0;
-const DOWNLOADING: u8 = 1;
-const DOWNLOADED: u8 = 2;
-/// The update result of a successful update.
-const SUCCESS: u8 = 1;
-
 fn firmware(resource: u16) -> Lwm2mPath {
-    Lwm2mPath::new(&[5, 0, resource]).expect("a valid path")
+    Lwm2mPath::new(&firmware::path(resource)).expect("a valid path")
 }
 
 /// /5/0/3, whose notifications are the device's firmware update state.
