@@ -91,6 +91,12 @@ fn parse_uri(uri: &str, router: &Router) -> Result<Source, u8> {
     Ok(Source { to, request })
 }
 
+/// The stored package cut to whole blocks: a block the power cut short is fetched again.
+fn whole_blocks(mut package: Vec<u8>, block_size: usize) -> Vec<u8> {
+    package.truncate(package.len() / block_size * block_size);
+    package
+}
+
 /// An update running: the next progress step, when it is due, and the revision it installs.
 #[derive(Debug, Clone)]
 struct Update {
@@ -122,9 +128,8 @@ pub fn start(start: &Start<'_>, env: &mut Env<'_>) -> Option<Box<dyn Service>> {
     {
         return None;
     }
-    let mut package = start.store.read_blob(FOTA_PACKAGE).unwrap_or_default();
-    // A block cut short by the power is fetched again.
-    package.truncate(package.len() / config.block_size * config.block_size);
+    let stored = start.store.read_blob(FOTA_PACKAGE).unwrap_or_default();
+    let package = whole_blocks(stored, config.block_size);
     let coap = EndpointConfig {
         params: config.download.params(),
         seed: start.now.unix_millis() ^ 0xF0,
@@ -485,6 +490,21 @@ mod tests {
         let long = format!("coap://180.101.147.115/{}", "a".repeat(MAX_URI));
         assert_eq!(parse_uri(&long, &router), Err(result::INVALID_URI));
         assert!(parse_uri("coap://[::1]:5683/x", &router).is_ok());
+    }
+
+    #[test]
+    fn a_torn_last_block_is_fetched_again_after_a_reopen() {
+        use crate::nvram::{FileStore, NvramStore};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = FileStore::in_dir(dir.path()).unwrap();
+        store.write_blob(FOTA_PACKAGE, 0, &[1; 512]).unwrap();
+        store.write_blob(FOTA_PACKAGE, 512, &[2; 512]).unwrap();
+        // The power went while the third block was being written: 100 of its bytes made it.
+        store.write_blob(FOTA_PACKAGE, 1024, &[3; 100]).unwrap();
+        let store = FileStore::in_dir(dir.path()).unwrap();
+        let package = whole_blocks(store.read_blob(FOTA_PACKAGE).unwrap(), 512);
+        assert_eq!(package.len(), 1024, "the download resumes at block 2");
+        assert_eq!(package[512..], [2; 512]);
     }
 
     #[test]
