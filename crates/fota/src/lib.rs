@@ -9,5 +9,5 @@ pub mod package;
 pub mod signing;
 
 pub use archive::{verify_signed_zip, SignedArchive, SignedPackage};
-pub use package::{DeltaPackage, PackageError};
+pub use package::{DeltaPackage, PackageError, PackageHeader};
 pub use signing::{Algorithm, KeyPair, PrivateKey, PublicKey, SignError};

@@ -112,12 +112,54 @@ impl DeltaPackage {
 
     /// How many bytes [`DeltaPackage::encode`] gives.
     pub fn encoded_len(&self) -> usize {
-        MAGIC.len() + 1 + 2 + self.source.len() + self.target.len() + 4 + 32 + self.payload.len()
+        self.header().package_len()
+    }
+
+    /// The package's header.
+    pub fn header(&self) -> PackageHeader {
+        PackageHeader {
+            source: self.source.clone(),
+            target: self.target.clone(),
+            payload_len: self.payload.len(),
+        }
     }
 
     /// Parses and checks a whole package: its header, its revisions and its payload's digest.
     pub fn parse(bytes: &[u8]) -> Result<DeltaPackage, PackageError> {
         let mut reader = Reader(bytes);
+        let header = PackageHeader::read(&mut reader)?;
+        let digest: [u8; 32] = reader.array()?;
+        let payload = reader.take(header.payload_len)?.to_vec();
+        if !reader.0.is_empty() {
+            return Err(PackageError::TrailingBytes(reader.0.len()));
+        }
+        if Sha256::digest(&payload).as_slice() != digest {
+            return Err(PackageError::Digest);
+        }
+        Ok(DeltaPackage {
+            source: header.source,
+            target: header.target,
+            payload,
+        })
+    }
+}
+
+/// What the first bytes of a package tell before the rest has come: a download knows from its
+/// first block how large the whole package is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageHeader {
+    pub source: String,
+    pub target: String,
+    pub payload_len: usize,
+}
+
+impl PackageHeader {
+    /// Reads the header at the start of `bytes` (the rest of the package may be missing).
+    pub fn parse(bytes: &[u8]) -> Result<PackageHeader, PackageError> {
+        Self::read(&mut Reader(bytes))
+    }
+
+    fn read(reader: &mut Reader) -> Result<PackageHeader, PackageError> {
         if reader.take(MAGIC.len()).ok() != Some(MAGIC.as_slice()) {
             return Err(PackageError::NotAPackage);
         }
@@ -127,23 +169,20 @@ impl DeltaPackage {
         }
         let source = reader.revision()?;
         let target = reader.revision()?;
-        let length = u32::from_be_bytes(reader.array()?) as usize;
-        if length > MAX_PAYLOAD {
+        let payload_len = u32::from_be_bytes(reader.array()?) as usize;
+        if payload_len > MAX_PAYLOAD {
             return Err(PackageError::TooLarge);
         }
-        let digest: [u8; 32] = reader.array()?;
-        let payload = reader.take(length)?.to_vec();
-        if !reader.0.is_empty() {
-            return Err(PackageError::TrailingBytes(reader.0.len()));
-        }
-        if Sha256::digest(&payload).as_slice() != digest {
-            return Err(PackageError::Digest);
-        }
-        Ok(DeltaPackage {
+        Ok(PackageHeader {
             source,
             target,
-            payload,
+            payload_len,
         })
+    }
+
+    /// The whole package's length: the header, the digest and the payload.
+    pub fn package_len(&self) -> usize {
+        MAGIC.len() + 1 + 2 + self.source.len() + self.target.len() + 4 + 32 + self.payload_len
     }
 }
 
@@ -217,6 +256,23 @@ mod tests {
             DeltaPackage::make(SOURCE, TARGET, 100 * 1024, 1)
                 .unwrap()
                 .payload
+        );
+    }
+
+    #[test]
+    fn the_header_tells_the_whole_length_from_the_first_bytes() {
+        let package = DeltaPackage::make(SOURCE, TARGET, 100 * 1024, 1).unwrap();
+        let bytes = package.encode();
+        let header = PackageHeader::parse(&bytes[..100]).unwrap();
+        assert_eq!(header, package.header());
+        assert_eq!(header.package_len(), bytes.len());
+        assert_eq!(
+            PackageHeader::parse(&bytes[..20]),
+            Err(PackageError::Truncated)
+        );
+        assert_eq!(
+            PackageHeader::parse(b"NOTDELTA"),
+            Err(PackageError::NotAPackage)
         );
     }
 

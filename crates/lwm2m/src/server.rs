@@ -268,8 +268,8 @@ impl Lwm2mServer {
     /// while the client restarts (a device rebooting into new firmware reports the result on
     /// the observation of /5/0/3 it saved).
     pub fn saved_observation(&self, endpoint: &str, path: Path) -> Option<Vec<u8>> {
-        let location = self.by_endpoint.get(endpoint)?;
-        let id = self.observation_of(location, path)?;
+        let (location, _) = self.registered(endpoint).ok()?;
+        let id = self.observation_of(&location, path)?;
         self.endpoint.observation_token(id)
     }
 
@@ -282,21 +282,17 @@ impl Lwm2mServer {
         path: Path,
         token: Vec<u8>,
     ) -> Result<OperationId, ServerError> {
-        let not_registered = || ServerError::NotRegistered(endpoint.into());
-        let location = self.by_endpoint.get(endpoint).ok_or_else(not_registered)?;
-        let registration = self
-            .registrations
-            .get(location)
-            .ok_or_else(not_registered)?;
+        let (location, registration) = self.registered(endpoint)?;
+        let address = registration.address;
         let request = Request::get(&path.to_string());
         let id = self
             .endpoint
-            .restore_observation_of(registration.address, token, request);
+            .restore_observation_of(address, token, request);
         self.next_operation += 1;
         let operation = OperationId(self.next_operation);
         let pending = Pending {
             operation,
-            location: location.clone(),
+            location,
             path,
             kind: Operation::Observe { accept: None },
         };
@@ -324,7 +320,18 @@ impl Lwm2mServer {
     }
 
     pub fn registration(&self, endpoint: &str) -> Option<&Registration> {
-        self.registrations.get(self.by_endpoint.get(endpoint)?)
+        self.registered(endpoint).ok().map(|(_, r)| r)
+    }
+
+    /// The location and the registration of the client registered as `endpoint`.
+    fn registered(&self, endpoint: &str) -> Result<(String, &Registration), ServerError> {
+        let not_registered = || ServerError::NotRegistered(endpoint.into());
+        let location = self.by_endpoint.get(endpoint).ok_or_else(not_registered)?;
+        let registration = self
+            .registrations
+            .get(location)
+            .ok_or_else(not_registered)?;
+        Ok((location.clone(), registration))
     }
 
     /// The endpoint name of the client registered from `address`.
@@ -349,11 +356,8 @@ impl Lwm2mServer {
         kind: Operation,
     ) -> Result<OperationId, ServerError> {
         self.now = now;
-        let location = self
-            .by_endpoint
-            .get(endpoint)
-            .cloned()
-            .ok_or_else(|| ServerError::NotRegistered(endpoint.into()))?;
+        let (location, registration) = self.registered(endpoint)?;
+        let waits = self.waits(now, registration);
         self.next_operation += 1;
         let operation = OperationId(self.next_operation);
         let pending = Pending {
@@ -362,10 +366,6 @@ impl Lwm2mServer {
             path,
             kind,
         };
-        let waits = self
-            .registrations
-            .get(&location)
-            .is_some_and(|r| self.waits(now, r));
         if waits {
             self.queued.entry(location).or_default().push_back(pending);
         } else {
@@ -634,7 +634,7 @@ impl Lwm2mServer {
     /// it: its next notification gets a Reset (a platform that lost its state, say). Returns
     /// whether there was one.
     pub fn forget_observation(&mut self, endpoint: &str, path: Path) -> bool {
-        let Some(location) = self.by_endpoint.get(endpoint).cloned() else {
+        let Ok((location, _)) = self.registered(endpoint) else {
             return false;
         };
         self.forget_observations_where(|p| p.location == location && p.path == path) > 0

@@ -650,6 +650,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_blob_block_written_at_its_offset_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = FileStore::in_dir(dir.path()).unwrap();
+        assert!(store.read_blob(FOTA_PACKAGE).unwrap().is_empty());
+        store.write_blob(FOTA_PACKAGE, 0, &[1; 4]).unwrap();
+        store.write_blob(FOTA_PACKAGE, 4, &[2; 4]).unwrap();
+        let mut store = FileStore::in_dir(dir.path()).unwrap();
+        assert_eq!(
+            store.read_blob(FOTA_PACKAGE).unwrap(),
+            [1, 1, 1, 1, 2, 2, 2, 2]
+        );
+        // Writing at an earlier offset drops what followed it (another package from block 0).
+        store.write_blob(FOTA_PACKAGE, 2, &[3]).unwrap();
+        let mut store = FileStore::in_dir(dir.path()).unwrap();
+        assert_eq!(store.read_blob(FOTA_PACKAGE).unwrap(), [1, 1, 3]);
+        store.remove_blob(FOTA_PACKAGE).unwrap();
+        store.remove_blob(FOTA_PACKAGE).unwrap();
+        let store = FileStore::in_dir(dir.path()).unwrap();
+        assert!(store.read_blob(FOTA_PACKAGE).unwrap().is_empty());
+    }
+
+    #[test]
     fn file_store_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = FileStore::in_dir(dir.path()).unwrap();

@@ -19,6 +19,43 @@ pub const DATA_OBJECT: u16 = 19;
 pub const UPLINK: [u16; 3] = [DATA_OBJECT, 0, 0];
 pub const DOWNLINK: [u16; 3] = [DATA_OBJECT, 1, 0];
 
+/// Object 5, Firmware Update (protocols.md §5): the resources the platforms use, and the
+/// states and results both sides read.
+pub mod firmware {
+    pub const OBJECT: u16 = 5;
+    pub const PACKAGE_URI: u16 = 1;
+    pub const UPDATE: u16 = 2;
+    pub const STATE: u16 = 3;
+    pub const UPDATE_RESULT: u16 = 5;
+    pub const DELIVERY_METHOD: u16 = 8;
+
+    /// The path of a resource of instance 0: `/5/0/<resource>`.
+    pub const fn path(resource: u16) -> [u16; 3] {
+        [OBJECT, 0, resource]
+    }
+
+    /// The states (/5/0/3).
+    pub mod state {
+        pub const IDLE: u8 = 0;
+        pub const DOWNLOADING: u8 = 1;
+        pub const DOWNLOADED: u8 = 2;
+        pub const UPDATING: u8 = 3;
+    }
+
+    /// The update results (/5/0/5).
+    pub mod result {
+        pub const INITIAL: u8 = 0;
+        pub const SUCCESS: u8 = 1;
+        pub const NO_STORAGE: u8 = 2;
+        pub const CONNECTION_LOST: u8 = 4;
+        pub const INTEGRITY: u8 = 5;
+        pub const UNSUPPORTED_PACKAGE: u8 = 6;
+        pub const INVALID_URI: u8 = 7;
+        pub const FAILED: u8 = 8;
+        pub const UNSUPPORTED_PROTOCOL: u8 = 9;
+    }
+}
+
 /// The IoT platform's answer to an uplink (`AAAA0000`, protocols.md §4.4).
 pub const REPLY: [u8; 4] = [0xAA, 0xAA, 0x00, 0x00];
 

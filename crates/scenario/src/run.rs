@@ -216,17 +216,17 @@ impl Player {
                 target,
                 size,
                 corrupt,
+                uri,
             } => {
                 let made = nbmodem_fota::DeltaPackage::make(source, target, *size, 7);
-                let mut bytes = made
+                let bytes = made
                     .map_err(|e| self.failure(format!("package {id}"), e.to_string()))?
                     .encode();
+                let stand_ins = self.stand_ins()?;
+                let mut added = stand_ins.add_package(*flavour, id, bytes, uri.clone());
                 if *corrupt {
-                    if let Some(last) = bytes.last_mut() {
-                        *last ^= 0xFF;
-                    }
+                    added = added.and_then(|()| stand_ins.damage_package(*flavour, id));
                 }
-                let added = self.stand_ins()?.add_package(*flavour, id, bytes);
                 added.map_err(|e| self.failure(format!("package {id} on {flavour}"), e))?;
             }
             Step::Task { flavour, task } => {
@@ -245,12 +245,20 @@ impl Player {
                 task,
                 imei,
                 status,
+                result,
             } => {
                 let imei = self.imei(imei);
                 let found = self.stand_ins()?.upgrade(*flavour, task, &imei);
-                if found.as_ref().map(|u| u.status) != Some(*status) {
+                let matches = found.as_ref().is_some_and(|u| {
+                    u.status == *status && result.is_none_or(|r| u.result == Some(r))
+                });
+                if !matches {
+                    let result = result.map_or(String::new(), |r| format!(", result {r}"));
                     return Err(self.failure(
-                        format!("the upgrade of {imei} by {task} {}", status.as_str()),
+                        format!(
+                            "the upgrade of {imei} by {task} {}{result}",
+                            status.as_str()
+                        ),
                         format!("{found:?}"),
                     ));
                 }

@@ -96,15 +96,18 @@ pub enum Step {
         count: usize,
     },
     /// Adds a firmware package made with `DeltaPackage::make` to a CT IoT platform:
-    /// `package iot p1 BC260YCNAAR02A01 BC260YCNAAR02A02 102400 [corrupt]`.
+    /// `package iot p1 BC260YCNAAR02A01 BC260YCNAAR02A02 102400 [corrupt] [uri=URI]`.
     Package {
         flavour: Flavour,
         id: String,
         source: String,
         target: String,
         size: usize,
-        /// One payload byte flipped after the digest was computed.
+        /// The copy the platform serves is damaged after it accepted the package (its last
+        /// byte flipped), so that the module's digest check fails.
         corrupt: bool,
+        /// The URI the platform writes to /5/0/1 instead of its own.
+        uri: Option<String>,
     },
     /// Creates an upgrade task: `task iot t1 p1 module [group=DFOTA] [retries=N] [start=yes]`.
     Task {
@@ -116,13 +119,14 @@ pub enum Step {
         flavour: Flavour,
         id: String,
     },
-    /// Fails unless the device's upgrade by the task has this status: `upgrade iot t1 module
-    /// succeeded`.
+    /// Fails unless the device's upgrade by the task has this status (and, when given, this
+    /// last update result read from /5/0/5): `upgrade iot t1 module failed 5`.
     Upgrade {
         flavour: Flavour,
         task: String,
         imei: String,
         status: UpgradeStatus,
+        result: Option<u8>,
     },
     /// Makes the module's resolution of a name (or of every name, `*`) fail.
     DnsFail(String),
@@ -247,15 +251,7 @@ fn parse_step(keyword: &str, arg: &str) -> Result<Step, String> {
             }),
             _ => Err("write `task-start PLATFORM TASK`".into()),
         },
-        "upgrade" => match arg.split_whitespace().collect::<Vec<_>>()[..] {
-            [flavour, task, imei, status] => Ok(Step::Upgrade {
-                flavour: parse_flavour(flavour)?,
-                task: task.into(),
-                imei: imei.into(),
-                status: status.parse()?,
-            }),
-            _ => Err("write `upgrade PLATFORM TASK IMEI STATUS`".into()),
-        },
+        "upgrade" => parse_upgrade(arg),
         "dns-fail" if !arg.is_empty() => Ok(Step::DnsFail(arg.into())),
         "dns-restore" => no_arg(Step::DnsRestore),
         "energy" => parse_energy(arg).map(Step::Energy),
@@ -308,17 +304,21 @@ fn parse_device(arg: &str) -> Result<Step, String> {
     Ok(Step::Device { flavour, device })
 }
 
-/// `package PLATFORM ID SOURCE TARGET SIZE [corrupt]`.
+/// `package PLATFORM ID SOURCE TARGET SIZE [corrupt] [uri=URI]`.
 fn parse_package(arg: &str) -> Result<Step, String> {
-    let usage = || "write `package PLATFORM ID SOURCE TARGET SIZE [corrupt]`".to_string();
+    let usage = || "write `package PLATFORM ID SOURCE TARGET SIZE [corrupt] [uri=URI]`".to_string();
     let words: Vec<&str> = arg.split_whitespace().collect();
-    let (corrupt, words) = match words[..] {
-        [ref head @ .., "corrupt"] => (true, head.to_vec()),
-        _ => (false, words),
-    };
-    let [flavour, id, source, target, size] = words[..] else {
+    let [flavour, id, source, target, size, ref options @ ..] = words[..] else {
         return Err(usage());
     };
+    let (mut corrupt, mut uri) = (false, None);
+    for option in options {
+        match (*option, option.split_once('=')) {
+            ("corrupt", _) => corrupt = true,
+            (_, Some(("uri", value))) => uri = Some(value.to_string()),
+            _ => return Err(usage()),
+        }
+    }
     Ok(Step::Package {
         flavour: parse_flavour(flavour)?,
         id: id.into(),
@@ -326,6 +326,25 @@ fn parse_package(arg: &str) -> Result<Step, String> {
         target: target.into(),
         size: size.parse().map_err(|_| usage())?,
         corrupt,
+        uri,
+    })
+}
+
+/// `upgrade PLATFORM TASK IMEI STATUS [RESULT]`.
+fn parse_upgrade(arg: &str) -> Result<Step, String> {
+    let usage = || "write `upgrade PLATFORM TASK IMEI STATUS [RESULT]`".to_string();
+    let words: Vec<&str> = arg.split_whitespace().collect();
+    let ([flavour, task, imei, status], result) = match words[..] {
+        [f, t, i, s] => ([f, t, i, s], None),
+        [f, t, i, s, r] => ([f, t, i, s], Some(r.parse().map_err(|_| usage())?)),
+        _ => return Err(usage()),
+    };
+    Ok(Step::Upgrade {
+        flavour: parse_flavour(flavour)?,
+        task: task.into(),
+        imei: imei.into(),
+        status: status.parse()?,
+        result,
     })
 }
 

@@ -84,6 +84,7 @@ impl StandIns {
         flavour: Flavour,
         id: &str,
         bytes: Vec<u8>,
+        uri: Option<String>,
     ) -> Result<(), String> {
         let new = NewPackage {
             id: id.into(),
@@ -92,10 +93,26 @@ impl StandIns {
             device_type: "WaterMeter".into(),
             model: "NBIoTDevice".into(),
             protocol: "CoAP".into(),
+            uri,
         };
         let admin = self.admin()?;
         let pending = admin.add_package(flavour, new).map_err(|e| e.to_string())?;
         admin.apply(pending);
+        Ok(())
+    }
+
+    /// Flips the last byte of the copy of a package a CT IoT platform serves, as a damaged disk
+    /// would: the platform accepted the package whole (it refuses a corrupt one), so a corrupt
+    /// download can only come from damage after that.
+    pub fn damage_package(&mut self, flavour: Flavour, id: &str) -> Result<(), String> {
+        let mut state = nbmodem_net::udp::lock(self.admin()?.state());
+        let mut package = state.package(flavour, id).ok_or("no such package")?.clone();
+        let mut bytes = package.bytes.to_vec();
+        if let Some(last) = bytes.last_mut() {
+            *last ^= 0xFF;
+        }
+        package.bytes = Arc::new(bytes);
+        state.put_package(package);
         Ok(())
     }
 

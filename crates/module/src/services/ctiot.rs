@@ -27,7 +27,7 @@ use crate::nvram::{KeptObservation, NvramChange};
 use crate::profile::{CtIotConfig, Feature};
 use crate::radio::{RadioEvent, Rai};
 use crate::service::{Effect, Env, Message, Service, Start};
-use crate::services::fota::state as fota_state;
+use crate::services::firmware_object::FirmwareObject;
 use nbmodem_clock::Instant;
 use nbmodem_coap::{CancelReason, EndpointConfig, SavedObservation};
 use nbmodem_dtls::secure::{Role, SecureNode};
@@ -36,6 +36,7 @@ use nbmodem_lwm2m::client::{ClientConfig, ClientEvent, Lwm2mClient};
 use nbmodem_lwm2m::content::{Path, ResourceType, Value};
 use nbmodem_lwm2m::object::{DataObject, ObjectStore, Operations, ResourceDef, ResourceValue};
 use nbmodem_net::{DatagramNode, Transmit};
+use nbmodem_operators::ctiot::firmware::{self, PACKAGE_URI, STATE, UPDATE};
 use nbmodem_operators::ctiot::{hex, DATA_OBJECT, DOWNLINK, UPLINK};
 use std::any::Any;
 use std::collections::VecDeque;
@@ -53,16 +54,8 @@ fn downlink_path() -> Path {
     Path::new(&DOWNLINK).expect("a valid path")
 }
 
-/// Object 5, Firmware Update: its resources the platform uses (protocols.md §5).
-const FIRMWARE: u16 = 5;
-const PACKAGE_URI: u16 = 1;
-const UPDATE: u16 = 2;
-const STATE: u16 = 3;
-const UPDATE_RESULT: u16 = 5;
-const DELIVERY_METHOD: u16 = 8;
-
 fn firmware_path(resource: u16) -> Path {
-    Path::new(&[FIRMWARE, 0, resource]).expect("a valid path")
+    Path::new(&firmware::path(resource)).expect("a valid path")
 }
 
 /// AT+NMSTATUS (seed §2.3.7).
@@ -266,7 +259,7 @@ pub fn start(start: &Start<'_>, _env: &mut Env<'_>) -> Option<Box<dyn Service>> 
         before_con: None,
         registered_until: None,
         sleeping_link: false,
-        firmware_state: (fota_state::IDLE, 0),
+        firmware_state: (firmware::state::IDLE, 0),
         kept_observation: start.in_use.fota_observation.clone(),
     }))
 }
@@ -545,16 +538,10 @@ impl CtIot {
 
     /// What the platform wrote to /5/0/1.
     fn package_uri(&mut self) -> Option<String> {
-        let object = self
-            .link
-            .as_mut()?
-            .client()
-            .store_mut()
-            .object_as::<DataObject>(FIRMWARE)?;
-        match object.get(0, PACKAGE_URI) {
-            Some(ResourceValue::Single(Value::String(uri))) => Some(uri.clone()),
-            _ => None,
-        }
+        let store = self.link.as_mut()?.client().store_mut();
+        store
+            .object_as::<FirmwareObject>(firmware::OBJECT)?
+            .package_uri()
     }
 
     /// The firmware service changed Object 5: the platform's observer is told; entering the
@@ -565,9 +552,14 @@ impl CtIot {
             return;
         };
         let client = link.client();
-        set_firmware_state(client.store_mut(), (state, result));
+        if let Some(object) = client
+            .store_mut()
+            .object_as::<FirmwareObject>(firmware::OBJECT)
+        {
+            object.set_state(state, result);
+        }
         client.value_changed(now, firmware_path(STATE));
-        if state != fota_state::UPDATING {
+        if state != firmware::state::UPDATING {
             return;
         }
         if let Some(saved) = client.saved_observation(firmware_path(STATE)) {
@@ -702,38 +694,6 @@ impl CtIot {
     }
 }
 
-/// Sets Object 5's state and update result.
-fn set_firmware_state(store: &mut ObjectStore, (state, result): (u8, u8)) {
-    if let Some(object) = store.object_as::<DataObject>(FIRMWARE) {
-        let int = |v: u8| ResourceValue::Single(Value::Integer(i64::from(v)));
-        object.set(0, STATE, int(state));
-        object.set(0, UPDATE_RESULT, int(result));
-    }
-}
-
-/// Object 5: the package URI, the update, its state and result, pull delivery only.
-fn firmware_object() -> DataObject {
-    use Operations::{Execute, Read, ReadWrite};
-    let mut firmware = DataObject::new(
-        FIRMWARE,
-        vec![
-            ResourceDef::new(PACKAGE_URI, ResourceType::String, ReadWrite),
-            ResourceDef::new(UPDATE, ResourceType::Opaque, Execute),
-            ResourceDef::new(STATE, ResourceType::Integer, Read),
-            ResourceDef::new(UPDATE_RESULT, ResourceType::Integer, Read),
-            ResourceDef::new(DELIVERY_METHOD, ResourceType::Integer, Read),
-        ],
-    )
-    .with_instance(0);
-    firmware.set(
-        0,
-        PACKAGE_URI,
-        ResourceValue::Single(Value::String(String::new())),
-    );
-    firmware.set(0, DELIVERY_METHOD, ResourceValue::Single(Value::Integer(0)));
-    firmware
-}
-
 /// Objects 1 (server), 3 (device), 5 (firmware update) and 19 (the data: instance 0 up,
 /// instance 1 down).
 fn objects(identity: &Identity, firmware_state: (u8, u8)) -> ObjectStore {
@@ -771,9 +731,8 @@ fn objects(identity: &Identity, firmware_state: (u8, u8)) -> ObjectStore {
     let mut store = ObjectStore::new();
     store.add(server);
     store.add(device);
-    store.add(firmware_object());
+    store.add(FirmwareObject::new(firmware_state.0, firmware_state.1));
     store.add(data);
-    set_firmware_state(&mut store, firmware_state);
     store
 }
 

@@ -25,34 +25,14 @@ use crate::routing::{split_host_port, Router};
 use crate::service::{Effect, Env, Message, Service, Start};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{Endpoint, EndpointConfig, Event, Request, RequestId, Status};
-use nbmodem_fota::{DeltaPackage, PackageError};
+use nbmodem_fota::{DeltaPackage, PackageError, PackageHeader};
 use nbmodem_net::Transmit;
+use nbmodem_operators::ctiot::firmware::{result, state};
 use std::any::Any;
 use std::net::SocketAddr;
 
 /// The service's name in console notices.
 const NAME: &str = "FOTA";
-
-/// Object 5's states (/5/0/3).
-pub mod state {
-    pub const IDLE: u8 = 0;
-    pub const DOWNLOADING: u8 = 1;
-    pub const DOWNLOADED: u8 = 2;
-    pub const UPDATING: u8 = 3;
-}
-
-/// Object 5's update results (/5/0/5).
-pub mod result {
-    pub const INITIAL: u8 = 0;
-    pub const SUCCESS: u8 = 1;
-    pub const NO_STORAGE: u8 = 2;
-    pub const CONNECTION_LOST: u8 = 4;
-    pub const INTEGRITY: u8 = 5;
-    pub const UNSUPPORTED_PACKAGE: u8 = 6;
-    pub const INVALID_URI: u8 = 7;
-    pub const FAILED: u8 = 8;
-    pub const UNSUPPORTED_PROTOCOL: u8 = 9;
-}
 
 /// The `<err>` of `+QIND: "FOTA","DOWNLOAD",<err>` for a download that ended with `result`:
 /// the seed's codes are 2, 4 and 9 (any bad URI); the failures it names no code for keep their
@@ -111,6 +91,12 @@ fn parse_uri(uri: &str, router: &Router) -> Result<Source, u8> {
     Ok(Source { to, request })
 }
 
+/// The stored package cut to whole blocks: a block the power cut short is fetched again.
+fn whole_blocks(mut package: Vec<u8>, block_size: usize) -> Vec<u8> {
+    package.truncate(package.len() / block_size * block_size);
+    package
+}
+
 /// An update running: the next progress step, when it is due, and the revision it installs.
 #[derive(Debug, Clone)]
 struct Update {
@@ -142,9 +128,8 @@ pub fn start(start: &Start<'_>, env: &mut Env<'_>) -> Option<Box<dyn Service>> {
     {
         return None;
     }
-    let mut package = start.store.read_blob(FOTA_PACKAGE).unwrap_or_default();
-    // A block cut short by the power is fetched again.
-    package.truncate(package.len() / config.block_size * config.block_size);
+    let stored = start.store.read_blob(FOTA_PACKAGE).unwrap_or_default();
+    let package = whole_blocks(stored, config.block_size);
     let coap = EndpointConfig {
         params: config.download.params(),
         seed: start.now.unix_millis() ^ 0xF0,
@@ -286,7 +271,9 @@ impl Fota {
         if num * self.config.block_size != offset {
             return self.download_failed(result::CONNECTION_LOST, env);
         }
-        if offset + payload.len() > self.config.free_flash {
+        if offset + payload.len() > self.config.free_flash
+            || self.declared_len(&payload) > self.config.free_flash
+        {
             env.notice(format!(
                 "the package does not fit the {} bytes of free flash",
                 self.config.free_flash
@@ -301,6 +288,17 @@ impl Fota {
         }));
         let stored = self.package.len();
         Self::urc(env, &format!("\"DOWNLOADING\",{stored}"));
+    }
+
+    /// The whole package's length as its header declares it (0 while the header has not come):
+    /// a package that cannot fit fails at its first block instead of after filling the flash.
+    fn declared_len(&self, block: &[u8]) -> usize {
+        let head = if self.package.is_empty() {
+            block
+        } else {
+            &self.package
+        };
+        PackageHeader::parse(head).map_or(0, |h| h.package_len())
     }
 
     /// The last block came: the package is checked before it counts as downloaded.
@@ -492,6 +490,21 @@ mod tests {
         let long = format!("coap://180.101.147.115/{}", "a".repeat(MAX_URI));
         assert_eq!(parse_uri(&long, &router), Err(result::INVALID_URI));
         assert!(parse_uri("coap://[::1]:5683/x", &router).is_ok());
+    }
+
+    #[test]
+    fn a_torn_last_block_is_fetched_again_after_a_reopen() {
+        use crate::nvram::{FileStore, NvramStore};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = FileStore::in_dir(dir.path()).unwrap();
+        store.write_blob(FOTA_PACKAGE, 0, &[1; 512]).unwrap();
+        store.write_blob(FOTA_PACKAGE, 512, &[2; 512]).unwrap();
+        // The power went while the third block was being written: 100 of its bytes made it.
+        store.write_blob(FOTA_PACKAGE, 1024, &[3; 100]).unwrap();
+        let store = FileStore::in_dir(dir.path()).unwrap();
+        let package = whole_blocks(store.read_blob(FOTA_PACKAGE).unwrap(), 512);
+        assert_eq!(package.len(), 1024, "the download resumes at block 2");
+        assert_eq!(package[512..], [2; 512]);
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! - [`cmdmp`]: China Mobile DM (CMDMP).
 //! - [`ctiot`]: the China Telecom IoT platform / CTWing AEP link (BC260Y-CN).
 //! - [`fota`]: the firmware download and update of DFOTA (BC260Y-CN).
+//! - [`firmware_object`]: LwM2M Object 5 on the CT IoT link, which the two share.
 
 pub mod cmdmp;
 pub mod ctiot;
+pub mod firmware_object;
 pub mod fota;
 pub mod self_registration;

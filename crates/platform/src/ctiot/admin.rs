@@ -22,6 +22,8 @@ pub const MAX_DOWNLINK: usize = 1024;
 pub const MAX_PSK: usize = 256;
 /// The longest product, package or task id.
 pub const MAX_PRODUCT_ID: usize = 64;
+/// The longest package URI: what fits /5/0/1 on the modules (protocols.md §5).
+pub const MAX_PACKAGE_URI: usize = 255;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdminError {
@@ -59,6 +61,9 @@ pub struct NewPackage {
     pub device_type: String,
     pub model: String,
     pub protocol: String,
+    /// Where devices download it, when not from the platform's own `/fota/<id>` (see
+    /// [`Package::uri`]).
+    pub uri: Option<String>,
 }
 
 /// An upgrade task to create.
@@ -95,6 +100,18 @@ fn check_id(id: &str) -> Result<(), AdminError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     id_ok.then_some(()).ok_or(AdminError::BadProductId)
+}
+
+/// A package URI given by hand: printable ASCII without spaces, at most [`MAX_PACKAGE_URI`]
+/// characters. Whether the device can use it is the device's to say (protocols.md §5).
+fn check_package_uri(uri: &str) -> Result<(), AdminError> {
+    let uri_ok =
+        (1..=MAX_PACKAGE_URI).contains(&uri.len()) && uri.bytes().all(|b| b.is_ascii_graphic());
+    uri_ok.then_some(()).ok_or_else(|| {
+        AdminError::BadPackage(format!(
+            "a URI must be 1 to {MAX_PACKAGE_URI} printable characters"
+        ))
+    })
 }
 
 /// A device to add, as the API and the command line give it.
@@ -252,6 +269,9 @@ impl Admin {
         new: NewPackage,
     ) -> Result<Pending<Package>, AdminError> {
         check_id(&new.id)?;
+        if let Some(uri) = &new.uri {
+            check_package_uri(uri)?;
+        }
         if new.bytes.len() > MAX_PACKAGE {
             return Err(AdminError::BadPackage(format!(
                 "larger than {MAX_PACKAGE} bytes"
@@ -269,6 +289,7 @@ impl Admin {
             model: new.model,
             protocol: new.protocol,
             size: new.bytes.len(),
+            uri: new.uri,
             bytes: std::sync::Arc::new(new.bytes),
         };
         let write = Write::FotaPackage(package.clone());
@@ -515,5 +536,117 @@ mod tests {
         drop(state);
         let store = crate::store::Store::open(dir.path()).unwrap();
         assert_eq!(store.downlinks(None).unwrap().len(), 1);
+    }
+
+    fn package(id: &str, bytes: Vec<u8>, uri: Option<&str>) -> NewPackage {
+        NewPackage {
+            id: id.into(),
+            bytes,
+            manufacturer: "quectel".into(),
+            device_type: "WaterMeter".into(),
+            model: "NBIoTDevice".into(),
+            protocol: "CoAP".into(),
+            uri: uri.map(String::from),
+        }
+    }
+
+    fn delta(size: usize) -> Vec<u8> {
+        DeltaPackage::make("BC260YCNAAR02A01", "BC260YCNAAR02A02", size, 1)
+            .unwrap()
+            .encode()
+    }
+
+    fn task(id: &str, package: &str, devices: &[&str]) -> NewTask {
+        NewTask {
+            id: id.into(),
+            name: None,
+            package: package.into(),
+            group: None,
+            devices: devices.iter().map(|d| d.to_string()).collect(),
+            retries: 0,
+            retry_after_s: 0,
+            max_concurrent: 1,
+            start: false,
+        }
+    }
+
+    #[test]
+    fn bad_packages_and_tasks_are_refused_and_change_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut admin = admin(dir.path());
+        let mut corrupt = delta(100);
+        *corrupt.last_mut().unwrap() ^= 1;
+        let long_uri = format!("coap://h/{}", "a".repeat(MAX_PACKAGE_URI));
+        let refused = [
+            package("p 1", delta(10), None),
+            package("p1", b"not a package".to_vec(), None),
+            package("p1", corrupt, None),
+            package("p1", delta(10), Some("")),
+            package("p1", delta(10), Some("coap://h/a b")),
+            package("p1", delta(10), Some(&long_uri)),
+        ];
+        for new in refused {
+            assert!(admin.add_package(Flavour::Iot, new).is_err());
+        }
+        let imei = "865975030000001";
+        assert_eq!(
+            admin
+                .create_task(Flavour::Iot, task("t1", "p1", &[imei]))
+                .unwrap_err(),
+            AdminError::NoSuchPackage(Flavour::Iot, "p1".into())
+        );
+        let pending = admin.add_package(Flavour::Iot, package("p1", delta(10), None));
+        admin.apply(pending.unwrap());
+        assert_eq!(
+            admin
+                .create_task(Flavour::Iot, task("t1", "p1", &[imei]))
+                .unwrap_err(),
+            AdminError::NoSuchDevice(Flavour::Iot, imei.into())
+        );
+        let pending = admin.add_device(Flavour::Iot, device(imei)).unwrap();
+        admin.apply(pending);
+        let no_devices = task("t1", "p1", &[]);
+        let no_concurrency = NewTask {
+            max_concurrent: 0,
+            ..task("t1", "p1", &[imei])
+        };
+        for new in [no_devices, no_concurrency, task("t/1", "p1", &[imei])] {
+            assert!(admin.create_task(Flavour::Iot, new).is_err());
+        }
+        assert!(admin.start_task(Flavour::Iot, "t1").is_err());
+        assert!(lock(admin.state()).tasks(Flavour::Iot).is_empty());
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        assert_eq!(store.fota_packages().unwrap().len(), 1);
+        assert!(store.fota_tasks().unwrap().is_empty());
+        assert!(store.fota_upgrades().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_task_and_its_upgrades_are_durable_before_the_servers_see_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut admin = admin(dir.path());
+        let imei = "865975030000001";
+        let pending = admin.add_device(Flavour::Aep, device(imei)).unwrap();
+        admin.apply(pending);
+        let pending = admin.add_package(Flavour::Aep, package("p1", delta(10), None));
+        admin.apply(pending.unwrap());
+        let pending = admin
+            .create_task(Flavour::Aep, task("t1", "p1", &[imei]))
+            .unwrap();
+        assert!(admin.is_committed(pending.ticket));
+        assert!(
+            lock(admin.state()).task(Flavour::Aep, "t1").is_none(),
+            "not applied yet"
+        );
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        assert_eq!(store.fota_upgrades().unwrap().len(), 1, "already durable");
+        let created = admin.apply(pending);
+        assert!(!created.started, "an AEP task waits to be started");
+        let pending = admin.start_task(Flavour::Aep, "t1").unwrap();
+        admin.apply(pending);
+        let state = lock(admin.state());
+        assert!(state.task(Flavour::Aep, "t1").unwrap().started);
+        let upgrade = state.upgrade_for(Flavour::Aep, imei, 0).unwrap();
+        assert_eq!(upgrade.status, crate::ctiot::fota::UpgradeStatus::Waiting);
     }
 }

@@ -32,6 +32,10 @@ pub struct Package {
     pub model: String,
     pub protocol: String,
     pub size: usize,
+    /// Where devices download it when an administrator hosts it elsewhere; `None` for the
+    /// platform's own `coap://<host>:5683/fota/<id>`. Written to /5/0/1 as it is.
+    #[serde(default)]
+    pub uri: Option<String>,
     /// The `.bin` bytes, served block by block.
     #[serde(skip)]
     pub bytes: Arc<Vec<u8>>,
@@ -170,7 +174,17 @@ impl Upgrade {
     }
 }
 
-/// The URI a device downloads `package` from: on the platform's public address, plain CoAP.
-pub fn package_uri(flavour: Flavour, package: &str) -> String {
-    format!("coap://{}:5683/{FOTA_PATH}/{package}", flavour.host())
+impl Package {
+    /// The URI a device downloads the package from: the one given, else the platform's public
+    /// address, plain CoAP.
+    pub fn uri(&self) -> String {
+        let own = || {
+            format!(
+                "coap://{}:5683/{FOTA_PATH}/{}",
+                self.flavour.host(),
+                self.id
+            )
+        };
+        self.uri.clone().unwrap_or_else(own)
+    }
 }

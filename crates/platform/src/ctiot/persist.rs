@@ -88,30 +88,46 @@ pub(crate) fn write(connection: &Connection, write: &Write) -> Result<(), StoreE
                     package.bytes.as_slice()
                 ])?;
         }
-        Write::FotaTask(task) => {
-            let body = serde_json::to_string(task).map_err(corrupt)?;
-            connection
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO ctiot_fota_tasks (flavour, id, body) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![task.flavour.as_str(), task.id, body])?;
-        }
-        Write::FotaUpgrade(upgrade) => {
-            let body = serde_json::to_string(upgrade).map_err(corrupt)?;
-            connection
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO ctiot_fota_upgrades (flavour, task, imei, body)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![
-                    upgrade.flavour.as_str(),
-                    upgrade.task,
-                    upgrade.imei,
-                    body
-                ])?;
-        }
+        Write::FotaTask(task) => put_body(
+            connection,
+            "ctiot_fota_tasks",
+            &[("flavour", task.flavour.as_str()), ("id", &task.id)],
+            task,
+        )?,
+        Write::FotaUpgrade(upgrade) => put_body(
+            connection,
+            "ctiot_fota_upgrades",
+            &[
+                ("flavour", upgrade.flavour.as_str()),
+                ("task", &upgrade.task),
+                ("imei", &upgrade.imei),
+            ],
+            upgrade,
+        )?,
         Write::Record(_) | Write::Device(_) => {}
     }
+    Ok(())
+}
+
+/// Writes a row of a table of JSON bodies (upgrade tasks, upgrades): its key columns and the
+/// value as JSON in `body`, replacing the row of the same keys.
+fn put_body(
+    connection: &Connection,
+    table: &str,
+    keys: &[(&str, &str)],
+    value: &impl serde::Serialize,
+) -> Result<(), StoreError> {
+    let body = serde_json::to_string(value).map_err(corrupt)?;
+    let columns: Vec<&str> = keys.iter().map(|(column, _)| *column).collect();
+    let places: Vec<String> = (1..=keys.len() + 1).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "INSERT OR REPLACE INTO {table} ({}, body) VALUES ({})",
+        columns.join(", "),
+        places.join(", ")
+    );
+    let mut values: Vec<&dyn rusqlite::ToSql> = keys.iter().map(|(_, v)| v as _).collect();
+    values.push(&body);
+    connection.prepare_cached(&sql)?.execute(&*values)?;
     Ok(())
 }
 
@@ -398,5 +414,57 @@ mod tests {
         assert_eq!(store.downlink(7).unwrap(), None);
         let state = store.ctiot_state().unwrap();
         assert!(state.device(Flavour::Iot, "865975030000002").is_some());
+    }
+
+    #[test]
+    fn packages_tasks_and_upgrades_come_back_and_a_row_is_replaced() {
+        use crate::ctiot::fota::{TaskStyle, UpgradeStatus};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let package = Package {
+            flavour: Flavour::Iot,
+            id: "p1".into(),
+            version: "B".into(),
+            source: "A".into(),
+            manufacturer: "m".into(),
+            device_type: "d".into(),
+            model: "x".into(),
+            protocol: "CoAP".into(),
+            size: 3,
+            uri: Some("http://h/p1".into()),
+            bytes: std::sync::Arc::new(vec![1, 2, 3]),
+        };
+        let task = Task {
+            flavour: Flavour::Iot,
+            id: "t1".into(),
+            name: "t1".into(),
+            style: TaskStyle::Batch {
+                group: "DFOTA".into(),
+            },
+            package: "p1".into(),
+            devices: vec!["865975030000001".into()],
+            retries: 2,
+            retry_after_s: 60,
+            max_concurrent: 1,
+            started: true,
+        };
+        let waiting = Upgrade::new(Flavour::Iot, "t1", "865975030000001");
+        let mut failed = waiting.clone();
+        failed.status = UpgradeStatus::Failed;
+        failed.result = Some(5);
+        let other = Upgrade::new(Flavour::Aep, "t1", "865975030000001");
+        let writes = [
+            Write::FotaPackage(package.clone()),
+            Write::FotaTask(task.clone()),
+            Write::FotaUpgrade(waiting),
+            Write::FotaUpgrade(other.clone()),
+            Write::FotaUpgrade(failed.clone()),
+        ];
+        store.write_all(&writes).unwrap();
+        let packages = store.fota_packages().unwrap();
+        assert_eq!(packages, std::slice::from_ref(&package));
+        assert_eq!(packages[0].bytes, package.bytes);
+        assert_eq!(store.fota_tasks().unwrap(), [task]);
+        assert_eq!(store.fota_upgrades().unwrap(), [other, failed]);
     }
 }

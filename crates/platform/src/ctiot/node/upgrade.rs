@@ -9,7 +9,7 @@
 //! notification (state 0 on success, 2 on failure) ends the upgrade. A state of 0 before that is
 //! a failed download. The result is read from /5/0/5, then the observation is cancelled.
 
-use super::super::fota::{package_uri, Upgrade, UpgradeStatus, FOTA_PATH};
+use super::super::fota::{Upgrade, UpgradeStatus, FOTA_PATH};
 use super::super::{decode_hex, hex};
 use super::CtIotServer;
 use crate::record::{RequestRecord, Verdict};
@@ -19,6 +19,12 @@ use nbmodem_coap::{ExchangeError, IncomingId, Method, Request, Response, Status}
 use nbmodem_lwm2m::content::Path as Lwm2mPath;
 use nbmodem_lwm2m::server::{Operation, OperationId};
 use nbmodem_net::udp::lock;
+use nbmodem_operators::ctiot::firmware::{
+    self,
+    result::SUCCESS,
+    state::{DOWNLOADED, DOWNLOADING, IDLE},
+    PACKAGE_URI, STATE, UPDATE, UPDATE_RESULT,
+};
 use serde_json::{json, Map};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,19 +34,8 @@ const TEXT: u16 = 0;
 /// Content-Format application/octet-stream.
 const OPAQUE: u16 = 42;
 
-/// Object 5's resources and states the server uses.
-const STATE: u16 = 3;
-const PACKAGE_URI: u16 = 1;
-const UPDATE: u16 = 2;
-const UPDATE_RESULT: u16 = 5;
-const IDLE: u8 = 0;
-const DOWNLOADING: u8 = 1;
-const DOWNLOADED: u8 = 2;
-/// The update result of a successful update.
-const SUCCESS: u8 = 1;
-
 fn firmware(resource: u16) -> Lwm2mPath {
-    Lwm2mPath::new(&[5, 0, resource]).expect("a valid path")
+    Lwm2mPath::new(&firmware::path(resource)).expect("a valid path")
 }
 
 /// /5/0/3, whose notifications are the device's firmware update state.
@@ -134,11 +129,15 @@ impl CtIotServer {
                 let Some(upgrade) = self.upgrade_of(now, imei) else {
                     return;
                 };
-                let package = lock(&self.state)
-                    .task(self.flavour, &upgrade.task)
-                    .map(|t| t.package.clone())
-                    .unwrap_or_default();
-                let uri = package_uri(self.flavour, &package);
+                let uri = {
+                    let state = lock(&self.state);
+                    let task = state.task(self.flavour, &upgrade.task);
+                    task.and_then(|t| state.package(self.flavour, &t.package))
+                        .map(|p| p.uri())
+                };
+                let Some(uri) = uri else {
+                    return self.attempt_failed(now, upgrade, None, "its package is gone");
+                };
                 let write = Operation::Write {
                     format: TEXT,
                     payload: uri.into_bytes(),
