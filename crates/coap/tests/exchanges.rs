@@ -440,9 +440,9 @@ fn reset_to_a_request() {
     assert_eq!(link.client.poll_timeout(), None);
 }
 
-/// Registers an observation of /19/0/0; returns the client's request id and the server's
-/// observation id.
-fn observe(link: &mut Link) -> (RequestId, ObservationId) {
+/// The client asks to observe /19/0/0 and the server receives it: the client's request id and the
+/// server's incoming request, not answered yet.
+fn ask_to_observe(link: &mut Link) -> (RequestId, IncomingId) {
     let id = link.client.request(
         link.now,
         addr(SERVER),
@@ -452,6 +452,13 @@ fn observe(link: &mut Link) -> (RequestId, ObservationId) {
     link.settle();
     let [(incoming, request)] = link.take_requests().try_into().unwrap();
     assert_eq!(request.observe, Some(0));
+    (id, incoming)
+}
+
+/// Registers an observation of /19/0/0; returns the client's request id and the server's
+/// observation id.
+fn observe(link: &mut Link) -> (RequestId, ObservationId) {
+    let (id, incoming) = ask_to_observe(link);
     let mut first = Response::new(Status::Content).with_payload(42, vec![0]);
     first.observe = Some(0);
     let observation = link
@@ -511,14 +518,7 @@ fn observe_notifications_confirmable_and_not() {
 #[test]
 fn a_notification_that_answers_the_registration_is_still_a_notification() {
     let mut link = Link::new(exact(2, 4), exact(2, 4));
-    let id = link.client.request(
-        link.now,
-        addr(SERVER),
-        Request::get("/19/0/0").with_observe(0),
-        true,
-    );
-    link.settle();
-    let [(incoming, _)] = link.take_requests().try_into().unwrap();
+    let (id, incoming) = ask_to_observe(&mut link);
     let mut first = Response::new(Status::Content).with_payload(42, vec![]);
     first.observe = Some(0);
     let answers = link.log.len();
