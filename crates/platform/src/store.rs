@@ -62,6 +62,12 @@ CREATE TABLE IF NOT EXISTS ctiot_fota_packages (
     bytes BLOB NOT NULL,
     PRIMARY KEY (flavour, id)
 );
+CREATE TABLE IF NOT EXISTS ctiot_fota_keys (
+    flavour TEXT NOT NULL,
+    manufacturer TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (flavour, manufacturer)
+);
 CREATE TABLE IF NOT EXISTS ctiot_fota_tasks (
     flavour TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -181,6 +187,10 @@ impl Store {
             match write {
                 Write::Record(record) => insert_record(&transaction, record)?,
                 Write::Device(device) => save_device_on(&transaction, device)?,
+                Write::FotaKey(key) => crate::ctiot::keys::save(&transaction, key)?,
+                Write::RemoveFotaKey(flavour, manufacturer) => {
+                    crate::ctiot::keys::remove(&transaction, *flavour, manufacturer)?
+                }
                 ctiot => crate::ctiot::persist::write(&transaction, ctiot)?,
             }
         }

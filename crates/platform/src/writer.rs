@@ -50,6 +50,10 @@ pub enum Write {
     FotaTask(crate::ctiot::fota::Task),
     /// A device's upgrade, changed.
     FotaUpgrade(crate::ctiot::fota::Upgrade),
+    /// A manufacturer's DFOTA public key, added or replaced.
+    FotaKey(crate::ctiot::keys::ManufacturerKey),
+    /// A manufacturer's DFOTA public key removed.
+    RemoveFotaKey(Flavour, String),
 }
 
 /// The place of a write in its writer's order; every write up to a committed ticket is durable.

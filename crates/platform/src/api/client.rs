@@ -12,6 +12,7 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(15);
 /// The longest answer read: a page of 1000 uplinks of 1 KiB is 2 MB of hex.
 const MAX_ANSWER: u64 = 16 * 1024 * 1024;
+const JSON: &str = "application/json";
 
 /// An answer: its status and its JSON body (`null` when it had none).
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +54,16 @@ impl Client {
 
     /// Sends a request whose body (`Content-Type: application/json`) is `body` as it is.
     pub fn send(&self, method: &str, path: &str, body: Option<&[u8]>) -> io::Result<Answer> {
+        self.send_as(method, path, body.map(|b| (JSON, b)))
+    }
+
+    /// Sends a request whose body is `(media type, bytes)`: a signed zip, for one.
+    pub fn send_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> io::Result<Answer> {
         let mut stream = TcpStream::connect_timeout(&self.address, TIMEOUT)?;
         stream.set_read_timeout(Some(TIMEOUT))?;
         stream.set_write_timeout(Some(TIMEOUT))?;
@@ -63,13 +74,19 @@ impl Client {
         if let Some(token) = &self.token {
             head.push_str(&format!("Authorization: Bearer {token}\r\n"));
         }
-        if let Some(body) = body {
-            head.push_str("Content-Type: application/json\r\n");
+        if let Some((media, body)) = body {
+            head.push_str(&format!("Content-Type: {media}\r\n"));
             head.push_str(&format!("Content-Length: {}\r\n", body.len()));
         }
         head.push_str("\r\n");
         stream.write_all(head.as_bytes())?;
-        stream.write_all(body.unwrap_or_default())?;
+        // A server may answer (413) and close before it has read a body too large: the answer
+        // is what matters, not the rest of the body.
+        if let Err(e) = stream.write_all(body.map_or(&[][..], |(_, b)| b)) {
+            if e.kind() != io::ErrorKind::BrokenPipe && e.kind() != io::ErrorKind::ConnectionReset {
+                return Err(e);
+            }
+        }
         let mut answer = Vec::new();
         stream.take(MAX_ANSWER).read_to_end(&mut answer)?;
         parse(&answer)

@@ -4,6 +4,7 @@
 //! and the command fails (exit status 1).
 
 use super::client::{Answer, Client};
+use super::fota_command::{self, FotaCommand};
 use super::DEFAULT_API;
 use crate::cli::{print_lines, DEFAULT_DATA};
 use crate::control::ControlToken;
@@ -67,6 +68,11 @@ enum CtIotCommand {
         #[command(subcommand)]
         command: ProductCommand,
     },
+    /// DFOTA: manufacturers' public keys, signed packages, upgrade tasks.
+    Fota {
+        #[command(subcommand)]
+        command: FotaCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,20 +105,21 @@ enum ProductCommand {
     Add { id: String, profile: PathBuf },
 }
 
-fn parse_wait(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_wait(text: &str) -> Result<Duration, String> {
     parse_duration(text).map_err(|e| e.to_string())
 }
 
 /// One request to the API, and where the answer's list is, if it is one.
-struct Call {
-    method: &'static str,
-    path: String,
-    body: Option<Value>,
-    list: Option<&'static str>,
+pub(super) struct Call {
+    pub method: &'static str,
+    pub path: String,
+    /// The body's media type and bytes.
+    pub body: Option<(&'static str, Vec<u8>)>,
+    pub list: Option<&'static str>,
 }
 
 impl Call {
-    fn get(path: String, list: Option<&'static str>) -> Call {
+    pub fn get(path: String, list: Option<&'static str>) -> Call {
         Call {
             method: "GET",
             path,
@@ -121,11 +128,12 @@ impl Call {
         }
     }
 
-    fn post(path: String, body: Value) -> Call {
+    /// A POST of `body` as JSON.
+    pub fn post(path: String, body: Value) -> Call {
         Call {
             method: "POST",
             path,
-            body: Some(body),
+            body: Some(("application/json", body.to_string().into_bytes())),
             list: None,
         }
     }
@@ -145,9 +153,12 @@ pub fn run(flavour: Flavour, args: CtIotArgs) -> Result<ExitCode> {
         _ => None,
     };
     let call = call(flavour, args.command)?;
-    let body = call.body.as_ref().map(Value::to_string);
+    let body = call
+        .body
+        .as_ref()
+        .map(|(media, bytes)| (*media, bytes.as_slice()));
     let mut answer = client
-        .send(call.method, &call.path, body.as_deref().map(str::as_bytes))
+        .send_as(call.method, &call.path, body)
         .with_context(|| format!("talking to the platform's API at {}", args.api))?;
     if let Some(wait) = wait.filter(|_| answer.is_success()) {
         answer = follow(&client, &answer, wait)?;
@@ -198,6 +209,7 @@ fn call(flavour: Flavour, command: CtIotCommand) -> Result<Call> {
             Call::get(format!("{}/downlinks", device(&imei)), Some("downlinks"))
         }
         CtIotCommand::Products => Call::get(format!("{base}/products"), Some("products")),
+        CtIotCommand::Fota { command } => fota_command::call(&base, command)?,
         CtIotCommand::Product {
             command: ProductCommand::Add { id, profile },
         } => {
@@ -214,7 +226,7 @@ fn call(flavour: Flavour, command: CtIotCommand) -> Result<Call> {
 }
 
 /// A path segment as typed, with every byte but letters, digits and `-._~` percent-encoded.
-fn segment(text: &str) -> String {
+pub(super) fn segment(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {

@@ -1,5 +1,6 @@
 //! The HTTP JSON API of the CT IoT platform and CTWing AEP stand-ins (docs/api.md): devices and
-//! their keys and state, uplinks, downlinks, products and faults, for people (curl) and scripts.
+//! their keys and state, uplinks, downlinks, products, faults and DFOTA (manufacturers' keys,
+//! signed packages, upgrade tasks), for people (curl) and scripts.
 //!
 //! It runs on the platforms' tokio runtime beside the control port, on loopback only, and takes
 //! the control port's token: every request carries `Authorization: Bearer <control.token>`, or is
@@ -12,11 +13,14 @@
 //! awake.
 //!
 //! - [`routes`]: the handlers;
+//! - [`fota`]: the DFOTA routes (keys, signed package uploads, tasks);
 //! - [`client`]: a small blocking client, for `nbmodem platform iot|aep …` and the tests;
-//! - [`command`]: those subcommands.
+//! - [`command`]: those subcommands ([`fota_command`]: `… fota …`).
 
 pub mod client;
 pub mod command;
+mod fota;
+mod fota_command;
 mod routes;
 
 use crate::control::ControlToken;
@@ -95,7 +99,10 @@ impl IntoResponse for ApiError {
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
         let status = match e {
-            AdminError::NoSuchDevice(..) => StatusCode::NOT_FOUND,
+            AdminError::NoSuchDevice(..)
+            | AdminError::NoSuchKey(..)
+            | AdminError::NoSuchPackage(..)
+            | AdminError::NoSuchTask(..) => StatusCode::NOT_FOUND,
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError::new(status, e.to_string())
@@ -167,6 +174,7 @@ pub fn router(
         nodes,
     };
     Ok(routes::routes()
+        .merge(fota::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(middleware::from_fn_with_state(api.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -110,7 +110,7 @@ async fn add_device(
 }
 
 /// 200 for what replaced one `known` before, 201 for what is new.
-fn added_or_replaced(known: bool) -> StatusCode {
+pub(super) fn added_or_replaced(known: bool) -> StatusCode {
     match known {
         true => StatusCode::OK,
         false => StatusCode::CREATED,

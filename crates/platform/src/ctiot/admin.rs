@@ -8,11 +8,13 @@
 //! status overwritten; this order rules that out.
 
 use super::fota::{Package, Task, TaskStyle, Upgrade, MAX_PACKAGE};
+use super::keys::{ManufacturerKey, MAX_MANUFACTURER};
 use super::state::SharedState;
+use super::upload::SignedUpload;
 use super::{decode_hex, hex, Device, Downlink, DownlinkStatus, Flavour, Product};
 use crate::writer::{RecordWriter, Ticket, Write};
 use nbmodem_clock::Instant;
-use nbmodem_fota::DeltaPackage;
+use nbmodem_fota::{DeltaPackage, PublicKey};
 use nbmodem_net::udp::lock;
 use serde::Deserialize;
 
@@ -49,6 +51,22 @@ pub enum AdminError {
     NoSuchTask(Flavour, String),
     #[error("not a usable upgrade task: {0}")]
     BadTask(String),
+    #[error("a manufacturer must be 1 to {MAX_MANUFACTURER} characters, none of them control characters")]
+    BadManufacturer,
+    #[error("not a usable public key: {0}")]
+    BadKey(String),
+    #[error("no public key of manufacturer {1} on the {0} platform")]
+    NoSuchKey(Flavour, String),
+    #[error("the {0} platform has no public key of manufacturer {1}: add it before uploading its packages")]
+    NoKey(Flavour, String),
+    #[error("the package's signature does not check against manufacturer {0}'s key: {1}")]
+    BadSignature(String, String),
+    #[error("product {0}'s profile has no device with omCapability.fwUpgradeCapability {{\"supportUpgrade\": true, \"upgradeProtocolType\": \"LWM2M\", \"downloadProtocolType\": \"CoAP\"}} (seed 002 §5.1.2)")]
+    NoUpgradeCapability(String),
+    #[error(
+        "the package's {1} is not a device of product {0}'s profile ({2}); they must match exactly"
+    )]
+    ProfileMismatch(String, String, String),
 }
 
 /// A firmware package to add: its bytes and the metadata of seed §5.1.5 (which must be the
@@ -145,6 +163,8 @@ enum Change {
     Downlink(Downlink),
     Package(Package),
     Task(Task, Vec<Upgrade>),
+    Key(ManufacturerKey),
+    RemoveKey(Flavour, String),
 }
 
 pub struct Admin {
@@ -182,6 +202,10 @@ impl Admin {
             Change::Product(product) => state.put_product(product),
             Change::Downlink(downlink) => state.queue(downlink),
             Change::Package(package) => state.put_package(package),
+            Change::Key(key) => state.put_key(key),
+            Change::RemoveKey(flavour, manufacturer) => {
+                state.remove_key(flavour, &manufacturer);
+            }
             Change::Task(task, upgrades) => {
                 state.put_task(task);
                 for upgrade in upgrades {
@@ -296,6 +320,51 @@ impl Admin {
         Ok(self.pending(write, Change::Package(package.clone()), package))
     }
 
+    /// Adds (or replaces) a manufacturer's public key (PEM, of a kind a signature algorithm uses).
+    pub fn add_key(
+        &mut self,
+        flavour: Flavour,
+        manufacturer: &str,
+        public_key: &str,
+    ) -> Result<Pending<ManufacturerKey>, AdminError> {
+        check_manufacturer(manufacturer)?;
+        let bad_key = |e: nbmodem_fota::SignError| AdminError::BadKey(e.to_string());
+        let parsed = PublicKey::from_pem(public_key).map_err(bad_key)?;
+        let key = ManufacturerKey {
+            flavour,
+            manufacturer: manufacturer.to_string(),
+            algorithm: parsed.algorithm().name().to_string(),
+            public_key: parsed.to_pem().map_err(bad_key)?,
+        };
+        let write = Write::FotaKey(key.clone());
+        Ok(self.pending(write, Change::Key(key.clone()), key))
+    }
+
+    /// Removes a manufacturer's public key (its packages stay).
+    pub fn remove_key(
+        &mut self,
+        flavour: Flavour,
+        manufacturer: &str,
+    ) -> Result<Pending<ManufacturerKey>, AdminError> {
+        let key = lock(&self.state)
+            .manufacturer_key(flavour, manufacturer)
+            .cloned()
+            .ok_or_else(|| AdminError::NoSuchKey(flavour, manufacturer.to_string()))?;
+        let write = Write::RemoveFotaKey(flavour, manufacturer.to_string());
+        let change = Change::RemoveKey(flavour, manufacturer.to_string());
+        Ok(self.pending(write, change, key))
+    }
+
+    /// Adds a signed package once its upload passes every check (`upload.rs`).
+    pub fn upload_package(
+        &mut self,
+        flavour: Flavour,
+        upload: SignedUpload,
+    ) -> Result<Pending<Package>, AdminError> {
+        let new = super::upload::check(&lock(&self.state), flavour, upload)?;
+        self.add_package(flavour, new)
+    }
+
     /// Creates an upgrade task for devices of the platform; each gets an upgrade, waiting.
     pub fn create_task(
         &mut self,
@@ -305,6 +374,13 @@ impl Admin {
         check_id(&new.id)?;
         {
             let state = lock(&self.state);
+            // Replacing a task would orphan its upgrades' history.
+            if state.task(flavour, &new.id).is_some() {
+                return Err(AdminError::BadTask(format!(
+                    "task {} exists already",
+                    new.id
+                )));
+            }
             if state.package(flavour, &new.package).is_none() {
                 return Err(AdminError::NoSuchPackage(flavour, new.package));
             }
@@ -417,6 +493,12 @@ pub fn ensure_device(data_dir: &std::path::Path, imei: &str) -> anyhow::Result<(
         admin.apply(pending);
     }
     Ok(())
+}
+
+fn check_manufacturer(manufacturer: &str) -> Result<(), AdminError> {
+    let ok = (1..=MAX_MANUFACTURER).contains(&manufacturer.chars().count())
+        && !manufacturer.chars().any(char::is_control);
+    ok.then_some(()).ok_or(AdminError::BadManufacturer)
 }
 
 pub(crate) fn check_imei(imei: &str) -> Result<(), AdminError> {

@@ -13,13 +13,17 @@
 //!
 //! - [`state`]: the devices, products and downlink queues, shared by the nodes and the HTTP API;
 //! - [`admin`]: adding products and devices and queueing downlinks, durably first;
+//! - [`fota`], [`keys`], [`upload`]: DFOTA packages, tasks and upgrades, the manufacturers' keys,
+//!   and the checks of a signed package's upload;
 //! - the sans-IO server node ([`CtIotServer`]).
 
 pub mod admin;
 pub mod fota;
+pub mod keys;
 mod node;
 pub(crate) mod persist;
 pub mod state;
+pub mod upload;
 
 pub use admin::{Admin, AdminError, NewDevice};
 pub use node::CtIotServer;

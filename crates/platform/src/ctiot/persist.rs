@@ -104,7 +104,8 @@ pub(crate) fn write(connection: &Connection, write: &Write) -> Result<(), StoreE
             ],
             upgrade,
         )?,
-        Write::Record(_) | Write::Device(_) => {}
+        // The store's own, and the DFOTA keys (`keys.rs`).
+        Write::Record(_) | Write::Device(_) | Write::FotaKey(_) | Write::RemoveFotaKey(..) => {}
     }
     Ok(())
 }
@@ -332,6 +333,7 @@ impl Store {
             self.fota_tasks()?,
             self.fota_upgrades()?,
         );
+        state.load_keys(self.fota_keys()?);
         Ok(state)
     }
 }

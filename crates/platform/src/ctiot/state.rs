@@ -4,6 +4,7 @@
 //! only after the store has the change.
 
 use super::fota::{Package, Task, Upgrade, UpgradeStatus};
+use super::keys::ManufacturerKey;
 use super::{Device, Downlink, DownlinkStatus, Flavour, Product, AWAKE_TIME};
 use crate::fault::Faults;
 use nbmodem_clock::Instant;
@@ -58,6 +59,8 @@ pub struct CtIotState {
     tasks: HashMap<Key, Task>,
     /// Each device's upgrade by each task: by (flavour, task), then IMEI.
     upgrades: HashMap<Key, HashMap<String, Upgrade>>,
+    /// The manufacturers' DFOTA public keys, by (flavour, manufacturer).
+    keys: HashMap<Key, ManufacturerKey>,
     /// The IMEI each DTLS peer proved with its key.
     identities: HashMap<SocketAddr, String>,
     last_downlink: u64,
@@ -65,6 +68,13 @@ pub struct CtIotState {
 
 fn key(flavour: Flavour, imei: &str) -> Key {
     (flavour, imei.to_string())
+}
+
+/// The values of `flavour` in a map by (flavour, id), by id.
+fn of_flavour<T: Clone>(map: &HashMap<Key, T>, flavour: Flavour) -> Vec<T> {
+    let mut entries: Vec<(&Key, &T)> = map.iter().filter(|(k, _)| k.0 == flavour).collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries.into_iter().map(|(_, v)| v.clone()).collect()
 }
 
 impl CtIotState {
@@ -110,6 +120,35 @@ impl CtIotState {
         }
     }
 
+    /// Adds the manufacturers' keys the store holds.
+    pub fn load_keys(&mut self, keys: Vec<ManufacturerKey>) {
+        for manufacturer_key in keys {
+            self.put_key(manufacturer_key);
+        }
+    }
+
+    pub fn put_key(&mut self, manufacturer_key: ManufacturerKey) {
+        let at = key(manufacturer_key.flavour, &manufacturer_key.manufacturer);
+        self.keys.insert(at, manufacturer_key);
+    }
+
+    pub fn remove_key(&mut self, flavour: Flavour, manufacturer: &str) -> Option<ManufacturerKey> {
+        self.keys.remove(&key(flavour, manufacturer))
+    }
+
+    pub fn manufacturer_key(
+        &self,
+        flavour: Flavour,
+        manufacturer: &str,
+    ) -> Option<&ManufacturerKey> {
+        self.keys.get(&key(flavour, manufacturer))
+    }
+
+    /// The keys of `flavour`, by manufacturer.
+    pub fn manufacturer_keys(&self, flavour: Flavour) -> Vec<ManufacturerKey> {
+        of_flavour(&self.keys, flavour)
+    }
+
     pub fn put_package(&mut self, package: Package) {
         self.packages
             .insert(key(package.flavour, &package.id), package);
@@ -120,14 +159,7 @@ impl CtIotState {
     }
 
     pub fn packages(&self, flavour: Flavour) -> Vec<Package> {
-        let mut packages: Vec<Package> = self
-            .packages
-            .values()
-            .filter(|p| p.flavour == flavour)
-            .cloned()
-            .collect();
-        packages.sort_by(|a, b| a.id.cmp(&b.id));
-        packages
+        of_flavour(&self.packages, flavour)
     }
 
     pub fn put_task(&mut self, task: Task) {
@@ -139,14 +171,7 @@ impl CtIotState {
     }
 
     pub fn tasks(&self, flavour: Flavour) -> Vec<Task> {
-        let mut tasks: Vec<Task> = self
-            .tasks
-            .values()
-            .filter(|t| t.flavour == flavour)
-            .cloned()
-            .collect();
-        tasks.sort_by(|a, b| a.id.cmp(&b.id));
-        tasks
+        of_flavour(&self.tasks, flavour)
     }
 
     pub fn put_upgrade(&mut self, upgrade: Upgrade) {

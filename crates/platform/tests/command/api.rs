@@ -34,13 +34,13 @@ fn get_ok(client: &Client, path: &str) -> Value {
     ok(client.get(path).unwrap(), 200)
 }
 
-fn ok(answer: Answer, status: u16) -> Value {
+pub(crate) fn ok(answer: Answer, status: u16) -> Value {
     assert_eq!(answer.status, status, "{}", answer.body);
     answer.body
 }
 
 /// An error answer: the status, and a JSON body with the error's text.
-fn assert_error(answer: &Answer, status: u16, what: &str) {
+pub(crate) fn assert_error(answer: &Answer, status: u16, what: &str) {
     assert_eq!(answer.status, status, "{what}: {}", answer.body);
     let text = answer.body["error"].as_str().unwrap_or_default();
     assert!(!text.is_empty(), "{what}: {}", answer.body);
@@ -395,7 +395,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// JSON lines.
-fn lines(bytes: &[u8]) -> Vec<Value> {
+pub(crate) fn lines(bytes: &[u8]) -> Vec<Value> {
     text(bytes)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

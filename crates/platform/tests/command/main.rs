@@ -4,6 +4,7 @@
 mod api;
 mod binary;
 mod cli;
+mod fota_api;
 mod interop_libcoap;
 #[path = "../shared/sample.rs"]
 mod sample;

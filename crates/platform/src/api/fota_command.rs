@@ -1,0 +1,209 @@
+//! `nbmodem platform iot|aep fota …`: DFOTA through the API (seed 002 §5.1.5–5.1.6, §5.2.2–5.2.5):
+//! a manufacturer's public key, a signed package with its metadata, upgrade tasks.
+
+use super::command::{parse_wait, segment, Call};
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Subcommand)]
+pub enum FotaCommand {
+    /// The manufacturers' public keys.
+    Keys,
+    /// Add (or replace) or remove a manufacturer's public key.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// The packages (without their bytes).
+    Packages,
+    /// Upload a signed package, or show one.
+    Package {
+        #[command(subcommand)]
+        command: PackageCommand,
+    },
+    /// The upgrade tasks, with each device's upgrade.
+    Tasks,
+    /// Create, start or show an upgrade task.
+    Task {
+        #[command(subcommand)]
+        command: TaskCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// The public key (public.pem of `nbmodem fota keygen`) packages of MANUFACTURER are signed
+    /// for; the name as the product profile has it.
+    Add {
+        manufacturer: String,
+        public_key: PathBuf,
+    },
+    Remove {
+        manufacturer: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Upload a signed package (`…_signed.zip`); its metadata must match the product's profile.
+    Add {
+        file: PathBuf,
+        /// The version it installs: the package's target revision.
+        #[arg(long = "version")]
+        target: String,
+        #[arg(long)]
+        manufacturer: String,
+        #[arg(long)]
+        device_type: String,
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        protocol: String,
+        /// The product whose profile the metadata must match.
+        #[arg(long)]
+        product: String,
+        /// Its id on the platform (default: the `.bin`'s name without `.bin`).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    Show {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// Create a task: with --group, the IoT platform's batch task (started at once); without,
+    /// an AEP task, started with --start or `fota task start`.
+    Add {
+        id: String,
+        #[arg(long)]
+        package: String,
+        /// The devices' IMEIs, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        devices: Vec<String>,
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Tries after a failed one ("重试次数").
+        #[arg(long, default_value_t = 0)]
+        retries: u32,
+        /// How long after a failure a device may be tried again ("重试策略"), e.g. `5m`.
+        #[arg(long, value_parser = parse_wait, default_value = "0s")]
+        retry_after: Duration,
+        /// The most devices upgrading at once.
+        #[arg(long, default_value_t = 1)]
+        max_concurrent: u32,
+        /// Start at once ("立即启动").
+        #[arg(long)]
+        start: bool,
+    },
+    Start {
+        id: String,
+    },
+    /// A task with each device's upgrade status and history.
+    Show {
+        id: String,
+    },
+}
+
+/// The request a `fota` subcommand makes; `base` is `/api/<flavour>`.
+pub(super) fn call(base: &str, command: FotaCommand) -> Result<Call> {
+    let fota = format!("{base}/fota");
+    Ok(match command {
+        FotaCommand::Keys => Call::get(format!("{fota}/keys"), Some("keys")),
+        FotaCommand::Key { command } => match command {
+            KeyCommand::Add {
+                manufacturer,
+                public_key,
+            } => {
+                let pem =
+                    std::fs::read_to_string(&public_key).with_context(|| reading(&public_key))?;
+                let new = json!({"manufacturer": manufacturer, "public_key": pem});
+                Call::post(format!("{fota}/keys"), new)
+            }
+            KeyCommand::Remove { manufacturer } => Call {
+                method: "DELETE",
+                ..Call::get(format!("{fota}/keys/{}", segment(&manufacturer)), None)
+            },
+        },
+        FotaCommand::Packages => Call::get(format!("{fota}/packages"), Some("packages")),
+        FotaCommand::Package { command } => match command {
+            PackageCommand::Add {
+                file,
+                target,
+                manufacturer,
+                device_type,
+                model,
+                protocol,
+                product,
+                id,
+            } => {
+                let form = [
+                    ("version", Some(target)),
+                    ("manufacturer", Some(manufacturer)),
+                    ("device_type", Some(device_type)),
+                    ("model", Some(model)),
+                    ("protocol", Some(protocol)),
+                    ("product", Some(product)),
+                    ("id", id),
+                ];
+                upload(&fota, &file, form)?
+            }
+            PackageCommand::Show { id } => {
+                Call::get(format!("{fota}/packages/{}", segment(&id)), None)
+            }
+        },
+        FotaCommand::Tasks => Call::get(format!("{fota}/tasks"), Some("tasks")),
+        FotaCommand::Task { command } => task_call(&fota, command),
+    })
+}
+
+fn reading(path: &Path) -> String {
+    format!("reading {}", path.display())
+}
+
+/// The upload of the signed zip `file`, with the form's fields given as query parameters.
+fn upload(fota: &str, file: &Path, form: [(&str, Option<String>); 7]) -> Result<Call> {
+    let zip = std::fs::read(file).with_context(|| reading(file))?;
+    let query: Vec<String> = form
+        .into_iter()
+        .filter_map(|(name, value)| Some(format!("{name}={}", segment(&value?))))
+        .collect();
+    Ok(Call {
+        method: "POST",
+        path: format!("{fota}/packages?{}", query.join("&")),
+        body: Some(("application/zip", zip)),
+        list: None,
+    })
+}
+
+fn task_call(fota: &str, command: TaskCommand) -> Call {
+    let task = |id: &str| format!("{fota}/tasks/{}", segment(id));
+    match command {
+        TaskCommand::Add {
+            id,
+            package,
+            devices,
+            group,
+            name,
+            retries,
+            retry_after,
+            max_concurrent,
+            start,
+        } => {
+            let new = json!({
+                "id": id, "name": name, "package": package, "group": group, "devices": devices,
+                "retries": retries, "retry_after_s": retry_after.as_secs(),
+                "max_concurrent": max_concurrent, "start": start,
+            });
+            Call::post(format!("{fota}/tasks"), new)
+        }
+        TaskCommand::Start { id } => Call::post(format!("{}/start", task(&id)), json!({})),
+        TaskCommand::Show { id } => Call::get(task(&id), None),
+    }
+}

@@ -1,0 +1,135 @@
+//! The checks of a signed DFOTA package's upload (seed 002 §5.1.5 and its note, §5.2.2): the
+//! platform takes a package only when
+//!
+//! - the product named exists and its profile declares, for the device the package is for,
+//!   `omCapability.fwUpgradeCapability` with `supportUpgrade: true` over LwM2M with a CoAP
+//!   download (seed §5.1.2: "否则在平台上将无法上传对应设备的差分包");
+//! - the manufacturer, device type, model and protocol given are exactly those of a device of
+//!   that profile ("必须与应用的 Profile 严格一致");
+//! - the manufacturer has a public key on the platform and the archive's signature verifies
+//!   against it (`nbmodem_fota::verify_signed_zip`: entries, signature, manifest, delta package);
+//! - the version given is the package's target revision.
+//!
+//! Checking only: the package is then added through [`super::Admin::add_package`].
+
+use super::admin::{AdminError, NewPackage};
+use super::state::CtIotState;
+use super::Flavour;
+use serde_json::Value;
+
+/// A signed archive as uploaded, with the metadata the upload form asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedUpload {
+    /// The package's id on the platform; none: the `.bin`'s name without `.bin`.
+    pub id: Option<String>,
+    /// The `…_signed.zip` bytes.
+    pub zip: Vec<u8>,
+    pub version: String,
+    pub manufacturer: String,
+    pub device_type: String,
+    pub model: String,
+    pub protocol: String,
+    /// The product whose profile the metadata must match.
+    pub product: String,
+}
+
+/// The package to add for an upload that passes every check.
+pub fn check(
+    state: &CtIotState,
+    flavour: Flavour,
+    upload: SignedUpload,
+) -> Result<NewPackage, AdminError> {
+    let product = state
+        .product(flavour, &upload.product)
+        .ok_or_else(|| AdminError::NoSuchProduct(flavour, upload.product.clone()))?;
+    let device = profile_device(&product.profile, &upload)?;
+    check_capability(device, &upload.product)?;
+    let key = state
+        .manufacturer_key(flavour, &upload.manufacturer)
+        .ok_or_else(|| AdminError::NoKey(flavour, upload.manufacturer.clone()))?;
+    let signed = nbmodem_fota::verify_signed_zip(&upload.zip, &key.public_key)
+        .map_err(|e| AdminError::BadSignature(upload.manufacturer.clone(), e.to_string()))?;
+    if signed.target != upload.version {
+        return Err(AdminError::BadPackage(format!(
+            "the version {:?} is not the package's target revision {:?}",
+            upload.version, signed.target
+        )));
+    }
+    let id = upload.id.unwrap_or_else(|| {
+        let stem = signed.name.strip_suffix(".bin");
+        stem.unwrap_or(&signed.name).to_string()
+    });
+    Ok(NewPackage {
+        id,
+        bytes: signed.bin,
+        manufacturer: upload.manufacturer,
+        device_type: upload.device_type,
+        model: upload.model,
+        protocol: upload.protocol,
+        // An uploaded package is served by the platform itself.
+        uri: None,
+    })
+}
+
+/// The profile's fields the metadata must match, in the order of the upload's.
+const MATCHED: [&str; 4] = ["manufacturerId", "deviceType", "model", "protocolType"];
+
+/// The device of the profile that the upload's metadata names exactly (the manufacturer by its
+/// `manufacturerId` or its `manufacturerName`, as the seed's template has both).
+fn profile_device<'p>(profile: &'p Value, upload: &SignedUpload) -> Result<&'p Value, AdminError> {
+    let given = [
+        &upload.manufacturer,
+        &upload.device_type,
+        &upload.model,
+        &upload.protocol,
+    ];
+    let devices = profile["devices"].as_array().map(Vec::as_slice);
+    let matches = |device: &&Value| {
+        let manufacturer = ["manufacturerId", "manufacturerName"]
+            .iter()
+            .any(|field| device[field].as_str() == Some(given[0]));
+        let others = MATCHED[1..]
+            .iter()
+            .zip(&given[1..])
+            .all(|(field, value)| device[field].as_str() == Some(value.as_str()));
+        manufacturer && others
+    };
+    devices
+        .unwrap_or_default()
+        .iter()
+        .find(matches)
+        .ok_or_else(|| {
+            let profile_has: Vec<String> = devices
+                .unwrap_or_default()
+                .iter()
+                .map(|d| describe(MATCHED.map(|field| d[field].as_str().unwrap_or("?"))))
+                .collect();
+            AdminError::ProfileMismatch(
+                upload.product.clone(),
+                describe(given.map(String::as_str)),
+                profile_has.join("; "),
+            )
+        })
+}
+
+/// `manufacturer quectel, device type WaterMeter, model NBIoTDevice, protocol CoAP`.
+fn describe(values: [&str; 4]) -> String {
+    let names = ["manufacturer", "device type", "model", "protocol"];
+    let parts: Vec<String> = names
+        .iter()
+        .zip(values)
+        .map(|(name, value)| format!("{name} {value:?}"))
+        .collect();
+    parts.join(", ")
+}
+
+/// The device's `omCapability.fwUpgradeCapability` as seed §5.1.2's template has it.
+fn check_capability(device: &Value, product: &str) -> Result<(), AdminError> {
+    let capability = &device["omCapability"]["fwUpgradeCapability"];
+    let supported = capability["supportUpgrade"] == Value::Bool(true)
+        && capability["upgradeProtocolType"] == "LWM2M"
+        && capability["downloadProtocolType"] == "CoAP";
+    supported
+        .then_some(())
+        .ok_or_else(|| AdminError::NoUpgradeCapability(product.to_string()))
+}
