@@ -26,8 +26,9 @@ use tokio::time::{timeout, Instant};
 const RETRY: Duration = Duration::from_secs(1);
 /// Transmissions of one request before the run is declared failed.
 const MAX_TRANSMISSIONS: u32 = 5;
-/// The largest response accepted.
-const MAX_REPLY: usize = 512;
+/// The largest response accepted: a block of 1 024 bytes (the largest Block2 size) and its header
+/// and options.
+const MAX_REPLY: usize = 1152;
 
 /// A simulated client.
 pub trait Script: Send + 'static {

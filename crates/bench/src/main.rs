@@ -7,12 +7,17 @@
 //! - `coap-get`: GET throughput of our CoAP server and of libcoap's.
 //! - `ct-registry`: durable self-registration records per second of the CT stand-in.
 //! - `ct-iot`: durable uplinks per second, and memory per device, of the CT IoT platform stand-in.
+//! - `fota-download`: wall-clock time of a DFOTA download and upgrade in virtual time.
+//! - `fota-serve`: firmware blocks per second the CT IoT platform stand-in serves to concurrent
+//!   downloads.
 
 mod alloc;
 mod client_memory;
 mod coap_get;
 mod ct_iot;
 mod ct_registry;
+mod fota_download;
+mod fota_serve;
 mod load;
 mod lwm2m_server;
 mod measure;
@@ -48,6 +53,11 @@ enum Bench {
     /// Devices sending confirmable uplinks to the CT IoT platform stand-in: durable uplinks per
     /// second and memory per device.
     CtIot(ct_iot::Args),
+    /// A BC260Y-CN upgraded by DFOTA in virtual time: wall-clock time of the download.
+    FotaDownload(fota_download::Args),
+    /// Concurrent downloads of a firmware package from the CT IoT platform stand-in: blocks per
+    /// second.
+    FotaServe(fota_serve::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,5 +67,7 @@ fn main() -> anyhow::Result<()> {
         Bench::CoapGet(args) => coap_get::run(args),
         Bench::CtRegistry(args) => ct_registry::run(args),
         Bench::CtIot(args) => ct_iot::run(args),
+        Bench::FotaDownload(args) => fota_download::run(args),
+        Bench::FotaServe(args) => fota_serve::run(args),
     }
 }
