@@ -2,7 +2,8 @@
 //! modules with distinct IMEIs on one network beside the stand-in CT IoT platform and CTWing AEP.
 //! A batch task's concurrency limit holds the other devices back until an upgrade ends; a failed
 //! attempt is tried again at the device's next contact after the retry delay, as often as the
-//! task allows; and an AEP task waits for its start.
+//! task allows; an AEP task waits for its start; and a task whose package does not fit a
+//! device's product is refused.
 
 use nbmodem_module::node::ModuleNode;
 use nbmodem_module::nvram::MemoryStore;
@@ -333,4 +334,44 @@ fn an_aep_task_waits_for_its_start() {
     assert_upgraded(0, &fleet.uplink(0));
     fleet.relink_updated(0);
     assert_eq!(fleet.status(0), UpgradeStatus::Succeeded);
+}
+
+/// A profile of one device of `model`, by the manufacturer, of the type and protocol of the
+/// stand-ins' packages.
+fn profile(model: &str) -> serde_json::Value {
+    let device = serde_json::json!({"manufacturerId": "quectel", "manufacturerName": "quectel",
+        "model": model, "protocolType": "CoAP", "deviceType": "WaterMeter"});
+    serde_json::json!({ "devices": [device] })
+}
+
+#[test]
+fn a_task_is_refused_for_a_device_whose_product_does_not_fit_the_package() {
+    let mut fleet = Fleet::new(Flavour::Iot, 1);
+    let products = [("lamp", "StreetLamp"), ("meter", "NBIoTDevice")];
+    for (n, (product, model)) in products.into_iter().enumerate() {
+        let stand_ins = &mut fleet.stand_ins;
+        stand_ins
+            .add_product(Flavour::Iot, product, profile(model))
+            .unwrap();
+        let device = NewDevice {
+            imei: IMEIS[n + 1].into(),
+            psk: None,
+            product: Some(product.into()),
+            reply: None,
+        };
+        stand_ins.add_device(Flavour::Iot, device).unwrap();
+    }
+    fleet.package(2000, false);
+    let why = fleet.task(3, |_| {}).unwrap_err();
+    for part in [IMEIS[1], "lamp", "StreetLamp", "must match"] {
+        assert!(why.contains(part), "{part}: {why}");
+    }
+    assert!(fleet
+        .stand_ins
+        .upgrade(Flavour::Iot, "t1", IMEIS[0])
+        .is_none());
+    // The device without a product and the one whose product fits.
+    fleet.task(3, |t| _ = t.devices.remove(1)).unwrap();
+    assert_eq!(fleet.status(2), UpgradeStatus::Waiting);
+    assert_upgraded(0, &fleet.link(0));
 }
