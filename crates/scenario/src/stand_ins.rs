@@ -68,6 +68,21 @@ impl StandIns {
             .ok_or_else(|| "the platforms are not running".to_string())
     }
 
+    /// Adds a product with its profile to a CT IoT platform.
+    pub fn add_product(
+        &mut self,
+        flavour: Flavour,
+        id: &str,
+        profile: serde_json::Value,
+    ) -> Result<(), String> {
+        let admin = self.admin()?;
+        let pending = admin
+            .add_product(flavour, id, profile)
+            .map_err(|e| e.to_string())?;
+        admin.apply(pending);
+        Ok(())
+    }
+
     /// Registers a device on a CT IoT platform.
     pub fn add_device(&mut self, flavour: Flavour, device: NewDevice) -> Result<(), String> {
         let admin = self.admin()?;

@@ -9,8 +9,8 @@
 
 use super::fota::{Package, Task, TaskStyle, Upgrade, MAX_PACKAGE};
 use super::keys::{ManufacturerKey, MAX_MANUFACTURER};
-use super::state::SharedState;
-use super::upload::SignedUpload;
+use super::state::{CtIotState, SharedState};
+use super::upload::{self, SignedUpload};
 use super::{decode_hex, hex, Device, Downlink, DownlinkStatus, Flavour, Product};
 use crate::writer::{RecordWriter, Ticket, Write};
 use nbmodem_clock::Instant;
@@ -109,6 +109,23 @@ pub struct NewTask {
 
 fn one() -> u32 {
     1
+}
+
+/// A device of a product can take only a package whose metadata is its profile's (seed §5.1.5's
+/// note); a device without a product takes any.
+fn check_device_product(
+    state: &CtIotState,
+    device: &Device,
+    package: &Package,
+) -> Result<(), AdminError> {
+    let Some(id) = &device.product else {
+        return Ok(());
+    };
+    let product = state
+        .product(device.flavour, id)
+        .ok_or_else(|| AdminError::NoSuchProduct(device.flavour, id.clone()))?;
+    upload::check_fits(product, package)
+        .map_err(|why| AdminError::BadTask(format!("device {}: {why}", device.imei)))
 }
 
 /// A product, package or task id: it goes into URIs and file names as it is.
@@ -381,15 +398,14 @@ impl Admin {
                     new.id
                 )));
             }
-            if state.package(flavour, &new.package).is_none() {
-                return Err(AdminError::NoSuchPackage(flavour, new.package));
-            }
-            if let Some(imei) = new
-                .devices
-                .iter()
-                .find(|i| state.device(flavour, i).is_none())
-            {
-                return Err(AdminError::NoSuchDevice(flavour, imei.clone()));
+            let package = state
+                .package(flavour, &new.package)
+                .ok_or_else(|| AdminError::NoSuchPackage(flavour, new.package.clone()))?;
+            for imei in &new.devices {
+                let device = state
+                    .device(flavour, imei)
+                    .ok_or_else(|| AdminError::NoSuchDevice(flavour, imei.clone()))?;
+                check_device_product(&state, device, package)?;
             }
         }
         if new.devices.is_empty() || new.max_concurrent == 0 {

@@ -13,8 +13,9 @@
 //! Checking only: the package is then added through [`super::Admin::add_package`].
 
 use super::admin::{AdminError, NewPackage};
+use super::fota::Package;
 use super::state::CtIotState;
-use super::Flavour;
+use super::{Flavour, Product};
 use serde_json::Value;
 
 /// A signed archive as uploaded, with the metadata the upload form asks for.
@@ -42,7 +43,13 @@ pub fn check(
     let product = state
         .product(flavour, &upload.product)
         .ok_or_else(|| AdminError::NoSuchProduct(flavour, upload.product.clone()))?;
-    let device = profile_device(&product.profile, &upload)?;
+    let given = [
+        upload.manufacturer.as_str(),
+        &upload.device_type,
+        &upload.model,
+        &upload.protocol,
+    ];
+    let device = profile_device(&product.profile, &upload.product, given)?;
     check_capability(device, &upload.product)?;
     let key = state
         .manufacturer_key(flavour, &upload.manufacturer)
@@ -74,15 +81,26 @@ pub fn check(
 /// The profile's fields the metadata must match, in the order of the upload's.
 const MATCHED: [&str; 4] = ["manufacturerId", "deviceType", "model", "protocolType"];
 
-/// The device of the profile that the upload's metadata names exactly (the manufacturer by its
-/// `manufacturerId` or its `manufacturerName`, as the seed's template has both).
-fn profile_device<'p>(profile: &'p Value, upload: &SignedUpload) -> Result<&'p Value, AdminError> {
+/// Whether a package's metadata is that of a device of `product`'s profile (seed §5.1.5's note:
+/// else its upgrades fail).
+pub(super) fn check_fits(product: &Product, package: &Package) -> Result<(), AdminError> {
     let given = [
-        &upload.manufacturer,
-        &upload.device_type,
-        &upload.model,
-        &upload.protocol,
+        package.manufacturer.as_str(),
+        &package.device_type,
+        &package.model,
+        &package.protocol,
     ];
+    profile_device(&product.profile, &product.id, given).map(|_| ())
+}
+
+/// The device of `product`'s profile that the metadata `given` (manufacturer, device type, model,
+/// protocol) names exactly (the manufacturer by its `manufacturerId` or its `manufacturerName`,
+/// as the seed's template has both).
+fn profile_device<'p>(
+    profile: &'p Value,
+    product: &str,
+    given: [&str; 4],
+) -> Result<&'p Value, AdminError> {
     let devices = profile["devices"].as_array().map(Vec::as_slice);
     let matches = |device: &&Value| {
         let manufacturer = ["manufacturerId", "manufacturerName"]
@@ -91,7 +109,7 @@ fn profile_device<'p>(profile: &'p Value, upload: &SignedUpload) -> Result<&'p V
         let others = MATCHED[1..]
             .iter()
             .zip(&given[1..])
-            .all(|(field, value)| device[field].as_str() == Some(value.as_str()));
+            .all(|(field, value)| device[field].as_str() == Some(*value));
         manufacturer && others
     };
     devices
@@ -105,8 +123,8 @@ fn profile_device<'p>(profile: &'p Value, upload: &SignedUpload) -> Result<&'p V
                 .map(|d| describe(MATCHED.map(|field| d[field].as_str().unwrap_or("?"))))
                 .collect();
             AdminError::ProfileMismatch(
-                upload.product.clone(),
-                describe(given.map(String::as_str)),
+                product.to_string(),
+                describe(given),
                 profile_has.join("; "),
             )
         })
