@@ -350,7 +350,7 @@ fn node_client_registers_with_our_server_and_serves_operations() {
         .registration(PEER_ENDPOINT)
         .cloned()
         .expect("registration stored");
-    assert_eq!(registration.location, location);
+    assert_eq!(registration.location(), location);
     assert_eq!(registration.lifetime, 300);
     assert_eq!(registration.binding, "U");
     assert_eq!(registration.version.as_deref(), Some("1.0"));

@@ -2,7 +2,7 @@
 //! observations we register (RFC 7641 §3).
 
 use crate::block::{valid_size, Block};
-use crate::endpoint::{Endpoint, Event, ExchangeError, Purpose, RequestId, Timer};
+use crate::endpoint::{Endpoint, Event, ExchangeError, Purpose, RequestId, Timer, Token};
 use crate::message::{Request, Response, Status};
 use coap_lite::{CoapOption, MessageType, Packet};
 use nbmodem_clock::Instant;
@@ -21,7 +21,7 @@ enum Stage {
 #[derive(Debug)]
 pub(crate) struct ClientExchange {
     peer: SocketAddr,
-    token: Vec<u8>,
+    token: Token,
     request: Request,
     confirmable: bool,
     stage: Stage,
@@ -92,7 +92,7 @@ impl Endpoint {
         self.now = now;
         let id = RequestId(self.next_id());
         let token = self.new_token(peer);
-        self.client_tokens.insert((peer, token.clone()), id);
+        self.client_tokens.insert((peer, token), id);
         let exchange = ClientExchange {
             peer,
             token,
@@ -148,13 +148,14 @@ impl Endpoint {
     /// the result on the token it saved (protocols.md §5).
     pub fn observation_token(&self, id: RequestId) -> Option<Vec<u8>> {
         let ex = self.client.get(&id)?;
-        ex.observing.then(|| ex.token.clone())
+        ex.observing.then(|| ex.token.as_slice().to_vec())
     }
 
     /// Takes back an observation of `request`'s resource at `peer` on `token`, registered before
     /// (and kept with [`Endpoint::observation_token`]), without sending anything: its
     /// notifications come as [`Event::Notification`], and [`Endpoint::cancel_observation`] ends
-    /// it. A token already in use for `peer` is taken over.
+    /// it. A token already in use for `peer` is taken over; one longer than 8 bytes, which no
+    /// CoAP message carries, is cut to 8.
     pub fn restore_observation_of(
         &mut self,
         peer: SocketAddr,
@@ -162,7 +163,8 @@ impl Endpoint {
         request: Request,
     ) -> RequestId {
         let id = RequestId(self.next_id());
-        if let Some(old) = self.client_tokens.insert((peer, token.clone()), id) {
+        let token = Token::new(&token);
+        if let Some(old) = self.client_tokens.insert((peer, token), id) {
             self.client.remove(&old);
         }
         let exchange = ClientExchange {
@@ -190,7 +192,7 @@ impl Endpoint {
             return;
         };
         let mut packet = Packet::new();
-        packet.set_token(ex.token.clone());
+        packet.set_token(ex.token.as_slice().to_vec());
         let (peer, confirmable, stage) = (ex.peer, ex.confirmable, ex.stage);
         match stage {
             Stage::Sending { offset } => {
@@ -307,7 +309,11 @@ impl Endpoint {
     /// A response (piggybacked or separate) or a notification arrived. Returns whether its token
     /// belongs to one of our exchanges.
     pub(crate) fn response_received(&mut self, peer: SocketAddr, packet: &Packet) -> bool {
-        let Some(&id) = self.client_tokens.get(&(peer, packet.get_token().to_vec())) else {
+        let token = packet.get_token();
+        let Some(&id) = (token.len() <= 8)
+            .then(|| self.client_tokens.get(&(peer, Token::new(token))))
+            .flatten()
+        else {
             return false;
         };
         let Some(response) = Response::from_packet(packet) else {

@@ -22,6 +22,31 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// The token of a request we sent: at most 8 bytes (RFC 7252 §3), kept without a heap
+/// allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Token {
+    len: u8,
+    bytes: [u8; 8],
+}
+
+impl Token {
+    /// The token `token`, cut to its first 8 bytes (no CoAP message carries a longer one).
+    pub(crate) fn new(token: &[u8]) -> Token {
+        let len = token.len().min(8);
+        let mut bytes = [0; 8];
+        bytes[..len].copy_from_slice(&token[..len]);
+        Token {
+            len: len as u8,
+            bytes,
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
 /// A request this endpoint sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub(crate) u64);
@@ -179,7 +204,7 @@ pub struct Endpoint {
     /// Boxed: an observation keeps its exchange for as long as it lasts, and a map holds spare
     /// slots of its value size (a registered LwM2M client with an observation costs an entry).
     pub(crate) client: HashMap<RequestId, Box<ClientExchange>>,
-    pub(crate) client_tokens: HashMap<(SocketAddr, Vec<u8>), RequestId>,
+    pub(crate) client_tokens: HashMap<(SocketAddr, Token), RequestId>,
     pub(crate) incoming: HashMap<IncomingId, IncomingExchange>,
     pub(crate) observations: HashMap<ObservationId, ServerObservation>,
     pub(crate) observation_tokens: HashMap<(SocketAddr, Vec<u8>), ObservationId>,
@@ -337,11 +362,11 @@ impl Endpoint {
         self.next_id
     }
 
-    pub(crate) fn new_token(&mut self, peer: SocketAddr) -> Vec<u8> {
+    pub(crate) fn new_token(&mut self, peer: SocketAddr) -> Token {
         loop {
             let bytes = self.rng.next_u64().to_be_bytes();
-            let token = bytes[..self.config.token_length.clamp(1, 8)].to_vec();
-            if !self.client_tokens.contains_key(&(peer, token.clone())) {
+            let token = Token::new(&bytes[..self.config.token_length.clamp(1, 8)]);
+            if !self.client_tokens.contains_key(&(peer, token)) {
                 return token;
             }
         }

@@ -15,7 +15,9 @@ use nbmodem_coap::{
     Response, Status,
 };
 use nbmodem_net::{DatagramNode, Transmit};
+use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -23,14 +25,14 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Registration {
     pub endpoint: String,
-    /// `/rd/<n>`.
-    pub location: String,
+    location: Location,
     pub lifetime: u32,
     pub binding: String,
     pub version: Option<String>,
     /// The (object, instance) pairs of the registration payload.
     pub objects: Vec<(u16, Option<u16>)>,
-    /// Every Uri-Query item of the last Register or Update (`ep=…`, `epi=…`, …).
+    /// The Uri-Query items of the last Register or Update other than those with fields of their
+    /// own (`ep`, `lt`, `lwm2m`, `b`): `epi=…`, ….
     pub query: Vec<String>,
     pub address: SocketAddr,
     /// When the client last sent anything.
@@ -39,6 +41,11 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// `/rd/<n>`.
+    pub fn location(&self) -> String {
+        self.location.to_string()
+    }
+
     pub fn queue_mode(&self) -> bool {
         self.binding.contains('Q')
     }
@@ -47,6 +54,66 @@ impl Registration {
         self.query
             .iter()
             .find_map(|q| q.strip_prefix(key)?.strip_prefix('='))
+    }
+}
+
+/// The Uri-Query items of a Register or Update a [`Registration`] keeps: those without a field
+/// of their own.
+fn extra_query(query: &[String]) -> Vec<String> {
+    query
+        .iter()
+        .filter(|q| {
+            !["ep", "lt", "lwm2m", "b"]
+                .iter()
+                .any(|key| q.strip_prefix(key).is_some_and(|v| v.starts_with('=')))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The number `n` of a registration's location `/rd/<n>`. It orders as the location's text does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Location(u64);
+
+impl Location {
+    /// The location named by the path `/rd/<n>` of a request, exactly as [`Location`] writes it.
+    fn of_path(path: &str) -> Option<Location> {
+        let n = path.strip_prefix("/rd/")?.parse().ok()?;
+        let location = Location(n);
+        (location.to_string() == path).then_some(location)
+    }
+
+    /// The decimal digits of the number, in `buffer`.
+    fn digits(self, buffer: &mut [u8; 20]) -> &[u8] {
+        let mut n = self.0;
+        let mut start = buffer.len();
+        loop {
+            start -= 1;
+            buffer[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                return &buffer[start..];
+            }
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/rd/{}", self.0)
+    }
+}
+
+impl Ord for Location {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let (mut a, mut b) = ([0; 20], [0; 20]);
+        self.digits(&mut a).cmp(other.digits(&mut b))
+    }
+}
+
+impl PartialOrd for Location {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -191,19 +258,19 @@ impl Answer {
 #[derive(Debug, Clone, PartialEq)]
 struct Pending {
     operation: OperationId,
-    location: String,
+    location: Location,
     path: Path,
     kind: Operation,
 }
 
 pub struct Lwm2mServer {
     endpoint: Endpoint,
-    registrations: HashMap<String, Registration>,
-    by_endpoint: HashMap<String, String>,
-    by_address: HashMap<SocketAddr, String>,
-    expiries: BTreeSet<(Instant, String)>,
+    registrations: HashMap<Location, Registration>,
+    by_endpoint: HashMap<String, Location>,
+    by_address: HashMap<SocketAddr, Location>,
+    expiries: BTreeSet<(Instant, Location)>,
     in_flight: HashMap<RequestId, Pending>,
-    queued: HashMap<String, VecDeque<Pending>>,
+    queued: HashMap<Location, VecDeque<Pending>>,
     policy: Option<Policy>,
     queue_mode: QueueMode,
     /// First Uri-Path segments whose requests go to the application.
@@ -269,7 +336,7 @@ impl Lwm2mServer {
     /// the observation of /5/0/3 it saved).
     pub fn saved_observation(&self, endpoint: &str, path: Path) -> Option<Vec<u8>> {
         let (location, _) = self.registered(endpoint).ok()?;
-        let id = self.observation_of(&location, path)?;
+        let id = self.observation_of(location, path)?;
         self.endpoint.observation_token(id)
     }
 
@@ -324,14 +391,14 @@ impl Lwm2mServer {
     }
 
     /// The location and the registration of the client registered as `endpoint`.
-    fn registered(&self, endpoint: &str) -> Result<(String, &Registration), ServerError> {
+    fn registered(&self, endpoint: &str) -> Result<(Location, &Registration), ServerError> {
         let not_registered = || ServerError::NotRegistered(endpoint.into());
         let location = self.by_endpoint.get(endpoint).ok_or_else(not_registered)?;
         let registration = self
             .registrations
             .get(location)
             .ok_or_else(not_registered)?;
-        Ok((location.clone(), registration))
+        Ok((*location, registration))
     }
 
     /// The endpoint name of the client registered from `address`.
@@ -362,7 +429,7 @@ impl Lwm2mServer {
         let operation = OperationId(self.next_operation);
         let pending = Pending {
             operation,
-            location: location.clone(),
+            location,
             path,
             kind,
         };
@@ -384,7 +451,7 @@ impl Lwm2mServer {
 
     fn send(&mut self, pending: Pending) {
         if pending.kind == Operation::CancelObserve {
-            if let Some(id) = self.observation_of(&pending.location, pending.path) {
+            if let Some(id) = self.observation_of(pending.location, pending.path) {
                 // The cancel goes on the observation's exchange; its response ends it.
                 self.endpoint.cancel_observation(self.now, id);
                 self.in_flight.insert(id, pending);
@@ -402,7 +469,7 @@ impl Lwm2mServer {
     }
 
     /// The exchange of the latest observation of `path` at the client registered at `location`.
-    fn observation_of(&self, location: &str, path: Path) -> Option<RequestId> {
+    fn observation_of(&self, location: Location, path: Path) -> Option<RequestId> {
         self.in_flight
             .iter()
             .filter(|(_, p)| {
@@ -415,8 +482,8 @@ impl Lwm2mServer {
     }
 
     /// Sends what waits for a queue-mode client that just showed it is reachable.
-    fn flush_queue(&mut self, location: &str) {
-        for pending in self.queued.remove(location).unwrap_or_default() {
+    fn flush_queue(&mut self, location: Location) {
+        for pending in self.queued.remove(&location).unwrap_or_default() {
             self.send(pending);
         }
     }
@@ -510,42 +577,43 @@ impl Lwm2mServer {
             return Answer::refused(status, Some(endpoint), "refused by the server's policy");
         }
         // A client registering again replaces its old registration.
-        if let Some(old) = self.by_endpoint.get(&endpoint).cloned() {
-            self.remove_registration(&old);
+        if let Some(old) = self.by_endpoint.get(&endpoint).copied() {
+            self.remove_registration(old);
         }
         self.next_location += 1;
-        let location = format!("/rd/{}", self.next_location);
+        let location = Location(self.next_location);
         let registration = Registration {
             endpoint: endpoint.clone(),
-            location: location.clone(),
+            location,
             lifetime,
             binding: request.query_value("b").unwrap_or("U").to_string(),
             version: request.query_value("lwm2m").map(String::from),
             objects,
-            query: request.query.clone(),
+            query: extra_query(&request.query),
             address: peer,
             last_heard: self.now,
             expires: self.now + Duration::from_secs(u64::from(lifetime)),
         };
-        self.expiries
-            .insert((registration.expires, location.clone()));
-        self.by_endpoint.insert(endpoint.clone(), location.clone());
-        self.by_address.insert(peer, location.clone());
-        self.registrations.insert(location.clone(), registration);
+        let location_text = location.to_string();
+        self.expiries.insert((registration.expires, location));
+        self.by_endpoint.insert(endpoint.clone(), location);
+        self.by_address.insert(peer, location);
+        self.registrations.insert(location, registration);
         self.events.push_back(ServerEvent::Registered {
             endpoint: endpoint.clone(),
-            location: location.clone(),
+            location: location_text.clone(),
         });
-        self.flush_queue(&location);
+        self.flush_queue(location);
         Answer::accepted(
-            Response::new(Status::Created).with_location(&location),
+            Response::new(Status::Created).with_location(&location_text),
             endpoint,
         )
     }
 
     fn update(&mut self, peer: SocketAddr, request: &Request) -> Answer {
-        let location = request.path_text();
-        let Some(registration) = self.registrations.get(&location) else {
+        let Some((location, registration)) = Location::of_path(&request.path_text())
+            .and_then(|l| Some((l, self.registrations.get(&l)?)))
+        else {
             return Answer::refused(Status::NotFound, None, "no such registration");
         };
         let endpoint = registration.endpoint.clone();
@@ -574,8 +642,7 @@ impl Lwm2mServer {
         let Some(registration) = self.registrations.get_mut(&location) else {
             return Answer::refused(Status::NotFound, None, "no such registration");
         };
-        self.expiries
-            .remove(&(registration.expires, location.clone()));
+        self.expiries.remove(&(registration.expires, location));
         if let Some(lifetime) = lifetime {
             registration.lifetime = lifetime;
         }
@@ -585,23 +652,22 @@ impl Lwm2mServer {
         if let Some(objects) = objects {
             registration.objects = objects;
         }
-        registration.query = request.query.clone();
+        registration.query = extra_query(&request.query);
         registration.expires = now + Duration::from_secs(u64::from(registration.lifetime));
         registration.last_heard = now;
         let old_address = std::mem::replace(&mut registration.address, peer);
-        self.expiries
-            .insert((registration.expires, location.clone()));
+        self.expiries.insert((registration.expires, location));
         self.by_address.remove(&old_address);
-        self.by_address.insert(peer, location.clone());
+        self.by_address.insert(peer, location);
         self.events.push_back(ServerEvent::Updated {
             endpoint: endpoint.clone(),
         });
-        self.flush_queue(&location);
+        self.flush_queue(location);
         Answer::accepted(Response::new(Status::Changed), endpoint)
     }
 
     fn deregister(&mut self, request: &Request) -> Answer {
-        match self.remove_registration(&request.path_text()) {
+        match Location::of_path(&request.path_text()).and_then(|l| self.remove_registration(l)) {
             Some(endpoint) => {
                 self.events.push_back(ServerEvent::Deregistered {
                     endpoint: endpoint.clone(),
@@ -613,20 +679,19 @@ impl Lwm2mServer {
     }
 
     /// Forgets a registration and what waited for it; returns its endpoint name.
-    fn remove_registration(&mut self, location: &str) -> Option<String> {
-        let registration = self.registrations.remove(location)?;
-        self.expiries
-            .remove(&(registration.expires, location.to_string()));
+    fn remove_registration(&mut self, location: Location) -> Option<String> {
+        let registration = self.registrations.remove(&location)?;
+        self.expiries.remove(&(registration.expires, location));
         self.by_endpoint.remove(&registration.endpoint);
         self.by_address.remove(&registration.address);
-        self.queued.remove(location);
+        self.queued.remove(&location);
         self.forget_observations(location);
         Some(registration.endpoint)
     }
 
     /// Drops the observations of a registration that ended: their later notifications get a
     /// Reset, which ends them at the client too.
-    fn forget_observations(&mut self, location: &str) {
+    fn forget_observations(&mut self, location: Location) {
         self.forget_observations_where(|p| p.location == location);
     }
 
@@ -666,7 +731,7 @@ impl Lwm2mServer {
         if !observing {
             self.in_flight.remove(&id);
         }
-        let endpoint = self.endpoint_of(&pending.location);
+        let endpoint = self.endpoint_of(pending.location);
         self.events.push_back(ServerEvent::Completed {
             operation: pending.operation,
             endpoint,
@@ -679,7 +744,7 @@ impl Lwm2mServer {
         let Some(pending) = self.in_flight.get(&id).cloned() else {
             return;
         };
-        let endpoint = self.endpoint_of(&pending.location);
+        let endpoint = self.endpoint_of(pending.location);
         self.events.push_back(ServerEvent::Notification {
             operation: pending.operation,
             endpoint,
@@ -688,19 +753,19 @@ impl Lwm2mServer {
         });
     }
 
-    fn endpoint_of(&self, location: &str) -> String {
+    fn endpoint_of(&self, location: Location) -> String {
         self.registrations
-            .get(location)
+            .get(&location)
             .map(|r| r.endpoint.clone())
             .unwrap_or_default()
     }
 
     fn expire(&mut self, now: Instant) {
-        while let Some((at, location)) = self.expiries.first().cloned() {
+        while let Some(&(at, location)) = self.expiries.first() {
             if at > now {
                 break;
             }
-            if let Some(endpoint) = self.remove_registration(&location) {
+            if let Some(endpoint) = self.remove_registration(location) {
                 self.events.push_back(ServerEvent::Expired { endpoint });
             }
         }
@@ -751,12 +816,12 @@ impl DatagramNode for Lwm2mServer {
         self.endpoint.handle_datagram(now, from, datagram);
         self.handle_coap_events();
         // Any datagram from a client shows it is awake.
-        if let Some(location) = self.by_address.get(&from).cloned() {
+        if let Some(&location) = self.by_address.get(&from) {
             if let Some(registration) = self.registrations.get_mut(&location) {
                 registration.last_heard = now;
             }
             if self.queued.contains_key(&location) {
-                self.flush_queue(&location);
+                self.flush_queue(location);
             }
         }
     }
@@ -780,5 +845,30 @@ impl DatagramNode for Lwm2mServer {
         self.endpoint.handle_timeout(now);
         self.handle_coap_events();
         self.expire(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_order_as_their_text_and_only_their_own_text_names_them() {
+        let mut numbers = [2, 10, 1, 19, 100, 9];
+        numbers.sort_by_key(|&n| Location(n));
+        let mut texts = numbers.map(|n| Location(n).to_string());
+        texts.sort();
+        assert_eq!(texts, numbers.map(|n| Location(n).to_string()));
+        assert_eq!(Location::of_path("/rd/12"), Some(Location(12)));
+        for path in ["/rd/012", "/rd/+12", "/rd/", "/rd/x", "/r/12"] {
+            assert_eq!(Location::of_path(path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_registration_keeps_only_the_query_items_without_a_field() {
+        let query = ["ep=a", "lt=60", "lwm2m=1.0", "b=U", "epi=abc", "bx=1", "ep"];
+        let query: Vec<String> = query.iter().map(|q| q.to_string()).collect();
+        assert_eq!(extra_query(&query), ["epi=abc", "bx=1", "ep"]);
     }
 }

@@ -219,7 +219,7 @@ fn registers_with_the_standard_query_and_payload() {
     );
     assert_eq!(
         world.client().location().as_deref(),
-        Some(registration.location.as_str())
+        Some(registration.location().as_str())
     );
 }
 

@@ -356,7 +356,7 @@ impl CtIotServer {
             p.observed = false;
             p.secure = secure;
             p.location = Some(location);
-            p.address = registration.as_ref().map(|r| r.address.to_string());
+            p.address = registration.as_ref().map(|r| r.address);
             p.lifetime = registration.as_ref().map(|r| r.lifetime);
             p.last_seen_ms = Some(now.unix_millis());
         });

@@ -27,7 +27,7 @@ pub struct Presence {
     /// Over DTLS.
     pub secure: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
+    pub address: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
     /// When it last sent anything (ms since the Unix epoch).
