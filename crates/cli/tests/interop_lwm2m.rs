@@ -592,10 +592,7 @@ fn stored_uplinks(data: &std::path::Path, count: usize) -> Vec<String> {
             .unwrap()
             .into_iter()
             .map(|u| {
-                let bytes = (0..u.data.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&u.data[i..i + 2], 16).unwrap())
-                    .collect::<Vec<u8>>();
+                let bytes = nbmodem_platform::ctiot::decode_hex(&u.data).expect("stored as hex");
                 String::from_utf8_lossy(&bytes).into_owned()
             })
             .collect();

@@ -355,14 +355,8 @@ impl Lwm2mServer {
         let id = self
             .endpoint
             .restore_observation_of(address, token, request);
-        self.next_operation += 1;
-        let operation = OperationId(self.next_operation);
-        let pending = Pending {
-            operation,
-            location,
-            path,
-            kind: Operation::Observe { accept: None },
-        };
+        let pending = self.new_pending(location, path, Operation::Observe { accept: None });
+        let operation = pending.operation;
         self.in_flight.insert(id, pending);
         Ok(operation)
     }
@@ -388,6 +382,17 @@ impl Lwm2mServer {
 
     pub fn registration(&self, endpoint: &str) -> Option<&Registration> {
         self.registered(endpoint).ok().map(|(_, r)| r)
+    }
+
+    /// A new operation on `path` of the client registered at `location`, with the next id.
+    fn new_pending(&mut self, location: Location, path: Path, kind: Operation) -> Pending {
+        self.next_operation += 1;
+        Pending {
+            operation: OperationId(self.next_operation),
+            location,
+            path,
+            kind,
+        }
     }
 
     /// The location and the registration of the client registered as `endpoint`.
@@ -425,14 +430,8 @@ impl Lwm2mServer {
         self.now = now;
         let (location, registration) = self.registered(endpoint)?;
         let waits = self.waits(now, registration);
-        self.next_operation += 1;
-        let operation = OperationId(self.next_operation);
-        let pending = Pending {
-            operation,
-            location,
-            path,
-            kind,
-        };
+        let pending = self.new_pending(location, path, kind);
+        let operation = pending.operation;
         if waits {
             self.queued.entry(location).or_default().push_back(pending);
         } else {
