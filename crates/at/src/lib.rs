@@ -5,7 +5,8 @@
 //!   lone `<LF>` ends a line; backspace edits; over-long lines are reported, not truncated).
 //! - [`parse_line`] turns one line into a [`Command`]: its name and form (test `AT+X=?`, read `AT+X?`,
 //!   set `AT+X=…`, execute `AT+X`, or a basic command such as `ATE0`) and its raw [`Param`]s.
-//! - [`Params`] gives typed access to the parameters with range checks.
+//! - [`Params`] gives typed access to the parameters with range checks; [`Syntax`] reads a
+//!   manual's bracketed parameter list and says how many parameters a line may carry.
 //! - [`CommandTable`] looks a command up in a per-profile table of [`CommandSpec`]s.
 //! - [`format`] frames information text, final results and URCs as `<CR><LF>text<CR><LF>`.
 
@@ -13,10 +14,12 @@ pub mod format;
 mod line;
 mod params;
 mod parse;
+mod syntax;
 mod table;
 
 pub use format::{FinalResult, ResultFormat};
 pub use line::{LineAssembler, LineEvent, MAX_LINE_LEN};
 pub use params::{Param, ParamError, Params};
 pub use parse::{parse_line, Command, Form, SyntaxError};
+pub use syntax::{Syntax, SyntaxLineError};
 pub use table::{CommandSpec, CommandTable, Forms};

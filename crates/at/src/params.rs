@@ -1,6 +1,7 @@
 //! Command parameters: splitting a parameter list and typed access with range checks.
 
 use crate::parse::SyntaxError;
+use crate::syntax::Syntax;
 use std::ops::RangeInclusive;
 use thiserror::Error;
 
@@ -101,6 +102,15 @@ impl<'a> Params<'a> {
     /// Fails unless the count of parameters is within `range`.
     pub fn expect_count(&self, range: RangeInclusive<usize>) -> Result<(), ParamError> {
         if range.contains(&self.list.len()) {
+            Ok(())
+        } else {
+            Err(ParamError::Count(self.list.len()))
+        }
+    }
+
+    /// Checks the number of parameters against a bracketed syntax line (see [`Syntax`]).
+    pub fn expect_syntax(&self, syntax: &Syntax) -> Result<(), ParamError> {
+        if syntax.allows(self.list.len()) {
             Ok(())
         } else {
             Err(ParamError::Count(self.list.len()))

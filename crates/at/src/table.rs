@@ -41,6 +41,10 @@ pub struct CommandSpec<H: 'static> {
     /// The seed documents answer every error of this command with a plain `ERROR`, whatever AT+CMEE
     /// says (BC260Y-CN's AT+QSREGENABLE, for example).
     pub plain_error: bool,
+    /// The set command's parameter list as the seed brackets it (see [`crate::Syntax`]), when
+    /// its groups decide how many parameters a line may carry; `None` leaves counting to the
+    /// handler.
+    pub syntax: Option<&'static str>,
 }
 
 /// A profile's command table, built from groups shared between profiles.
@@ -93,12 +97,14 @@ mod tests {
             forms: Forms::EXECUTE,
             handler: 1,
             plain_error: false,
+            syntax: None,
         },
         CommandSpec {
             name: "I",
             forms: Forms::EXECUTE,
             handler: 2,
             plain_error: false,
+            syntax: None,
         },
     ];
     static OVERRIDE: &[CommandSpec<u8>] = &[CommandSpec {
@@ -106,6 +112,7 @@ mod tests {
         forms: Forms::ALL,
         handler: 3,
         plain_error: true,
+        syntax: None,
     }];
     static TABLE: CommandTable<u8> = CommandTable::new(&[OVERRIDE, SHARED]);
 

@@ -15,7 +15,7 @@
 //! a response. Output nobody takes is bounded ([`MAX_OUTPUT`]): the oldest bytes are dropped, as a
 //! UART's buffer overflows, and counted.
 
-use crate::commands::CommandError;
+use crate::commands::{CommandError, Handler};
 use crate::energy::{EnergyAccount, EnergyMeter, PowerState};
 use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
 use crate::nvram::{NvramData, NvramError, NvramStore};
@@ -24,8 +24,11 @@ use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, RegStatus};
 use crate::revision::Revision;
 use crate::routing::Router;
 use crate::service::{Effect, Env, Services, Start, Starter, Uplink, AT_BOOT, AT_FIRST_ATTACH};
-use nbmodem_at::{format, parse_line, FinalResult, LineAssembler, LineEvent, ResultFormat};
-use nbmodem_clock::{Instant, Timed, Timers};
+use nbmodem_at::{
+    format, parse_line, Command, CommandSpec, FinalResult, Form, LineAssembler, LineEvent,
+    ParamError, ResultFormat, Syntax,
+};
+use nbmodem_clock::{Instant, SeededRng, Timed, Timers};
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::net::SocketAddr;
@@ -56,6 +59,10 @@ pub struct ModuleConfig {
     pub router: Router,
     /// Keep [`Notice`]s of what the protocol engines do, for a console ([`Module::take_notices`]).
     pub notices: bool,
+    /// Seeds the module's one random generator (with its IMEI mixed in, so that modules of one
+    /// run differ): the same seed repeats a run in virtual time; a real-time driver gives the
+    /// clock.
+    pub seed: u64,
 }
 
 /// What a protocol engine did, told in a short line for the person at the console: a round
@@ -93,6 +100,7 @@ impl ModuleConfig {
             network: NetworkConfig::default(),
             router: Router::new(),
             notices: false,
+            seed: 0,
         }
     }
 }
@@ -106,7 +114,9 @@ pub enum ModuleError {
     #[error("not a firmware revision: {0:?} (expected e.g. BC25PAR01A04)")]
     Firmware(String),
     #[error(
-        "this data directory holds a {found} module, not a {wanted}; use another --data directory"
+        "this data directory holds a {found} module, not a {wanted}: each model needs a data \
+         directory of its own (e.g. --data nbmodem-data-{})",
+        wanted.to_ascii_lowercase()
     )]
     ModelMismatch { found: String, wanted: String },
 }
@@ -182,6 +192,8 @@ pub struct Module {
     pub(crate) services: Services,
     /// Notices for the console, when asked for (`None` otherwise).
     notices: Option<VecDeque<Notice>>,
+    /// The one generator: each protocol engine started draws its seed from it.
+    rng: SeededRng,
 }
 
 impl Module {
@@ -231,6 +243,7 @@ impl Module {
         let sim = config
             .sim
             .unwrap_or_else(|| Sim::default_for(profile.operators[0]));
+        let rng = SeededRng::new(imei_seed(config.seed, &saved.imei));
         Ok(Module {
             profile,
             sim,
@@ -247,6 +260,7 @@ impl Module {
             output_dropped: 0,
             services: Services::default(),
             notices: config.notices.then(Default::default),
+            rng,
         })
     }
 
@@ -472,7 +486,8 @@ impl Module {
             return (Vec::new(), FinalResult::Error, true);
         }
         self.ram.in_command = true;
-        let outcome = (spec.handler.run)(self, &command);
+        let outcome =
+            check_syntax(spec, &command).and_then(|()| (spec.handler.run)(self, &command));
         self.ram.in_command = false;
         match outcome {
             Ok(lines) => (lines, FinalResult::Ok, spec.plain_error),
@@ -546,7 +561,13 @@ impl Module {
     pub(crate) fn run_services(&mut self, f: impl FnOnce(&mut Services, &mut Env)) {
         let mut effects = Vec::new();
         let (asleep, sleep_disabled) = (self.ram.radio.in_deep_sleep(), self.sleep_disabled());
-        let mut env = Env::new(&self.router, asleep, sleep_disabled, &mut effects);
+        let mut env = Env::new(
+            &self.router,
+            asleep,
+            sleep_disabled,
+            &mut effects,
+            &mut self.rng,
+        );
         f(&mut self.services, &mut env);
         self.apply(effects);
     }
@@ -646,7 +667,13 @@ impl Module {
         };
         let mut effects = Vec::new();
         let (asleep, sleep_disabled) = (self.ram.radio.in_deep_sleep(), self.sleep_disabled());
-        let mut env = Env::new(&self.router, asleep, sleep_disabled, &mut effects);
+        let mut env = Env::new(
+            &self.router,
+            asleep,
+            sleep_disabled,
+            &mut effects,
+            &mut self.rng,
+        );
         for starter in list {
             if let Some(service) = starter(&start, &mut env) {
                 self.services.add(service);
@@ -735,4 +762,21 @@ impl Timed for Module {
         self.settle_radio();
         self.bound_output();
     }
+}
+
+/// Refuses a set command whose parameter count the seed's bracket groups do not allow (half a
+/// group given), before its handler sees it.
+fn check_syntax(spec: &CommandSpec<Handler>, command: &Command<'_>) -> Result<(), CommandError> {
+    let Some(line) = spec.syntax.filter(|_| command.form == Form::Set) else {
+        return Ok(());
+    };
+    let syntax = Syntax::parse(line).map_err(|_| ParamError::Count(command.params.len()))?;
+    Ok(command.params.expect_syntax(&syntax)?)
+}
+
+/// The seed of a module's generator: the configured seed with the IMEI folded in, so that
+/// modules configured alike still draw different message IDs and tokens.
+fn imei_seed(seed: u64, imei: &str) -> u64 {
+    imei.bytes()
+        .fold(seed, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
 }

@@ -116,8 +116,9 @@ pub struct DmConfig {
     pub fallback_ip: Ipv4Addr,
     pub port_range: (u16, u16),
     pub default_period: u32,
-    /// Type 1 may leave server and port empty (`AT+DMPCONFIG=1, , ,300`).
-    pub empty_server_allowed: bool,
+    /// Type 1 may leave the server, the port or both empty, each bracketed on its own (seed 004
+    /// §2.1: `AT+DMPCONFIG=1, , ,300`); DM then uses the default server or port 5683.
+    pub server_and_port_optional: bool,
     /// Type 3 stores a PLMN list.
     pub plmn_list: bool,
     /// Query (type 4) and state (type 6) answers without the `+NAME: ` prefix (seed 004).
@@ -314,7 +315,7 @@ const QDMPCFG: DmConfig = DmConfig {
     fallback_ip: Ipv4Addr::new(117, 161, 2, 41),
     port_range: (1000, 65535),
     default_period: 86_400,
-    empty_server_allowed: false,
+    server_and_port_optional: false,
     plmn_list: false,
     bare_answers: false,
     needs_self_registration_switch: true,
@@ -329,7 +330,7 @@ const DMPCONFIG: DmConfig = DmConfig {
     // Seed 004's bracketing, as printed.
     test_syntax: "<type>[,<parameter1>][,<parameter2>][,<parameter3>[,<parameter4>]]]",
     port_range: (1, 65535),
-    empty_server_allowed: true,
+    server_and_port_optional: true,
     plmn_list: true,
     bare_answers: true,
     needs_self_registration_switch: false,
@@ -485,7 +486,7 @@ const BC95: Profile = Profile {
     self_registration: NO_SWITCH,
     dm: DmConfig {
         default_period: 900,
-        empty_server_allowed: false,
+        server_and_port_optional: false,
         ..DMPCONFIG
     },
     deep_sleep_urcs: None,

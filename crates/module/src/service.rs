@@ -12,7 +12,7 @@ use crate::radio::{RadioEvent, Rai};
 use crate::routing::Router;
 use crate::services::{cmdmp, ctiot, fota, self_registration};
 use crate::Sim;
-use nbmodem_clock::Instant;
+use nbmodem_clock::{Instant, SeededRng};
 use nbmodem_net::Transmit;
 use std::any::Any;
 use std::net::SocketAddr;
@@ -67,6 +67,8 @@ pub struct Env<'a> {
     /// The service being run, whose notices these are.
     source: &'static str,
     effects: &'a mut Vec<Effect>,
+    /// The module's one generator, from which each new engine draws its seed.
+    rng: &'a mut SeededRng,
 }
 
 impl<'a> Env<'a> {
@@ -75,6 +77,7 @@ impl<'a> Env<'a> {
         asleep: bool,
         sleep_disabled: bool,
         effects: &'a mut Vec<Effect>,
+        rng: &'a mut SeededRng,
     ) -> Self {
         Env {
             router,
@@ -82,7 +85,15 @@ impl<'a> Env<'a> {
             sleep_disabled,
             source: "",
             effects,
+            rng,
         }
+    }
+
+    /// A seed for a new protocol engine (its message IDs, tokens and jitter): a fresh draw from
+    /// the module's generator, so that an engine started in the same millisecond as an earlier
+    /// one does not repeat its message IDs and tokens.
+    pub fn engine_seed(&mut self) -> u64 {
+        self.rng.fork()
     }
 
     /// The environment of the service named `source`.
@@ -311,8 +322,8 @@ mod tests {
         let first = services.add(echo("first"));
         let second = services.add(echo("second"));
         assert_ne!(first, second);
-        let (router, mut effects) = (Router::new(), Vec::new());
-        let mut env = Env::new(&router, false, false, &mut effects);
+        let (router, mut effects, mut rng) = (Router::new(), Vec::new(), SeededRng::new(0));
+        let mut env = Env::new(&router, false, false, &mut effects, &mut rng);
         // One server address for both, as an LwM2M link and its firmware download have.
         let server: SocketAddr = "221.229.214.202:5683".parse().unwrap();
         let now = Instant::default();

@@ -10,6 +10,17 @@
 pub const IOT_ADDRESS: &str = "180.101.147.115";
 pub const AEP_ADDRESS: &str = "221.229.214.202";
 pub const AEP_NAME: &str = "lwm2m.ctwing.cn";
+/// The platform a host of AT+NCDPOPEN names, as a console says it: CTWing AEP by its address or
+/// name, the China Telecom IoT platform otherwise (its address, or a server of the user's that
+/// speaks its protocol).
+pub fn platform_name(host: &str) -> &'static str {
+    if host == AEP_ADDRESS || host.eq_ignore_ascii_case(AEP_NAME) {
+        "CTWing AEP"
+    } else {
+        "CT IoT"
+    }
+}
+
 /// Plain CoAP, and DTLS.
 pub const PLAIN_PORT: u16 = 5683;
 pub const DTLS_PORT: u16 = 5684;

@@ -506,3 +506,16 @@ fn release_assistance_and_sleep_show_in_the_energy_account() {
         "{charge_asleep} {charge_rai_1}"
     );
 }
+
+#[test]
+fn a_link_reopened_in_the_same_millisecond_is_observed_again() {
+    for gap in [0, 1, 2] {
+        let mut w = World::connected();
+        assert_eq!(w.at("AT+NCDPCLOSE"), OK);
+        w.wait(Duration::from_millis(gap));
+        // A new client, not the old one's message IDs and tokens: the platform's duplicate
+        // cache must not answer it with the old link's replies.
+        w.open("AT+NCDPOPEN=\"180.101.147.115\",5683");
+        assert_eq!(w.at("AT+NMGS=1,07"), OK, "gap {gap} ms");
+    }
+}

@@ -493,6 +493,78 @@ fn omitted_parameters_follow_each_seeds_rule() {
 }
 
 #[test]
+fn half_a_bracket_group_is_refused_and_changes_nothing() {
+    // Seeds 001 §3.2.3 and 003 §2.3: `[,<parameter3>,<parameter4>]` brackets the last two values
+    // together, so a line with three of four values is refused, on every model that otherwise
+    // lets trailing values be left out.
+    for model in ["BC260Y-CN", "BC26", "BC20"] {
+        let mut bench = booted(model, None);
+        transcript(
+            &mut bench,
+            &[
+                (
+                    "AT+QDMPCFGEX=2,0,\"4096KB\",\"4096KB\",\"EC616\",\"FREE RTOS\"",
+                    &[],
+                ),
+                (
+                    "AT+QDMPCFGEX=4,0,\"off\",\"NB-IoT\",\"XY05553867549\",\"18009699999\"",
+                    &[],
+                ),
+            ],
+        );
+        for half in [
+            "AT+QDMPCFGEX=2,0,\"8192KB\",\"4096KB\",\"RDA8909B\"",
+            "AT+QDMPCFGEX=4,0,\"on\",\"LTE\",\"XY0\"",
+        ] {
+            assert_eq!(bench.at(half), "\r\nERROR\r\n", "{model}: {half}");
+        }
+        transcript(
+            &mut bench,
+            &[
+                (
+                    "AT+QDMPCFGEX=2,1",
+                    &["+QDMPCFGEX: 2,4096KB,4096KB,EC616,FREE RTOS"],
+                ),
+                (
+                    "AT+QDMPCFGEX=4,1",
+                    &["+QDMPCFGEX: 4,off,NB-IoT,XY05553867549,18009699999"],
+                ),
+                // Two values, and four, are whole groups.
+                ("AT+QDMPCFGEX=4,0,\"on\",\"LTE\"", &[]),
+            ],
+        );
+    }
+}
+
+#[test]
+fn dmpconfig_leaves_out_the_server_or_the_port_on_bc35g_and_bc28() {
+    // Seed 004 §2.1 brackets <serverIp> and <serverPort> each on its own; an empty one reads
+    // back as a space, and DM uses the default server or port 5683.
+    for model in ["BC35-G", "BC28"] {
+        transcript(
+            &mut booted(model, None),
+            &[
+                ("AT+DMPCONFIG=1,,5683,300", &[]),
+                ("AT+DMPCONFIG=4,1", &["1, ,5683,300"]),
+                ("AT+DMPCONFIG=1,117.161.2.7,,300", &[]),
+                ("AT+DMPCONFIG=4,1", &["1,117.161.2.7, ,300"]),
+                ("AT+DMPCONFIG=1, , ,300", &[]),
+                ("AT+DMPCONFIG=4,1", &["1, , ,300"]),
+            ],
+        );
+    }
+    // BC95 (the seed's note): the server and port cannot be left out.
+    let mut bc95 = booted("BC95", None);
+    for command in [
+        "AT+DMPCONFIG=1,,5683,300",
+        "AT+DMPCONFIG=1,117.161.2.7,,300",
+        "AT+DMPCONFIG=1, , ,300",
+    ] {
+        assert_eq!(bc95.at(command), "\r\nERROR\r\n", "{command}");
+    }
+}
+
+#[test]
 fn dmpconfig_exists_only_on_ont_firmware() {
     // Seed 004 §1: only firmware whose revision ends in _ONT talks to CMDMP; the others have no
     // AT+DMPCONFIG (a plain ERROR, as for an unknown command, whatever AT+CMEE says).

@@ -11,6 +11,7 @@ use crate::module::Module;
 use crate::profile::{CtIotConfig, Feature};
 use crate::radio::Rai;
 use crate::routing::NetError;
+use crate::service::Service;
 use crate::services::ctiot::{CtIot, Uplink};
 use nbmodem_at::{Command, CommandSpec, Form, Forms, Param, ParamError};
 use nbmodem_operators::ctiot::{decode_hex, hex};
@@ -79,7 +80,8 @@ fn on_link(
     let mut result = Ok(());
     m.run_services(|services, env| {
         if let Some(ctiot) = services.get_mut::<CtIot>() {
-            result = f(ctiot, env.of("CT IoT"));
+            let name = ctiot.name();
+            result = f(ctiot, env.of(name));
         }
     });
     result.map(|()| Vec::new())
@@ -116,7 +118,8 @@ fn open(m: &mut Module, c: &Command<'_>) -> HandlerResult {
             _ => CommandError::Cme(ErrorKind::CtiotTemporarilyUnavailable),
         })?;
     let now = m.now;
-    on_link(m, |ctiot, env| ctiot.open(now, server, psk, env))
+    let platform = nbmodem_operators::ctiot::platform_name(host);
+    on_link(m, |ctiot, env| ctiot.open(now, server, psk, platform, env))
 }
 
 /// The `<psk>` of AT+NCDPOPEN: hexadecimal, of at most the profile's length in bytes.

@@ -7,7 +7,7 @@
 //! omitted optional parameter is refused, keeps its previous value or takes its default, as the
 //! profile's seed says ([`Omitted`]).
 
-use super::{gated, plain, spec, CommandError, HandlerResult};
+use super::{bracketed, gated, plain, spec, CommandError, HandlerResult};
 use crate::commands::Handler;
 use crate::errors::ErrorKind;
 use crate::module::Module;
@@ -21,13 +21,16 @@ const FORMS: Forms = Forms::TEST_READ_SET;
 /// BC25 family: errors as AT+CMEE says.
 pub(super) static CME: &[CommandSpec<Handler>] = &[
     spec("+QDMPCFG", FORMS, dm_config),
-    spec("+QDMPCFGEX", Forms::TEST_SET, dm_config_ex),
+    bracketed(EX_SYNTAX, spec("+QDMPCFGEX", Forms::TEST_SET, dm_config_ex)),
 ];
 
 /// BC260Y-CN, BC26, BC20: the seeds answer every error with a plain ERROR.
 pub(super) static PLAIN: &[CommandSpec<Handler>] = &[
     plain("+QDMPCFG", FORMS, dm_config),
-    plain("+QDMPCFGEX", Forms::TEST_SET, dm_config_ex),
+    bracketed(
+        EX_SYNTAX,
+        plain("+QDMPCFGEX", Forms::TEST_SET, dm_config_ex),
+    ),
 ];
 
 /// Only the firmware revisions with a CMDMP client have AT+DMPCONFIG (seed 004 §1: `_ONT`).
@@ -212,32 +215,29 @@ fn parse_server(
         true if dm.omitted != Omitted::Refused => omitted.period,
         _ => c.params.int(3, 300..=4_294_966)? as u32,
     };
-    let empty = c.params.is_absent(1) && c.params.is_absent(2);
-    if empty {
-        return if dm.empty_server_allowed {
-            Ok(DmServerSetting {
-                host: String::new(),
-                port: None,
-                period,
-            })
-        } else {
-            Err(invalid())
-        };
-    }
-    let host = c.params.text(1, 253)?.to_string();
-    let valid_host = !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b));
-    if !valid_host {
-        return Err(invalid());
-    }
+    // An empty host or port is saved empty (read back as a space) and means the default when DM
+    // connects.
+    let host = match c.params.is_absent(1) {
+        true if dm.server_and_port_optional => String::new(),
+        _ => parse_host(c)?,
+    };
     let (low, high) = dm.port_range;
     let port = match c.params.is_absent(2) {
+        true if dm.server_and_port_optional => None,
         true if dm.omitted != Omitted::Refused => omitted.port,
         _ => Some(c.params.int(2, u64::from(low)..=u64::from(high))? as u16),
     };
     Ok(DmServerSetting { host, port, period })
+}
+
+/// A server given as an IP address or a domain name.
+fn parse_host(c: &Command<'_>) -> Result<String, CommandError> {
+    let host = c.params.text(1, 253)?;
+    let valid = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b));
+    valid.then(|| host.to_string()).ok_or_else(invalid)
 }
 
 fn parse_credentials(
@@ -298,12 +298,13 @@ fn erase(dm: &mut DmSettings, item: u64) {
 /// `NULL`: a value never set or erased.
 const NULL: &str = "NULL";
 
+/// AT+QDMPCFGEX's parameters as seeds 001 §3.2.3 and 003 §2.3 bracket them: the last two
+/// values of a type are given together or not at all.
+const EX_SYNTAX: &str = "<type>,<act>[,<parameter1>[,<parameter2>[,<parameter3>,<parameter4>]]]";
+
 fn dm_config_ex(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     if c.form == Form::Test {
-        return Ok(vec![
-            "+QDMPCFGEX: <type>,<act>[,<parameter1>[,<parameter2>[,<parameter3>,<parameter4>]]]"
-                .into(),
-        ]);
+        return Ok(vec![format!("+QDMPCFGEX: {EX_SYNTAX}")]);
     }
     let dm = m.profile.dm;
     let kind = c.params.int(0, 0..=5)? as u8;

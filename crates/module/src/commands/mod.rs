@@ -46,6 +46,7 @@ const fn spec(name: &'static str, forms: Forms, run: HandlerFn) -> CommandSpec<H
         forms,
         handler: Handler { run, feature: None },
         plain_error: false,
+        syntax: None,
     }
 }
 
@@ -64,6 +65,15 @@ const fn gated(feature: Feature, spec: CommandSpec<Handler>) -> CommandSpec<Hand
             feature: Some(feature),
             ..spec.handler
         },
+        ..spec
+    }
+}
+
+/// A command whose set form takes the parameter counts of the seed's bracketed `syntax` line:
+/// a group is given whole or not at all.
+const fn bracketed(syntax: &'static str, spec: CommandSpec<Handler>) -> CommandSpec<Handler> {
+    CommandSpec {
+        syntax: Some(syntax),
         ..spec
     }
 }
@@ -92,3 +102,21 @@ pub static BC26_TABLE: CommandTable<Handler> =
 /// The Neul-based firmware of BC35-G, BC28 and BC95 (seed 004).
 pub static NEUL_TABLE: CommandTable<Handler> =
     CommandTable::new(&[basic::COMMON, basic::NEUL_ICCID, dm::DMPCONFIG]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nbmodem_at::Syntax;
+
+    #[test]
+    fn every_bracketed_syntax_line_reads() {
+        for table in [&QUECTEL_TABLE, &BC260Y_TABLE, &BC26_TABLE, &NEUL_TABLE] {
+            for name in table.names() {
+                let spec = table.lookup(name).unwrap();
+                if let Some(line) = spec.syntax {
+                    assert!(Syntax::parse(line).is_ok(), "{name}: {line}");
+                }
+            }
+        }
+    }
+}

@@ -97,7 +97,7 @@ pub fn start(start: &Start<'_>, env: &mut Env<'_>) -> Option<Box<dyn Service>> {
     config.update_interval = Some(Duration::from_secs(u64::from(period)));
     let coap = EndpointConfig {
         params: profile.coap.cmdmp.params(),
-        seed: start.now.unix_millis() ^ 0xD0D0,
+        seed: env.engine_seed(),
         ..Default::default()
     };
     let mut client = Lwm2mClient::new(config, objects(settings, &credentials.password), coap);

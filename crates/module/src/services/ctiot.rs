@@ -43,8 +43,16 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// The service's name in console notices.
+/// The service's name in console notices until a link names its platform.
 const NAME: &str = "CT IoT";
+
+/// `1 byte`, `5 bytes`.
+fn byte_count(n: usize) -> String {
+    match n {
+        1 => "1 byte".into(),
+        n => format!("{n} bytes"),
+    }
+}
 
 fn uplink_path() -> Path {
     Path::new(&UPLINK).expect("a valid path")
@@ -202,6 +210,8 @@ struct Identity {
 }
 
 pub struct CtIot {
+    /// The platform of the link, as console notices name it (`CT IoT`, `CTWing AEP`).
+    name: &'static str,
     config: CtIotConfig,
     identity: Identity,
     /// The AT+NCFG lifetime in use (loaded at boot).
@@ -245,6 +255,7 @@ pub fn start(start: &Start<'_>, _env: &mut Env<'_>) -> Option<Box<dyn Service>> 
         firmware: start.in_use.firmware.clone(),
     };
     Some(Box::new(CtIot {
+        name: NAME,
         config,
         identity,
         lifetime: start.in_use.ctiot_lifetime,
@@ -302,13 +313,14 @@ impl CtIot {
         self.downlinks.messages.pop_front()
     }
 
-    /// AT+NCDPOPEN: registers with the platform at `server`, over DTLS when `psk` is given. The
-    /// downlink buffer is emptied (protocols.md §6).
+    /// AT+NCDPOPEN: registers with `platform` at `server`, over DTLS when `psk` is given. The
+    /// downlink buffer is emptied.
     pub fn open(
         &mut self,
         now: Instant,
         server: SocketAddr,
         psk: Option<Vec<u8>>,
+        platform: &'static str,
         env: &mut Env,
     ) -> Result<(), CommandError> {
         match self.status {
@@ -316,7 +328,9 @@ impl CtIot {
             status if status.registered() => return Err(cme(ErrorKind::CtiotNotPermitted)),
             _ => {}
         }
-        let mut client = self.client(now, server);
+        self.name = platform;
+        let env = env.of(platform);
+        let mut client = self.client(server, env.engine_seed());
         client.register(now);
         let secure = psk.is_some();
         self.link = Some(match psk {
@@ -339,12 +353,12 @@ impl CtIot {
     }
 
     /// The LwM2M client of a new connection.
-    fn client(&self, now: Instant, server: SocketAddr) -> Lwm2mClient {
+    fn client(&self, server: SocketAddr, seed: u64) -> Lwm2mClient {
         let mut config = ClientConfig::new(&self.identity.imei, server);
         config.lifetime = (self.lifetime > 0).then_some(self.lifetime);
         let coap = EndpointConfig {
             params: self.config.link.params(),
-            seed: now.unix_millis() ^ 0xC7,
+            seed,
             ..Default::default()
         };
         Lwm2mClient::new(config, objects(&self.identity, self.firmware_state), coap)
@@ -413,7 +427,10 @@ impl CtIot {
             self.before_con = before.map(|saved| SavedObservation { sequence, ..saved });
         }
         let kind = if uplink.confirmable { "CON" } else { "NON" };
-        env.notice(format!("uplink of {} bytes ({kind})", uplink.data.len()));
+        env.notice(format!(
+            "uplink of {} ({kind})",
+            byte_count(uplink.data.len())
+        ));
         Ok(())
     }
 
@@ -635,7 +652,7 @@ impl CtIot {
     /// announced (2); a message that does not fit the buffer is dropped and announced.
     fn downlink(&mut self, data: Vec<u8>, env: &mut Env) {
         self.downlinks.received += 1;
-        env.notice(format!("downlink of {} bytes", data.len()));
+        env.notice(format!("downlink of {}", byte_count(data.len())));
         if self.nnmi == 1 {
             env.effect(Effect::Urc(format!("+NNMI: {},{}", data.len(), hex(&data))));
             return;
@@ -738,7 +755,7 @@ fn objects(identity: &Identity, firmware_state: (u8, u8)) -> ObjectStore {
 
 impl Service for CtIot {
     fn name(&self) -> &'static str {
-        NAME
+        self.name
     }
 
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8], env: &mut Env) {

@@ -132,7 +132,7 @@ pub fn start(start: &Start<'_>, env: &mut Env<'_>) -> Option<Box<dyn Service>> {
     let package = whole_blocks(stored, config.block_size);
     let coap = EndpointConfig {
         params: config.download.params(),
-        seed: start.now.unix_millis() ^ 0xF0,
+        seed: env.engine_seed(),
         block_size: config.block_size,
         ..Default::default()
     };

@@ -119,15 +119,9 @@ pub fn start(start: &Start<'_>, env: &mut Env<'_>) -> Option<Box<dyn Service>> {
         iccid: start.sim.iccid().into(),
         imsi: start.sim.imsi().into(),
     };
-    let seed = registered
-        .imei
-        .bytes()
-        .fold(start.now.unix_millis(), |h, b| {
-            h.wrapping_mul(31).wrapping_add(u64::from(b))
-        });
     let endpoint = Endpoint::new(EndpointConfig {
         params: start.profile.coap.self_registration.params(),
-        seed,
+        seed: env.engine_seed(),
         ..Default::default()
     });
     let mut service = SelfRegistration {
