@@ -4,6 +4,7 @@
 //! use. Besides criterion's figures, prints the distribution (median, p90, p99) of single round trips.
 
 use criterion::Criterion;
+use nbmodem_cli::console::Terminal;
 use nbmodem_cli::driver;
 use nbmodem_cli::port::{Port, PortSpec};
 use nbmodem_module::{find_profile, FileStore, Module, ModuleConfig};
@@ -47,7 +48,10 @@ impl Driver {
                     .build()
                     .expect("tokio runtime");
                 runtime.block_on(async move {
-                    let port = Port::open(&spec).await.expect("opening the port");
+                    let terminal = Terminal::standard(false);
+                    let port = Port::open(&spec, &terminal)
+                        .await
+                        .expect("opening the port");
                     let store = FileStore::in_dir(&data_dir).expect("NVRAM store");
                     let config = ModuleConfig::new(find_profile("BC25").expect("BC25 profile"));
                     let module = Module::new(config, Box::new(store)).expect("module");
@@ -55,7 +59,9 @@ impl Driver {
                     let shutdown = async {
                         let _ = stopped.await;
                     };
-                    driver::run(module, port, shutdown).await.expect("driver");
+                    driver::run(module, port, terminal, shutdown)
+                        .await
+                        .expect("driver");
                 });
             })
             .expect("driver thread");

@@ -11,6 +11,7 @@
 //! once it has, so that a script piping commands into a freshly started module is not answered
 //! with silence.
 
+use crate::console::Terminal;
 use crate::port::{Port, Reader, Writer};
 use anyhow::Result;
 use nbmodem_clock::{Clock, RealClock};
@@ -18,7 +19,6 @@ use nbmodem_module::node::ModuleNode;
 use nbmodem_module::Module;
 use nbmodem_net::udp::{self, lock, Ports};
 use std::future::{pending, Future};
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,7 +36,13 @@ struct Host {
 
 /// Powers `module` on and runs it until `shutdown` completes, or, on a port that ends with its
 /// connection (stdio), until the host has closed its input and everything it sent is answered.
-pub async fn run(module: Module, port: Port, shutdown: impl Future<Output = ()>) -> Result<()> {
+/// The module's notices go to `terminal`'s console.
+pub async fn run(
+    module: Module,
+    port: Port,
+    terminal: Arc<Terminal>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
     let node = Arc::new(Mutex::new(ModuleNode::new(module)));
     lock(&node).module_mut().power_on(RealClock.now());
     let wake = Arc::new(Notify::new());
@@ -49,6 +55,7 @@ pub async fn run(module: Module, port: Port, shutdown: impl Future<Output = ()>)
         pending(),
     );
     let front_end = FrontEnd {
+        terminal: Arc::clone(&terminal),
         node: Arc::clone(&node),
         wake,
         stepped,
@@ -63,12 +70,13 @@ pub async fn run(module: Module, port: Port, shutdown: impl Future<Output = ()>)
     }
     let mut node = lock(&node);
     node.module_mut().notice_energy(RealClock.now());
-    print_notices(node.module_mut());
+    print_notices(node.module_mut(), &terminal);
     Ok(())
 }
 
 /// The AT port beside the running module.
 struct FrontEnd {
+    terminal: Arc<Terminal>,
     node: Arc<Mutex<ModuleNode>>,
     wake: Arc<Notify>,
     stepped: Arc<Notify>,
@@ -139,16 +147,10 @@ impl FrontEnd {
     }
 
     /// Writes what the module wrote to the host (with no host connected it is lost, as on a
-    /// UART), and its notices to the console.
+    /// UART), then its notices to the console: a command's notices come after its echo.
     async fn write_output(&mut self) {
-        let out = self.with_module(|m| {
-            print_notices(m);
-            m.take_output()
-        });
-        if out.is_empty() {
-            return;
-        }
-        if let Some(h) = self.host.as_mut() {
+        let (out, notices) = self.with_module(|m| (m.take_output(), m.take_notices()));
+        if let Some(h) = self.host.as_mut().filter(|_| !out.is_empty()) {
             let written = async {
                 h.writer.write_all(&out).await?;
                 h.writer.flush().await
@@ -157,15 +159,16 @@ impl FrontEnd {
                 self.host = None;
             }
         }
+        for notice in notices {
+            self.terminal.line(&notice.to_string());
+        }
     }
 }
 
-/// What the module's protocol engines did, a line each on standard error, beside the AT port.
-fn print_notices(module: &mut Module) {
-    let mut console = std::io::stderr().lock();
+/// What the module's protocol engines did, a line each on the console, beside the AT port.
+fn print_notices(module: &mut Module, terminal: &Terminal) {
     for notice in module.take_notices() {
-        // A console that went away is no reason to stop the module.
-        let _ = writeln!(console, "{notice}");
+        terminal.line(&notice.to_string());
     }
 }
 

@@ -23,6 +23,7 @@ pub struct FotaArgs {
 enum FotaCommand {
     /// Make a key pair: private.pem (encrypted under a pass phrase, mode 0600) and public.pem.
     Keygen {
+        /// The signature algorithm: RSA2048+SHA256 or ECDSA_256K1+SHA256.
         #[arg(long, default_value_t = Algorithm::Rsa2048Sha256)]
         algorithm: Algorithm,
         /// The folder to write the two files in.
@@ -48,11 +49,13 @@ enum FotaCommand {
         /// Another seed makes another payload of the same size.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// The folder to write the .bin and the .zip in.
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
     /// Sign a package zip (one .bin inside): writes <name>_signed.zip beside it.
     Sign {
+        /// The package zip that `make` wrote (<from>_<to>.zip).
         package: PathBuf,
         /// The private key (private.pem).
         #[arg(long)]
@@ -65,6 +68,7 @@ enum FotaCommand {
     },
     /// Verify a signed package zip with a public key, as the platform does on upload.
     Verify {
+        /// The signed package zip (<from>_<to>_signed.zip).
         package: PathBuf,
         /// The public key (public.pem).
         #[arg(long)]

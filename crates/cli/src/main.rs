@@ -8,13 +8,16 @@
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use nbmodem_cli::console::Terminal;
 use nbmodem_cli::driver;
 use nbmodem_cli::port::{Port, PortSpec};
 use nbmodem_clock::format_duration;
 use nbmodem_module::{FileStore, Module, Route, PROFILES};
 use nbmodem_scenario::ModuleSetup;
+use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +34,7 @@ struct Cli {
 enum Command {
     /// Run a module with an interactive console: the place to start.
     Sandbox {
+        /// The model (`nbmodem models` lists them). Give each model its own --data directory.
         #[arg(long, default_value = "BC260Y-CN")]
         model: String,
         /// Where the module keeps its NVRAM and the stand-ins their database.
@@ -46,10 +50,13 @@ enum Command {
     },
     /// Run a module whose AT port is stdio, a TCP port or a pseudo-terminal.
     Modem {
+        /// The model (`nbmodem models` lists them).
         #[arg(long)]
         model: String,
+        /// Where the module keeps its NVRAM (created if missing); one module per directory.
         #[arg(long)]
         data: PathBuf,
+        /// The AT port: stdio, tcp:HOST:PORT or pty:PATH.
         #[arg(long)]
         at: PortSpec,
         #[command(flatten)]
@@ -57,7 +64,8 @@ enum Command {
     },
     /// Play scenario scripts in virtual time (see docs/scenarios.md).
     Scenario {
-        #[arg(required = true)]
+        /// The scenario scripts to play, one after the other.
+        #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
     /// List the models and their default firmware.
@@ -67,8 +75,8 @@ enum Command {
         #[command(subcommand)]
         command: CoapCommand,
     },
-    /// Stand-in operator platforms: CT/CU self-registration registries and the CMDMP DM server
-    /// (see docs/platforms.md).
+    /// Stand-in operator platforms: the CT/CU self-registration registries, the CMDMP DM server,
+    /// the China Telecom IoT platform (iot) and CTWing AEP (aep); see docs/platforms.md.
     Platform(nbmodem_platform::cli::PlatformArgs),
     /// DFOTA: key pairs, delta packages, signing and verifying (see docs/fota.md).
     Fota(nbmodem_cli::fota::FotaArgs),
@@ -78,6 +86,7 @@ enum Command {
 enum CoapCommand {
     /// Serve /test, /large (100 KiB), /obs (observable), /echo and /.well-known/core.
     Serve {
+        /// The address to serve on.
         #[arg(long, default_value = "127.0.0.1:5683")]
         listen: std::net::SocketAddr,
         /// Serve over DTLS with this pre-shared key.
@@ -86,6 +95,7 @@ enum CoapCommand {
     },
     /// GET a resource, e.g. coap://127.0.0.1:5683/test.
     Get {
+        /// coap://HOST:PORT/PATH or coaps://….
         uri: String,
         /// Observe the resource and print notifications for this long (e.g. 10s).
         #[arg(long, value_parser = nbmodem_clock::parse_duration)]
@@ -95,20 +105,25 @@ enum CoapCommand {
     },
     /// POST a payload.
     Post {
+        /// coap://HOST:PORT/PATH or coaps://….
         uri: String,
+        /// The payload, as text.
         payload: String,
         #[command(flatten)]
         message: MessageArgs,
     },
     /// PUT a payload.
     Put {
+        /// coap://HOST:PORT/PATH or coaps://….
         uri: String,
+        /// The payload, as text.
         payload: String,
         #[command(flatten)]
         message: MessageArgs,
     },
     /// DELETE a resource.
     Delete {
+        /// coap://HOST:PORT/PATH or coaps://….
         uri: String,
         #[command(flatten)]
         message: MessageArgs,
@@ -207,6 +222,10 @@ fn serve(
     stand_ins: Option<nbmodem_platform::cli::StandInArgs>,
 ) -> Result<ExitCode> {
     let _lock = nbmodem_platform::process::lock_data_dir(&data)?;
+    // On a terminal that shows both the AT port and the console, console lines keep off the line
+    // being typed.
+    let shared = at == PortSpec::Stdio && io::stdout().is_terminal() && io::stderr().is_terminal();
+    let terminal = Terminal::standard(shared);
     let setup = ModuleSetup {
         model: model.into(),
         firmware: args.firmware,
@@ -217,6 +236,10 @@ fn serve(
     };
     let mut config = setup.config()?;
     config.notices = !args.quiet;
+    // In real time each run draws new message IDs and tokens, as a real module does.
+    config.seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     for name in &args.dns_failures {
         config
             .router
@@ -229,7 +252,8 @@ fn serve(
     // to them; routes given on the command line win.
     let platforms = match &stand_ins {
         Some(options) => {
-            let mut config = options.config(&data, !args.quiet);
+            let console = (!args.quiet).then(|| terminal.console());
+            let mut config = options.config(&data, console);
             config.devices = vec![module.imei().to_string()];
             let started = nbmodem_platform::serve::Background::start(config)
                 .context("starting the stand-in platforms")?;
@@ -255,7 +279,7 @@ fn serve(
         .build()?;
     let result = runtime.block_on(async {
         let stop = nbmodem_platform::process::StopSignal::install()?;
-        let port = Port::open(&at).await?;
+        let port = Port::open(&at, &terminal).await?;
         eprintln!(
             "nbmodem: {} {} IMEI {} IMSI {} ({}), NVRAM in {}, AT port on {}",
             module.profile().model,
@@ -278,7 +302,7 @@ fn serve(
                 () = platforms_stopped => {}
             }
         };
-        driver::run(module, port, shutdown).await
+        driver::run(module, port, Arc::clone(&terminal), shutdown).await
     });
     // A read of the terminal may still be blocked in tokio's stdin thread; it cannot be
     // cancelled, so the runtime is not waited for (else Ctrl-C would wait for Enter).
@@ -375,5 +399,41 @@ fn play_scenarios(files: &[PathBuf]) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The arguments and subcommands under `command` (reached by `path`) that have no help.
+    fn undocumented(command: &clap::Command, path: &str, found: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if arg.is_hide_set() || id == "help" || id == "version" {
+                continue;
+            }
+            if arg
+                .get_help()
+                .is_none_or(|h| h.to_string().trim().is_empty())
+            {
+                found.push(format!("{path} {id}"));
+            }
+        }
+        for sub in command.get_subcommands() {
+            let path = format!("{path} {}", sub.get_name());
+            if sub.get_name() != "help" && sub.get_about().is_none() {
+                found.push(path.clone());
+            }
+            undocumented(sub, &path, found);
+        }
+    }
+
+    #[test]
+    fn every_subcommand_option_and_argument_has_a_line_of_help() {
+        let mut found = Vec::new();
+        undocumented(&Cli::command(), "nbmodem", &mut found);
+        assert!(found.is_empty(), "no help for:\n{}", found.join("\n"));
     }
 }

@@ -1,6 +1,7 @@
 //! The module's AT port as a host reaches it: the process's standard input and output, a TCP
 //! listener, or a pseudo-terminal that firmware opens like a UART.
 
+use crate::console::{Terminal, TerminalWriter};
 use anyhow::{bail, Context, Result};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::pty::openpty;
@@ -10,6 +11,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context as TaskContext, Poll};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -48,6 +50,8 @@ pub enum Port {
     Stdio {
         taken: bool,
         _raw: Option<RawTerminal>,
+        /// The screen the console shares, when it does.
+        terminal: Arc<Terminal>,
     },
     /// Each TCP client in turn is the host.
     Tcp(TcpListener),
@@ -60,11 +64,14 @@ pub enum Port {
 }
 
 impl Port {
-    pub async fn open(spec: &PortSpec) -> Result<Port> {
+    /// Opens the port; on standard input/output, the AT output goes through `terminal` when the
+    /// console shares its screen.
+    pub async fn open(spec: &PortSpec, terminal: &Arc<Terminal>) -> Result<Port> {
         match spec {
             PortSpec::Stdio => Ok(Port::Stdio {
                 taken: false,
                 _raw: RawTerminal::enter()?,
+                terminal: Arc::clone(terminal),
             }),
             PortSpec::Tcp(addr) => {
                 let listener = TcpListener::bind(addr)
@@ -96,9 +103,16 @@ impl Port {
     /// Waits for the next host. Stdio and the pseudo-terminal have one host, then none.
     pub async fn accept(&mut self) -> Result<(Reader, Writer)> {
         match self {
-            Port::Stdio { taken, .. } if !*taken => {
+            Port::Stdio {
+                taken, terminal, ..
+            } if !*taken => {
                 *taken = true;
-                Ok((Box::new(tokio::io::stdin()), Box::new(tokio::io::stdout())))
+                let writer: Writer = if terminal.is_shared() {
+                    Box::new(TerminalWriter(Arc::clone(terminal)))
+                } else {
+                    Box::new(tokio::io::stdout())
+                };
+                Ok((Box::new(tokio::io::stdin()), writer))
             }
             Port::Tcp(listener) => {
                 let (stream, _) = listener.accept().await?;

@@ -558,6 +558,7 @@ fn mistakes_on_the_command_line_are_explained() {
     let (code, err) = run(&["modem", "--model", "BC95", "--at", "stdio"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("holds a BC25 module"), "{err}");
+    assert!(err.contains("--data nbmodem-data-bc95"), "{err}");
 }
 
 #[test]
@@ -572,4 +573,83 @@ fn input_before_boot_is_held_up_to_a_bound_and_the_rest_lost() {
     let out = stdio_session(data.path(), "BC25", &beyond);
     assert!(out.starts_with("\r\nRDY\r\n"), "{out:?}");
     assert!(!out.contains("+CGSN"), "{out:?}");
+}
+
+/// examples/dfota/walkthrough.sh beside a sandbox, as docs/fota.md tells a user to run it: the
+/// example profile, key, signed package and task are all accepted, and the module downloads the
+/// package when it connects.
+#[test]
+fn the_dfota_example_walks_through_against_a_sandbox() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = sandbox(cwd.path(), &[]);
+    let mut stdin = child.0.stdin.take().unwrap();
+    let mut stdout = child.0.stdout.take().unwrap();
+    let mut stderr = child.0.stderr.take().unwrap();
+    let banner = read_until(&mut stderr, "module routes:");
+    let api = banner
+        .lines()
+        .find_map(|line| line.strip_prefix("api http://"))
+        .unwrap()
+        .to_string();
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dfota/walkthrough.sh");
+    let walked = Command::new("bash")
+        .arg(script)
+        .env("NBMODEM", NBMODEM)
+        .env("NBMODEM_API", &api)
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    assert!(
+        walked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&walked.stdout),
+        String::from_utf8_lossy(&walked.stderr)
+    );
+    open_the_iot_platform_link(&mut stdin, &mut stdout, 1);
+    read_until(&mut stdout, "+QIND: \"FOTA\",\"DOWNLOAD START\"");
+    read_until(&mut stdout, "+QIND: \"FOTA\",\"DOWNLOAD\",0");
+}
+
+/// What a user is told when a platform command finds nothing, or presents a token from another
+/// run: where it looked, and what to do.
+#[test]
+fn platform_commands_say_where_they_looked() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = sandbox(cwd.path(), &[]);
+    let mut stderr = child.0.stderr.take().unwrap();
+    let banner = read_until(&mut stderr, "module routes:");
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let control = banner
+        .lines()
+        .find_map(|line| line.strip_prefix("control "))
+        .unwrap()
+        .to_string();
+    let platform = |words: &[&str]| {
+        Command::new(NBMODEM)
+            .arg("platform")
+            .args(words)
+            .current_dir(cwd.path())
+            .output()
+            .unwrap()
+    };
+    let records = platform(&["records", "cu"]);
+    assert!(records.status.success());
+    assert!(records.stdout.is_empty());
+    let said = String::from_utf8_lossy(&records.stderr);
+    assert!(
+        said.contains("no cu records in nbmodem-data/platform.sqlite"),
+        "{said}"
+    );
+    // A token left by an earlier run.
+    let token = cwd.path().join("nbmodem-data/control.token");
+    std::fs::write(&token, "00112233445566778899aabbccddeeff\n").unwrap();
+    let refused = platform(&["faults", "--control", &control]);
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("refused the control token read from nbmodem-data/control.token")
+            && said.contains("Give --data the directory of the platform running on"),
+        "{said}"
+    );
 }

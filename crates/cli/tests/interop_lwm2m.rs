@@ -650,7 +650,7 @@ fn node_client_sends_uplinks_to_the_ct_iot_platform_stand_in() {
         api: any,
         faults: Vec::new(),
         seed: 7,
-        console: false,
+        console: None,
         devices: vec![PEER_IMEI.to_string()],
     })
     .unwrap();

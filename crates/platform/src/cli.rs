@@ -80,8 +80,9 @@ pub struct StandInArgs {
 }
 
 impl StandInArgs {
-    /// How the platforms run with these options, their database in `data`.
-    pub fn config(&self, data: &Path, console: bool) -> ServeConfig {
+    /// How the platforms run with these options, their database in `data`, their console lines
+    /// on `console`.
+    pub fn config(&self, data: &Path, console: Option<crate::Console>) -> ServeConfig {
         ServeConfig {
             data: data.to_path_buf(),
             addresses: Addresses {
@@ -112,18 +113,25 @@ enum PlatformCommand {
     },
     /// Print a server's records as JSON lines, in time order.
     Records {
-        /// ct, cu or dm.
+        /// The server: ct, cu, dm, iot or aep.
         server: Server,
+        /// The platform's data directory (its platform.sqlite).
         #[arg(long, default_value = DEFAULT_DATA)]
         data: PathBuf,
     },
     /// Print the devices the DM server read, as JSON lines.
     Devices {
+        /// The platform's data directory (its platform.sqlite).
         #[arg(long, default_value = DEFAULT_DATA)]
         data: PathBuf,
     },
-    /// Set faults on the running platforms: `ct drop=3`, `dm delay 5s`, `cu clear`, `clear`.
+    /// Set faults on the running platforms: `ct drop=3`, `dm delay 5s`, `iot reset=1`,
+    /// `aep noack=2`, `cu clear`, `clear`.
     Fault {
+        /// A server (ct, cu, dm, iot, aep) and its fault: drop=N (the next N requests go
+        /// unanswered), reject=N (refused), delay=DURATION (each answer late), reset=N and
+        /// noack=N (iot and aep: uplinks answered with a Reset, or CON uplinks never
+        /// acknowledged); `SERVER clear` or `clear` ends them.
         #[arg(required = true, value_name = "SERVER FAULT | SERVER clear | clear")]
         words: Vec<String>,
         #[command(flatten)]
@@ -143,6 +151,7 @@ enum PlatformCommand {
 /// How to reach a running platform's control port.
 #[derive(Debug, Args)]
 struct ControlArgs {
+    /// The running platform's control port.
     #[arg(long, default_value_t = DEFAULT_CONTROL)]
     control: SocketAddr,
     /// The running platform's data directory, where its control token is.
@@ -155,15 +164,19 @@ enum AppkeyCommand {
     /// Issue an app key (the next M1000000xx unless given) with a password (32 random letters and
     /// digits unless given); prints `APPKEY PASSWORD`.
     Add {
+        /// The app key to issue (default: the next M1000000xx).
         #[arg(long)]
         app_key: Option<String>,
+        /// Its password (default: 32 random letters and digits).
         #[arg(long)]
         password: Option<String>,
+        /// The platform's data directory (its platform.sqlite).
         #[arg(long, default_value = DEFAULT_DATA)]
         data: PathBuf,
     },
     /// Print every app key and its password.
     List {
+        /// The platform's data directory (its platform.sqlite).
         #[arg(long, default_value = DEFAULT_DATA)]
         data: PathBuf,
     },
@@ -176,6 +189,12 @@ pub fn run(args: PlatformArgs) -> Result<ExitCode> {
         Some(PlatformCommand::Appkey { command }) => appkey_command(command),
         Some(PlatformCommand::Records { server, data }) => {
             let records = existing_store(&data)?.records(server)?;
+            if records.is_empty() {
+                eprintln!(
+                    "no {server} records in {}",
+                    data.join(DATABASE_FILE).display()
+                );
+            }
             print_json_lines(&records)
         }
         Some(PlatformCommand::Devices { data }) => {
@@ -192,7 +211,8 @@ pub fn run(args: PlatformArgs) -> Result<ExitCode> {
 
 fn run_servers(args: ServeArgs) -> Result<ExitCode> {
     let _lock = crate::process::lock_data_dir(&args.data)?;
-    let config = args.stand_ins.config(&args.data, !args.quiet);
+    let console = (!args.quiet).then(crate::Console::stderr);
+    let config = args.stand_ins.config(&args.data, console);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -249,6 +269,18 @@ fn control_command(args: &ControlArgs, line: &str) -> Result<ExitCode> {
     let address = args.control;
     let answer = control::request(address, &token, line)
         .with_context(|| format!("talking to the platform's control port {address}"))?;
+    if answer
+        .first()
+        .is_some_and(|l| l.starts_with(control::TOKEN_REFUSED))
+    {
+        bail!(
+            "the platform on {address} refused the control token read from {}: that file belongs to \
+             another run (a platform writes a new token each time it starts). Give --data the \
+             directory of the platform running on {address}, or --control the address of the \
+             platform whose directory this is.",
+            args.data.join(control::TOKEN_FILE).display()
+        );
+    }
     let failed = answer.last().is_none_or(|last| last.starts_with("ERROR"));
     print_lines(answer)?;
     Ok(if failed {

@@ -32,6 +32,9 @@ use std::time::Duration;
 /// The file in the data directory that holds the control token.
 pub const TOKEN_FILE: &str = "control.token";
 
+/// How the control port's refusal of a connection without the right token begins.
+pub const TOKEN_REFUSED: &str = "ERROR a control connection starts with:";
+
 /// The secret a control connection presents first. A new one is made at each start of the
 /// platform: 128 random bits from the system's generator, as 32 hexadecimal digits.
 #[derive(Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //! out the oldest, so that someone without the token who opens connections without end never
 //! keeps the operator out (nor runs the process out of file descriptors).
 
-use crate::control::{self, ControlToken, FaultTargets, MAX_LINE, TOKEN_FILE};
+use crate::control::{self, ControlToken, FaultTargets, MAX_LINE, TOKEN_FILE, TOKEN_REFUSED};
 use nbmodem_net::udp::lock;
 use std::collections::VecDeque;
 use std::io;
@@ -156,9 +156,8 @@ impl<T: FaultTargets> Session<T> {
         let first = split_line(&mut received);
         let refusal = refusal.or_else(|| {
             let presented = first.as_deref().is_some_and(|l| self.token.accepts_line(l));
-            (!presented).then(|| {
-                format!("ERROR a control connection starts with: token <the data directory's {TOKEN_FILE}>")
-            })
+            (!presented)
+                .then(|| format!("{TOKEN_REFUSED} token <the data directory's {TOKEN_FILE}>"))
         });
         if let Some(refusal) = refusal {
             return writer.write_all(format!("{refusal}\n").as_bytes()).await;

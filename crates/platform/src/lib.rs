@@ -20,6 +20,7 @@
 pub mod api;
 pub mod appkey;
 pub mod cli;
+pub mod console;
 pub mod control;
 mod control_port;
 pub mod ctiot;
@@ -33,6 +34,7 @@ pub mod serve;
 pub mod store;
 pub mod writer;
 
+pub use console::Console;
 pub use ctiot::{CtIotServer, Flavour};
 pub use dm::{resource_name, DmServer};
 pub use fault::{Fault, Faults, Faulty, ServerFault};
@@ -166,13 +168,13 @@ impl Platform {
         })
     }
 
-    /// Prints a line per request each server handles on standard error.
-    pub fn set_console(&mut self, on: bool) {
-        self.ct.set_console(on);
-        self.cu.set_console(on);
-        self.dm.set_console(on);
+    /// Gives `console` a line per request each server handles (none: no lines).
+    pub fn set_console(&mut self, console: Option<Console>) {
+        self.ct.set_console(console.clone());
+        self.cu.set_console(console.clone());
+        self.dm.set_console(console.clone());
         for node in &mut self.ctiot {
-            node.set_console(on);
+            node.set_console(console.clone());
         }
     }
 

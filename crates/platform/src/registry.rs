@@ -68,8 +68,8 @@ impl RegistryServer {
     }
 
     /// Prints a line per request handled on standard error.
-    pub fn set_console(&mut self, on: bool) {
-        self.writer.set_console(on);
+    pub fn set_console(&mut self, console: Option<crate::Console>) {
+        self.writer.set_console(console);
     }
 
     /// Who to wake when held answers may go (a batch of records is durable).

@@ -28,8 +28,8 @@ pub struct ServeConfig {
     /// Faults in force from the start.
     pub faults: Vec<ServerFault>,
     pub seed: u64,
-    /// Print a line on standard error for every request handled.
-    pub console: bool,
+    /// Where a line for every request handled goes, if anywhere.
+    pub console: Option<crate::Console>,
     /// IMEIs registered on both CT IoT platforms at start-up, if they are not yet (the sandbox's
     /// module).
     pub devices: Vec<String>,
@@ -147,7 +147,7 @@ pub async fn bind(config: ServeConfig) -> Result<Bound> {
     for fault in &config.faults {
         platform.with_faulty(fault.server, &mut |s| s.set_fault(fault.fault));
     }
-    platform.set_console(config.console);
+    platform.set_console(config.console.clone());
     let at = config.addresses;
     let ctiot = at
         .ctiot()

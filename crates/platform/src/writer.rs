@@ -16,9 +16,9 @@
 use crate::ctiot::{Device as CtIotDevice, Downlink, Flavour, Product, Uplink};
 use crate::record::RequestRecord;
 use crate::store::{DmDevice, Store, StoreError};
+use crate::Console;
 use nbmodem_net::Transmit;
 use std::collections::VecDeque;
-use std::io::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -72,8 +72,8 @@ pub enum Writing {
 pub struct RecordWriter {
     mode: Mode,
     next: u64,
-    /// Print a line per record on standard error (`nbmodem platform`, the sandbox).
-    console: bool,
+    /// Where a line per record goes (`nbmodem platform`, the sandbox), if anywhere.
+    console: Option<Console>,
 }
 
 enum Mode {
@@ -99,22 +99,23 @@ impl RecordWriter {
         Ok(RecordWriter {
             mode,
             next: 0,
-            console: false,
+            console: None,
         })
     }
 
-    /// Prints a line on standard error for every record handed over from now on.
-    pub fn set_console(&mut self, on: bool) {
-        self.console = on;
+    /// Gives `console` a line for every record handed over from now on (none: no lines).
+    pub fn set_console(&mut self, console: Option<Console>) {
+        self.console = console;
     }
 
     /// Hands a write over; its ticket is committed once it is durable.
     pub fn submit(&mut self, write: Write) -> Ticket {
         self.next += 1;
         let ticket = Ticket(self.next);
-        if let Some(line) = self.console.then(|| console_line(&write)).flatten() {
-            // A console that went away is no reason to stop serving.
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        if let Some(console) = &self.console {
+            if let Some(line) = console_line(&write) {
+                console.line(&line);
+            }
         }
         match &mut self.mode {
             Mode::Inline(store) => commit(store, std::slice::from_ref(&write)),
@@ -208,11 +209,12 @@ fn console_line(write: &Write) -> Option<String> {
     match write {
         Write::Record(record) => Some(record.to_string()),
         Write::Uplink(uplink) => Some(format!(
-            "{} {} uplink from {}: {} bytes{}",
+            "{} {} uplink from {}: {} byte{}{}",
             nbmodem_clock::Instant::from_unix_millis(uplink.time_ms).time_of_day(),
             uplink.flavour,
             uplink.imei,
             uplink.data.len() / 2,
+            if uplink.data.len() == 2 { "" } else { "s" },
             if uplink.confirmable { " (CON)" } else { "" }
         )),
         _ => None,

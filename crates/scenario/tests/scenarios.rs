@@ -1,4 +1,4 @@
-//! Plays every scenario script of `tests/scenarios/` and checks that a failing script is reported
+//! Plays every scenario script of `tests/scenarios/` and `examples/`, and checks that a failing script is reported
 //! with what was expected, what came, and the transcript before it.
 
 use std::path::PathBuf;
@@ -7,10 +7,16 @@ fn scenario_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios")
 }
 
+/// The examples a user starts from: they must keep working too.
+fn examples_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
 #[test]
 fn every_scenario_passes() {
-    let mut files: Vec<_> = std::fs::read_dir(scenario_dir())
-        .unwrap()
+    let mut files: Vec<_> = [scenario_dir(), examples_dir()]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "scn"))
         .collect();

@@ -188,8 +188,8 @@ impl CtIotServer {
     }
 
     /// Prints a line per request and uplink on standard error.
-    pub fn set_console(&mut self, on: bool) {
-        self.writer.set_console(on);
+    pub fn set_console(&mut self, console: Option<crate::Console>) {
+        self.writer.set_console(console);
     }
 
     /// Who to wake when held answers may go (a batch of writes is durable).

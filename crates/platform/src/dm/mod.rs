@@ -91,8 +91,8 @@ impl DmServer {
     }
 
     /// Prints a line per request handled on standard error.
-    pub fn set_console(&mut self, on: bool) {
-        self.writer.set_console(on);
+    pub fn set_console(&mut self, console: Option<crate::Console>) {
+        self.writer.set_console(console);
     }
 
     /// The devices whose information was read.
