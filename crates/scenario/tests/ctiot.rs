@@ -468,6 +468,9 @@ fn uplinks_and_their_faults_over_dtls(flavour: Flavour, host: &str) {
         format!("{OK}{}", urc("+QLWEVTIND: 4"))
     );
     assert_eq!(w.at("AT+NMGS=1,02"), OK);
+    // A dropped datagram is a DTLS record, whatever it carried.
+    w.set_fault_on(server, Fault::Drop(1));
+    assert_eq!(w.at("AT+NMGS=1,09"), OK);
     // Never acknowledged: the CON uplink fails at 126 s.
     w.set_fault_on(server, Fault::NoAck(1));
     assert_eq!(w.at("AT+NMGS=1,03,100"), OK);
@@ -491,7 +494,10 @@ fn uplinks_and_their_faults_over_dtls(flavour: Flavour, host: &str) {
         .map(|u| (u.data, u.confirmable))
         .collect();
     let want = [("03", true), ("02", false), ("01", true)].map(|(d, c)| (d.to_string(), c));
-    assert_eq!(uplinks, want, "{flavour}: the reset one was never stored");
+    assert_eq!(
+        uplinks, want,
+        "{flavour}: the dropped and the reset ones never stored"
+    );
     let records = w.records_of(server);
     let operations: Vec<(&str, &str)> = records
         .iter()
@@ -499,7 +505,11 @@ fn uplinks_and_their_faults_over_dtls(flavour: Flavour, host: &str) {
         .collect();
     assert_eq!(
         operations,
-        [("register", "accepted"), ("observe", "accepted")],
+        [
+            ("register", "accepted"),
+            ("observe", "accepted"),
+            ("dtls", "dropped")
+        ],
         "{flavour}: no ciphertext recorded as a request"
     );
 }

@@ -2,7 +2,10 @@
 //! address, that admits the platform's devices, observes their /19/0/0, stores their uplinks and
 //! writes their downlinks. Every Register, Update and De-register is recorded; uplinks and
 //! downlinks have tables of their own. What the node sends waits until what it wrote before is
-//! durable, so an uplink is acknowledged only once it is stored. Firmware upgrades and the
+//! durable, so an uplink is acknowledged only once it is stored. The node looks at what the
+//! device sent (uplink faults, records) in plaintext: on the secure address, after DTLS
+//! decrypted it ([`Inbox`]). Devices are reached only in contact: a downlink waits for the
+//! device's next message and goes out as the node handles it. Firmware upgrades and the
 //! packages they download are in [`upgrade`].
 
 mod upgrade;
@@ -647,10 +650,12 @@ impl CtIotServer {
     /// A datagram a `drop` fault ignored. On the secure address it is a DTLS record, which
     /// only the session could read.
     fn record_dropped(&mut self, now: Instant, from: SocketAddr, datagram: &[u8], fault: String) {
-        let (operation, fields) = match peek(datagram) {
-            _ if self.secure => ("dtls", Map::new()),
-            Datagram::Request(incoming) => ("request", describe(&incoming.request)),
-            _ => ("uplink", Map::new()),
+        let (operation, fields) = match self.secure {
+            true => ("dtls", Map::new()),
+            false => match peek(datagram) {
+                Datagram::Request(incoming) => ("request", describe(&incoming.request)),
+                _ => ("uplink", Map::new()),
+            },
         };
         let record = RequestRecord::new(self.flavour.server(), now, from, operation)
             .verdict(Verdict::Dropped, None)
