@@ -362,15 +362,16 @@ impl Lwm2mServer {
     }
 
     /// Whether operations for `registration` wait at `now`: a queue-mode client past its awake
-    /// time.
+    /// time. The instant of its last message counts as awake even with no awake time, so that
+    /// what the server starts as it handles the message goes out in that contact.
     fn waits(&self, now: Instant, registration: &Registration) -> bool {
         let queued = self.queue_mode.all_clients || registration.queue_mode();
         let awake_until = registration.last_heard + self.queue_mode.awake_time;
-        queued && now >= awake_until
+        queued && now > awake_until
     }
 
     /// Whether the client registered as `endpoint` is awake at `now`: not a queue-mode client, or
-    /// one within its awake time.
+    /// one within its awake time (the instant of its last message included).
     pub fn is_awake(&self, now: Instant, endpoint: &str) -> bool {
         self.registration(endpoint)
             .is_some_and(|r| !self.waits(now, r))

@@ -827,6 +827,25 @@ fn a_queue_mode_client_is_reachable_for_its_awake_time_after_each_message() {
 }
 
 #[test]
+fn with_no_awake_time_a_queue_mode_client_is_reachable_only_at_its_message() {
+    // A platform that sends only in the contact a client's message makes (as it handles it).
+    let mut world = World::standard();
+    world.server().set_queue_mode(QueueMode {
+        all_clients: true,
+        awake_time: Duration::ZERO,
+    });
+    world.register();
+    let heard = world
+        .server()
+        .registration("865975030000001")
+        .unwrap()
+        .last_heard;
+    assert!(world.server().is_awake(heard, "865975030000001"));
+    let later = heard + Duration::from_millis(1);
+    assert!(!world.server().is_awake(later, "865975030000001"));
+}
+
+#[test]
 fn a_forgotten_observation_is_reset_at_its_next_notification() {
     let mut world = World::standard();
     world.register();

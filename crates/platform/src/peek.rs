@@ -12,6 +12,12 @@ const EXCERPT: usize = 256;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Datagram {
     Request(Incoming),
+    /// A notification (a 2.05 with Observe that is not an acknowledgement): how a CT IoT
+    /// device's uplink comes. Whether it is confirmable, and its message ID.
+    Notification {
+        confirmable: bool,
+        mid: u16,
+    },
     /// A response, an ACK, a Reset or a ping: not subject to faults, not recorded.
     Other,
     /// Not a CoAP message at all.
@@ -26,29 +32,30 @@ pub(crate) struct Incoming {
 }
 
 pub(crate) fn peek(datagram: &[u8]) -> Datagram {
+    use coap_lite::{CoapOption, MessageClass, MessageType, ResponseType};
     let Ok(packet) = Packet::from_bytes(datagram) else {
         return Datagram::Malformed;
     };
-    let Some(request) = Request::from_packet(&packet) else {
-        return Datagram::Other;
-    };
-    Datagram::Request(Incoming {
-        mid: packet.header.message_id,
-        token: packet.get_token().to_vec(),
-        request,
-    })
-}
-
-/// A notification (a 2.05 with Observe that is not an acknowledgement): how a CT IoT device's
-/// uplink comes. Whether it is confirmable, and its message ID.
-pub(crate) fn notification(datagram: &[u8]) -> Option<(bool, u16)> {
-    use coap_lite::{CoapOption, MessageClass, MessageType, ResponseType};
-    let packet = Packet::from_bytes(datagram).ok()?;
+    let mid = packet.header.message_id;
+    if let Some(request) = Request::from_packet(&packet) {
+        let token = packet.get_token().to_vec();
+        return Datagram::Request(Incoming {
+            mid,
+            token,
+            request,
+        });
+    }
     let kind = packet.header.get_type();
     let is_notification = packet.header.code == MessageClass::Response(ResponseType::Content)
         && packet.get_option(CoapOption::Observe).is_some()
         && matches!(kind, MessageType::Confirmable | MessageType::NonConfirmable);
-    is_notification.then_some((kind == MessageType::Confirmable, packet.header.message_id))
+    match is_notification {
+        true => Datagram::Notification {
+            confirmable: kind == MessageType::Confirmable,
+            mid,
+        },
+        false => Datagram::Other,
+    }
 }
 
 /// Whether `datagram` is an empty acknowledgement of `mid`.
@@ -125,6 +132,14 @@ mod tests {
         assert_eq!(method_name(&incoming.request), "POST");
         let response = packet(MessageClass::Response(ResponseType::Content), b"t");
         assert_eq!(peek(&response), Datagram::Other);
+        let mut notification = Packet::from_bytes(&response).unwrap();
+        notification.add_option(CoapOption::Observe, vec![3]);
+        let notification = notification.to_bytes().unwrap();
+        let want = Datagram::Notification {
+            confirmable: true,
+            mid: 7,
+        };
+        assert_eq!(peek(&notification), want);
         assert_eq!(peek(b"\xff"), Datagram::Malformed);
     }
 }

@@ -6,7 +6,7 @@ use crate::bench::{Bench, ModuleSetup, SetupError};
 use nbmodem_module::Route;
 use nbmodem_platform::ctiot::admin::{NewPackage, NewTask};
 use nbmodem_platform::ctiot::fota::Upgrade;
-use nbmodem_platform::ctiot::{Admin, NewDevice};
+use nbmodem_platform::ctiot::{Admin, Downlink, NewDevice};
 use nbmodem_platform::writer::RecordWriter;
 use nbmodem_platform::{
     Addresses, CtIotServer, DmServer, Fault, Faulty, Flavour, Platform, RegistryServer, Server,
@@ -156,8 +156,8 @@ impl StandIns {
         upgrades.into_iter().find(|u| u.imei == imei)
     }
 
-    /// Queues a downlink for a device of a CT IoT platform; it goes at once if the device is
-    /// awake.
+    /// Queues a downlink for a device of a CT IoT platform; it goes at the device's next
+    /// contact (uplink, Update or Register).
     pub fn queue_downlink(
         &mut self,
         bench: &mut Bench,
@@ -171,14 +171,15 @@ impl StandIns {
             .queue_downlink(now, flavour, imei, data)
             .map_err(|e| e.to_string())?;
         admin.apply(pending);
-        for (node_flavour, _, address) in self.addresses.ctiot() {
-            if node_flavour == flavour {
-                let node = bench.network().node::<CtIotServer>(address);
-                node.ok_or("no CT IoT platform")?.send_downlinks(now);
-            }
-        }
-        bench.network().flush();
         Ok(())
+    }
+
+    /// A device's downlinks on a CT IoT platform, newest first, with their status.
+    pub fn downlinks(&self, flavour: Flavour, imei: &str) -> Result<Vec<Downlink>, String> {
+        let store = Store::open(self.dir.path()).map_err(|e| e.to_string())?;
+        store
+            .downlinks(Some((flavour, imei)))
+            .map_err(|e| e.to_string())
     }
 
     /// How many uplinks a CT IoT platform stored from a device.

@@ -2,7 +2,9 @@
 //! 002 chapters 2, 3 and 6): every command's bounds and error codes, the NNMI modes and the
 //! downlink buffer's limits, confirmable uplinks delivered, unacknowledged and reset, the
 //! lifetime and its Update, AT+NCDPCLOSE, the 126-s connect timeout, deep sleep with a downlink
-//! queued meanwhile, and DTLS with the right key and a wrong one. Byte for byte, echo off.
+//! queued meanwhile, a downlink held for the next contact whatever the release assistance, and
+//! DTLS with the right key and a wrong one, its uplinks and their faults. Byte for byte, echo
+//! off.
 
 use nbmodem_module::energy::PowerState;
 use nbmodem_platform::ctiot::NewDevice;
@@ -90,6 +92,14 @@ impl World {
         assert_eq!(self.status(), answer("+NMSTATUS: REGISTERED_AND_OBSERVED"));
     }
 
+    /// An uplink, the contact in which the platform writes the downlinks queued for the module;
+    /// what the module wrote after the uplink's OK.
+    fn contact(&mut self) -> String {
+        let written = self.at("AT+NMGS=1,00");
+        let after = written.strip_prefix(OK);
+        after.unwrap_or_else(|| panic!("{written:?}")).to_string()
+    }
+
     fn downlink(&mut self, data: &str) {
         let bench = &mut self.bench;
         self.stand_ins
@@ -98,17 +108,35 @@ impl World {
     }
 
     fn set_fault(&mut self, fault: Fault) {
+        self.set_fault_on(Server::Iot, fault);
+    }
+
+    fn set_fault_on(&mut self, server: Server, fault: Fault) {
         let bench = &mut self.bench;
         self.stand_ins
-            .set_fault(bench, Server::Iot, Some(fault))
+            .set_fault(bench, server, Some(fault))
             .unwrap();
     }
 
     fn records(&self) -> Vec<nbmodem_platform::RequestRecord> {
+        self.records_of(Server::Iot)
+    }
+
+    fn records_of(&self, server: Server) -> Vec<nbmodem_platform::RequestRecord> {
         Store::open(self.stand_ins.data_dir())
             .unwrap()
-            .records(Server::Iot)
+            .records(server)
             .unwrap()
+    }
+
+    /// The statuses and attempts of the device's downlinks on the IoT platform, oldest first.
+    fn downlink_statuses(&self) -> Vec<(String, u32)> {
+        let mut downlinks = self.stand_ins.downlinks(Flavour::Iot, IMEI).unwrap();
+        downlinks.reverse();
+        downlinks
+            .into_iter()
+            .map(|d| (d.status.as_str().to_string(), d.attempts))
+            .collect()
     }
 }
 
@@ -205,16 +233,16 @@ fn the_receive_modes_and_the_buffer_limits() {
     let mut w = World::connected();
     // 1 (the default): printed, never buffered.
     w.downlink("aa01");
-    assert_eq!(w.wait(Duration::ZERO), urc("+NNMI: 2,AA01"));
+    assert_eq!(w.contact(), urc("+NNMI: 2,AA01"));
     assert_eq!(w.at("AT+NMGR"), OK);
     // 0: buffered silently, at most 8 messages.
     assert_eq!(w.at("AT+NNMI=0"), OK);
     for n in 0..8 {
         w.downlink(&format!("{n:02X}"));
     }
-    assert_eq!(w.wait(Duration::ZERO), "");
+    assert_eq!(w.contact(), "");
     w.downlink("09");
-    assert_eq!(w.wait(Duration::ZERO), urc("+NNMI: \"recv\",buff full"));
+    assert_eq!(w.contact(), urc("+NNMI: \"recv\",buff full"));
     assert_eq!(w.at("AT+NQMGR"), answer("BUFFERED=8,RECEIVED=10,DROPPED=1"));
     assert_eq!(w.at("AT+NMGR"), answer("+NMGR: 1,00"));
     assert_eq!(w.at("AT+NMGR"), answer("+NMGR: 1,01"));
@@ -225,16 +253,12 @@ fn the_receive_modes_and_the_buffer_limits() {
     let kilobyte = "11".repeat(1000);
     for _ in 0..2 {
         w.downlink(&kilobyte);
-        assert_eq!(w.wait(Duration::ZERO), urc("+NNMI"));
+        assert_eq!(w.contact(), urc("+NNMI"));
     }
     w.downlink(&"22".repeat(561));
-    assert_eq!(w.wait(Duration::ZERO), urc("+NNMI: \"recv\",buff full"));
+    assert_eq!(w.contact(), urc("+NNMI: \"recv\",buff full"));
     w.downlink(&"33".repeat(560));
-    assert_eq!(
-        w.wait(Duration::ZERO),
-        urc("+NNMI"),
-        "2560 bytes exactly fit"
-    );
+    assert_eq!(w.contact(), urc("+NNMI"), "2560 bytes exactly fit");
     assert_eq!(w.at("AT+NQMGR"), answer("BUFFERED=3,RECEIVED=14,DROPPED=2"));
     assert_eq!(w.at("AT+NMGR"), answer(&format!("+NMGR: 1000,{kilobyte}")));
 }
@@ -401,6 +425,99 @@ fn a_downlink_queued_while_the_module_sleeps_comes_after_its_next_uplink() {
         .unwrap();
     assert_eq!(delivered[0].status.as_str(), "delivered");
     assert_eq!(delivered[0].attempts, 1);
+}
+
+/// A downlink queued at `offset` after an uplink with release assistance `rai` (deep sleep on):
+/// held, `queued`, however long the module stays awake, and written in the next uplink's contact.
+fn downlink_queued_after_an_uplink(rai: u8, offset: Duration) {
+    let what = format!("RAI {rai}, queued {offset:?} after the uplink");
+    let mut w = World::connected();
+    assert_eq!(w.at("AT+QSCLK=1"), OK);
+    assert_eq!(w.at(&format!("AT+NMGS=1,01,{rai}")), OK, "{what}");
+    w.wait(offset);
+    w.downlink("beef");
+    let meanwhile = w.wait(Duration::from_secs(600));
+    assert!(!meanwhile.contains("+NNMI"), "{what}: {meanwhile:?}");
+    assert_eq!(w.downlink_statuses(), [("queued".into(), 0)], "{what}");
+    let contact = w.at(&format!("AT+NMGS=1,02,{rai}")) + &w.wait(Duration::from_secs(1));
+    assert!(
+        contact.ends_with(&format!("{OK}{}", urc("+NNMI: 2,BEEF"))),
+        "{what}: {contact:?}"
+    );
+    assert_eq!(w.downlink_statuses(), [("delivered".into(), 1)], "{what}");
+}
+
+#[test]
+fn a_downlink_waits_for_the_next_contact_whatever_the_release_assistance() {
+    for rai in [0, 1, 2] {
+        for offset in [0, 1, 3, 6, 12, 19, 21, 60] {
+            downlink_queued_after_an_uplink(rai, Duration::from_secs(offset));
+        }
+    }
+}
+
+/// Over DTLS on `flavour`'s platform: what the records say, the uplinks' `confirmable`, and the
+/// `noack` and `reset` faults, all judged from the plaintext.
+fn uplinks_and_their_faults_over_dtls(flavour: Flavour, host: &str) {
+    let server = flavour.server();
+    let mut w = World::new(None, true);
+    w.device(flavour, Some(KEY), false);
+    w.open(&format!("AT+NCDPOPEN=\"{host}\",5684,\"{KEY}\""));
+    assert_eq!(
+        w.at("AT+NMGS=1,01,100"),
+        format!("{OK}{}", urc("+QLWEVTIND: 4"))
+    );
+    assert_eq!(w.at("AT+NMGS=1,02"), OK);
+    // A dropped datagram is a DTLS record, whatever it carried.
+    w.set_fault_on(server, Fault::Drop(1));
+    assert_eq!(w.at("AT+NMGS=1,09"), OK);
+    // Never acknowledged: the CON uplink fails at 126 s.
+    w.set_fault_on(server, Fault::NoAck(1));
+    assert_eq!(w.at("AT+NMGS=1,03,100"), OK);
+    assert_eq!(
+        w.wait(Duration::from_secs(130)),
+        urc("+QLWEVTIND: 5"),
+        "{flavour}"
+    );
+    // A Reset ends the channel.
+    w.set_fault_on(server, Fault::Reset(1));
+    assert_eq!(
+        w.at("AT+NMGS=1,04,100"),
+        format!("{OK}{}", urc("+QLWEVTIND: 10")),
+        "{flavour}"
+    );
+    let store = Store::open(w.stand_ins.data_dir()).unwrap();
+    let uplinks: Vec<(String, bool)> = store
+        .uplinks(flavour, IMEI, None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|u| (u.data, u.confirmable))
+        .collect();
+    let want = [("03", true), ("02", false), ("01", true)].map(|(d, c)| (d.to_string(), c));
+    assert_eq!(
+        uplinks, want,
+        "{flavour}: the dropped and the reset ones never stored"
+    );
+    let records = w.records_of(server);
+    let operations: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.operation.as_str(), r.verdict.as_str()))
+        .collect();
+    assert_eq!(
+        operations,
+        [
+            ("register", "accepted"),
+            ("observe", "accepted"),
+            ("dtls", "dropped")
+        ],
+        "{flavour}: no ciphertext recorded as a request"
+    );
+}
+
+#[test]
+fn uplinks_and_their_faults_over_dtls_on_both_platforms() {
+    uplinks_and_their_faults_over_dtls(Flavour::Iot, "180.101.147.115");
+    uplinks_and_their_faults_over_dtls(Flavour::Aep, "221.229.214.202");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! A batch task's concurrency limit holds the other devices back until an upgrade ends; a failed
 //! attempt is tried again at the device's next contact after the retry delay, as often as the
 //! task allows; an AEP task waits for its start; and a task whose package does not fit a
-//! device's product is refused.
+//! device's product, or whose product's profile lacks the upgrade capability, is refused.
 
 use nbmodem_module::node::ModuleNode;
 use nbmodem_module::nvram::MemoryStore;
@@ -337,21 +337,23 @@ fn an_aep_task_waits_for_its_start() {
 }
 
 /// A profile of one device of `model`, by the manufacturer, of the type and protocol of the
-/// stand-ins' packages.
-fn profile(model: &str) -> serde_json::Value {
-    let device = serde_json::json!({"manufacturerId": "quectel", "manufacturerName": "quectel",
+/// stand-ins' packages, with the upgrade capability (seed §5.1.2) or without.
+fn profile(model: &str, upgradable: bool) -> serde_json::Value {
+    let mut device = serde_json::json!({"manufacturerId": "quectel", "manufacturerName": "quectel",
         "model": model, "protocolType": "CoAP", "deviceType": "WaterMeter"});
+    if upgradable {
+        device["omCapability"] = serde_json::json!({"fwUpgradeCapability": {
+            "supportUpgrade": true, "upgradeProtocolType": "LWM2M", "downloadProtocolType": "CoAP"}});
+    }
     serde_json::json!({ "devices": [device] })
 }
 
-#[test]
-fn a_task_is_refused_for_a_device_whose_product_does_not_fit_the_package() {
-    let mut fleet = Fleet::new(Flavour::Iot, 1);
-    let products = [("lamp", "StreetLamp"), ("meter", "NBIoTDevice")];
-    for (n, (product, model)) in products.into_iter().enumerate() {
+/// Fleet `fleet`'s devices 1 and 2 as devices of products of these profiles.
+fn with_products(fleet: &mut Fleet, profiles: [(&str, serde_json::Value); 2]) {
+    for (n, (product, profile)) in profiles.into_iter().enumerate() {
         let stand_ins = &mut fleet.stand_ins;
         stand_ins
-            .add_product(Flavour::Iot, product, profile(model))
+            .add_product(Flavour::Iot, product, profile)
             .unwrap();
         let device = NewDevice {
             imei: IMEIS[n + 1].into(),
@@ -361,6 +363,16 @@ fn a_task_is_refused_for_a_device_whose_product_does_not_fit_the_package() {
         };
         stand_ins.add_device(Flavour::Iot, device).unwrap();
     }
+}
+
+#[test]
+fn a_task_is_refused_for_a_device_whose_product_does_not_fit_the_package() {
+    let mut fleet = Fleet::new(Flavour::Iot, 1);
+    let products = [
+        ("lamp", profile("StreetLamp", true)),
+        ("meter", profile("NBIoTDevice", true)),
+    ];
+    with_products(&mut fleet, products);
     fleet.package(2000, false);
     let why = fleet.task(3, |_| {}).unwrap_err();
     for part in [IMEIS[1], "lamp", "StreetLamp", "must match"] {
@@ -374,4 +386,25 @@ fn a_task_is_refused_for_a_device_whose_product_does_not_fit_the_package() {
     fleet.task(3, |t| _ = t.devices.remove(1)).unwrap();
     assert_eq!(fleet.status(2), UpgradeStatus::Waiting);
     assert_upgraded(0, &fleet.link(0));
+}
+
+#[test]
+fn a_task_is_refused_for_a_device_whose_product_cannot_be_upgraded() {
+    let mut fleet = Fleet::new(Flavour::Iot, 1);
+    let products = [
+        ("meter", profile("NBIoTDevice", false)),
+        ("upgradable", profile("NBIoTDevice", true)),
+    ];
+    with_products(&mut fleet, products);
+    fleet.package(2000, false);
+    let why = fleet.task(3, |_| {}).unwrap_err();
+    for part in [IMEIS[1], "meter", "fwUpgradeCapability", "§5.1.2"] {
+        assert!(why.contains(part), "{part}: {why}");
+    }
+    assert!(fleet
+        .stand_ins
+        .upgrade(Flavour::Iot, "t1", IMEIS[0])
+        .is_none());
+    fleet.task(3, |t| _ = t.devices.remove(1)).unwrap();
+    assert_eq!(fleet.status(2), UpgradeStatus::Waiting);
 }

@@ -1,7 +1,8 @@
 //! `nbmodem platform iot …` and `nbmodem platform aep …`: the API's operations on the command
 //! line, as a client of a running platform's API (`--api`, with the token in `--data`). Each
-//! prints the answer's JSON, a list one item per line; an error answer goes to standard error
-//! and the command fails (exit status 1).
+//! prints the answer's JSON, a list one item per line (`fota task show` prints text for a person
+//! when standard output is a terminal); an error answer goes to standard error and the command
+//! fails (exit status 1).
 
 use super::client::{Answer, Client};
 use super::fota_command::{self, FotaCommand};
@@ -13,6 +14,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use nbmodem_clock::parse_duration;
 use serde_json::{json, Value};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,7 +37,7 @@ pub struct CtIotArgs {
 
 #[derive(Debug, Subcommand)]
 enum CtIotCommand {
-    /// The devices, with their state (registered, observed, sleeping, last seen, address).
+    /// The devices, with their state (registered, observed, last seen, address).
     Devices,
     /// Add, show or remove a device.
     Device {
@@ -50,7 +52,7 @@ enum CtIotCommand {
         #[arg(long)]
         cursor: Option<i64>,
     },
-    /// Queue a downlink (hex) for a device; it goes out when the device is awake.
+    /// Queue a downlink (hex) for a device; it goes out at the device's next uplink or Update.
     Downlink {
         imei: String,
         /// The data in hex (a field named `data` would clash with `--data`).
@@ -116,6 +118,9 @@ pub(super) struct Call {
     /// The body's media type and bytes.
     pub body: Option<(&'static str, Vec<u8>)>,
     pub list: Option<&'static str>,
+    /// The answer as text for a person, printed instead of JSON when standard output is a
+    /// terminal.
+    pub text: Option<fn(&Value) -> String>,
 }
 
 impl Call {
@@ -125,6 +130,7 @@ impl Call {
             path,
             body: None,
             list,
+            text: None,
         }
     }
 
@@ -135,6 +141,7 @@ impl Call {
             path,
             body: Some(("application/json", body.to_string().into_bytes())),
             list: None,
+            text: None,
         }
     }
 }
@@ -163,7 +170,8 @@ pub fn run(flavour: Flavour, args: CtIotArgs) -> Result<ExitCode> {
     if let Some(wait) = wait.filter(|_| answer.is_success()) {
         answer = follow(&client, &answer, wait)?;
     }
-    print_answer(&answer, call.list)
+    let text = call.text.filter(|_| std::io::stdout().is_terminal());
+    print_answer(&answer, call.list, text)
 }
 
 /// The request a subcommand makes.
@@ -252,12 +260,21 @@ fn follow(client: &Client, queued: &Answer, wait: Duration) -> Result<Answer> {
     }
 }
 
-/// Prints a successful answer (a list one item per line) or the error of a failed one.
-fn print_answer(answer: &Answer, list: Option<&str>) -> Result<ExitCode> {
+/// Prints a successful answer (as `text` makes it, or JSON: a list one item per line) or the
+/// error of a failed one.
+fn print_answer(
+    answer: &Answer,
+    list: Option<&str>,
+    text: Option<fn(&Value) -> String>,
+) -> Result<ExitCode> {
     if !answer.is_success() {
         let why = answer.body["error"].as_str().unwrap_or("no reason given");
         eprintln!("error: {} {why}", answer.status);
         return Ok(ExitCode::FAILURE);
+    }
+    if let Some(text) = text {
+        print!("{}", text(&answer.body));
+        return Ok(ExitCode::SUCCESS);
     }
     let items = match list.and_then(|key| answer.body[key].as_array()) {
         Some(items) => items.iter().map(Value::to_string).collect(),

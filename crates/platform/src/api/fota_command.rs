@@ -2,9 +2,10 @@
 //! a manufacturer's public key, a signed package with its metadata, upgrade tasks.
 
 use super::command::{parse_wait, segment, Call};
+use crate::ctiot::fota::UpgradeStatus;
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -105,9 +106,13 @@ pub enum TaskCommand {
     Start {
         id: String,
     },
-    /// A task with each device's upgrade status and history.
+    /// A task with each device's upgrade status and history: as text at a terminal, else (or
+    /// with --json) as JSON.
     Show {
         id: String,
+        /// JSON even at a terminal.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -179,6 +184,7 @@ fn upload(fota: &str, file: &Path, form: [(&str, Option<String>); 7]) -> Result<
         path: format!("{fota}/packages?{}", query.join("&")),
         body: Some(("application/zip", zip)),
         list: None,
+        text: None,
     })
 }
 
@@ -204,6 +210,63 @@ fn task_call(fota: &str, command: TaskCommand) -> Call {
             Call::post(format!("{fota}/tasks"), new)
         }
         TaskCommand::Start { id } => Call::post(format!("{}/start", task(&id)), json!({})),
-        TaskCommand::Show { id } => Call::get(task(&id), None),
+        TaskCommand::Show { id, json } => Call {
+            text: (!json).then_some(task_text as fn(&Value) -> String),
+            ..Call::get(task(&id), None)
+        },
+    }
+}
+
+/// A task as a person reads it: what it is, how many of its devices are in each status, then
+/// each device's upgrade and its history, an event a line.
+pub(super) fn task_text(task: &Value) -> String {
+    let style = match task["group"].as_str() {
+        Some(group) => format!("batch task of group {group}"),
+        None => "AEP task".to_string(),
+    };
+    let started = match task["started"].as_bool() {
+        Some(true) => "started",
+        _ => "not started",
+    };
+    let mut text = format!(
+        "task {} ({}) on {}: {style} of package {}, {started}\n",
+        shown(&task["id"]),
+        shown(&task["name"]),
+        shown(&task["flavour"]),
+        shown(&task["package"]),
+    );
+    text += &format!(
+        "retries {}, retry after {} s, at most {} at once\n",
+        shown(&task["retries"]),
+        shown(&task["retry_after_s"]),
+        shown(&task["max_concurrent"]),
+    );
+    let counts: Vec<String> = UpgradeStatus::ALL
+        .iter()
+        .map(|s| format!("{} {}", s.as_str(), shown(&task["statuses"][s.as_str()])))
+        .collect();
+    text += &counts.join(", ");
+    text.push('\n');
+    for upgrade in task["upgrades"].as_array().into_iter().flatten() {
+        text += &format!(
+            "\n{}  {}  attempts {}  result {}\n",
+            shown(&upgrade["imei"]),
+            shown(&upgrade["status"]),
+            shown(&upgrade["attempts"]),
+            shown(&upgrade["result"]),
+        );
+        for event in upgrade["history"].as_array().into_iter().flatten() {
+            text += &format!("  {}  {}\n", shown(&event["time"]), shown(&event["text"]));
+        }
+    }
+    text
+}
+
+/// A JSON value as text: a string without its quotes, nothing as `-`.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => "-".to_string(),
+        other => other.to_string(),
     }
 }

@@ -8,9 +8,8 @@
 //! whatever went wrong (a rejection of axum's extractors included: [`json_errors`]).
 //!
 //! A change answers only once it is durable: it goes through [`Admin`] (checked, written, the
-//! ticket waited for, then applied to the state the servers read), one change at a time, and a
-//! queued downlink wakes the servers of its platform, which send it at once to a device that is
-//! awake.
+//! ticket waited for, then applied to the state the servers read), one change at a time. A queued
+//! downlink waits there for the device's next contact (the servers send it then).
 //!
 //! - [`routes`]: the handlers;
 //! - [`fota`]: the DFOTA routes (keys, signed package uploads, tasks);

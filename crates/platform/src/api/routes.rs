@@ -51,8 +51,6 @@ struct DeviceView {
 struct DeviceState {
     #[serde(flatten)]
     presence: Presence,
-    /// Registered but not heard from lately: downlinks wait for its next message.
-    sleeping: bool,
     /// When it last sent anything, in ISO 8601.
     #[serde(skip_serializing_if = "Option::is_none")]
     last_seen: Option<String>,
@@ -72,7 +70,6 @@ impl Api {
         let queued_downlinks = state.queued(device.flavour, &device.imei).len();
         DeviceView {
             state: DeviceState {
-                sleeping: presence.sleeping(RealClock.now()),
                 last_seen: presence
                     .last_seen_ms
                     .map(|ms| Instant::from_unix_millis(ms).iso8601()),
@@ -187,8 +184,6 @@ async fn queue_downlink(
     let downlink = api
         .change(|admin| admin.queue_downlink(now, flavour, &imei, &new.data))
         .await?;
-    api.nodes
-        .with_nodes(flavour, &mut |node| node.send_downlinks(now));
     Ok((StatusCode::ACCEPTED, Json(downlink)))
 }
 

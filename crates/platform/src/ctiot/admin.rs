@@ -112,7 +112,8 @@ fn one() -> u32 {
 }
 
 /// A device of a product can take only a package whose metadata is its profile's (seed §5.1.5's
-/// note); a device without a product takes any.
+/// note), and only if the profile declares the upgrade capability (§5.1.2); a device without a
+/// product takes any.
 fn check_device_product(
     state: &CtIotState,
     device: &Device,

@@ -8,6 +8,7 @@
 //! The servers drive the upgrades (`node/upgrade.rs`); this file is the data.
 
 use super::Flavour;
+use nbmodem_clock::Instant;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -125,11 +126,31 @@ impl FromStr for UpgradeStatus {
     }
 }
 
-/// One event of an upgrade's history.
+/// One event of an upgrade's history. Shown (and stored) with its time in ISO 8601 beside
+/// `time_ms`, for people; read back from `time_ms` alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "EventShown")]
 pub struct Event {
     pub time_ms: u64,
     pub text: String,
+}
+
+/// An [`Event`] as JSON shows it.
+#[derive(Serialize)]
+struct EventShown {
+    time_ms: u64,
+    time: String,
+    text: String,
+}
+
+impl From<Event> for EventShown {
+    fn from(event: Event) -> Self {
+        EventShown {
+            time_ms: event.time_ms,
+            time: Instant::from_unix_millis(event.time_ms).iso8601(),
+            text: event.text,
+        }
+    }
 }
 
 /// A device's upgrade by a task.
@@ -186,5 +207,23 @@ impl Package {
             )
         };
         self.uri.clone().unwrap_or_else(own)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_events_show_their_time_in_iso_8601_too() {
+        let event = Event {
+            time_ms: 1_767_225_600_123,
+            text: "succeeded (result 1)".into(),
+        };
+        let shown = serde_json::to_value(&event).unwrap();
+        let want = serde_json::json!({"time_ms": 1_767_225_600_123_u64,
+            "time": "2026-01-01T00:00:00.123Z", "text": "succeeded (result 1)"});
+        assert_eq!(shown, want);
+        assert_eq!(serde_json::from_value::<Event>(shown).unwrap(), event);
     }
 }

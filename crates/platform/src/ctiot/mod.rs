@@ -7,9 +7,11 @@
 //! Two flavours ([`Flavour`]), each on two addresses (plain CoAP and DTLS): the IoT platform
 //! answers every uplink with `AAAA0000` unless told not to (seed §2.3.3 note 2, §4.1.2), AEP does
 //! not (its transcript, §4.2.2, shows no downlink). A device sleeps: the platforms treat every
-//! device as an LwM2M queue-mode client awake for [`AWAKE_TIME`] after each message, so a
-//! downlink goes at once to a device that was just heard from and waits for the next uplink or
-//! Update of one that sleeps; one whose Write goes unanswered goes back to the queue.
+//! device as an LwM2M queue-mode client reachable only while it is in contact, so a downlink
+//! waits, `queued`, for the device's next uplink, Update or Register and goes out in that
+//! contact (as the CT platform's cached commands do); how long a module stays awake after it
+//! sent (its RAI, inactivity timer, AT+QSCLK) is not the platform's to guess. A downlink whose
+//! Write goes unanswered goes back to the queue.
 //!
 //! - [`state`]: the devices, products and downlink queues, shared by the nodes and the HTTP API;
 //! - [`admin`]: adding products and devices and queueing downlinks, durably first;
@@ -35,11 +37,6 @@ use nbmodem_operators::ctiot::{AEP_ADDRESS, IOT_ADDRESS};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
-
-/// How long after a device's last message the platform takes it to be awake: the module's RRC
-/// inactivity timer (docs/decisions.md).
-pub const AWAKE_TIME: Duration = Duration::from_secs(20);
 
 /// How often a downlink whose Write went unanswered is tried again, at the device's next messages,
 /// before it fails.

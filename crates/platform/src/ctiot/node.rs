@@ -2,20 +2,18 @@
 //! address, that admits the platform's devices, observes their /19/0/0, stores their uplinks and
 //! writes their downlinks. Every Register, Update and De-register is recorded; uplinks and
 //! downlinks have tables of their own. What the node sends waits until what it wrote before is
-//! durable, so an uplink is acknowledged only once it is stored. Firmware upgrades and the
+//! durable, so an uplink is acknowledged only once it is stored. The node looks at what the
+//! device sent (uplink faults, records) in plaintext: on the secure address, after DTLS
+//! decrypted it ([`Inbox`]). Devices are reached only in contact: a downlink waits for the
+//! device's next message and goes out as the node handles it. Firmware upgrades and the
 //! packages they download are in [`upgrade`].
 
 mod upgrade;
 
 use super::state::SharedState;
-use super::{
-    decode_hex, hex, Downlink, DownlinkStatus, Flavour, Uplink, AWAKE_TIME, DOWNLINK_ATTEMPTS,
-    REPLY,
-};
+use super::{decode_hex, hex, Downlink, DownlinkStatus, Flavour, Uplink, DOWNLINK_ATTEMPTS, REPLY};
 use crate::fault::{join_faults, Admit, Fault, Faults, Faulty, Gate};
-use crate::peek::{
-    excerpt, is_empty_ack, malformed_fields, notification, other_fields, peek, Datagram,
-};
+use crate::peek::{excerpt, is_empty_ack, malformed_fields, other_fields, peek, Datagram};
 use crate::record::{RequestRecord, Verdict};
 use crate::store::StoreError;
 use crate::writer::{HeldOutput, RecordWriter, Write, Writing};
@@ -31,7 +29,7 @@ use nbmodem_net::udp::lock;
 use nbmodem_net::{DatagramNode, Transmit};
 use nbmodem_operators::ctiot::{DOWNLINK, UPLINK};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -51,37 +49,84 @@ fn downlink_path() -> Lwm2mPath {
     Lwm2mPath::new(&DOWNLINK).expect("a valid path")
 }
 
+/// The LwM2M server as the layer below it (the socket, or DTLS) sees it. A datagram handed to it
+/// (decrypted, on the secure address) is only kept, so that the node looks at the plaintext
+/// (faults, records) before the server takes it; what the server sends passes the `noack`
+/// fault's filter before it is encrypted.
+struct Inbox {
+    server: Lwm2mServer,
+    received: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// Acknowledgements a `noack` fault withholds: to whom, of which message, until when.
+    withheld: Vec<(SocketAddr, u16, Instant)>,
+}
+
+impl Inbox {
+    /// Whether `transmit` is an acknowledgement a `noack` fault withholds.
+    fn is_withheld(&self, transmit: &Transmit) -> bool {
+        self.withheld.iter().any(|(peer, mid, _)| {
+            *peer == transmit.destination && is_empty_ack(&transmit.payload, *mid)
+        })
+    }
+}
+
+impl DatagramNode for Inbox {
+    fn handle_datagram(&mut self, _now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.received.push_back((from, datagram.to_vec()));
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        loop {
+            let transmit = self.server.poll_transmit()?;
+            if !self.is_withheld(&transmit) {
+                return Some(transmit);
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.server.poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.server.handle_timeout(now);
+    }
+}
+
 /// The LwM2M server, plain or behind DTLS.
 enum Engine {
-    Plain(Box<Lwm2mServer>),
-    Secure(Box<SecureNode<Lwm2mServer>>),
+    Plain(Box<Inbox>),
+    Secure(Box<SecureNode<Inbox>>),
 }
 
 impl Engine {
-    fn server(&mut self) -> &mut Lwm2mServer {
+    fn inbox(&mut self) -> &mut Inbox {
         match self {
-            Engine::Plain(server) => server,
+            Engine::Plain(inbox) => inbox,
             Engine::Secure(node) => node.inner_mut(),
         }
     }
 
+    fn server(&mut self) -> &mut Lwm2mServer {
+        &mut self.inbox().server
+    }
+
     fn server_ref(&self) -> &Lwm2mServer {
         match self {
-            Engine::Plain(server) => server,
-            Engine::Secure(node) => node.inner(),
+            Engine::Plain(inbox) => &inbox.server,
+            Engine::Secure(node) => &node.inner().server,
         }
     }
 
     fn node(&mut self) -> &mut dyn DatagramNode {
         match self {
-            Engine::Plain(server) => server.as_mut(),
+            Engine::Plain(inbox) => inbox.as_mut(),
             Engine::Secure(node) => node.as_mut(),
         }
     }
 
     fn node_ref(&self) -> &dyn DatagramNode {
         match self {
-            Engine::Plain(server) => server.as_ref(),
+            Engine::Plain(inbox) => inbox.as_ref(),
             Engine::Secure(node) => node.as_ref(),
         }
     }
@@ -103,8 +148,6 @@ pub struct CtIotServer {
     observations: HashMap<OperationId, String>,
     /// The downlinks on their way, by operation: the IMEI and the downlink's id.
     writes: HashMap<OperationId, (String, u64)>,
-    /// Acknowledgements a `noack` fault withholds: to whom, of which message, until when.
-    withheld: Vec<(SocketAddr, u16, Instant)>,
     /// Whether the datagram being handled is a confirmable notification.
     confirmable_uplink: bool,
     /// The upgrades' operations in flight: the IMEI and the step.
@@ -131,11 +174,18 @@ impl CtIotServer {
             Arc::clone(&state),
             Arc::clone(&refusal),
         ));
+        // Reachable only in contact: what the platform starts then goes out at once; anything
+        // later waits in the server for the device's next message.
         server.set_queue_mode(QueueMode {
             all_clients: true,
-            awake_time: AWAKE_TIME,
+            awake_time: Duration::ZERO,
         });
         server.serve_paths(&[super::fota::FOTA_PATH]);
+        let inbox = Inbox {
+            server,
+            received: VecDeque::new(),
+            withheld: Vec::new(),
+        };
         let engine = if secure {
             let role = Role::Server {
                 lookup: psk_lookup(flavour, Arc::clone(&state)),
@@ -144,9 +194,9 @@ impl CtIotServer {
                 seed: coap.seed,
                 ..Default::default()
             };
-            Engine::Secure(Box::new(SecureNode::new(server, role).with_config(config)))
+            Engine::Secure(Box::new(SecureNode::new(inbox, role).with_config(config)))
         } else {
-            Engine::Plain(Box::new(server))
+            Engine::Plain(Box::new(inbox))
         };
         CtIotServer {
             flavour,
@@ -159,7 +209,6 @@ impl CtIotServer {
             refusal,
             observations: HashMap::new(),
             writes: HashMap::new(),
-            withheld: Vec::new(),
             confirmable_uplink: false,
             fota_ops: HashMap::new(),
             fota_deferred: HashMap::new(),
@@ -202,32 +251,44 @@ impl CtIotServer {
         self.engine.server_ref().registration_count()
     }
 
-    /// Sends the downlinks waiting for the devices registered here that are awake: after the API
-    /// queued one, say.
-    pub fn send_downlinks(&mut self, now: Instant) {
-        let waiting = lock(&self.state).with_queued(self.flavour);
-        for imei in waiting {
-            self.send_queued(now, &imei);
-        }
-    }
-
     fn submit(&mut self, write: Write) {
         self.writer.submit(write);
     }
 
-    /// Hands a datagram to the engine and acts on what it did.
+    /// Hands a datagram to the engine (DTLS decrypts it on the secure address), then each
+    /// plaintext that came of it to the server, and acts on what they did.
     fn process(&mut self, now: Instant, from: SocketAddr, datagram: &[u8], delay: Option<String>) {
-        let peeked = peek(datagram);
-        let uplink = notification(datagram);
-        self.confirmable_uplink = uplink.is_some_and(|(confirmable, _)| confirmable);
-        if let Some((confirmable, mid)) = uplink {
+        self.engine.node().handle_datagram(now, from, datagram);
+        self.take_received(now, delay);
+    }
+
+    /// The plaintexts the engine received: each looked at once, for the faults and the records,
+    /// before the server takes it. The sessions' news comes first: the admission policy needs
+    /// the identity a peer just proved.
+    fn take_received(&mut self, now: Instant, delay: Option<String>) {
+        while let Some(event) = self.secure_event() {
+            self.follow_session(event);
+        }
+        while let Some((from, plaintext)) = self.engine.inbox().received.pop_front() {
+            self.serve(now, from, &plaintext, delay.clone());
+        }
+        self.handle_events(now, None, delay);
+    }
+
+    /// Hands a plaintext to the server, after the uplink faults, and records it if it is not
+    /// CoAP.
+    fn serve(&mut self, now: Instant, from: SocketAddr, plaintext: &[u8], delay: Option<String>) {
+        let peeked = peek(plaintext);
+        self.confirmable_uplink = false;
+        if let Datagram::Notification { confirmable, mid } = peeked {
+            self.confirmable_uplink = confirmable;
             self.apply_uplink_faults(now, from, confirmable, mid);
         }
-        self.engine.node().handle_datagram(now, from, datagram);
+        self.engine.server().handle_datagram(now, from, plaintext);
         if let Datagram::Malformed = peeked {
             let record = RequestRecord::new(self.flavour.server(), now, from, "malformed")
                 .verdict(Verdict::Rejected, None)
-                .fields(malformed_fields(datagram));
+                .fields(malformed_fields(plaintext));
             self.submit(Write::Record(record));
         }
         let request = match peeked {
@@ -240,7 +301,8 @@ impl CtIotServer {
     /// `reset`: the platform forgets the device's observation, so this uplink gets a Reset;
     /// `noack`: its acknowledgement is withheld.
     fn apply_uplink_faults(&mut self, now: Instant, from: SocketAddr, confirmable: bool, mid: u16) {
-        self.withheld.retain(|(_, _, until)| *until > now);
+        let withheld = &mut self.engine.inbox().withheld;
+        withheld.retain(|(_, _, until)| *until > now);
         let Some(imei) = self.engine.server_ref().endpoint_at(from).map(String::from) else {
             return;
         };
@@ -257,7 +319,8 @@ impl CtIotServer {
             lock(&self.state).update_presence(self.flavour, &imei, |p| p.observed = false);
         }
         if noack {
-            self.withheld.push((from, mid, now + WITHHOLD_FOR));
+            let withheld = &mut self.engine.inbox().withheld;
+            withheld.push((from, mid, now + WITHHOLD_FOR));
         }
     }
 
@@ -425,7 +488,7 @@ impl CtIotServer {
     }
 
     /// Writes the device's queued downlinks to /19/1/0, in order, if it is registered here and
-    /// awake.
+    /// in contact now (called as the platform hears from it).
     fn send_queued(&mut self, now: Instant, imei: &str) {
         if !self.engine.server_ref().is_awake(now, imei) {
             return;
@@ -584,23 +647,21 @@ impl CtIotServer {
         self.submit(Write::Record(record));
     }
 
+    /// A datagram a `drop` fault ignored. On the secure address it is a DTLS record, which
+    /// only the session could read.
     fn record_dropped(&mut self, now: Instant, from: SocketAddr, datagram: &[u8], fault: String) {
-        let (operation, fields) = match peek(datagram) {
-            Datagram::Request(incoming) => ("request", describe(&incoming.request)),
-            _ => ("uplink", Map::new()),
+        let (operation, fields) = match self.secure {
+            true => ("dtls", Map::new()),
+            false => match peek(datagram) {
+                Datagram::Request(incoming) => ("request", describe(&incoming.request)),
+                _ => ("uplink", Map::new()),
+            },
         };
         let record = RequestRecord::new(self.flavour.server(), now, from, operation)
             .verdict(Verdict::Dropped, None)
             .fault(Some(fault))
             .fields(fields);
         self.submit(Write::Record(record));
-    }
-
-    /// Whether `transmit` is an acknowledgement a `noack` fault withholds.
-    fn is_withheld(&self, transmit: &Transmit) -> bool {
-        self.withheld.iter().any(|(peer, mid, _)| {
-            *peer == transmit.destination && is_empty_ack(&transmit.payload, *mid)
-        })
     }
 }
 
@@ -691,10 +752,12 @@ impl Faulty for CtIotServer {
 
 impl DatagramNode for CtIotServer {
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        // Requests and uplinks are what faults act on; a DTLS record is always one or the other.
+        // Requests and uplinks are what faults act on; a DTLS record may carry either.
         let subject = self.secure
-            || matches!(peek(datagram), Datagram::Request(_))
-            || notification(datagram).is_some();
+            || matches!(
+                peek(datagram),
+                Datagram::Request(_) | Datagram::Notification { .. }
+            );
         let admit = {
             let mut state = lock(&self.state);
             self.gate
@@ -710,9 +773,7 @@ impl DatagramNode for CtIotServer {
     /// What the engine sends, once the writes made before it are durable.
     fn poll_transmit(&mut self) -> Option<Transmit> {
         while let Some(transmit) = self.engine.node().poll_transmit() {
-            if !self.is_withheld(&transmit) {
-                self.held.push(self.writer.last(), transmit);
-            }
+            self.held.push(self.writer.last(), transmit);
         }
         self.held.pop(self.writer.committed())
     }
@@ -729,7 +790,7 @@ impl DatagramNode for CtIotServer {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.engine.node().handle_timeout(now);
-        self.handle_events(now, None, None);
+        self.take_received(now, None);
         for held in self.gate.release(now) {
             self.process(now, held.from, &held.datagram, Some(held.fault));
         }

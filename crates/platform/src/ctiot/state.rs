@@ -5,9 +5,8 @@
 
 use super::fota::{Package, Task, Upgrade, UpgradeStatus};
 use super::keys::ManufacturerKey;
-use super::{Device, Downlink, DownlinkStatus, Flavour, Product, AWAKE_TIME};
+use super::{Device, Downlink, DownlinkStatus, Flavour, Product};
 use crate::fault::Faults;
-use nbmodem_clock::Instant;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -35,16 +34,6 @@ pub struct Presence {
     pub last_seen_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lifetime: Option<u32>,
-}
-
-impl Presence {
-    /// Registered but not heard from for longer than [`AWAKE_TIME`]: downlinks wait.
-    pub fn sleeping(&self, now: Instant) -> bool {
-        let awake_until = self
-            .last_seen_ms
-            .map(|ms| Instant::from_unix_millis(ms) + AWAKE_TIME);
-        self.registered && awake_until.is_none_or(|until| now >= until)
-    }
 }
 
 #[derive(Debug, Default)]
@@ -290,17 +279,6 @@ impl CtIotState {
                     .collect()
             })
             .unwrap_or_default()
-    }
-
-    /// The devices of `flavour` with downlinks waiting to be sent.
-    pub fn with_queued(&self, flavour: Flavour) -> Vec<String> {
-        self.pending
-            .iter()
-            .filter(|((f, _), q)| {
-                *f == flavour && q.iter().any(|d| d.status == DownlinkStatus::Queued)
-            })
-            .map(|((_, imei), _)| imei.clone())
-            .collect()
     }
 
     /// A pending downlink by id.

@@ -82,7 +82,8 @@ pub fn check(
 const MATCHED: [&str; 4] = ["manufacturerId", "deviceType", "model", "protocolType"];
 
 /// Whether a package's metadata is that of a device of `product`'s profile (seed §5.1.5's note:
-/// else its upgrades fail).
+/// else its upgrades fail) that declares the upgrade capability (seed §5.1.2: without it "平台也
+/// 无法对该设备创建固件升级任务").
 pub(super) fn check_fits(product: &Product, package: &Package) -> Result<(), AdminError> {
     let given = [
         package.manufacturer.as_str(),
@@ -90,7 +91,8 @@ pub(super) fn check_fits(product: &Product, package: &Package) -> Result<(), Adm
         &package.model,
         &package.protocol,
     ];
-    profile_device(&product.profile, &product.id, given).map(|_| ())
+    let device = profile_device(&product.profile, &product.id, given)?;
+    check_capability(device, &product.id)
 }
 
 /// The device of `product`'s profile that the metadata `given` (manufacturer, device type, model,

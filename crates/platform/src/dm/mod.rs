@@ -128,7 +128,7 @@ impl DmServer {
                 self.record(malformed(now, from, datagram));
                 self.handle_events(now);
             }
-            Datagram::Other => {
+            Datagram::Other | Datagram::Notification { .. } => {
                 self.handle_events(now);
             }
         }

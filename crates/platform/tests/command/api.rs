@@ -292,7 +292,7 @@ fn every_route_does_what_it_says() {
     assert_eq!(listed["devices"].as_array().unwrap().len(), 1);
     let shown = get_ok(&client, &format!("/api/aep/devices/{IMEI}"));
     assert_eq!(shown["product"], "meter");
-    assert_eq!(shown["state"]["sleeping"], false);
+    assert_eq!(shown["state"]["registered"], false);
 
     let device_path = format!("/api/aep/devices/{IMEI}");
     let queued = client
@@ -509,4 +509,43 @@ fn the_subcommands_page_through_uplinks() {
     ]);
     assert_eq!(lines(&rest.stdout)[0]["data"], "00");
     assert!(rest.stderr.is_empty());
+}
+
+/// docs/api.md's example of paging through uplinks against a platform that holds the uplinks it
+/// shows: each request of the Uplinks section gets the answer printed after it.
+#[test]
+fn the_api_documents_paging_example_is_what_the_platform_answers() {
+    let doc = include_str!("../../../../docs/api.md");
+    let section = doc.split("\n## Uplinks").nth(1).unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    let requests: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("curl -H \"$AUTH\" \"$API"))
+        .map(|rest| rest.trim_end_matches('"'))
+        .collect();
+    let answers: Vec<Value> = section
+        .lines()
+        .filter(|l| l.starts_with("{\"uplinks\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(requests.len(), 2, "{section}");
+    assert_eq!(requests.len(), answers.len());
+    let mut shown: Vec<Uplink> = answers
+        .iter()
+        .flat_map(|a| a["uplinks"].as_array().unwrap().clone())
+        .map(|u| serde_json::from_value(u).unwrap())
+        .collect();
+    shown.sort_by_key(|u| u.id);
+    let ids: Vec<i64> = shown.iter().map(|u| u.id).collect();
+    assert_eq!(
+        ids,
+        (1..=shown.len() as i64).collect::<Vec<_>>(),
+        "a new store's ids"
+    );
+    let (dir, _platform, client) = with_a_device();
+    let writes: Vec<Write> = shown.into_iter().map(Write::Uplink).collect();
+    Store::open(dir.path()).unwrap().write_all(&writes).unwrap();
+    for (request, answer) in requests.iter().zip(&answers) {
+        assert_eq!(&get_ok(&client, request), answer, "{request}");
+    }
 }

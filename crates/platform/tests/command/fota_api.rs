@@ -418,10 +418,50 @@ fn the_fota_subcommands_are_clients_of_the_api() {
         nbmodem(&["task", "show", "t1"])[0]["upgrades"][0]["status"],
         "waiting"
     );
+    assert_eq!(nbmodem(&["task", "show", "t1", "--json"])[0]["id"], "t1");
+    let words = [
+        "platform", "iot", "fota", "task", "show", "t1", "--api", &api, "--data", data,
+    ];
+    let shown = on_a_terminal(&words);
+    let want = format!(
+        "task t1 (t1) on iot: AEP task of package p1, started\n\
+         retries 3, retry after 300 s, at most 2 at once\n\
+         waiting 1, downloading 0, updating 0, succeeded 0, failed 0\n\
+         \n\
+         {IMEI}  waiting  attempts 0  result -\n"
+    );
+    assert_eq!(shown, want);
+    let json = on_a_terminal(&[&words[..], &["--json"]].concat());
+    assert_eq!(
+        lines(json.as_bytes())[0]["id"],
+        "t1",
+        "--json at a terminal"
+    );
 
     let refused = run(&[
         "platform", "iot", "fota", "task", "show", "nope", "--api", &api, "--data", data,
     ]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("404"));
+}
+
+/// What `nbmodem ARGS…` writes to standard output when it is a terminal (a pseudo-terminal's),
+/// with the terminal's line ends made plain again.
+fn on_a_terminal(args: &[&str]) -> String {
+    use std::io::Read;
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let status = std::process::Command::new(crate::binary::nbmodem())
+        .args(args)
+        .stdout(std::process::Stdio::from(pty.slave))
+        .status()
+        .unwrap();
+    assert!(status.success(), "{args:?}");
+    let mut master = std::fs::File::from(pty.master);
+    let mut shown = Vec::new();
+    let mut buffer = [0; 4096];
+    // Once the terminal's other side is closed and drained, reading fails (EIO on Linux).
+    while let Ok(n @ 1..) = master.read(&mut buffer) {
+        shown.extend_from_slice(&buffer[..n]);
+    }
+    String::from_utf8(shown).unwrap().replace("\r\n", "\n")
 }

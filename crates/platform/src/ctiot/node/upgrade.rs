@@ -8,6 +8,10 @@
 //! while the device reboots; after it registers again the observation is restored and its
 //! notification (state 0 on success, 2 on failure) ends the upgrade. A state of 0 before that is
 //! a failed download. The result is read from /5/0/5, then the observation is cancelled.
+//!
+//! A state report can be lost (the connection that cut the download carries it too). A download
+//! with no news for [`SILENCE`] is asked after at the device's next contact: /5/0/3 is read and
+//! followed as if notified (state 0: /5/0/5 is read and the attempt settled).
 
 use super::super::fota::{Upgrade, UpgradeStatus, FOTA_PATH};
 use super::super::{decode_hex, hex};
@@ -34,6 +38,12 @@ const TEXT: u16 = 0;
 /// Content-Format application/octet-stream.
 const OPAQUE: u16 = 42;
 
+/// How long a download may go without news (a state the device reported, a step of the
+/// platform's) before the platform asks the device where it is, at its next contact. Far longer
+/// than a lost block takes to fail (the module gives up on one after 126 s), shorter than
+/// anyone waits for a stuck upgrade.
+pub(super) const SILENCE: Duration = Duration::from_secs(600);
+
 fn firmware(resource: u16) -> Lwm2mPath {
     Lwm2mPath::new(&firmware::path(resource)).expect("a valid path")
 }
@@ -49,8 +59,16 @@ pub(super) enum Step {
     Observe,
     WriteUri,
     Execute,
+    /// Read /5/0/3: a download gone silent.
+    ReadState,
     ReadResult,
     Cancel,
+}
+
+/// Whether a download has had no news for [`SILENCE`]: its last event is that old.
+fn silent(upgrade: &Upgrade, now: Instant) -> bool {
+    let last = upgrade.history.last().map_or(0, |e| e.time_ms);
+    now.unix_millis().saturating_sub(last) >= SILENCE.as_millis() as u64
 }
 
 /// A small integer as a device sends it: plain text.
@@ -71,20 +89,28 @@ impl CtIotServer {
         self.submit(Write::FotaUpgrade(upgrade));
     }
 
-    /// A device was heard from: a waiting upgrade begins.
+    /// A device was heard from: a waiting upgrade begins; a download gone silent is asked after.
     pub(super) fn fota_contact(&mut self, now: Instant, imei: &str) {
         let Some(mut upgrade) = self.upgrade_of(now, imei) else {
             return;
         };
         let begun = self.fota_ops.values().any(|(i, _)| i == imei);
-        if upgrade.status != UpgradeStatus::Waiting || begun {
-            return;
+        match upgrade.status {
+            _ if begun => {}
+            UpgradeStatus::Waiting => {
+                upgrade.status = UpgradeStatus::Downloading;
+                upgrade.attempts += 1;
+                let note = format!("attempt {}: observing /5/0/3", upgrade.attempts);
+                self.save_upgrade(now, upgrade, &note);
+                self.fota_step(now, imei, Step::Observe);
+            }
+            UpgradeStatus::Downloading if silent(&upgrade, now) => {
+                let note = format!("no news for {} s: reading /5/0/3", SILENCE.as_secs());
+                self.save_upgrade(now, upgrade, &note);
+                self.fota_step(now, imei, Step::ReadState);
+            }
+            _ => {}
         }
-        upgrade.status = UpgradeStatus::Downloading;
-        upgrade.attempts += 1;
-        let note = format!("attempt {}: observing /5/0/3", upgrade.attempts);
-        self.save_upgrade(now, upgrade, &note);
-        self.fota_step(now, imei, Step::Observe);
     }
 
     /// A device registered: an update under way goes on on the observation kept from before
@@ -146,6 +172,7 @@ impl CtIotServer {
                 (PACKAGE_URI, write)
             }
             Step::Execute => (UPDATE, Operation::Execute { arguments: vec![] }),
+            Step::ReadState => (STATE, Operation::Read { accept: None }),
             Step::ReadResult => (UPDATE_RESULT, Operation::Read { accept: None }),
             Step::Cancel => (STATE, Operation::CancelObserve),
         };
@@ -199,6 +226,12 @@ impl CtIotServer {
                 upgrade.status = UpgradeStatus::Updating;
                 self.save_upgrade(now, upgrade, "update executed");
             }
+            (Step::ReadState, Some(upgrade)) => {
+                match result.as_ref().ok().and_then(|r| small_number(&r.payload)) {
+                    Some(state) => self.follow_state(now, upgrade, state),
+                    None => self.attempt_failed(now, upgrade, None, "/5/0/3 read as no state"),
+                }
+            }
             (Step::ReadResult, Some(upgrade)) => {
                 let value = result.as_ref().ok().and_then(|r| small_number(&r.payload));
                 self.result_read(now, upgrade, value);
@@ -215,16 +248,22 @@ impl CtIotServer {
         else {
             return;
         };
+        self.follow_state(now, upgrade, state);
+    }
+
+    /// The device's firmware update state, notified or read: the upgrade's next step.
+    fn follow_state(&mut self, now: Instant, upgrade: Upgrade, state: u8) {
+        let imei = upgrade.imei.clone();
         match (upgrade.status, state) {
             (UpgradeStatus::Downloading, DOWNLOADING) => {
                 self.save_upgrade(now, upgrade, "the device downloads")
             }
             (UpgradeStatus::Downloading, DOWNLOADED) => {
                 self.save_upgrade(now, upgrade, "downloaded: executing /5/0/2");
-                self.fota_step(now, imei, Step::Execute);
+                self.fota_step(now, &imei, Step::Execute);
             }
             (UpgradeStatus::Downloading, IDLE) | (UpgradeStatus::Updating, IDLE | DOWNLOADED) => {
-                self.fota_step(now, imei, Step::ReadResult)
+                self.fota_step(now, &imei, Step::ReadResult)
             }
             _ => {}
         }
