@@ -46,23 +46,31 @@ enum CtIotCommand {
     },
     /// A device's uplinks, newest first (`--cursor` the `next` the last page gave).
     Uplinks {
+        /// The device's IMEI.
         imei: String,
+        /// The most uplinks on one page.
         #[arg(long)]
         limit: Option<usize>,
+        /// Where the page starts: the `next` the previous page gave.
         #[arg(long)]
         cursor: Option<i64>,
     },
     /// Queue a downlink (hex) for a device; it goes out at the device's next uplink or Update.
     Downlink {
+        /// The device's IMEI.
         imei: String,
-        /// The data in hex (a field named `data` would clash with `--data`).
+        // Not named `data`: that would clash with `--data`.
+        /// The data, in hex.
         hex: String,
         /// Follow its status until it is delivered or failed, for at most this long (`30s`).
         #[arg(long, value_parser = parse_wait)]
         wait: Option<Duration>,
     },
     /// A device's downlinks, newest first, with their status.
-    Downlinks { imei: String },
+    Downlinks {
+        /// The device's IMEI.
+        imei: String,
+    },
     /// The products, with their profile documents.
     Products,
     /// Add or replace a product.
@@ -81,6 +89,7 @@ enum CtIotCommand {
 enum DeviceCommand {
     /// Register a device (or replace one).
     Add {
+        /// The device's IMEI.
         imei: String,
         /// Its pre-shared key in hex: it then connects over DTLS only.
         #[arg(long)]
@@ -96,15 +105,26 @@ enum DeviceCommand {
         no_reply: bool,
     },
     /// A device and its state.
-    Show { imei: String },
+    Show {
+        /// The device's IMEI.
+        imei: String,
+    },
     /// Remove a device and its downlinks.
-    Remove { imei: String },
+    Remove {
+        /// The device's IMEI.
+        imei: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum ProductCommand {
     /// Add a product with its profile document (a JSON file, seed 002 §5.1.2).
-    Add { id: String, profile: PathBuf },
+    Add {
+        /// The product's id, as devices and packages name it.
+        id: String,
+        /// The profile document: a JSON file with a `devices` list (examples/dfota/profile.json).
+        profile: PathBuf,
+    },
 }
 
 pub(super) fn parse_wait(text: &str) -> Result<Duration, String> {

@@ -39,10 +39,14 @@ pub enum KeyCommand {
     /// The public key (public.pem of `nbmodem fota keygen`) packages of MANUFACTURER are signed
     /// for; the name as the product profile has it.
     Add {
+        /// The manufacturer, as the product profile names it.
         manufacturer: String,
+        /// The public key file (public.pem).
         public_key: PathBuf,
     },
+    /// Remove a manufacturer's public key.
     Remove {
+        /// The manufacturer whose key goes.
         manufacturer: String,
     },
 }
@@ -51,16 +55,21 @@ pub enum KeyCommand {
 pub enum PackageCommand {
     /// Upload a signed package (`…_signed.zip`); its metadata must match the product's profile.
     Add {
+        /// The signed package (…_signed.zip).
         file: PathBuf,
         /// The version it installs: the package's target revision.
         #[arg(long = "version")]
         target: String,
+        /// The manufacturer, as the product profile has it (manufacturerId or manufacturerName).
         #[arg(long)]
         manufacturer: String,
+        /// The device type, as the profile has it (deviceType).
         #[arg(long)]
         device_type: String,
+        /// The model, as the profile has it (model).
         #[arg(long)]
         model: String,
+        /// The protocol, as the profile has it (protocolType, e.g. CoAP).
         #[arg(long)]
         protocol: String,
         /// The product whose profile the metadata must match.
@@ -70,7 +79,9 @@ pub enum PackageCommand {
         #[arg(long)]
         id: Option<String>,
     },
+    /// A package's metadata.
     Show {
+        /// The package's id.
         id: String,
     },
 }
@@ -80,14 +91,18 @@ pub enum TaskCommand {
     /// Create a task: with --group, the IoT platform's batch task (started at once); without,
     /// an AEP task, started with --start or `fota task start`.
     Add {
+        /// The task's id.
         id: String,
+        /// The id of the package to install.
         #[arg(long)]
         package: String,
         /// The devices' IMEIs, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         devices: Vec<String>,
+        /// The device group of an IoT platform batch task; without it, an AEP task.
         #[arg(long)]
         group: Option<String>,
+        /// The task's name as shown (default: its id).
         #[arg(long)]
         name: Option<String>,
         /// Tries after a failed one ("重试次数").
@@ -103,12 +118,15 @@ pub enum TaskCommand {
         #[arg(long)]
         start: bool,
     },
+    /// Start an AEP task ("立即启动" later).
     Start {
+        /// The task's id.
         id: String,
     },
     /// A task with each device's upgrade status and history: as text at a terminal, else (or
     /// with --json) as JSON.
     Show {
+        /// The task's id.
         id: String,
         /// JSON even at a terminal.
         #[arg(long)]
