@@ -5,6 +5,12 @@
 //! openssl/openssl#25389), so one forged datagram of a few bytes would end an established
 //! session. Datagrams carrying such a record are dropped here.
 //!
+//! OpenSSL also ends an established session, with an "unexpected EOF", on some datagrams whose
+//! record header is not DTLS at all (an unknown content type or version, a length running past
+//! the datagram) followed by bytes that look like a record. A peer never sends such a datagram,
+//! and DTLS discards invalid records silently (RFC 6347 §4.1.2.7), so datagrams that are not a
+//! sequence of whole DTLS records are dropped here too.
+//!
 //! A server also looks at the first record of a datagram from an unknown peer: only a plaintext
 //! handshake record, which a ClientHello comes in, is worth a new session.
 
@@ -30,8 +36,33 @@ pub(crate) fn starts_with_client_hello(datagram: &[u8]) -> bool {
     starts_with_plaintext_handshake(datagram) && datagram.get(HEADER_LEN) == Some(&CLIENT_HELLO)
 }
 
+/// The content types of DTLS 1.2: change_cipher_spec (20) to heartbeat (24).
+const CONTENT_TYPES: std::ops::RangeInclusive<u8> = 20..=24;
+
+/// The record versions a DTLS 1.2 peer sends: 1.2, and 1.0 in a first ClientHello.
+const VERSIONS: [[u8; 2]; 2] = [[0xfe, 0xfd], [0xfe, 0xff]];
+
+/// Whether `datagram` is one or more whole DTLS records, each with a known content type and
+/// version.
+pub(crate) fn whole_dtls_records(datagram: &[u8]) -> bool {
+    let mut rest = datagram;
+    while !rest.is_empty() {
+        let Some(header) = rest.get(..HEADER_LEN) else {
+            return false;
+        };
+        let len = usize::from(u16::from_be_bytes([header[11], header[12]]));
+        let known =
+            CONTENT_TYPES.contains(&header[0]) && VERSIONS.contains(&[header[1], header[2]]);
+        match rest.get(HEADER_LEN + len..) {
+            Some(after) if known => rest = after,
+            _ => return false,
+        }
+    }
+    !datagram.is_empty()
+}
+
 /// Whether every protected record (epoch other than 0) in `datagram` is at least
-/// `min_protected_len` bytes long. A truncated last record is left for OpenSSL, which drops it.
+/// `min_protected_len` bytes long (a truncated record is [`whole_dtls_records`]'s to refuse).
 pub(crate) fn protected_records_long_enough(datagram: &[u8], min_protected_len: usize) -> bool {
     let mut rest = datagram;
     while let Some(header) = rest.get(..HEADER_LEN) {
@@ -65,6 +96,33 @@ mod tests {
         let mut two = record(1, 40);
         two.extend(record(1, 3));
         assert!(!protected_records_long_enough(&two, 16));
+    }
+
+    #[test]
+    fn only_whole_records_of_known_types_and_versions_pass() {
+        assert!(whole_dtls_records(&record(1, 40)));
+        let mut two = record(0, 3);
+        two.extend(record(1, 40));
+        assert!(whole_dtls_records(&two));
+        let mut dtls10 = record(0, 3);
+        dtls10[1..3].copy_from_slice(&[0xfe, 0xff]);
+        assert!(whole_dtls_records(&dtls10));
+        let whole = record(1, 40);
+        assert!(!whole_dtls_records(&whole[..whole.len() - 1]), "truncated");
+        assert!(!whole_dtls_records(&whole[..12]), "half a header");
+        let mut trailing = record(1, 40);
+        trailing.push(0);
+        assert!(
+            !whole_dtls_records(&trailing),
+            "a byte after the last record"
+        );
+        let mut unknown = record(1, 40);
+        unknown[0] = 0x7f;
+        assert!(!whole_dtls_records(&unknown), "unknown content type");
+        let mut tls = record(1, 40);
+        tls[1..3].copy_from_slice(&[0x03, 0x03]);
+        assert!(!whole_dtls_records(&tls), "a TLS version");
+        assert!(!whole_dtls_records(&[]));
     }
 
     #[test]

@@ -172,6 +172,10 @@ impl DtlsSession {
         if datagram.is_empty() || !self.is_open() {
             return;
         }
+        if !records::whole_dtls_records(datagram) {
+            debug!("dropped a datagram that is not whole DTLS records");
+            return;
+        }
         if !records::protected_records_long_enough(datagram, self.min_protected_record_len()) {
             debug!("dropped a datagram with a truncated protected record");
             return;

@@ -482,6 +482,40 @@ fn only(suite: &'static str) -> Config {
     }
 }
 
+/// Found by the random records above: a header that is not DTLS (type 0x7f, a version of no
+/// DTLS, a length past the end) followed by bytes that look like a record made OpenSSL end the
+/// session with "unexpected EOF".
+#[test]
+fn a_datagram_that_is_not_dtls_cannot_end_a_session() {
+    let datagram = decode(
+        "7fe582adb73c6586f93537e7fbf34522663231\
+         1dfb9b670f6a0141d69ed91db64dcfd154a1fb185d0490543bcc10ac29110455\
+         10a878022fc9f49216844651ea5118fefd00010000206023 4d00137987a9fe08\
+         8ca524f1a66b879272b7f5ee39dc",
+    );
+    for suite in nbmodem_dtls::CIPHER_SUITES {
+        let mut p = Pair::with_key(KEY, only(suite));
+        p.connect();
+        p.client.handle_datagram(p.now, &datagram);
+        p.server.handle_datagram(p.now, &datagram);
+        p.client.send(p.now, b"ping").unwrap();
+        p.shuttle();
+        assert_eq!(
+            p.server_events,
+            [Event::Received(b"ping".to_vec())],
+            "{suite}"
+        );
+    }
+}
+
+fn decode(hex: &str) -> Vec<u8> {
+    let digits: Vec<u8> = hex.bytes().filter(u8::is_ascii_hexdigit).collect();
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+        .collect()
+}
+
 /// A DTLS 1.2 record with sequence number 0x1000.
 fn record(content_type: u8, epoch: u16, body: &[u8]) -> Vec<u8> {
     let mut r = vec![content_type, 0xfe, 0xfd];
