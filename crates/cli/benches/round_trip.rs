@@ -55,7 +55,9 @@ impl Driver {
                     let shutdown = async {
                         let _ = stopped.await;
                     };
-                    driver::run(module, port, shutdown).await.expect("driver");
+                    driver::run(module, port, None, shutdown)
+                        .await
+                        .expect("driver");
                 });
             })
             .expect("driver thread");

@@ -7,10 +7,14 @@
 //! the module what the host types. A host that is slow to read holds up only the front-end: the
 //! module's timers keep running, and its output buffer drops its oldest bytes when full.
 //!
+//! With a trace or a capture, what the module's taps saw is handed to the writer thread
+//! ([`CaptureThread`]) after each step, beside its output.
+//!
 //! Bytes a host sends before the module has booted are held (up to [`MAX_HELD`]) and delivered
 //! once it has, so that a script piping commands into a freshly started module is not answered
 //! with silence.
 
+use crate::capture::CaptureThread;
 use crate::port::{Port, Reader, Writer};
 use anyhow::Result;
 use nbmodem_clock::{Clock, RealClock};
@@ -36,7 +40,13 @@ struct Host {
 
 /// Powers `module` on and runs it until `shutdown` completes, or, on a port that ends with its
 /// connection (stdio), until the host has closed its input and everything it sent is answered.
-pub async fn run(module: Module, port: Port, shutdown: impl Future<Output = ()>) -> Result<()> {
+/// With `capture`, the module (tapped: [`Module::set_tap`]) is traced or captured until then.
+pub async fn run(
+    module: Module,
+    port: Port,
+    capture: Option<CaptureThread>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
     let node = Arc::new(Mutex::new(ModuleNode::new(module)));
     lock(&node).module_mut().power_on(RealClock.now());
     let wake = Arc::new(Notify::new());
@@ -55,20 +65,25 @@ pub async fn run(module: Module, port: Port, shutdown: impl Future<Output = ()>)
         port,
         host: None,
         held: Vec::new(),
+        capture: capture.as_ref(),
     };
-    tokio::select! {
-        result = network => result?,
-        result = front_end.run() => result?,
-        () = shutdown => {}
-    }
+    let outcome = tokio::select! {
+        result = network => result.map_err(anyhow::Error::from),
+        result = front_end.run() => result,
+        () = shutdown => Ok(()),
+    };
     let mut node = lock(&node);
     node.module_mut().notice_energy(RealClock.now());
     print_notices(node.module_mut());
-    Ok(())
+    if let Some(capture) = capture {
+        capture.send(node.module_mut().take_tapped());
+        capture.finish()?;
+    }
+    outcome
 }
 
 /// The AT port beside the running module.
-struct FrontEnd {
+struct FrontEnd<'a> {
     node: Arc<Mutex<ModuleNode>>,
     wake: Arc<Notify>,
     stepped: Arc<Notify>,
@@ -76,9 +91,10 @@ struct FrontEnd {
     host: Option<Host>,
     /// Input that came before the module booted.
     held: Vec<u8>,
+    capture: Option<&'a CaptureThread>,
 }
 
-impl FrontEnd {
+impl FrontEnd<'_> {
     async fn run(mut self) -> Result<()> {
         let mut buf = vec![0u8; 8192];
         loop {
@@ -139,12 +155,15 @@ impl FrontEnd {
     }
 
     /// Writes what the module wrote to the host (with no host connected it is lost, as on a
-    /// UART), and its notices to the console.
+    /// UART), its notices to the console, and what its taps saw to the trace and capture.
     async fn write_output(&mut self) {
-        let out = self.with_module(|m| {
+        let (out, tapped) = self.with_module(|m| {
             print_notices(m);
-            m.take_output()
+            (m.take_output(), m.take_tapped())
         });
+        if let Some(capture) = self.capture {
+            capture.send(tapped);
+        }
         if out.is_empty() {
             return;
         }

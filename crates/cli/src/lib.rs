@@ -1,7 +1,9 @@
 //! The pieces of the `nbmodem` command that tests and benchmarks use too: the real-time driver
-//! ([`driver`]), the ways a host connects to the module's AT port ([`port`]), and the CoAP test
-//! server and client ([`coap_tool`]), and the DFOTA signing tool ([`fota`]).
+//! ([`driver`]) and the writer of its trace and capture ([`capture`]), the ways a host connects
+//! to the module's AT port ([`port`]), the CoAP test server and client ([`coap_tool`]), and the
+//! DFOTA signing tool ([`fota`]).
 
+pub mod capture;
 pub mod coap_tool;
 pub mod driver;
 pub mod fota;
