@@ -301,6 +301,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_tap_stays_on_across_a_process_restart() {
+        let mut bench = Bench::booted("BC25");
+        bench.tap();
+        bench.at("ATE0");
+        bench.restart_process().unwrap();
+        bench.advance(nbmodem_module::BOOT_TIME);
+        let lines: Vec<String> = bench
+            .take_tapped()
+            .into_iter()
+            .filter_map(|t| match t {
+                Tapped::LineIn { text, .. } => Some(format!("in {text}")),
+                Tapped::LineOut { kind, text, .. } => Some(format!("{} {text}", kind.name())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "in ATE0",
+                "echo ATE0",
+                "result OK",
+                "urc RDY",
+                "urc +CFUN: 1",
+                "urc +CPIN: READY"
+            ]
+        );
+    }
+
+    #[test]
     fn without_an_iccid_the_card_matches_the_imsis_operator() {
         let mut setup = ModuleSetup::model("BC25");
         setup.imsi = Some("460110000000042".into());
