@@ -387,13 +387,13 @@ fn platform(args: nbmodem_platform::cli::PlatformArgs) -> Result<ExitCode> {
 /// Plays each scenario file and prints its verdict; with a trace or capture (of one file only),
 /// writes what the module's taps saw between the steps.
 fn play_scenarios(files: &[PathBuf], capture: &CaptureArgs) -> Result<ExitCode> {
-    let mut recorder = capture.recorder()?;
-    if recorder.is_some() && files.len() > 1 {
+    if (capture.trace.is_some() || capture.pcap.is_some()) && files.len() > 1 {
         return Err(anyhow!(
             "--trace and --pcap record one scenario: give one file, not {}",
             files.len()
         ));
     }
+    let mut recorder = capture.recorder()?;
     let mut failed = 0;
     for file in files {
         let started = std::time::Instant::now();

@@ -643,6 +643,37 @@ fn sandbox_writes_a_trace_and_a_capture_in_real_time() {
     assert_eq!(pcapng_packets(&bytes), datagrams.len());
 }
 
+/// A trace records one scenario: given two files, `nbmodem scenario --trace` refuses, and
+/// writes nothing; a trace file it cannot create is an error too.
+#[test]
+fn a_scenario_trace_takes_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios");
+    let trace = dir.path().join("t.jsonl");
+    let out = Command::new(NBMODEM)
+        .arg("scenario")
+        .arg("--trace")
+        .arg(&trace)
+        .arg(scenarios.join("boot_and_identity.scn"))
+        .arg(scenarios.join("radio_on_off.scn"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("give one file, not 2"), "{err}");
+    assert!(!trace.exists());
+    let out = Command::new(NBMODEM)
+        .arg("scenario")
+        .arg("--pcap")
+        .arg(dir.path().join("no/such/dir/c.pcapng"))
+        .arg(scenarios.join("boot_and_identity.scn"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("c.pcapng"), "{err}");
+}
+
 /// The number of enhanced packet blocks in a little-endian pcapng file.
 fn pcapng_packets(mut bytes: &[u8]) -> usize {
     let mut packets = 0;

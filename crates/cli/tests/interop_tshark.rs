@@ -280,3 +280,40 @@ fn tshark_decrypts_a_dtls_psk_link_with_the_key() {
     assert!(coap.contains(&("69", "/19/0/0", "00454c4c4f")), "{coap:?}");
     assert!(coap.contains(&("3", "/19/1/0", "aaaa0000")), "{coap:?}");
 }
+
+/// A Read of /3/0 answered in LwM2M TLV: tshark shows the resources with no settings, from the
+/// Content-Format (11542) alone.
+#[test]
+fn tshark_dissects_lwm2m_tlv() {
+    use nbmodem_capture::pcap::Pcap;
+    use nbmodem_clock::Instant;
+    use nbmodem_module::tap::Datagram;
+    let dir = tempfile::tempdir().unwrap();
+    let datagram = |sent, payload: &[u8]| Datagram {
+        at: Instant::from_unix_millis(1_767_225_600_000),
+        sent,
+        module: "10.1.2.3:49152".parse().unwrap(),
+        peer: format!("{PLATFORM}:5683").parse().unwrap(),
+        payload: payload.to_vec(),
+    };
+    // CON GET /3/0, token 0x01; ACK 2.05, Content-Format 11542 (0x2d16), resource 0 "Quectel".
+    let read = [0x41, 0x01, 0, 1, 0x01, 0xb1, b'3', 0x01, b'0'];
+    let mut answer = vec![0x61, 0x45, 0, 1, 0x01, 0xc2, 0x2d, 0x16, 0xff, 0xc7, 0x00];
+    answer.extend_from_slice(b"Quectel");
+    let mut bytes = Vec::new();
+    let mut pcap = Pcap::new(&mut bytes).unwrap();
+    pcap.record(&datagram(false, &read)).unwrap();
+    pcap.record(&datagram(true, &answer)).unwrap();
+    drop(pcap);
+    let capture = dir.path().join("tlv.pcapng");
+    std::fs::write(&capture, bytes).unwrap();
+    if !tshark_available() {
+        return;
+    }
+    let rows = tshark(
+        &capture,
+        &[],
+        &["lwm2mtlv.resource_name", "lwm2mtlv.resource.manufacturer"],
+    );
+    assert_eq!(rows[1], ["Manufacturer", "Quectel"], "{rows:?}");
+}
