@@ -15,9 +15,10 @@
 //! the requests it has seen, by peer and token.
 
 use nbmodem_clock::Instant;
-use nbmodem_coap::describe::{describe, hex, Described};
+use nbmodem_coap::describe::{describe, Described, OptionValue};
 use nbmodem_lwm2m::kind::OperationKind;
 use nbmodem_module::tap::{Datagram, Tapped};
+use nbmodem_operators::ctiot::hex;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -164,7 +165,10 @@ fn coap_fields(coap: &Described) -> Value {
     let options: Vec<Value> = coap
         .options
         .iter()
-        .map(|(name, value)| json!([name, value]))
+        .map(|(name, value)| match value {
+            OptionValue::Text(text) => json!([name, text]),
+            OptionValue::Opaque(bytes) => json!([name, hex(bytes)]),
+        })
         .collect();
     let mut fields = Map::new();
     fields.insert("type".into(), coap.kind.into());
@@ -286,7 +290,7 @@ mod tests {
         assert_eq!(observe["lwm2m"], "Observe");
         assert_eq!(observe["from"], "180.101.147.115:5683");
         assert_eq!(observe["coap"]["code"], "0.01 GET");
-        assert_eq!(observe["coap"]["token"], "ab");
+        assert_eq!(observe["coap"]["token"], "AB");
         assert_eq!(
             observe["coap"]["options"],
             json!([

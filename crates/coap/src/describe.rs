@@ -14,13 +14,21 @@ pub struct Described {
     pub code: String,
     pub message_id: u16,
     pub token: Vec<u8>,
-    /// Each option in the order of the message: its name (`Uri-Path`) and its value as text.
-    pub options: Vec<(String, String)>,
+    /// Each option in the order of the message: its name (`Uri-Path`) and its value.
+    pub options: Vec<(String, OptionValue)>,
     pub payload: Vec<u8>,
     /// The request the message carries, for requests.
     pub request: Option<Request>,
     /// Whether the message has an Observe option (a notification, when it is a response).
     pub observe: bool,
+}
+
+/// The value of an option: as text when it reads as text (a string, a number, a block), else
+/// its bytes (an ETag, an unknown option).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptionValue {
+    Text(String),
+    Opaque(Vec<u8>),
 }
 
 /// Decodes `datagram`; `None` when it is not a CoAP message.
@@ -101,13 +109,13 @@ fn option_name(number: u16) -> String {
     )
 }
 
-fn option_value(number: u16, value: &[u8]) -> String {
+fn option_value(number: u16, value: &[u8]) -> OptionValue {
     let format = OPTIONS
         .iter()
         .find(|(n, ..)| *n == number)
         .map_or(Format::Opaque, |(.., f)| *f);
     let uint = || value.iter().fold(0u64, |n, b| n << 8 | u64::from(*b));
-    match format {
+    let text = match format {
         Format::Text => String::from_utf8_lossy(value).into_owned(),
         Format::Uint if value.len() <= 8 => uint().to_string(),
         // NUM/M/SZX as RFC 7959 §2.2 writes them: block 3, more to come, 512 bytes is `3/1/512`.
@@ -115,13 +123,9 @@ fn option_value(number: u16, value: &[u8]) -> String {
             let n = uint();
             format!("{}/{}/{}", n >> 4, (n >> 3) & 1, 16u64 << (n & 7).min(6))
         }
-        _ => hex(value),
-    }
-}
-
-/// Bytes as lowercase hexadecimal digits.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+        _ => return OptionValue::Opaque(value.to_vec()),
+    };
+    OptionValue::Text(text)
 }
 
 #[cfg(test)]
@@ -145,19 +149,20 @@ mod tests {
         assert_eq!(described.kind, "CON");
         assert_eq!(described.code, "0.02 POST");
         assert_eq!(described.message_id, 0x1234);
-        assert_eq!(hex(&described.token), "a1b2");
-        let options: Vec<(&str, &str)> = described
+        assert_eq!(described.token, [0xa1, 0xb2]);
+        let options: Vec<(&str, &OptionValue)> = described
             .options
             .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .map(|(n, v)| (n.as_str(), v))
             .collect();
+        let text = |t: &str| OptionValue::Text(t.into());
         assert_eq!(
             options,
             [
-                ("Uri-Path", "rd"),
-                ("Content-Format", "40"),
-                ("Uri-Query", "ep=865975030000001"),
-                ("Block1", "3/1/1024"),
+                ("Uri-Path", &text("rd")),
+                ("Content-Format", &text("40")),
+                ("Uri-Query", &text("ep=865975030000001")),
+                ("Block1", &text("3/1/1024")),
             ]
         );
         assert_eq!(described.request.unwrap().path_text(), "/rd");
