@@ -59,7 +59,7 @@ impl Driver {
                     let shutdown = async {
                         let _ = stopped.await;
                     };
-                    driver::run(module, port, terminal, shutdown)
+                    driver::run(module, port, terminal, None, shutdown)
                         .await
                         .expect("driver");
                 });

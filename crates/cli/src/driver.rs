@@ -7,10 +7,14 @@
 //! the module what the host types. A host that is slow to read holds up only the front-end: the
 //! module's timers keep running, and its output buffer drops its oldest bytes when full.
 //!
+//! With a trace or a capture, what the module's taps saw is handed to the writer thread
+//! ([`CaptureThread`]) after each step, beside its output.
+//!
 //! Bytes a host sends before the module has booted are held (up to [`MAX_HELD`]) and delivered
 //! once it has, so that a script piping commands into a freshly started module is not answered
 //! with silence.
 
+use crate::capture::CaptureThread;
 use crate::console::Terminal;
 use crate::port::{Port, Reader, Writer};
 use anyhow::Result;
@@ -36,11 +40,13 @@ struct Host {
 
 /// Powers `module` on and runs it until `shutdown` completes, or, on a port that ends with its
 /// connection (stdio), until the host has closed its input and everything it sent is answered.
-/// The module's notices go to `terminal`'s console.
+/// The module's notices go to `terminal`'s console. With `capture`, the module (tapped:
+/// [`Module::set_tap`]) is traced or captured until then.
 pub async fn run(
     module: Module,
     port: Port,
     terminal: Arc<Terminal>,
+    capture: Option<CaptureThread>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let node = Arc::new(Mutex::new(ModuleNode::new(module)));
@@ -62,20 +68,25 @@ pub async fn run(
         port,
         host: None,
         held: Vec::new(),
+        capture: capture.as_ref(),
     };
-    tokio::select! {
-        result = network => result?,
-        result = front_end.run() => result?,
-        () = shutdown => {}
-    }
+    let outcome = tokio::select! {
+        result = network => result.map_err(anyhow::Error::from),
+        result = front_end.run() => result,
+        () = shutdown => Ok(()),
+    };
     let mut node = lock(&node);
     node.module_mut().notice_energy(RealClock.now());
     print_notices(node.module_mut(), &terminal);
-    Ok(())
+    if let Some(capture) = capture {
+        capture.send(node.module_mut().take_tapped());
+        capture.finish()?;
+    }
+    outcome
 }
 
 /// The AT port beside the running module.
-struct FrontEnd {
+struct FrontEnd<'a> {
     terminal: Arc<Terminal>,
     node: Arc<Mutex<ModuleNode>>,
     wake: Arc<Notify>,
@@ -84,9 +95,10 @@ struct FrontEnd {
     host: Option<Host>,
     /// Input that came before the module booted.
     held: Vec<u8>,
+    capture: Option<&'a CaptureThread>,
 }
 
-impl FrontEnd {
+impl FrontEnd<'_> {
     async fn run(mut self) -> Result<()> {
         let mut buf = vec![0u8; 8192];
         loop {
@@ -147,9 +159,14 @@ impl FrontEnd {
     }
 
     /// Writes what the module wrote to the host (with no host connected it is lost, as on a
-    /// UART), then its notices to the console: a command's notices come after its echo.
+    /// UART), then its notices to the console (a command's notices come after its echo), and
+    /// what its taps saw to the trace and capture.
     async fn write_output(&mut self) {
-        let (out, notices) = self.with_module(|m| (m.take_output(), m.take_notices()));
+        let (out, notices, tapped) =
+            self.with_module(|m| (m.take_output(), m.take_notices(), m.take_tapped()));
+        if let Some(capture) = self.capture {
+            capture.send(tapped);
+        }
         if let Some(h) = self.host.as_mut().filter(|_| !out.is_empty()) {
             let written = async {
                 h.writer.write_all(&out).await?;

@@ -1,8 +1,10 @@
 //! The pieces of the `nbmodem` command that tests and benchmarks use too: the real-time driver
-//! ([`driver`]), the ways a host connects to the module's AT port ([`port`]), and the CoAP test
-//! server and client ([`coap_tool`]), the DFOTA signing tool ([`fota`]), and the console that
-//! shares a terminal with the AT port ([`console`]).
+//! ([`driver`]) and the writer of its trace and capture ([`capture`]), the ways a host connects
+//! to the module's AT port ([`port`]), the CoAP test server and client ([`coap_tool`]), the
+//! DFOTA signing tool ([`fota`]), and the console that shares a terminal with the AT port
+//! ([`console`]).
 
+pub mod capture;
 pub mod coap_tool;
 pub mod console;
 pub mod driver;

@@ -8,6 +8,8 @@
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use nbmodem_capture::Recorder;
+use nbmodem_cli::capture::CaptureThread;
 use nbmodem_cli::console::Terminal;
 use nbmodem_cli::driver;
 use nbmodem_cli::port::{Port, PortSpec};
@@ -47,6 +49,8 @@ enum Command {
         module: ModuleArgs,
         #[command(flatten)]
         stand_ins: nbmodem_platform::cli::StandInArgs,
+        #[command(flatten)]
+        capture: CaptureArgs,
     },
     /// Run a module whose AT port is stdio, a TCP port or a pseudo-terminal.
     Modem {
@@ -61,12 +65,16 @@ enum Command {
         at: PortSpec,
         #[command(flatten)]
         module: ModuleArgs,
+        #[command(flatten)]
+        capture: CaptureArgs,
     },
     /// Play scenario scripts in virtual time (see docs/scenarios.md).
     Scenario {
-        /// The scenario scripts to play, one after the other.
+        /// The scenario scripts to play, one after the other (one only with --trace or --pcap).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        capture: CaptureArgs,
     },
     /// List the models and their default firmware.
     Models,
@@ -169,6 +177,27 @@ struct ModuleArgs {
     quiet: bool,
 }
 
+/// A trace and a capture of the module (see docs/user-guide.md, "Tracing and capturing").
+#[derive(Args)]
+struct CaptureArgs {
+    /// Write a trace to FILE, a JSON object a line: every AT line in and out (URCs marked), every
+    /// protocol event, every datagram with its CoAP and LwM2M operation decoded.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Write every datagram the module sends and receives to FILE, a pcapng capture for
+    /// Wireshark or tshark, at the operators' public addresses.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+}
+
+impl CaptureArgs {
+    /// The recorder of the files asked for, `None` when neither was.
+    fn recorder(&self) -> Result<Option<Recorder>> {
+        let recorder = Recorder::create(self.trace.as_deref(), self.pcap.as_deref())?;
+        Ok(recorder.is_recording().then_some(recorder))
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -191,14 +220,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             at,
             module,
             stand_ins,
-        } => serve(&model, data, at, module, Some(stand_ins)),
+            capture,
+        } => serve(&model, data, at, module, Some(stand_ins), capture),
         Command::Modem {
             model,
             data,
             at,
             module,
-        } => serve(&model, data, at, module, None),
-        Command::Scenario { files } => Ok(play_scenarios(&files)),
+            capture,
+        } => serve(&model, data, at, module, None, capture),
+        Command::Scenario { files, capture } => play_scenarios(&files, &capture),
         Command::Coap { command } => coap(command),
         Command::Platform(args) => platform(args),
         Command::Fota(args) => nbmodem_cli::fota::run(args),
@@ -220,12 +251,14 @@ fn serve(
     at: PortSpec,
     args: ModuleArgs,
     stand_ins: Option<nbmodem_platform::cli::StandInArgs>,
+    capture: CaptureArgs,
 ) -> Result<ExitCode> {
     let _lock = nbmodem_platform::process::lock_data_dir(&data)?;
     // On a terminal that shows both the AT port and the console, console lines keep off the line
     // being typed.
     let shared = at == PortSpec::Stdio && io::stdout().is_terminal() && io::stderr().is_terminal();
     let terminal = Terminal::standard(shared);
+    let recorder = capture.recorder()?;
     let setup = ModuleSetup {
         model: model.into(),
         firmware: args.firmware,
@@ -248,6 +281,7 @@ fn serve(
     let store = FileStore::in_dir(&data)?;
     let mut module = Module::new(config, Box::new(store))
         .with_context(|| format!("starting the module in {}", data.display()))?;
+    module.set_tap(recorder.is_some());
     // The stand-ins know the module (its IMEI on the CT IoT platforms), and the module is routed
     // to them; routes given on the command line win.
     let platforms = match &stand_ins {
@@ -302,7 +336,8 @@ fn serve(
                 () = platforms_stopped => {}
             }
         };
-        driver::run(module, port, Arc::clone(&terminal), shutdown).await
+        let capture = recorder.map(CaptureThread::start);
+        driver::run(module, port, Arc::clone(&terminal), capture, shutdown).await
     });
     // A read of the terminal may still be blocked in tokio's stdin thread; it cannot be
     // cancelled, so the runtime is not waited for (else Ctrl-C would wait for Enter).
@@ -372,14 +407,39 @@ fn platform(args: nbmodem_platform::cli::PlatformArgs) -> Result<ExitCode> {
     nbmodem_platform::cli::run(args)
 }
 
-fn play_scenarios(files: &[PathBuf]) -> ExitCode {
+/// Plays each scenario file and prints its verdict; with a trace or capture (of one file only),
+/// writes what the module's taps saw between the steps.
+fn play_scenarios(files: &[PathBuf], capture: &CaptureArgs) -> Result<ExitCode> {
+    if (capture.trace.is_some() || capture.pcap.is_some()) && files.len() > 1 {
+        return Err(anyhow!(
+            "--trace and --pcap record one scenario: give one file, not {}",
+            files.len()
+        ));
+    }
+    let mut recorder = capture.recorder()?;
     let mut failed = 0;
     for file in files {
         let started = std::time::Instant::now();
+        let mut written = Ok(());
         let result = std::fs::read_to_string(file)
             .map_err(|e| anyhow!("cannot read it: {e}"))
             .and_then(|text| nbmodem_scenario::parse(&text).map_err(|e| anyhow!("{e}")))
-            .and_then(|scenario| nbmodem_scenario::run(&scenario).map_err(|f| anyhow!("{f}")));
+            .and_then(|scenario| {
+                let played = match recorder.as_mut() {
+                    Some(recorder) => nbmodem_scenario::run_tapped(&scenario, |events| {
+                        if written.is_ok() {
+                            written = recorder.record(&events);
+                        }
+                    }),
+                    None => nbmodem_scenario::run(&scenario),
+                };
+                played.map_err(|f| anyhow!("{f}"))
+            });
+        if let Some(recorder) = recorder.as_mut() {
+            written
+                .and_then(|()| recorder.flush())
+                .context("writing the trace or capture")?;
+        }
         match result {
             Ok(outcome) => println!(
                 "PASS {} ({} steps, {} of virtual time in {:.1?})",
@@ -395,11 +455,11 @@ fn play_scenarios(files: &[PathBuf]) -> ExitCode {
         }
     }
     println!("{} passed, {failed} failed", files.len() - failed);
-    if failed == 0 {
+    Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }
 
 #[cfg(test)]

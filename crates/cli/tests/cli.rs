@@ -646,3 +646,115 @@ fn platform_commands_say_where_they_looked() {
         "{said}"
     );
 }
+
+/// `--trace` and `--pcap` in real time: seed 002's link typed into the sandbox, then Ctrl-C. The
+/// trace has every line typed and every line written (URCs marked), with real times, and the
+/// datagrams at the platform's public address, not the loopback it is on; the capture holds a
+/// packet per datagram.
+#[test]
+fn sandbox_writes_a_trace_and_a_capture_in_real_time() {
+    let cwd = tempfile::tempdir().unwrap();
+    let (trace, capture) = (cwd.path().join("t.jsonl"), cwd.path().join("c.pcapng"));
+    let started = nbmodem_clock::Clock::now(&nbmodem_clock::RealClock).iso8601();
+    let mut child = sandbox(
+        cwd.path(),
+        &["--trace", "t.jsonl", "--pcap", "c.pcapng", "--quiet"],
+    );
+    let mut stdin = child.0.stdin.take().unwrap();
+    let mut stdout = child.0.stdout.take().unwrap();
+    open_the_iot_platform_link(&mut stdin, &mut stdout, 1);
+    stdin.write_all(b"AT+NMGS=5,00454c4c4f\r").unwrap();
+    read_until(&mut stdout, "+NNMI: 4,AAAA0000\r\n");
+    let status = signal_and_wait(&mut child.0, nix::sys::signal::Signal::SIGINT);
+    assert!(status.success(), "{status}");
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Real times: ISO 8601 in UTC, ordered as text.
+    assert!(lines
+        .iter()
+        .all(|l| l["time"].as_str().unwrap() >= started.as_str()));
+    let typed: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["dir"] == "in")
+        .map(|l| l["line"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        typed,
+        [
+            "ATE0",
+            "AT+QSCLK=0",
+            "AT+NNMI=1",
+            "AT+CEREG=1",
+            "AT+NCDPOPEN=\"180.101.147.115\",5683",
+            "AT+NMGS=5,00454c4c4f"
+        ]
+    );
+    let urc = |text: &str| {
+        lines
+            .iter()
+            .any(|l| l["kind"] == "urc" && l["line"] == text)
+    };
+    assert!(urc("+CPIN: READY") && urc("+QLWEVTIND: 3") && urc("+NNMI: 4,AAAA0000"));
+    let datagrams: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["type"] == "datagram").collect();
+    assert!(datagrams.iter().all(|d| {
+        let peer = if d["dir"] == "sent" {
+            &d["to"]
+        } else {
+            &d["from"]
+        };
+        peer == "180.101.147.115:5683"
+    }));
+    assert_eq!(datagrams[0]["lwm2m"], "Register");
+    // A packet is an enhanced packet block (type 6) of the pcapng file.
+    let bytes = std::fs::read(capture).unwrap();
+    assert_eq!(bytes[..4], [0x0a, 0x0d, 0x0d, 0x0a], "a pcapng section");
+    assert_eq!(pcapng_packets(&bytes), datagrams.len());
+}
+
+/// A trace records one scenario: given two files, `nbmodem scenario --trace` refuses, and
+/// writes nothing; a trace file it cannot create is an error too.
+#[test]
+fn a_scenario_trace_takes_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios");
+    let trace = dir.path().join("t.jsonl");
+    let out = Command::new(NBMODEM)
+        .arg("scenario")
+        .arg("--trace")
+        .arg(&trace)
+        .arg(scenarios.join("boot_and_identity.scn"))
+        .arg(scenarios.join("radio_on_off.scn"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("give one file, not 2"), "{err}");
+    assert!(!trace.exists());
+    let out = Command::new(NBMODEM)
+        .arg("scenario")
+        .arg("--pcap")
+        .arg(dir.path().join("no/such/dir/c.pcapng"))
+        .arg(scenarios.join("boot_and_identity.scn"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("c.pcapng"), "{err}");
+}
+
+/// The number of enhanced packet blocks in a little-endian pcapng file.
+fn pcapng_packets(mut bytes: &[u8]) -> usize {
+    let mut packets = 0;
+    while bytes.len() >= 8 {
+        let kind = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+        let length = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+        packets += usize::from(kind == 6);
+        bytes = &bytes[length..];
+    }
+    packets
+}

@@ -1,6 +1,7 @@
 //! CoAP for nbmodem: RFC 7252 messaging with RFC 7641 Observe and RFC 7959 block-wise transfer,
 //! for clients and servers, as a sans-IO state machine ([`Endpoint`]) on the coap-lite codec.
 //!
+//! - [`describe`]: a datagram told field by field, for traces.
 //! - [`params`]: transmission parameters (ACK_TIMEOUT, ACK_RANDOM_FACTOR, MAX_RETRANSMIT).
 //! - [`message`]: requests and responses as the application sees them.
 //! - [`Endpoint`]: the state machine; `endpoint.rs` is the message layer, `client.rs` and
@@ -8,6 +9,7 @@
 
 mod block;
 mod client;
+pub mod describe;
 mod endpoint;
 pub mod message;
 pub mod params;

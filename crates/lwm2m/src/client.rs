@@ -7,6 +7,7 @@
 //! ([`Lwm2mClient::notify`], the CT IoT platform's uplink), and reads [`ClientEvent`]s.
 
 use crate::content::Path;
+use crate::kind::OperationKind;
 use crate::object::{Lwm2mError, ObjectStore};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{
@@ -409,25 +410,21 @@ impl Lwm2mClient {
 
     /// Runs an operation; returns the response unless it was already sent (an Observe).
     fn operation(&mut self, id: IncomingId, path: Path, request: &Request) -> Option<Response> {
-        let result = match request.method {
-            Method::Get if request.accept == Some(40) => {
+        let result = match OperationKind::of(request) {
+            Some(OperationKind::Discover) => {
                 self.discover(path).map(|body| (40, body.into_bytes()))
             }
-            Method::Get if request.observe == Some(0) => {
-                return self.start_observation(id, path, request)
-            }
+            Some(OperationKind::Observe) => return self.start_observation(id, path, request),
             // A GET with Observe=1 is a read as well: the CoAP endpoint has already ended the
             // observation on its token (and reported it, see `observation_cancelled`).
-            Method::Get => self.store.read(path, request.accept),
-            Method::Put if request.payload.is_empty() && !request.query.is_empty() => self
+            Some(OperationKind::Read | OperationKind::CancelObserve) => {
+                self.store.read(path, request.accept)
+            }
+            Some(OperationKind::WriteAttributes) => self
                 .write_attributes(path, &request.query)
                 .map(|_| (0, Vec::new())),
-            Method::Put | Method::Post
-                if path.resource().is_none() || request.method == Method::Put =>
-            {
-                self.write(path, request).map(|_| (0, Vec::new()))
-            }
-            Method::Post => self
+            Some(OperationKind::Write) => self.write(path, request).map(|_| (0, Vec::new())),
+            Some(OperationKind::Execute) => self
                 .execute(path, &request.payload)
                 .map(|_| (0, Vec::new())),
             _ => Err(Lwm2mError::MethodNotAllowed),

@@ -9,6 +9,7 @@
 //! A sans-IO [`DatagramNode`] on one CoAP [`Endpoint`], for any number of clients.
 
 use crate::content::{link, Path};
+use crate::kind::OperationKind;
 use nbmodem_clock::Instant;
 use nbmodem_coap::{
     Endpoint, EndpointConfig, Event, ExchangeError, IncomingId, Method, Request, RequestId,
@@ -514,10 +515,14 @@ impl Lwm2mServer {
             });
             return;
         }
-        let (kind, answer) = match (request.method, path.as_slice()) {
-            (Method::Post, ["rd"]) => (ClientRequest::Register, self.register(peer, &request)),
-            (Method::Post, ["rd", _]) => (ClientRequest::Update, self.update(peer, &request)),
-            (Method::Delete, ["rd", _]) => (ClientRequest::Deregister, self.deregister(&request)),
+        let (kind, answer) = match OperationKind::of(&request) {
+            Some(OperationKind::Register) => {
+                (ClientRequest::Register, self.register(peer, &request))
+            }
+            Some(OperationKind::Update) => (ClientRequest::Update, self.update(peer, &request)),
+            Some(OperationKind::Deregister) => {
+                (ClientRequest::Deregister, self.deregister(&request))
+            }
             _ => (
                 ClientRequest::Other,
                 Answer::refused(Status::NotFound, None, "no such resource"),

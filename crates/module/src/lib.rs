@@ -11,6 +11,7 @@
 //! - [`service`]: the module's network services, each on its own local port, and the effects they
 //!   have on the module; [`services`]: the protocol engines (self-registration, CMDMP DM).
 //! - [`node`]: the module on a network, as a host with a port per service.
+//! - [`tap`]: the UART lines, datagrams and notices a trace or a capture sees.
 
 pub mod commands;
 pub mod energy;
@@ -25,6 +26,7 @@ pub mod revision;
 pub mod routing;
 pub mod service;
 pub mod services;
+pub mod tap;
 
 pub use identity::{Operator, Sim};
 pub use module::{Module, ModuleConfig, ModuleError, Notice, BOOT_TIME, MAX_OUTPUT};

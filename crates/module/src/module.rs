@@ -14,6 +14,8 @@
 //! raised while a command runs wait until its final result is out, so a URC is never written inside
 //! a response. Output nobody takes is bounded ([`MAX_OUTPUT`]): the oldest bytes are dropped, as a
 //! UART's buffer overflows, and counted.
+//!
+//! For a trace or a capture the module can tap its UART lines and datagrams ([`crate::tap`]).
 
 use crate::commands::{CommandError, Handler};
 use crate::energy::{EnergyAccount, EnergyMeter, PowerState};
@@ -24,6 +26,7 @@ use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, RegStatus};
 use crate::revision::Revision;
 use crate::routing::Router;
 use crate::service::{Effect, Env, Services, Start, Starter, Uplink, AT_BOOT, AT_FIRST_ATTACH};
+use crate::tap::{Datagram, LineKind, Tap, Tapped};
 use nbmodem_at::{
     format, parse_line, Command, CommandSpec, FinalResult, Form, LineAssembler, LineEvent,
     ParamError, ResultFormat, Syntax,
@@ -194,6 +197,8 @@ pub struct Module {
     notices: Option<VecDeque<Notice>>,
     /// The one generator: each protocol engine started draws its seed from it.
     rng: SeededRng,
+    /// What a trace or capture sees, while one is made (`None` otherwise).
+    tap: Option<Tap>,
 }
 
 impl Module {
@@ -261,7 +266,23 @@ impl Module {
             services: Services::default(),
             notices: config.notices.then(Default::default),
             rng,
+            tap: None,
         })
+    }
+
+    /// Starts (or stops) queueing what a trace or a capture sees: UART lines, datagrams and
+    /// notices (see [`crate::tap`]).
+    pub fn set_tap(&mut self, on: bool) {
+        self.tap = on.then(Tap::default);
+    }
+
+    /// What the taps saw since the last call (nothing unless [`Module::set_tap`] turned them on).
+    pub fn take_tapped(&mut self) -> Vec<Tapped> {
+        let now = self.now;
+        self.tap
+            .as_mut()
+            .map(|tap| tap.take(now))
+            .unwrap_or_default()
     }
 
     /// The notices since the last call (see [`ModuleConfig::notices`]).
@@ -274,16 +295,22 @@ impl Module {
 
     /// Tells the console what `source` did, if anyone listens.
     pub(crate) fn notice(&mut self, source: &'static str, text: impl Into<String>) {
-        let at = self.now;
+        if self.notices.is_none() && self.tap.is_none() {
+            return;
+        }
+        let notice = Notice {
+            at: self.now,
+            source,
+            text: text.into(),
+        };
+        if let Some(tap) = self.tap.as_mut() {
+            tap.push(Tapped::Notice(notice.clone()));
+        }
         if let Some(notices) = self.notices.as_mut() {
             if notices.len() == MAX_NOTICES {
                 notices.pop_front();
             }
-            notices.push_back(Notice {
-                at,
-                source,
-                text: text.into(),
-            });
+            notices.push_back(notice);
         }
     }
 
@@ -388,6 +415,7 @@ impl Module {
             tracing::debug!("datagram from {from} lost: the module cannot be reached");
             return;
         }
+        self.tap_datagram(false, local_port, from, datagram);
         let awaited_reply = self.ram.radio.downlink(now);
         self.radio_events();
         let mut delivered = None;
@@ -413,6 +441,8 @@ impl Module {
             let (service, uplink) = self.services.poll_transmit()?;
             let (len, to) = (uplink.transmit.payload.len(), uplink.transmit.destination);
             if self.ram.radio.registered() {
+                let payload = &uplink.transmit.payload;
+                self.tap_datagram(true, uplink.source_port, to, payload);
                 self.notice(service, format!("sent {len} bytes to {to}"));
                 self.ram.radio.uplink(self.now, uplink.rai);
                 self.ram.energy.transmitted(self.profile.power.airtime(len));
@@ -440,6 +470,7 @@ impl Module {
                 self.output.push(byte);
             }
             if let Some(event) = self.ram.lines.push(byte) {
+                self.tap_line_in(&event);
                 self.handle_line(event);
             }
             if !self.is_ready() {
@@ -461,14 +492,53 @@ impl Module {
             LineEvent::Line(line) if line.iter().all(u8::is_ascii_whitespace) => return,
             LineEvent::Line(line) => self.run_command(&line),
         };
-        format::write_info(&mut self.output, &lines);
+        self.write(LineKind::Response, |out| format::write_info(out, &lines));
         let result = match result {
             FinalResult::CmeError { .. } if plain_error => FinalResult::Error,
             other => other,
         };
-        format::write_final(&mut self.output, result, self.ram.results);
+        let results = self.ram.results;
+        self.write(LineKind::Result, |out| {
+            format::write_final(out, result, results)
+        });
         for urc in std::mem::take(&mut self.ram.held_urcs) {
-            format::write_urc(&mut self.output, &urc);
+            self.write(LineKind::Urc, |out| format::write_urc(out, &urc));
+        }
+    }
+
+    /// Appends to the UART output with `write`, telling the tap which kind of line it is.
+    fn write(&mut self, kind: LineKind, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.output.len();
+        write(&mut self.output);
+        if let Some(tap) = self.tap.as_mut() {
+            tap.lines_out(self.now, kind, &self.output[start..]);
+        }
+    }
+
+    /// Tells the tap of a line the host wrote, and of its echo.
+    fn tap_line_in(&mut self, event: &LineEvent) {
+        let (Some(tap), LineEvent::Line(line)) = (self.tap.as_mut(), event) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(line).into_owned();
+        tap.push(Tapped::LineIn { at: self.now, text });
+        if self.ram.echo {
+            tap.lines_out(self.now, LineKind::Echo, line);
+        }
+    }
+
+    /// Tells the tap of a datagram between the service on `local_port` and `peer` (a public
+    /// address), at the address the network gave the module.
+    fn tap_datagram(&mut self, sent: bool, local_port: u16, peer: SocketAddr, payload: &[u8]) {
+        if let Some(tap) = self.tap.as_mut() {
+            let own = address_for(self.sim.imsi());
+            tap.push(Tapped::Datagram(Datagram {
+                at: self.now,
+                sent,
+                module: SocketAddr::new(own.into(), local_port),
+                peer,
+                payload: payload.to_vec(),
+            }));
         }
     }
 
@@ -511,7 +581,7 @@ impl Module {
         if self.ram.in_command {
             self.ram.held_urcs.push(text);
         } else {
-            format::write_urc(&mut self.output, &text);
+            self.write(LineKind::Urc, |out| format::write_urc(out, &text));
         }
     }
 
@@ -713,7 +783,7 @@ impl Module {
     fn finish_boot(&mut self) {
         self.power = Power::Ready;
         for urc in self.profile.boot_urcs {
-            format::write_urc(&mut self.output, urc);
+            self.write(LineKind::Urc, |out| format::write_urc(out, urc));
         }
         self.start_services(AT_BOOT);
         self.start_search();

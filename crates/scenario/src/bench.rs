@@ -7,6 +7,7 @@
 use nbmodem_clock::{Instant, VirtualClock};
 use nbmodem_module::node::ModuleNode;
 use nbmodem_module::nvram::MemoryStore;
+use nbmodem_module::tap::Tapped;
 use nbmodem_module::{find_profile, Module, ModuleConfig, ModuleError, Route, Sim};
 use nbmodem_net::sim::{SimNetwork, SimNode};
 use std::net::{IpAddr, SocketAddr};
@@ -79,6 +80,8 @@ pub struct Bench {
     start: Instant,
     /// UART output not yet taken.
     raw: Vec<u8>,
+    /// What the module's taps saw, not yet taken; `None` unless [`Bench::tap`] was called.
+    tapped: Option<Vec<Tapped>>,
 }
 
 impl Bench {
@@ -95,7 +98,21 @@ impl Bench {
             net,
             start,
             raw: Vec::new(),
+            tapped: None,
         })
+    }
+
+    /// Taps the module from now on, across restarts: its UART lines, datagrams and notices,
+    /// taken with [`Bench::take_tapped`], for a trace or a capture.
+    pub fn tap(&mut self) {
+        self.module().set_tap(true);
+        self.tapped = Some(Vec::new());
+    }
+
+    /// What the taps saw since the last call, in order.
+    pub fn take_tapped(&mut self) -> Vec<Tapped> {
+        self.collect();
+        self.tapped.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// A module of `model`, powered on and booted, its boot output already taken.
@@ -163,7 +180,9 @@ impl Bench {
     /// The process running the module is killed and started again on the same data: a new module
     /// is built from what NVRAM holds, and powered on.
     pub fn restart_process(&mut self) -> Result<(), SetupError> {
-        let module = Module::new(self.setup.config()?, Box::new(self.store.clone()))?;
+        let mut module = Module::new(self.setup.config()?, Box::new(self.store.clone()))?;
+        self.collect();
+        module.set_tap(self.tapped.is_some());
         self.net.attach_host(MODULE_IP, ModuleNode::new(module));
         self.power_on();
         Ok(())
@@ -173,6 +192,7 @@ impl Bench {
     pub fn send_raw(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
         let now = self.now();
         self.module().receive(bytes, now);
+        self.collect_tapped();
         let mut out = self.module().take_output();
         let echoed = out.starts_with(bytes);
         if echoed {
@@ -202,6 +222,13 @@ impl Bench {
     /// Moves virtual time forward by `d`, running every timer and datagram on the way.
     pub fn advance(&mut self, d: Duration) {
         let deadline = self.now() + d;
+        if self.tapped.is_some() {
+            // Event by event, so that the taps are emptied as often as the real-time driver does.
+            while let Some(t) = self.net.next_event().filter(|t| *t <= deadline) {
+                self.net.run_until(t);
+                self.collect();
+            }
+        }
         self.net.run_until(deadline);
         self.collect();
     }
@@ -240,8 +267,16 @@ impl Bench {
     }
 
     fn collect(&mut self) {
+        self.collect_tapped();
         let out = self.module().take_output();
         self.raw.extend(out);
+    }
+
+    fn collect_tapped(&mut self) {
+        if self.tapped.is_some() {
+            let tapped = self.module().take_tapped();
+            self.tapped.get_or_insert_default().extend(tapped);
+        }
     }
 
     /// Takes the first complete non-empty line off the output.
@@ -264,6 +299,35 @@ impl Bench {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tap_stays_on_across_a_process_restart() {
+        let mut bench = Bench::booted("BC25");
+        bench.tap();
+        bench.at("ATE0");
+        bench.restart_process().unwrap();
+        bench.advance(nbmodem_module::BOOT_TIME);
+        let lines: Vec<String> = bench
+            .take_tapped()
+            .into_iter()
+            .filter_map(|t| match t {
+                Tapped::LineIn { text, .. } => Some(format!("in {text}")),
+                Tapped::LineOut { kind, text, .. } => Some(format!("{} {text}", kind.name())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "in ATE0",
+                "echo ATE0",
+                "result OK",
+                "urc RDY",
+                "urc +CFUN: 1",
+                "urc +CPIN: READY"
+            ]
+        );
+    }
 
     #[test]
     fn without_an_iccid_the_card_matches_the_imsis_operator() {

@@ -13,6 +13,6 @@ pub mod script;
 mod stand_ins;
 
 pub use bench::{Bench, ModuleSetup, SetupError, MODULE_IP};
-pub use run::{run, Passed, ScenarioFailure};
+pub use run::{run, run_tapped, Passed, ScenarioFailure};
 pub use script::{parse, Scenario, ScriptError, Step};
 pub use stand_ins::StandIns;

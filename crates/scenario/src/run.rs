@@ -4,6 +4,7 @@ use crate::bench::{Bench, SetupError};
 use crate::script::{EnergyCheck, Scenario, Step};
 use crate::stand_ins::StandIns;
 use nbmodem_clock::format_duration;
+use nbmodem_module::tap::Tapped;
 use nbmodem_platform::Verdict;
 use std::fmt;
 use std::time::Duration;
@@ -53,12 +54,37 @@ impl fmt::Display for ScenarioFailure {
 
 /// Plays `scenario` from power-on; stops at the first step that fails.
 pub fn run(scenario: &Scenario) -> Result<Passed, ScenarioFailure> {
-    let mut player = Player::new(scenario)?;
+    play(scenario, None)
+}
+
+/// Plays `scenario` as [`run`] does with the module tapped, handing what the taps saw to
+/// `tapped` after each step (and after the step that failed): for a trace or a capture.
+pub fn run_tapped(
+    scenario: &Scenario,
+    mut tapped: impl FnMut(Vec<Tapped>),
+) -> Result<Passed, ScenarioFailure> {
+    play(scenario, Some(&mut tapped))
+}
+
+fn play(
+    scenario: &Scenario,
+    mut tapped: Option<&mut dyn FnMut(Vec<Tapped>)>,
+) -> Result<Passed, ScenarioFailure> {
+    let mut player = Player::new(scenario, tapped.is_some())?;
+    let mut hand_over = |bench: &mut Bench| {
+        if let Some(tapped) = tapped.as_mut() {
+            tapped(bench.take_tapped());
+        }
+    };
     for (line, step) in &scenario.steps {
         player.line = *line;
-        player.step(step)?;
+        let done = player.step(step);
+        hand_over(&mut player.bench);
+        done?;
     }
-    player.nothing_left_over()?;
+    let done = player.nothing_left_over();
+    hand_over(&mut player.bench);
+    done?;
     Ok(Passed {
         steps: scenario.steps.len(),
         virtual_time: player.bench.elapsed(),
@@ -74,7 +100,8 @@ struct Player {
 }
 
 impl Player {
-    fn new(scenario: &Scenario) -> Result<Player, ScenarioFailure> {
+    /// The player of `scenario`, its module tapped from power-on if `tap`.
+    fn new(scenario: &Scenario, tap: bool) -> Result<Player, ScenarioFailure> {
         let setup_failure = |e: SetupError| ScenarioFailure {
             line: scenario.module_line,
             expected: "a module".into(),
@@ -91,6 +118,9 @@ impl Player {
         let mut platform = platform;
         if let Some(platform) = &mut platform {
             platform.attach(&mut bench).map_err(setup_failure)?;
+        }
+        if tap {
+            bench.tap();
         }
         bench.power_on();
         Ok(Player {
