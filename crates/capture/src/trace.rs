@@ -103,6 +103,7 @@ impl<W: Write> Trace<W> {
             Tapped::Notice(notice) => Line::new(notice.at, "event")
                 .with("source", notice.source)
                 .with("text", notice.text.as_str()),
+            Tapped::Platform { at, text } => Line::new(*at, "platform").with("text", text.as_str()),
             Tapped::Lost { at, count } => Line::new(*at, "lost").with("count", *count),
             Tapped::Datagram(datagram) => self.datagram(datagram),
         }

@@ -242,6 +242,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Where the stand-ins' console lines go: the terminal's console (unless `quiet`) and the trace
+/// (if one is made); nowhere else.
+fn platform_console(
+    terminal: &Arc<Terminal>,
+    capture: &Option<CaptureThread>,
+    quiet: bool,
+) -> Option<nbmodem_platform::Console> {
+    let shown = (!quiet).then(|| terminal.console());
+    let traced = capture.as_ref().map(CaptureThread::platform_lines);
+    if shown.is_none() && traced.is_none() {
+        return None;
+    }
+    Some(nbmodem_platform::Console::new(move |line| {
+        if let Some(shown) = &shown {
+            shown.line(line);
+        }
+        if let Some(traced) = &traced {
+            traced(line);
+        }
+    }))
+}
+
 /// Runs a module until Ctrl-C, SIGTERM or (on stdio) the end of its input; with `stand_ins`, the
 /// stand-in operator platforms beside it on a thread of their own (their database in the same
 /// data directory), the module's routes leading to them.
@@ -258,7 +280,8 @@ fn serve(
     // being typed.
     let shared = at == PortSpec::Stdio && io::stdout().is_terminal() && io::stderr().is_terminal();
     let terminal = Terminal::standard(shared);
-    let recorder = capture.recorder()?;
+    // Started before the stand-ins, whose console lines go into the trace too.
+    let capture = capture.recorder()?.map(CaptureThread::start);
     let setup = ModuleSetup {
         model: model.into(),
         firmware: args.firmware,
@@ -281,13 +304,13 @@ fn serve(
     let store = FileStore::in_dir(&data)?;
     let mut module = Module::new(config, Box::new(store))
         .with_context(|| format!("starting the module in {}", data.display()))?;
-    module.set_tap(recorder.is_some());
+    module.set_tap(capture.is_some());
     // The stand-ins know the module (its IMEI on the CT IoT platforms), and the module is routed
     // to them; routes given on the command line win.
     let platforms = match &stand_ins {
         Some(options) => {
-            let console = (!args.quiet).then(|| terminal.console());
-            let mut config = options.config(&data, console);
+            let mut config =
+                options.config(&data, platform_console(&terminal, &capture, args.quiet));
             config.devices = vec![module.imei().to_string()];
             let started = nbmodem_platform::serve::Background::start(config)
                 .context("starting the stand-in platforms")?;
@@ -336,7 +359,6 @@ fn serve(
                 () = platforms_stopped => {}
             }
         };
-        let capture = recorder.map(CaptureThread::start);
         driver::run(module, port, Arc::clone(&terminal), capture, shutdown).await
     });
     // A read of the terminal may still be blocked in tokio's stdin thread; it cannot be

@@ -650,7 +650,7 @@ fn platform_commands_say_where_they_looked() {
 /// `--trace` and `--pcap` in real time: seed 002's link typed into the sandbox, then Ctrl-C. The
 /// trace has every line typed and every line written (URCs marked), with real times, and the
 /// datagrams at the platform's public address, not the loopback it is on; the capture holds a
-/// packet per datagram.
+/// packet per datagram. The stand-ins' console lines are in the trace too.
 #[test]
 fn sandbox_writes_a_trace_and_a_capture_in_real_time() {
     let cwd = tempfile::tempdir().unwrap();
@@ -710,6 +710,16 @@ fn sandbox_writes_a_trace_and_a_capture_in_real_time() {
         peer == "180.101.147.115:5683"
     }));
     assert_eq!(datagrams[0]["lwm2m"], "Register");
+    // The stand-ins' side, as their console tells it, even with --quiet.
+    let platform = |text: &str| {
+        lines.iter().any(|l| {
+            l["type"] == "platform" && l["text"].as_str().is_some_and(|t| t.contains(text))
+        })
+    };
+    assert!(
+        platform("iot register from") && platform("iot uplink from 865975030000001: 5 bytes"),
+        "{lines:?}"
+    );
     // A packet is an enhanced packet block (type 6) of the pcapng file.
     let bytes = std::fs::read(capture).unwrap();
     assert_eq!(bytes[..4], [0x0a, 0x0d, 0x0d, 0x0a], "a pcapng section");

@@ -35,6 +35,9 @@ pub enum Tapped {
     Datagram(Datagram),
     /// A protocol event, as the console shows it.
     Notice(Notice),
+    /// A line of the stand-in platforms' console beside the module (the sandbox's: a request
+    /// handled, an uplink stored); handed in by the driver, never made by the module.
+    Platform { at: Instant, text: String },
     /// Events dropped because nobody took them (see [`MAX_TAPPED`]), told when the rest is taken.
     Lost { at: Instant, count: u64 },
 }
