@@ -195,7 +195,10 @@ pub struct Module {
     pub(crate) services: Services,
     /// Notices for the console, when asked for (`None` otherwise).
     notices: Option<VecDeque<Notice>>,
-    /// The one generator: each protocol engine started draws its seed from it.
+    /// The seed of the generator: `ModuleConfig::seed` with the IMEI folded in.
+    seed: u64,
+    /// The one generator, seeded anew at each power-on: each protocol engine started draws its
+    /// seed from it.
     rng: SeededRng,
     /// What a trace or capture sees, while one is made (`None` otherwise).
     tap: Option<Tap>,
@@ -248,7 +251,7 @@ impl Module {
         let sim = config
             .sim
             .unwrap_or_else(|| Sim::default_for(profile.operators[0]));
-        let rng = SeededRng::new(imei_seed(config.seed, &saved.imei));
+        let seed = imei_seed(config.seed, &saved.imei);
         Ok(Module {
             profile,
             sim,
@@ -265,7 +268,8 @@ impl Module {
             output_dropped: 0,
             services: Services::default(),
             notices: config.notices.then(Default::default),
-            rng,
+            seed,
+            rng: SeededRng::new(seed),
             tap: None,
         })
     }
@@ -385,6 +389,11 @@ impl Module {
             return;
         }
         self.power = Power::Booting;
+        // The boot's instant is folded in, as a real module's random source differs from one
+        // boot to the next: a module restarted (or a process started again on its NVRAM) does
+        // not repeat the message IDs and tokens of its last boot, which a server's duplicate
+        // cache would answer with the old replies.
+        self.rng = SeededRng::new(self.seed.wrapping_add(now.unix_millis()));
         self.in_use = self.saved.clone();
         self.ram = Ram::new(self.profile, &self.network, now);
         self.timers.clear();
