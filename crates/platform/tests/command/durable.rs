@@ -1,0 +1,108 @@
+//! `nbmodem platform` on a full disk ([`full_disk`]) whose standard error cannot be written
+//! either: nothing is answered that is not stored (a registration, a device added through the
+//! API), the failure is counted (`GET /api/storage`), no thread dies of a log line it could not
+//! write, and service resumes once there is room.
+
+use crate::api::ok;
+use crate::binary::Platform;
+use crate::full_disk;
+use crate::sample::record;
+use nbmodem_clock::Instant;
+use nbmodem_coap::{Endpoint, EndpointConfig, Event, Method, Request, Status};
+use nbmodem_operators::selfreg::Registry;
+use nbmodem_platform::api::client::Client;
+use nbmodem_platform::{Server, Store};
+use serde_json::json;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+const IMEI: &str = "865975030000025";
+
+/// A module posting one self-registration record to the CT registry, confirmable.
+struct Module {
+    socket: UdpSocket,
+    coap: Endpoint,
+    datagram: Vec<u8>,
+    registry: SocketAddr,
+}
+
+impl Module {
+    fn new(registry: SocketAddr) -> Module {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut coap = Endpoint::new(EndpointConfig::default());
+        let body = record().encode(Registry::ChinaTelecom);
+        let request = Request::new(Method::Post, "/nb").with_payload(50, body);
+        coap.request(Instant::from_unix_millis(0), registry, request, true);
+        let datagram = coap.poll_transmit().unwrap().payload;
+        Module {
+            socket,
+            coap,
+            datagram,
+            registry,
+        }
+    }
+
+    /// Sends the request (again: the same message ID) and waits a little for its answer.
+    fn try_once(&mut self) -> Option<Status> {
+        self.socket.send_to(&self.datagram, self.registry).unwrap();
+        let mut buffer = [0; 2048];
+        let (n, from) = self.socket.recv_from(&mut buffer).ok()?;
+        let now = Instant::from_unix_millis(1);
+        self.coap.handle_datagram(now, from, &buffer[..n]);
+        std::iter::from_fn(|| self.coap.poll_event()).find_map(|event| match event {
+            Event::Response { response, .. } => Some(response.status),
+            _ => None,
+        })
+    }
+}
+
+fn storage(client: &Client) -> serde_json::Value {
+    ok(client.get("/api/storage").unwrap(), 200)
+}
+
+#[test]
+fn on_a_full_disk_nothing_unstored_is_acknowledged_and_service_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut platform = Platform::start_with_stderr_closed(dir.path(), &[]);
+    let token = std::fs::read_to_string(dir.path().join("control.token")).unwrap();
+    let client = Client::new(platform.api, Some(token.trim().to_string()));
+    full_disk::fill(dir.path());
+
+    let mut module = Module::new(platform.ct);
+    for _ in 0..3 {
+        assert_eq!(module.try_once(), None, "answered but not stored");
+    }
+    let added = client
+        .post("/api/iot/devices", &json!({"imei": IMEI}))
+        .unwrap();
+    assert_eq!(added.status, 503, "{}", added.body);
+    let device = format!("/api/iot/devices/{IMEI}");
+    assert_eq!(
+        client.get(&device).unwrap().status,
+        404,
+        "nothing was changed"
+    );
+    let failing = storage(&client);
+    assert_eq!(failing["writable"], false, "{failing}");
+    assert!(failing["failed_commits"].as_u64() >= Some(1), "{failing}");
+
+    full_disk::free(dir.path());
+    let answer = (0..20).find_map(|_| module.try_once());
+    assert_eq!(answer, Some(Status::Content), "service resumes");
+    let records = Store::open(dir.path())
+        .unwrap()
+        .records(Server::Ct)
+        .unwrap();
+    assert_eq!(records.len(), 1, "stored once");
+    let added = client
+        .post("/api/iot/devices", &json!({"imei": IMEI}))
+        .unwrap();
+    ok(added, 201);
+    let stored = Store::open(dir.path()).unwrap().ctiot_devices().unwrap();
+    assert!(stored.iter().any(|d| d.imei == IMEI));
+    assert_eq!(storage(&client)["writable"], true);
+    assert!(platform.is_running());
+}
