@@ -66,7 +66,7 @@ fn storage(client: &Client) -> serde_json::Value {
 #[test]
 fn on_a_full_disk_nothing_unstored_is_acknowledged_and_service_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut platform = Platform::start_with_stderr_closed(dir.path(), &[]);
+    let mut platform = Platform::start_with_stderr_closed(dir.path(), &["--records-kept", "5"]);
     let token = std::fs::read_to_string(dir.path().join("control.token")).unwrap();
     let client = Client::new(platform.api, Some(token.trim().to_string()));
     full_disk::fill(dir.path());
@@ -88,6 +88,7 @@ fn on_a_full_disk_nothing_unstored_is_acknowledged_and_service_resumes() {
     let failing = storage(&client);
     assert_eq!(failing["writable"], false, "{failing}");
     assert!(failing["failed_commits"].as_u64() >= Some(1), "{failing}");
+    assert_eq!(failing["records_kept"], 5);
 
     full_disk::free(dir.path());
     let answer = (0..20).find_map(|_| module.try_once());

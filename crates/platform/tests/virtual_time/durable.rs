@@ -1,9 +1,10 @@
 //! With the writer thread, a registry answers a registration only once its record is on disk: a
 //! module told "Success" is in the database, whatever a crash does next. On a full disk
 //! ([`full_disk`]), nothing is answered that is not stored, and service resumes once there is
-//! room: the registries' records, the CT IoT platform's uplinks.
+//! room: the registries' records, the CT IoT platform's uplinks. A flood of malformed datagrams
+//! is sampled, not a record each.
 
-use crate::common::{network, post, record, records, registry_address, responses};
+use crate::common::{network, post, record, records, registry_address, responses, send_raw};
 use crate::full_disk;
 use nbmodem_clock::Instant;
 use nbmodem_coap::{Endpoint, EndpointConfig, Event, Method, Request, Status};
@@ -188,4 +189,22 @@ fn on_a_full_disk_no_uplink_is_acknowledged_and_service_resumes_when_there_is_ro
     assert_eq!(stored_uplinks(dir.path()), 2, "stored once");
     let after = send_uplink(&mut net, b"after", Duration::from_secs(60));
     assert_eq!((acknowledged(&after), stored_uplinks(dir.path())), (1, 3));
+}
+
+#[test]
+fn a_flood_of_malformed_datagrams_is_sampled_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = network(dir.path(), |_| {});
+    // 2 000 six-byte datagrams that are not CoAP, over two seconds.
+    for _ in 0..2 {
+        for _ in 0..1000 {
+            send_raw(&mut net, Addresses::default().iot, b"\xff\x00garb");
+        }
+        net.run_for(Duration::from_secs(1));
+    }
+    let recorded = records(dir.path(), Server::Iot);
+    assert_eq!(recorded.len(), 20, "10 a second");
+    assert_eq!(recorded[10].fields["unrecorded_before"], 990);
+    let report = Storage::of(dir.path()).report();
+    assert_eq!(report.unrecorded_requests, 1980);
 }
