@@ -398,8 +398,9 @@ impl Committer {
                     // One line per run of failures; logging never stops the writer (main sets
                     // the subscriber not to panic when standard error is full too).
                     tracing::error!(
-                        "records: cannot write {} writes ({e}); nothing waiting for them is sent, and they are tried again",
-                        writes.len()
+                        "records: cannot store {} write{} ({e}); what waits for them is held, and they are tried again",
+                        writes.len(),
+                        if writes.len() == 1 { "" } else { "s" }
                     );
                 }
                 false

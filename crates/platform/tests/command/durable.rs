@@ -1,7 +1,8 @@
 //! `nbmodem platform` on a full disk ([`full_disk`]) whose standard error cannot be written
 //! either: nothing is answered that is not stored (a registration, a device added through the
 //! API), the failure is counted (`GET /api/storage`), no thread dies of a log line it could not
-//! write, and service resumes once there is room.
+//! write, and service resumes once there is room. Where the tests may mount a file system (as
+//! root), the same on a real full 8 MiB tmpfs.
 
 use crate::api::ok;
 use crate::binary::Platform;
@@ -14,6 +15,8 @@ use nbmodem_platform::api::client::Client;
 use nbmodem_platform::{Server, Store};
 use serde_json::json;
 use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 const IMEI: &str = "865975030000025";
@@ -106,4 +109,75 @@ fn on_a_full_disk_nothing_unstored_is_acknowledged_and_service_resumes() {
     assert!(stored.iter().any(|d| d.imei == IMEI));
     assert_eq!(storage(&client)["writable"], true);
     assert!(platform.is_running());
+}
+
+/// A small tmpfs, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// An 8 MiB tmpfs on `dir`, if this process may mount one.
+    fn mount(dir: &Path) -> Option<Tmpfs> {
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        mounted.then(|| Tmpfs(dir.to_path_buf()))
+    }
+
+    /// Fills what is left of it with one file.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let filler = self.0.join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        while file.write_all(&[0; 64 * 1024]).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn on_a_full_tmpfs_nothing_unstored_is_acknowledged_and_service_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tmpfs) = Tmpfs::mount(dir.path()) else {
+        eprintln!("skipped: this process may not mount a tmpfs");
+        return;
+    };
+    let data = dir.path().join("data");
+    let mut platform = Platform::start_with_stderr_closed(&data, &[]);
+    let token = std::fs::read_to_string(data.join("control.token")).unwrap();
+    let client = Client::new(platform.api, Some(token.trim().to_string()));
+    let mut module = Module::new(platform.ct);
+    assert_eq!(module.try_once(), Some(Status::Content));
+
+    let filler = tmpfs.fill();
+    let mut second = Module::new(platform.ct);
+    for _ in 0..3 {
+        assert_eq!(second.try_once(), None, "answered but not stored");
+    }
+    let added = client
+        .post("/api/iot/devices", &json!({"imei": IMEI}))
+        .unwrap();
+    assert_eq!(added.status, 503, "{}", added.body);
+    assert_eq!(storage(&client)["writable"], false);
+
+    std::fs::remove_file(filler).unwrap();
+    let answer = (0..20).find_map(|_| second.try_once());
+    assert_eq!(answer, Some(Status::Content), "service resumes");
+    let records = Store::open(&data).unwrap().records(Server::Ct).unwrap();
+    assert_eq!(records.len(), 2);
+    ok(
+        client
+            .post("/api/iot/devices", &json!({"imei": IMEI}))
+            .unwrap(),
+        201,
+    );
+    assert!(platform.is_running());
+    drop(platform);
 }
