@@ -15,12 +15,12 @@
 //!
 //! A commit that fails (a full disk) releases nothing: the writes stay with the writer, which
 //! tries them again (a thread after a pause, inline at the next chance) until they are stored,
-//! and only then are their tickets committed. A writer opened to [`OnFailure::GiveUp`] (the API's,
-//! whose changes are made to the state only once durable) drops the failed batch instead and
-//! says so ([`RecordWriter::given_up`]), so that the change is refused. Meanwhile the nodes ask [`RecordWriter::refuses`]
-//! and serve no new datagram, so the devices retransmit until there is room again. What the
-//! writers of one database went through (failed commits, datagrams refused, records left out or
-//! removed) is counted in its [`Storage`], which the API shows.
+//! and only then are their tickets committed. Meanwhile the nodes ask [`RecordWriter::refuses`]
+//! and serve no new datagram, so the devices retransmit until there is room again. A writer
+//! opened to [`OnFailure::GiveUp`] (the API's, whose changes are made to the state only once
+//! durable) drops the failed batch instead and says so ([`RecordWriter::given_up`]), so that the
+//! change is refused. What the writers of one database went through (failed commits, requests
+//! refused, records left out or removed) is counted in its [`Storage`], which the API shows.
 //!
 //! Rejected and dropped requests are recorded [`SAMPLED_PER_SECOND`] a second at most per writer
 //! (a flood of malformed datagrams is not a row each), and the database keeps the newest
@@ -298,12 +298,17 @@ impl RecordWriter {
     }
 
     /// Whether a request (a datagram, an API change) must be left unserved because the
-    /// database cannot be written now (it is counted). Inline, the writes still waiting are tried again first.
+    /// database cannot be written now (it is counted). A thread's writer asks whether any writer
+    /// of the database is failing (each tries again on its own); an inline one tries its waiting
+    /// writes again, and asks only about itself, since nothing else would try another's.
     pub fn refuses(&mut self) -> bool {
-        if let Mode::Inline(inline) = &mut self.mode {
-            inline.try_commit(Ticket(self.next));
-        }
-        let refuses = self.storage.is_failing();
+        let refuses = match &mut self.mode {
+            Mode::Inline(inline) => {
+                inline.try_commit(Ticket(self.next));
+                inline.committer.failing
+            }
+            Mode::Thread(_) => self.storage.is_failing(),
+        };
         if refuses {
             self.storage.refused.fetch_add(1, Ordering::Relaxed);
         }
