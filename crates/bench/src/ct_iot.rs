@@ -177,7 +177,7 @@ fn open_platform(dir: &Path, devices: usize, writing: Writing) -> Result<CtIotSe
             })
         })
         .collect();
-    store.write_all(&writes)?;
+    store.write_all(&writes, u64::MAX)?;
     let state = store.ctiot_state()?.shared();
     drop(store);
     Ok(CtIotServer::open(

@@ -202,6 +202,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (standard error on a full disk) is lost, rather than
+        // reported with a panic of whichever thread logged it.
+        .log_internal_errors(false)
         .init();
     match run(Cli::parse()) {
         Ok(code) => code,

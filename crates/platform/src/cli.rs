@@ -77,6 +77,10 @@ pub struct StandInArgs {
     /// A fault from the start, e.g. ct:drop=3, dm:reject=2, cu:delay=5s (repeatable).
     #[arg(long = "fault", value_name = "SERVER:FAULT")]
     pub faults: Vec<ServerFault>,
+    /// How many request records the database keeps; the oldest are removed first.
+    #[arg(long, value_name = "N", default_value_t = crate::writer::DEFAULT_RECORDS_KEPT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub records_kept: u64,
 }
 
 impl StandInArgs {
@@ -100,6 +104,7 @@ impl StandInArgs {
             seed: seed_from_clock(),
             console,
             devices: Vec::new(),
+            records_kept: self.records_kept,
         }
     }
 }

@@ -204,6 +204,10 @@ impl Faulty for RegistryServer {
 
 impl DatagramNode for RegistryServer {
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        // While the database cannot be written, nothing is served: the module retransmits.
+        if self.writer.refuses() {
+            return;
+        }
         let peeked = peek(datagram);
         if peeked == Datagram::Malformed {
             let record = RequestRecord::new(self.server(), now, from, "malformed")

@@ -33,6 +33,8 @@ pub struct ServeConfig {
     /// IMEIs registered on both CT IoT platforms at start-up, if they are not yet (the sandbox's
     /// module).
     pub devices: Vec<String>,
+    /// How many request records the database keeps (the oldest go first).
+    pub records_kept: u64,
 }
 
 /// A running server: the node its driver runs, and how to wake the driver after acting on it.
@@ -144,6 +146,7 @@ pub async fn bind(config: ServeConfig) -> Result<Bound> {
     }
     let mut platform = Platform::open(&config.data, config.seed, crate::Writing::Thread)
         .with_context(|| format!("opening the database in {}", config.data.display()))?;
+    crate::writer::Storage::of(&config.data).set_records_kept(config.records_kept);
     for fault in &config.faults {
         platform.with_faulty(fault.server, &mut |s| s.set_fault(fault.fault));
     }
@@ -231,7 +234,9 @@ impl Bound {
 /// Runs the platforms until `shutdown` completes, after printing the banner.
 pub async fn serve(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<()> {
     let bound = bind(config).await?;
-    eprintln!("{}", bound.banner());
+    // A standard error that cannot be written (a full disk) is no reason not to serve.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{}", bound.banner());
     bound.run(shutdown).await
 }
 

@@ -177,15 +177,17 @@ impl Store {
 
     /// Appends a record.
     pub fn insert(&self, record: &RequestRecord) -> Result<(), StoreError> {
-        insert_record(&self.connection, record)
+        insert_record(&self.connection, record).map(drop)
     }
 
-    /// Writes `writes` in one transaction: all of them or none, with one sync to disk.
-    pub fn write_all(&mut self, writes: &[Write]) -> Result<(), StoreError> {
+    /// Writes `writes` in one transaction: all of them or none, with one sync to disk. Keeps the
+    /// newest `records_kept` request records; how many older ones it removed.
+    pub fn write_all(&mut self, writes: &[Write], records_kept: u64) -> Result<u64, StoreError> {
         let transaction = self.connection.transaction()?;
+        let mut newest_record = None;
         for write in writes {
             match write {
-                Write::Record(record) => insert_record(&transaction, record)?,
+                Write::Record(record) => newest_record = Some(insert_record(&transaction, record)?),
                 Write::Device(device) => save_device_on(&transaction, device)?,
                 Write::FotaKey(key) => crate::ctiot::keys::save(&transaction, key)?,
                 Write::RemoveFotaKey(flavour, manufacturer) => {
@@ -194,8 +196,12 @@ impl Store {
                 ctiot => crate::ctiot::persist::write(&transaction, ctiot)?,
             }
         }
+        let removed = match newest_record {
+            Some(newest) => remove_records_before(&transaction, newest, records_kept)?,
+            None => 0,
+        };
         transaction.commit()?;
-        Ok(())
+        Ok(removed)
     }
 
     /// The records of `server`, in time order (then in the order they were written).
@@ -301,7 +307,8 @@ impl Store {
     }
 }
 
-fn insert_record(connection: &Connection, record: &RequestRecord) -> Result<(), StoreError> {
+/// Appends a record; its id.
+fn insert_record(connection: &Connection, record: &RequestRecord) -> Result<i64, StoreError> {
     let mut statement = connection.prepare_cached(
         "INSERT INTO records (server, time_ms, time, source, operation, verdict, status, fault, fields)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -317,7 +324,22 @@ fn insert_record(connection: &Connection, record: &RequestRecord) -> Result<(), 
         record.fault,
         record.fields.to_string(),
     ])?;
-    Ok(())
+    Ok(connection.last_insert_rowid())
+}
+
+/// Removes the records older than the `kept` up to id `newest` (the ids only grow: AUTOINCREMENT);
+/// how many. The records' primary key makes it a range delete, cheap when there is nothing to do.
+fn remove_records_before(
+    connection: &Connection,
+    newest: i64,
+    kept: u64,
+) -> Result<u64, StoreError> {
+    let first_kept = newest.saturating_sub(i64::try_from(kept).unwrap_or(i64::MAX)) + 1;
+    if first_kept <= 1 {
+        return Ok(0);
+    }
+    let mut statement = connection.prepare_cached("DELETE FROM records WHERE id < ?1")?;
+    Ok(statement.execute(params![first_kept])? as u64)
 }
 
 fn save_device_on(connection: &Connection, device: &DmDevice) -> Result<(), StoreError> {

@@ -26,7 +26,7 @@ use crate::control::ControlToken;
 use crate::ctiot::admin::{Admin, AdminError, Pending};
 use crate::ctiot::{CtIotServer, Flavour, SharedState};
 use crate::store::{Store, StoreError};
-use crate::writer::{RecordWriter, Writing};
+use crate::writer::{OnFailure, RecordWriter, Storage, Writing};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE};
 use axum::http::StatusCode;
@@ -68,6 +68,8 @@ struct Api {
     committed: Arc<Notify>,
     /// For the reads the state does not hold (uplinks, downlink history); used off the runtime.
     store: Arc<Mutex<Store>>,
+    /// How the database's writers fare (`GET /api/storage`).
+    storage: Arc<Storage>,
     state: SharedState,
     nodes: Arc<dyn CtIotNodes>,
 }
@@ -122,9 +124,20 @@ impl Api {
         make: impl FnOnce(&mut Admin) -> Result<Pending<T>, AdminError>,
     ) -> Result<T, ApiError> {
         let mut admin = self.admin.lock().await;
+        let unchanged = "the store cannot write now (is the disk full?): nothing was changed";
+        if admin.store_fails() {
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, unchanged));
+        }
         let pending = make(&mut admin)?;
         let deadline = tokio::time::Instant::now() + COMMIT_LIMIT;
-        while !admin.is_committed(pending.ticket) {
+        loop {
+            match admin.is_committed(pending.ticket) {
+                Some(true) => break,
+                Some(false) => {
+                    return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, unchanged));
+                }
+                None => {}
+            }
             // A wake-up left over from an earlier batch only costs one more look.
             if tokio::time::timeout_at(deadline, self.committed.notified())
                 .await
@@ -160,7 +173,8 @@ pub fn router(
 ) -> Result<Router, StoreError> {
     let mut admin = Admin::new(
         Arc::clone(&state),
-        RecordWriter::open(data_dir, Writing::Thread)?,
+        // A change is made to the state only once durable: a failed one is given up, refused.
+        RecordWriter::open_with(data_dir, Writing::Thread, OnFailure::GiveUp)?,
     );
     let committed = Arc::new(Notify::new());
     admin.set_wake(Arc::clone(&committed));
@@ -169,6 +183,7 @@ pub fn router(
         admin: Arc::new(tokio::sync::Mutex::new(admin)),
         committed,
         store: Arc::new(Mutex::new(Store::open(data_dir)?)),
+        storage: Storage::of(data_dir),
         state,
         nodes,
     };

@@ -5,6 +5,7 @@ use crate::ctiot::admin::{check_imei, NewDevice};
 use crate::ctiot::state::Presence;
 use crate::ctiot::{Device, Downlink, Flavour, Product, Uplink};
 use crate::fault::{Fault, Faulty};
+use crate::writer::StorageReport;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -37,6 +38,13 @@ pub(super) fn routes() -> Router<Api> {
             "/api/{flavour}/faults",
             get(faults).post(set_faults).delete(clear_faults),
         )
+        .route("/api/storage", get(storage))
+}
+
+/// How the database's writers fare: failed commits, requests refused meanwhile, records left
+/// out or removed.
+async fn storage(State(api): State<Api>) -> Json<StorageReport> {
+    Json(api.storage.report())
 }
 
 /// A device with what the platform knows of it now.

@@ -12,7 +12,7 @@ use super::keys::{ManufacturerKey, MAX_MANUFACTURER};
 use super::state::{CtIotState, SharedState};
 use super::upload::{self, SignedUpload};
 use super::{decode_hex, hex, Device, Downlink, DownlinkStatus, Flavour, Product};
-use crate::writer::{RecordWriter, Ticket, Write};
+use crate::writer::{OnFailure, RecordWriter, Ticket, Write, Writing};
 use nbmodem_clock::Instant;
 use nbmodem_fota::{DeltaPackage, PublicKey};
 use nbmodem_net::udp::lock;
@@ -195,13 +195,25 @@ impl Admin {
         Admin { state, writer }
     }
 
+    /// Whether the store cannot be written now (a commit is failing): no change is made then.
+    pub fn store_fails(&mut self) -> bool {
+        self.writer.refuses()
+    }
+
     pub fn state(&self) -> &SharedState {
         &self.state
     }
 
-    /// Whether the write of `ticket` is durable.
-    pub fn is_committed(&self, ticket: Ticket) -> bool {
-        self.writer.committed() >= ticket
+    /// Whether the write of `ticket` (the newest) is durable: yes, no (its commit failed and was
+    /// given up, if the writer gives up) or not yet.
+    pub fn is_committed(&self, ticket: Ticket) -> Option<bool> {
+        if self.writer.committed() >= ticket {
+            Some(true)
+        } else if self.writer.given_up() >= ticket {
+            Some(false)
+        } else {
+            None
+        }
     }
 
     /// Who to wake when a batch of writes is durable.
@@ -494,7 +506,7 @@ impl Admin {
 pub fn ensure_device(data_dir: &std::path::Path, imei: &str) -> anyhow::Result<()> {
     let store = crate::store::Store::open(data_dir)?;
     let state = store.ctiot_state()?.shared();
-    let writer = RecordWriter::open(data_dir, crate::writer::Writing::Inline)?;
+    let writer = RecordWriter::open_with(data_dir, Writing::Inline, OnFailure::GiveUp)?;
     let mut admin = Admin::new(state, writer);
     for flavour in Flavour::ALL {
         if lock(admin.state()).device(flavour, imei).is_some() {
@@ -507,6 +519,9 @@ pub fn ensure_device(data_dir: &std::path::Path, imei: &str) -> anyhow::Result<(
             reply: None,
         };
         let pending = admin.add_device(flavour, new)?;
+        if admin.is_committed(pending.ticket) != Some(true) {
+            anyhow::bail!("the database cannot be written (is the disk full?)");
+        }
         admin.apply(pending);
     }
     Ok(())
@@ -621,7 +636,7 @@ mod tests {
         let pending = admin
             .add_device(Flavour::Aep, device("865975030000001"))
             .unwrap();
-        assert!(admin.is_committed(pending.ticket));
+        assert_eq!(admin.is_committed(pending.ticket), Some(true));
         let added = admin.apply(pending);
         assert!(!added.reply, "AEP does not reply by default");
         let now = Instant::from_unix_millis(5);
@@ -732,7 +747,7 @@ mod tests {
         let pending = admin
             .create_task(Flavour::Aep, task("t1", "p1", &[imei]))
             .unwrap();
-        assert!(admin.is_committed(pending.ticket));
+        assert_eq!(admin.is_committed(pending.ticket), Some(true));
         assert!(
             lock(admin.state()).task(Flavour::Aep, "t1").is_none(),
             "not applied yet"

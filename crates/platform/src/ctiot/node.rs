@@ -752,6 +752,10 @@ impl Faulty for CtIotServer {
 
 impl DatagramNode for CtIotServer {
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        // While the database cannot be written, nothing is served: the device retransmits.
+        if self.writer.refuses() {
+            return;
+        }
         // Requests and uplinks are what faults act on; a DTLS record may carry either.
         let subject = self.secure
             || matches!(

@@ -388,7 +388,7 @@ mod tests {
             Write::Downlink(downlink.clone()),
         ];
         writes.extend((0..5).map(|n| Write::Uplink(uplink(n))));
-        store.write_all(&writes).unwrap();
+        store.write_all(&writes, u64::MAX).unwrap();
         assert_eq!(store.ctiot_products().unwrap(), [product]);
         assert_eq!(store.ctiot_devices().unwrap().len(), 2);
         let page = store
@@ -407,10 +407,13 @@ mod tests {
         assert_eq!(store.downlinks(None).unwrap(), [downlink]);
         assert_eq!(store.last_downlink_id().unwrap(), 7);
         store
-            .write_all(&[Write::RemoveCtIotDevice(
-                Flavour::Iot,
-                "865975030000001".into(),
-            )])
+            .write_all(
+                &[Write::RemoveCtIotDevice(
+                    Flavour::Iot,
+                    "865975030000001".into(),
+                )],
+                u64::MAX,
+            )
             .unwrap();
         assert_eq!(store.ctiot_devices().unwrap().len(), 1);
         assert_eq!(store.downlink(7).unwrap(), None);
@@ -462,7 +465,7 @@ mod tests {
             Write::FotaUpgrade(other.clone()),
             Write::FotaUpgrade(failed.clone()),
         ];
-        store.write_all(&writes).unwrap();
+        store.write_all(&writes, u64::MAX).unwrap();
         let packages = store.fota_packages().unwrap();
         assert_eq!(packages, std::slice::from_ref(&package));
         assert_eq!(packages[0].bytes, package.bytes);

@@ -273,6 +273,10 @@ impl Faulty for DmServer {
 
 impl DatagramNode for DmServer {
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        // While the database cannot be written, nothing is served: the module retransmits.
+        if self.writer.refuses() {
+            return;
+        }
         let peeked = peek(datagram);
         let is_request = matches!(peeked, Datagram::Request(_));
         let admit = {

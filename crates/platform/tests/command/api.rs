@@ -378,7 +378,10 @@ fn store_uplinks(data: &Path, n: u8) {
             })
         })
         .collect();
-    Store::open(data).unwrap().write_all(&writes).unwrap();
+    Store::open(data)
+        .unwrap()
+        .write_all(&writes, u64::MAX)
+        .unwrap();
 }
 
 fn data_of(page: &Value) -> Vec<&str> {
@@ -544,7 +547,10 @@ fn the_api_documents_paging_example_is_what_the_platform_answers() {
     );
     let (dir, _platform, client) = with_a_device();
     let writes: Vec<Write> = shown.into_iter().map(Write::Uplink).collect();
-    Store::open(dir.path()).unwrap().write_all(&writes).unwrap();
+    Store::open(dir.path())
+        .unwrap()
+        .write_all(&writes, u64::MAX)
+        .unwrap();
     for (request, answer) in requests.iter().zip(&answers) {
         assert_eq!(&get_ok(&client, request), answer, "{request}");
     }

@@ -82,7 +82,18 @@ pub struct Platform {
 
 impl Platform {
     pub fn start(data: &Path, extra: &[&str]) -> Platform {
-        Self::start_with(Command::new(nbmodem()), data, extra)
+        Self::start_with(Command::new(nbmodem()), data, extra, Stderr::Drained)
+    }
+
+    /// Starts it, then closes its standard error once the banner is read: every later write
+    /// there fails (a broken pipe), as it would on a full disk.
+    pub fn start_with_stderr_closed(data: &Path, extra: &[&str]) -> Platform {
+        Self::start_with(Command::new(nbmodem()), data, extra, Stderr::Closed)
+    }
+
+    /// Whether it still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     /// Starts it with at most `limit` open files, as a busy machine might allow.
@@ -92,10 +103,10 @@ impl Platform {
             .arg("-c")
             .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
             .arg(nbmodem());
-        Self::start_with(shell, data, extra)
+        Self::start_with(shell, data, extra, Stderr::Drained)
     }
 
-    fn start_with(mut command: Command, data: &Path, extra: &[&str]) -> Platform {
+    fn start_with(mut command: Command, data: &Path, extra: &[&str], after: Stderr) -> Platform {
         let any_port = "127.0.0.1:0";
         let mut child = command
             .arg("platform")
@@ -110,7 +121,7 @@ impl Platform {
             .stderr(Stdio::piped())
             .spawn()
             .expect("starting nbmodem platform");
-        let banner = read_banner(&mut child);
+        let banner = read_banner(&mut child, after);
         // The addresses on a line of the banner: `127.0.0.1:P`, `coap://127.0.0.1:P/nb`, ….
         let addresses = |prefix: &str| -> Vec<SocketAddr> {
             let line = banner.iter().find(|l| l.starts_with(prefix)).unwrap();
@@ -134,15 +145,27 @@ impl Platform {
     }
 }
 
+/// What becomes of the platform's standard error after the banner.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stderr {
+    /// Read and dropped, so that the platform never waits on a full pipe.
+    Drained,
+    /// Closed.
+    Closed,
+}
+
 /// The start-up lines (on standard error, which keeps standard output free for the sandbox's AT
-/// port), up to the module routes; panics if they do not come in time. The console lines that
-/// follow are read and dropped, so that the platform never waits on a full pipe.
-fn read_banner(child: &mut Child) -> Vec<String> {
+/// port), up to the module routes; panics if they do not come in time.
+fn read_banner(child: &mut Child, after: Stderr) -> Vec<String> {
     let stderr = child.stderr.take().unwrap();
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let last = line.starts_with("module routes:");
             let _ = sender.send(line);
+            if last && after == Stderr::Closed {
+                return;
+            }
         }
     });
     let mut banner = Vec::new();

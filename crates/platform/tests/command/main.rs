@@ -4,7 +4,10 @@
 mod api;
 mod binary;
 mod cli;
+mod durable;
 mod fota_api;
+#[path = "../shared/full_disk.rs"]
+mod full_disk;
 mod interop_libcoap;
 #[path = "../shared/sample.rs"]
 mod sample;

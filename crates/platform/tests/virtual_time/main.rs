@@ -5,6 +5,8 @@ mod common;
 mod dm;
 mod durable;
 mod faults;
+#[path = "../shared/full_disk.rs"]
+mod full_disk;
 mod registries;
 #[path = "../shared/sample.rs"]
 mod sample;
