@@ -7,6 +7,8 @@
 //! - `coap-get`: GET throughput of our CoAP server and of libcoap's.
 //! - `ct-registry`: durable self-registration records per second of the CT stand-in.
 //! - `ct-iot`: durable uplinks per second, and memory per device, of the CT IoT platform stand-in.
+//! - `dtls-flood`: memory and time of a flood of cookie-returning ClientHellos against a DTLS
+//!   server, and whether a device with the key still connects.
 //! - `fota-download`: wall-clock time of a DFOTA download and upgrade in virtual time.
 //! - `fota-serve`: firmware blocks per second the CT IoT platform stand-in serves to concurrent
 //!   downloads.
@@ -16,6 +18,7 @@ mod client_memory;
 mod coap_get;
 mod ct_iot;
 mod ct_registry;
+mod dtls_flood;
 mod fota_download;
 mod fota_serve;
 mod load;
@@ -53,6 +56,9 @@ enum Bench {
     /// Devices sending confirmable uplinks to the CT IoT platform stand-in: durable uplinks per
     /// second and memory per device.
     CtIot(ct_iot::Args),
+    /// ClientHellos that return their cookie, against a DTLS server in virtual time: memory, time,
+    /// and whether a device with the key connects during the flood.
+    DtlsFlood(dtls_flood::Args),
     /// A BC260Y-CN upgraded by DFOTA in virtual time: wall-clock time of the download.
     FotaDownload(fota_download::Args),
     /// Concurrent downloads of a firmware package from the CT IoT platform stand-in: blocks per
@@ -67,6 +73,7 @@ fn main() -> anyhow::Result<()> {
         Bench::CoapGet(args) => coap_get::run(args),
         Bench::CtRegistry(args) => ct_registry::run(args),
         Bench::CtIot(args) => ct_iot::run(args),
+        Bench::DtlsFlood(args) => dtls_flood::run(args),
         Bench::FotaDownload(args) => fota_download::run(args),
         Bench::FotaServe(args) => fota_serve::run(args),
     }

@@ -22,6 +22,15 @@ pub fn rss_bytes() -> Result<u64> {
     Ok(kib * 1024)
 }
 
+/// The bytes glibc's malloc has handed out and not taken back, in its arenas and in blocks of
+/// their own (`mallinfo2`): unlike [`crate::alloc`], this counts what C libraries (OpenSSL)
+/// allocate too.
+pub fn malloc_in_use() -> u64 {
+    // SAFETY: mallinfo2 only reads the allocator's statistics.
+    let info = unsafe { libc::mallinfo2() };
+    (info.uordblks + info.hblkhd) as u64
+}
+
 /// The kernel's id of the calling thread.
 pub fn thread_id() -> Result<u32> {
     let stat = read("/proc/thread-self/stat")?;

@@ -37,6 +37,9 @@ pub enum SessionFailure {
     /// [`crate::Config::max_retransmissions`] times in vain. A wrong pre-shared key ends this way:
     /// DTLS silently drops records that fail authentication, so the peer never answers.
     TimedOut,
+    /// A server gave this unfinished handshake's slot to a peer from a source that held fewer
+    /// handshakes (see [`crate::ServerLimits`]).
+    Displaced,
     /// An established session hit a fatal error, such as a fatal alert from the peer.
     Connection(String),
 }
@@ -46,6 +49,9 @@ impl fmt::Display for SessionFailure {
         match self {
             SessionFailure::Handshake(reason) => write!(f, "handshake failed: {reason}"),
             SessionFailure::TimedOut => f.write_str("handshake timed out"),
+            SessionFailure::Displaced => {
+                f.write_str("handshake dropped to make room for another source's")
+            }
             SessionFailure::Connection(reason) => write!(f, "connection failed: {reason}"),
         }
     }

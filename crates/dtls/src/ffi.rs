@@ -2,9 +2,10 @@
 //!
 //! `DTLSv1_get_timeout` and `DTLSv1_handle_timeout` are C macros over `SSL_ctrl`, so they are
 //! reached through `SSL_ctrl` with their control numbers from `<openssl/ssl.h>`.
-//! `DTLS_set_timer_cb`, `DTLS_get_data_mtu` and `DTLSv1_listen` are libssl functions (since
-//! 1.1.1), `BIO_ADDR_new`/`BIO_ADDR_free` libcrypto ones, that `openssl-sys` does not declare;
-//! both libraries are linked by `openssl-sys`.
+//! `DTLS_set_timer_cb`, `DTLS_get_data_mtu`, `DTLSv1_listen`, `SSL_alloc_buffers` and
+//! `SSL_free_buffers` are libssl
+//! functions (since 1.1.1), `BIO_ADDR_new`/`BIO_ADDR_free` libcrypto ones, that `openssl-sys`
+//! does not declare; both libraries are linked by `openssl-sys`.
 
 use std::ptr;
 
@@ -24,6 +25,8 @@ extern "C" {
     fn DTLS_set_timer_cb(ssl: *mut SSL, cb: Option<TimerCallback>);
     fn DTLS_get_data_mtu(ssl: *const SSL) -> size_t;
     fn DTLSv1_listen(ssl: *mut SSL, client: *mut c_void) -> c_int;
+    fn SSL_alloc_buffers(ssl: *mut SSL) -> c_int;
+    fn SSL_free_buffers(ssl: *mut SSL) -> c_int;
     fn BIO_ADDR_new() -> *mut c_void;
     fn BIO_ADDR_free(address: *mut c_void);
 }
@@ -100,6 +103,25 @@ pub(crate) fn handle_timeout(ssl: &SslRef) -> TimeoutOutcome {
         0 => TimeoutOutcome::NotExpired,
         r if r > 0 => TimeoutOutcome::Retransmitted,
         _ => TimeoutOutcome::Failed,
+    }
+}
+
+/// `SSL_alloc_buffers`: allocates the SSL object's record read and write buffers (about 17 KB
+/// each) if they are not there. OpenSSL's DTLS code allocates them when a handshake starts and then
+/// writes into them without checking, so after [`free_buffers`] they must be allocated again
+/// before each call. False when there was no memory.
+pub(crate) fn alloc_buffers(ssl: &SslRef) -> bool {
+    // SAFETY: `ssl` is a live SSL object; the call allocates only what is missing.
+    unsafe { SSL_alloc_buffers(ssl.as_ptr()) == 1 }
+}
+
+/// `SSL_free_buffers`: frees the SSL object's record buffers unless they hold data not yet
+/// processed. `SSL_MODE_RELEASE_BUFFERS` does this by itself for TLS, but not for DTLS.
+pub(crate) fn free_buffers(ssl: &SslRef) {
+    // SAFETY: `ssl` is a live SSL object; OpenSSL 3.0.14 and later free nothing still in use
+    // (CVE-2024-4741 was such a case in earlier 3.0 releases).
+    unsafe {
+        SSL_free_buffers(ssl.as_ptr());
     }
 }
 

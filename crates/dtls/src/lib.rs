@@ -55,6 +55,7 @@ mod config;
 mod context;
 mod error;
 mod ffi;
+mod handshakes;
 mod records;
 pub mod secure;
 mod session;

@@ -10,10 +10,16 @@
 //! goes through the same exchange and, once its cookie verifies, replaces the old session (RFC
 //! 6347 §4.2.8): a device that vanished without closing (deep sleep, a NAT rebinding) can always
 //! come back. Sessions idle for [`ServerLimits::idle_timeout`] are dropped; at most
-//! [`ServerLimits::max_handshakes`] handshakes and [`ServerLimits::max_sessions`] sessions are
-//! kept, and a verified ClientHello past either limit is dropped (the client retransmits).
+//! [`ServerLimits::max_sessions`] sessions are kept, and a verified ClientHello past that limit is
+//! dropped (the client retransmits).
+//!
+//! A handshake proves nothing until it finishes, so it is kept only for
+//! [`ServerLimits::handshake_timeout`], and the handshake slots are shared fairly between source
+//! addresses (`handshakes.rs`): a flood of ClientHellos that return their cookie neither fills
+//! the server's memory nor keeps a device with the key out.
 
 use crate::ffi::Listened;
+use crate::handshakes::{shrink_if_sparse, Admission, Handshakes};
 use crate::records::starts_with_client_hello;
 use crate::{context, Config, DtlsSession, Error, Event, PskLookup, SessionFailure, State};
 use nbmodem_clock::Instant;
@@ -22,6 +28,10 @@ use openssl::ssl::SslContext;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// After this many handshakes dropped unfinished (a flood's), or once none is left, the freed
+/// memory is handed back to the system: about 44 KB a handshake, 11 MB for this many.
+const TRIM_AFTER_DROPPED_HANDSHAKES: usize = 256;
 
 /// Which side of the handshakes this node takes.
 #[derive(Clone)]
@@ -39,6 +49,15 @@ pub struct ServerLimits {
     pub max_sessions: usize,
     /// Sessions whose handshake is not finished.
     pub max_handshakes: usize,
+    /// Unfinished handshakes one source (an IPv4 address, or an IPv6 /64) may hold at once. When
+    /// every slot is taken, a verified ClientHello from a source holding fewer takes the oldest
+    /// handshake of the source holding the most.
+    pub max_handshakes_per_source: usize,
+    /// A handshake not finished this long after its ClientHello returned the cookie is dropped
+    /// ([`SessionFailure::TimedOut`]). Leaves time for three retransmissions of the server's
+    /// flight (at 1, 3 and 7 s) and for NB-IoT round trips of several seconds; the retransmission
+    /// budget of [`Config`] alone would hold it for two minutes.
+    pub handshake_timeout: Duration,
     /// A session with no datagram either way for this long is dropped. Well above the LwM2M
     /// lifetimes devices use (a day by default), so that a device updating its registration keeps
     /// its session.
@@ -50,6 +69,8 @@ impl Default for ServerLimits {
         ServerLimits {
             max_sessions: 100_000,
             max_handshakes: 1_000,
+            max_handshakes_per_source: 100,
+            handshake_timeout: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(7 * 86_400),
         }
     }
@@ -89,6 +110,10 @@ pub struct SecureNode<N> {
     /// The server's listening session: it answers ClientHellos until one verifies.
     listener: Option<DtlsSession>,
     peers: HashMap<SocketAddr, Peer>,
+    /// The server's unfinished handshakes (a client's are bounded by its own retransmissions).
+    handshakes: Handshakes,
+    /// Handshakes dropped unfinished since freed memory was last handed back.
+    dropped_handshakes: usize,
     /// Peers whose session was touched since their output was last collected.
     dirty: BTreeSet<SocketAddr>,
     /// Peers whose session has a timer running (a handshake).
@@ -109,6 +134,8 @@ impl<N: DatagramNode> SecureNode<N> {
             server_context: None,
             listener: None,
             peers: HashMap::new(),
+            handshakes: Handshakes::default(),
+            dropped_handshakes: 0,
             dirty: BTreeSet::new(),
             timed: BTreeSet::new(),
             next_sweep: None,
@@ -146,6 +173,11 @@ impl<N: DatagramNode> SecureNode<N> {
     /// How many peers have a session, established or handshaking.
     pub fn session_count(&self) -> usize {
         self.peers.len()
+    }
+
+    /// How many of those a server holds with an unfinished handshake.
+    pub fn handshake_count(&self) -> usize {
+        self.handshakes.len()
     }
 
     /// What happened to the sessions since the last call.
@@ -273,8 +305,9 @@ impl<N: DatagramNode> SecureNode<N> {
                 }
                 self.listener = Some(listener);
             }
-            Listened::Verified if self.room_for(from) => {
+            Listened::Verified if self.make_room_for(from) => {
                 let last_active = now;
+                self.handshakes.insert(from, now);
                 let replaced = self.peers.insert(
                     from,
                     Peer {
@@ -294,15 +327,43 @@ impl<N: DatagramNode> SecureNode<N> {
         }
     }
 
-    /// Whether a new session for `peer` fits the limits (replacing its own does).
-    fn room_for(&self, peer: SocketAddr) -> bool {
-        let handshakes = self
-            .peers
-            .values()
-            .filter(|p| p.session.state() == State::Handshaking)
-            .count();
+    /// Whether a new handshake from `peer` (which has no handshake in progress) fits the limits,
+    /// once another source's handshake is dropped if that is fair. Replacing its own established
+    /// session does not count against `max_sessions`.
+    fn make_room_for(&mut self, peer: SocketAddr) -> bool {
         let sessions = self.peers.len() - usize::from(self.peers.contains_key(&peer));
-        handshakes < self.limits.max_handshakes && sessions < self.limits.max_sessions
+        if sessions >= self.limits.max_sessions {
+            return false;
+        }
+        match self.handshakes.admission(peer, &self.limits) {
+            Admission::Admit => true,
+            Admission::AdmitDisplacing(victim) => {
+                tracing::debug!("DTLS handshake with {victim} dropped for one from {peer}");
+                self.end_handshake(victim, SessionFailure::Displaced);
+                true
+            }
+            Admission::Refuse => false,
+        }
+    }
+
+    /// Drops the unfinished handshake of `peer`, and says why.
+    fn end_handshake(&mut self, peer: SocketAddr, cause: SessionFailure) {
+        self.forget(peer);
+        self.events.push_back(SecureEvent::Failed { peer, cause });
+        self.dropped_handshakes += 1;
+        if self.dropped_handshakes >= TRIM_AFTER_DROPPED_HANDSHAKES || self.handshakes.len() == 0 {
+            self.dropped_handshakes = 0;
+            give_memory_back();
+        }
+    }
+
+    /// Drops everything kept for `peer`.
+    fn forget(&mut self, peer: SocketAddr) {
+        self.peers.remove(&peer);
+        shrink_if_sparse(&mut self.peers);
+        self.handshakes.remove(peer);
+        self.timed.remove(&peer);
+        self.dirty.remove(&peer);
     }
 
     /// A new server session on the shared context (`None` for a client node).
@@ -327,7 +388,10 @@ impl<N: DatagramNode> SecureNode<N> {
         while let Some(event) = entry.session.poll_event() {
             match event {
                 Event::Received(data) => received.push(data),
-                Event::Connected => self.events.push_back(SecureEvent::Connected { peer }),
+                Event::Connected => {
+                    self.handshakes.remove(peer);
+                    self.events.push_back(SecureEvent::Connected { peer });
+                }
                 Event::Closed => {
                     ended = true;
                     self.events.push_back(SecureEvent::Closed { peer });
@@ -353,9 +417,7 @@ impl<N: DatagramNode> SecureNode<N> {
                     payload,
                 });
             }
-            self.peers.remove(&peer);
-            self.timed.remove(&peer);
-            self.dirty.remove(&peer);
+            self.forget(peer);
         }
     }
 
@@ -371,9 +433,7 @@ impl<N: DatagramNode> SecureNode<N> {
             .collect();
         for peer in stale {
             tracing::debug!("DTLS session with {peer} idle too long: dropped");
-            self.peers.remove(&peer);
-            self.timed.remove(&peer);
-            self.dirty.remove(&peer);
+            self.forget(peer);
             self.events.push_back(SecureEvent::Closed { peer });
         }
         self.next_sweep = (!self.peers.is_empty()).then(|| now + self.sweep_interval());
@@ -416,6 +476,7 @@ impl<N: DatagramNode> DatagramNode for SecureNode<N> {
             .iter()
             .filter_map(|peer| self.peers.get(peer)?.session.poll_timeout())
             .chain(self.inner.poll_timeout())
+            .chain(self.handshakes.next_expiry(&self.limits))
             .chain(self.next_sweep)
             .min()
     }
@@ -441,10 +502,25 @@ impl<N: DatagramNode> DatagramNode for SecureNode<N> {
             self.dirty.insert(peer);
             self.deliver(peer);
         }
+        for peer in self.handshakes.expired(now, &self.limits) {
+            tracing::debug!("DTLS handshake with {peer} not finished in time: dropped");
+            self.end_handshake(peer, SessionFailure::TimedOut);
+        }
         if self.next_sweep.is_some_and(|at| at <= now) {
             self.sweep();
         }
         self.pump();
         self.schedule_sweep();
+    }
+}
+
+/// Hands the free pages of the heap back to the system. glibc returns only the top of its heap by
+/// itself, and a flood's handshakes are freed among longer-lived allocations, so without this the
+/// process would keep the flood's size after it ended.
+fn give_memory_back() {
+    // SAFETY: malloc_trim only releases pages the allocator holds free.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

@@ -64,7 +64,6 @@ pub struct DtlsSession {
     events: VecDeque<Event>,
     peer_identity: Option<Vec<u8>>,
     cipher_suite: Option<&'static str>,
-    read_buf: Vec<u8>,
     /// A server session's peer address, which its cookies are bound to (empty for a session used
     /// without [`DtlsSession::listen`]).
     peer: Vec<u8>,
@@ -90,7 +89,7 @@ impl DtlsSession {
         let ctx = context::client(identity, psk, &config)?;
         let mut session = Self::new(&ctx, Role::Client, config)?;
         session.advance_handshake();
-        session.sync_timer(now);
+        session.settle(now);
         Ok(session)
     }
 
@@ -132,7 +131,6 @@ impl DtlsSession {
             events: VecDeque::new(),
             peer_identity: None,
             cipher_suite: None,
-            read_buf: vec![0; MAX_RECORD_PLAINTEXT],
             peer: Vec::new(),
         })
     }
@@ -142,15 +140,17 @@ impl DtlsSession {
     /// HelloVerifyRequest (ready for [`poll_transmit`](Self::poll_transmit)); one with a valid
     /// cookie starts the handshake in this session, which then belongs to `peer`.
     pub(crate) fn listen(&mut self, now: Instant, peer: &[u8], datagram: &[u8]) -> Listened {
+        if self.before_openssl().is_err() {
+            return Listened::Failed;
+        }
         self.stream.get_mut().push_inbound(datagram);
-        discard_stale_errors();
         let listened = context::with_peer(peer, || ffi::listen(self.stream.ssl()));
         self.stream.get_mut().discard_inbound();
         if listened == Listened::Verified {
             self.peer = peer.to_vec();
             self.as_own_peer(|session| session.advance_handshake());
-            self.sync_timer(now);
         }
+        self.settle(now);
         listened
     }
 
@@ -188,7 +188,7 @@ impl DtlsSession {
             self.read_application_data();
         }
         self.stream.get_mut().discard_inbound();
-        self.sync_timer(now);
+        self.settle(now);
     }
 
     /// Sends one message (one DTLS record, one datagram). Before the handshake completes the
@@ -217,7 +217,7 @@ impl DtlsSession {
             }
             State::Connected => {
                 let written = self.write_record(plaintext);
-                self.sync_timer(now);
+                self.settle(now);
                 written
             }
             State::Closed | State::Failed => Err(Error::NotOpen),
@@ -250,12 +250,16 @@ impl DtlsSession {
             self.give_up();
             return;
         }
-        discard_stale_errors();
+        if let Err(reason) = self.before_openssl() {
+            return self.fail_with(reason);
+        }
         match ffi::handle_timeout(self.stream.ssl()) {
-            TimeoutOutcome::Retransmitted => self.sync_timer(now),
+            TimeoutOutcome::Retransmitted => {}
             TimeoutOutcome::NotExpired => self.timer.declined(now),
             TimeoutOutcome::Failed => self.fail_with(ErrorStack::get().to_string()),
         }
+        // A declined attempt left OpenSSL's timer as it was: settling keeps the new deadline.
+        self.settle(now);
     }
 
     /// Sends close_notify if connected, and closes the session (an [`Event::Closed`] follows).
@@ -312,7 +316,9 @@ impl DtlsSession {
     }
 
     fn advance_handshake(&mut self) {
-        discard_stale_errors();
+        if let Err(reason) = self.before_openssl() {
+            return self.fail(SessionFailure::Handshake(reason));
+        }
         match self.stream.do_handshake() {
             Ok(()) => self.on_connected(),
             Err(e) if would_block(&e) => {}
@@ -340,12 +346,18 @@ impl DtlsSession {
     /// never come out of OpenSSL: DTLS drops them silently.
     fn read_application_data(&mut self) {
         while self.state == State::Connected {
-            discard_stale_errors();
-            match self.stream.ssl_read(&mut self.read_buf) {
+            if let Err(reason) = self.before_openssl() {
+                return self.fail(SessionFailure::Connection(reason));
+            }
+            // A buffer per record rather than one per session: most sessions are idle most of
+            // the time, and a record's buffer becomes its message.
+            let mut message = vec![0; MAX_RECORD_PLAINTEXT];
+            match self.stream.ssl_read(&mut message) {
                 // SSL_read never hands out empty records; stop rather than spin if it ever does.
                 Ok(0) => break,
                 Ok(len) => {
-                    let message = self.read_buf[..len].to_vec();
+                    message.truncate(len);
+                    message.shrink_to_fit();
                     self.events.push_back(Event::Received(message));
                 }
                 Err(e) if e.code() == ErrorCode::ZERO_RETURN => {
@@ -358,7 +370,10 @@ impl DtlsSession {
     }
 
     fn write_record(&mut self, plaintext: &[u8]) -> Result<(), Error> {
-        discard_stale_errors();
+        if let Err(reason) = self.before_openssl() {
+            self.fail(SessionFailure::Connection(reason));
+            return Err(Error::NotOpen);
+        }
         // A DTLS write sends the whole record or nothing: there is no partial count to handle.
         match self.stream.ssl_write(plaintext) {
             Ok(_) => Ok(()),
@@ -370,10 +385,14 @@ impl DtlsSession {
     }
 
     fn send_close_notify(&mut self) {
-        discard_stale_errors();
+        if let Err(reason) = self.before_openssl() {
+            debug!(reason, "close_notify not sent");
+            return;
+        }
         if let Err(e) = self.stream.shutdown() {
             debug!(error = %e, "close_notify not sent");
         }
+        ffi::free_buffers(self.stream.ssl());
     }
 
     /// Our retransmission budget ran out.
@@ -406,12 +425,27 @@ impl DtlsSession {
         self.events.push_back(event);
     }
 
-    /// Re-arms our retransmission timer after a call into OpenSSL.
-    fn sync_timer(&mut self, now: Instant) {
+    /// Readies OpenSSL for a call: empties its error queue, and allocates the record buffers that
+    /// [`settle`](Self::settle) gave back (OpenSSL's DTLS code writes into them without looking
+    /// whether they are there). An error when there is no memory for them.
+    fn before_openssl(&self) -> Result<(), String> {
+        discard_stale_errors();
+        if ffi::alloc_buffers(self.stream.ssl()) {
+            Ok(())
+        } else {
+            Err("no memory for OpenSSL's record buffers".to_string())
+        }
+    }
+
+    /// After a call into OpenSSL: re-arms our retransmission timer, and gives OpenSSL's record
+    /// buffers back (about 34 KB a session, which would otherwise stay with every idle session and
+    /// every unfinished handshake).
+    fn settle(&mut self, now: Instant) {
         if self.is_open() {
             let armed = ffi::timer_armed(self.stream.ssl());
             self.timer.sync(now, armed);
         }
+        ffi::free_buffers(self.stream.ssl());
     }
 }
 

@@ -415,6 +415,7 @@ fn idle_sessions_expire_and_limits_hold() {
         max_sessions: 2,
         max_handshakes: 2,
         idle_timeout: Duration::from_secs(600),
+        ..ServerLimits::default()
     };
     let mut net = network(KEY);
     let server = net.node::<Node>(addr(SERVER)).unwrap();
@@ -489,4 +490,109 @@ fn a_client_hello_with_a_cookie_of_another_length_is_refused_without_harm() {
     }
     server.handle_datagram(now, addr(CLIENT), &datagram);
     assert_eq!(server.session_count(), 0);
+}
+
+/// `count` ClientHellos that return their cookie (issue 16), straight into the server node: hello
+/// `i` comes from port 1024 + i / n of `sources[i % n]`. Each sender has no key and answers
+/// nothing after its hello; what the server sends it is dropped.
+fn flood_of_cookie_returning_hellos(net: &mut SimNetwork, sources: &[[u8; 4]], count: usize) {
+    let now = net.now();
+    let server = net.node::<Node>(addr(SERVER)).unwrap();
+    for i in 0..count {
+        let port = 1024 + (i / sources.len()) as u16;
+        let from = SocketAddr::from((sources[i % sources.len()], port));
+        let mut intruder = DtlsSession::client(now, b"intruder", b"no key").unwrap();
+        for _ in 0..2 {
+            let Some(hello) = intruder.poll_transmit() else {
+                break;
+            };
+            server.handle_datagram(now, from, &hello);
+            while let Some(answer) = server.poll_transmit() {
+                intruder.handle_datagram(now, &answer.payload);
+            }
+        }
+    }
+}
+
+/// 127.0.9.x, the flood's addresses.
+fn flood_sources(n: u8) -> Vec<[u8; 4]> {
+    (1..=n).map(|x| [127, 0, 9, x]).collect()
+}
+
+#[test]
+fn a_flood_of_cookie_returning_hellos_from_one_address_locks_no_device_out() {
+    let mut net = network(KEY);
+    flood_of_cookie_returning_hellos(&mut net, &flood_sources(1), 1_100);
+    let server = net.node::<Node>(addr(SERVER)).unwrap();
+    assert!(
+        server.session_count() <= 100,
+        "one address holds at most its share of the handshake slots: {}",
+        server.session_count()
+    );
+    assert!(
+        request_gets_through(&mut net, addr(CLIENT)),
+        "the device with the key connects during the flood"
+    );
+}
+
+#[test]
+fn a_flood_from_many_addresses_yields_slots_to_a_device_with_the_key() {
+    let twenty = flood_sources(20);
+    let one_each: Vec<[u8; 4]> = (0..1_100u16)
+        .map(|i| [127, 1, (i >> 8) as u8, i as u8])
+        .collect();
+    // 20 addresses fill the 1 000 slots with 50 handshakes each; 1 100 addresses, with one each.
+    for sources in [twenty, one_each] {
+        let mut net = network(KEY);
+        flood_of_cookie_returning_hellos(&mut net, &sources, 1_100);
+        assert_eq!(
+            net.node::<Node>(addr(SERVER)).unwrap().session_count(),
+            1_000
+        );
+        server_events(&mut net);
+        assert!(
+            request_gets_through(&mut net, addr(CLIENT)),
+            "the device takes the slot of an unfinished handshake"
+        );
+        let events = server_events(&mut net);
+        assert!(
+            events.contains(&SecureEvent::Connected { peer: addr(CLIENT) }),
+            "{events:?}"
+        );
+        assert!(
+            events.iter().any(|e| matches!(
+                e,
+                SecureEvent::Failed {
+                    cause: nbmodem_dtls::SessionFailure::Displaced,
+                    ..
+                }
+            )),
+            "{events:?}"
+        );
+    }
+}
+
+#[test]
+fn unfinished_handshakes_expire_within_seconds() {
+    let mut net = network(KEY);
+    assert!(request_gets_through(&mut net, addr(CLIENT)));
+    flood_of_cookie_returning_hellos(&mut net, &flood_sources(20), 1_100);
+    assert!(net.node::<Node>(addr(SERVER)).unwrap().session_count() > 900);
+    server_events(&mut net);
+    net.run_for(ServerLimits::default().handshake_timeout + Duration::from_secs(1));
+    let server = net.node::<Node>(addr(SERVER)).unwrap();
+    assert_eq!(server.handshake_count(), 0);
+    assert_eq!(server.session_count(), 1, "the device's session stays");
+    let events = server_events(&mut net);
+    assert!(
+        events.iter().all(|e| matches!(
+            e,
+            SecureEvent::Failed {
+                cause: nbmodem_dtls::SessionFailure::TimedOut,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    assert!(request_gets_through(&mut net, addr(CLIENT)));
 }
