@@ -560,7 +560,8 @@ fn input_before_boot_is_all_answered_the_host_waiting_beyond_the_bound() {
     for blank in [60_000, 200_000] {
         let input = format!("{}AT+CGSN=1\r", "\r".repeat(blank));
         let out = stdio_session(data.path(), "BC25", &input);
-        assert!(out.contains("+CGSN: 865975030000001"), "{blank}: {out:?}");
+        let end = &out[out.len().saturating_sub(200)..];
+        assert!(out.contains("+CGSN: 865975030000001"), "{blank}: …{end:?}");
     }
     // The issue's reproduction: 64 KiB of AT lines at once, each answered (7 282 of 21 845 were).
     let lines = 65_536 / 3;

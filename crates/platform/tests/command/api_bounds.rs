@@ -84,12 +84,25 @@ fn connections_beyond_the_cap_get_503_and_the_control_port_stays_reachable() {
     // as the platform may have files would, uncapped, leave it none for the control port.
     let dir = tempfile::tempdir().unwrap();
     let platform = Platform::start_with_file_limit(dir.path(), &[], 320);
+    // One hang guard for all: without the cap, the platform stops accepting, connections wait
+    // in the listen queue and reads wait for answers; once the guard is past, the rest fail
+    // at once.
+    let guard = std::time::Instant::now() + HANG_GUARD;
+    let left = || {
+        let left = guard.saturating_duration_since(std::time::Instant::now());
+        left.max(Duration::from_millis(1))
+    };
     let flood: Vec<TcpStream> = (0..640)
-        .filter_map(|_| TcpStream::connect(platform.api).ok())
+        .filter_map(|_| TcpStream::connect_timeout(&platform.api, left()).ok())
         .collect();
+    assert_eq!(
+        flood.len(),
+        640,
+        "every connection is taken, and answered if refused"
+    );
     let mut refused = 0;
     for mut stream in flood.iter().rev().take(100) {
-        stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+        stream.set_read_timeout(Some(left())).unwrap();
         let mut answer = String::new();
         let _ = stream.read_to_string(&mut answer);
         if answer.starts_with("HTTP/1.1 503") && answer.contains("too many connections") {
