@@ -4,15 +4,20 @@
 //!
 //! Both share the module. The network loop steps it on datagrams and timers and tells the AT
 //! front-end after each step; the front-end writes what the module wrote to the host, and hands
-//! the module what the host types. A host that is slow to read holds up only the front-end: the
-//! module's timers keep running, and its output buffer drops its oldest bytes when full.
+//! the module what the host types.
+//!
+//! Back-pressure, not loss: the host's input is typed in a line at a time, and the module's
+//! output is written to the host whenever it reaches [`FLUSH_AT`] bytes, so that a host that
+//! sends faster than it reads gets every answer (the module's own bound, `MAX_OUTPUT`, is for a
+//! host that reads nothing at all). At most [`MAX_HELD`] bytes of input wait to be typed in;
+//! beyond that the front-end stops reading, and the host's writes wait. Input is held the same
+//! way while the module boots (or reboots on a command), so that a script piping commands into a
+//! freshly started module is answered. A host that disconnects with input not yet typed in loses
+//! it, and the console says so: a new connection's commands are not mixed with the old one's.
+//! A host that is slow to read holds up only the front-end: the module's timers keep running.
 //!
 //! With a trace or a capture, what the module's taps saw is handed to the writer thread
 //! ([`CaptureThread`]) after each step, beside its output.
-//!
-//! Bytes a host sends before the module has booted are held (up to [`MAX_HELD`]) and delivered
-//! once it has, so that a script piping commands into a freshly started module is not answered
-//! with silence.
 
 use crate::capture::CaptureThread;
 use crate::console::Terminal;
@@ -28,9 +33,12 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
-/// The most input held for a module that has not booted yet; more is lost, as on a UART whose
-/// other end is not running.
+/// The most input read from the host and not yet typed in; the host's writes wait beyond it.
 pub const MAX_HELD: usize = 64 * 1024;
+
+/// Output the module may gather before it is written to the host and typing in stops meanwhile:
+/// half its bound, so that no answer to the line just typed can overflow it.
+const FLUSH_AT: usize = nbmodem_module::MAX_OUTPUT / 2;
 
 /// The connected host: its input ends before its output does when stdin reaches end of file.
 struct Host {
@@ -67,7 +75,7 @@ pub async fn run(
         stepped,
         port,
         host: None,
-        held: Vec::new(),
+        input: Vec::new(),
         capture: capture.as_ref(),
     };
     let outcome = tokio::select! {
@@ -93,8 +101,8 @@ struct FrontEnd<'a> {
     stepped: Arc<Notify>,
     port: Port,
     host: Option<Host>,
-    /// Input that came before the module booted.
-    held: Vec<u8>,
+    /// Input read from the host and not yet typed in.
+    input: Vec<u8>,
     capture: Option<&'a CaptureThread>,
 }
 
@@ -103,34 +111,30 @@ impl FrontEnd<'_> {
         let mut buf = vec![0u8; 8192];
         loop {
             self.write_output().await;
-            if !self.held.is_empty() && self.with_module(|m| m.is_ready()) {
-                let held = std::mem::take(&mut self.held);
-                self.type_in(&held);
+            if !self.input.is_empty() && self.with_module(|m| m.is_ready()) {
+                self.type_in();
+                // Lets the network loop, which shares this task, act on what was typed.
+                tokio::task::yield_now().await;
                 continue;
             }
             let input_closed = self.host.as_ref().is_some_and(|h| h.reader.is_none());
-            if input_closed && self.held.is_empty() && self.port.ends_with_connection() {
+            if input_closed && self.input.is_empty() && self.port.ends_with_connection() {
                 return Ok(());
             }
+            let room = self.input.len() < MAX_HELD;
             tokio::select! {
                 accepted = self.port.accept(), if self.host.is_none() => {
                     let (reader, writer) = accepted?;
                     self.host = Some(Host { reader: Some(reader), writer });
                 }
-                read = read_host(&mut self.host, &mut buf) => match read {
-                    Ok(n) if n > 0 => {
-                        if self.with_module(|m| m.is_ready()) {
-                            self.type_in(&buf[..n]);
-                        } else {
-                            self.hold(&buf[..n]);
-                        }
-                    }
+                read = read_host(&mut self.host, &mut buf), if room => match read {
+                    Ok(n) if n > 0 => self.input.extend_from_slice(&buf[..n]),
                     _ if self.port.ends_with_connection() => {
                         if let Some(h) = self.host.as_mut() {
                             h.reader = None;
                         }
                     }
-                    _ => self.host = None,
+                    _ => self.disconnected(),
                 },
                 () = self.stepped.notified() => {}
             }
@@ -141,21 +145,37 @@ impl FrontEnd<'_> {
         f(lock(&self.node).module_mut())
     }
 
-    /// Hands the module what the host typed, and lets the network loop act on what it did.
-    fn type_in(&mut self, bytes: &[u8]) {
-        self.with_module(|m| m.receive(bytes, RealClock.now()));
+    /// Types the waiting input in, a line at a time, until it is all typed, the module's output
+    /// is due to be written, or a command rebooted the module; then lets the network loop act on
+    /// what it did.
+    fn type_in(&mut self) {
+        let typed = self.with_module(|m| {
+            let mut typed = 0;
+            while typed < self.input.len() && m.is_ready() && m.output_len() < FLUSH_AT {
+                let rest = &self.input[typed..];
+                let line = rest
+                    .iter()
+                    .position(|&b| b == b'\r' || b == b'\n')
+                    .map_or(rest.len(), |end| end + 1);
+                m.receive(&rest[..line], RealClock.now());
+                typed += line;
+            }
+            typed
+        });
+        self.input.drain(..typed);
         self.wake.notify_one();
     }
 
-    fn hold(&mut self, bytes: &[u8]) {
-        let room = MAX_HELD.saturating_sub(self.held.len());
-        if bytes.len() > room {
-            tracing::warn!(
-                "{} bytes typed before the module booted were lost",
-                bytes.len() - room
-            );
+    /// The host went away: what it sent and was not typed in yet is lost, and said so.
+    fn disconnected(&mut self) {
+        self.host = None;
+        if !self.input.is_empty() {
+            self.terminal.line(&format!(
+                "AT port: {} bytes the host sent were not typed in: it disconnected",
+                self.input.len()
+            ));
+            self.input.clear();
         }
-        self.held.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
     /// Writes what the module wrote to the host (with no host connected it is lost, as on a
@@ -173,7 +193,7 @@ impl FrontEnd<'_> {
                 h.writer.flush().await
             };
             if written.await.is_err() {
-                self.host = None;
+                self.disconnected();
             }
         }
         for notice in notices {

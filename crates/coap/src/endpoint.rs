@@ -22,6 +22,12 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// The longest token a CoAP message carries (RFC 7252 §3: token lengths 9 to 15 are reserved).
+pub const MAX_TOKEN: usize = 8;
+
+/// The largest Observe sequence number: the option holds at most 3 bytes (RFC 7641 §4.4).
+pub const MAX_SEQUENCE: u32 = 0x00FF_FFFF;
+
 /// The token of a request we sent: at most 8 bytes (RFC 7252 §3), kept without a heap
 /// allocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,7 +39,7 @@ pub(crate) struct Token {
 impl Token {
     /// The token `token`, cut to its first 8 bytes (no CoAP message carries a longer one).
     pub(crate) fn new(token: &[u8]) -> Token {
-        let len = token.len().min(8);
+        let len = token.len().min(MAX_TOKEN);
         let mut bytes = [0; 8];
         bytes[..len].copy_from_slice(&token[..len]);
         Token {

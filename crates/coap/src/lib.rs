@@ -17,7 +17,7 @@ mod server;
 
 pub use endpoint::{
     CancelReason, Endpoint, EndpointConfig, Event, ExchangeError, IncomingId, ObservationId,
-    RequestId,
+    RequestId, MAX_SEQUENCE, MAX_TOKEN,
 };
 pub use message::{Method, Request, Response, Status};
 pub use nbmodem_net::{DatagramNode, Transmit};

@@ -2,7 +2,9 @@
 //! bodies in both directions, and observations of our resources (RFC 7641 §4).
 
 use crate::block::{valid_size, BadBlock, Block, Refused};
-use crate::endpoint::{CancelReason, Endpoint, Event, IncomingId, ObservationId, Purpose};
+use crate::endpoint::{
+    CancelReason, Endpoint, Event, IncomingId, ObservationId, Purpose, MAX_SEQUENCE, MAX_TOKEN,
+};
 use crate::message::{Request, Response, Status};
 use coap_lite::option_value::OptionValueU32;
 use coap_lite::{CoapOption, MessageClass, Packet};
@@ -289,11 +291,17 @@ impl Endpoint {
 
     /// Takes an observation saved by [`Endpoint::saved_observation`] (of this endpoint or an
     /// earlier one) back: its next notification goes on the same token, with the next sequence
-    /// number, as if it had never been interrupted.
-    pub fn restore_observation(&mut self, saved: SavedObservation) -> ObservationId {
+    /// number, as if it had never been interrupted. `None`, and nothing restored, for a token
+    /// longer than [`MAX_TOKEN`] bytes: no CoAP message can carry it (coap-lite would panic on
+    /// one of 16 bytes or more). A sequence number past the Observe option's 24 bits goes on from
+    /// its low 24 bits.
+    pub fn restore_observation(&mut self, saved: SavedObservation) -> Option<ObservationId> {
+        if saved.token.len() > MAX_TOKEN {
+            return None;
+        }
         let slot = (saved.peer, saved.token.clone());
         if let Some(&id) = self.observation_tokens.get(&slot) {
-            return id;
+            return Some(id);
         }
         let id = ObservationId(self.next_id());
         self.observations.insert(
@@ -301,13 +309,13 @@ impl Endpoint {
             ServerObservation {
                 peer: saved.peer,
                 token: saved.token,
-                sequence: saved.sequence,
+                sequence: saved.sequence & MAX_SEQUENCE,
                 key: saved.resource,
                 recent_non: VecDeque::new(),
             },
         );
         self.observation_tokens.insert(slot, id);
-        id
+        Some(id)
     }
 
     /// Ends an observation from our side, without telling the observer (it will get no more

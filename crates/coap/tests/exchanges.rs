@@ -803,7 +803,7 @@ fn an_observation_saved_before_a_restart_goes_on_after_it() {
         seed: 5,
         ..exact(2, 4)
     });
-    let restored = link.server.restore_observation(saved.clone());
+    let restored = link.server.restore_observation(saved.clone()).unwrap();
     let sequence = link.server.notify(
         link.now,
         restored,
@@ -817,7 +817,40 @@ fn an_observation_saved_before_a_restart_goes_on_after_it() {
         matches!(last, Event::Notification { id, response } if *id == request && response.payload == b"3"),
         "{last:?}"
     );
-    assert_eq!(link.server.restore_observation(saved), restored, "once");
+    assert_eq!(
+        link.server.restore_observation(saved),
+        Some(restored),
+        "once"
+    );
+}
+
+/// A saved token longer than any CoAP message carries (coap-lite panicked on 16 bytes) is
+/// refused, not restored; a sequence past the Observe option's 24 bits goes on from its low bits.
+#[test]
+fn a_saved_observation_out_of_coap_limits_is_refused_or_brought_within_them() {
+    let mut link = Link::new(exact(2, 4), exact(2, 4));
+    let (_, observation) = observe(&mut link);
+    let saved = link.server.saved_observation(observation).unwrap();
+    let mut server = Endpoint::new(exact(2, 4));
+    for length in [9, 16, 40] {
+        let long = SavedObservation {
+            token: vec![0xab; length],
+            ..saved.clone()
+        };
+        assert_eq!(server.restore_observation(long), None, "{length} bytes");
+    }
+    let past_24_bits = SavedObservation {
+        sequence: u32::MAX,
+        ..saved
+    };
+    let restored = server.restore_observation(past_24_bits).unwrap();
+    let sequence = server.notify(
+        link.now,
+        restored,
+        Response::new(Status::Content).with_payload(0, b"4".to_vec()),
+        false,
+    );
+    assert_eq!(sequence, Some(0));
 }
 
 #[test]

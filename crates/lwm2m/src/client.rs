@@ -556,9 +556,12 @@ impl Lwm2mClient {
     }
 
     /// Takes an observation of `path` saved by [`Lwm2mClient::saved_observation`] back, so that
-    /// [`Lwm2mClient::notify`] and value changes notify on it.
-    pub fn restore_observation(&mut self, path: Path, saved: SavedObservation) {
-        let id = self.endpoint.restore_observation(saved);
+    /// [`Lwm2mClient::notify`] and value changes notify on it. False, and nothing restored, when
+    /// its token is longer than a CoAP message carries (see [`Endpoint::restore_observation`]).
+    pub fn restore_observation(&mut self, path: Path, saved: SavedObservation) -> bool {
+        let Some(id) = self.endpoint.restore_observation(saved) else {
+            return false;
+        };
         self.observations.retain(|o| o.id != id);
         self.observations.push(Observation {
             id,
@@ -567,6 +570,7 @@ impl Lwm2mClient {
             last_sent: self.now,
             changed: false,
         });
+        true
     }
 
     /// Sends the notifications that are due: changed values past `pmin`, and `pmax` expiries.

@@ -716,7 +716,7 @@ fn a_saved_observation_notifies_from_a_restarted_client() {
     // Message IDs start elsewhere after a restart (the server still remembers the old ones).
     let coap = EndpointConfig { seed: 77, ..coap() };
     let mut restarted = Lwm2mClient::new(config, objects(), coap);
-    restarted.restore_observation(path("/19/0/0"), saved);
+    assert!(restarted.restore_observation(path("/19/0/0"), saved));
     assert!(restarted.is_observed(path("/19/0/0")));
     world.net.attach(addr(CLIENT), restarted);
     let now = world.net.now();

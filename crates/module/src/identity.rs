@@ -59,6 +59,16 @@ pub fn check_imei(imei: &str) -> Result<(), IdentityError> {
     }
 }
 
+/// An ICCID: 19 or 20 hexadecimal digits.
+pub fn check_iccid(iccid: &str) -> Result<(), IdentityError> {
+    let iccid_ok = matches!(iccid.len(), 19 | 20) && iccid.bytes().all(|b| b.is_ascii_hexdigit());
+    if iccid_ok {
+        Ok(())
+    } else {
+        Err(IdentityError::Iccid(iccid.to_string()))
+    }
+}
+
 /// The SIM card in the module.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sim {
@@ -71,11 +81,7 @@ impl Sim {
         if !is_digits(imsi, 15) {
             return Err(IdentityError::Imsi(imsi.to_string()));
         }
-        let iccid_ok =
-            matches!(iccid.len(), 19 | 20) && iccid.bytes().all(|b| b.is_ascii_hexdigit());
-        if !iccid_ok {
-            return Err(IdentityError::Iccid(iccid.to_string()));
-        }
+        check_iccid(iccid)?;
         Ok(Sim {
             imsi: imsi.to_string(),
             iccid: iccid.to_string(),

@@ -490,6 +490,12 @@ impl Module {
         self.bound_output();
     }
 
+    /// How many bytes of output wait to be taken: a front-end that types in a host's input line
+    /// by line takes them before they reach [`MAX_OUTPUT`].
+    pub fn output_len(&self) -> usize {
+        self.output.len()
+    }
+
     /// Whatever the module has written since the last call.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.output)

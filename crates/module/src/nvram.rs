@@ -154,6 +154,31 @@ impl NvramData {
                 "a state of 0 to 3 and a result of 0 to 9",
             );
         }
+        if self
+            .fota
+            .uri
+            .as_ref()
+            .is_some_and(|uri| uri.len() > MAX_PACKAGE_URI)
+        {
+            let want = format!("a package URI of at most {MAX_PACKAGE_URI} bytes");
+            return bad("fota.uri", &self.fota.uri, &want);
+        }
+        if let Some(kept) = &self.fota_observation {
+            kept.check()
+                .or_else(|want| bad("fota_observation", kept, &want))?;
+        }
+        for (field, registered) in [
+            ("ct_registered", &self.ct_registered),
+            ("cu_registered", &self.cu_registered),
+        ] {
+            if registered.as_ref().is_some_and(|r| !r.is_sound()) {
+                return bad(
+                    field,
+                    registered,
+                    "a revision, a 15-digit IMEI and an ICCID",
+                );
+            }
+        }
         if self.sleep_mode > 2 {
             return bad("sleep_mode", &self.sleep_mode, "0, 1 or 2");
         }
@@ -236,6 +261,26 @@ pub struct KeptObservation {
     pub sequence: u32,
 }
 
+impl KeptObservation {
+    /// Whether the observation is one CoAP can carry: a token of 0 to 8 bytes in hex and a
+    /// sequence number that fits the Observe option (24 bits); what it must be, if not.
+    fn check(&self) -> Result<(), String> {
+        let token = nbmodem_operators::ctiot::decode_hex(&self.token);
+        let token_ok = token.is_some_and(|t| t.len() <= nbmodem_coap::MAX_TOKEN);
+        if token_ok && self.sequence <= nbmodem_coap::MAX_SEQUENCE {
+            return Ok(());
+        }
+        Err(format!(
+            "a token of 0 to {} bytes in hex and a sequence of at most {}",
+            nbmodem_coap::MAX_TOKEN,
+            nbmodem_coap::MAX_SEQUENCE
+        ))
+    }
+}
+
+/// The longest package URI the firmware object takes (protocols.md §5: /5/0/1).
+pub const MAX_PACKAGE_URI: usize = 255;
+
 /// The name of the blob holding the firmware package downloaded so far.
 pub const FOTA_PACKAGE: &str = "fota-package";
 
@@ -247,6 +292,15 @@ pub struct Registered {
     pub imei: String,
     pub iccid: String,
     pub at_ms: u64,
+}
+
+impl Registered {
+    /// Whether every field is one a self-registration could have recorded.
+    fn is_sound(&self) -> bool {
+        crate::identity::check_imei(&self.imei).is_ok()
+            && crate::identity::check_iccid(&self.iccid).is_ok()
+            && Revision::parse(&self.firmware).is_some()
+    }
 }
 
 /// China Mobile DM settings; `None` (or absent) is the factory default.

@@ -3,7 +3,7 @@
 //! and the field; UART output nobody takes is bounded.
 
 use nbmodem_clock::Instant;
-use nbmodem_module::nvram::{MemoryStore, NvramData, NvramStore};
+use nbmodem_module::nvram::{KeptObservation, MemoryStore, NvramData, NvramStore, Registered};
 use nbmodem_module::{find_profile, Module, ModuleConfig, MAX_OUTPUT};
 
 /// A change to a sound store that no command could have made.
@@ -17,6 +17,10 @@ fn store_with(edit: impl FnOnce(&mut NvramData)) -> MemoryStore {
     store
 }
 
+fn kept(token: String, sequence: u32) -> Option<KeptObservation> {
+    Some(KeptObservation { token, sequence })
+}
+
 fn start(store: &MemoryStore) -> Result<Module, String> {
     let config = ModuleConfig::new(find_profile("BC26").unwrap());
     Module::new(config, Box::new(store.clone())).map_err(|e| e.to_string())
@@ -24,7 +28,7 @@ fn start(store: &MemoryStore) -> Result<Module, String> {
 
 #[test]
 fn a_store_with_impossible_values_is_refused_and_left_alone() {
-    let cases: [(&str, Damage); 5] = [
+    let cases: [(&str, Damage); 10] = [
         ("`imei`", Box::new(|d| d.imei = "12".into())),
         ("`sleep_mode`", Box::new(|d| d.sleep_mode = 7)),
         (
@@ -42,6 +46,34 @@ fn a_store_with_impossible_values_is_refused_and_left_alone() {
             "`dm.plmns`",
             Box::new(|d| d.dm.plmns = vec!["4600x".into()]),
         ),
+        // A token of 16 bytes made AT+NCDPOPEN panic inside coap-lite.
+        (
+            "`fota_observation`",
+            Box::new(|d| d.fota_observation = kept("ab".repeat(16), 1)),
+        ),
+        (
+            "`fota_observation`",
+            Box::new(|d| d.fota_observation = kept("0g".into(), 1)),
+        ),
+        (
+            "`fota_observation`",
+            Box::new(|d| d.fota_observation = kept("ab".into(), 1 << 24)),
+        ),
+        (
+            "`fota.uri`",
+            Box::new(|d| d.fota.uri = Some("a".repeat(256))),
+        ),
+        (
+            "`ct_registered`",
+            Box::new(|d| {
+                d.ct_registered = Some(Registered {
+                    firmware: "BC26NBR01A07".into(),
+                    imei: "865975030000001".into(),
+                    iccid: "x".into(),
+                    at_ms: 0,
+                })
+            }),
+        ),
     ];
     for (field, edit) in cases {
         let store = store_with(edit);
@@ -58,6 +90,11 @@ fn a_store_with_impossible_values_is_refused_and_left_alone() {
         );
     }
     assert!(start(&store_with(|_| {})).is_ok(), "a sound store starts");
+    let longest = |d: &mut NvramData| d.fota_observation = kept("ab".repeat(8), (1 << 24) - 1);
+    assert!(
+        start(&store_with(longest)).is_ok(),
+        "an 8-byte token starts"
+    );
 }
 
 #[test]

@@ -27,6 +27,7 @@ pub mod ctiot;
 mod dm;
 pub mod fault;
 mod peek;
+pub mod private;
 pub mod process;
 pub mod record;
 mod registry;

@@ -16,11 +16,11 @@ pub struct DataDirLock {
     _file: File,
 }
 
-/// Takes the data directory `dir` (creating it) for this process; refuses, saying so, when another
+/// Takes the data directory `dir` (creating it, owner-only) for this process; refuses, saying so, when another
 /// process holds it: two modules or two platforms on one NVRAM and one database would overwrite
 /// each other's state.
 pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock> {
-    std::fs::create_dir_all(dir)
+    crate::private::create_dir(dir)
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()

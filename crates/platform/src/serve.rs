@@ -130,6 +130,9 @@ pub struct Bound {
     /// Where the HTTP API listens.
     pub api_address: SocketAddr,
     data: PathBuf,
+    /// The data directory's files whose permissions were tightened at start (see
+    /// [`crate::private`]).
+    tightened: Vec<String>,
 }
 
 /// Opens the database and binds every socket; fails, saying which, when one cannot be had (a
@@ -140,6 +143,10 @@ pub async fn bind(config: ServeConfig) -> Result<Bound> {
             bail!("the {what} {address} is not a loopback address: anyone reaching it could change the platforms");
         }
     }
+    // Before anything opens the database: its files hold device keys.
+    let tightened = crate::private::create_dir(&config.data)
+        .and_then(|()| crate::private::tighten(&config.data))
+        .with_context(|| format!("making {} owner-only", config.data.display()))?;
     for imei in &config.devices {
         crate::ctiot::admin::ensure_device(&config.data, imei)
             .with_context(|| format!("registering {imei} on the CT IoT platforms"))?;
@@ -205,18 +212,22 @@ pub async fn bind(config: ServeConfig) -> Result<Bound> {
         api,
         addresses,
         data: config.data,
+        tightened,
     })
 }
 
 impl Bound {
-    /// Where each server listens, the control port, the database and the module routes.
+    /// A line per file whose permissions were tightened; then where each server listens, the
+    /// control port, the database and the module routes.
     pub fn banner(&self) -> String {
-        banner(
+        let notices = self.tightened.iter().map(|t| format!("notice: {t}\n"));
+        let lines = banner(
             &self.data,
             &self.addresses,
             self.control_address,
             self.api_address,
-        )
+        );
+        notices.collect::<String>() + &lines
     }
 
     /// Serves until `shutdown` completes.

@@ -151,7 +151,8 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir)
+        crate::private::create_dir(data_dir)
+            .and_then(|()| crate::private::create_database_file(data_dir))
             .map_err(|e| StoreError::Directory(data_dir.to_path_buf(), e))?;
         let connection = Connection::open(data_dir.join(DATABASE_FILE))?;
         connection.busy_timeout(BUSY_TIMEOUT)?;

@@ -605,7 +605,11 @@ impl CtIot {
             sequence: kept.sequence,
             resource: format!("{}?", firmware_path(STATE)),
         };
-        client.restore_observation(firmware_path(STATE), saved);
+        // NVRAM's check at start refuses a token CoAP cannot carry; this is the last guard.
+        if !client.restore_observation(firmware_path(STATE), saved) {
+            env.notice("the kept observation's token is too long for CoAP: result not reported");
+            return;
+        }
         client.notify(now, firmware_path(STATE), false);
         let (state, result) = self.firmware_state;
         env.notice(format!(
@@ -625,7 +629,8 @@ impl CtIot {
                 // The confirmable uplink went unacknowledged: it failed, the channel stays.
                 self.con_status = con_status::TIMEOUT;
                 if let (Some(saved), Some(link)) = (self.before_con.take(), self.link.as_mut()) {
-                    link.client().restore_observation(uplink_path(), saved);
+                    // Saved by this endpoint a moment ago: its token is one CoAP carries.
+                    let _ = link.client().restore_observation(uplink_path(), saved);
                 }
                 env.notice("the confirmable uplink was not acknowledged");
                 Self::indicate(env, indication::CON_FAILED);

@@ -17,7 +17,7 @@
 //!
 //! Every failure leaves the old firmware in place and the module working.
 
-use crate::nvram::{BlobChange, FotaRecord, NvramChange, FOTA_PACKAGE};
+use crate::nvram::{BlobChange, FotaRecord, NvramChange, FOTA_PACKAGE, MAX_PACKAGE_URI};
 use crate::profile::{Feature, FotaConfig};
 use crate::radio::Rai;
 use crate::revision::Revision;
@@ -50,9 +50,6 @@ const UPDATE_FAILED: u8 = 255;
 /// The port of a package URI without one (CoAP's).
 const DEFAULT_PORT: u16 = 5683;
 
-/// The longest package URI taken.
-const MAX_URI: usize = 255;
-
 /// Where the package is: the address to send to and the request for it.
 #[derive(Debug, Clone, PartialEq)]
 struct Source {
@@ -63,7 +60,7 @@ struct Source {
 /// Reads a package URI: `coap://host[:port]/path[?query]`, the host a name or an address the
 /// module can reach. The error is the update result: 9 for another scheme, 7 for anything else.
 fn parse_uri(uri: &str, router: &Router) -> Result<Source, u8> {
-    if uri.len() > MAX_URI {
+    if uri.len() > MAX_PACKAGE_URI {
         return Err(result::INVALID_URI);
     }
     let Some((scheme, rest)) = uri.split_once("://") else {
@@ -487,7 +484,7 @@ mod tests {
         for (uri, expected) in refused {
             assert_eq!(parse_uri(uri, &router), Err(expected), "{uri}");
         }
-        let long = format!("coap://180.101.147.115/{}", "a".repeat(MAX_URI));
+        let long = format!("coap://180.101.147.115/{}", "a".repeat(MAX_PACKAGE_URI));
         assert_eq!(parse_uri(&long, &router), Err(result::INVALID_URI));
         assert!(parse_uri("coap://[::1]:5683/x", &router).is_ok());
     }

@@ -13,11 +13,13 @@
 //!
 //! - [`routes`]: the handlers;
 //! - [`fota`]: the DFOTA routes (keys, signed package uploads, tasks);
+//! - [`connections`]: how many connections at once, and for how long;
 //! - [`client`]: a small blocking client, for `nbmodem platform iot|aep …` and the tests;
 //! - [`command`]: those subcommands ([`fota_command`]: `… fota …`).
 
 pub mod client;
 pub mod command;
+pub mod connections;
 mod fota;
 mod fota_command;
 mod routes;
@@ -196,9 +198,10 @@ pub fn router(
         .with_state(api))
 }
 
-/// Serves `router` on `listener` until the future is dropped.
+/// Serves `router` on `listener` until the future is dropped, within the bounds of
+/// [`connections`].
 pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(listener, router).await
+    connections::serve(listener, router).await
 }
 
 /// Lets a request through only with the control token as its bearer token.

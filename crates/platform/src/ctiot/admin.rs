@@ -61,6 +61,10 @@ pub enum AdminError {
     NoKey(Flavour, String),
     #[error("the package's signature does not check against manufacturer {0}'s key: {1}")]
     BadSignature(String, String),
+    /// An archive refused before its signature could be checked (not a zip, too many entries,
+    /// an unsafe name, a missing entry…): the text is the reason itself.
+    #[error("{0}")]
+    BadArchive(String),
     #[error("product {0}'s profile has no device with omCapability.fwUpgradeCapability {{\"supportUpgrade\": true, \"upgradeProtocolType\": \"LWM2M\", \"downloadProtocolType\": \"CoAP\"}} (seed 002 §5.1.2)")]
     NoUpgradeCapability(String),
     #[error(

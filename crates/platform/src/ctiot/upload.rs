@@ -16,6 +16,7 @@ use super::admin::{AdminError, NewPackage};
 use super::fota::Package;
 use super::state::CtIotState;
 use super::{Flavour, Product};
+use nbmodem_fota::SignError;
 use serde_json::Value;
 
 /// A signed archive as uploaded, with the metadata the upload form asks for.
@@ -55,7 +56,7 @@ pub fn check(
         .manufacturer_key(flavour, &upload.manufacturer)
         .ok_or_else(|| AdminError::NoKey(flavour, upload.manufacturer.clone()))?;
     let signed = nbmodem_fota::verify_signed_zip(&upload.zip, &key.public_key)
-        .map_err(|e| AdminError::BadSignature(upload.manufacturer.clone(), e.to_string()))?;
+        .map_err(|e| refusal(&upload.manufacturer, e))?;
     if signed.target != upload.version {
         return Err(AdminError::BadPackage(format!(
             "the version {:?} is not the package's target revision {:?}",
@@ -76,6 +77,18 @@ pub fn check(
         // An uploaded package is served by the platform itself.
         uri: None,
     })
+}
+
+/// Why an archive is refused, the actual reason first: only a signature that does not verify, or
+/// one made with another kind of key, is a signature refusal; an archive that is not a zip, has
+/// too many entries or an unsafe name never got as far as its signature.
+fn refusal(manufacturer: &str, error: SignError) -> AdminError {
+    match error {
+        SignError::BadSignature | SignError::WrongKeyKind { .. } => {
+            AdminError::BadSignature(manufacturer.to_string(), error.to_string())
+        }
+        other => AdminError::BadArchive(other.to_string()),
+    }
 }
 
 /// The profile's fields the metadata must match, in the order of the upload's.
@@ -152,4 +165,41 @@ fn check_capability(device: &Value, product: &str) -> Result<(), AdminError> {
     supported
         .then_some(())
         .ok_or_else(|| AdminError::NoUpgradeCapability(product.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_archive_refusal_names_its_own_reason_first() {
+        let not_signature = [
+            (
+                SignError::NotAZip("invalid Zip archive".into()),
+                "not a zip",
+            ),
+            (
+                SignError::TooManyEntries(10_000),
+                "the archive has 10000 entries",
+            ),
+            (
+                SignError::UnsafeName("../x.bin".into()),
+                "entry \"../x.bin\" is not",
+            ),
+            (
+                SignError::Missing("sign.json".into()),
+                "the signed archive has no",
+            ),
+        ];
+        for (error, start) in not_signature {
+            let text = refusal("quectel", error).to_string();
+            assert!(text.starts_with(start), "{text}");
+            assert!(!text.contains("signature does not check"), "{text}");
+        }
+        let text = refusal("quectel", SignError::BadSignature).to_string();
+        assert!(
+            text.starts_with("the package's signature does not check against manufacturer quectel"),
+            "{text}"
+        );
+    }
 }

@@ -212,6 +212,49 @@ fn the_banner_gives_the_module_routes_and_faults_are_set_at_run_time() {
     assert_eq!(cleared.matches("drop=0 reject=0 delay=0s").count(), 5);
 }
 
+/// The database holds the devices' keys: a data directory an older version left open to other
+/// users (0755, its database 0644) is made owner-only at start, with a notice per file; a new
+/// one is owner-only from the start.
+#[test]
+fn the_data_directory_and_database_are_owner_only_and_an_open_one_is_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let set = |path: &std::path::Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let database = dir.join(nbmodem_platform::store::DATABASE_FILE);
+    let fresh = Platform::start(&dir, &[]);
+    assert!(
+        !fresh.banner.iter().any(|l| l.starts_with("notice:")),
+        "{:?}",
+        fresh.banner
+    );
+    assert_eq!((mode(&dir), mode(&database)), (0o700, 0o600));
+    for journal in ["-wal", "-shm"] {
+        let path = dir.join(format!(
+            "{}{journal}",
+            nbmodem_platform::store::DATABASE_FILE
+        ));
+        assert_eq!(mode(&path), 0o600, "{journal}");
+    }
+    drop(fresh);
+    set(&dir, 0o755);
+    set(&database, 0o644);
+    let restarted = Platform::start(&dir, &[]);
+    let notices: Vec<&String> = restarted
+        .banner
+        .iter()
+        .filter(|l| l.starts_with("notice:"))
+        .collect();
+    assert_eq!(notices.len(), 2, "{:?}", restarted.banner);
+    assert!(notices[0].contains("was mode 0755") && notices[0].ends_with("now 0700"));
+    assert!(notices[1].contains("platform.sqlite was mode 0644"));
+    assert_eq!((mode(&dir), mode(&database)), (0o700, 0o600));
+}
+
 #[test]
 fn the_control_port_and_the_api_must_be_loopback() {
     let dir = tempfile::tempdir().unwrap();

@@ -227,6 +227,10 @@ fn a_bad_key_or_upload_gets_a_json_4xx_and_stores_nothing() {
         Some(b"{}"),
     );
     assert_error(&as_json.unwrap(), 415, "JSON body");
+    // An archive refused before its signature is checked says why first.
+    let not_zip = upload(&client, UPLOAD_FORM, b"PK");
+    let why = not_zip.body["error"].as_str().unwrap();
+    assert!(why.starts_with("not a zip archive"), "{why}");
     let capability = upload(&client, &form("=meter", "=plain"), &signed.zip);
     let why = capability.body["error"].as_str().unwrap();
     assert!(why.contains("fwUpgradeCapability"), "{why}");

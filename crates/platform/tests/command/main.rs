@@ -2,6 +2,7 @@
 //! independent CoAP client (libcoap).
 
 mod api;
+mod api_bounds;
 mod binary;
 mod cli;
 mod durable;
