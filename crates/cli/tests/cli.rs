@@ -203,6 +203,20 @@ fn sandbox_runs_with_its_defaults() {
     assert!(cwd.path().join("nbmodem-data/nvram.json").exists());
 }
 
+/// Reads a sandbox's start-up lines and returns the address its banner gives after `prefix`
+/// (`api http://`, `control `). Whatever else it writes on standard error is read and dropped, so
+/// that it never blocks.
+fn banner_address(child: &mut Background, prefix: &str) -> String {
+    let mut stderr = child.0.stderr.take().unwrap();
+    let banner = read_until(&mut stderr, "module routes:");
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    banner
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix))
+        .unwrap()
+        .to_string()
+}
+
 /// Starts `nbmodem sandbox` on free ports in `cwd` with `args`; its AT port on stdio.
 fn sandbox(cwd: &Path, args: &[&str]) -> Background {
     Background(
@@ -309,15 +323,7 @@ fn a_downlink_queued_through_the_api_reaches_the_sandboxs_module() {
     let mut child = sandbox(cwd.path(), &[]);
     let mut stdin = child.0.stdin.take().unwrap();
     let mut stdout = child.0.stdout.take().unwrap();
-    let mut stderr = child.0.stderr.take().unwrap();
-    let banner = read_until(&mut stderr, "module routes:");
-    let api = banner
-        .lines()
-        .find_map(|line| line.strip_prefix("api http://"))
-        .unwrap()
-        .to_string();
-    // Whatever else the sandbox writes on standard error is read, so that it never blocks.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let api = banner_address(&mut child, "api http://");
     let platform = |words: &[&str]| {
         let output = Command::new(NBMODEM)
             .arg("platform")
@@ -611,14 +617,7 @@ fn the_dfota_example_walks_through_against_a_sandbox() {
     let mut child = sandbox(cwd.path(), &[]);
     let mut stdin = child.0.stdin.take().unwrap();
     let mut stdout = child.0.stdout.take().unwrap();
-    let mut stderr = child.0.stderr.take().unwrap();
-    let banner = read_until(&mut stderr, "module routes:");
-    let api = banner
-        .lines()
-        .find_map(|line| line.strip_prefix("api http://"))
-        .unwrap()
-        .to_string();
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let api = banner_address(&mut child, "api http://");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dfota/walkthrough.sh");
     let walked = Command::new("bash")
         .arg(script)
@@ -644,14 +643,7 @@ fn the_dfota_example_walks_through_against_a_sandbox() {
 fn platform_commands_say_where_they_looked() {
     let cwd = tempfile::tempdir().unwrap();
     let mut child = sandbox(cwd.path(), &[]);
-    let mut stderr = child.0.stderr.take().unwrap();
-    let banner = read_until(&mut stderr, "module routes:");
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let control = banner
-        .lines()
-        .find_map(|line| line.strip_prefix("control "))
-        .unwrap()
-        .to_string();
+    let control = banner_address(&mut child, "control ");
     let platform = |words: &[&str]| {
         Command::new(NBMODEM)
             .arg("platform")
