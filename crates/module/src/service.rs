@@ -131,8 +131,6 @@ pub trait Service: Any + Send {
     fn radio_event(&mut self, _now: Instant, _event: RadioEvent, _env: &mut Env) {}
     /// A message of another service; most services need not know.
     fn message(&mut self, _now: Instant, _message: &Message, _env: &mut Env) {}
-    fn as_any(&self) -> &dyn Any;
-    fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
 /// What a service is started with.
@@ -189,18 +187,19 @@ impl Services {
     pub fn get<T: Service>(&self) -> Option<&T> {
         self.entries
             .iter()
-            .find_map(|(_, s)| s.as_any().downcast_ref())
+            .find_map(|(_, s)| (s.as_ref() as &dyn Any).downcast_ref())
     }
 
     pub fn get_mut<T: Service>(&mut self) -> Option<&mut T> {
         self.entries
             .iter_mut()
-            .find_map(|(_, s)| s.as_any_mut().downcast_mut())
+            .find_map(|(_, s)| (s.as_mut() as &mut dyn Any).downcast_mut())
     }
 
     /// Removes the service of type `T`.
     pub fn remove<T: Service>(&mut self) {
-        self.entries.retain(|(_, s)| !s.as_any().is::<T>());
+        self.entries
+            .retain(|(_, s)| !(s.as_ref() as &dyn Any).is::<T>());
     }
 
     /// Delivers a datagram to the service on `port`; returns its name, or `None` when no service
@@ -299,12 +298,6 @@ mod tests {
         fn handle_timeout(&mut self, _: Instant, _: &mut Env) {}
         fn is_busy(&self) -> bool {
             !self.outbox.is_empty()
-        }
-        fn as_any(&self) -> &dyn Any {
-            self
-        }
-        fn as_any_mut(&mut self) -> &mut dyn Any {
-            self
         }
     }
 

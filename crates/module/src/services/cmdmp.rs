@@ -20,7 +20,6 @@ use nbmodem_lwm2m::content::{ResourceType, Value};
 use nbmodem_lwm2m::object::{DataObject, ObjectStore, Operations, ResourceDef, ResourceValue};
 use nbmodem_net::{DatagramNode, Transmit};
 use nbmodem_operators::dm::{self, DeviceIdentity, TerminalType};
-use std::any::Any;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -242,14 +241,6 @@ impl Service for Cmdmp {
 
     fn is_busy(&self) -> bool {
         self.client.is_busy()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
     }
 }
 

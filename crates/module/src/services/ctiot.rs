@@ -38,7 +38,6 @@ use nbmodem_lwm2m::object::{DataObject, ObjectStore, Operations, ResourceDef, Re
 use nbmodem_net::{DatagramNode, Transmit};
 use nbmodem_operators::ctiot::firmware::{self, PACKAGE_URI, STATE, UPDATE};
 use nbmodem_operators::ctiot::{hex, DATA_OBJECT, DOWNLINK, UPLINK};
-use std::any::Any;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -808,13 +807,5 @@ impl Service for CtIot {
 
     fn is_busy(&self) -> bool {
         !self.outbox.is_empty() || self.link.as_ref().is_some_and(Link::is_busy)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
     }
 }

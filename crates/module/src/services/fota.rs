@@ -28,7 +28,6 @@ use nbmodem_coap::{Endpoint, EndpointConfig, Event, Request, RequestId, Status};
 use nbmodem_fota::{DeltaPackage, PackageError, PackageHeader};
 use nbmodem_net::Transmit;
 use nbmodem_operators::ctiot::firmware::{result, state};
-use std::any::Any;
 use std::net::SocketAddr;
 
 /// The service's name in console notices.
@@ -435,14 +434,6 @@ impl Service for Fota {
     /// A download or an update keeps the module awake.
     fn is_busy(&self) -> bool {
         self.download.is_some() || self.update.is_some()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
     }
 }
 

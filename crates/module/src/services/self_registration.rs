@@ -17,7 +17,6 @@ use nbmodem_clock::Instant;
 use nbmodem_coap::{Endpoint, EndpointConfig, Event, Method, Request, RequestId};
 use nbmodem_net::Transmit;
 use nbmodem_operators::selfreg::{is_success, model_field, RegistrationRecord, Registry, REGVER};
-use std::any::Any;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -281,13 +280,5 @@ impl Service for SelfRegistration {
 
     fn is_busy(&self) -> bool {
         self.endpoint.is_busy()
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
     }
 }
