@@ -468,7 +468,23 @@ impl CtIot {
         }
     }
 
+    /// What the LwM2M client reported, applied to the link.
     fn client_event(&mut self, now: Instant, event: ClientEvent, env: &mut Env) {
+        // Each part takes the events it knows and hands on the others; the rest (reads, writes
+        // of other resources) need nothing from the link.
+        let _rest = self
+            .registration_event(now, event, env)
+            .and_then(|event| self.data_event(event, env))
+            .and_then(|event| self.firmware_event(event, env));
+    }
+
+    /// Register, Update and De-register: the link's status and its URCs.
+    fn registration_event(
+        &mut self,
+        now: Instant,
+        event: ClientEvent,
+        env: &mut Env,
+    ) -> Option<ClientEvent> {
         match event {
             ClientEvent::Registered { location } => {
                 self.status = LinkStatus::Registered;
@@ -499,6 +515,15 @@ impl CtIot {
                 env.notice(format!("update failed ({status:?})"));
             }
             ClientEvent::Deregistered => self.deregistered(now, env),
+            other => return Some(other),
+        }
+        None
+    }
+
+    /// The data channel: the platform's observation of /19/0/0, confirmable uplinks delivered,
+    /// downlinks written to /19/1/0.
+    fn data_event(&mut self, event: ClientEvent, env: &mut Env) -> Option<ClientEvent> {
+        match event {
             ClientEvent::ObservationStarted { path } if path == uplink_path() => {
                 if self.status == LinkStatus::Registered {
                     self.status = LinkStatus::RegisteredAndObserved;
@@ -509,6 +534,34 @@ impl CtIot {
             ClientEvent::ObservationEnded { path, reason } if path == uplink_path() => {
                 self.uplink_channel_ended(reason, env)
             }
+            ClientEvent::NotificationAcked { path, .. } if path == uplink_path() => {
+                self.con_status = con_status::DELIVERED;
+                self.before_con = None;
+                Self::indicate(env, indication::CON_DELIVERED);
+            }
+            ClientEvent::Written { paths } if paths.contains(&downlink_path()) => {
+                if let Some(data) = self.written_downlink() {
+                    self.downlink(data, env);
+                }
+            }
+            other => return Some(other),
+        }
+        None
+    }
+
+    /// What the platform wrote to /19/1/0.
+    fn written_downlink(&mut self) -> Option<Vec<u8>> {
+        let store = self.link.as_mut()?.client().store_mut();
+        match store.object_as::<DataObject>(DATA_OBJECT)?.get(1, 0) {
+            Some(ResourceValue::Single(Value::Opaque(data))) => Some(data.clone()),
+            _ => None,
+        }
+    }
+
+    /// Object 5: the platform observing /5/0/3, writing the package URI, executing the update;
+    /// the firmware service is told through messages.
+    fn firmware_event(&mut self, event: ClientEvent, env: &mut Env) -> Option<ClientEvent> {
+        match event {
             ClientEvent::ObservationStarted { path } if path == firmware_path(STATE) => {
                 env.notice("the platform observes /5/0/3: a firmware update may come");
                 Self::indicate(env, indication::FIRMWARE_OBSERVED);
@@ -528,28 +581,9 @@ impl CtIot {
             ClientEvent::Executed { path, .. } if path == firmware_path(UPDATE) => {
                 env.effect(Effect::Message(Message::UpdateFirmware));
             }
-            ClientEvent::NotificationAcked { path, .. } if path == uplink_path() => {
-                self.con_status = con_status::DELIVERED;
-                self.before_con = None;
-                Self::indicate(env, indication::CON_DELIVERED);
-            }
-            ClientEvent::Written { paths } if paths.contains(&downlink_path()) => {
-                let data = self.link.as_mut().and_then(|link| {
-                    let object = link
-                        .client()
-                        .store_mut()
-                        .object_as::<DataObject>(DATA_OBJECT)?;
-                    match object.get(1, 0) {
-                        Some(ResourceValue::Single(Value::Opaque(data))) => Some(data.clone()),
-                        _ => None,
-                    }
-                });
-                if let Some(data) = data {
-                    self.downlink(data, env);
-                }
-            }
-            _ => {}
+            other => return Some(other),
         }
+        None
     }
 
     /// What the platform wrote to /5/0/1.
