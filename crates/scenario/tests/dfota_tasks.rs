@@ -365,17 +365,18 @@ fn with_products(fleet: &mut Fleet, profiles: [(&str, serde_json::Value); 2]) {
     }
 }
 
-#[test]
-fn a_task_is_refused_for_a_device_whose_product_does_not_fit_the_package() {
+/// A task for three devices (the second's product is `products[0]`, the third's `products[1]`)
+/// is refused naming the second device and `reasons`, and starts nobody's upgrade; without the
+/// second device it is made. Returns the fleet with that task.
+fn refused_for_the_second_device(
+    products: [(&str, serde_json::Value); 2],
+    reasons: &[&str],
+) -> Fleet {
     let mut fleet = Fleet::new(Flavour::Iot, 1);
-    let products = [
-        ("lamp", profile("StreetLamp", true)),
-        ("meter", profile("NBIoTDevice", true)),
-    ];
     with_products(&mut fleet, products);
     fleet.package(2000, false);
     let why = fleet.task(3, |_| {}).unwrap_err();
-    for part in [IMEIS[1], "lamp", "StreetLamp", "must match"] {
+    for part in std::iter::once(&IMEIS[1]).chain(reasons) {
         assert!(why.contains(part), "{part}: {why}");
     }
     assert!(fleet
@@ -385,26 +386,24 @@ fn a_task_is_refused_for_a_device_whose_product_does_not_fit_the_package() {
     // The device without a product and the one whose product fits.
     fleet.task(3, |t| _ = t.devices.remove(1)).unwrap();
     assert_eq!(fleet.status(2), UpgradeStatus::Waiting);
+    fleet
+}
+
+#[test]
+fn a_task_is_refused_for_a_device_whose_product_does_not_fit_the_package() {
+    let products = [
+        ("lamp", profile("StreetLamp", true)),
+        ("meter", profile("NBIoTDevice", true)),
+    ];
+    let mut fleet = refused_for_the_second_device(products, &["lamp", "StreetLamp", "must match"]);
     assert_upgraded(0, &fleet.link(0));
 }
 
 #[test]
 fn a_task_is_refused_for_a_device_whose_product_cannot_be_upgraded() {
-    let mut fleet = Fleet::new(Flavour::Iot, 1);
     let products = [
         ("meter", profile("NBIoTDevice", false)),
         ("upgradable", profile("NBIoTDevice", true)),
     ];
-    with_products(&mut fleet, products);
-    fleet.package(2000, false);
-    let why = fleet.task(3, |_| {}).unwrap_err();
-    for part in [IMEIS[1], "meter", "fwUpgradeCapability", "§5.1.2"] {
-        assert!(why.contains(part), "{part}: {why}");
-    }
-    assert!(fleet
-        .stand_ins
-        .upgrade(Flavour::Iot, "t1", IMEIS[0])
-        .is_none());
-    fleet.task(3, |t| _ = t.devices.remove(1)).unwrap();
-    assert_eq!(fleet.status(2), UpgradeStatus::Waiting);
+    refused_for_the_second_device(products, &["meter", "fwUpgradeCapability", "§5.1.2"]);
 }
