@@ -10,6 +10,7 @@
 //! fields this version does not know are kept as they were, and a store written in a newer format is
 //! refused with a clear error instead of being overwritten.
 
+use crate::power_saving::PowerSavingSettings;
 use crate::profile::{DmConfig, Profile};
 use crate::revision::Revision;
 use nbmodem_operators::selfreg::Registry;
@@ -62,6 +63,9 @@ pub struct NvramData {
     /// result is notified on it after the next registration (protocols.md §5).
     #[serde(default)]
     pub fota_observation: Option<KeptObservation>,
+    /// PSM and eDRX as the host asked for them (AT+CPSMS, AT+CEDRXS, AT+NPTWEDRXS).
+    #[serde(default)]
+    pub power_saving: PowerSavingSettings,
     /// Fields written by a newer version of nbmodem, kept untouched.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
@@ -83,6 +87,7 @@ impl NvramData {
             ctiot_lifetime: 0,
             fota: FotaRecord::default(),
             fota_observation: None,
+            power_saving: PowerSavingSettings::default(),
             unknown: Map::new(),
         }
     }
@@ -189,6 +194,7 @@ impl NvramData {
                 return bad("ctiot_lifetime", &lifetime, &want);
             }
         }
+        self.power_saving.check()?;
         self.dm.check(&profile.dm)
     }
 

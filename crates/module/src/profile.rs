@@ -281,6 +281,9 @@ pub struct Profile {
     pub ctiot: Option<CtIotConfig>,
     /// The currents of the energy account.
     pub power: PowerProfile,
+    /// The timer and eDRX bit strings of AT+CPSMS, AT+CEDRXS, AT+CEREG… are quoted (`"00111000"`,
+    /// the Quectel SoC manuals) or bare (`00111000`, the BC95 manual).
+    pub quoted_bit_strings: bool,
 }
 
 impl Profile {
@@ -365,8 +368,6 @@ const BC_SERIES_POWER: PowerProfile = PowerProfile {
         micro_amps: 120_000.0,
         source: "assumed: uplink at 23 dBm",
     },
-    airtime_per_uplink: Duration::from_millis(20),
-    uplink_bits_per_second: 25_000,
 };
 
 const BC25: Profile = Profile {
@@ -397,6 +398,7 @@ const BC25: Profile = Profile {
     firmware_features: &[],
     ctiot: None,
     power: BC_SERIES_POWER,
+    quoted_bit_strings: true,
 };
 
 const BC260Y_CN: Profile = Profile {
@@ -495,6 +497,7 @@ const BC95: Profile = Profile {
     firmware_features: &[(Feature::Cmdmp, Requirement::Suffix("_ONT"))],
     ctiot: None,
     power: BC_SERIES_POWER,
+    quoted_bit_strings: false,
 };
 
 /// Every model of the seeds.

@@ -16,16 +16,31 @@
 //!   quiet for [`HOST_IDLE`]. In deep sleep the module cannot be reached: datagrams sent to it are
 //!   lost. Host activity and any uplink wake it (seed 000: "the retry takes the module out of
 //!   PSM").
+//! - **PSM and eDRX, the network side** ([`crate::power_saving`]). Deep sleep is the module's own
+//!   entry into PSM. Without a PSM grant it enters as soon as the conditions above hold, as
+//!   before; with one (AT+CPSMS=1) it first stays reachable in idle for the active time T3324
+//!   from the release, and while the grant's T3412 runs it wakes the radio alone for a periodic
+//!   TAU, a short exchange with the network that the host does not see. A downlink to an idle
+//!   module with eDRX waits for the next paging time window (one per eDRX cycle, counted from
+//!   the epoch as the cell's hyperframes are); without eDRX the default paging cycle (a second
+//!   or two) is not modelled.
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use crate::coverage::RadioCondition;
+use crate::power_saving::{EdrxGrant, NetworkPowerSaving, PsmGrant};
 use nbmodem_clock::Instant;
 
 /// How long the host must leave the UART alone before the module may go to deep sleep, so that it
 /// can read a response and send the next command without waking the module each time.
 pub const HOST_IDLE: Duration = Duration::from_secs(5);
+
+/// A periodic TAU: the size of the TAU request and of its accept, and how long the network keeps
+/// the connection after the accept before it releases it.
+const TAU_BYTES: usize = 40;
+const TAU_RELEASE: Duration = Duration::from_secs(1);
 
 /// The simulated cell and network, as a user may configure them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +49,10 @@ pub struct NetworkConfig {
     pub coverage: bool,
     /// From the start of a search to registration.
     pub attach_delay: Duration,
-    /// RSSI as AT+CSQ reports it (0–31).
-    pub rssi: u8,
+    /// The serving cell as the module receives it: CE level, signal values, airtimes.
+    pub condition: RadioCondition,
+    /// What the network grants of PSM and eDRX.
+    pub power_saving: NetworkPowerSaving,
     /// RRC inactivity timer: how long an idle connection stays up.
     pub inactivity: Duration,
     pub tac: u16,
@@ -47,7 +64,8 @@ impl Default for NetworkConfig {
         NetworkConfig {
             coverage: true,
             attach_delay: Duration::from_secs(2),
-            rssi: 25,
+            condition: RadioCondition::GOOD,
+            power_saving: NetworkPowerSaving::default(),
             inactivity: Duration::from_secs(20),
             tac: 0x5A3C,
             cell_id: 0x0A1B_2C3D,
@@ -95,6 +113,8 @@ pub enum RadioEvent {
     Connection(bool),
     /// Deep sleep began (`true`) or ended.
     DeepSleep(bool),
+    /// A periodic TAU began: the radio is connected for [`Radio::tau_time`], unseen by the host.
+    PeriodicTau,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +139,16 @@ pub struct Radio {
     attach_at: Option<Instant>,
     /// Until when the host's last activity keeps the module awake.
     host_active_until: Option<Instant>,
+    /// PSM and eDRX as the network granted them.
+    psm: Option<PsmGrant>,
+    edrx: Option<EdrxGrant>,
+    /// When the connection was last released: T3324 and T3412 run from then.
+    released_at: Option<Instant>,
+    /// When the active time runs out and the module may enter PSM.
+    psm_at: Option<Instant>,
+    /// When the next periodic TAU is due, and when the one in progress ends.
+    tau_at: Option<Instant>,
+    tau_until: Option<Instant>,
     events: VecDeque<RadioEvent>,
 }
 
@@ -132,12 +162,80 @@ impl Radio {
             deep_sleep: false,
             attach_at: None,
             host_active_until: None,
+            psm: None,
+            edrx: None,
+            released_at: None,
+            psm_at: None,
+            tau_at: None,
+            tau_until: None,
             events: VecDeque::new(),
         }
     }
 
     pub fn config(&self) -> &NetworkConfig {
         &self.config
+    }
+
+    /// The radio condition changes (a user moves the device): airtimes from now on follow it.
+    pub fn set_condition(&mut self, condition: RadioCondition) {
+        self.config.condition = condition;
+    }
+
+    /// What the network granted of PSM and eDRX (AT+CPSMS, AT+CEDRXS) from `now` on.
+    pub fn set_power_saving(
+        &mut self,
+        now: Instant,
+        psm: Option<PsmGrant>,
+        edrx: Option<EdrxGrant>,
+    ) {
+        self.psm = psm;
+        self.edrx = edrx;
+        let idle = self.registered() && !self.rrc_connected() && self.tau_until.is_none();
+        self.tau_at = self.t3412().filter(|_| idle).map(|t| now + t);
+    }
+
+    pub fn psm(&self) -> Option<PsmGrant> {
+        self.psm
+    }
+
+    pub fn edrx(&self) -> Option<EdrxGrant> {
+        self.edrx
+    }
+
+    /// Whether a periodic TAU is in progress.
+    pub fn in_tau(&self) -> bool {
+        self.tau_until.is_some()
+    }
+
+    /// How long a periodic TAU keeps the radio connected: the request's and the accept's
+    /// airtimes, then the network's release.
+    pub fn tau_time(&self) -> Duration {
+        let link = self.config.condition.link();
+        link.uplink_airtime(TAU_BYTES) + link.downlink_airtime(TAU_BYTES) + TAU_RELEASE
+    }
+
+    /// The airtime of a periodic TAU's request, for the energy account.
+    pub fn tau_airtime(&self) -> Duration {
+        self.config.condition.link().uplink_airtime(TAU_BYTES)
+    }
+
+    /// When a downlink arriving at `now` can start towards the module: at once unless it is idle
+    /// in eDRX outside a paging time window, then at the start of the next one.
+    pub fn page_at(&self, now: Instant) -> Instant {
+        let Some(edrx) = self.edrx.filter(|_| !self.rrc_connected() && !self.in_tau()) else {
+            return now;
+        };
+        let cycle = edrx.cycle().as_millis() as u64;
+        let phase = now.unix_millis() % cycle;
+        if phase < edrx.window().as_millis() as u64 {
+            now
+        } else {
+            now + Duration::from_millis(cycle - phase)
+        }
+    }
+
+    fn t3412(&self) -> Option<Duration> {
+        self.psm.and_then(|g| g.t3412())
     }
 
     pub fn status(&self) -> RegStatus {
@@ -179,10 +277,11 @@ impl Radio {
     }
 
     /// Leaves the network (AT+CFUN=0, AT+CGATT=0).
-    pub fn detach(&mut self) {
+    pub fn detach(&mut self, now: Instant) {
         self.attach_at = None;
-        self.set_connected(None);
+        self.set_connected(now, None);
         self.set_status(RegStatus::NotSearching);
+        (self.psm_at, self.tau_at, self.tau_until) = (None, None, None);
     }
 
     /// The module sends a datagram: awake, connected for another inactivity period, or released
@@ -194,7 +293,7 @@ impl Radio {
             Rai::ReleaseAfterReply => self.connect(now, true),
             Rai::ReleaseNow => {
                 self.connect(now, false);
-                self.set_connected(None);
+                self.set_connected(now, None);
             }
         }
     }
@@ -219,8 +318,8 @@ impl Radio {
     }
 
     /// Releases the RRC connection (after the reply an uplink with RAI 2 waited for).
-    pub fn release(&mut self) {
-        self.set_connected(None);
+    pub fn release(&mut self, now: Instant) {
+        self.set_connected(now, None);
     }
 
     /// The host wrote to the UART: the module wakes and stays awake for [`HOST_IDLE`].
@@ -235,13 +334,21 @@ impl Radio {
             Rrc::Connected { release_at, .. } => Some(release_at),
             Rrc::Idle => None,
         };
-        [self.attach_at, release, self.host_active_until]
-            .into_iter()
+        [
+            self.attach_at,
+            release,
+            self.host_active_until,
+            self.psm_at,
+            self.tau_at,
+            self.tau_until,
+        ]
+        .into_iter()
             .flatten()
             .min()
     }
 
-    /// Runs the radio's timers due at `now`: attach, release, end of host activity.
+    /// Runs the radio's timers due at `now`: attach, release, end of host activity, periodic TAU.
+    /// (The end of the active time is [`Radio::settle`]'s.)
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.attach_at.is_some_and(|at| at <= now) {
             self.attach_at = None;
@@ -249,22 +356,42 @@ impl Radio {
             self.connect(now, false);
         }
         if matches!(self.rrc, Rrc::Connected { release_at, .. } if release_at <= now) {
-            self.set_connected(None);
+            self.set_connected(now, None);
         }
         if self.host_active_until.is_some_and(|at| at <= now) {
             self.host_active_until = None;
         }
+        if self.tau_until.is_some_and(|at| at <= now) {
+            self.tau_until = None;
+            self.tau_at = self.t3412().map(|t| now + t);
+        }
+        if self.tau_at.is_some_and(|at| at <= now) {
+            self.tau_at = None;
+            if self.registered() {
+                self.tau_until = Some(now + self.tau_time());
+                self.events.push_back(RadioEvent::PeriodicTau);
+            }
+        }
     }
 
-    /// Enters deep sleep if nothing keeps the module awake: `enabled` is AT+QSCLK=1, `busy` an
+    /// Enters deep sleep (PSM) if nothing keeps the module awake and the granted active time
+    /// since the release is over (none without a PSM grant): `enabled` is AT+QSCLK=1, `busy` an
     /// exchange in flight.
-    pub fn settle(&mut self, enabled: bool, busy: bool) {
+    pub fn settle(&mut self, now: Instant, enabled: bool, busy: bool) {
+        self.psm_at = None;
         let allowed = enabled
             && self.registered()
             && !self.rrc_connected()
             && self.host_active_until.is_none()
             && !busy;
-        if allowed && !self.deep_sleep {
+        if !allowed || self.deep_sleep {
+            return;
+        }
+        let active = self.psm.and_then(|g| g.t3324()).unwrap_or_default();
+        let due = self.released_at.map_or(now, |released| released + active);
+        if due > now {
+            self.psm_at = Some(due);
+        } else {
             self.deep_sleep = true;
             self.events.push_back(RadioEvent::DeepSleep(true));
         }
@@ -279,20 +406,31 @@ impl Radio {
 
     fn connect(&mut self, now: Instant, after_reply: bool) {
         let release_at = now + self.config.inactivity;
-        self.set_connected(Some(Rrc::Connected {
-            release_at,
-            after_reply,
-        }));
+        self.set_connected(
+            now,
+            Some(Rrc::Connected {
+                release_at,
+                after_reply,
+            }),
+        );
     }
 
-    /// Sets the connection (`None`: released), reporting a change of connected state.
-    fn set_connected(&mut self, rrc: Option<Rrc>) {
+    /// Sets the connection (`None`: released), reporting a change of connected state. A release
+    /// starts the active time and the periodic TAU timer; a connection stops them.
+    fn set_connected(&mut self, now: Instant, rrc: Option<Rrc>) {
         let was = self.rrc_connected();
         self.rrc = rrc.unwrap_or(Rrc::Idle);
-        if was != self.rrc_connected() {
-            self.events
-                .push_back(RadioEvent::Connection(self.rrc_connected()));
+        if was == self.rrc_connected() {
+            return;
         }
+        if self.rrc_connected() {
+            self.tau_at = None;
+        } else {
+            self.released_at = Some(now);
+            self.tau_at = self.t3412().map(|t| now + t);
+        }
+        self.events
+            .push_back(RadioEvent::Connection(self.rrc_connected()));
     }
 
     fn set_status(&mut self, status: RegStatus) {
@@ -375,7 +513,7 @@ mod tests {
         assert_eq!(events(&mut radio), [RadioEvent::Connection(true)]);
         assert!(radio.downlink(at(7)), "the awaited reply");
         assert!(events(&mut radio).is_empty(), "released once handled");
-        radio.release();
+        radio.release(at(7));
         assert_eq!(events(&mut radio), [RadioEvent::Connection(false)]);
         // No reply: the inactivity timer still releases it.
         radio.uplink(at(8), Rai::ReleaseAfterReply);
@@ -390,14 +528,14 @@ mod tests {
     fn deep_sleep_waits_for_release_quiet_host_and_no_exchange() {
         let mut radio = attached();
         radio.host_activity(at(3));
-        radio.settle(true, false);
+        radio.settle(at(3), true, false);
         assert!(!radio.in_deep_sleep(), "connected, host active");
         radio.handle_timeout(at(22));
-        radio.settle(true, true);
+        radio.settle(at(22), true, true);
         assert!(!radio.in_deep_sleep(), "an exchange in flight");
-        radio.settle(false, false);
+        radio.settle(at(22), false, false);
         assert!(!radio.in_deep_sleep(), "sleep disabled");
-        radio.settle(true, false);
+        radio.settle(at(22), true, false);
         assert!(radio.in_deep_sleep());
         assert!(!radio.reachable());
         assert_eq!(

@@ -7,6 +7,7 @@
 mod basic;
 mod ctiot;
 mod dm;
+mod radio;
 mod selfreg;
 
 use crate::errors::ErrorKind;
@@ -84,6 +85,8 @@ pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::QUECTEL_ICCID,
     selfreg::QSELFREGISTER,
     dm::CME,
+    radio::RADIO_3GPP,
+    radio::RADIO_QUECTEL,
 ]);
 
 /// BC260Y-CN (seeds 001 and 002).
@@ -93,15 +96,27 @@ pub static BC260Y_TABLE: CommandTable<Handler> = CommandTable::new(&[
     selfreg::QSREGENABLE,
     dm::PLAIN,
     ctiot::CTIOT,
+    radio::RADIO_3GPP,
+    radio::RADIO_QUECTEL,
 ]);
 
 /// BC26 and BC20 (seed 003).
-pub static BC26_TABLE: CommandTable<Handler> =
-    CommandTable::new(&[basic::COMMON, basic::QUECTEL_ICCID, dm::PLAIN]);
+pub static BC26_TABLE: CommandTable<Handler> = CommandTable::new(&[
+    basic::COMMON,
+    basic::QUECTEL_ICCID,
+    dm::PLAIN,
+    radio::RADIO_3GPP,
+    radio::RADIO_QUECTEL,
+]);
 
 /// The Neul-based firmware of BC35-G, BC28 and BC95 (seed 004).
-pub static NEUL_TABLE: CommandTable<Handler> =
-    CommandTable::new(&[basic::COMMON, basic::NEUL_ICCID, dm::DMPCONFIG]);
+pub static NEUL_TABLE: CommandTable<Handler> = CommandTable::new(&[
+    basic::COMMON,
+    basic::NEUL_ICCID,
+    dm::DMPCONFIG,
+    radio::RADIO_3GPP,
+    radio::RADIO_NEUL,
+]);
 
 #[cfg(test)]
 mod tests {
