@@ -466,9 +466,12 @@ impl Module {
         }
         let start = self.ram.radio.page_at(now);
         let airtime = self.network.condition.link().downlink_airtime(datagram.len());
-        self.ram
-            .air
-            .receive(start, airtime, local_port, from, datagram);
+        let held = self.network.hold(airtime);
+        self.ram.air.receive(start, held, local_port, from, datagram);
+        // On a link without airtime a datagram not waiting for a paging occasion is there now.
+        while let Some(downlink) = self.ram.air.take_received(now) {
+            self.deliver(downlink);
+        }
     }
 
     /// A downlink has crossed the link: the service of its port gets it, unless the module left
@@ -526,7 +529,8 @@ impl Module {
         self.ram.radio.uplink(self.now, uplink.rai);
         let airtime = self.network.condition.link().uplink_airtime(len);
         self.ram.energy.transmitted(airtime);
-        self.ram.air.send(self.now, uplink, airtime);
+        let held = self.network.hold(airtime);
+        self.ram.air.send(self.now, uplink, held);
         self.radio_events();
         self.bound_output();
     }

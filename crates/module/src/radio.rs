@@ -53,10 +53,25 @@ pub struct NetworkConfig {
     pub condition: RadioCondition,
     /// What the network grants of PSM and eDRX.
     pub power_saving: NetworkPowerSaving,
+    /// Whether datagrams are held for their airtime. Off, they cross at once (the airtime is
+    /// still charged in the energy account): the project's protocol tests run so, to keep their
+    /// instants exact; a coverage given to the sandbox or a scenario turns it on.
+    pub timed_link: bool,
     /// RRC inactivity timer: how long an idle connection stays up.
     pub inactivity: Duration,
     pub tac: u16,
     pub cell_id: u32,
+}
+
+impl NetworkConfig {
+    /// How long a datagram of `airtime` is held: all of it on a timed link, else not at all.
+    pub fn hold(&self, airtime: Duration) -> Duration {
+        if self.timed_link {
+            airtime
+        } else {
+            Duration::ZERO
+        }
+    }
 }
 
 impl Default for NetworkConfig {
@@ -66,6 +81,7 @@ impl Default for NetworkConfig {
             attach_delay: Duration::from_secs(2),
             condition: RadioCondition::GOOD,
             power_saving: NetworkPowerSaving::default(),
+            timed_link: true,
             inactivity: Duration::from_secs(20),
             tac: 0x5A3C,
             cell_id: 0x0A1B_2C3D,
