@@ -427,9 +427,10 @@ impl Module {
 
     /// Moves the module into radio condition `condition` (it keeps it across reboots of this
     /// run): the CE level, the signal values and the airtimes of the datagrams sent from now on
-    /// follow it.
+    /// follow it, and datagrams are held for their airtime from now on (a timed link).
     pub fn set_coverage(&mut self, condition: RadioCondition) {
         self.network.condition = condition;
+        self.network.timed_link = true;
         self.ram.radio.set_condition(condition);
         self.notice("radio", format!("coverage {condition}, {:?}", condition.ce_level()));
     }
