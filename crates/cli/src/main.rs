@@ -354,19 +354,22 @@ fn serve(
     let result = runtime.block_on(async {
         let stop = nbmodem_platform::process::StopSignal::install()?;
         let port = Port::open(&at, &terminal).await?;
-        let shown = lock(&node);
-        let module = shown.module();
-        eprintln!(
-            "nbmodem: {} {} IMEI {} IMSI {} ({}), NVRAM in {}, AT port on {}",
-            module.profile().model,
-            module.firmware(),
-            module.imei(),
-            module.sim().imsi(),
-            module.sim().operator().name(),
-            data.display(),
-            port.describe()
-        );
-        drop(shown);
+        let started = {
+            let shown = lock(&node);
+            let module = shown.module();
+            format!(
+                "nbmodem: {} {} IMEI {} IMSI {} ({}), coverage {}, NVRAM in {}, AT port on {}",
+                module.profile().model,
+                module.firmware(),
+                module.imei(),
+                module.sim().imsi(),
+                module.sim().operator().name(),
+                module.coverage(),
+                data.display(),
+                port.describe()
+            )
+        };
+        eprintln!("{started}");
         let platforms_stopped = async {
             match platforms.as_mut() {
                 Some(p) => p.stopped().await,

@@ -66,10 +66,7 @@ impl Air {
         from: SocketAddr,
         payload: &[u8],
     ) {
-        let at = self
-            .downlink_free_at
-            .map_or(start, |free| free.max(start))
-            + airtime;
+        let at = self.downlink_free_at.map_or(start, |free| free.max(start)) + airtime;
         self.downlink_free_at = Some(at);
         self.downlinks.push_back(Downlink {
             at,

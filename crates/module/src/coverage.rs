@@ -40,8 +40,20 @@ pub struct RadioCondition {
 /// The named conditions, with the name `--coverage` takes.
 pub const PRESETS: [(&str, RadioCondition); 3] = [
     ("good", RadioCondition::GOOD),
-    ("edge", RadioCondition { rsrp: -112, sinr: -3 }),
-    ("deep", RadioCondition { rsrp: -125, sinr: -8 }),
+    (
+        "edge",
+        RadioCondition {
+            rsrp: -112,
+            sinr: -3,
+        },
+    ),
+    (
+        "deep",
+        RadioCondition {
+            rsrp: -125,
+            sinr: -8,
+        },
+    ),
 ];
 
 impl Default for RadioCondition {
@@ -139,7 +151,8 @@ impl FromStr for RadioCondition {
         if let Some((_, preset)) = PRESETS.iter().find(|(n, _)| n.eq_ignore_ascii_case(text)) {
             return Ok(*preset);
         }
-        let usage = "a coverage is good, edge, deep, or rsrp=<dBm>,sinr=<dB> (e.g. rsrp=-110,sinr=-3)";
+        let usage =
+            "a coverage is good, edge, deep, or rsrp=<dBm>,sinr=<dB> (e.g. rsrp=-110,sinr=-3)";
         let (mut rsrp, mut sinr) = (None, None);
         for part in text.split(',') {
             let (key, value) = part
@@ -189,8 +202,8 @@ impl CeLevel {
             },
             CeLevel::Ce2 => Link {
                 uplink_bits_per_second: 1_000,
-                downlink_bits_per_second: 3_000,
-                access: Duration::from_millis(400),
+                downlink_bits_per_second: 4_000,
+                access: Duration::from_millis(150),
             },
         }
     }
@@ -262,7 +275,14 @@ mod tests {
             sinr: 40,
         };
         assert_eq!(c.cesq_rsrp(), 1, "−140 ≤ RSRP < −139");
-        assert_eq!(RadioCondition { rsrp: -44, sinr: 40 }.cesq_rsrp(), 97);
+        assert_eq!(
+            RadioCondition {
+                rsrp: -44,
+                sinr: 40
+            }
+            .cesq_rsrp(),
+            97
+        );
         assert_eq!(c.csq(), 0, "RSSI −129 dBm is below −113");
     }
 

@@ -33,10 +33,10 @@ pub mod service;
 pub mod services;
 pub mod tap;
 
+pub use coverage::RadioCondition;
 pub use identity::{Operator, Sim};
 pub use module::{Module, ModuleConfig, ModuleError, Notice, BOOT_TIME, MAX_OUTPUT};
 pub use nvram::{FileStore, MemoryStore, NvramData, NvramStore};
 pub use profile::{find as find_profile, Profile, PROFILES};
-pub use coverage::RadioCondition;
 pub use radio::NetworkConfig;
 pub use routing::{Route, Router};

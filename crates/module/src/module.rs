@@ -432,7 +432,10 @@ impl Module {
         self.network.condition = condition;
         self.network.timed_link = true;
         self.ram.radio.set_condition(condition);
-        self.notice("radio", format!("coverage {condition}, {:?}", condition.ce_level()));
+        self.notice(
+            "radio",
+            format!("coverage {condition}, {:?}", condition.ce_level()),
+        );
     }
 
     /// Asks the network for the PSM and eDRX settings in use; the radio keeps what it grants.
@@ -466,9 +469,15 @@ impl Module {
             return;
         }
         let start = self.ram.radio.page_at(now);
-        let airtime = self.network.condition.link().downlink_airtime(datagram.len());
+        let airtime = self
+            .network
+            .condition
+            .link()
+            .downlink_airtime(datagram.len());
         let held = self.network.hold(airtime);
-        self.ram.air.receive(start, held, local_port, from, datagram);
+        self.ram
+            .air
+            .receive(start, held, local_port, from, datagram);
         // On a link without airtime a datagram not waiting for a paging occasion is there now.
         while let Some(downlink) = self.ram.air.take_received(now) {
             self.deliver(downlink);

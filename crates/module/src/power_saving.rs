@@ -50,7 +50,9 @@ impl PowerSavingSettings {
         ];
         for (field, value) in four_bits {
             if value.is_some_and(|v| v > 0x0F) {
-                return Err(format!("`power_saving.{field}` is {value:?}, but must be 0 to 15"));
+                return Err(format!(
+                    "`power_saving.{field}` is {value:?}, but must be 0 to 15"
+                ));
             }
         }
         Ok(())
@@ -234,7 +236,10 @@ mod tests {
 
     #[test]
     fn timers_decode_as_24_008_codes_them() {
-        assert_eq!(gprs_timer_3(0b0011_1000), Some(Duration::from_secs(24 * 3600)));
+        assert_eq!(
+            gprs_timer_3(0b0011_1000),
+            Some(Duration::from_secs(24 * 3600))
+        );
         assert_eq!(gprs_timer_3(0b1010_0001), Some(Duration::from_secs(60)));
         assert_eq!(gprs_timer_3(0b1110_0000), None);
         assert_eq!(gprs_timer_2(0b0000_1010), Some(Duration::from_secs(20)));
@@ -268,7 +273,11 @@ mod tests {
         let (psm, edrx) = network.grant(&asked);
         let psm = psm.unwrap();
         assert_eq!(psm.t3412(), Some(Duration::from_secs(120)));
-        assert_eq!(psm.t3324(), Some(Duration::from_secs(20)), "the network's own");
+        assert_eq!(
+            psm.t3324(),
+            Some(Duration::from_secs(20)),
+            "the network's own"
+        );
         assert_eq!(edrx, None, "not asked");
         // An active time longer than the periodic TAU is not granted as asked.
         let greedy = PowerSavingSettings {

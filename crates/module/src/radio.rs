@@ -238,7 +238,10 @@ impl Radio {
     /// When a downlink arriving at `now` can start towards the module: at once unless it is idle
     /// in eDRX outside a paging time window, then at the start of the next one.
     pub fn page_at(&self, now: Instant) -> Instant {
-        let Some(edrx) = self.edrx.filter(|_| !self.rrc_connected() && !self.in_tau()) else {
+        let Some(edrx) = self
+            .edrx
+            .filter(|_| !self.rrc_connected() && !self.in_tau())
+        else {
             return now;
         };
         let cycle = edrx.cycle().as_millis() as u64;
@@ -359,8 +362,8 @@ impl Radio {
             self.tau_until,
         ]
         .into_iter()
-            .flatten()
-            .min()
+        .flatten()
+        .min()
     }
 
     /// Runs the radio's timers due at `now`: attach, release, end of host activity, periodic TAU.

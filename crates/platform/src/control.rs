@@ -102,7 +102,8 @@ pub const MAX_LINE: usize = 1024;
 /// How long the client waits for the platform.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
-const USAGE: &str = "try: fault ct drop 3 | fault dm reject 2 | fault cu delay 5s | fault dm clear | \
+const USAGE: &str =
+    "try: fault ct drop 3 | fault dm reject 2 | fault cu delay 5s | fault dm clear | \
                      fault clear | faults | coverage edge | coverage";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +155,10 @@ pub trait FaultTargets {
 /// (`edge`, `rsrp=-110,sinr=-3`) it moves the module there, handed `None` it reads it; either
 /// way it answers the condition in force, or why the value was refused.
 #[derive(Clone)]
-pub struct ModuleControl(Arc<dyn Fn(Option<&str>) -> Result<String, String> + Send + Sync>);
+pub struct ModuleControl(Arc<CoverageFn>);
+
+/// Sets (given a value) and reads a module's radio condition.
+type CoverageFn = dyn Fn(Option<&str>) -> Result<String, String> + Send + Sync;
 
 impl ModuleControl {
     pub fn new(

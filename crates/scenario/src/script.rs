@@ -519,8 +519,14 @@ mod tests {
         assert!(matches!(s.steps[11].1, Step::DeepSleep(true)));
         assert!(matches!(s.steps[12].1, Step::Coverage(c) if c.rsrp == -115 && c.sinr == 0));
         let edge = parse("module BC95 --coverage edge\n").unwrap();
-        assert_eq!(edge.setup.coverage.map(|c| c.to_string()).as_deref(), Some("edge"));
-        for bad in ["module BC95 --coverage far\n", "module BC95\ncoverage rsrp=-150\n"] {
+        assert_eq!(
+            edge.setup.coverage.map(|c| c.to_string()).as_deref(),
+            Some("edge")
+        );
+        for bad in [
+            "module BC95 --coverage far\n",
+            "module BC95\ncoverage rsrp=-150\n",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
         assert_eq!(s.steps[0].0, 4, "line numbers count comments and blanks");

@@ -23,7 +23,11 @@ pub(super) static RADIO_3GPP: &[CommandSpec<Handler>] = &[
 
 /// The Neul family (BC95, BC35-G, BC28).
 pub(super) static RADIO_NEUL: &[CommandSpec<Handler>] = &[
-    spec("+NUESTATS", Forms::TEST_SET.with(Forms::EXECUTE), ue_statistics),
+    spec(
+        "+NUESTATS",
+        Forms::TEST_SET.with(Forms::EXECUTE),
+        ue_statistics,
+    ),
     spec("+NPTWEDRXS", Forms::TEST_READ_SET, paging_window_and_edrx),
     spec("+NPSMR", Forms::TEST_READ_SET, psm_status_report),
 ];
@@ -54,10 +58,7 @@ fn extended_signal_quality(m: &mut Module, c: &Command<'_>) -> HandlerResult {
         return Ok(vec![m.line("+CESQ", ranges)]);
     }
     let (rsrq, rsrp) = heard(m).map_or((255, 255), |c| (c.cesq_rsrq(), c.cesq_rsrp()));
-    Ok(vec![m.line(
-        "+CESQ",
-        format!("99,99,255,255,{rsrq},{rsrp}"),
-    )])
+    Ok(vec![m.line("+CESQ", format!("99,99,255,255,{rsrq},{rsrp}"))])
 }
 
 /// The uplink transmit power in tenths of dBm: full power (23 dBm) in CE1 and CE2, open-loop
@@ -133,7 +134,12 @@ fn ue_statistics(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     if wanted("THP") {
         let link = condition.link();
         let (up, down) = (link.uplink_bits_per_second, link.downlink_bits_per_second);
-        for (name, value) in [("RLC UL", up), ("RLC DL", down), ("MAC UL", up), ("MAC DL", down)] {
+        for (name, value) in [
+            ("RLC UL", up),
+            ("RLC DL", down),
+            ("MAC UL", up),
+            ("MAC DL", down),
+        ] {
             lines.push(format!("NUESTATS:THP,{name},{value}"));
         }
     }
@@ -222,15 +228,16 @@ fn power_saving_mode(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     match c.form {
         Form::Test => {
             let any = format!("({}-{})", shown(m, Some(0), 8), shown(m, Some(0xFF), 8));
-            return Ok(vec![m.line("+CPSMS", format!("(0-2),{any},{any},{any},{any}"))]);
+            return Ok(vec![
+                m.line("+CPSMS", format!("(0-2),{any},{any},{any},{any}"))
+            ]);
         }
         Form::Read => {
             let s = m.in_use.power_saving.clone();
             let (tau, active) = (shown(m, s.periodic_tau, 8), shown(m, s.active_time, 8));
-            return Ok(vec![m.line(
-                "+CPSMS",
-                format!("{},,,{tau},{active}", u8::from(s.psm)),
-            )]);
+            return Ok(vec![
+                m.line("+CPSMS", format!("{},,,{tau},{active}", u8::from(s.psm)))
+            ]);
         }
         _ => {}
     }
@@ -284,7 +291,11 @@ fn edrx_setting(m: &mut Module, c: &Command<'_>) -> HandlerResult {
             return Ok(s
                 .edrx
                 .then(|| {
-                    let value = shown(m, s.edrx_value.or(Some(m.network.power_saving.edrx_value)), 4);
+                    let value = shown(
+                        m,
+                        s.edrx_value.or(Some(m.network.power_saving.edrx_value)),
+                        4,
+                    );
                     m.line("+CEDRXS", format!("{ACT_NB_S1},{value}"))
                 })
                 .into_iter()
@@ -320,10 +331,9 @@ fn paging_window_and_edrx(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     match c.form {
         Form::Test => {
             let any = format!("({}-{})", shown(m, Some(0), 4), shown(m, Some(0xF), 4));
-            return Ok(vec![m.line(
-                "+NPTWEDRXS",
-                format!("(0-3),({ACT_NB_S1}),{any},{any}"),
-            )]);
+            return Ok(vec![
+                m.line("+NPTWEDRXS", format!("(0-3),({ACT_NB_S1}),{any},{any}"))
+            ]);
         }
         Form::Read => {
             let s = m.in_use.power_saving.clone();
