@@ -263,6 +263,17 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_request_outside_four_bits_is_refused() {
+        let mut settings = PowerSavingSettings {
+            edrx_value: Some(0x0F),
+            ..Default::default()
+        };
+        assert!(settings.check().is_ok());
+        settings.paging_window = Some(0x10);
+        assert!(settings.check().unwrap_err().contains("paging_window"));
+    }
+
+    #[test]
     fn the_network_grants_what_is_asked_or_its_own() {
         let network = NetworkPowerSaving::default();
         let asked = PowerSavingSettings {

@@ -543,6 +543,73 @@ mod tests {
         );
     }
 
+    /// Registered at 2 s with PSM granted: T3412 2 min, T3324 10 s.
+    fn with_psm() -> Radio {
+        let mut radio = attached();
+        let psm = PsmGrant {
+            periodic_tau: 0b1010_0010,
+            active_time: 0b0000_0101,
+        };
+        radio.set_power_saving(at(2), Some(psm), None);
+        radio
+    }
+
+    #[test]
+    fn psm_waits_for_the_active_time_after_the_release() {
+        let mut radio = with_psm();
+        radio.handle_timeout(at(22));
+        radio.settle(at(22), true, false);
+        assert!(!radio.in_deep_sleep(), "reachable for T3324");
+        assert!(radio.reachable());
+        assert_eq!(radio.poll_timeout(), Some(at(32)));
+        radio.handle_timeout(at(32));
+        radio.settle(at(32), true, false);
+        assert!(radio.in_deep_sleep());
+    }
+
+    #[test]
+    fn a_periodic_tau_every_t3412_from_each_release() {
+        let mut radio = with_psm();
+        radio.handle_timeout(at(22));
+        events(&mut radio);
+        // The release at 22 s starts T3412: the TAU is due at 142 s, unseen but connected.
+        radio.handle_timeout(at(142));
+        assert_eq!(events(&mut radio), [RadioEvent::PeriodicTau]);
+        assert!(radio.in_tau() && !radio.rrc_connected());
+        let end = at(142) + radio.tau_time();
+        radio.handle_timeout(end);
+        assert!(!radio.in_tau());
+        assert_eq!(radio.poll_timeout(), Some(end + Duration::from_secs(120)));
+        // A connection stops T3412; its release starts it again.
+        radio.uplink(at(200), Rai::ReleaseNow);
+        assert_eq!(radio.poll_timeout(), Some(at(320)));
+        // No TAU once detached.
+        radio.detach(at(201));
+        assert_eq!(radio.poll_timeout(), None);
+    }
+
+    #[test]
+    fn an_idle_edrx_module_is_paged_in_its_window() {
+        let mut radio = attached();
+        let edrx = EdrxGrant {
+            requested: 0b0010,
+            value: 0b0010,
+            paging_window: 0b0000,
+        };
+        radio.set_power_saving(at(2), None, Some(edrx));
+        let ms = Instant::from_unix_millis;
+        assert_eq!(radio.page_at(ms(30_000)), ms(30_000), "connected: at once");
+        radio.handle_timeout(at(22));
+        // Windows of 2.56 s open every 20.48 s from the epoch.
+        assert_eq!(
+            radio.page_at(ms(41_000)),
+            ms(41_000),
+            "inside 40.96–43.52 s"
+        );
+        assert_eq!(radio.page_at(ms(43_520)), ms(61_440));
+        assert_eq!(radio.page_at(ms(50_000)), ms(61_440));
+    }
+
     #[test]
     fn deep_sleep_waits_for_release_quiet_host_and_no_exchange() {
         let mut radio = attached();
