@@ -321,6 +321,46 @@ mod tests {
         }
     }
 
+    /// No servers; a module if given.
+    struct ModuleOnly(Option<ModuleControl>);
+
+    impl FaultTargets for ModuleOnly {
+        fn with_server(&mut self, _: Server, _: &mut dyn FnMut(&mut dyn Faulty)) {}
+
+        fn module(&self) -> Option<ModuleControl> {
+            self.0.clone()
+        }
+    }
+
+    #[test]
+    fn coverage_reaches_the_module_beside_the_platforms_if_there_is_one() {
+        assert_eq!("coverage".parse(), Ok(ControlCommand::Coverage(None)));
+        assert_eq!(
+            "coverage edge".parse(),
+            Ok(ControlCommand::Coverage(Some("edge".into())))
+        );
+        assert!("coverage edge deep".parse::<ControlCommand>().is_err());
+        let alone = answer(b"coverage edge", &mut ModuleOnly(None));
+        assert!(alone.starts_with("ERROR no module"), "{alone}");
+        let set = std::sync::Mutex::new(String::from("good"));
+        let module = ModuleControl::new(move |value| {
+            let mut now = set.lock().unwrap();
+            match value {
+                Some("far") => return Err("\"far\": not a coverage".into()),
+                Some(value) => *now = value.into(),
+                None => {}
+            }
+            Ok(now.clone())
+        });
+        let mut targets = ModuleOnly(Some(module));
+        assert_eq!(answer(b"coverage deep", &mut targets), "coverage deep\nOK");
+        assert_eq!(
+            answer(b"coverage far", &mut targets),
+            "ERROR \"far\": not a coverage"
+        );
+        assert_eq!(answer(b"coverage", &mut targets), "coverage deep\nOK");
+    }
+
     #[test]
     fn the_token_is_the_owners_alone_and_only_it_is_accepted() {
         let dir = tempfile::tempdir().unwrap();
