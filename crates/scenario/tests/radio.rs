@@ -471,6 +471,8 @@ fn the_neul_commands_check_their_bounds_and_the_psm_report() {
     for bad in ["AT+NPSMR=2", "AT+NPSMR=", "AT+NPSMR=1,1"] {
         assert_eq!(b.at(bad), "\r\nERROR\r\n", "{bad}");
     }
+    assert_eq!(b.at("AT+NPSMR?"), answer(&["+NPSMR:0"]), "unchanged");
+    assert_eq!(b.at("AT+CEDRXRDP=1"), "\r\nERROR\r\n", "no set form");
     assert_eq!(b.at("AT+NPSMR=1"), OK);
     assert_eq!(b.at("AT+NPSMR?"), answer(&["+NPSMR:1,0"]));
     for bad in [
@@ -489,8 +491,18 @@ fn the_neul_commands_check_their_bounds_and_the_psm_report() {
     // BC95 writes the timers bare.
     assert_eq!(b.at("AT+CPSMS=1,,,00100001,00000001"), OK);
     assert_eq!(b.at("AT+CPSMS?"), answer(&["+CPSMS:1,,,00100001,00000001"]));
-    // The PSM report: +NPSMR:1 on entering PSM, +NPSMR:0 on leaving it.
+    // Saved: a power cycle keeps the request (and AT+NPSMR, in RAM, is off again).
+    b.power_off();
+    b.power_on();
+    b.advance(Duration::from_secs(3));
+    b.take_raw();
+    assert_eq!(b.at("AT+CPSMS?"), answer(&["+CPSMS:1,,,00100001,00000001"]));
+    assert_eq!(b.at("AT+NPSMR?"), answer(&["+NPSMR:0"]));
+    assert_eq!(b.at("AT+NPSMR=1"), OK);
+    // The PSM report: +NPSMR:1 on entering PSM (the release, then T3324 of 2 s), +NPSMR:0 on
+    // leaving it.
     b.at("AT+QSCLK=1");
-    assert_eq!(output_until(&mut b, 25_000), "\r\n+NPSMR:1\r\n");
+    b.advance(Duration::from_secs(30));
+    assert_eq!(String::from_utf8(b.take_raw()).unwrap(), "\r\n+NPSMR:1\r\n");
     assert_eq!(b.at("AT"), "\r\n+NPSMR:0\r\n\r\nOK\r\n");
 }
