@@ -7,7 +7,12 @@
 mod basic;
 mod ctiot;
 mod dm;
+pub mod general;
+mod matrix;
+pub mod quectel;
 mod selfreg;
+
+pub use matrix::{matrix_markdown, MATRIX_BEGIN, MATRIX_END};
 
 use crate::errors::ErrorKind;
 use crate::module::Module;
@@ -82,6 +87,9 @@ const fn bracketed(syntax: &'static str, spec: CommandSpec<Handler>) -> CommandS
 pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::COMMON,
     basic::QUECTEL_ICCID,
+    general::ALL_MODELS,
+    general::QUECTEL_SOC,
+    quectel::QUECTEL,
     selfreg::QSELFREGISTER,
     dm::CME,
 ]);
@@ -90,18 +98,38 @@ pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
 pub static BC260Y_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::COMMON,
     basic::QUECTEL_ICCID,
+    general::ALL_MODELS,
+    general::QUECTEL_SOC,
+    quectel::QUECTEL,
     selfreg::QSREGENABLE,
     dm::PLAIN,
     ctiot::CTIOT,
 ]);
 
 /// BC26 and BC20 (seed 003).
-pub static BC26_TABLE: CommandTable<Handler> =
-    CommandTable::new(&[basic::COMMON, basic::QUECTEL_ICCID, dm::PLAIN]);
+pub static BC26_TABLE: CommandTable<Handler> = CommandTable::new(&[
+    basic::COMMON,
+    basic::QUECTEL_ICCID,
+    general::ALL_MODELS,
+    general::QUECTEL_SOC,
+    general::CGREG,
+    quectel::QUECTEL,
+    dm::PLAIN,
+]);
 
 /// The Neul-based firmware of BC35-G, BC28 and BC95 (seed 004).
-pub static NEUL_TABLE: CommandTable<Handler> =
-    CommandTable::new(&[basic::COMMON, basic::NEUL_ICCID, dm::DMPCONFIG]);
+pub static NEUL_TABLE: CommandTable<Handler> = CommandTable::new(&[
+    basic::COMMON,
+    basic::NEUL_ICCID,
+    general::ALL_MODELS,
+    general::READ_ONLY_CLOCK,
+    dm::DMPCONFIG,
+]);
+
+/// Every table, with the models that use it, for the matrix of docs/commands.md.
+pub(crate) fn tables() -> [&'static CommandTable<Handler>; 4] {
+    [&QUECTEL_TABLE, &BC260Y_TABLE, &BC26_TABLE, &NEUL_TABLE]
+}
 
 #[cfg(test)]
 mod tests {
@@ -110,7 +138,7 @@ mod tests {
 
     #[test]
     fn every_bracketed_syntax_line_reads() {
-        for table in [&QUECTEL_TABLE, &BC260Y_TABLE, &BC26_TABLE, &NEUL_TABLE] {
+        for table in tables() {
             for name in table.names() {
                 let spec = table.lookup(name).unwrap();
                 if let Some(line) = spec.syntax {
