@@ -3,10 +3,10 @@
 //! commands, and AT+CLAC. Every bound is tried one past each end, and bad input must change
 //! nothing.
 
+use nbmodem_at::Form;
 use nbmodem_module::errors::ErrorKind;
 use nbmodem_module::profile::AddressStyle;
 use nbmodem_module::{Profile, PROFILES};
-use nbmodem_at::Form;
 use nbmodem_scenario::Bench;
 use std::time::Duration;
 
@@ -67,7 +67,12 @@ fn commands_follow_each_models_manual() {
             assert_eq!(b.at(command) != ERROR, listed, "{} {command}", p.model);
         }
         let cgreg = b.at("AT+CGREG?");
-        assert_eq!(cgreg != ERROR, matches!(p.model, "BC26" | "BC20"), "{}", p.model);
+        assert_eq!(
+            cgreg != ERROR,
+            matches!(p.model, "BC26" | "BC20"),
+            "{}",
+            p.model
+        );
     }
 }
 
@@ -138,7 +143,10 @@ fn clac_lists_exactly_the_commands_the_model_accepts() {
     bc95.power_on();
     bc95.advance(Duration::from_secs(5));
     bc95.take_raw();
-    assert!(!bc95.at("AT+CLAC").contains("AT+DMPCONFIG"), "not on non-ONT firmware");
+    assert!(
+        !bc95.at("AT+CLAC").contains("AT+DMPCONFIG"),
+        "not on non-ONT firmware"
+    );
 }
 
 /// AT+CGATT=0 and =1: a real detach and attach, with the URCs that follow.
@@ -238,7 +246,11 @@ fn contexts_are_defined_activated_and_saved() {
         assert_eq!(b.at("AT+CGDCONT?"), ok(&[&default_line]), "{}", p.model);
         let set = format!("AT+CGDCONT={other},\"IP\",\"iot.example\"");
         assert_eq!(b.at(&set), ok(&[]));
-        let other_line = line(p, "+CGDCONT", &format!("{other},\"IP\",\"iot.example\",,0,0"));
+        let other_line = line(
+            p,
+            "+CGDCONT",
+            &format!("{other},\"IP\",\"iot.example\",,0,0"),
+        );
         assert_eq!(b.at("AT+CGDCONT?"), ok(&[&default_line, &other_line]));
         // Bounds and bad input, nothing changed.
         let apn = "a".repeat(101);
@@ -361,7 +373,10 @@ fn network_time_and_the_clock() {
         b.at("AT+CGATT=1");
         b.advance(Duration::from_secs(2));
         let out = String::from_utf8(b.take_raw()).unwrap();
-        assert!(out.contains(&line(p, "+CTZE", "+32,0,\"2026/01/01,")), "{out}");
+        assert!(
+            out.contains(&line(p, "+CTZE", "+32,0,\"2026/01/01,")),
+            "{out}"
+        );
     }
 }
 
@@ -474,7 +489,10 @@ fn deep_sleep_indications() {
     b.at("ATE0");
     assert_eq!(b.at("AT+QATWAKEUP=1"), ok(&[]));
     assert_eq!(b.at("AT+QATWAKEUP?"), ok(&["+QATWAKEUP: 1"]));
-    assert_eq!(b.at("AT+QATWAKEUP=2"), ERROR.replace("ERROR", "+CME ERROR: 53"));
+    assert_eq!(
+        b.at("AT+QATWAKEUP=2"),
+        ERROR.replace("ERROR", "+CME ERROR: 53")
+    );
     b.advance(Duration::from_secs(30));
     assert_eq!(
         String::from_utf8(b.take_raw()).unwrap(),

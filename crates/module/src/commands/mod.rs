@@ -12,7 +12,7 @@ mod matrix;
 pub mod quectel;
 mod selfreg;
 
-pub use matrix::{matrix_markdown, MATRIX_BEGIN, MATRIX_END};
+pub use matrix::{all_names, display_name, matrix_markdown, MATRIX_BEGIN, MATRIX_END};
 
 use crate::errors::ErrorKind;
 use crate::module::Module;
