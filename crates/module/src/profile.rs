@@ -591,8 +591,8 @@ const BC95: Profile = Profile {
     firmware_features: &[(Feature::Cmdmp, Requirement::Suffix("_ONT"))],
     ctiot: None,
     power: BC_SERIES_POWER,
-    // BC95 AT Commands Manual V2.0 §3.11 (`+CGPADDR:0,10.x.x.x`), §3.16 (the PDP types), §3.19
-    // (the time unquoted), §3.24 (AT+CTZR 0 to 3).
+    // BC95 AT Commands Manual V2.0 §3.11 (AT+CGPADDR), §3.16 (AT+CGDCONT), §3.19 (AT+CCLK),
+    // §3.24 (AT+CTZR); the spellings are docs/decisions.md's "General command set".
     general: GeneralConfig {
         default_cid: 0,
         max_cid: 10,
