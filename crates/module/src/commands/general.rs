@@ -784,6 +784,51 @@ mod tests {
     }
 
     #[test]
+    fn saved_settings_a_model_could_not_have_written_are_refused() {
+        let bc260y = crate::profile::find("BC260Y-CN").unwrap();
+        let bc95 = crate::profile::find("BC95").unwrap();
+        let good = GeneralSettings {
+            bands: vec![5],
+            qcfg: BTreeMap::from([("dsevent".to_string(), 0)]),
+            baud_rate: Some(115200),
+            ..GeneralSettings::default()
+        };
+        assert_eq!(good.check(bc260y), Ok(()));
+        assert!(
+            good.check(bc95).is_err(),
+            "no bands, items or rates on BC95"
+        );
+        let context = |cid: u8, pdp_type: &str, apn_len: usize| GeneralSettings {
+            contexts: BTreeMap::from([(
+                cid,
+                PdpContext {
+                    pdp_type: pdp_type.into(),
+                    apn: "a".repeat(apn_len),
+                },
+            )]),
+            ..GeneralSettings::default()
+        };
+        assert_eq!(context(10, "IP", 100).check(bc260y), Ok(()));
+        for bad in [
+            context(11, "IP", 1),
+            context(1, "PPP", 1),
+            context(1, "IP", 101),
+        ] {
+            assert!(bad.check(bc260y).is_err(), "{bad:?}");
+        }
+        let out_of_range = GeneralSettings {
+            qcfg: BTreeMap::from([("dsevent".to_string(), 2)]),
+            ..GeneralSettings::default()
+        };
+        assert!(out_of_range.check(bc260y).is_err());
+        let unknown_band = GeneralSettings {
+            bands: vec![1],
+            ..GeneralSettings::default()
+        };
+        assert!(unknown_band.check(bc260y).is_err());
+    }
+
+    #[test]
     fn an_unset_clock_starts_at_1970() {
         let boot = Instant::from_unix_millis(1_767_225_600_000);
         let clock = Clock::unset(boot);
