@@ -255,6 +255,16 @@ pub enum AddressStyle {
     Bare,
 }
 
+/// How AT+CCLK writes the time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockStyle {
+    /// `+CCLK: "2026/01/01,08:00:03+32"`: quoted, the year in four digits (as a BC260Y-CN on
+    /// BC260YCNAAR02A02 answers).
+    QuotedLongYear,
+    /// `+CCLK:26/01/01,08:00:03+32`: bare, the year in two digits (27.007's `yy`).
+    BareShortYear,
+}
+
 /// One AT+QCFG item a model's manual lists: its name as typed, its values and its factory value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QcfgItem {
@@ -276,8 +286,7 @@ pub struct GeneralConfig {
     pub address_style: AddressStyle,
     /// The PDP types AT+CGDCONT takes, spelt as the manual spells them.
     pub pdp_types: &'static [&'static str],
-    /// AT+CCLK's answer quotes the time (`+CCLK: "26/01/01,08:00:00+32"`) or not.
-    pub clock_quoted: bool,
+    pub clock_style: ClockStyle,
     /// The highest AT+CTZR `<reporting>`.
     pub max_ctzr: u8,
     /// The bands of AT+QBAND (none where the model has no AT+QBAND).
@@ -441,7 +450,7 @@ const BC25_GENERAL: GeneralConfig = GeneralConfig {
     max_cid: 10,
     address_style: AddressStyle::Quoted,
     pdp_types: QUECTEL_PDP_TYPES,
-    clock_quoted: true,
+    clock_style: ClockStyle::QuotedLongYear,
     max_ctzr: 3,
     bands: &[1, 2, 3, 4, 5, 8, 12, 13, 17, 18, 19, 20, 25, 28, 66, 70, 85],
     baud_rates: QUECTEL_BAUD_RATES,
@@ -525,7 +534,8 @@ const BC260Y_CN: Profile = Profile {
     firmware_features: &[(Feature::CtIot, Requirement::ReleaseAtLeast(2))],
     ctiot: Some(BC260Y_CTIOT),
     general: GeneralConfig {
-        bands: &[3, 5, 8],
+        // In the order a BC260Y-CN on BC260YCNAAR02A02 reads them.
+        bands: &[5, 8, 3],
         qcfg: &[EPCO, NB_CATEGORY, DSEVENT],
         ..BC25_GENERAL
     },
@@ -598,7 +608,7 @@ const BC95: Profile = Profile {
         max_cid: 10,
         address_style: AddressStyle::Bare,
         pdp_types: &["IP", "NONIP", "IPV6", "IPV4V6"],
-        clock_quoted: false,
+        clock_style: ClockStyle::BareShortYear,
         max_ctzr: 3,
         bands: &[],
         baud_rates: &[],

@@ -5,7 +5,7 @@
 
 use nbmodem_at::Form;
 use nbmodem_module::errors::ErrorKind;
-use nbmodem_module::profile::AddressStyle;
+use nbmodem_module::profile::{AddressStyle, ClockStyle};
 use nbmodem_module::{Profile, PROFILES};
 use nbmodem_scenario::Bench;
 use std::time::Duration;
@@ -325,16 +325,18 @@ fn network_time_and_the_clock() {
         let mut b = Bench::booted(p.model);
         b.at("ATE0");
         b.at("AT+CMEE=1");
-        let quote = |t: &str| {
-            if p.general.clock_quoted {
-                format!("\"{t}\"")
+        let quoted = p.general.clock_style == ClockStyle::QuotedLongYear;
+        // The year in four digits where quoted.
+        let quote = |century: &str, t: &str| {
+            if quoted {
+                format!("\"{century}{t}\"")
             } else {
                 t.to_string()
             }
         };
         assert_eq!(
             b.at("AT+CCLK?"),
-            ok(&[&line(p, "+CCLK", &quote("70/01/01,00:00:01+00"))]),
+            ok(&[&line(p, "+CCLK", &quote("19", "70/01/01,00:00:01+00"))]),
             "{}: the clock counts from power-on (booted at 1 s) until the network's time",
             p.model
         );
@@ -350,20 +352,24 @@ fn network_time_and_the_clock() {
         // Attached at 2026-01-01 00:00:03 UTC.
         assert_eq!(
             b.at("AT+CCLK?"),
-            ok(&[&line(p, "+CCLK", &quote("26/01/01,08:00:03+32"))])
+            ok(&[&line(p, "+CCLK", &quote("20", "26/01/01,08:00:03+32"))])
         );
         let set = b.at("AT+CCLK=\"27/02/03,04:05:06-20\"");
-        if p.general.clock_quoted {
+        if quoted {
             assert_eq!(set, ok(&[]));
             b.advance(Duration::from_secs(10));
-            assert_eq!(
-                b.at("AT+CCLK?"),
-                ok(&[&line(p, "+CCLK", "\"27/02/03,04:05:16-20\"")])
-            );
-            for bad in ["\"27/02/29,04:05:06+00\"", "\"27/02/03,04:05:06+97\"", "27"] {
+            let shown = line(p, "+CCLK", "\"2027/02/03,04:05:16-20\"");
+            assert_eq!(b.at("AT+CCLK?"), ok(&[&shown]));
+            for bad in [
+                "\"27/02/29,04:05:06+00\"",
+                "\"27/02/03,04:05:06+97\"",
+                "\"1927/02/03,04:05:06+00\"",
+                "27",
+            ] {
                 assert_eq!(b.at(&format!("AT+CCLK={bad}")), invalid(p), "{bad}");
             }
-            assert!(b.at("AT+CCLK?").contains("27/02/03,04:05:16-20"));
+            assert_eq!(b.at("AT+CCLK?"), ok(&[&shown]));
+            assert_eq!(b.at("AT+CCLK=\"2028/02/29,00:00:00+32\""), ok(&[]));
         } else {
             assert_eq!(set, ERROR, "read only on the Neul firmware");
         }

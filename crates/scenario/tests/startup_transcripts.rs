@@ -4,8 +4,10 @@
 //!
 //! The BC26 sequence is the one of RT-Thread's `at_device` BC26 class (ATE0, AT+QSCLK=0, AT+IPR?,
 //! ATI, AT+CPIN?, AT+CSQ, AT+CGREG?, AT+CGPADDR=1, AT+GSN; its AT+CEDRXS and AT+CPSMS belong to the
-//! radio part). The BC260Y-CN sequence begins as seed 002's transcripts do. The values that depend
-//! on the SIM (IMSI, ICCID, the address the network gives) are the test SIM's.
+//! radio part). The BC260Y-CN sequence begins as seed 002's transcripts do, then reads what a
+//! user's published log of a real BC260Y-CN (BC260YCNAAR02A02) shows: AT+CGMM, AT+CGMR, AT+QBAND?
+//! (`5,8,3`), AT+CCLK? (quoted, four-digit year). The values that depend on the SIM (IMSI, ICCID,
+//! the address the network gives) and on the time are the test's.
 
 use nbmodem_scenario::{Bench, ModuleSetup};
 use std::time::Duration;
@@ -90,7 +92,7 @@ fn bc26_and_bc20_start_up_as_rt_threads_driver_expects() {
                     "AT+CGDCONT?",
                     ok(&[&format!("+CGDCONT: 1,\"IP\",\"\",\"{ip}\",0,0")]),
                 ),
-                ("AT+CCLK?", ok(&["+CCLK: \"26/01/01,08:00:03+32\""])),
+                ("AT+CCLK?", ok(&["+CCLK: \"2026/01/01,08:00:03+32\""])),
             ],
         );
     }
@@ -157,7 +159,12 @@ fn bc260y_starts_up_as_seed_002_then_reads_its_settings() {
         &mut b,
         &[
             ("AT+CGPADDR?", ok(&[&format!("+CGPADDR: 0,\"{ip}\"")])),
-            ("AT+QBAND?", ok(&["+QBAND: 3,5,8"])),
+            ("AT+CGMM", ok(&["Quectel_BC260Y-CN"])),
+            ("AT+CGMR", ok(&["Revision: BC260YCNAAR02A01"])),
+            ("AT+CEREG?", ok(&["+CEREG: 0,1"])),
+            ("AT+CGATT?", ok(&["+CGATT: 1"])),
+            ("AT+QBAND?", ok(&["+QBAND: 5,8,3"])),
+            ("AT+CCLK?", ok(&["+CCLK: \"2026/01/01,08:00:03+32\""])),
             ("AT+QCFG=\"dsevent\"", ok(&["+QCFG: \"dsevent\",1"])),
             ("AT+COPS?", ok(&["+COPS: 0,2,\"46011\",9"])),
             (

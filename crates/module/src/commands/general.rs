@@ -10,7 +10,7 @@
 use super::{spec, CommandError, Handler, HandlerResult};
 use crate::errors::ErrorKind;
 use crate::module::Module;
-use crate::profile::{AddressStyle, GeneralConfig, Profile};
+use crate::profile::{AddressStyle, ClockStyle, GeneralConfig, Profile};
 use crate::radio::RegStatus;
 use nbmodem_at::{Command, CommandSpec, Form, Forms};
 use nbmodem_clock::Instant;
@@ -563,28 +563,23 @@ fn network_apn(m: &Module) -> &'static str {
     }
 }
 
-/// `AT+CCLK?` (`+CCLK: "26/01/01,08:00:00+32"`) and, where the model allows it,
-/// `AT+CCLK="yy/MM/dd,hh:mm:ss±zz"`.
+/// `AT+CCLK?` in the model's style and, where the model allows it,
+/// `AT+CCLK="[yy]yy/MM/dd,hh:mm:ss±zz"`.
 fn clock(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     match c.form {
         Form::Test => Ok(vec![]),
         Form::Read => {
             let clock = m.ram.general.clock;
-            let time = format!(
-                "{}{}",
-                short_date(clock.local_ms(m.now)),
-                zone_text(clock.zone)
-            );
-            let value = if m.profile.general.clock_quoted {
-                format!("\"{time}\"")
-            } else {
-                time
+            let (local, zone) = (clock.local_ms(m.now), zone_text(clock.zone));
+            let value = match m.profile.general.clock_style {
+                ClockStyle::QuotedLongYear => format!("\"{}{zone}\"", long_date(local)),
+                ClockStyle::BareShortYear => format!("{}{zone}", short_date(local)),
             };
             Ok(vec![m.line("+CCLK", value)])
         }
         _ => {
             c.params.expect_count(1..=1)?;
-            let clock = parse_clock(c.params.quoted(0, 20)?, m.now)
+            let clock = parse_clock(c.params.quoted(0, 22)?, m.now)
                 .ok_or(CommandError::Cme(ErrorKind::InvalidParameter))?;
             m.ram.general.clock = clock;
             Ok(vec![])
@@ -592,8 +587,14 @@ fn clock(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     }
 }
 
-/// `yy/MM/dd,hh:mm:ss±zz` as the clock it sets at `now`.
+/// `yy/MM/dd,hh:mm:ss±zz` (or with the year in four digits, as the module writes it) as the
+/// clock it sets at `now`.
 fn parse_clock(text: &str, now: Instant) -> Option<Clock> {
+    // Years are 2000 to 2099 either way.
+    let text = match text.len() {
+        22 => text.strip_prefix("20")?,
+        _ => text,
+    };
     let bytes = text.as_bytes();
     let fixed = bytes.len() == 20
         && [2, 5].iter().all(|&i| bytes[i] == b'/')
@@ -771,6 +772,8 @@ mod tests {
         assert_eq!(short_date(clock.local_ms(now)), "26/03/04,05:06:07");
         let west = parse_clock("26/03/04,05:06:07-20", now).unwrap();
         assert_eq!(zone_text(west.zone), "-20");
+        let long = parse_clock("2026/03/04,05:06:07+32", now).unwrap();
+        assert_eq!(long, clock);
         for bad in [
             "26/13/04,05:06:07+32",
             "26/02/30,05:06:07+32",
@@ -778,6 +781,7 @@ mod tests {
             "26/03/04,05:06:07+97",
             "26/03/04 05:06:07+32",
             "26/03/04,05:06:07",
+            "2126/03/04,05:06:07+32",
         ] {
             assert_eq!(parse_clock(bad, now), None, "{bad}");
         }
