@@ -479,6 +479,7 @@ fn qcfg_items_of_each_model() {
             if item.min > 0 {
                 assert_eq!(b.at(&format!("{read},{}", item.min - 1)), invalid(p));
             }
+            assert_eq!(b.at(&read), ok(&[&value(item.default)]), "unchanged");
             assert_eq!(b.at(&format!("{read},{}", item.min)), ok(&[]));
             assert_eq!(b.at(&read), ok(&[&value(item.min)]));
         }
