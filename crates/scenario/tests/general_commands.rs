@@ -8,6 +8,7 @@ use nbmodem_module::errors::ErrorKind;
 use nbmodem_module::profile::{AddressStyle, ClockStyle};
 use nbmodem_module::{Profile, PROFILES};
 use nbmodem_scenario::Bench;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 fn ok(lines: &[&str]) -> String {
@@ -538,5 +539,105 @@ fn qpowd_powers_down_and_nothing_answers_after() {
             b.advance(Duration::from_secs(1));
             assert!(String::from_utf8(b.take_raw()).unwrap().contains("RDY"));
         }
+    }
+}
+
+/// A stand-in SNTP server: answers each client request with its own time, `offset` ahead of the
+/// network's.
+struct SntpServer {
+    offset_ms: u64,
+    outbox: Vec<nbmodem_net::Transmit>,
+}
+
+impl nbmodem_net::DatagramNode for SntpServer {
+    fn handle_datagram(&mut self, now: nbmodem_clock::Instant, from: SocketAddr, request: &[u8]) {
+        let ms = now.unix_millis() + self.offset_ms;
+        let seconds = (ms / 1000 + 2_208_988_800) as u32;
+        let mut answer = vec![0u8; 48];
+        answer[0] = (4 << 3) | 4; // version 4, server
+        answer[1] = 1;
+        answer[24..32].copy_from_slice(&request[40..48]);
+        answer[40..44].copy_from_slice(&seconds.to_be_bytes());
+        self.outbox.push(nbmodem_net::Transmit {
+            destination: from,
+            payload: answer,
+        });
+    }
+    fn poll_transmit(&mut self) -> Option<nbmodem_net::Transmit> {
+        self.outbox.pop()
+    }
+    fn poll_timeout(&self) -> Option<nbmodem_clock::Instant> {
+        None
+    }
+    fn handle_timeout(&mut self, _now: nbmodem_clock::Instant) {}
+}
+
+/// AT+QNTP: one SNTP exchange with the server the host names (routed here to a stand-in), the
+/// answer's time in the model's AT+CCLK spelling; a silent server, an unknown name and a detached
+/// module give their result codes.
+#[test]
+fn qntp_asks_an_sntp_server() {
+    let server: SocketAddr = "127.0.0.7:123".parse().unwrap();
+    for p in PROFILES.iter().filter(|p| has(p, "+QNTP")) {
+        let mut setup = nbmodem_scenario::ModuleSetup::model(p.model);
+        setup
+            .routes
+            .push("ntp.example=127.0.0.7:123".parse().unwrap());
+        setup
+            .routes
+            .push("silent.example=127.0.0.9:123".parse().unwrap());
+        let mut b = Bench::new(setup).unwrap();
+        b.attach(
+            server,
+            SntpServer {
+                offset_ms: 3_600_000,
+                outbox: Vec::new(),
+            },
+        );
+        b.power_on();
+        b.advance(Duration::from_secs(3));
+        b.take_raw();
+        b.at("ATE0");
+        b.at("AT+CMEE=1");
+        let cid = p.general.default_cid;
+        // Attached at 00:00:03 UTC; the server is an hour ahead: 09:00:03 in UTC+8.
+        assert_eq!(
+            b.at(&format!("AT+QNTP={cid},\"ntp.example\"")),
+            "\r\nOK\r\n\r\n+QNTP: 0,\"2026/01/01,09:00:03+32\"\r\n",
+            "{}",
+            p.model
+        );
+        // No answer: 569 after 10 s.
+        let silent = format!("AT+QNTP={cid},\"silent.example\",123,1");
+        assert_eq!(b.at(&silent), ok(&[]));
+        assert_eq!(
+            b.at(&format!("AT+QNTP={cid},\"ntp.example\"")),
+            "\r\n+CME ERROR: 3\r\n",
+            "one query at a time"
+        );
+        assert_eq!(
+            b.next_line(Duration::from_secs(10)),
+            Some("+QNTP: 569".into())
+        );
+        assert_eq!(
+            b.at(&format!("AT+QNTP={cid},\"no.such.host\"")),
+            "\r\nOK\r\n\r\n+QNTP: 565\r\n"
+        );
+        for bad in [
+            format!("AT+QNTP={},\"ntp.example\"", p.general.max_cid + 1),
+            format!("AT+QNTP={cid},\"ntp.example\",0"),
+            format!("AT+QNTP={cid},\"ntp.example\",65536"),
+            format!("AT+QNTP={cid},\"ntp.example\",123,2"),
+            format!("AT+QNTP={cid},\"\""),
+            format!("AT+QNTP={cid}"),
+        ] {
+            assert_eq!(b.at(&bad), invalid(p), "{bad}");
+        }
+        b.at("AT+CGATT=0");
+        assert_eq!(
+            b.at(&format!("AT+QNTP={cid},\"ntp.example\"")),
+            "\r\nOK\r\n\r\n+QNTP: 561\r\n",
+            "no context without the network"
+        );
     }
 }

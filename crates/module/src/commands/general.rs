@@ -570,11 +570,8 @@ fn clock(m: &mut Module, c: &Command<'_>) -> HandlerResult {
         Form::Test => Ok(vec![]),
         Form::Read => {
             let clock = m.ram.general.clock;
-            let (local, zone) = (clock.local_ms(m.now), zone_text(clock.zone));
-            let value = match m.profile.general.clock_style {
-                ClockStyle::QuotedLongYear => format!("\"{}{zone}\"", long_date(local)),
-                ClockStyle::BareShortYear => format!("{}{zone}", short_date(local)),
-            };
+            let style = m.profile.general.clock_style;
+            let value = clock_text(style, clock.local_ms(m.now), clock.zone);
             Ok(vec![m.line("+CCLK", value)])
         }
         _ => {
@@ -584,6 +581,16 @@ fn clock(m: &mut Module, c: &Command<'_>) -> HandlerResult {
             m.ram.general.clock = clock;
             Ok(vec![])
         }
+    }
+}
+
+/// A local time (milliseconds since 1970-01-01 in zone `zone`) as the model writes it:
+/// `"2026/01/01,08:00:03+32"` or `26/01/01,08:00:03+32`.
+pub(crate) fn clock_text(style: ClockStyle, local_ms: i64, zone: i8) -> String {
+    let zone = zone_text(zone);
+    match style {
+        ClockStyle::QuotedLongYear => format!("\"{}{zone}\"", long_date(local_ms)),
+        ClockStyle::BareShortYear => format!("{}{zone}", short_date(local_ms)),
     }
 }
 

@@ -2,9 +2,12 @@
 //! configuration items, power-down and the deep sleep indications. Their saved values are part of
 //! [`super::general::GeneralSettings`]; the bands and items of each model are profile data.
 
+use super::general::{clock_text, NETWORK_TIME_ZONE};
 use super::{spec, CommandError, Handler, HandlerResult};
 use crate::errors::ErrorKind;
 use crate::module::{Module, Timer};
+use crate::service::Service;
+use crate::services::sntp::{Report, Sntp};
 use nbmodem_at::{Command, CommandSpec, Form, Forms};
 
 pub(super) static QUECTEL: &[CommandSpec<Handler>] = &[
@@ -12,6 +15,7 @@ pub(super) static QUECTEL: &[CommandSpec<Handler>] = &[
     spec("+QCFG", Forms::TEST_SET, configuration),
     spec("+QPOWD", Forms::TEST_SET, power_down),
     spec("+QATWAKEUP", Forms::TEST_READ_SET, sleep_indication),
+    spec("+QNTP", Forms::TEST_SET, network_time),
 ];
 
 /// What the module writes before it powers down.
@@ -117,6 +121,62 @@ fn sleep_indication(m: &mut Module, c: &Command<'_>) -> HandlerResult {
             Ok(vec![])
         }
     }
+}
+
+/// Quectel's TCP/IP result codes of AT+QNTP's failures besides a timeout: no PDP context to use,
+/// a server name that does not resolve.
+const PDP_CONTEXT_FAILED: u16 = 561;
+const DNS_FAILED: u16 = 565;
+
+/// `AT+QNTP=<contextID>,"<server>"[,<port>[,<autosettime>]]`: `OK`, then
+/// `+QNTP: 0,"<time>"` from one SNTP exchange with the server (port 123 by default), or
+/// `+QNTP: <err>`. The clock already follows the network's time, so `<autosettime>` is taken
+/// and changes nothing.
+fn network_time(m: &mut Module, c: &Command<'_>) -> HandlerResult {
+    let max_cid = u64::from(m.profile.general.max_cid);
+    if c.form == Form::Test {
+        let ranges = format!("(0-{max_cid}),\"<server>\",(1-65535),(0,1)");
+        return Ok(vec![m.line("+QNTP", ranges)]);
+    }
+    c.params.expect_count(2..=4)?;
+    let cid = c.params.int(0, 0..=max_cid)? as u8;
+    let server = c.params.text(1, 255)?;
+    let port = c.params.opt_int(2, 1..=65535)?.unwrap_or(123) as u16;
+    c.params.opt_int(3, 0..=1)?;
+    if server.is_empty() {
+        return Err(CommandError::Cme(ErrorKind::InvalidParameter));
+    }
+    if m.services.get::<Sntp>().is_some_and(|s| s.is_busy()) {
+        return Err(CommandError::Cme(ErrorKind::OperationNotAllowed));
+    }
+    let report = time_report(m);
+    if super::general::context_address(m, cid).is_none() {
+        m.urc(report(Err(PDP_CONTEXT_FAILED)));
+        return Ok(vec![]);
+    }
+    match m.router().resolve_to_address(server, port) {
+        Ok(address) => {
+            m.services.remove::<Sntp>();
+            m.services.add(Box::new(Sntp::new(m.now, address, report)));
+        }
+        Err(_) => m.urc(report(Err(DNS_FAILED))),
+    }
+    Ok(vec![])
+}
+
+/// How AT+QNTP reports an outcome: the time in the network's zone, in the model's AT+CCLK
+/// spelling, or the result code alone.
+fn time_report(m: &Module) -> Report {
+    let (style, separator) = (m.profile.general.clock_style, m.profile.separator);
+    Box::new(move |outcome| match outcome {
+        Ok(unix_ms) => {
+            let local = i64::try_from(unix_ms).unwrap_or(i64::MAX)
+                + i64::from(NETWORK_TIME_ZONE) * 15 * 60 * 1000;
+            let time = clock_text(style, local, NETWORK_TIME_ZONE);
+            format!("+QNTP{separator}0,{time}")
+        }
+        Err(code) => format!("+QNTP{separator}{code}"),
+    })
 }
 
 /// The URCs deep sleep brings besides the model's own: `+QATSLEEP` and `+QATWAKEUP` when

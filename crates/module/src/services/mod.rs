@@ -11,3 +11,4 @@ pub mod ctiot;
 pub mod firmware_object;
 pub mod fota;
 pub mod self_registration;
+pub mod sntp;
