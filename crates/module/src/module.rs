@@ -25,7 +25,8 @@ use crate::profile::{Feature, Profile};
 use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, RegStatus};
 use crate::revision::Revision;
 use crate::routing::Router;
-use crate::service::{Effect, Env, Services, Start, Starter, Uplink, AT_BOOT, AT_FIRST_ATTACH};
+use crate::service::{Effect, Env, Services, Start, Starter, Uplink};
+use crate::services::{AT_BOOT, AT_FIRST_ATTACH};
 use crate::tap::{Datagram, LineKind, Tap, Tapped};
 use nbmodem_at::{
     format, parse_line, Command, CommandSpec, FinalResult, Form, LineAssembler, LineEvent,
@@ -563,7 +564,7 @@ impl Module {
         let Ok(command) = parse_line(line) else {
             return (Vec::new(), FinalResult::Error, true);
         };
-        let Some(spec) = self.profile.commands.lookup(command.name) else {
+        let Some(spec) = self.profile.commands().lookup(command.name) else {
             return (Vec::new(), FinalResult::Error, true);
         };
         let installed = spec.handler.feature.is_none_or(|f| self.has_feature(f));

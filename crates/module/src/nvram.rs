@@ -331,7 +331,7 @@ impl DmSettings {
         self.server
             .as_ref()
             .and_then(|s| s.port)
-            .unwrap_or(crate::services::cmdmp::DEFAULT_PORT)
+            .unwrap_or(nbmodem_operators::dm::DEFAULT_PORT)
     }
 
     /// The configured update period, or the profile's default.
@@ -380,7 +380,7 @@ impl DmSettings {
             return bad("plmns", &self.plmns, "at most 3 PLMNs of 5 or 6 digits");
         }
         for (kind, values) in &self.info {
-            let limits = crate::services::cmdmp::DEVICE_INFO.get(usize::from(*kind));
+            let limits = nbmodem_operators::dm::DEVICE_INFO.get(usize::from(*kind));
             let fits = limits.is_some_and(|limits| {
                 limits.len() == values.len()
                     && limits

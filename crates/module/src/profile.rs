@@ -5,12 +5,11 @@
 //! carrier features it implements, and its CoAP retransmission parameters. Code never asks "is this
 //! a BC95?"; it reads the profile.
 
-use crate::commands::{self, Handler};
 use crate::energy::{Current, PowerProfile};
 use crate::errors::{ErrorTable, BC260Y_ERRORS, NEUL_ERRORS, QUECTEL_ERRORS};
 use crate::identity::Operator;
 use crate::revision::Revision;
-use nbmodem_at::{CommandTable, ResultFormat};
+use nbmodem_at::ResultFormat;
 use nbmodem_coap::TransmissionParams;
 use nbmodem_operators::dm::{self as cmdmp, FactoryKey};
 use std::net::Ipv4Addr;
@@ -134,6 +133,20 @@ pub struct DmConfig {
     pub factory_key: FactoryKey,
     /// What an omitted parameter of the set command (and of AT+QDMPCFGEX) becomes.
     pub omitted: Omitted,
+}
+
+/// Which command table a model's firmware has: the tables, built from the handlers, are in
+/// [`crate::commands`] ([`Profile::commands`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandSet {
+    /// BC25 and BC32 families (seed 000).
+    Quectel,
+    /// BC260Y-CN (seeds 001 and 002).
+    Bc260y,
+    /// BC26 and BC20 (seed 003).
+    Bc26,
+    /// The Neul-based firmware of BC35-G, BC28 and BC95 (seed 004).
+    Neul,
 }
 
 /// A part of a model's firmware that some revisions lack.
@@ -263,7 +276,8 @@ pub struct Profile {
     /// The same for the `+CSCON` URC, which BC260Y-CN prints without a space (seed 002).
     pub cscon_urc_separator: &'static str,
     pub errors: &'static ErrorTable,
-    pub commands: CommandTable<Handler>,
+    /// Its firmware's command table (see [`crate::commands`]).
+    pub command_set: CommandSet,
     /// Operators whose self-registration or DM the model implements (behaviour.md §1). The first is
     /// the operator of the default SIM.
     pub operators: &'static [Operator],
@@ -383,7 +397,7 @@ const BC25: Profile = Profile {
     separator: ": ",
     cscon_urc_separator: ": ",
     errors: &QUECTEL_ERRORS,
-    commands: commands::QUECTEL_TABLE,
+    command_set: CommandSet::Quectel,
     operators: &[CM, CT, CU],
     coap: BC25_COAP,
     self_registration: SelfRegistration {
@@ -407,7 +421,7 @@ const BC260Y_CN: Profile = Profile {
         ..BC25.identification
     },
     cscon_urc_separator: ":",
-    commands: commands::BC260Y_TABLE,
+    command_set: CommandSet::Bc260y,
     operators: &[CT, CM],
     coap: CoapTiming {
         // 2, 4, 8, 16, 32 s between six sends, "total timeout 128 s" (seed 001 §2.2.3); the
@@ -453,7 +467,7 @@ const BC26: Profile = Profile {
         product: "Quectel_BC26",
         ..BC25.identification
     },
-    commands: commands::BC26_TABLE,
+    command_set: CommandSet::Bc26,
     operators: &[CM],
     self_registration: NO_SWITCH,
     dm: DmConfig {
@@ -480,7 +494,7 @@ const BC95: Profile = Profile {
     separator: ":",
     cscon_urc_separator: ":",
     errors: &NEUL_ERRORS,
-    commands: commands::NEUL_TABLE,
+    command_set: CommandSet::Neul,
     operators: &[CM],
     coap: BC25_COAP,
     self_registration: NO_SWITCH,

@@ -16,7 +16,7 @@ fn count_final_results(output: &[u8]) -> usize {
 fn command_names() -> Vec<String> {
     let mut names: Vec<String> = PROFILES
         .iter()
-        .flat_map(|p| p.commands.names())
+        .flat_map(|p| p.commands().names())
         .map(|n| n.to_string())
         .collect();
     names.sort();

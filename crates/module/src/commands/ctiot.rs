@@ -12,7 +12,7 @@ use crate::profile::{CtIotConfig, Feature};
 use crate::radio::Rai;
 use crate::routing::NetError;
 use crate::service::Service;
-use crate::services::ctiot::{CtIot, Uplink};
+use crate::services::ctiot::{CtIot, LinkError, Uplink};
 use nbmodem_at::{Command, CommandSpec, Form, Forms, Param, ParamError};
 use nbmodem_operators::ctiot::{decode_hex, hex};
 
@@ -37,6 +37,19 @@ pub(super) static CTIOT: &[CommandSpec<Handler>] = &[
         spec("+NQMGR", Forms::EXECUTE, downlink_counts),
     ),
 ];
+
+/// The link's refusals as the seed's chapter 6 numbers them.
+impl From<LinkError> for CommandError {
+    fn from(error: LinkError) -> Self {
+        CommandError::Cme(match error {
+            LinkError::Registering => ErrorKind::CtiotLoggingIn,
+            LinkError::NotPermitted => ErrorKind::CtiotNotPermitted,
+            LinkError::NotRegistered => ErrorKind::CtiotNotLoggedIn,
+            LinkError::NoSession => ErrorKind::CtiotNoSession,
+            LinkError::ClosingWhileRegistering => return CommandError::Syntax,
+        })
+    }
+}
 
 fn value_error() -> CommandError {
     CommandError::Cme(ErrorKind::CtiotParameterValue)
@@ -74,7 +87,7 @@ fn config(m: &Module) -> Result<CtIotConfig, CommandError> {
 /// (URCs, notices) is applied as any service's effects are.
 fn on_link(
     m: &mut Module,
-    f: impl FnOnce(&mut CtIot, &mut crate::service::Env) -> Result<(), CommandError>,
+    f: impl FnOnce(&mut CtIot, &mut crate::service::Env) -> Result<(), LinkError>,
 ) -> HandlerResult {
     link(m)?;
     let mut result = Ok(());
@@ -84,7 +97,7 @@ fn on_link(
             result = f(ctiot, env.of(name));
         }
     });
-    result.map(|()| Vec::new())
+    result.map(|()| Vec::new()).map_err(CommandError::from)
 }
 
 /// AT+NCDPOPEN=<ip_addr>[,<port>[,<psk>]] (seed §2.3.1).

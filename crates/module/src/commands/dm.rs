@@ -13,8 +13,9 @@ use crate::errors::ErrorKind;
 use crate::module::Module;
 use crate::nvram::{DmCredentials, DmServerSetting, DmSettings};
 use crate::profile::{DmConfig, Feature, Omitted};
-use crate::services::cmdmp::{self, Cmdmp, DEFAULT_PORT, DEVICE_INFO};
+use crate::services::cmdmp::{self, Cmdmp};
 use nbmodem_at::{Command, CommandSpec, Form, Forms};
+use nbmodem_operators::dm::{DEFAULT_PORT, DEVICE_INFO};
 
 const FORMS: Forms = Forms::TEST_READ_SET;
 

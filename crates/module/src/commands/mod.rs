@@ -11,7 +11,7 @@ mod selfreg;
 
 use crate::errors::ErrorKind;
 use crate::module::Module;
-use crate::profile::Feature;
+use crate::profile::{CommandSet, Feature, Profile};
 use nbmodem_at::{Command, CommandSpec, CommandTable, Forms, ParamError};
 
 /// Why a command failed.
@@ -102,6 +102,18 @@ pub static BC26_TABLE: CommandTable<Handler> =
 /// The Neul-based firmware of BC35-G, BC28 and BC95 (seed 004).
 pub static NEUL_TABLE: CommandTable<Handler> =
     CommandTable::new(&[basic::COMMON, basic::NEUL_ICCID, dm::DMPCONFIG]);
+
+impl Profile {
+    /// The command table of the model's firmware.
+    pub fn commands(&self) -> &'static CommandTable<Handler> {
+        match self.command_set {
+            CommandSet::Quectel => &QUECTEL_TABLE,
+            CommandSet::Bc260y => &BC260Y_TABLE,
+            CommandSet::Bc26 => &BC26_TABLE,
+            CommandSet::Neul => &NEUL_TABLE,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -41,20 +41,6 @@ pub mod state {
 /// The DM object.
 const DM_OBJECT: u16 = 666;
 
-/// The DM server's port when none is configured.
-pub const DEFAULT_PORT: u16 = 5683;
-
-/// The AT+QDMPCFGEX values of each type: the object 666 resource that carries each (protocols.md
-/// §3.5) and its maximum length (seed 000 §3.2.2).
-pub const DEVICE_INFO: [&[(u16, usize)]; 6] = [
-    &[(6602, 255)],
-    &[(6603, 19)],
-    &[(6604, 19), (6605, 19), (6606, 19), (6607, 47)],
-    &[(6608, 47), (6609, 47)],
-    &[(6610, 7), (6611, 19), (6612, 47), (6613, 19)],
-    &[(6614, 255)],
-];
-
 /// The lifetime registered: the update period plus COAP_MAX_TRANSMIT_WAIT (46 s), as the modules
 /// do (protocols.md §3.3), so the Update always comes before the lifetime ends.
 const LIFETIME_MARGIN: u32 = 46;
@@ -252,7 +238,10 @@ fn objects(settings: &DmSettings, password: &str) -> ObjectStore {
         .collect();
     let mut device = DataObject::new(DM_OBJECT, definitions).with_instance(0);
     for (kind, values) in &settings.info {
-        let resources = DEVICE_INFO.get(usize::from(*kind)).copied().unwrap_or(&[]);
+        let resources = dm::DEVICE_INFO
+            .get(usize::from(*kind))
+            .copied()
+            .unwrap_or(&[]);
         for ((id, _), value) in resources.iter().zip(values) {
             let encrypted = Value::String(dm::encrypt(password, value));
             device.set(0, *id, ResourceValue::Single(encrypted));

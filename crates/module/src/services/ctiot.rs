@@ -21,13 +21,11 @@
 //! - a Reset to an uplink ends the channel (`+QLWEVTIND: 10`): no more data until AT+NCDPOPEN
 //!   connects again.
 
-use crate::commands::CommandError;
-use crate::errors::ErrorKind;
 use crate::nvram::{KeptObservation, NvramChange};
 use crate::profile::{CtIotConfig, Feature};
 use crate::radio::{RadioEvent, Rai};
 use crate::service::{Effect, Env, Message, Service, Start};
-use crate::services::firmware_object::FirmwareObject;
+use crate::services::firmware_object::{FirmwareMessage, FirmwareObject};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{CancelReason, EndpointConfig, SavedObservation};
 use nbmodem_dtls::secure::{Role, SecureNode};
@@ -274,8 +272,21 @@ pub fn start(start: &Start<'_>, _env: &mut Env<'_>) -> Option<Box<dyn Service>> 
     }))
 }
 
-fn cme(kind: ErrorKind) -> CommandError {
-    CommandError::Cme(kind)
+/// Why the link refuses what the host asked; the commands answer each with the profile's error
+/// code (commands/ctiot.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkError {
+    /// A registration is under way.
+    Registering,
+    /// Not now: registered already, closing, or blocked by an unanswered CON uplink.
+    NotPermitted,
+    /// Not registered with the platform.
+    NotRegistered,
+    /// Registered, but the platform has not observed the data object yet.
+    NoSession,
+    /// AT+NCDPCLOSE while a connection is being made: refused as a bad command (seed §2.3.1
+    /// note 3).
+    ClosingWhileRegistering,
 }
 
 impl CtIot {
@@ -321,10 +332,10 @@ impl CtIot {
         psk: Option<Vec<u8>>,
         platform: &'static str,
         env: &mut Env,
-    ) -> Result<(), CommandError> {
+    ) -> Result<(), LinkError> {
         match self.status {
-            LinkStatus::Registering => return Err(cme(ErrorKind::CtiotLoggingIn)),
-            status if status.registered() => return Err(cme(ErrorKind::CtiotNotPermitted)),
+            LinkStatus::Registering => return Err(LinkError::Registering),
+            status if status.registered() => return Err(LinkError::NotPermitted),
             _ => {}
         }
         self.name = platform;
@@ -365,12 +376,12 @@ impl CtIot {
 
     /// AT+NCDPCLOSE: de-registers; the link is DEREGISTERED when the platform answers, or after
     /// the profile's wait. Refused while a connection is being made (seed §2.3.1 note 3).
-    pub fn close(&mut self, now: Instant, env: &mut Env) -> Result<(), CommandError> {
+    pub fn close(&mut self, now: Instant, env: &mut Env) -> Result<(), LinkError> {
         if self.status == LinkStatus::Registering {
-            return Err(CommandError::Syntax);
+            return Err(LinkError::ClosingWhileRegistering);
         }
         if !self.status.registered() || self.closing_until.is_some() {
-            return Err(cme(ErrorKind::CtiotNotLoggedIn));
+            return Err(LinkError::NotRegistered);
         }
         if let Some(link) = self.link.as_mut() {
             link.client().deregister(now);
@@ -381,23 +392,18 @@ impl CtIot {
     }
 
     /// AT+NMGS: sends `uplink` on the uplink channel.
-    pub fn send(
-        &mut self,
-        now: Instant,
-        uplink: Uplink,
-        env: &mut Env,
-    ) -> Result<(), CommandError> {
+    pub fn send(&mut self, now: Instant, uplink: Uplink, env: &mut Env) -> Result<(), LinkError> {
         match self.status {
-            LinkStatus::Registering => return Err(cme(ErrorKind::CtiotLoggingIn)),
+            LinkStatus::Registering => return Err(LinkError::Registering),
             _ if self.closing_until.is_some() || self.blocked => {
-                return Err(cme(ErrorKind::CtiotNotPermitted))
+                return Err(LinkError::NotPermitted)
             }
-            LinkStatus::Registered => return Err(cme(ErrorKind::CtiotNoSession)),
+            LinkStatus::Registered => return Err(LinkError::NoSession),
             LinkStatus::RegisteredAndObserved => {}
-            _ => return Err(cme(ErrorKind::CtiotNotLoggedIn)),
+            _ => return Err(LinkError::NotRegistered),
         }
         let Some(link) = self.link.as_mut() else {
-            return Err(cme(ErrorKind::CtiotNotLoggedIn));
+            return Err(LinkError::NotRegistered);
         };
         // What the link had to send before goes without this uplink's release assistance.
         while let Some(transmit) = link.node().poll_transmit() {
@@ -416,7 +422,7 @@ impl CtIot {
             if uplink.confirmable {
                 self.con_status = con_status::FAILED;
             }
-            return Err(cme(ErrorKind::CtiotNoSession));
+            return Err(LinkError::NoSession);
         };
         while let Some(transmit) = link.node().poll_transmit() {
             self.outbox.push_back((transmit, uplink.rai));
@@ -575,11 +581,15 @@ impl CtIot {
             }
             ClientEvent::Written { paths } if paths.contains(&firmware_path(PACKAGE_URI)) => {
                 if let Some(uri) = self.package_uri() {
-                    env.effect(Effect::Message(Message::PackageUri(uri)));
+                    env.effect(Effect::Message(Message::new(FirmwareMessage::PackageUri(
+                        uri,
+                    ))));
                 }
             }
             ClientEvent::Executed { path, .. } if path == firmware_path(UPDATE) => {
-                env.effect(Effect::Message(Message::UpdateFirmware));
+                env.effect(Effect::Message(Message::new(
+                    FirmwareMessage::UpdateFirmware,
+                )));
             }
             other => return Some(other),
         }
@@ -826,7 +836,7 @@ impl Service for CtIot {
     }
 
     fn message(&mut self, now: Instant, message: &Message, env: &mut Env) {
-        if let Message::FirmwareState { state, result } = *message {
+        if let Some(&FirmwareMessage::FirmwareState { state, result }) = message.get() {
             self.firmware_state(now, state, result, env);
         }
     }

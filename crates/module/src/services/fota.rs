@@ -23,6 +23,7 @@ use crate::radio::Rai;
 use crate::revision::Revision;
 use crate::routing::{split_host_port, Router};
 use crate::service::{Effect, Env, Message, Service, Start};
+use crate::services::firmware_object::FirmwareMessage;
 use nbmodem_clock::Instant;
 use nbmodem_coap::{Endpoint, EndpointConfig, Event, Request, RequestId, Status};
 use nbmodem_fota::{DeltaPackage, PackageError, PackageHeader};
@@ -181,10 +182,12 @@ impl Fota {
     }
 
     fn tell(&self, env: &mut Env) {
-        env.effect(Effect::Message(Message::FirmwareState {
-            state: self.record.state,
-            result: self.record.result,
-        }));
+        env.effect(Effect::Message(Message::new(
+            FirmwareMessage::FirmwareState {
+                state: self.record.state,
+                result: self.record.result,
+            },
+        )));
     }
 
     fn urc(env: &mut Env, text: &str) {
@@ -424,10 +427,10 @@ impl Service for Fota {
     }
 
     fn message(&mut self, now: Instant, message: &Message, env: &mut Env) {
-        match message {
-            Message::PackageUri(uri) => self.package_uri(now, uri, env),
-            Message::UpdateFirmware => self.update_firmware(now, env),
-            Message::FirmwareState { .. } => {}
+        match message.get::<FirmwareMessage>() {
+            Some(FirmwareMessage::PackageUri(uri)) => self.package_uri(now, uri, env),
+            Some(FirmwareMessage::UpdateFirmware) => self.update_firmware(now, env),
+            Some(FirmwareMessage::FirmwareState { .. }) | None => {}
         }
     }
 

@@ -11,3 +11,13 @@ pub mod ctiot;
 pub mod firmware_object;
 pub mod fota;
 pub mod self_registration;
+
+use crate::service::Starter;
+
+/// The services started when the module has booted: those the host talks to before any network
+/// (AT+NNMI is set before AT+NCDPOPEN, seed 002 §4.1.2).
+pub const AT_BOOT: &[Starter] = &[ctiot::start, fota::start];
+
+/// The services started at the first attach after power-on (seeds 000, 001: "开机入网"). Adding a
+/// service that starts then is one line here.
+pub const AT_FIRST_ATTACH: &[Starter] = &[self_registration::start, cmdmp::start];
