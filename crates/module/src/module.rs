@@ -22,10 +22,11 @@ use crate::energy::{EnergyAccount, EnergyMeter, PowerState};
 use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
 use crate::nvram::{NvramData, NvramError, NvramStore};
 use crate::profile::{Feature, Profile};
-use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, RegStatus};
+use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, RegStatus, SleepSetting};
 use crate::revision::Revision;
 use crate::routing::Router;
 use crate::service::{Effect, Env, Services, Start, Starter, Uplink};
+use crate::services::self_registration::install_firmware;
 use crate::services::{AT_BOOT, AT_FIRST_ATTACH};
 use crate::tap::{Datagram, LineKind, Tap, Tapped};
 use nbmodem_at::{
@@ -229,22 +230,21 @@ impl Module {
                 })
             }
             Some(data) => {
-                data.check(profile).map_err(|problem| NvramError::Invalid {
-                    location: store.location(),
-                    problem,
-                })?;
+                let sections = [crate::services::SAVED, crate::commands::SAVED].concat();
+                data.check(&sections, profile)
+                    .map_err(|problem| NvramError::Invalid {
+                        location: store.location(),
+                        problem,
+                    })?;
                 data
             }
-            None => NvramData {
-                sleep_mode: profile.sleep_default,
-                ..NvramData::new(profile.model, DEFAULT_IMEI, profile.default_firmware)
-            },
+            None => NvramData::new(profile.model, DEFAULT_IMEI, profile.default_firmware),
         };
         if let Some(imei) = config.imei {
             saved.imei = imei;
         }
         if let Some(firmware) = config.firmware {
-            saved.install_firmware(profile, &firmware);
+            install_firmware(&mut saved, profile, &firmware);
         }
         if loaded.as_ref() != Some(&saved) {
             store.save(&saved)?;
@@ -640,7 +640,14 @@ impl Module {
 
     /// AT+QSCLK=0: no sleep at all (seed 001's "sleep disabled").
     pub(crate) fn sleep_disabled(&self) -> bool {
-        self.in_use.sleep_mode == SLEEP_DISABLED
+        self.sleep_mode() == SLEEP_DISABLED
+    }
+
+    /// AT+QSCLK in use: the setting, or the profile's factory value.
+    pub(crate) fn sleep_mode(&self) -> u8 {
+        self.in_use
+            .section::<SleepSetting>()
+            .map_or(self.profile.sleep_default, |s| s.mode)
     }
 
     /// Runs `f` on the services with the environment they see, then applies their effects.
@@ -773,7 +780,7 @@ impl Module {
         if !self.is_ready() {
             return;
         }
-        let enabled = self.in_use.sleep_mode == DEEP_SLEEP_ENABLED;
+        let enabled = self.sleep_mode() == DEEP_SLEEP_ENABLED;
         self.ram.radio.settle(enabled, self.services.is_busy());
         self.radio_events();
     }

@@ -7,7 +7,7 @@
 //! Which services start when is two lists of the services themselves:
 //! [`crate::services::AT_BOOT`] and [`crate::services::AT_FIRST_ATTACH`].
 
-use crate::nvram::{BlobChange, NvramChange, NvramData, NvramStore};
+use crate::nvram::{BlobChange, NvramData, NvramEdit, NvramStore, Section};
 use crate::profile::Profile;
 use crate::radio::{RadioEvent, Rai};
 use crate::routing::Router;
@@ -28,20 +28,27 @@ pub struct Uplink {
 }
 
 /// What a service does to the module beyond its datagrams; applied by the module.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Effect {
     /// A line for the console (see [`crate::Notice`]), from the service named `source`.
     Notice { source: &'static str, text: String },
     /// A URC for the host.
     Urc(String),
     /// A change to the saved settings (NVRAM).
-    Save(NvramChange),
+    Save(NvramEdit),
     /// A change to a blob of NVRAM (a firmware package).
     Blob(BlobChange),
     /// Something for the other services (see [`Message`]).
     Message(Message),
     /// The module reboots (into new firmware, say).
     Restart,
+}
+
+impl Effect {
+    /// Saves `section` whole.
+    pub fn save<S: Section + Send + 'static>(section: S) -> Effect {
+        Effect::Save(NvramEdit::new(move |nv, _| nv.set_section(&section)))
+    }
 }
 
 /// What one service tells the others. The module passes it on without looking: what it says is

@@ -12,7 +12,7 @@ use crate::profile::{CtIotConfig, Feature};
 use crate::radio::Rai;
 use crate::routing::NetError;
 use crate::service::Service;
-use crate::services::ctiot::{CtIot, LinkError, Uplink};
+use crate::services::ctiot::{CtIot, LinkError, LinkSettings, Uplink};
 use nbmodem_at::{Command, CommandSpec, Form, Forms, Param, ParamError};
 use nbmodem_operators::ctiot::{decode_hex, hex};
 
@@ -216,7 +216,8 @@ fn lifetime(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     expect_count(c, 1..=2)?;
     c.params.int(0, 0..=0).map_err(param)?;
     if c.params.len() == 1 {
-        return Ok(vec![format!("+NCFG: {}", m.saved.ctiot_lifetime)]);
+        let saved = m.saved.section::<LinkSettings>().unwrap_or_default();
+        return Ok(vec![format!("+NCFG: {}", saved.lifetime)]);
     }
     let value = c
         .params
@@ -226,7 +227,7 @@ fn lifetime(m: &mut Module, c: &Command<'_>) -> HandlerResult {
         0 => 0,
         v => v.max(config.lifetime_floor),
     };
-    m.save(|nv| nv.ctiot_lifetime = value)?;
+    m.save(|nv| nv.set_section(&LinkSettings { lifetime: value }))?;
     Ok(Vec::new())
 }
 

@@ -11,7 +11,9 @@ mod selfreg;
 
 use crate::errors::ErrorKind;
 use crate::module::Module;
+use crate::nvram::{checked, SectionCheck};
 use crate::profile::{CommandSet, Feature, Profile};
+use crate::radio::SleepSetting;
 use nbmodem_at::{Command, CommandSpec, CommandTable, Forms, ParamError};
 
 /// Why a command failed.
@@ -77,6 +79,10 @@ const fn bracketed(syntax: &'static str, spec: CommandSpec<Handler>) -> CommandS
         ..spec
     }
 }
+
+/// The NVRAM sections the command groups keep (the services keep theirs:
+/// [`crate::services::SAVED`]).
+pub const SAVED: &[SectionCheck] = &[checked::<SleepSetting>];
 
 /// BC25 and BC32 families (seed 000).
 pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[

@@ -21,8 +21,8 @@
 //! - a Reset to an uplink ends the channel (`+QLWEVTIND: 10`): no more data until AT+NCDPOPEN
 //!   connects again.
 
-use crate::nvram::{KeptObservation, NvramChange};
-use crate::profile::{CtIotConfig, Feature};
+use crate::nvram::{NvramEdit, Section};
+use crate::profile::{CtIotConfig, Feature, Profile};
 use crate::radio::{RadioEvent, Rai};
 use crate::service::{Effect, Env, Message, Service, Start};
 use crate::services::firmware_object::{FirmwareMessage, FirmwareObject};
@@ -36,6 +36,7 @@ use nbmodem_lwm2m::object::{DataObject, ObjectStore, Operations, ResourceDef, Re
 use nbmodem_net::{DatagramNode, Transmit};
 use nbmodem_operators::ctiot::firmware::{self, PACKAGE_URI, STATE, UPDATE};
 use nbmodem_operators::ctiot::{hex, DATA_OBJECT, DOWNLINK, UPLINK};
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -236,6 +237,60 @@ pub struct CtIot {
     kept_observation: Option<KeptObservation>,
 }
 
+/// What the link keeps in NVRAM: the AT+NCFG lifetime, seconds (0: none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkSettings {
+    pub lifetime: u32,
+}
+
+impl Section for LinkSettings {
+    const NAME: &'static str = "ctiot";
+
+    fn check(&self, profile: &Profile) -> Result<(), String> {
+        let Some(ctiot) = &profile.ctiot else {
+            return Ok(());
+        };
+        let lifetime = self.lifetime;
+        if lifetime > ctiot.lifetime_max || (1..ctiot.lifetime_floor).contains(&lifetime) {
+            return Err(format!(
+                "`lifetime` is {lifetime}, but must be 0 or {} to {}",
+                ctiot.lifetime_floor, ctiot.lifetime_max
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An observation the platform made, as the device keeps it across a reboot: its token and the
+/// sequence number of the last notification (the server's address is the one it registers with).
+/// The link keeps the /5/0/3 observation across the reboot into new firmware, to report the
+/// update's result on it after the next registration (protocols.md §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptObservation {
+    /// The token, as hex.
+    pub token: String,
+    pub sequence: u32,
+}
+
+impl Section for KeptObservation {
+    const NAME: &'static str = "fota_observation";
+
+    /// A token of 0 to 8 bytes in hex and a sequence number that fits the Observe option (24
+    /// bits).
+    fn check(&self, _: &Profile) -> Result<(), String> {
+        let token = nbmodem_operators::ctiot::decode_hex(&self.token);
+        let token_ok = token.is_some_and(|t| t.len() <= nbmodem_coap::MAX_TOKEN);
+        if token_ok && self.sequence <= nbmodem_coap::MAX_SEQUENCE {
+            return Ok(());
+        }
+        Err(format!(
+            "{self:?}, but must have a token of 0 to {} bytes in hex and a sequence of at most {}",
+            nbmodem_coap::MAX_TOKEN,
+            nbmodem_coap::MAX_SEQUENCE
+        ))
+    }
+}
+
 /// Starts the service at boot on firmware with the link (BC260Y-CN R02 and later).
 pub fn start(start: &Start<'_>, _env: &mut Env<'_>) -> Option<Box<dyn Service>> {
     let config = start.profile.ctiot?;
@@ -255,7 +310,10 @@ pub fn start(start: &Start<'_>, _env: &mut Env<'_>) -> Option<Box<dyn Service>> 
         name: NAME,
         config,
         identity,
-        lifetime: start.in_use.ctiot_lifetime,
+        lifetime: start
+            .in_use
+            .section::<LinkSettings>()
+            .map_or(0, |s| s.lifetime),
         nnmi: config.nnmi_default,
         downlinks: Downlinks::default(),
         status: LinkStatus::Uninitialised,
@@ -268,7 +326,7 @@ pub fn start(start: &Start<'_>, _env: &mut Env<'_>) -> Option<Box<dyn Service>> 
         registered_until: None,
         sleeping_link: false,
         firmware_state: (firmware::state::IDLE, 0),
-        kept_observation: start.in_use.fota_observation.clone(),
+        kept_observation: start.in_use.section(),
     }))
 }
 
@@ -627,7 +685,7 @@ impl CtIot {
                 token: hex(&saved.token),
                 sequence: saved.sequence,
             };
-            env.effect(Effect::Save(NvramChange::FotaObservation(Some(kept))));
+            env.effect(Effect::save(kept));
         }
     }
 
@@ -637,7 +695,9 @@ impl CtIot {
         let (Some(kept), Some(link)) = (self.kept_observation.take(), self.link.as_mut()) else {
             return;
         };
-        env.effect(Effect::Save(NvramChange::FotaObservation(None)));
+        env.effect(Effect::Save(NvramEdit::new(|nv, _| {
+            nv.remove_section::<KeptObservation>()
+        })));
         let Some(token) = nbmodem_operators::ctiot::decode_hex(&kept.token) else {
             return;
         };
