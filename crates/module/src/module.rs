@@ -25,7 +25,7 @@ use crate::profile::{Feature, Profile};
 use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, RegStatus, SleepSetting};
 use crate::revision::Revision;
 use crate::routing::Router;
-use crate::service::{Effect, Env, Services, Start, Starter, Uplink};
+use crate::service::{Effect, Env, Services, SleepState, Start, Starter, Uplink};
 use crate::services::self_registration::install_firmware;
 use crate::services::{AT_BOOT, AT_FIRST_ATTACH};
 use crate::tap::{Datagram, LineKind, Tap, Tapped};
@@ -650,17 +650,18 @@ impl Module {
             .map_or(self.profile.sleep_default, |s| s.mode)
     }
 
+    fn sleep_state(&self) -> SleepState {
+        SleepState {
+            asleep: self.ram.radio.in_deep_sleep(),
+            disabled: self.sleep_disabled(),
+        }
+    }
+
     /// Runs `f` on the services with the environment they see, then applies their effects.
     pub(crate) fn run_services(&mut self, f: impl FnOnce(&mut Services, &mut Env)) {
         let mut effects = Vec::new();
-        let (asleep, sleep_disabled) = (self.ram.radio.in_deep_sleep(), self.sleep_disabled());
-        let mut env = Env::new(
-            &self.router,
-            asleep,
-            sleep_disabled,
-            &mut effects,
-            &mut self.rng,
-        );
+        let sleep = self.sleep_state();
+        let mut env = Env::new(&self.router, sleep, &mut effects, &mut self.rng);
         f(&mut self.services, &mut env);
         self.apply(effects);
     }
@@ -759,14 +760,8 @@ impl Module {
             store: self.store.as_ref(),
         };
         let mut effects = Vec::new();
-        let (asleep, sleep_disabled) = (self.ram.radio.in_deep_sleep(), self.sleep_disabled());
-        let mut env = Env::new(
-            &self.router,
-            asleep,
-            sleep_disabled,
-            &mut effects,
-            &mut self.rng,
-        );
+        let sleep = self.sleep_state();
+        let mut env = Env::new(&self.router, sleep, &mut effects, &mut self.rng);
         for starter in list {
             if let Some(service) = starter(&start, &mut env) {
                 self.services.add(service);

@@ -75,6 +75,13 @@ impl std::fmt::Debug for Message {
     }
 }
 
+/// Where the module stands on sleep, as the services see it (see [`Env`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SleepState {
+    pub asleep: bool,
+    pub disabled: bool,
+}
+
 /// What a service sees of the module while it runs, and where it leaves its effects.
 pub struct Env<'a> {
     pub router: &'a Router,
@@ -93,15 +100,14 @@ pub struct Env<'a> {
 impl<'a> Env<'a> {
     pub fn new(
         router: &'a Router,
-        asleep: bool,
-        sleep_disabled: bool,
+        sleep: SleepState,
         effects: &'a mut Vec<Effect>,
         rng: &'a mut SeededRng,
     ) -> Self {
         Env {
             router,
-            asleep,
-            sleep_disabled,
+            asleep: sleep.asleep,
+            sleep_disabled: sleep.disabled,
             source: "",
             effects,
             rng,
@@ -327,7 +333,8 @@ mod tests {
         let second = services.add(echo("second"));
         assert_ne!(first, second);
         let (router, mut effects, mut rng) = (Router::new(), Vec::new(), SeededRng::new(0));
-        let mut env = Env::new(&router, false, false, &mut effects, &mut rng);
+        let sleep = SleepState::default();
+        let mut env = Env::new(&router, sleep, &mut effects, &mut rng);
         // One server address for both, as an LwM2M link and its firmware download have.
         let server: SocketAddr = "221.229.214.202:5683".parse().unwrap();
         let now = Instant::default();
