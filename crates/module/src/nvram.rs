@@ -62,6 +62,9 @@ pub struct NvramData {
     /// result is notified on it after the next registration (protocols.md §5).
     #[serde(default)]
     pub fota_observation: Option<KeptObservation>,
+    /// The Neul family's settings (AT+NCONFIG, AT+NBAND, AT+NCDP, …).
+    #[serde(default)]
+    pub neul: crate::neul::NeulSettings,
     /// Fields written by a newer version of nbmodem, kept untouched.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
@@ -83,6 +86,7 @@ impl NvramData {
             ctiot_lifetime: 0,
             fota: FotaRecord::default(),
             fota_observation: None,
+            neul: Default::default(),
             unknown: Map::new(),
         }
     }
@@ -189,6 +193,7 @@ impl NvramData {
                 return bad("ctiot_lifetime", &lifetime, &want);
             }
         }
+        self.neul.check(profile)?;
         self.dm.check(&profile.dm)
     }
 

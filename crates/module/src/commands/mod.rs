@@ -7,6 +7,8 @@
 mod basic;
 mod ctiot;
 mod dm;
+mod neul;
+mod neul_ctiot;
 mod selfreg;
 
 use crate::errors::ErrorKind;
@@ -100,8 +102,13 @@ pub static BC26_TABLE: CommandTable<Handler> =
     CommandTable::new(&[basic::COMMON, basic::QUECTEL_ICCID, dm::PLAIN]);
 
 /// The Neul-based firmware of BC35-G, BC28 and BC95 (seed 004).
-pub static NEUL_TABLE: CommandTable<Handler> =
-    CommandTable::new(&[basic::COMMON, basic::NEUL_ICCID, dm::DMPCONFIG]);
+pub static NEUL_TABLE: CommandTable<Handler> = CommandTable::new(&[
+    basic::COMMON,
+    basic::NEUL_ICCID,
+    dm::DMPCONFIG,
+    neul::NEUL,
+    neul_ctiot::NEUL_CTIOT,
+]);
 
 #[cfg(test)]
 mod tests {
