@@ -84,6 +84,9 @@ pub struct NeulConfig {
     pub uart: UartConfig,
     /// AT+QREGSWT of a factory module: 1 registers with the AT+NCDP platform at attach.
     pub registration_mode_default: u8,
+    /// AT+NPOWERCLASS: the power classes a band may be given; the first is every band's factory
+    /// class.
+    pub power_classes: &'static [u8],
 }
 
 impl NeulConfig {
@@ -155,6 +158,9 @@ pub struct NeulSettings {
     /// AT+QREGSWT.
     #[serde(default)]
     pub registration_mode: Option<u8>,
+    /// AT+NPOWERCLASS: the class set per band.
+    #[serde(default)]
+    pub power_classes: BTreeMap<u8, u8>,
 }
 
 impl NeulSettings {
@@ -174,6 +180,14 @@ impl NeulSettings {
 
     pub fn uart(&self, config: &NeulConfig) -> UartSettings {
         self.uart.unwrap_or(config.uart.factory)
+    }
+
+    /// The power class of `band`: the one set, or the factory class.
+    pub fn power_class(&self, config: &NeulConfig, band: u8) -> u8 {
+        self.power_classes
+            .get(&band)
+            .copied()
+            .unwrap_or(config.power_classes[0])
     }
 
     pub fn registration_mode(&self, config: &NeulConfig) -> u8 {
@@ -236,6 +250,15 @@ impl NeulSettings {
         if let Some(cdp) = &self.cdp {
             if cdp.host.is_empty() || cdp.host.len() > MAX_CDP_HOST {
                 return bad("cdp", cdp, "an address of 1 to 253 characters");
+            }
+        }
+        for (band, class) in &self.power_classes {
+            if !config.bands.contains(band) || !config.power_classes.contains(class) {
+                return bad(
+                    "power_classes",
+                    &(band, class),
+                    "a supported band and class",
+                );
             }
         }
         if self.registration_mode.is_some_and(|mode| mode > 1) {

@@ -343,6 +343,8 @@ const NEUL_MULTI_BAND: NeulConfig = NeulConfig {
         },
     },
     registration_mode_default: 1,
+    // Class 3 (23 dBm) or 5 (20 dBm).
+    power_classes: &[3, 5],
 };
 
 /// What an optional parameter the host leaves out of a set command becomes (the seeds' notes on

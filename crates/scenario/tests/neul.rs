@@ -117,6 +117,24 @@ fn the_manuals_start_up_examples_byte_for_byte() {
     let mut bc95 = booted("BC95");
     assert_eq!(bc95.at("AT+NBAND=?"), answer(&["+NBAND:(8)"]));
     assert_eq!(bc95.at("AT+NBAND?"), answer(&["+NBAND:8"]));
+    assert_eq!(
+        bc95.at("AT+NPOWERCLASS=?"),
+        answer(&["+NPOWERCLASS:(8),(3,5)"])
+    );
+    assert_eq!(bc95.at("AT+NPOWERCLASS?"), answer(&["+NPOWERCLASS:8,3"]));
+    assert_eq!(bc95.at("AT+NPOWERCLASS=8,5"), OK);
+    assert_eq!(bc95.at("AT+NPOWERCLASS?"), answer(&["+NPOWERCLASS:8,5"]));
+    assert_eq!(
+        bc28.at("AT+NPOWERCLASS?"),
+        answer(&[
+            "+NPOWERCLASS:1,3",
+            "+NPOWERCLASS:3,3",
+            "+NPOWERCLASS:5,3",
+            "+NPOWERCLASS:8,3",
+            "+NPOWERCLASS:20,3",
+            "+NPOWERCLASS:28,3"
+        ])
+    );
 }
 
 #[test]
@@ -206,6 +224,7 @@ fn bounds_and_bad_input_change_nothing() {
         "AT+NNMI?",
         "AT+NSMI?",
         "AT+NQMGS",
+        "AT+NPOWERCLASS?",
     ];
     // With the radio on, the radio settings are refused as not allowed.
     refused(
@@ -253,6 +272,10 @@ fn bounds_and_bad_input_change_nothing() {
             ("AT+NCDP=\"\"", 50),
             ("AT+NCDP=180.101.147.115,5683,1", 50),
             ("AT+QREGSWT=2", 50),
+            ("AT+NPOWERCLASS=2,3", 50),
+            ("AT+NPOWERCLASS=5,4", 50),
+            ("AT+NPOWERCLASS=5,6", 50),
+            ("AT+NPOWERCLASS=5", 50),
             ("AT+NNMI=3", 50),
             ("AT+NSMI=2", 50),
             ("AT+NMGS=0,\"\"", 50),
@@ -277,6 +300,7 @@ fn bounds_and_bad_input_change_nothing() {
         "AT+NATSPEED=460800,30000,2,2,1",
         "AT+NCDP=180.101.147.115,65535",
         "AT+NBAND=1,3,5,8,20,28",
+        "AT+NPOWERCLASS=28,5",
     ] {
         assert_eq!(bench.at(command), OK, "{command}");
     }

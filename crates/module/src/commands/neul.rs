@@ -1,5 +1,6 @@
 //! The Neul family's general commands (BC35-G, BC28, BC95 R2.0; the model's AT Commands Manual,
-//! "General Commands"): AT+NRB, AT+NCONFIG, AT+NBAND, AT+NEARFCN, AT+NCSEARFCN and AT+NATSPEED.
+//! "General Commands"): AT+NRB, AT+NCONFIG, AT+NBAND, AT+NEARFCN, AT+NCSEARFCN, AT+NATSPEED and
+//! AT+NPOWERCLASS.
 //! Their settings are the saved section [`crate::neul::NeulSettings`]; what each model offers is
 //! its profile's [`NeulConfig`].
 //!
@@ -20,6 +21,7 @@ pub(super) static NEUL: &[CommandSpec<Handler>] = &[
     spec("+NEARFCN", Forms::SET, lock_earfcn),
     spec("+NCSEARFCN", Forms::EXECUTE, clear_earfcn),
     spec("+NATSPEED", Forms::TEST_READ_SET, uart_speed),
+    spec("+NPOWERCLASS", Forms::TEST_READ_SET, power_class),
 ];
 
 /// The longest AT+NCONFIG item name and value taken (the longest item is 29 characters).
@@ -196,6 +198,45 @@ fn uart_speed(m: &mut Module, c: &Command<'_>) -> HandlerResult {
                 xon_xoff: keep(4, 0..=1, now.xon_xoff.into())? as u8,
             };
             m.save(|nv| nv.neul.uart = Some(next))?;
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// AT+NPOWERCLASS=<band>,<power_class>: the class of a supported band, saved at once; the read
+/// lists every supported band with its class.
+fn power_class(m: &mut Module, c: &Command<'_>) -> HandlerResult {
+    let config = config(m)?;
+    let list = |values: &[u8]| {
+        values
+            .iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    match c.form {
+        Form::Test => Ok(vec![m.line(
+            "+NPOWERCLASS",
+            format!("({}),({})", list(config.bands), list(config.power_classes)),
+        )]),
+        Form::Read => Ok(config
+            .bands
+            .iter()
+            .map(|&band| {
+                let class = m.saved.neul.power_class(&config, band);
+                m.line("+NPOWERCLASS", format!("{band},{class}"))
+            })
+            .collect()),
+        _ => {
+            c.params.expect_count(2..=2)?;
+            let band = c.params.int(0, 1..=255)? as u8;
+            let class = c.params.int(1, 0..=255)? as u8;
+            if !config.bands.contains(&band) || !config.power_classes.contains(&class) {
+                return Err(CommandError::Cme(ErrorKind::InvalidParameter));
+            }
+            m.save(|nv| {
+                nv.neul.power_classes.insert(band, class);
+            })?;
             Ok(Vec::new())
         }
     }
