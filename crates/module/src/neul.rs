@@ -82,7 +82,7 @@ pub struct NeulConfig {
     pub max_earfcn: u32,
     pub max_pci: u16,
     pub uart: UartConfig,
-    /// AT+QREGSWT of a factory module: 1 registers with the AT+NCDP platform at attach.
+    /// AT+QREGSWT of a factory module ([`registration`]).
     pub registration_mode_default: u8,
     /// AT+NPOWERCLASS: the power classes a band may be given; the first is every band's factory
     /// class.
@@ -132,6 +132,16 @@ pub struct EarfcnLock {
 pub struct CdpServer {
     pub host: String,
     pub port: u16,
+}
+
+/// AT+QREGSWT's values: when the link registers with the AT+NCDP platform.
+pub mod registration {
+    /// At the first uplink only.
+    pub const MANUAL: u8 = 0;
+    /// Also at the first attach after boot.
+    pub const AT_ATTACH: u8 = 1;
+    /// Never: the link's uplinks are refused.
+    pub const DISABLED: u8 = 2;
 }
 
 /// The longest AT+NCDP address (a dotted IPv4 address or a domain).
@@ -261,8 +271,11 @@ impl NeulSettings {
                 );
             }
         }
-        if self.registration_mode.is_some_and(|mode| mode > 1) {
-            return bad("registration_mode", &self.registration_mode, "0 or 1");
+        if self
+            .registration_mode
+            .is_some_and(|mode| mode > registration::DISABLED)
+        {
+            return bad("registration_mode", &self.registration_mode, "0, 1 or 2");
         }
         Ok(())
     }

@@ -153,7 +153,7 @@ fn the_test_forms() {
         bench.at("AT+NATSPEED=?"),
         answer(&["+NATSPEED:(4800,9600,57600,115200,230400,460800),(0-30000),(1,2),(0-2),(0,1)"])
     );
-    assert_eq!(bench.at("AT+QREGSWT=?"), answer(&["+QREGSWT:(0,1)"]));
+    assert_eq!(bench.at("AT+QREGSWT=?"), answer(&["+QREGSWT:(0,1,2)"]));
     assert_eq!(bench.at("AT+NNMI=?"), answer(&["+NNMI:(0,1,2)"]));
     assert_eq!(bench.at("AT+NSMI=?"), answer(&["+NSMI:(0,1)"]));
 }
@@ -271,7 +271,7 @@ fn bounds_and_bad_input_change_nothing() {
             ("AT+NCDP=180.101.147.115,65536", 50),
             ("AT+NCDP=\"\"", 50),
             ("AT+NCDP=180.101.147.115,5683,1", 50),
-            ("AT+QREGSWT=2", 50),
+            ("AT+QREGSWT=3", 50),
             ("AT+NPOWERCLASS=2,3", 50),
             ("AT+NPOWERCLASS=5,4", 50),
             ("AT+NPOWERCLASS=5,6", 50),
@@ -430,6 +430,17 @@ fn with_qregswt_1_the_module_registers_at_attach_after_the_reboot() {
         answer(&["+NMSTATUS:UNINITIALISED"])
     );
     assert_eq!(bench.at("AT+QREGSWT?"), answer(&["+QREGSWT:0"]));
+
+    // With 2 (as RT-Thread's BC28 driver sets it) the link never registers: uplinks are refused.
+    assert_eq!(bench.at("AT+QREGSWT=2"), OK);
+    nrb(&mut bench);
+    bench.advance(Duration::from_secs(5));
+    bench.at("AT+CMEE=1");
+    assert_eq!(bench.at("AT+NMGS=1,00"), cme(3));
+    assert_eq!(
+        bench.at("AT+NMSTATUS?"),
+        answer(&["+NMSTATUS:UNINITIALISED"])
+    );
 }
 
 #[test]
@@ -452,4 +463,25 @@ fn a_platform_that_never_answers_discards_the_waiting_uplinks() {
     );
     assert_eq!(bench.at("AT+NQMGS"), answer(&["PENDING=0,SENT=0,ERROR=2"]));
     assert_eq!(bench.at("AT+NMSTATUS?"), answer(&["+NMSTATUS:TIMEOUT"]));
+}
+
+/// The Neul part of the start-up of RT-Thread's `at_device` BC28 class, in its order: registration
+/// off, AUTOCONNECT off, AT+NRB, then the band with the radio still off, the radio on and the
+/// attach by hand. Every command is answered `OK` and the module ends attached with an address.
+#[test]
+fn an_open_source_bc28_drivers_start_up_sequence() {
+    let mut bench = booted("BC28");
+    for command in ["ATE0", "AT+QREGSWT=2", "AT+NCONFIG=AUTOCONNECT,FALSE"] {
+        assert!(bench.at(command).ends_with(OK), "{command}");
+    }
+    assert_eq!(nrb(&mut bench), REBOOT_BANNER);
+    for command in ["AT", "AT+CGSN=1", "AT+NBAND=8", "AT+CFUN=1", "AT+CIMI", "AT+CGATT=1"] {
+        assert!(bench.at(command).ends_with(OK), "{command}");
+    }
+    let speed = bench.at("AT+NATSPEED?");
+    assert!(speed.starts_with("\r\n+NATSPEED:9600,"), "{speed}");
+    bench.advance(Duration::from_secs(3));
+    assert_eq!(bench.at("AT+CGATT?"), answer(&["+CGATT:1"]));
+    let address = bench.at("AT+CGPADDR");
+    assert!(address.starts_with("\r\n+CGPADDR:0,"), "{address}");
 }

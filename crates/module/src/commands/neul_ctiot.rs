@@ -19,7 +19,7 @@ use super::{spec, CommandError, HandlerResult};
 use crate::commands::Handler;
 use crate::errors::ErrorKind;
 use crate::module::Module;
-use crate::neul::{CdpServer, MAX_CDP_HOST};
+use crate::neul::{registration, CdpServer, MAX_CDP_HOST};
 use crate::radio::Rai;
 use crate::services::ctiot::Uplink;
 use nbmodem_at::{Command, CommandSpec, Form, Forms};
@@ -76,17 +76,20 @@ fn platform(m: &mut Module, c: &Command<'_>) -> HandlerResult {
 }
 
 /// AT+QREGSWT=<type>: 0 registers only at the first uplink, 1 also at the first attach after
-/// boot; saved at once, in use from the next boot.
+/// boot, 2 never (uplinks refused); saved at once, in use from the next boot.
 fn registration_mode(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     let neul = super::neul::config(m)?;
     match c.form {
-        Form::Test => Ok(vec![m.line("+QREGSWT", "(0,1)")]),
+        Form::Test => Ok(vec![m.line("+QREGSWT", "(0,1,2)")]),
         Form::Read => Ok(vec![
             m.line("+QREGSWT", m.saved.neul.registration_mode(&neul))
         ]),
         _ => {
             expect_count(c, 1..=1)?;
-            let mode = c.params.int(0, 0..=1).map_err(param)? as u8;
+            let mode = c
+                .params
+                .int(0, 0..=u64::from(registration::DISABLED))
+                .map_err(param)? as u8;
             m.save(|nv| nv.neul.registration_mode = Some(mode))?;
             Ok(Vec::new())
         }

@@ -26,7 +26,7 @@
 
 use crate::commands::CommandError;
 use crate::errors::ErrorKind;
-use crate::neul::CdpServer;
+use crate::neul::{registration, CdpServer};
 use crate::nvram::{KeptObservation, NvramChange};
 use crate::profile::{CtIotConfig, Feature};
 use crate::radio::{RadioEvent, Rai, RegStatus};
@@ -242,10 +242,11 @@ pub struct CtIot {
     kept_observation: Option<KeptObservation>,
     /// Between a URC's name and its values, as the model prints it.
     separator: &'static str,
-    /// AT+NCDP's platform (the Neul family), and whether the link registers with it at the
-    /// first attach of the boot (AT+QREGSWT=1).
+    /// AT+NCDP's platform (the Neul family), and AT+QREGSWT in use: when the link registers
+    /// with it ([`registration`]). The first attach of the boot clears `register_at_attach`.
     cdp: Option<CdpServer>,
     register_at_attach: bool,
+    registration_disabled: bool,
     /// Uplinks waiting for the registration they started (the Neul family).
     pending: VecDeque<Uplink>,
     /// AT+NSMI: `+NSMI` URCs on each uplink sent or discarded.
@@ -272,9 +273,11 @@ pub fn start(start: &Start<'_>, _env: &mut Env<'_>) -> Option<Box<dyn Service>> 
     {
         return None;
     }
-    let neul = start.profile.neul.as_ref();
-    let register_at_attach =
-        neul.is_some_and(|config| start.in_use.neul.registration_mode(config) == 1);
+    let registration_mode = start
+        .profile
+        .neul
+        .as_ref()
+        .map(|config| start.in_use.neul.registration_mode(config));
     let identity = Identity {
         imei: start.in_use.imei.clone(),
         manufacturer: start.profile.identification.manufacturer,
@@ -304,7 +307,8 @@ pub fn start(start: &Start<'_>, _env: &mut Env<'_>) -> Option<Box<dyn Service>> 
         kept_observation: start.in_use.fota_observation.clone(),
         separator: start.profile.separator,
         cdp: start.in_use.neul.cdp.clone(),
-        register_at_attach,
+        register_at_attach: registration_mode == Some(registration::AT_ATTACH),
+        registration_disabled: registration_mode == Some(registration::DISABLED),
         pending: VecDeque::new(),
         nsmi: false,
         counts: UplinkCounts::default(),
@@ -361,6 +365,9 @@ impl CtIot {
         env: &mut Env,
     ) -> Result<(), CommandError> {
         let ready = self.status == LinkStatus::RegisteredAndObserved && self.pending.is_empty();
+        if self.registration_disabled {
+            return Err(cme(ErrorKind::CtiotNotPermitted));
+        }
         // A channel the platform reset stays closed: the refusal comes from `send`.
         if ready || self.blocked || !self.config.registers_on_uplink {
             return self.send(now, uplink, env);
