@@ -463,6 +463,12 @@ fn a_platform_that_never_answers_discards_the_waiting_uplinks() {
     );
     assert_eq!(bench.at("AT+NQMGS"), answer(&["PENDING=0,SENT=0,ERROR=2"]));
     assert_eq!(bench.at("AT+NMSTATUS?"), answer(&["+NMSTATUS:TIMEOUT"]));
+
+    // A platform whose name does not resolve cannot be reached: 30, nothing waits.
+    assert_eq!(bench.at("AT+NCDP=no.such.platform"), OK);
+    bench.at("AT+CMEE=1");
+    assert_eq!(bench.at("AT+NMGS=1,00"), cme(30));
+    assert_eq!(bench.at("AT+NQMGS"), answer(&["PENDING=0,SENT=0,ERROR=2"]));
 }
 
 /// The Neul part of the start-up of RT-Thread's `at_device` BC28 class, in its order: registration
@@ -475,7 +481,14 @@ fn an_open_source_bc28_drivers_start_up_sequence() {
         assert!(bench.at(command).ends_with(OK), "{command}");
     }
     assert_eq!(nrb(&mut bench), REBOOT_BANNER);
-    for command in ["AT", "AT+CGSN=1", "AT+NBAND=8", "AT+CFUN=1", "AT+CIMI", "AT+CGATT=1"] {
+    for command in [
+        "AT",
+        "AT+CGSN=1",
+        "AT+NBAND=8",
+        "AT+CFUN=1",
+        "AT+CIMI",
+        "AT+CGATT=1",
+    ] {
         assert!(bench.at(command).ends_with(OK), "{command}");
     }
     let speed = bench.at("AT+NATSPEED?");
@@ -484,4 +497,42 @@ fn an_open_source_bc28_drivers_start_up_sequence() {
     assert_eq!(bench.at("AT+CGATT?"), answer(&["+CGATT:1"]));
     let address = bench.at("AT+CGPADDR");
     assert!(address.starts_with("\r\n+CGPADDR:0,"), "{address}");
+}
+
+/// Every Neul setting survives the process being killed and started again on its NVRAM; the
+/// NVRAM file holds them in its one `neul` section.
+#[test]
+fn the_settings_survive_a_restart_of_the_process() {
+    let mut bench = booted("BC28");
+    bench.at("AT+CFUN=0");
+    for command in [
+        "AT+NCONFIG=CELL_RESELECTION,FALSE",
+        "AT+NBAND=3,8",
+        "AT+NEARFCN=0,3555,A1",
+        "AT+NATSPEED=115200,10,1,0,0",
+        "AT+NPOWERCLASS=3,5",
+        "AT+NCDP=180.101.147.115,5683",
+        "AT+QREGSWT=0",
+    ] {
+        assert_eq!(bench.at(command), OK, "{command}");
+    }
+    let reads = [
+        "AT+NCONFIG?",
+        "AT+NBAND?",
+        "AT+NATSPEED?",
+        "AT+NPOWERCLASS?",
+        "AT+NCDP?",
+        "AT+QREGSWT?",
+    ];
+    let before: Vec<String> = reads.iter().map(|r| bench.at(r)).collect();
+    bench.restart_process().unwrap();
+    bench.advance(nbmodem_module::BOOT_TIME);
+    bench.take_raw();
+    let after: Vec<String> = reads.iter().map(|r| bench.at(r)).collect();
+    assert_eq!(before, after);
+    let text = bench.store().content().unwrap();
+    let nvram = nbmodem_module::NvramData::decode(&text).unwrap();
+    let lock = nvram.neul.earfcn.map(|lock| (lock.earfcn, lock.pci));
+    assert_eq!(lock, Some((3555, Some(0xA1))));
+    assert_eq!(nvram.neul.bands, Some(vec![3, 8]));
 }

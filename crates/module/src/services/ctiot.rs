@@ -904,8 +904,9 @@ impl CtIot {
     fn attached(&mut self, now: Instant, env: &mut Env) {
         let first = std::mem::take(&mut self.register_at_attach);
         if first && self.cdp.is_some() && self.status == LinkStatus::Uninitialised {
-            if let Err(e) = self.register_with_cdp(now, env) {
-                env.notice(format!("automatic registration not started: {e:?}"));
+            // With a platform set and no link yet, only its address can fail.
+            if self.register_with_cdp(now, env).is_err() {
+                env.notice("no automatic registration: the AT+NCDP address cannot be reached");
             }
         }
     }
