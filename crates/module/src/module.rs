@@ -156,6 +156,9 @@ pub(crate) struct Ram {
     /// URCs waiting for the command in progress to finish.
     held_urcs: Vec<String>,
     in_command: bool,
+    /// The command in progress ends without a final result (AT+NRB: `REBOOTING`, then the boot
+    /// banner with its own `OK`).
+    no_final_result: bool,
 }
 
 impl Ram {
@@ -171,6 +174,7 @@ impl Ram {
             lines: LineAssembler::new(),
             held_urcs: Vec::new(),
             in_command: false,
+            no_final_result: false,
         }
     }
 }
@@ -204,6 +208,9 @@ pub struct Module {
     rng: SeededRng,
     /// What a trace or capture sees, while one is made (`None` otherwise).
     tap: Option<Tap>,
+    /// The reboot due was asked for with AT+NRB, whose banner names it (the profile's
+    /// `nrb_urcs`); set until that reboot's boot is done.
+    rebooted_by_nrb: bool,
 }
 
 impl Module {
@@ -272,6 +279,7 @@ impl Module {
             seed,
             rng: SeededRng::new(seed),
             tap: None,
+            rebooted_by_nrb: false,
         })
     }
 
@@ -405,6 +413,7 @@ impl Module {
     /// Cuts the power: everything but NVRAM is lost. What was already written stays written.
     pub fn power_off(&mut self) {
         self.power = Power::Off;
+        self.rebooted_by_nrb = false;
         self.timers.clear();
         self.ram = Ram::new(self.profile, &self.network, self.now);
         self.services.clear();
@@ -509,6 +518,9 @@ impl Module {
             LineEvent::Line(line) => self.run_command(&line),
         };
         self.write(LineKind::Response, |out| format::write_info(out, &lines));
+        if std::mem::take(&mut self.ram.no_final_result) {
+            return;
+        }
         let result = match result {
             FinalResult::CmeError { .. } if plain_error => FinalResult::Error,
             other => other,
@@ -590,6 +602,20 @@ impl Module {
                 )
             }
         }
+    }
+
+    /// Reboots the module now; the command in progress answers with its information text only
+    /// (AT+NRB).
+    pub(crate) fn reboot_without_result(&mut self) {
+        self.ram.no_final_result = true;
+        self.rebooted_by_nrb = true;
+        self.timers.set(Timer::Restart, self.now);
+    }
+
+    /// Whether the module attaches by itself (after boot and AT+CFUN=1): the AUTOCONNECT in use
+    /// on the Neul family, always elsewhere.
+    pub(crate) fn autoconnect(&self) -> bool {
+        crate::neul::saved(&self.in_use).autoconnect(self.profile)
     }
 
     /// Writes a URC now, or after the final result of the command in progress.
@@ -800,11 +826,21 @@ impl Module {
 
     fn finish_boot(&mut self) {
         self.power = Power::Ready;
-        for urc in self.profile.boot_urcs {
+        let urcs = if std::mem::take(&mut self.rebooted_by_nrb) {
+            self.profile.nrb_urcs
+        } else {
+            self.profile.boot_urcs
+        };
+        for urc in urcs {
             self.write(LineKind::Urc, |out| format::write_urc(out, urc));
         }
         self.start_services(AT_BOOT);
-        self.start_search();
+        if self.autoconnect() {
+            self.start_search();
+        } else {
+            // AUTOCONNECT=FALSE: the radio stays off until the host turns it on and attaches.
+            self.ram.radio.functional = false;
+        }
     }
 
     /// Drops the oldest output past [`MAX_OUTPUT`], as a UART buffer nobody empties overflows.
@@ -839,8 +875,10 @@ impl Timed for Module {
             match timer {
                 Timer::BootDone => self.finish_boot(),
                 Timer::Restart => {
+                    let by_nrb = self.rebooted_by_nrb;
                     self.power_off();
                     self.power_on(now);
+                    self.rebooted_by_nrb = by_nrb;
                 }
             }
         }

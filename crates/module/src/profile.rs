@@ -8,6 +8,7 @@
 use crate::energy::{Current, PowerProfile};
 use crate::errors::{ErrorTable, BC260Y_ERRORS, NEUL_ERRORS, QUECTEL_ERRORS};
 use crate::identity::Operator;
+use crate::neul::{NconfigItem, NconfigValues, NeulConfig, UartConfig, UartSettings};
 use crate::revision::Revision;
 use nbmodem_at::ResultFormat;
 use nbmodem_coap::TransmissionParams;
@@ -204,6 +205,22 @@ pub struct CtIotConfig {
     pub deregister_timeout: Duration,
     /// DFOTA over Object 5 (seed 002 chapter 5).
     pub fota: FotaConfig,
+    /// The lifetime registered when none is configured (AT+NCFG 0 or no AT+NCFG): 0 registers
+    /// none.
+    pub default_lifetime: u32,
+    /// The link's events are `+QLWEVTIND` URCs (seed 002 chapter 3); the Neul family reports
+    /// with `+NSMI` and `+QLWULDATASTATUS` instead.
+    pub event_urcs: bool,
+    /// AT+NMGR and AT+NNMI's data URC print `+NAME` before the values (seed 002), or print the
+    /// values bare (`3,AABBCC`, the Neul family).
+    pub downlink_prefix: bool,
+    /// The AT+NMSTATUS word for a registration the platform observes on /19/0/0.
+    pub observed_status: &'static str,
+    /// An uplink while no registration is up starts one with the AT+NCDP platform and waits for
+    /// it (the Neul family's "registration on the first message"); otherwise it is refused.
+    pub registers_on_uplink: bool,
+    /// The most uplinks waiting for that registration (AT+NQMGS's PENDING).
+    pub max_pending: usize,
 }
 
 /// The firmware update of a model, as data (docs/decisions.md, "DFOTA").
@@ -240,6 +257,107 @@ pub const BC260Y_CTIOT: CtIotConfig = CtIotConfig {
         update_steps: &[2, 20, 40, 60, 80, 100],
         update_step_time: Duration::from_secs(2),
     },
+    default_lifetime: 0,
+    event_urcs: true,
+    downlink_prefix: true,
+    observed_status: "REGISTERED_AND_OBSERVED",
+    registers_on_uplink: false,
+    max_pending: 0,
+};
+
+/// The Neul family's link to the China Telecom IoT platform (BC35-G&BC28&BC95 R2.0 AT Commands
+/// Manual, "Huawei IoT platform" commands; docs/decisions.md, "Neul family commands").
+pub const NEUL_CTIOT: CtIotConfig = CtIotConfig {
+    max_uplink: 512,
+    buffer_messages: 8,
+    buffer_bytes: 8 * 512,
+    nnmi_default: 0,
+    default_lifetime: 86_400,
+    event_urcs: false,
+    downlink_prefix: false,
+    observed_status: "MO_DATA_ENABLED",
+    registers_on_uplink: true,
+    max_pending: 8,
+    ..BC260Y_CTIOT
+};
+
+/// AT+NCONFIG's items in the BC35-G&BC28&BC95 R2.0 AT Commands Manual, with factory values.
+const NEUL_NCONFIG: &[NconfigItem] = &[
+    flag("AUTOCONNECT", true),
+    flag("CR_0354_0338_SCRAMBLING", true),
+    flag("CR_0859_SI_AVOID", true),
+    flag("COMBINE_ATTACH", false),
+    flag("CELL_RESELECTION", true),
+    flag("ENABLE_BIP", false),
+    flag("MULTITONE", true),
+    flag("NAS_SIM_POWER_SAVING_ENABLE", true),
+    NconfigItem {
+        name: "BARRING_RELEASE_DELAY",
+        values: NconfigValues::Range(0, 1800),
+        default: "64",
+    },
+    NconfigItem {
+        name: "RELEASE_VERSION",
+        values: NconfigValues::Choice(&["13", "14"]),
+        default: "13",
+    },
+    flag("RPM", false),
+    NconfigItem {
+        name: "SYNC_TIME_PERIOD",
+        values: NconfigValues::Range(0, 65535),
+        default: "0",
+    },
+    NconfigItem {
+        name: "IPV6_GET_PREFIX_TIME",
+        values: NconfigValues::Range(0, 65535),
+        default: "15",
+    },
+    NconfigItem {
+        name: "NB_CATEGORY",
+        values: NconfigValues::Choice(&["1", "2"]),
+        default: "1",
+    },
+    flag("RAI", false),
+    flag("HEAD_COMPRESS", false),
+    flag("RLF_UPDATE", false),
+    flag("CONNECTION_REESTABLISHMENT", false),
+    flag("TWO_HARQ", false),
+    NconfigItem {
+        name: "PCO_IE_TYPE",
+        values: NconfigValues::Choice(&["PCO", "EPCO"]),
+        default: "EPCO",
+    },
+];
+
+const fn flag(name: &'static str, on: bool) -> NconfigItem {
+    NconfigItem {
+        name,
+        values: NconfigValues::Flag,
+        default: if on { "TRUE" } else { "FALSE" },
+    }
+}
+
+/// The Neul commands of BC35-G and BC28: six bands (B1, B3, B5, B8, B20, B28).
+const NEUL_MULTI_BAND: NeulConfig = NeulConfig {
+    nconfig: NEUL_NCONFIG,
+    bands: &[1, 3, 5, 8, 20, 28],
+    default_bands: &[1, 3, 5, 8, 20, 28],
+    max_earfcn: 262_143,
+    max_pci: 503,
+    uart: UartConfig {
+        baud_rates: &[4800, 9600, 57600, 115200, 230400, 460800],
+        sync_max: 30_000,
+        factory: UartSettings {
+            baud_rate: 9600,
+            sync_mode_duration: 3,
+            stop_bits: 1,
+            parity: 0,
+            xon_xoff: 0,
+        },
+    },
+    registration_mode_default: 1,
+    // Class 3 (23 dBm) or 5 (20 dBm).
+    power_classes: &[3, 5],
 };
 
 /// What an optional parameter the host leaves out of a set command becomes (the seeds' notes on
@@ -269,6 +387,8 @@ pub struct Profile {
     pub identification: Identification,
     /// Written when the module has booted, each string framed as one URC.
     pub boot_urcs: &'static [&'static str],
+    /// Written instead after the reboot of AT+NRB (the Neul family's banner names its cause).
+    pub nrb_urcs: &'static [&'static str],
     pub echo_default: bool,
     pub cmee_default: ResultFormat,
     /// Between a response's name and its values: `+CSQ: 25,99` or `+CSQ:25,99`.
@@ -293,6 +413,8 @@ pub struct Profile {
     pub firmware_features: &'static [(Feature, Requirement)],
     /// The China Telecom IoT platform link, on the models that have one.
     pub ctiot: Option<CtIotConfig>,
+    /// The Neul family's own commands (AT+NCONFIG, AT+NBAND, …), on the models that have them.
+    pub neul: Option<NeulConfig>,
     /// The currents of the energy account.
     pub power: PowerProfile,
 }
@@ -315,6 +437,8 @@ const NEUL_BOOT: &[&str] = &[
     "Boot: Unsigned\r\nSecurity B.. Verified\r\nProtocol A.. Verified\r\nApps A...... Verified",
     "REBOOT_CAUSE_SECURITY_RESET_PIN\r\nNeul \r\nOK",
 ];
+/// The same after AT+NRB (the manual's example of AT+NRB): the cause is the AT command.
+const NEUL_REBOOT: &[&str] = &[NEUL_BOOT[0], "REBOOT_CAUSE_APPLICATION_AT\r\nNeul \r\nOK"];
 
 const BC25_COAP: CoapTiming = CoapTiming {
     // 2, 4, 8 and 16 s, "total timeout 30 s" (seed 000 §2.3.3).
@@ -392,6 +516,7 @@ const BC25: Profile = Profile {
         revision_prefix: "Revision: ",
     },
     boot_urcs: QUECTEL_BOOT,
+    nrb_urcs: QUECTEL_BOOT,
     echo_default: true,
     cmee_default: ResultFormat::Numeric,
     separator: ": ",
@@ -410,6 +535,7 @@ const BC25: Profile = Profile {
     sleep_default: 0,
     firmware_features: &[],
     ctiot: None,
+    neul: None,
     power: BC_SERIES_POWER,
 };
 
@@ -489,6 +615,7 @@ const BC95: Profile = Profile {
         revision_prefix: "Revision:",
     },
     boot_urcs: NEUL_BOOT,
+    nrb_urcs: NEUL_REBOOT,
     echo_default: false,
     cmee_default: ResultFormat::Plain,
     separator: ":",
@@ -507,7 +634,14 @@ const BC95: Profile = Profile {
     sleep_default: 0,
     // Only the OneNET firmware, whose revision ends in `_ONT`, talks to CMDMP (seed 004 §1).
     firmware_features: &[(Feature::Cmdmp, Requirement::Suffix("_ONT"))],
-    ctiot: None,
+    ctiot: Some(NEUL_CTIOT),
+    // The BC95 of the China Mobile SIM this project gives it is the B8 (900 MHz) variant; BC95
+    // R2.0 comes in single-band variants (docs/decisions.md, "Neul family commands").
+    neul: Some(NeulConfig {
+        bands: &[8],
+        default_bands: &[8],
+        ..NEUL_MULTI_BAND
+    }),
     power: BC_SERIES_POWER,
 };
 
@@ -589,6 +723,7 @@ pub static PROFILES: &[Profile] = &[
             ..BC95.identification
         },
         dm: DMPCONFIG,
+        neul: Some(NEUL_MULTI_BAND),
         ..BC95
     },
     Profile {
@@ -599,6 +734,7 @@ pub static PROFILES: &[Profile] = &[
             ..BC95.identification
         },
         dm: DMPCONFIG,
+        neul: Some(NEUL_MULTI_BAND),
         ..BC95
     },
     BC95,

@@ -121,10 +121,11 @@ fn functionality(m: &mut Module, c: &Command<'_>) -> HandlerResult {
                 return Ok(vec![]);
             }
             m.ram.radio.functional = functional;
-            if functional {
-                m.start_search();
-            } else {
+            // With AUTOCONNECT=FALSE (Neul family) the radio comes on, and AT+CGATT=1 attaches.
+            if !functional {
                 m.detach();
+            } else if m.autoconnect() {
+                m.start_search();
             }
             Ok(vec![])
         }

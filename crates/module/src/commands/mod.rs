@@ -7,10 +7,13 @@
 mod basic;
 mod ctiot;
 mod dm;
+mod neul;
+mod neul_ctiot;
 mod selfreg;
 
 use crate::errors::ErrorKind;
 use crate::module::Module;
+use crate::neul::NeulSettings;
 use crate::nvram::{checked, SectionCheck};
 use crate::profile::{CommandSet, Feature, Profile};
 use crate::radio::SleepSetting;
@@ -82,7 +85,7 @@ const fn bracketed(syntax: &'static str, spec: CommandSpec<Handler>) -> CommandS
 
 /// The NVRAM sections the command groups keep (the services keep theirs:
 /// [`crate::services::SAVED`]).
-pub const SAVED: &[SectionCheck] = &[checked::<SleepSetting>];
+pub const SAVED: &[SectionCheck] = &[checked::<SleepSetting>, checked::<NeulSettings>];
 
 /// BC25 and BC32 families (seed 000).
 pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
@@ -106,8 +109,13 @@ pub static BC26_TABLE: CommandTable<Handler> =
     CommandTable::new(&[basic::COMMON, basic::QUECTEL_ICCID, dm::PLAIN]);
 
 /// The Neul-based firmware of BC35-G, BC28 and BC95 (seed 004).
-pub static NEUL_TABLE: CommandTable<Handler> =
-    CommandTable::new(&[basic::COMMON, basic::NEUL_ICCID, dm::DMPCONFIG]);
+pub static NEUL_TABLE: CommandTable<Handler> = CommandTable::new(&[
+    basic::COMMON,
+    basic::NEUL_ICCID,
+    dm::DMPCONFIG,
+    neul::NEUL,
+    neul_ctiot::NEUL_CTIOT,
+]);
 
 impl Profile {
     /// The command table of the model's firmware.
