@@ -206,11 +206,33 @@ pub static BC260Y_ERRORS: ErrorTable = ErrorTable {
     ..QUECTEL_ERRORS
 };
 
-/// Seed 004, tables 1 and 2 (BC35-G, BC28, BC95).
+/// The Neul family's link to the China Telecom IoT platform reports with the codes of its
+/// manual's error chapter (BC35-G&BC28&BC95 R2.0 AT Commands Manual): the link's kinds named as
+/// the Neul firmware numbers them.
+static NEUL_LINK_ROWS: &[ErrorEntry] = &[
+    e(CtiotParameterCount, 50, "Incorrect parameters"),
+    e(CtiotParameterValue, 50, "Incorrect parameters"),
+    e(CtiotDataTooLong, 50, "Incorrect parameters"),
+    e(CtiotDataOdd, 50, "Incorrect parameters"),
+    e(CtiotPsk, 50, "Incorrect parameters"),
+    e(
+        CtiotNotInitialized,
+        512,
+        "Required parameter not configured",
+    ),
+    e(CtiotNotLoggedIn, 513, "TUP not registered"),
+    e(CtiotNoSession, 513, "TUP not registered"),
+    e(CtiotLoggingIn, 513, "TUP not registered"),
+    e(CtiotTemporarilyUnavailable, 30, "No network service"),
+    e(CtiotNotPermitted, 3, "Operation not allowed"),
+    e(CtiotEngineException, 514, "AT internal error"),
+];
+
+/// Seed 004, tables 1 and 2 (BC35-G, BC28, BC95), and the link's codes.
 pub static NEUL_ERRORS: ErrorTable = ErrorTable {
     general: NEUL_27007,
     message_service: ROWS_27005,
-    platform: &[],
+    platform: NEUL_LINK_ROWS,
 };
 
 #[cfg(test)]

@@ -23,10 +23,12 @@ use crate::energy::{EnergyAccount, EnergyMeter, PowerState};
 use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
 use crate::nvram::{NvramData, NvramError, NvramStore};
 use crate::profile::{Feature, Profile};
-use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, RegStatus};
+use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, RegStatus, SleepSetting};
 use crate::revision::Revision;
 use crate::routing::Router;
-use crate::service::{Effect, Env, Services, Start, Starter, Uplink, AT_BOOT, AT_FIRST_ATTACH};
+use crate::service::{Effect, Env, Services, SleepState, Start, Starter, Uplink};
+use crate::services::self_registration::install_firmware;
+use crate::services::{AT_BOOT, AT_FIRST_ATTACH};
 use crate::tap::{Datagram, LineKind, Tap, Tapped};
 use nbmodem_at::{
     format, parse_line, Command, CommandSpec, FinalResult, Form, LineAssembler, LineEvent,
@@ -159,6 +161,9 @@ pub(crate) struct Ram {
     /// URCs waiting for the command in progress to finish.
     held_urcs: Vec<String>,
     in_command: bool,
+    /// The command in progress ends without a final result (AT+NRB: `REBOOTING`, then the boot
+    /// banner with its own `OK`).
+    no_final_result: bool,
 }
 
 impl Ram {
@@ -175,6 +180,7 @@ impl Ram {
             lines: LineAssembler::new(),
             held_urcs: Vec::new(),
             in_command: false,
+            no_final_result: false,
         }
     }
 }
@@ -208,6 +214,9 @@ pub struct Module {
     rng: SeededRng,
     /// What a trace or capture sees, while one is made (`None` otherwise).
     tap: Option<Tap>,
+    /// The reboot due was asked for with AT+NRB, whose banner names it (the profile's
+    /// `nrb_urcs`); set until that reboot's boot is done.
+    rebooted_by_nrb: bool,
 }
 
 impl Module {
@@ -234,22 +243,21 @@ impl Module {
                 })
             }
             Some(data) => {
-                data.check(profile).map_err(|problem| NvramError::Invalid {
-                    location: store.location(),
-                    problem,
-                })?;
+                let sections = [crate::services::SAVED, crate::commands::SAVED].concat();
+                data.check(&sections, profile)
+                    .map_err(|problem| NvramError::Invalid {
+                        location: store.location(),
+                        problem,
+                    })?;
                 data
             }
-            None => NvramData {
-                sleep_mode: profile.sleep_default,
-                ..NvramData::new(profile.model, DEFAULT_IMEI, profile.default_firmware)
-            },
+            None => NvramData::new(profile.model, DEFAULT_IMEI, profile.default_firmware),
         };
         if let Some(imei) = config.imei {
             saved.imei = imei;
         }
         if let Some(firmware) = config.firmware {
-            saved.install_firmware(profile, &firmware);
+            install_firmware(&mut saved, profile, &firmware);
         }
         if loaded.as_ref() != Some(&saved) {
             store.save(&saved)?;
@@ -277,6 +285,7 @@ impl Module {
             seed,
             rng: SeededRng::new(seed),
             tap: None,
+            rebooted_by_nrb: false,
         })
     }
 
@@ -410,6 +419,7 @@ impl Module {
     /// Cuts the power: everything but NVRAM is lost. What was already written stays written.
     pub fn power_off(&mut self) {
         self.power = Power::Off;
+        self.rebooted_by_nrb = false;
         self.timers.clear();
         self.ram = Ram::new(self.profile, &self.network, self.now);
         self.services.clear();
@@ -514,6 +524,9 @@ impl Module {
             LineEvent::Line(line) => self.run_command(&line),
         };
         self.write(LineKind::Response, |out| format::write_info(out, &lines));
+        if std::mem::take(&mut self.ram.no_final_result) {
+            return;
+        }
         let result = match result {
             FinalResult::CmeError { .. } if plain_error => FinalResult::Error,
             other => other,
@@ -569,7 +582,7 @@ impl Module {
         let Ok(command) = parse_line(line) else {
             return (Vec::new(), FinalResult::Error, true);
         };
-        let Some(spec) = self.profile.commands.lookup(command.name) else {
+        let Some(spec) = self.profile.commands().lookup(command.name) else {
             return (Vec::new(), FinalResult::Error, true);
         };
         let installed = spec.handler.feature.is_none_or(|f| self.has_feature(f));
@@ -595,6 +608,20 @@ impl Module {
                 )
             }
         }
+    }
+
+    /// Reboots the module now; the command in progress answers with its information text only
+    /// (AT+NRB).
+    pub(crate) fn reboot_without_result(&mut self) {
+        self.ram.no_final_result = true;
+        self.rebooted_by_nrb = true;
+        self.timers.set(Timer::Restart, self.now);
+    }
+
+    /// Whether the module attaches by itself (after boot and AT+CFUN=1): the AUTOCONNECT in use
+    /// on the Neul family, always elsewhere.
+    pub(crate) fn autoconnect(&self) -> bool {
+        crate::neul::saved(&self.in_use).autoconnect(self.profile)
     }
 
     /// Writes a URC now, or after the final result of the command in progress.
@@ -652,20 +679,28 @@ impl Module {
 
     /// AT+QSCLK=0: no sleep at all (seed 001's "sleep disabled").
     pub(crate) fn sleep_disabled(&self) -> bool {
-        self.in_use.sleep_mode == SLEEP_DISABLED
+        self.sleep_mode() == SLEEP_DISABLED
+    }
+
+    /// AT+QSCLK in use: the setting, or the profile's factory value.
+    pub(crate) fn sleep_mode(&self) -> u8 {
+        self.in_use
+            .section::<SleepSetting>()
+            .map_or(self.profile.sleep_default, |s| s.mode)
+    }
+
+    fn sleep_state(&self) -> SleepState {
+        SleepState {
+            asleep: self.ram.radio.in_deep_sleep(),
+            disabled: self.sleep_disabled(),
+        }
     }
 
     /// Runs `f` on the services with the environment they see, then applies their effects.
     pub(crate) fn run_services(&mut self, f: impl FnOnce(&mut Services, &mut Env)) {
         let mut effects = Vec::new();
-        let (asleep, sleep_disabled) = (self.ram.radio.in_deep_sleep(), self.sleep_disabled());
-        let mut env = Env::new(
-            &self.router,
-            asleep,
-            sleep_disabled,
-            &mut effects,
-            &mut self.rng,
-        );
+        let sleep = self.sleep_state();
+        let mut env = Env::new(&self.router, sleep, &mut effects, &mut self.rng);
         f(&mut self.services, &mut env);
         self.apply(effects);
     }
@@ -767,14 +802,8 @@ impl Module {
             store: self.store.as_ref(),
         };
         let mut effects = Vec::new();
-        let (asleep, sleep_disabled) = (self.ram.radio.in_deep_sleep(), self.sleep_disabled());
-        let mut env = Env::new(
-            &self.router,
-            asleep,
-            sleep_disabled,
-            &mut effects,
-            &mut self.rng,
-        );
+        let sleep = self.sleep_state();
+        let mut env = Env::new(&self.router, sleep, &mut effects, &mut self.rng);
         for starter in list {
             if let Some(service) = starter(&start, &mut env) {
                 self.services.add(service);
@@ -788,7 +817,7 @@ impl Module {
         if !self.is_ready() {
             return;
         }
-        let enabled = self.in_use.sleep_mode == DEEP_SLEEP_ENABLED;
+        let enabled = self.sleep_mode() == DEEP_SLEEP_ENABLED;
         self.ram.radio.settle(enabled, self.services.is_busy());
         self.radio_events();
     }
@@ -813,11 +842,21 @@ impl Module {
 
     fn finish_boot(&mut self) {
         self.power = Power::Ready;
-        for urc in self.profile.boot_urcs {
+        let urcs = if std::mem::take(&mut self.rebooted_by_nrb) {
+            self.profile.nrb_urcs
+        } else {
+            self.profile.boot_urcs
+        };
+        for urc in urcs {
             self.write(LineKind::Urc, |out| format::write_urc(out, urc));
         }
         self.start_services(AT_BOOT);
-        self.start_search();
+        if self.autoconnect() {
+            self.start_search();
+        } else {
+            // AUTOCONNECT=FALSE: the radio stays off until the host turns it on and attaches.
+            self.ram.radio.functional = false;
+        }
     }
 
     /// Drops the oldest output past [`MAX_OUTPUT`], as a UART buffer nobody empties overflows.
@@ -852,8 +891,10 @@ impl Timed for Module {
             match timer {
                 Timer::BootDone => self.finish_boot(),
                 Timer::Restart => {
+                    let by_nrb = self.rebooted_by_nrb;
                     self.power_off();
                     self.power_on(now);
+                    self.rebooted_by_nrb = by_nrb;
                 }
                 Timer::PowerDown => {
                     self.write(LineKind::Urc, |out| {

@@ -21,11 +21,32 @@ use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use crate::nvram::Section;
+use crate::profile::Profile;
 use nbmodem_clock::Instant;
+use serde::{Deserialize, Serialize};
 
 /// How long the host must leave the UART alone before the module may go to deep sleep, so that it
 /// can read a response and send the next command without waking the module each time.
 pub const HOST_IDLE: Duration = Duration::from_secs(5);
+
+/// AT+QSCLK as NVRAM keeps it: 0 no sleep, 1 light and deep sleep, 2 light sleep only; absent,
+/// the profile's factory value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SleepSetting {
+    pub mode: u8,
+}
+
+impl Section for SleepSetting {
+    const NAME: &'static str = "sleep";
+
+    fn check(&self, _: &Profile) -> Result<(), String> {
+        if self.mode > 2 {
+            return Err(format!("`mode` is {}, but must be 0, 1 or 2", self.mode));
+        }
+        Ok(())
+    }
+}
 
 /// The simulated cell and network, as a user may configure them.
 #[derive(Debug, Clone, PartialEq, Eq)]

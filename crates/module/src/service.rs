@@ -4,18 +4,19 @@
 //! what the services send, runs their timers, asks whether any is busy (an exchange in flight
 //! keeps the module out of deep sleep), and applies the [`Effect`]s they return in one place.
 //!
-//! Which services start when is two lists: [`AT_BOOT`] and [`AT_FIRST_ATTACH`].
+//! Which services start when is two lists of the services themselves:
+//! [`crate::services::AT_BOOT`] and [`crate::services::AT_FIRST_ATTACH`].
 
-use crate::nvram::{BlobChange, NvramChange, NvramData, NvramStore};
+use crate::nvram::{BlobChange, NvramData, NvramEdit, NvramStore, Section};
 use crate::profile::Profile;
 use crate::radio::{RadioEvent, Rai};
 use crate::routing::Router;
-use crate::services::{cmdmp, ctiot, fota, self_registration};
 use crate::Sim;
 use nbmodem_clock::{Instant, SeededRng};
 use nbmodem_net::Transmit;
 use std::any::Any;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// A datagram a service sends, from its port, with the release assistance the radio applies
 /// after it.
@@ -27,14 +28,14 @@ pub struct Uplink {
 }
 
 /// What a service does to the module beyond its datagrams; applied by the module.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Effect {
     /// A line for the console (see [`crate::Notice`]), from the service named `source`.
     Notice { source: &'static str, text: String },
     /// A URC for the host.
     Urc(String),
     /// A change to the saved settings (NVRAM).
-    Save(NvramChange),
+    Save(NvramEdit),
     /// A change to a blob of NVRAM (a firmware package).
     Blob(BlobChange),
     /// Something for the other services (see [`Message`]).
@@ -43,17 +44,42 @@ pub enum Effect {
     Restart,
 }
 
-/// What one service tells the others; the module passes it on without looking (the LwM2M link
-/// of the CT IoT platform owns Object 5, the firmware download and update are a service of
-/// their own).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Message {
-    /// The platform wrote a firmware package URI to /5/0/1.
-    PackageUri(String),
-    /// The platform executed /5/0/2.
-    UpdateFirmware,
-    /// The firmware update's state (/5/0/3) and result (/5/0/5) are now these.
-    FirmwareState { state: u8, result: u8 },
+impl Effect {
+    /// Saves `section` whole.
+    pub fn save<S: Section + Send + 'static>(section: S) -> Effect {
+        Effect::Save(NvramEdit::new(move |nv, _| nv.set_section(&section)))
+    }
+}
+
+/// What one service tells the others. The module passes it on without looking: what it says is
+/// the sender's type (the CT IoT link and the firmware update speak
+/// [`crate::services::firmware_object::FirmwareMessage`]), which a receiver reads with
+/// [`Message::get`].
+#[derive(Clone)]
+pub struct Message(Arc<dyn Any + Send + Sync>);
+
+impl Message {
+    pub fn new(content: impl Any + Send + Sync) -> Self {
+        Message(Arc::new(content))
+    }
+
+    /// What the message says, if it is a `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Message(..)")
+    }
+}
+
+/// Where the module stands on sleep, as the services see it (see [`Env`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SleepState {
+    pub asleep: bool,
+    pub disabled: bool,
 }
 
 /// What a service sees of the module while it runs, and where it leaves its effects.
@@ -74,15 +100,14 @@ pub struct Env<'a> {
 impl<'a> Env<'a> {
     pub fn new(
         router: &'a Router,
-        asleep: bool,
-        sleep_disabled: bool,
+        sleep: SleepState,
         effects: &'a mut Vec<Effect>,
         rng: &'a mut SeededRng,
     ) -> Self {
         Env {
             router,
-            asleep,
-            sleep_disabled,
+            asleep: sleep.asleep,
+            sleep_disabled: sleep.disabled,
             source: "",
             effects,
             rng,
@@ -149,14 +174,6 @@ pub struct Start<'a> {
 
 /// Starts a service if it applies to this module, SIM and settings.
 pub type Starter = fn(&Start<'_>, &mut Env<'_>) -> Option<Box<dyn Service>>;
-
-/// The services started when the module has booted: those the host talks to before any network
-/// (AT+NNMI is set before AT+NCDPOPEN, seed 002 §4.1.2).
-pub const AT_BOOT: &[Starter] = &[ctiot::start, fota::start];
-
-/// The services started at the first attach after power-on (seeds 000, 001: "开机入网"). Adding a
-/// service that starts then is one line here.
-pub const AT_FIRST_ATTACH: &[Starter] = &[self_registration::start, cmdmp::start];
 
 /// The first local port given to a service: the start of the dynamic range (RFC 6335).
 const FIRST_PORT: u16 = 49152;
@@ -316,7 +333,8 @@ mod tests {
         let second = services.add(echo("second"));
         assert_ne!(first, second);
         let (router, mut effects, mut rng) = (Router::new(), Vec::new(), SeededRng::new(0));
-        let mut env = Env::new(&router, false, false, &mut effects, &mut rng);
+        let sleep = SleepState::default();
+        let mut env = Env::new(&router, sleep, &mut effects, &mut rng);
         // One server address for both, as an LwM2M link and its firmware download have.
         let server: SocketAddr = "221.229.214.202:5683".parse().unwrap();
         let now = Instant::default();
@@ -328,13 +346,10 @@ mod tests {
         assert_eq!((name, uplink.source_port), ("second", second));
         assert_eq!(uplink.transmit.destination, server);
         assert!(services.poll_transmit().is_none());
-        assert_eq!(
-            effects,
-            [Effect::Notice {
-                source: "second",
-                text: "got one".into()
-            }]
-        );
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::Notice { source: "second", text }] if text == "got one"
+        ));
         let first_echo = services.get::<Echo>().unwrap();
         assert_eq!(first_echo.name, "first");
         assert!(first_echo.received.is_empty());

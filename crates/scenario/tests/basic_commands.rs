@@ -303,7 +303,11 @@ fn sleep_mode_is_saved_to_nvram() {
         assert_eq!(b.at("AT+QSCLK?"), ok(&[&line(p, "+QSCLK", factory)]));
         assert_eq!(b.at("AT+QSCLK=1"), ok(&[]));
         assert_eq!(b.at("AT+QSCLK?"), ok(&[&line(p, "+QSCLK", "1")]));
-        assert!(b.store().content().unwrap().contains("\"sleep_mode\": 1"));
+        let content = b.store().content().unwrap();
+        assert!(
+            content.contains("\"sleep\": {\n      \"mode\": 1"),
+            "{content}"
+        );
         b.power_off();
         b.power_on();
         b.advance(nbmodem_module::BOOT_TIME);

@@ -45,7 +45,7 @@ fn attached(p: &Profile) -> Bench {
 }
 
 fn has(p: &Profile, command: &str) -> bool {
-    p.commands.lookup(command).is_some()
+    p.commands().lookup(command).is_some()
 }
 
 /// Commands of the general set each model's manual does not list stay unknown there.
@@ -104,7 +104,7 @@ fn clac_lists_exactly_the_commands_the_model_accepts() {
             .split("\r\n")
             .collect();
         let expected: Vec<String> = p
-            .commands
+            .commands()
             .names()
             .filter(|n| !n.is_empty())
             .map(|n| format!("AT{n}"))
@@ -112,7 +112,7 @@ fn clac_lists_exactly_the_commands_the_model_accepts() {
         assert_eq!(listed, expected, "{}", p.model);
         // Each answers in a form it takes without parameters: the test form where it has one.
         for command in listed {
-            let forms = p.commands.lookup(&command[2..]).unwrap().forms;
+            let forms = p.commands().lookup(&command[2..]).unwrap().forms;
             let suffix = if forms.accepts(Form::Test) {
                 "=?"
             } else if forms.accepts(Form::Read) {

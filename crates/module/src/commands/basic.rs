@@ -5,6 +5,7 @@ use super::{general, spec, CommandError, HandlerResult};
 use crate::commands::Handler;
 use crate::errors::ErrorKind;
 use crate::module::{Module, Timer};
+use crate::radio::SleepSetting;
 use nbmodem_at::{Command, CommandSpec, Form, Forms, ResultFormat};
 
 pub(super) static COMMON: &[CommandSpec<Handler>] = &[
@@ -119,10 +120,11 @@ fn functionality(m: &mut Module, c: &Command<'_>) -> HandlerResult {
                 return Ok(vec![]);
             }
             m.ram.radio.functional = functional;
-            if functional {
-                m.start_search();
-            } else {
+            // With AUTOCONNECT=FALSE (Neul family) the radio comes on, and AT+CGATT=1 attaches.
+            if !functional {
                 m.detach();
+            } else if m.autoconnect() {
+                m.start_search();
             }
             Ok(vec![])
         }
@@ -228,12 +230,14 @@ fn signalling_connection(m: &mut Module, c: &Command<'_>) -> HandlerResult {
 fn sleep_mode(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     match c.form {
         Form::Test => Ok(vec![m.line("+QSCLK", "(0-2)")]),
-        Form::Read => Ok(vec![m.line("+QSCLK", m.in_use.sleep_mode)]),
+        Form::Read => Ok(vec![m.line("+QSCLK", m.sleep_mode())]),
         _ => {
             c.params.expect_count(1..=1)?;
-            let mode = c.params.int(0, 0..=2)? as u8;
-            m.save(|nv| nv.sleep_mode = mode)?;
-            m.in_use.sleep_mode = mode;
+            let setting = SleepSetting {
+                mode: c.params.int(0, 0..=2)? as u8,
+            };
+            m.save(|nv| nv.set_section(&setting))?;
+            m.in_use.set_section(&setting);
             Ok(vec![])
         }
     }

@@ -10,6 +10,7 @@
 use super::{spec, CommandError, Handler, HandlerResult};
 use crate::errors::ErrorKind;
 use crate::module::Module;
+use crate::nvram::{NvramData, Section};
 use crate::profile::{AddressStyle, ClockStyle, GeneralConfig, Profile};
 use crate::radio::RegStatus;
 use nbmodem_at::{Command, CommandSpec, Form, Forms};
@@ -85,11 +86,18 @@ pub struct PdpContext {
     pub apn: String,
 }
 
-impl GeneralSettings {
-    /// Checks that every value is one the commands could have saved on this model.
-    pub fn check(&self, profile: &Profile) -> Result<(), String> {
+/// The general settings saved in `data` (the factory values while none was set).
+pub fn saved(data: &NvramData) -> GeneralSettings {
+    data.section().unwrap_or_default()
+}
+
+impl Section for GeneralSettings {
+    const NAME: &'static str = "general";
+
+    /// Every value must be one the commands could have saved on this model.
+    fn check(&self, profile: &Profile) -> Result<(), String> {
         let general = &profile.general;
-        let bad = |field: &str, want: &str| Err(format!("`general.{field}` must be {want}"));
+        let bad = |field: &str, want: &str| Err(format!("`{field}` must be {want}"));
         for (cid, context) in &self.contexts {
             let known = general.pdp_types.contains(&context.pdp_type.as_str());
             if *cid > general.max_cid || !known || context.apn.len() > MAX_APN {
@@ -113,7 +121,9 @@ impl GeneralSettings {
         }
         Ok(())
     }
+}
 
+impl GeneralSettings {
     /// The value of AT+QCFG item `name`: the one set, or the factory value; `None` where the
     /// model has no such item.
     pub fn qcfg_value(&self, general: &GeneralConfig, name: &str) -> Option<u8> {
@@ -412,7 +422,9 @@ fn define_context(m: &mut Module, c: &Command<'_>) -> HandlerResult {
             let cid = c.params.int(0, 0..=u64::from(general.max_cid))? as u8;
             if c.params.len() == 1 {
                 m.save(|nv| {
-                    nv.general.contexts.remove(&cid);
+                    nv.edit::<GeneralSettings>(|g| {
+                        g.contexts.remove(&cid);
+                    })
                 })?;
                 return Ok(vec![]);
             }
@@ -432,7 +444,9 @@ fn define_context(m: &mut Module, c: &Command<'_>) -> HandlerResult {
                 apn: apn.into(),
             };
             m.save(|nv| {
-                nv.general.contexts.insert(cid, context);
+                nv.edit::<GeneralSettings>(|g| {
+                    g.contexts.insert(cid, context);
+                })
             })?;
             Ok(vec![])
         }
@@ -443,7 +457,7 @@ fn define_context(m: &mut Module, c: &Command<'_>) -> HandlerResult {
 /// and those AT+CGDCONT defined.
 fn defined_contexts(m: &Module) -> Vec<(u8, PdpContext)> {
     let default_cid = m.profile.general.default_cid;
-    let mut contexts = m.saved.general.contexts.clone();
+    let mut contexts = saved(&m.saved).contexts.clone();
     contexts.entry(default_cid).or_insert_with(|| PdpContext {
         pdp_type: "IP".into(),
         apn: String::new(),
@@ -669,7 +683,7 @@ fn initial_context_activation(m: &mut Module, c: &Command<'_>) -> HandlerResult 
     match c.form {
         Form::Test => Ok(vec![m.line("+CIPCA", "(3),(0,1)")]),
         Form::Read => {
-            let flag = u8::from(m.saved.general.attach_without_pdn);
+            let flag = u8::from(saved(&m.saved).attach_without_pdn);
             Ok(vec![m.line("+CIPCA", format!("3,{flag}"))])
         }
         _ => {
@@ -678,7 +692,7 @@ fn initial_context_activation(m: &mut Module, c: &Command<'_>) -> HandlerResult 
             let Some(flag) = c.params.opt_int(1, 0..=1)? else {
                 return Ok(vec![]);
             };
-            m.save(|nv| nv.general.attach_without_pdn = flag == 1)?;
+            m.save(|nv| nv.edit::<GeneralSettings>(|g| g.attach_without_pdn = flag == 1))?;
             Ok(vec![])
         }
     }
@@ -690,11 +704,11 @@ fn list_commands(m: &mut Module, c: &Command<'_>) -> HandlerResult {
         return Ok(vec![]);
     }
     Ok(m.profile
-        .commands
+        .commands()
         .names()
         .filter(|name| !name.is_empty())
         .filter(|name| {
-            let spec = m.profile.commands.lookup(name);
+            let spec = m.profile.commands().lookup(name);
             spec.is_some_and(|s| s.handler.feature.is_none_or(|f| m.has_feature(f)))
         })
         .map(|name| format!("AT{name}"))
@@ -720,7 +734,7 @@ fn baud_rate(m: &mut Module, c: &Command<'_>) -> HandlerResult {
             Ok(vec![m.line("+IPR", format!("(),({})", rates.join(",")))])
         }
         Form::Read => {
-            let rate = m.saved.general.baud_rate.unwrap_or(general.baud_default);
+            let rate = saved(&m.saved).baud_rate.unwrap_or(general.baud_default);
             Ok(vec![m.line("+IPR", rate)])
         }
         _ => {
@@ -729,7 +743,7 @@ fn baud_rate(m: &mut Module, c: &Command<'_>) -> HandlerResult {
             if !general.baud_rates.contains(&rate) {
                 return Err(CommandError::Cme(ErrorKind::InvalidParameter));
             }
-            m.save(|nv| nv.general.baud_rate = Some(rate))?;
+            m.save(|nv| nv.edit::<GeneralSettings>(|g| g.baud_rate = Some(rate)))?;
             Ok(vec![])
         }
     }

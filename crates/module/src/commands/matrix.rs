@@ -47,7 +47,7 @@ pub fn display_name(name: &str) -> String {
 }
 
 fn cell(p: &Profile, name: &str) -> String {
-    let Some(spec) = p.commands.lookup(name) else {
+    let Some(spec) = p.commands().lookup(name) else {
         return String::new();
     };
     let requirement = spec.handler.feature.and_then(|feature| {

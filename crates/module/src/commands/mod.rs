@@ -9,6 +9,8 @@ mod ctiot;
 mod dm;
 pub mod general;
 mod matrix;
+mod neul;
+mod neul_ctiot;
 pub mod quectel;
 mod selfreg;
 
@@ -16,7 +18,10 @@ pub use matrix::{all_names, display_name, matrix_markdown, MATRIX_BEGIN, MATRIX_
 
 use crate::errors::ErrorKind;
 use crate::module::Module;
-use crate::profile::Feature;
+use crate::neul::NeulSettings;
+use crate::nvram::{checked, SectionCheck};
+use crate::profile::{CommandSet, Feature, Profile};
+use crate::radio::SleepSetting;
 use nbmodem_at::{Command, CommandSpec, CommandTable, Forms, ParamError};
 
 /// Why a command failed.
@@ -83,6 +88,14 @@ const fn bracketed(syntax: &'static str, spec: CommandSpec<Handler>) -> CommandS
     }
 }
 
+/// The NVRAM sections the command groups keep (the services keep theirs:
+/// [`crate::services::SAVED`]).
+pub const SAVED: &[SectionCheck] = &[
+    checked::<SleepSetting>,
+    checked::<NeulSettings>,
+    checked::<general::GeneralSettings>,
+];
+
 /// BC25 and BC32 families (seed 000).
 pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::COMMON,
@@ -124,11 +137,25 @@ pub static NEUL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     general::ALL_MODELS,
     general::READ_ONLY_CLOCK,
     dm::DMPCONFIG,
+    neul::NEUL,
+    neul_ctiot::NEUL_CTIOT,
 ]);
 
 /// Every table, with the models that use it, for the matrix of docs/commands.md.
 pub(crate) fn tables() -> [&'static CommandTable<Handler>; 4] {
     [&QUECTEL_TABLE, &BC260Y_TABLE, &BC26_TABLE, &NEUL_TABLE]
+}
+
+impl Profile {
+    /// The command table of the model's firmware.
+    pub fn commands(&self) -> &'static CommandTable<Handler> {
+        match self.command_set {
+            CommandSet::Quectel => &QUECTEL_TABLE,
+            CommandSet::Bc260y => &BC260Y_TABLE,
+            CommandSet::Bc26 => &BC26_TABLE,
+            CommandSet::Neul => &NEUL_TABLE,
+        }
+    }
 }
 
 #[cfg(test)]

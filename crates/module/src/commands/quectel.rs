@@ -2,7 +2,7 @@
 //! configuration items, power-down and the deep sleep indications. Their saved values are part of
 //! [`super::general::GeneralSettings`]; the bands and items of each model are profile data.
 
-use super::general::{clock_text, NETWORK_TIME_ZONE};
+use super::general::{clock_text, saved, GeneralSettings, NETWORK_TIME_ZONE};
 use super::{spec, CommandError, Handler, HandlerResult};
 use crate::errors::ErrorKind;
 use crate::module::{Module, Timer};
@@ -31,11 +31,11 @@ fn band(m: &mut Module, c: &Command<'_>) -> HandlerResult {
             Ok(vec![m.line("+QBAND", format!("({})", all.join(",")))])
         }
         Form::Read => {
-            let saved = &m.saved.general.bands;
-            let bands = if saved.is_empty() {
+            let chosen = saved(&m.saved).bands;
+            let bands = if chosen.is_empty() {
                 supported
             } else {
-                saved.as_slice()
+                chosen.as_slice()
             };
             let list: Vec<String> = bands.iter().map(u8::to_string).collect();
             Ok(vec![m.line("+QBAND", list.join(","))])
@@ -51,7 +51,7 @@ fn band(m: &mut Module, c: &Command<'_>) -> HandlerResult {
                 }
                 bands.push(band);
             }
-            m.save(|nv| nv.general.bands = bands)?;
+            m.save(|nv| nv.edit::<GeneralSettings>(|g| g.bands = bands))?;
             Ok(vec![])
         }
     }
@@ -78,13 +78,15 @@ fn configuration(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     {
         None => {
             let general = &m.profile.general;
-            let value = m.saved.general.qcfg_value(general, item.name);
+            let value = saved(&m.saved).qcfg_value(general, item.name);
             let value = value.unwrap_or(item.default);
             Ok(vec![m.line("+QCFG", format!("\"{}\",{value}", item.name))])
         }
         Some(value) => {
             m.save(|nv| {
-                nv.general.qcfg.insert(item.name.into(), value as u8);
+                nv.edit::<GeneralSettings>(|g| {
+                    g.qcfg.insert(item.name.into(), value as u8);
+                })
             })?;
             Ok(vec![])
         }
@@ -111,13 +113,13 @@ fn sleep_indication(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     match c.form {
         Form::Test => Ok(vec![m.line("+QATWAKEUP", "(0,1)")]),
         Form::Read => {
-            let on = u8::from(m.saved.general.sleep_indication);
+            let on = u8::from(saved(&m.saved).sleep_indication);
             Ok(vec![m.line("+QATWAKEUP", on)])
         }
         _ => {
             c.params.expect_count(1..=1)?;
             let on = c.params.int(0, 0..=1)? == 1;
-            m.save(|nv| nv.general.sleep_indication = on)?;
+            m.save(|nv| nv.edit::<GeneralSettings>(|g| g.sleep_indication = on))?;
             Ok(vec![])
         }
     }
@@ -182,7 +184,7 @@ fn time_report(m: &Module) -> Report {
 /// The URCs deep sleep brings besides the model's own: `+QATSLEEP` and `+QATWAKEUP` when
 /// AT+QATWAKEUP=1.
 pub(crate) fn deep_sleep_changed(m: &mut Module, asleep: bool) {
-    if m.saved.general.sleep_indication {
+    if saved(&m.saved).sleep_indication {
         m.urc(if asleep { "+QATSLEEP" } else { "+QATWAKEUP" }.into());
     }
 }
@@ -190,8 +192,7 @@ pub(crate) fn deep_sleep_changed(m: &mut Module, asleep: bool) {
 /// Whether the model's own deep sleep URCs (`+QNBIOTEVENT`) are on: AT+QCFG="dsevent" where the
 /// model has it, on otherwise.
 pub(crate) fn deep_sleep_events_on(m: &Module) -> bool {
-    m.saved
-        .general
+    saved(&m.saved)
         .qcfg_value(&m.profile.general, "dsevent")
         .is_none_or(|v| v == 1)
 }
