@@ -854,6 +854,20 @@ mod tests {
     }
 
     #[test]
+    fn a_store_with_a_bad_general_section_is_refused_at_load() {
+        let bc26 = crate::profile::find("BC26").unwrap();
+        let mut data = NvramData::new("BC26", "865975030000001", "BC26NBR01A07");
+        data.set_section(&GeneralSettings {
+            baud_rate: Some(1234),
+            ..GeneralSettings::default()
+        });
+        let problem = data.check(crate::commands::SAVED, bc26).unwrap_err();
+        assert!(problem.contains("section `general`"), "{problem}");
+        data.set_section(&GeneralSettings::default());
+        assert_eq!(data.check(crate::commands::SAVED, bc26), Ok(()));
+    }
+
+    #[test]
     fn an_unset_clock_starts_at_1970() {
         let boot = Instant::from_unix_millis(1_767_225_600_000);
         let clock = Clock::unset(boot);
