@@ -17,7 +17,8 @@
 //!
 //! For a trace or a capture the module can tap its UART lines and datagrams ([`crate::tap`]).
 
-use crate::commands::{CommandError, Handler};
+use crate::commands::general::{self, GeneralRam};
+use crate::commands::{quectel, CommandError, Handler};
 use crate::energy::{EnergyAccount, EnergyMeter, PowerState};
 use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
 use crate::nvram::{NvramData, NvramError, NvramStore};
@@ -137,6 +138,8 @@ enum Power {
 pub(crate) enum Timer {
     BootDone,
     Restart,
+    /// AT+QPOWD: `POWERED DOWN`, then off.
+    PowerDown,
 }
 
 /// What a power cut loses.
@@ -147,6 +150,8 @@ pub(crate) struct Ram {
     pub cereg_mode: u8,
     pub cscon_mode: u8,
     pub radio: Radio,
+    /// The general commands' state (clock, network selection, contexts).
+    pub general: GeneralRam,
     /// Time and charge per power state since power-on.
     energy: EnergyMeter,
     /// The first attach of this boot has happened: the services of [`AT_FIRST_ATTACH`] start at
@@ -169,6 +174,7 @@ impl Ram {
             cereg_mode: 0,
             cscon_mode: 0,
             radio: Radio::new(network.clone()),
+            general: GeneralRam::new(now),
             energy: EnergyMeter::new(now),
             attached_since_boot: false,
             lines: LineAssembler::new(),
@@ -652,9 +658,16 @@ impl Module {
             .then(|| address_for(self.sim.imsi()))
     }
 
-    /// Starts looking for the network (after boot, AT+CFUN=1 or AT+CGATT=1).
+    /// Starts looking for the network (after boot, AT+CFUN=1, AT+CGATT=1 or AT+COPS): it is
+    /// found unless AT+COPS selected another network than the SIM's.
     pub(crate) fn start_search(&mut self) {
-        self.ram.radio.search(self.now);
+        self.ram.general.attach_requested();
+        if self.ram.general.selection.finds(self.sim.plmn()) {
+            self.ram.radio.search(self.now);
+        } else {
+            self.ram.radio.search_in_vain();
+            self.ram.general.search_failed();
+        }
         self.radio_events();
     }
 
@@ -743,6 +756,7 @@ impl Module {
                         self.ram.attached_since_boot = true;
                         first_attach = true;
                     }
+                    general::registration_changed(self, status);
                 }
                 RadioEvent::Connection(connected) => {
                     if self.ram.cscon_mode == 1 {
@@ -756,9 +770,11 @@ impl Module {
                 }
                 RadioEvent::DeepSleep(asleep) => {
                     tracing::debug!("deep sleep: {asleep}");
-                    if let Some(urcs) = self.profile.deep_sleep_urcs {
+                    let urcs = self.profile.deep_sleep_urcs;
+                    if let Some(urcs) = urcs.filter(|_| quectel::deep_sleep_events_on(self)) {
                         self.urc(if asleep { urcs.enter } else { urcs.exit }.into());
                     }
+                    quectel::deep_sleep_changed(self, asleep);
                     if asleep {
                         self.notice_energy(self.now);
                     }
@@ -879,6 +895,12 @@ impl Timed for Module {
                     self.power_off();
                     self.power_on(now);
                     self.rebooted_by_nrb = by_nrb;
+                }
+                Timer::PowerDown => {
+                    self.write(LineKind::Urc, |out| {
+                        format::write_urc(out, quectel::POWERED_DOWN)
+                    });
+                    self.power_off();
                 }
             }
         }

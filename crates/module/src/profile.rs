@@ -379,6 +379,56 @@ pub struct DeepSleepUrcs {
     pub exit: &'static str,
 }
 
+/// How a model writes a PDP address (AT+CGPADDR): `0,"10.1.2.3"` or `1,10.1.2.3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressStyle {
+    Quoted,
+    Bare,
+}
+
+/// How AT+CCLK writes the time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockStyle {
+    /// `+CCLK: "2026/01/01,08:00:03+32"`: quoted, the year in four digits (as a BC260Y-CN on
+    /// BC260YCNAAR02A02 answers).
+    QuotedLongYear,
+    /// `+CCLK:26/01/01,08:00:03+32`: bare, the year in two digits (27.007's `yy`).
+    BareShortYear,
+}
+
+/// One AT+QCFG item a model's manual lists: its name as typed, its values and its factory value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QcfgItem {
+    pub name: &'static str,
+    pub min: u8,
+    pub max: u8,
+    pub default: u8,
+}
+
+/// The general command set of a model (3GPP 27.007 and the Quectel family's own commands), as
+/// data: docs/commands.md names the manual each value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GeneralConfig {
+    /// The context the network activates at attach (AT+CGPADDR, AT+CGDCONT): 0 on the BC260Y-CN
+    /// (seed 002) and the Neul firmware, 1 on the BC26 and BC20.
+    pub default_cid: u8,
+    /// The highest `<cid>` AT+CGDCONT takes.
+    pub max_cid: u8,
+    pub address_style: AddressStyle,
+    /// The PDP types AT+CGDCONT takes, spelt as the manual spells them.
+    pub pdp_types: &'static [&'static str],
+    pub clock_style: ClockStyle,
+    /// The highest AT+CTZR `<reporting>`.
+    pub max_ctzr: u8,
+    /// The bands of AT+QBAND (none where the model has no AT+QBAND).
+    pub bands: &'static [u8],
+    /// AT+IPR: the rates it takes and the factory rate.
+    pub baud_rates: &'static [u32],
+    pub baud_default: u32,
+    /// The AT+QCFG items.
+    pub qcfg: &'static [QcfgItem],
+}
+
 /// One module model.
 #[derive(Debug)]
 pub struct Profile {
@@ -417,6 +467,8 @@ pub struct Profile {
     pub neul: Option<NeulConfig>,
     /// The currents of the energy account.
     pub power: PowerProfile,
+    /// The general command set's model differences.
+    pub general: GeneralConfig,
 }
 
 impl Profile {
@@ -507,6 +559,43 @@ const BC_SERIES_POWER: PowerProfile = PowerProfile {
     uplink_bits_per_second: 25_000,
 };
 
+const QUECTEL_PDP_TYPES: &[&str] = &["IP", "IPV6", "IPV4V6", "Non-IP"];
+const QUECTEL_BAUD_RATES: &[u32] = &[4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800];
+const EPCO: QcfgItem = QcfgItem {
+    name: "epco",
+    min: 0,
+    max: 1,
+    default: 1,
+};
+const NB_CATEGORY: QcfgItem = QcfgItem {
+    name: "NBcategory",
+    min: 1,
+    max: 2,
+    default: 2,
+};
+/// Deep sleep event reports (+QNBIOTEVENT); on out of the box, as seed 002 shows them.
+const DSEVENT: QcfgItem = QcfgItem {
+    name: "dsevent",
+    min: 0,
+    max: 1,
+    default: 1,
+};
+
+/// BC25 and BC32 (BC25 AT Commands Manual; the address as seed 002 shows the BC260Y-CN's, whose
+/// firmware line it shares).
+const BC25_GENERAL: GeneralConfig = GeneralConfig {
+    default_cid: 0,
+    max_cid: 10,
+    address_style: AddressStyle::Quoted,
+    pdp_types: QUECTEL_PDP_TYPES,
+    clock_style: ClockStyle::QuotedLongYear,
+    max_ctzr: 3,
+    bands: &[1, 2, 3, 4, 5, 8, 12, 13, 17, 18, 19, 20, 25, 28, 66, 70, 85],
+    baud_rates: QUECTEL_BAUD_RATES,
+    baud_default: 9600,
+    qcfg: &[EPCO, NB_CATEGORY],
+};
+
 const BC25: Profile = Profile {
     model: "BC25",
     default_firmware: "BC25PAR01A04",
@@ -537,6 +626,7 @@ const BC25: Profile = Profile {
     ctiot: None,
     neul: None,
     power: BC_SERIES_POWER,
+    general: BC25_GENERAL,
 };
 
 const BC260Y_CN: Profile = Profile {
@@ -583,6 +673,12 @@ const BC260Y_CN: Profile = Profile {
     // R01 firmware has none of seed 002's commands (note 2).
     firmware_features: &[(Feature::CtIot, Requirement::ReleaseAtLeast(2))],
     ctiot: Some(BC260Y_CTIOT),
+    general: GeneralConfig {
+        // In the order a BC260Y-CN on BC260YCNAAR02A02 reads them.
+        bands: &[5, 8, 3],
+        qcfg: &[EPCO, NB_CATEGORY, DSEVENT],
+        ..BC25_GENERAL
+    },
     ..BC25
 };
 
@@ -602,6 +698,16 @@ const BC26: Profile = Profile {
         factory_key: cmdmp::FACTORY_BC26,
         omitted: Omitted::TakesDefault,
         ..QDMPCFG
+    },
+    // Drivers written against the BC26 ask for context 1 and read its address unquoted.
+    general: GeneralConfig {
+        default_cid: 1,
+        max_cid: 15,
+        address_style: AddressStyle::Bare,
+        bands: &[1, 2, 3, 4, 5, 8, 12, 13, 17, 18, 19, 20, 25, 26, 28, 66],
+        baud_default: 115200,
+        qcfg: &[EPCO],
+        ..BC25_GENERAL
     },
     ..BC25
 };
@@ -643,6 +749,20 @@ const BC95: Profile = Profile {
         ..NEUL_MULTI_BAND
     }),
     power: BC_SERIES_POWER,
+    // BC95 AT Commands Manual V2.0 §3.11 (AT+CGPADDR), §3.16 (AT+CGDCONT), §3.19 (AT+CCLK),
+    // §3.24 (AT+CTZR); the spellings are docs/decisions.md's "General command set".
+    general: GeneralConfig {
+        default_cid: 0,
+        max_cid: 10,
+        address_style: AddressStyle::Bare,
+        pdp_types: &["IP", "NONIP", "IPV6", "IPV4V6"],
+        clock_style: ClockStyle::BareShortYear,
+        max_ctzr: 3,
+        bands: &[],
+        baud_rates: &[],
+        baud_default: 9600,
+        qcfg: &[],
+    },
 };
 
 /// Every model of the seeds.
@@ -660,6 +780,10 @@ pub static PROFILES: &[Profile] = &[
             default_on_up_to: &["BC25B5PAR01A04"],
             ..BC25.self_registration
         },
+        general: GeneralConfig {
+            bands: &[5],
+            ..BC25_GENERAL
+        },
         ..BC25
     },
     Profile {
@@ -673,6 +797,10 @@ pub static PROFILES: &[Profile] = &[
         self_registration: SelfRegistration {
             default_on_up_to: &["BC25B8PAR01A05"],
             ..BC25.self_registration
+        },
+        general: GeneralConfig {
+            bands: &[8],
+            ..BC25_GENERAL
         },
         ..BC25
     },
@@ -688,6 +816,10 @@ pub static PROFILES: &[Profile] = &[
             default_on_up_to: &["BC32RAR01A03"],
             ..BC25.self_registration
         },
+        general: GeneralConfig {
+            bands: &[3, 5, 8],
+            ..BC25_GENERAL
+        },
         ..BC25
     },
     Profile {
@@ -702,6 +834,10 @@ pub static PROFILES: &[Profile] = &[
             default_on_up_to: &["BC32B8RAR01A03"],
             ..BC25.self_registration
         },
+        general: GeneralConfig {
+            bands: &[8],
+            ..BC25_GENERAL
+        },
         ..BC25
     },
     BC260Y_CN,
@@ -712,6 +848,10 @@ pub static PROFILES: &[Profile] = &[
         identification: Identification {
             product: "Quectel_BC20",
             ..BC25.identification
+        },
+        general: GeneralConfig {
+            bands: &[1, 3, 5, 8, 20, 28],
+            ..BC26.general
         },
         ..BC26
     },

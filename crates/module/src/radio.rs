@@ -199,6 +199,13 @@ impl Radio {
         }
     }
 
+    /// Looks for a network that is not there (AT+COPS=1 with a PLMN the cell does not offer):
+    /// searching, never registered.
+    pub fn search_in_vain(&mut self) {
+        self.detach();
+        self.set_status(RegStatus::Searching);
+    }
+
     /// Leaves the network (AT+CFUN=0, AT+CGATT=0).
     pub fn detach(&mut self) {
         self.attach_at = None;

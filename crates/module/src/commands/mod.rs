@@ -7,9 +7,14 @@
 mod basic;
 mod ctiot;
 mod dm;
+pub mod general;
+mod matrix;
 mod neul;
 mod neul_ctiot;
+pub mod quectel;
 mod selfreg;
+
+pub use matrix::{all_names, display_name, matrix_markdown, MATRIX_BEGIN, MATRIX_END};
 
 use crate::errors::ErrorKind;
 use crate::module::Module;
@@ -85,12 +90,19 @@ const fn bracketed(syntax: &'static str, spec: CommandSpec<Handler>) -> CommandS
 
 /// The NVRAM sections the command groups keep (the services keep theirs:
 /// [`crate::services::SAVED`]).
-pub const SAVED: &[SectionCheck] = &[checked::<SleepSetting>, checked::<NeulSettings>];
+pub const SAVED: &[SectionCheck] = &[
+    checked::<SleepSetting>,
+    checked::<NeulSettings>,
+    checked::<general::GeneralSettings>,
+];
 
 /// BC25 and BC32 families (seed 000).
 pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::COMMON,
     basic::QUECTEL_ICCID,
+    general::ALL_MODELS,
+    general::QUECTEL_SOC,
+    quectel::QUECTEL,
     selfreg::QSELFREGISTER,
     dm::CME,
 ]);
@@ -99,23 +111,40 @@ pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
 pub static BC260Y_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::COMMON,
     basic::QUECTEL_ICCID,
+    general::ALL_MODELS,
+    general::QUECTEL_SOC,
+    quectel::QUECTEL,
     selfreg::QSREGENABLE,
     dm::PLAIN,
     ctiot::CTIOT,
 ]);
 
 /// BC26 and BC20 (seed 003).
-pub static BC26_TABLE: CommandTable<Handler> =
-    CommandTable::new(&[basic::COMMON, basic::QUECTEL_ICCID, dm::PLAIN]);
+pub static BC26_TABLE: CommandTable<Handler> = CommandTable::new(&[
+    basic::COMMON,
+    basic::QUECTEL_ICCID,
+    general::ALL_MODELS,
+    general::QUECTEL_SOC,
+    general::CGREG,
+    quectel::QUECTEL,
+    dm::PLAIN,
+]);
 
 /// The Neul-based firmware of BC35-G, BC28 and BC95 (seed 004).
 pub static NEUL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::COMMON,
     basic::NEUL_ICCID,
+    general::ALL_MODELS,
+    general::READ_ONLY_CLOCK,
     dm::DMPCONFIG,
     neul::NEUL,
     neul_ctiot::NEUL_CTIOT,
 ]);
+
+/// Every table, with the models that use it, for the matrix of docs/commands.md.
+pub(crate) fn tables() -> [&'static CommandTable<Handler>; 4] {
+    [&QUECTEL_TABLE, &BC260Y_TABLE, &BC26_TABLE, &NEUL_TABLE]
+}
 
 impl Profile {
     /// The command table of the model's firmware.
@@ -136,7 +165,7 @@ mod tests {
 
     #[test]
     fn every_bracketed_syntax_line_reads() {
-        for table in [&QUECTEL_TABLE, &BC260Y_TABLE, &BC26_TABLE, &NEUL_TABLE] {
+        for table in tables() {
             for name in table.names() {
                 let spec = table.lookup(name).unwrap();
                 if let Some(line) = spec.syntax {

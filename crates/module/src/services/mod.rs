@@ -11,6 +11,7 @@ pub mod ctiot;
 pub mod firmware_object;
 pub mod fota;
 pub mod self_registration;
+pub mod sntp;
 
 use crate::nvram::{checked, SectionCheck};
 use crate::service::Starter;
