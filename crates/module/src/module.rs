@@ -22,16 +22,20 @@ use crate::energy::{EnergyAccount, EnergyMeter, PowerState};
 use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
 use crate::nvram::{NvramData, NvramError, NvramStore};
 use crate::profile::{Feature, Profile};
-use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, RegStatus};
+use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, Rai, RegStatus};
 use crate::revision::Revision;
 use crate::routing::Router;
-use crate::service::{Effect, Env, Services, Start, Starter, Uplink, AT_BOOT, AT_FIRST_ATTACH};
+use crate::service::{
+    Effect, Env, Services, Start, Starter, StreamOp, Uplink, AT_BOOT, AT_FIRST_ATTACH,
+};
+use crate::services::socket::SocketSession;
 use crate::tap::{Datagram, LineKind, Tap, Tapped};
 use nbmodem_at::{
-    format, parse_line, Command, CommandSpec, FinalResult, Form, LineAssembler, LineEvent,
+    format, parse_line, Command, CommandSpec, DataEnd, FinalResult, Form, LineAssembler, LineEvent,
     ParamError, ResultFormat, Syntax,
 };
 use nbmodem_clock::{Instant, SeededRng, Timed, Timers};
+use nbmodem_net::{StreamEvent, StreamRequest};
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::net::SocketAddr;
@@ -154,6 +158,8 @@ pub(crate) struct Ram {
     /// URCs waiting for the command in progress to finish.
     held_urcs: Vec<String>,
     in_command: bool,
+    /// The data sockets' settings and the data being typed after a `>` prompt.
+    pub sockets: SocketSession,
 }
 
 impl Ram {
@@ -169,6 +175,7 @@ impl Ram {
             lines: LineAssembler::new(),
             held_urcs: Vec::new(),
             in_command: false,
+            sockets: SocketSession::default(),
         }
     }
 }
@@ -464,6 +471,53 @@ impl Module {
         }
     }
 
+    /// The next request for a data socket's TCP stream, for the socket's local port, to a public
+    /// address. Sending on a stream is an uplink as a datagram is (it wakes the module, counts in
+    /// the energy account); without registration the bytes are lost and the socket is told the
+    /// stream broke.
+    pub fn poll_stream(&mut self) -> Option<StreamRequest> {
+        if let Some(port) = self.ram.sockets.closing.pop() {
+            return Some(StreamRequest::Close { port });
+        }
+        loop {
+            let (service, port, op) = self.services.poll_stream()?;
+            let request = match op {
+                StreamOp::Connect(to) => StreamRequest::Connect { port, to },
+                StreamOp::Close => StreamRequest::Close { port },
+                StreamOp::Send(bytes) => {
+                    if !self.ram.radio.registered() {
+                        self.notice(service, format!("{} bytes lost: not attached", bytes.len()));
+                        self.handle_stream(self.now, port, StreamEvent::Closed);
+                        continue;
+                    }
+                    self.notice(service, format!("sent {} bytes on TCP", bytes.len()));
+                    self.ram.radio.uplink(self.now, Rai::None);
+                    self.ram
+                        .energy
+                        .transmitted(self.profile.power.airtime(bytes.len()));
+                    self.radio_events();
+                    StreamRequest::Send { port, bytes }
+                }
+            };
+            self.bound_output();
+            return Some(request);
+        }
+    }
+
+    /// Something happened on the TCP stream of the socket on `local_port`. Data arriving is a
+    /// downlink: it wakes the module and keeps its RRC connection up.
+    pub fn handle_stream(&mut self, now: Instant, local_port: u16, event: StreamEvent) {
+        self.now = now;
+        if matches!(event, StreamEvent::Data(_)) {
+            self.ram.radio.downlink(now);
+            self.radio_events();
+        }
+        self.run_services(|services, env| {
+            services.stream_event(now, local_port, event, env);
+        });
+        self.bound_output();
+    }
+
     /// Takes bytes written by the host. Before the module has booted they are lost, as on a UART
     /// whose other end is not running yet.
     pub fn receive(&mut self, bytes: &[u8], now: Instant) {
@@ -477,6 +531,13 @@ impl Module {
             // Echo as the byte is taken, so that ATE0 stops the echo of what follows it.
             if self.ram.echo {
                 self.output.push(byte);
+            }
+            // After a `>` prompt the bytes are data, not a command line.
+            if let Some(prompt) = self.ram.sockets.prompt.as_mut() {
+                if let Some(end) = prompt.input.push(byte) {
+                    self.end_of_data(end);
+                }
+                continue;
             }
             if let Some(event) = self.ram.lines.push(byte) {
                 self.tap_line_in(&event);
@@ -508,6 +569,36 @@ impl Module {
             LineEvent::Line(line) => self.run_command(&line),
         };
         self.write(LineKind::Response, |out| format::write_info(out, &lines));
+        if result == FinalResult::Ok && self.ram.sockets.prompt.is_some() {
+            // The command waits for its data: the prompt, and its result after the data.
+            self.write(LineKind::Response, |out| out.extend_from_slice(b"\r\n> "));
+            return;
+        }
+        match self.ram.sockets.result_text.take() {
+            // A send's own final result (`SEND OK`) stands for `OK`.
+            Some(text) if result == FinalResult::Ok => self.write_result_text(text),
+            _ => self.write_final(result, plain_error),
+        }
+    }
+
+    /// The data after a `>` prompt ended: it is sent (or not), and the command's result written.
+    fn end_of_data(&mut self, end: DataEnd) {
+        let Some(prompt) = self.ram.sockets.prompt.take() else {
+            return;
+        };
+        self.ram.in_command = true;
+        let text = crate::commands::sockets::send_typed(self, prompt, end);
+        self.ram.in_command = false;
+        self.write_result_text(text);
+    }
+
+    /// A final result of its own (`SEND OK`, `SEND FAIL`), then the URCs it held back.
+    fn write_result_text(&mut self, text: &str) {
+        self.write(LineKind::Result, |out| format::write_urc(out, text));
+        self.flush_held_urcs();
+    }
+
+    fn write_final(&mut self, result: FinalResult, plain_error: bool) {
         let result = match result {
             FinalResult::CmeError { .. } if plain_error => FinalResult::Error,
             other => other,
@@ -516,6 +607,10 @@ impl Module {
         self.write(LineKind::Result, |out| {
             format::write_final(out, result, results)
         });
+        self.flush_held_urcs();
+    }
+
+    fn flush_held_urcs(&mut self) {
         for urc in std::mem::take(&mut self.ram.held_urcs) {
             self.write(LineKind::Urc, |out| format::write_urc(out, &urc));
         }

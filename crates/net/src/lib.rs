@@ -9,8 +9,16 @@
 //!   partitions can be injected and nothing ever sleeps;
 //! - [`udp::run_host`] (feature `udp`): tokio UDP sockets on the system clock, one per local
 //!   port; [`udp::run`] for a node on one socket.
+//!
+//! A host may also open TCP streams: it hands out [`StreamRequest`]s (connect, send, close), each
+//! naming the local port of the socket that makes it, and is handed [`StreamEvent`]s back for
+//! that port. The real-time driver maps them onto tokio `TcpStream`s, the in-memory network onto
+//! its simulated stream servers ([`sim::StreamServer`]). The engines stay sans-IO: a stream is
+//! bytes in and bytes out, in order, like a datagram that happens to be reliable.
 
 pub mod sim;
+#[cfg(feature = "udp")]
+mod tcp;
 #[cfg(feature = "udp")]
 pub mod udp;
 
@@ -43,6 +51,41 @@ pub struct HostTransmit {
     pub transmit: Transmit,
 }
 
+/// What a host asks of a TCP stream, for the socket on its local port `port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamRequest {
+    /// Opens a connection from `port` to `to`; answered by [`StreamEvent::Connected`] or
+    /// [`StreamEvent::Refused`].
+    Connect { port: u16, to: SocketAddr },
+    /// Writes bytes on the connection of `port`.
+    Send { port: u16, bytes: Vec<u8> },
+    /// Closes the connection of `port` (nothing more is told of it).
+    Close { port: u16 },
+}
+
+impl StreamRequest {
+    /// The local port of the socket making the request.
+    pub fn port(&self) -> u16 {
+        match self {
+            StreamRequest::Connect { port, .. }
+            | StreamRequest::Send { port, .. }
+            | StreamRequest::Close { port } => *port,
+        }
+    }
+}
+
+/// What happened on a host's TCP stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    Connected,
+    /// The connection could not be made: refused, or the host unreachable.
+    Refused,
+    /// Bytes the peer wrote.
+    Data(Vec<u8>),
+    /// The peer closed the connection, or it broke.
+    Closed,
+}
+
 /// A sans-IO engine with any number of local ports on one host.
 pub trait HostNode {
     /// A datagram arrived from `from` at local port `local_port`.
@@ -53,6 +96,12 @@ pub trait HostNode {
     fn poll_timeout(&self) -> Option<Instant>;
     /// Runs everything due at or before `now`.
     fn handle_timeout(&mut self, now: Instant);
+    /// The next request for a TCP stream (most hosts have none).
+    fn poll_stream(&mut self) -> Option<StreamRequest> {
+        None
+    }
+    /// Something happened on the stream of local port `port`.
+    fn handle_stream(&mut self, _now: Instant, _port: u16, _event: StreamEvent) {}
 }
 
 /// A [`DatagramNode`] seen as a host with one port (numbered [`OnePort::PORT`]).

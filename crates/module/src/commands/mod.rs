@@ -8,6 +8,7 @@ mod basic;
 mod ctiot;
 mod dm;
 mod selfreg;
+pub(crate) mod sockets;
 
 use crate::errors::ErrorKind;
 use crate::module::Module;
@@ -84,6 +85,7 @@ pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::QUECTEL_ICCID,
     selfreg::QSELFREGISTER,
     dm::CME,
+    sockets::QUECTEL,
 ]);
 
 /// BC260Y-CN (seeds 001 and 002).
@@ -93,15 +95,24 @@ pub static BC260Y_TABLE: CommandTable<Handler> = CommandTable::new(&[
     selfreg::QSREGENABLE,
     dm::PLAIN,
     ctiot::CTIOT,
+    sockets::QUECTEL,
 ]);
 
 /// BC26 and BC20 (seed 003).
-pub static BC26_TABLE: CommandTable<Handler> =
-    CommandTable::new(&[basic::COMMON, basic::QUECTEL_ICCID, dm::PLAIN]);
+pub static BC26_TABLE: CommandTable<Handler> = CommandTable::new(&[
+    basic::COMMON,
+    basic::QUECTEL_ICCID,
+    dm::PLAIN,
+    sockets::QUECTEL,
+]);
 
 /// The Neul-based firmware of BC35-G, BC28 and BC95 (seed 004).
-pub static NEUL_TABLE: CommandTable<Handler> =
-    CommandTable::new(&[basic::COMMON, basic::NEUL_ICCID, dm::DMPCONFIG]);
+pub static NEUL_TABLE: CommandTable<Handler> = CommandTable::new(&[
+    basic::COMMON,
+    basic::NEUL_ICCID,
+    dm::DMPCONFIG,
+    sockets::NEUL,
+]);
 
 #[cfg(test)]
 mod tests {
