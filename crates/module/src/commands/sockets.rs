@@ -338,7 +338,8 @@ fn nsoco(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     Ok(Vec::new())
 }
 
-/// AT+NSOSD=<socket>,<length>,<data>[,<flag>[,<sequence>]]: sends on a connected STREAM socket.
+/// AT+NSOSD=<socket>,<length>,<data>[,<flag>[,<sequence>]]: sends on a connected (or
+/// connecting) STREAM socket.
 fn nsosd(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     c.params.expect_count(3..=5).map_err(|_| neul_value())?;
     let id = neul_socket(m, c)?;
@@ -348,8 +349,14 @@ fn nsosd(m: &mut Module, c: &Command<'_>) -> HandlerResult {
         Some(_) => flag(c.params.text(3, 6).map_err(|_| neul_value())?).ok_or_else(neul_value)?,
     };
     let sequence = sequence(c, 4)?;
+    // A connection still being made takes the data after it: a real module answers AT+NSOCO
+    // only once connected, so firmware sends right after it.
     match socket(m, id) {
-        Some((_, s)) if s.transport == Transport::Tcp && s.state == State::Open => {}
+        Some((_, s)) if s.transport == Transport::Tcp && s.remote.is_some() => {
+            if s.state == State::Closed {
+                return Err(not_allowed());
+            }
+        }
         _ => return Err(not_allowed()),
     }
     neul_send(m, id, None, data, rai, sequence)
