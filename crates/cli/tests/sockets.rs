@@ -253,4 +253,15 @@ fn quectel_udp_and_tcp_reach_real_servers() {
     // Nobody listens: the connection fails with 566, no hang.
     m.command("AT+QIOPEN=1,3,\"TCP\",\"47.100.1.2\",6002", "OK\r\n");
     m.read_until("+QIOPEN: 3,566\r\n");
+    // A name the module does not know goes to the system resolver.
+    m.command("AT+QIDNSGIP=1,\"localhost\"", "OK\r\n");
+    m.read_until("+QIURC: \"dnsgip\",0,");
+    m.read_until("\"127.0.0.1\"");
+    // A ping is answered, or says at once that this system allows no ICMP socket: never a hang.
+    m.command("AT+QPING=1,\"47.100.1.2\",4,1", "OK\r\n");
+    let answer = m.read_until("+QPING: 0,1,");
+    assert!(
+        answer.contains("+QPING: 0,\"47.100.1.2\",32,") || answer.contains("+QPING: 569"),
+        "{answer}"
+    );
 }

@@ -26,7 +26,7 @@ use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, Rai, RegStatus
 use crate::revision::Revision;
 use crate::routing::Router;
 use crate::service::{
-    Effect, Env, Services, Start, Starter, StreamOp, Uplink, AT_BOOT, AT_FIRST_ATTACH,
+    Effect, Env, LookupOp, Services, Start, Starter, StreamOp, Uplink, AT_BOOT, AT_FIRST_ATTACH,
 };
 use crate::services::socket::SocketSession;
 use crate::tap::{Datagram, LineKind, Tap, Tapped};
@@ -35,7 +35,7 @@ use nbmodem_at::{
     ParamError, ResultFormat, Syntax,
 };
 use nbmodem_clock::{Instant, SeededRng, Timed, Timers};
-use nbmodem_net::{StreamEvent, StreamRequest};
+use nbmodem_net::{Lookup, LookupAnswer, StreamEvent, StreamRequest};
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::net::SocketAddr;
@@ -502,6 +502,47 @@ impl Module {
             self.bound_output();
             return Some(request);
         }
+    }
+
+    /// The next question a service asks of the network (a name to resolve, an address to
+    /// ping), for the service's local port. A ping is radio traffic: it counts as an uplink, and
+    /// is lost (answered as failed) without registration.
+    pub fn poll_lookup(&mut self) -> Option<Lookup> {
+        loop {
+            let (port, op) = self.services.poll_lookup()?;
+            return Some(match op {
+                LookupOp::Resolve(name) => Lookup::Resolve { port, name },
+                LookupOp::Ping { to, size, timeout } => {
+                    if !self.ram.radio.registered() {
+                        self.handle_lookup(self.now, port, LookupAnswer::PingFailed);
+                        continue;
+                    }
+                    self.ram.radio.uplink(self.now, Rai::None);
+                    self.ram
+                        .energy
+                        .transmitted(self.profile.power.airtime(size));
+                    self.radio_events();
+                    Lookup::Ping {
+                        port,
+                        to,
+                        size,
+                        timeout,
+                    }
+                }
+            });
+        }
+    }
+
+    /// The network's answer to the question of the service on `local_port`; an echo reply is a
+    /// downlink.
+    pub fn handle_lookup(&mut self, now: Instant, local_port: u16, answer: LookupAnswer) {
+        self.now = now;
+        if matches!(answer, LookupAnswer::Pong { .. }) {
+            self.ram.radio.downlink(now);
+            self.radio_events();
+        }
+        self.run_services(|services, env| services.lookup_answer(now, local_port, answer, env));
+        self.bound_output();
     }
 
     /// Something happened on the TCP stream of the socket on `local_port`. Data arriving is a

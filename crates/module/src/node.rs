@@ -13,7 +13,9 @@
 
 use crate::module::Module;
 use nbmodem_clock::{Instant, Timed};
-use nbmodem_net::{HostNode, HostTransmit, StreamEvent, StreamRequest, Transmit};
+use nbmodem_net::{
+    HostNode, HostTransmit, Lookup, LookupAnswer, StreamEvent, StreamRequest, Transmit,
+};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -84,6 +86,29 @@ impl HostNode for ModuleNode {
 
     fn handle_stream(&mut self, now: Instant, port: u16, event: StreamEvent) {
         self.module.handle_stream(now, port, event)
+    }
+
+    /// A ping goes to where the router sends the address's traffic.
+    fn poll_lookup(&mut self) -> Option<Lookup> {
+        let lookup = self.module.poll_lookup()?;
+        Some(match lookup {
+            Lookup::Ping {
+                port,
+                to,
+                size,
+                timeout,
+            } => Lookup::Ping {
+                port,
+                to: self.module.router().local_ip_for(to),
+                size,
+                timeout,
+            },
+            other => other,
+        })
+    }
+
+    fn handle_lookup(&mut self, now: Instant, port: u16, answer: LookupAnswer) {
+        self.module.handle_lookup(now, port, answer)
     }
 
     fn handle_timeout(&mut self, now: Instant) {

@@ -222,6 +222,18 @@ impl Router {
         }
     }
 
+    /// The address where traffic for the public address `ip` goes, whatever its port (a ping's
+    /// destination): the first route for it, or `ip` itself.
+    pub fn local_ip_for(&self, ip: IpAddr) -> IpAddr {
+        self.routes
+            .iter()
+            .find(|r| match &r.host {
+                Host::Ip(host) => *host == ip,
+                Host::Name(name) => self.public_ip(name) == Some(ip),
+            })
+            .map_or(ip, |r| r.to.ip())
+    }
+
     fn name_route(&self, name: &str, port: Option<u16>) -> Option<&Route> {
         self.routes
             .iter()

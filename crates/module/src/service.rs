@@ -16,7 +16,7 @@ use crate::routing::Router;
 use crate::services::{cmdmp, ctiot, fota, self_registration};
 use crate::Sim;
 use nbmodem_clock::{Instant, SeededRng};
-use nbmodem_net::{StreamEvent, Transmit};
+use nbmodem_net::{LookupAnswer, StreamEvent, Transmit};
 use std::any::Any;
 use std::net::SocketAddr;
 
@@ -31,6 +31,19 @@ pub struct Uplink {
     /// socket the host opened), rather than being dropped (an operator's service, which must
     /// never reach the real operator).
     pub direct: bool,
+}
+
+/// What a service asks of the network itself (the module adds the service's port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupOp {
+    /// Resolve a name the module's own resolver does not know.
+    Resolve(String),
+    /// One echo request of `size` bytes to a public address.
+    Ping {
+        to: std::net::IpAddr,
+        size: usize,
+        timeout: std::time::Duration,
+    },
 }
 
 /// What a service asks of its TCP stream (the module adds the service's port).
@@ -158,6 +171,12 @@ pub trait Service: Any + Send {
     }
     /// Something happened on its TCP stream.
     fn handle_stream(&mut self, _now: Instant, _event: StreamEvent, _env: &mut Env) {}
+    /// The next question for the network; most services have none.
+    fn poll_lookup(&mut self) -> Option<LookupOp> {
+        None
+    }
+    /// The network's answer to its question.
+    fn handle_lookup(&mut self, _now: Instant, _answer: LookupAnswer, _env: &mut Env) {}
 }
 
 /// What a service is started with.
@@ -303,6 +322,20 @@ impl Services {
         self.entries
             .iter_mut()
             .find_map(|(port, service)| Some((service.name(), *port, service.poll_stream()?)))
+    }
+
+    /// The next question any service asks of the network, with the asker's port.
+    pub fn poll_lookup(&mut self) -> Option<(u16, LookupOp)> {
+        self.entries
+            .iter_mut()
+            .find_map(|(port, service)| Some((*port, service.poll_lookup()?)))
+    }
+
+    /// Hands the network's answer to the service on `port`.
+    pub fn lookup_answer(&mut self, now: Instant, port: u16, answer: LookupAnswer, env: &mut Env) {
+        if let Some((_, service)) = self.entries.iter_mut().find(|(p, _)| *p == port) {
+            service.handle_lookup(now, answer, env.of(service.name()));
+        }
     }
 
     /// Hands an event of the stream of `port` to its service; `false` when no service has it.

@@ -14,8 +14,11 @@
 //! naming the local port of the socket that makes it, and is handed [`StreamEvent`]s back for
 //! that port. The real-time driver maps them onto tokio `TcpStream`s, the in-memory network onto
 //! its simulated stream servers ([`sim::StreamServer`]). The engines stay sans-IO: a stream is
-//! bytes in and bytes out, in order, like a datagram that happens to be reliable.
+//! bytes in and bytes out, in order, like a datagram that happens to be reliable. The same way a
+//! host asks the network itself ([`Lookup`]): a name to resolve, an address to ping.
 
+#[cfg(feature = "udp")]
+mod lookup;
 pub mod sim;
 #[cfg(feature = "udp")]
 mod tcp;
@@ -23,7 +26,7 @@ mod tcp;
 pub mod udp;
 
 use nbmodem_clock::Instant;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// A datagram to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +89,46 @@ pub enum StreamEvent {
     Closed,
 }
 
+/// A question a host asks of the network rather than of a peer, for the service on its local
+/// port `port`: a name to resolve, or an address to ping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Resolves `name` to addresses (the system resolver in real time).
+    Resolve { port: u16, name: String },
+    /// Sends one ICMP echo request of `size` bytes to `to`, waiting at most `timeout`.
+    Ping {
+        port: u16,
+        to: IpAddr,
+        size: usize,
+        timeout: std::time::Duration,
+    },
+}
+
+impl Lookup {
+    pub fn port(&self) -> u16 {
+        match self {
+            Lookup::Resolve { port, .. } | Lookup::Ping { port, .. } => *port,
+        }
+    }
+}
+
+/// The network's answer to a [`Lookup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupAnswer {
+    Resolved(Vec<IpAddr>),
+    /// The name does not resolve (or the resolver failed).
+    NotResolved,
+    /// The echo reply came after `rtt`, with this TTL.
+    Pong {
+        rtt: std::time::Duration,
+        ttl: u8,
+    },
+    /// No reply within the time allowed.
+    NoPong,
+    /// The ping could not be sent (no ICMP socket on this system, no route).
+    PingFailed,
+}
+
 /// A sans-IO engine with any number of local ports on one host.
 pub trait HostNode {
     /// A datagram arrived from `from` at local port `local_port`.
@@ -102,6 +145,12 @@ pub trait HostNode {
     }
     /// Something happened on the stream of local port `port`.
     fn handle_stream(&mut self, _now: Instant, _port: u16, _event: StreamEvent) {}
+    /// The next question for the network (most hosts have none).
+    fn poll_lookup(&mut self) -> Option<Lookup> {
+        None
+    }
+    /// The answer to the question of the service on local port `port`.
+    fn handle_lookup(&mut self, _now: Instant, _port: u16, _answer: LookupAnswer) {}
 }
 
 /// A [`DatagramNode`] seen as a host with one port (numbered [`OnePort::PORT`]).

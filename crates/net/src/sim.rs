@@ -10,9 +10,11 @@
 //! A host's TCP streams ([`crate::StreamRequest`]) reach the [`StreamServer`]s attached at their
 //! addresses: a connection to an address with no server (or across a partition) is refused, and
 //! what either side writes arrives after the network's fixed delay, in order and never lost, as
-//! TCP's retransmissions would make it.
+//! TCP's retransmissions would make it. A ping ([`crate::Lookup::Ping`]) is answered after a
+//! round trip by any address something is attached at, and times out elsewhere; the simulated
+//! network has no DNS, so every name a host asks it about is unresolved.
 
-use crate::{DatagramNode, HostNode, StreamEvent, StreamRequest, Transmit};
+use crate::{DatagramNode, HostNode, Lookup, LookupAnswer, StreamEvent, StreamRequest, Transmit};
 use nbmodem_clock::{Instant, SeededRng};
 use std::any::Any;
 use std::cmp::Reverse;
@@ -143,6 +145,11 @@ enum InFlight {
     },
     /// For a host's socket.
     ToHost { to: SocketAddr, event: StreamEvent },
+    /// The answer to the lookup of a host's service.
+    Answer {
+        to: SocketAddr,
+        answer: LookupAnswer,
+    },
 }
 
 pub struct SimNetwork {
@@ -253,6 +260,9 @@ impl SimNetwork {
             while let Some(r) = self.hosts.get_mut(&ip).and_then(|h| h.poll_stream()) {
                 self.stream_request(ip, r);
             }
+            while let Some(l) = self.hosts.get_mut(&ip).and_then(|h| h.poll_lookup()) {
+                self.lookup(ip, l);
+            }
         }
     }
 
@@ -286,6 +296,35 @@ impl SimNetwork {
                 self.connections.remove(&socket);
             }
         }
+    }
+
+    /// Answers a host's lookup: a ping after a round trip from an address something is attached
+    /// at, else after its time limit; a name never resolves.
+    fn lookup(&mut self, ip: IpAddr, lookup: Lookup) {
+        let to = SocketAddr::new(ip, lookup.port());
+        let (answer, at) = match lookup {
+            Lookup::Resolve { .. } => (LookupAnswer::NotResolved, self.now),
+            Lookup::Ping {
+                to: target,
+                timeout,
+                ..
+            } => {
+                let rtt = self.conditions.delay * 2;
+                if self.is_attached(target) && rtt <= timeout {
+                    (LookupAnswer::Pong { rtt, ttl: 64 }, self.now + rtt)
+                } else {
+                    (LookupAnswer::NoPong, self.now + timeout)
+                }
+            }
+        };
+        self.schedule_at(at, InFlight::Answer { to, answer });
+    }
+
+    /// Whether a node, host or stream server is attached at `ip`.
+    fn is_attached(&self, ip: IpAddr) -> bool {
+        self.hosts.contains_key(&ip)
+            || self.nodes.keys().any(|a| a.ip() == ip)
+            || self.stream_servers.keys().any(|a| a.ip() == ip)
     }
 
     /// Puts `item` on the network, to arrive after the fixed delay (streams keep their order).
@@ -375,6 +414,11 @@ impl SimNetwork {
             InFlight::ToHost { to, event } => {
                 if let Some(host) = self.hosts.get_mut(&to.ip()) {
                     host.handle_stream(now, to.port(), event);
+                }
+            }
+            InFlight::Answer { to, answer } => {
+                if let Some(host) = self.hosts.get_mut(&to.ip()) {
+                    host.handle_lookup(now, to.port(), answer);
                 }
             }
         }

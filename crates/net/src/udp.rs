@@ -111,17 +111,22 @@ pub async fn run_host(
     let (received, mut incoming) = mpsc::channel(RECEIVE_QUEUE);
     let mut sockets = Sockets::new(ports, received)?;
     let (stream_events, mut stream_event) = mpsc::unbounded_channel();
+    let (answers, mut answer) = mpsc::unbounded_channel();
     let mut streams = Streams::new(stream_events);
     tokio::pin!(shutdown);
     loop {
         // Take what the node wants to send while holding the lock, send it after releasing it.
-        let (outgoing, requests, wait) = node.step(|n| {
+        let (outgoing, requests, lookups, wait) = node.step(|n| {
             let outgoing: Vec<_> = std::iter::from_fn(|| n.poll_transmit()).collect();
             let requests: Vec<_> = std::iter::from_fn(|| n.poll_stream()).collect();
-            (outgoing, requests, n.poll_timeout())
+            let lookups: Vec<_> = std::iter::from_fn(|| n.poll_lookup()).collect();
+            (outgoing, requests, lookups, n.poll_timeout())
         });
         for request in requests {
             streams.request(request);
+        }
+        for lookup in lookups {
+            crate::lookup::start(lookup, answers.clone());
         }
         for t in outgoing {
             let socket = sockets
@@ -145,6 +150,9 @@ pub async fn run_host(
             }
             Some((port, event)) = stream_event.recv() => {
                 node.step(|n| n.handle_stream(clock.now(), port, event));
+            }
+            Some((port, found)) = answer.recv() => {
+                node.step(|n| n.handle_lookup(clock.now(), port, found));
             }
             _ = sleep(wait) => node.step(|n| n.handle_timeout(clock.now())),
             _ = wake.notified() => {}

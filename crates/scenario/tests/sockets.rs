@@ -240,6 +240,18 @@ fn quectel_bounds_and_bad_input_change_nothing() {
         b.at("AT+QIGETERROR"),
         ok(&["+QIGETERROR: 565,DNS parse failed"])
     );
+    assert_eq!(
+        b.at("AT+QICLOSE=4"),
+        ok(&[]),
+        "the host closes a failed socket"
+    );
+    b.module().router_mut().fail_dns(None);
+    assert_eq!(
+        b.at("AT+QIOPEN=1,4,\"UDP\",\"lwm2m.ctwing.cn\",5683"),
+        "\r\nOK\r\n\r\n+QIOPEN: 4,565\r\n",
+        "--dns-fail"
+    );
+    b.module().router_mut().restore_dns();
     b.at("AT+QIOPEN=1,4,\"UDP\",\"47.100.1.2\",5000");
     assert_eq!(
         b.at("AT+QIOPEN=1,4,\"UDP\",\"47.100.1.2\",5000"),
@@ -258,4 +270,54 @@ fn quectel_bounds_and_bad_input_change_nothing() {
     b.take_raw();
     b.send_raw(&[b'x'; 1024]);
     assert_eq!(String::from_utf8(b.take_raw()).unwrap(), "\r\nSEND OK\r\n");
+}
+
+#[test]
+fn pings_are_answered_by_what_is_attached_and_time_out_elsewhere() {
+    let mut b = attached("BC95");
+    assert_eq!(b.at("AT+NPING=47.100.1.2"), ok(&[]));
+    assert_eq!(after_a_second(&mut b), "\r\n+NPING:47.100.1.2,64,200\r\n");
+    assert_eq!(b.at("AT+NPING=47.100.9.9,12,100"), ok(&[]));
+    assert_eq!(after_a_second(&mut b), "\r\n+NPINGERR:1\r\n");
+    b.at("AT+CMEE=1");
+    for bad in [
+        "AT+NPING=47.100.1",
+        "AT+NPING=47.100.1.2,11",
+        "AT+NPING=47.100.1.2,1501",
+        "AT+NPING=47.100.1.2,12,9",
+        "AT+NPING=47.100.1.2,12,60001",
+    ] {
+        assert_eq!(b.at(bad), "\r\n+CME ERROR: 50\r\n", "{bad}");
+    }
+    let mut q = attached("BC26");
+    assert_eq!(q.at("AT+QPING=1,\"47.100.1.2\",4,2"), ok(&[]));
+    assert_eq!(
+        after_a_second(&mut q),
+        "\r\n+QPING: 0,\"47.100.1.2\",32,200,64\r\n\r\n+QPING: 0,\"47.100.1.2\",32,200,64\r\n\
+         \r\n+QPING: 0,2,2,0,200,200,200\r\n"
+    );
+    assert_eq!(
+        q.at("AT+QPING=1,\"no.such.name\""),
+        "\r\nOK\r\n\r\n+QPING: 565\r\n",
+        "the simulated network has no DNS"
+    );
+    for bad in [
+        "AT+QPING=0,\"47.100.1.2\"",
+        "AT+QPING=1,\"47.100.1.2\",0",
+        "AT+QPING=1,\"47.100.1.2\",256",
+        "AT+QPING=1,\"47.100.1.2\",4,11",
+        "AT+QIDNSGIP=1,\"\"",
+        "AT+QIDNSCFG=1,\"1.2.3\"",
+    ] {
+        assert_eq!(q.at(bad), "\r\n+CME ERROR: 552\r\n", "{bad}");
+    }
+    assert_eq!(
+        q.at("AT+QIDNSGIP=1,\"lwm2m.ctwing.cn\""),
+        "\r\nOK\r\n\r\n+QIURC: \"dnsgip\",0,1,600\r\n\r\n+QIURC: \"dnsgip\",\"221.229.214.202\"\r\n"
+    );
+    assert_eq!(q.at("AT+QIDNSCFG=1,\"8.8.8.8\""), ok(&[]));
+    assert_eq!(
+        q.at("AT+QIDNSCFG=1"),
+        ok(&["+QIDNSCFG: 1,\"8.8.8.8\",\"218.4.4.4\""])
+    );
 }

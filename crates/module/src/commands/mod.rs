@@ -7,6 +7,7 @@
 mod basic;
 mod ctiot;
 mod dm;
+mod ping;
 mod selfreg;
 pub(crate) mod sockets;
 
@@ -86,6 +87,7 @@ pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     selfreg::QSELFREGISTER,
     dm::CME,
     sockets::QUECTEL,
+    ping::QUECTEL,
 ]);
 
 /// BC260Y-CN (seeds 001 and 002).
@@ -96,6 +98,7 @@ pub static BC260Y_TABLE: CommandTable<Handler> = CommandTable::new(&[
     dm::PLAIN,
     ctiot::CTIOT,
     sockets::QUECTEL,
+    ping::QUECTEL,
 ]);
 
 /// BC26 and BC20 (seed 003).
@@ -104,6 +107,7 @@ pub static BC26_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::QUECTEL_ICCID,
     dm::PLAIN,
     sockets::QUECTEL,
+    ping::QUECTEL,
 ]);
 
 /// The Neul-based firmware of BC35-G, BC28 and BC95 (seed 004).
@@ -112,6 +116,7 @@ pub static NEUL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::NEUL_ICCID,
     dm::DMPCONFIG,
     sockets::NEUL,
+    ping::NEUL,
 ]);
 
 #[cfg(test)]

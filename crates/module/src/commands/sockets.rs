@@ -435,20 +435,24 @@ fn qiopen(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     if socket(m, id).is_some() {
         return Err(CommandError::Cme(ErrorKind::SocketIdInUse));
     }
+    let setup = SocketSetup {
+        id,
+        transport,
+        api: limits(m).api,
+        service,
+        remote: None,
+        receives: true,
+        notify: if push { Notify::Push } else { Notify::Indicate },
+        separator: m.profile.separator,
+        buffer_size: limits(m).receive_buffer,
+    };
+    let port = local_port.filter(|p| *p != 0).map(|p| p as u16);
     let err = match resolve(m, host, remote_port) {
         Ok(remote) => {
             let setup = SocketSetup {
-                id,
-                transport,
-                api: limits(m).api,
-                service,
                 remote: (service != "UDP SERVICE").then_some(remote),
-                receives: true,
-                notify: if push { Notify::Push } else { Notify::Indicate },
-                separator: m.profile.separator,
-                buffer_size: limits(m).receive_buffer,
+                ..setup
             };
-            let port = local_port.filter(|p| *p != 0).map(|p| p as u16);
             match open(m, setup, port) {
                 // A TCP socket tells when its connection is made or fails.
                 Some(_) if transport == Transport::Tcp => return Ok(Vec::new()),
@@ -456,9 +460,25 @@ fn qiopen(m: &mut Module, c: &Command<'_>) -> HandlerResult {
                 None => PORT_BUSY,
             }
         }
-        Err(err) => err,
+        // A name the module's resolver does not know: the network's resolver is asked, and the
+        // socket tells when it has the answer.
+        Err(Unresolved::Ask(name)) => {
+            let socket = Box::new(Socket::open_by_name(setup, name, remote_port, m.now));
+            let added = match port {
+                Some(port) => m.services.add_on(port, socket),
+                None => {
+                    m.services.add(socket);
+                    true
+                }
+            };
+            if added {
+                return Ok(Vec::new());
+            }
+            PORT_BUSY
+        }
+        Err(Unresolved::Failed(err)) => err,
     };
-    m.ram.sockets.last_error = err;
+    m.ram.sockets.last_error = (err, m.now);
     let urc = m.line("+QIOPEN", format!("{id},{err}"));
     m.urc(urc);
     Ok(Vec::new())
@@ -469,17 +489,26 @@ const PDP_FAILED: u16 = 561;
 const DNS_FAILED: u16 = 565;
 const PORT_BUSY: u16 = 574;
 
+/// Why a host has no address yet.
+enum Unresolved {
+    /// A name for the network's resolver.
+    Ask(String),
+    /// The `+QIOPEN` error: not attached, or resolution made to fail (`--dns-fail`).
+    Failed(u16),
+}
+
 /// The public address of `host` (an address, or a name the module's resolver knows), while
-/// attached; else the `+QIOPEN` error.
-fn resolve(m: &Module, host: &str, port: u16) -> Result<SocketAddr, u16> {
+/// attached.
+fn resolve(m: &Module, host: &str, port: u16) -> Result<SocketAddr, Unresolved> {
     if !m.ram.radio.registered() {
-        return Err(PDP_FAILED);
+        return Err(Unresolved::Failed(PDP_FAILED));
     }
     m.router()
         .resolve_to_address(host, port)
         .map_err(|e| match e {
-            NetError::DnsFailure(_) | NetError::NoSuchHost(_) => DNS_FAILED,
-            NetError::Unreachable(_) => PDP_FAILED,
+            NetError::NoSuchHost(name) => Unresolved::Ask(name),
+            NetError::DnsFailure(_) => Unresolved::Failed(DNS_FAILED),
+            NetError::Unreachable(_) => Unresolved::Failed(PDP_FAILED),
         })
 }
 
@@ -679,7 +708,12 @@ fn qigeterror(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     if c.form == Form::Test {
         return Ok(Vec::new());
     }
-    let err = m.ram.sockets.last_error;
+    // The latest of the commands' errors and the sockets' own.
+    let sockets = m.services.each::<Socket>().filter_map(|s| s.error);
+    let (err, _) = sockets
+        .chain([m.ram.sockets.last_error])
+        .max_by_key(|(_, at)| *at)
+        .unwrap_or_default();
     let text = match err {
         0 => "operation success",
         PDP_FAILED => "open PDP context failed",

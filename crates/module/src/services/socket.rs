@@ -10,13 +10,13 @@
 
 use crate::profile::SocketApi;
 use crate::radio::Rai;
-use crate::service::{Effect, Env, Service, StreamOp};
+use crate::service::{Effect, Env, LookupOp, Service, StreamOp};
 use nbmodem_at::DataInput;
 use nbmodem_clock::Instant;
-use nbmodem_net::{StreamEvent, Transmit};
+use nbmodem_net::{LookupAnswer, StreamEvent, Transmit};
 use nbmodem_operators::ctiot::hex;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 /// How long a TCP connection may take to be made before the socket gives up: well inside the
@@ -31,7 +31,7 @@ pub enum Transport {
 
 /// The sockets' part of the module's RAM: what the commands set for all sockets, and the data
 /// being typed after AT+QISEND's `>` prompt.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SocketSession {
     /// The send waiting for its data, while the host types it.
     pub prompt: Option<SendPrompt>,
@@ -39,10 +39,28 @@ pub struct SocketSession {
     pub result_text: Option<&'static str>,
     /// AT+NSONMI: how new Neul sockets tell of data.
     pub nsonmi: Notify,
-    /// AT+QIGETERROR: the last socket error (0: none).
-    pub last_error: u16,
+    /// AT+QIGETERROR: the last error a command met, and when (see [`Socket::error`]).
+    pub last_error: (u16, Instant),
     /// The local ports of TCP sockets the host closed, whose connections are still to close.
     pub closing: Vec<u16>,
+    /// AT+QIDNSCFG: the DNS servers shown (the network's until set).
+    pub dns_servers: [Ipv4Addr; 2],
+}
+
+/// The DNS servers a network gives (China Telecom's public resolvers).
+const NETWORK_DNS: [Ipv4Addr; 2] = [Ipv4Addr::new(218, 2, 2, 2), Ipv4Addr::new(218, 4, 4, 4)];
+
+impl Default for SocketSession {
+    fn default() -> Self {
+        SocketSession {
+            prompt: None,
+            result_text: None,
+            nsonmi: Notify::default(),
+            last_error: (0, Instant::default()),
+            closing: Vec::new(),
+            dns_servers: NETWORK_DNS,
+        }
+    }
 }
 
 /// An AT+QISEND waiting for its data.
@@ -107,6 +125,13 @@ pub struct Socket {
     pub read_bytes: u64,
     outbox: VecDeque<(Transmit, Rai)>,
     streams: VecDeque<StreamOp>,
+    /// A remote name being resolved by the network, with the port to use, and whether the
+    /// question has been asked.
+    resolving: Option<(String, u16, bool)>,
+    /// The error its connection (or name) failed with, and when, for AT+QIGETERROR.
+    pub error: Option<(u16, Instant)>,
+    /// Whether it was opened (+QIOPEN) in a UDP service's way: no remote address to connect to.
+    service_only: bool,
 }
 
 /// What a socket is opened with.
@@ -143,10 +168,22 @@ impl Socket {
             read_bytes: 0,
             outbox: VecDeque::new(),
             streams: VecDeque::new(),
+            resolving: None,
+            error: None,
+            service_only: setup.service == "UDP SERVICE",
         };
         if let Some(remote) = setup.remote {
             socket.connect(remote, now);
         }
+        socket
+    }
+
+    /// A socket whose remote host is a name the network resolves first (`+QIOPEN` comes when
+    /// it is resolved and, on TCP, connected).
+    pub fn open_by_name(setup: SocketSetup, name: String, port: u16, now: Instant) -> Socket {
+        let mut socket = Socket::open(setup, now);
+        socket.state = State::Connecting(now + CONNECT_TIMEOUT);
+        socket.resolving = Some((name, port, false));
         socket
     }
 
@@ -288,8 +325,9 @@ impl Socket {
     }
 
     /// The connection could not be made: told, and the socket is closed.
-    fn failed(&mut self, err: u16, env: &mut Env) {
+    fn failed(&mut self, err: u16, now: Instant, env: &mut Env) {
         self.state = State::Closed;
+        self.error = Some((err, now));
         let urc = self.opened_urc(err).unwrap_or_else(|| self.closed_urc());
         env.effect(Effect::Urc(urc));
     }
@@ -325,7 +363,7 @@ impl Service for Socket {
         if matches!(self.state, State::Connecting(deadline) if deadline <= now) {
             env.notice(format!("socket {}: no answer to the connection", self.id));
             self.streams.push_back(StreamOp::Close);
-            self.failed(CONNECT_FAILED, env);
+            self.failed(CONNECT_FAILED, now, env);
         }
     }
 
@@ -337,11 +375,42 @@ impl Service for Socket {
         true
     }
 
+    fn poll_lookup(&mut self) -> Option<LookupOp> {
+        let (name, _, asked) = self.resolving.as_mut().filter(|(_, _, asked)| !asked)?;
+        *asked = true;
+        Some(LookupOp::Resolve(name.clone()))
+    }
+
+    fn handle_lookup(&mut self, now: Instant, answer: LookupAnswer, env: &mut Env) {
+        let Some((_, port, _)) = self.resolving.take() else {
+            return;
+        };
+        let ip = match answer {
+            LookupAnswer::Resolved(ips) => ips.into_iter().find(std::net::IpAddr::is_ipv4),
+            _ => None,
+        };
+        let Some(ip) = ip else {
+            return self.failed(crate::services::query::DNS_FAILED, now, env);
+        };
+        let remote = SocketAddr::new(ip, port);
+        if self.transport == Transport::Tcp {
+            self.connect(remote, now);
+            return;
+        }
+        self.state = State::Open;
+        if !self.service_only {
+            self.remote = Some(remote);
+        }
+        if let Some(urc) = self.opened_urc(0) {
+            env.effect(Effect::Urc(urc));
+        }
+    }
+
     fn poll_stream(&mut self) -> Option<StreamOp> {
         self.streams.pop_front()
     }
 
-    fn handle_stream(&mut self, _: Instant, event: StreamEvent, env: &mut Env) {
+    fn handle_stream(&mut self, now: Instant, event: StreamEvent, env: &mut Env) {
         match (event, self.state) {
             (StreamEvent::Connected, State::Connecting(_)) => {
                 self.state = State::Open;
@@ -351,7 +420,7 @@ impl Service for Socket {
             }
             (StreamEvent::Refused, State::Connecting(_)) => {
                 env.notice(format!("socket {}: connection refused", self.id));
-                self.failed(CONNECT_FAILED, env);
+                self.failed(CONNECT_FAILED, now, env);
             }
             (StreamEvent::Data(data), State::Open) => {
                 if let Some(from) = self.remote {
