@@ -28,7 +28,7 @@ use crate::routing::Router;
 use crate::service::{
     Effect, Env, LookupOp, Services, Start, Starter, StreamOp, Uplink, AT_BOOT, AT_FIRST_ATTACH,
 };
-use crate::services::socket::SocketSession;
+use crate::services::socket::{Socket, SocketSession};
 use crate::tap::{Datagram, LineKind, Tap, Tapped};
 use nbmodem_at::{
     format, parse_line, Command, CommandSpec, DataEnd, FinalResult, Form, LineAssembler, LineEvent,
@@ -209,6 +209,9 @@ pub struct Module {
     rng: SeededRng,
     /// What a trace or capture sees, while one is made (`None` otherwise).
     tap: Option<Tap>,
+    /// The local ports of TCP connections whose sockets are gone (closed by the host, or lost
+    /// with the power), still to be closed in the network.
+    pub(crate) closing_streams: Vec<u16>,
 }
 
 impl Module {
@@ -278,6 +281,7 @@ impl Module {
             seed,
             rng: SeededRng::new(seed),
             tap: None,
+            closing_streams: Vec::new(),
         })
     }
 
@@ -404,7 +408,7 @@ impl Module {
         self.in_use = self.saved.clone();
         self.ram = Ram::new(self.profile, &self.network, now);
         self.timers.clear();
-        self.services.clear();
+        self.clear_services();
         self.timers.set(Timer::BootDone, now + BOOT_TIME);
     }
 
@@ -413,6 +417,17 @@ impl Module {
         self.power = Power::Off;
         self.timers.clear();
         self.ram = Ram::new(self.profile, &self.network, self.now);
+        self.clear_services();
+    }
+
+    /// Stops every service; the connections of its sockets are closed in the network.
+    fn clear_services(&mut self) {
+        let open = self.services.each_mut::<Socket>();
+        let ports: Vec<u16> = open
+            .filter(|(_, s)| s.has_connection())
+            .map(|(port, _)| port)
+            .collect();
+        self.closing_streams.extend(ports);
         self.services.clear();
     }
 
@@ -476,7 +491,7 @@ impl Module {
     /// the energy account); without registration the bytes are lost and the socket is told the
     /// stream broke.
     pub fn poll_stream(&mut self) -> Option<StreamRequest> {
-        if let Some(port) = self.ram.sockets.closing.pop() {
+        if let Some(port) = self.closing_streams.pop() {
             return Some(StreamRequest::Close { port });
         }
         loop {

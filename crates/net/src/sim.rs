@@ -320,6 +320,11 @@ impl SimNetwork {
         self.schedule_at(at, InFlight::Answer { to, answer });
     }
 
+    /// How many host sockets hold a TCP connection.
+    pub fn open_connections(&self) -> usize {
+        self.connections.len()
+    }
+
     /// Whether a node, host or stream server is attached at `ip`.
     fn is_attached(&self, ip: IpAddr) -> bool {
         self.hosts.contains_key(&ip)

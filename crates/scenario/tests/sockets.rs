@@ -321,3 +321,21 @@ fn pings_are_answered_by_what_is_attached_and_time_out_elsewhere() {
         ok(&["+QIDNSCFG: 1,\"8.8.8.8\",\"218.4.4.4\""])
     );
 }
+
+#[test]
+fn a_reboot_closes_the_connections_of_the_sockets_it_loses() {
+    let mut b = attached("BC26");
+    b.at("AT+QIOPEN=1,0,\"TCP\",\"47.100.1.2\",6000");
+    after_a_second(&mut b);
+    b.power_off();
+    b.power_on();
+    b.advance(Duration::from_secs(5));
+    b.take_raw();
+    // The echo server's connection is gone: what the old socket's port would send is dropped.
+    let echo = b
+        .network()
+        .stream_server::<TcpEcho>(addr(TCP_ECHO))
+        .unwrap();
+    assert_eq!(echo.echoed, 0);
+    assert_eq!(b.network().open_connections(), 0);
+}

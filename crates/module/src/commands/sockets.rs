@@ -106,8 +106,8 @@ fn close(m: &mut Module, id: u8) -> bool {
         return false;
     };
     // The connection outlives the service by a moment: the module closes it next.
-    if s.transport == Transport::Tcp {
-        m.ram.sockets.closing.push(port);
+    if s.has_connection() {
+        m.closing_streams.push(port);
     }
     m.services.remove_port(port);
     true

@@ -41,8 +41,6 @@ pub struct SocketSession {
     pub nsonmi: Notify,
     /// AT+QIGETERROR: the last error a command met, and when (see [`Socket::error`]).
     pub last_error: (u16, Instant),
-    /// The local ports of TCP sockets the host closed, whose connections are still to close.
-    pub closing: Vec<u16>,
     /// AT+QIDNSCFG: the DNS servers shown (the network's until set).
     pub dns_servers: [Ipv4Addr; 2],
 }
@@ -57,7 +55,6 @@ impl Default for SocketSession {
             result_text: None,
             nsonmi: Notify::default(),
             last_error: (0, Instant::default()),
-            closing: Vec::new(),
             dns_servers: NETWORK_DNS,
         }
     }
@@ -217,6 +214,11 @@ impl Socket {
             self.streams.push_back(StreamOp::Close);
         }
         self.state = State::Closed;
+    }
+
+    /// Whether it holds a TCP connection (being made or made) that must be closed with it.
+    pub fn has_connection(&self) -> bool {
+        self.transport == Transport::Tcp && self.state != State::Closed
     }
 
     /// Bytes waiting to be read.
