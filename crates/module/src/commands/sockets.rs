@@ -118,6 +118,9 @@ fn ipv4(text: &str) -> Option<IpAddr> {
     text.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
 }
 
+/// Where a send on a connected socket is "addressed": its stream or remote address decides.
+const NO_ADDRESS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
 fn small(value: u64) -> u8 {
     u8::try_from(value).unwrap_or(u8::MAX)
 }
@@ -143,7 +146,10 @@ fn nsocr(m: &mut Module, c: &Command<'_>) -> HandlerResult {
         id,
         transport,
         api: limits(m).api,
-        service: kind_name(kind),
+        service: match transport {
+            Transport::Udp => "DGRAM",
+            Transport::Tcp => "STREAM",
+        },
         remote: None,
         receives,
         notify: m.ram.sockets.nsonmi,
@@ -152,14 +158,6 @@ fn nsocr(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     };
     open(m, setup, (port != 0).then_some(port)).ok_or_else(not_allowed)?;
     Ok(vec![id.to_string()])
-}
-
-fn kind_name(kind: &str) -> &'static str {
-    if kind == "DGRAM" {
-        "DGRAM"
-    } else {
-        "STREAM"
-    }
 }
 
 /// The socket number of parameter 0: an open socket.
@@ -236,9 +234,7 @@ fn neul_send(
         return Err(not_allowed());
     }
     let len = data.len();
-    on_socket(m, id, |s, _| {
-        s.send(to.unwrap_or(SocketAddr::from(([0; 4], 0))), data, rai)
-    });
+    on_socket(m, id, |s, _| s.send(to.unwrap_or(NO_ADDRESS), data, rai));
     if let Some(sequence) = sequence {
         let urc = m.line("+NSOSTR", format!("{id},{sequence},1"));
         m.urc(urc);
@@ -583,7 +579,7 @@ pub(crate) fn send_typed(m: &mut Module, prompt: SendPrompt, end: DataEnd) -> &'
 
 fn quectel_send(m: &mut Module, id: u8, to: Option<SocketAddr>, data: Vec<u8>) {
     on_socket(m, id, |s, _| {
-        let to = to.or(s.remote).unwrap_or(SocketAddr::from(([0; 4], 0)));
+        let to = to.or(s.remote).unwrap_or(NO_ADDRESS);
         s.send(to, data, Rai::None)
     });
 }
@@ -685,7 +681,7 @@ fn qistate(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     Ok(sockets
         .into_iter()
         .map(|(port, s)| {
-            let remote = s.remote.unwrap_or(SocketAddr::from(([0; 4], 0)));
+            let remote = s.remote.unwrap_or(NO_ADDRESS);
             let state = match s.state {
                 State::Connecting(_) => 1,
                 State::Open => 2,
