@@ -339,3 +339,18 @@ fn a_reboot_closes_the_connections_of_the_sockets_it_loses() {
     assert_eq!(echo.echoed, 0);
     assert_eq!(b.network().open_connections(), 0);
 }
+
+#[test]
+fn nsostf_flags_are_the_uplinks_release_assistance() {
+    let mut b = attached("BC95");
+    b.at("AT+NSOCR=DGRAM,17,0,1");
+    b.at("AT+CSCON=1");
+    // No flag: the connection stays up for the inactivity timer.
+    let plain = b.at("AT+NSOSTF=0,47.100.9.9,5000,0x000,1,AA");
+    assert!(!plain.contains("+CSCON:0"), "{plain:?}");
+    assert_eq!(b.at("AT+CSCON?"), ok(&["+CSCON:1,1"]));
+    // 0x200: released right after the uplink.
+    let released = b.at("AT+NSOSTF=0,47.100.9.9,5000,0x200,1,AA");
+    assert_eq!(released, ok(&["0,1"]) + "\r\n+CSCON:0\r\n");
+    assert_eq!(b.at("AT+CSCON?"), ok(&["+CSCON:1,0"]));
+}
