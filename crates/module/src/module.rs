@@ -475,15 +475,22 @@ impl Module {
                 let payload = &uplink.transmit.payload;
                 self.tap_datagram(true, uplink.source_port, to, payload);
                 self.notice(service, format!("sent {len} bytes to {to}"));
-                self.ram.radio.uplink(self.now, uplink.rai);
-                self.ram.energy.transmitted(self.profile.power.airtime(len));
-                self.radio_events();
+                self.radio_uplink(len, uplink.rai);
                 self.bound_output();
                 return Some(uplink);
             }
             self.notice(service, format!("{len} bytes to {to} lost: not attached"));
             tracing::debug!("datagram to {to} lost: not registered");
         }
+    }
+
+    /// What any uplink of `len` bytes does, whatever carries it (a datagram, a piece of a TCP
+    /// stream, an echo request): it wakes the module, brings the RRC connection up (or releases
+    /// it as `rai` says) and counts its airtime in the energy account.
+    fn radio_uplink(&mut self, len: usize, rai: Rai) {
+        self.ram.radio.uplink(self.now, rai);
+        self.ram.energy.transmitted(self.profile.power.airtime(len));
+        self.radio_events();
     }
 
     /// The next request for a data socket's TCP stream, for the socket's local port, to a public
@@ -506,11 +513,7 @@ impl Module {
                         continue;
                     }
                     self.notice(service, format!("sent {} bytes on TCP", bytes.len()));
-                    self.ram.radio.uplink(self.now, Rai::None);
-                    self.ram
-                        .energy
-                        .transmitted(self.profile.power.airtime(bytes.len()));
-                    self.radio_events();
+                    self.radio_uplink(bytes.len(), Rai::None);
                     StreamRequest::Send { port, bytes }
                 }
             };
@@ -532,11 +535,7 @@ impl Module {
                         self.handle_lookup(self.now, port, LookupAnswer::PingFailed);
                         continue;
                     }
-                    self.ram.radio.uplink(self.now, Rai::None);
-                    self.ram
-                        .energy
-                        .transmitted(self.profile.power.airtime(size));
-                    self.radio_events();
+                    self.radio_uplink(size, Rai::None);
                     Lookup::Ping {
                         port,
                         to,
