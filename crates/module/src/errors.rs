@@ -16,6 +16,10 @@ pub enum ErrorKind {
     AbortedByUser,
     OptionNotSupported,
     UplinkBusy,
+    // The Quectel TCP/IP error codes of AT+QIOPEN and its family.
+    SocketInvalidParameters,
+    SocketIdInUse,
+    SocketNotAllowed,
     // 27.005
     MeFailure,
     SmsServiceReserved,
@@ -146,6 +150,10 @@ static QUECTEL_27007: &[ErrorEntry] = &[
     e(OptionNotSupported, 52, "Option not supported"),
     e(InvalidParameter, 53, "Param invalid"),
     e(UplinkBusy, 159, "Uplink busy/flow control"),
+    // The TCP/IP codes of AT+QIOPEN and its family (docs/commands.md, section "sockets").
+    e(SocketInvalidParameters, 552, "Invalid parameters"),
+    e(SocketIdInUse, 563, "Socket identity has been used"),
+    e(SocketNotAllowed, 572, "Operation not allowed"),
 ];
 
 static NEUL_27007: &[ErrorEntry] = &[
@@ -276,7 +284,8 @@ mod tests {
 
     #[test]
     fn tables_hold_every_row_of_the_seeds() {
-        assert_eq!(QUECTEL_ERRORS.entries().count(), 31);
+        // The seeds' 31, and the three TCP/IP codes the socket commands answer with.
+        assert_eq!(QUECTEL_ERRORS.entries().count(), 31 + 3);
         assert_eq!(NEUL_ERRORS.lookup(NoCnmaExpected).code, 340);
         assert_eq!(
             QUECTEL_ERRORS.lookup(UplinkBusy).text,

@@ -23,18 +23,22 @@ use crate::energy::{EnergyAccount, EnergyMeter, PowerState};
 use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
 use crate::nvram::{NvramData, NvramError, NvramStore};
 use crate::profile::{Feature, Profile};
-use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, RegStatus, SleepSetting};
+use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, Rai, RegStatus, SleepSetting};
 use crate::revision::Revision;
 use crate::routing::Router;
-use crate::service::{Effect, Env, Services, SleepState, Start, Starter, Uplink};
+use crate::service::{
+    Effect, Env, LookupOp, Services, SleepState, Start, Starter, StreamOp, Uplink,
+};
 use crate::services::self_registration::install_firmware;
+use crate::services::socket::{Socket, SocketSession};
 use crate::services::{AT_BOOT, AT_FIRST_ATTACH};
 use crate::tap::{Datagram, LineKind, Tap, Tapped};
 use nbmodem_at::{
-    format, parse_line, Command, CommandSpec, FinalResult, Form, LineAssembler, LineEvent,
+    format, parse_line, Command, CommandSpec, DataEnd, FinalResult, Form, LineAssembler, LineEvent,
     ParamError, ResultFormat, Syntax,
 };
 use nbmodem_clock::{Instant, SeededRng, Timed, Timers};
+use nbmodem_net::{Lookup, LookupAnswer, StreamEvent, StreamRequest};
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::net::SocketAddr;
@@ -164,6 +168,8 @@ pub(crate) struct Ram {
     /// The command in progress ends without a final result (AT+NRB: `REBOOTING`, then the boot
     /// banner with its own `OK`).
     no_final_result: bool,
+    /// The data sockets' settings and the data being typed after a `>` prompt.
+    pub sockets: SocketSession,
 }
 
 impl Ram {
@@ -181,6 +187,7 @@ impl Ram {
             held_urcs: Vec::new(),
             in_command: false,
             no_final_result: false,
+            sockets: SocketSession::default(),
         }
     }
 }
@@ -217,6 +224,9 @@ pub struct Module {
     /// The reboot due was asked for with AT+NRB, whose banner names it (the profile's
     /// `nrb_urcs`); set until that reboot's boot is done.
     rebooted_by_nrb: bool,
+    /// The local ports of TCP connections whose sockets are gone (closed by the host, or lost
+    /// with the power), still to be closed in the network.
+    pub(crate) closing_streams: Vec<u16>,
 }
 
 impl Module {
@@ -286,6 +296,7 @@ impl Module {
             rng: SeededRng::new(seed),
             tap: None,
             rebooted_by_nrb: false,
+            closing_streams: Vec::new(),
         })
     }
 
@@ -412,7 +423,7 @@ impl Module {
         self.in_use = self.saved.clone();
         self.ram = Ram::new(self.profile, &self.network, now);
         self.timers.clear();
-        self.services.clear();
+        self.clear_services();
         self.timers.set(Timer::BootDone, now + BOOT_TIME);
     }
 
@@ -422,6 +433,17 @@ impl Module {
         self.rebooted_by_nrb = false;
         self.timers.clear();
         self.ram = Ram::new(self.profile, &self.network, self.now);
+        self.clear_services();
+    }
+
+    /// Stops every service; the connections of its sockets are closed in the network.
+    fn clear_services(&mut self) {
+        let open = self.services.each_mut::<Socket>();
+        let ports: Vec<u16> = open
+            .filter(|(_, s)| s.has_connection())
+            .map(|(port, _)| port)
+            .collect();
+        self.closing_streams.extend(ports);
         self.services.clear();
     }
 
@@ -469,15 +491,102 @@ impl Module {
                 let payload = &uplink.transmit.payload;
                 self.tap_datagram(true, uplink.source_port, to, payload);
                 self.notice(service, format!("sent {len} bytes to {to}"));
-                self.ram.radio.uplink(self.now, uplink.rai);
-                self.ram.energy.transmitted(self.profile.power.airtime(len));
-                self.radio_events();
+                self.radio_uplink(len, uplink.rai);
                 self.bound_output();
                 return Some(uplink);
             }
             self.notice(service, format!("{len} bytes to {to} lost: not attached"));
             tracing::debug!("datagram to {to} lost: not registered");
         }
+    }
+
+    /// What any uplink of `len` bytes does, whatever carries it (a datagram, a piece of a TCP
+    /// stream, an echo request): it wakes the module, brings the RRC connection up (or releases
+    /// it as `rai` says) and counts its airtime in the energy account.
+    fn radio_uplink(&mut self, len: usize, rai: Rai) {
+        self.ram.radio.uplink(self.now, rai);
+        self.ram.energy.transmitted(self.profile.power.airtime(len));
+        self.radio_events();
+    }
+
+    /// The next request for a data socket's TCP stream, for the socket's local port, to a public
+    /// address. Sending on a stream is an uplink as a datagram is (it wakes the module, counts in
+    /// the energy account); without registration the bytes are lost and the socket is told the
+    /// stream broke.
+    pub fn poll_stream(&mut self) -> Option<StreamRequest> {
+        if let Some(port) = self.closing_streams.pop() {
+            return Some(StreamRequest::Close { port });
+        }
+        loop {
+            let (service, port, op) = self.services.poll_stream()?;
+            let request = match op {
+                StreamOp::Connect(to) => StreamRequest::Connect { port, to },
+                StreamOp::Close => StreamRequest::Close { port },
+                StreamOp::Send(bytes) => {
+                    if !self.ram.radio.registered() {
+                        self.notice(service, format!("{} bytes lost: not attached", bytes.len()));
+                        self.handle_stream(self.now, port, StreamEvent::Closed);
+                        continue;
+                    }
+                    self.notice(service, format!("sent {} bytes on TCP", bytes.len()));
+                    self.radio_uplink(bytes.len(), Rai::None);
+                    StreamRequest::Send { port, bytes }
+                }
+            };
+            self.bound_output();
+            return Some(request);
+        }
+    }
+
+    /// The next question a service asks of the network (a name to resolve, an address to
+    /// ping), for the service's local port. A ping is radio traffic: it counts as an uplink, and
+    /// is lost (answered as failed) without registration.
+    pub fn poll_lookup(&mut self) -> Option<Lookup> {
+        loop {
+            let (port, op) = self.services.poll_lookup()?;
+            return Some(match op {
+                LookupOp::Resolve(name) => Lookup::Resolve { port, name },
+                LookupOp::Ping { to, size, timeout } => {
+                    if !self.ram.radio.registered() {
+                        self.handle_lookup(self.now, port, LookupAnswer::PingFailed);
+                        continue;
+                    }
+                    self.radio_uplink(size, Rai::None);
+                    Lookup::Ping {
+                        port,
+                        to,
+                        size,
+                        timeout,
+                    }
+                }
+            });
+        }
+    }
+
+    /// The network's answer to the question of the service on `local_port`; an echo reply is a
+    /// downlink.
+    pub fn handle_lookup(&mut self, now: Instant, local_port: u16, answer: LookupAnswer) {
+        self.now = now;
+        if matches!(answer, LookupAnswer::Pong { .. }) {
+            self.ram.radio.downlink(now);
+            self.radio_events();
+        }
+        self.run_services(|services, env| services.lookup_answer(now, local_port, answer, env));
+        self.bound_output();
+    }
+
+    /// Something happened on the TCP stream of the socket on `local_port`. Data arriving is a
+    /// downlink: it wakes the module and keeps its RRC connection up.
+    pub fn handle_stream(&mut self, now: Instant, local_port: u16, event: StreamEvent) {
+        self.now = now;
+        if matches!(event, StreamEvent::Data(_)) {
+            self.ram.radio.downlink(now);
+            self.radio_events();
+        }
+        self.run_services(|services, env| {
+            services.stream_event(now, local_port, event, env);
+        });
+        self.bound_output();
     }
 
     /// Takes bytes written by the host. Before the module has booted they are lost, as on a UART
@@ -493,6 +602,13 @@ impl Module {
             // Echo as the byte is taken, so that ATE0 stops the echo of what follows it.
             if self.ram.echo {
                 self.output.push(byte);
+            }
+            // After a `>` prompt the bytes are data, not a command line.
+            if let Some(prompt) = self.ram.sockets.prompt.as_mut() {
+                if let Some(end) = prompt.input.push(byte) {
+                    self.end_of_data(end);
+                }
+                continue;
             }
             if let Some(event) = self.ram.lines.push(byte) {
                 self.tap_line_in(&event);
@@ -527,6 +643,36 @@ impl Module {
         if std::mem::take(&mut self.ram.no_final_result) {
             return;
         }
+        if result == FinalResult::Ok && self.ram.sockets.prompt.is_some() {
+            // The command waits for its data: the prompt, and its result after the data.
+            self.write(LineKind::Response, |out| out.extend_from_slice(b"\r\n> "));
+            return;
+        }
+        match self.ram.sockets.result_text.take() {
+            // A send's own final result (`SEND OK`) stands for `OK`.
+            Some(text) if result == FinalResult::Ok => self.write_result_text(text),
+            _ => self.write_final(result, plain_error),
+        }
+    }
+
+    /// The data after a `>` prompt ended: it is sent (or not), and the command's result written.
+    fn end_of_data(&mut self, end: DataEnd) {
+        let Some(prompt) = self.ram.sockets.prompt.take() else {
+            return;
+        };
+        self.ram.in_command = true;
+        let text = crate::commands::sockets::send_typed(self, prompt, end);
+        self.ram.in_command = false;
+        self.write_result_text(text);
+    }
+
+    /// A final result of its own (`SEND OK`, `SEND FAIL`), then the URCs it held back.
+    fn write_result_text(&mut self, text: &str) {
+        self.write(LineKind::Result, |out| format::write_urc(out, text));
+        self.flush_held_urcs();
+    }
+
+    fn write_final(&mut self, result: FinalResult, plain_error: bool) {
         let result = match result {
             FinalResult::CmeError { .. } if plain_error => FinalResult::Error,
             other => other,
@@ -535,6 +681,10 @@ impl Module {
         self.write(LineKind::Result, |out| {
             format::write_final(out, result, results)
         });
+        self.flush_held_urcs();
+    }
+
+    fn flush_held_urcs(&mut self) {
         for urc in std::mem::take(&mut self.ram.held_urcs) {
             self.write(LineKind::Urc, |out| format::write_urc(out, &urc));
         }

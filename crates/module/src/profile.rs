@@ -469,7 +469,51 @@ pub struct Profile {
     pub power: PowerProfile,
     /// The general command set's model differences.
     pub general: GeneralConfig,
+    /// The data sockets the host may open.
+    pub sockets: SocketLimits,
 }
+
+/// Which command set opens data sockets, and so how their URCs look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketApi {
+    /// AT+NSOCR and its family, `+NSONMI` (BC95, BC35-G, BC28).
+    Neul,
+    /// AT+QIOPEN and its family, `+QIURC` (BC25, BC32, BC26, BC20, BC260Y-CN).
+    Quectel,
+}
+
+/// A model's data sockets and their limits (the figures and their sources: docs/commands.md,
+/// section "sockets").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketLimits {
+    pub api: SocketApi,
+    /// How many may be open at once; their numbers are 0 to `count - 1`.
+    pub count: u8,
+    /// The most bytes one send carries.
+    pub max_send: usize,
+    /// The most bytes one read returns.
+    pub max_read: usize,
+    /// The most unread bytes a socket keeps; what would overflow it is dropped.
+    pub receive_buffer: usize,
+}
+
+/// The Neul family: seven sockets (0–6), 512 bytes a send or read.
+const NEUL_SOCKETS: SocketLimits = SocketLimits {
+    api: SocketApi::Neul,
+    count: 7,
+    max_send: 512,
+    max_read: 512,
+    receive_buffer: 4096,
+};
+
+/// The Quectel family: `<connectID>` 0–4, 1024 bytes a send, 1024 a read.
+const QUECTEL_SOCKETS: SocketLimits = SocketLimits {
+    api: SocketApi::Quectel,
+    count: 5,
+    max_send: 1024,
+    max_read: 1024,
+    receive_buffer: 4096,
+};
 
 impl Profile {
     /// Whether `firmware` has `feature`.
@@ -627,6 +671,7 @@ const BC25: Profile = Profile {
     neul: None,
     power: BC_SERIES_POWER,
     general: BC25_GENERAL,
+    sockets: QUECTEL_SOCKETS,
 };
 
 const BC260Y_CN: Profile = Profile {
@@ -763,6 +808,7 @@ const BC95: Profile = Profile {
         baud_default: 9600,
         qcfg: &[],
     },
+    sockets: NEUL_SOCKETS,
 };
 
 /// Every model of the seeds.

@@ -5,7 +5,10 @@
 //! keeps the module out of deep sleep), and applies the [`Effect`]s they return in one place.
 //!
 //! Which services start when is two lists of the services themselves:
-//! [`crate::services::AT_BOOT`] and [`crate::services::AT_FIRST_ATTACH`].
+//! [`crate::services::AT_BOOT`] and [`crate::services::AT_FIRST_ATTACH`]. Others are added by
+//! commands: a data socket the host opens is a service on the local port it names
+//! ([`Services::add_on`]) or on the next free one, and may also hold a TCP stream
+//! ([`Service::poll_stream`], [`Service::handle_stream`]).
 
 use crate::nvram::{BlobChange, NvramData, NvramEdit, NvramStore, Section};
 use crate::profile::Profile;
@@ -13,7 +16,7 @@ use crate::radio::{RadioEvent, Rai};
 use crate::routing::Router;
 use crate::Sim;
 use nbmodem_clock::{Instant, SeededRng};
-use nbmodem_net::Transmit;
+use nbmodem_net::{LookupAnswer, StreamEvent, Transmit};
 use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +28,32 @@ pub struct Uplink {
     pub source_port: u16,
     pub transmit: Transmit,
     pub rai: Rai,
+    /// With no route for its destination, the datagram goes to that address as it is (a data
+    /// socket the host opened), rather than being dropped (an operator's service, which must
+    /// never reach the real operator).
+    pub direct: bool,
+}
+
+/// What a service asks of the network itself (the module adds the service's port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupOp {
+    /// Resolve a name the module's own resolver does not know.
+    Resolve(String),
+    /// One echo request of `size` bytes to a public address.
+    Ping {
+        to: std::net::IpAddr,
+        size: usize,
+        timeout: std::time::Duration,
+    },
+}
+
+/// What a service asks of its TCP stream (the module adds the service's port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamOp {
+    /// Connect to this public address.
+    Connect(SocketAddr),
+    Send(Vec<u8>),
+    Close,
 }
 
 /// What a service does to the module beyond its datagrams; applied by the module.
@@ -156,6 +185,23 @@ pub trait Service: Any + Send {
     fn radio_event(&mut self, _now: Instant, _event: RadioEvent, _env: &mut Env) {}
     /// A message of another service; most services need not know.
     fn message(&mut self, _now: Instant, _message: &Message, _env: &mut Env) {}
+    /// Whether its datagrams to an address with no route go to that address as it is (see
+    /// [`Uplink::direct`]); only the host's own sockets do.
+    fn sends_anywhere(&self) -> bool {
+        false
+    }
+    /// The next request for its TCP stream; most services have none.
+    fn poll_stream(&mut self) -> Option<StreamOp> {
+        None
+    }
+    /// Something happened on its TCP stream.
+    fn handle_stream(&mut self, _now: Instant, _event: StreamEvent, _env: &mut Env) {}
+    /// The next question for the network; most services have none.
+    fn poll_lookup(&mut self) -> Option<LookupOp> {
+        None
+    }
+    /// The network's answer to its question.
+    fn handle_lookup(&mut self, _now: Instant, _answer: LookupAnswer, _env: &mut Env) {}
 }
 
 /// What a service is started with.
@@ -188,10 +234,50 @@ pub struct Services {
 impl Services {
     /// Adds a service on the next free port; returns the port.
     pub fn add(&mut self, service: Box<dyn Service>) -> u16 {
-        let port = FIRST_PORT.wrapping_add(self.next_port);
-        self.next_port = self.next_port.wrapping_add(1);
+        let port = loop {
+            let port = FIRST_PORT.wrapping_add(self.next_port);
+            self.next_port = self.next_port.wrapping_add(1);
+            if !self.has_port(port) {
+                break port;
+            }
+        };
         self.entries.push((port, service));
         port
+    }
+
+    /// Adds a service on `port` (a socket the host opened on a port of its choice); `false`, and
+    /// nothing added, when a service has that port already.
+    pub fn add_on(&mut self, port: u16, service: Box<dyn Service>) -> bool {
+        if self.has_port(port) {
+            return false;
+        }
+        self.entries.push((port, service));
+        true
+    }
+
+    /// Whether a service has `port`.
+    pub fn has_port(&self, port: u16) -> bool {
+        self.entries.iter().any(|(p, _)| *p == port)
+    }
+
+    /// Every service of type `T`, with its port.
+    pub fn each_mut<T: Service>(&mut self) -> impl Iterator<Item = (u16, &mut T)> {
+        self.entries.iter_mut().filter_map(|(port, s)| {
+            let service = (s.as_mut() as &mut dyn Any).downcast_mut()?;
+            Some((*port, service))
+        })
+    }
+
+    /// Every service of type `T`.
+    pub fn each<T: Service>(&self) -> impl Iterator<Item = &T> {
+        self.entries
+            .iter()
+            .filter_map(|(_, s)| (s.as_ref() as &dyn Any).downcast_ref())
+    }
+
+    /// Removes the service on `port`.
+    pub fn remove_port(&mut self, port: u16) {
+        self.entries.retain(|(p, _)| *p != port);
     }
 
     /// Removes every service (power off).
@@ -242,9 +328,46 @@ impl Services {
                 source_port: *port,
                 transmit,
                 rai,
+                direct: service.sends_anywhere(),
             };
             Some((service.name(), uplink))
         })
+    }
+
+    /// The next request any service makes of its TCP stream, with the sender's name and port.
+    pub fn poll_stream(&mut self) -> Option<(&'static str, u16, StreamOp)> {
+        self.entries
+            .iter_mut()
+            .find_map(|(port, service)| Some((service.name(), *port, service.poll_stream()?)))
+    }
+
+    /// The next question any service asks of the network, with the asker's port.
+    pub fn poll_lookup(&mut self) -> Option<(u16, LookupOp)> {
+        self.entries
+            .iter_mut()
+            .find_map(|(port, service)| Some((*port, service.poll_lookup()?)))
+    }
+
+    /// Hands the network's answer to the service on `port`.
+    pub fn lookup_answer(&mut self, now: Instant, port: u16, answer: LookupAnswer, env: &mut Env) {
+        if let Some((_, service)) = self.entries.iter_mut().find(|(p, _)| *p == port) {
+            service.handle_lookup(now, answer, env.of(service.name()));
+        }
+    }
+
+    /// Hands an event of the stream of `port` to its service; `false` when no service has it.
+    pub fn stream_event(
+        &mut self,
+        now: Instant,
+        port: u16,
+        event: StreamEvent,
+        env: &mut Env,
+    ) -> bool {
+        let Some((_, service)) = self.entries.iter_mut().find(|(p, _)| *p == port) else {
+            return false;
+        };
+        service.handle_stream(now, event, env.of(service.name()));
+        true
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {

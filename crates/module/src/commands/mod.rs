@@ -11,8 +11,10 @@ pub mod general;
 mod matrix;
 mod neul;
 mod neul_ctiot;
+mod ping;
 pub mod quectel;
 mod selfreg;
+pub(crate) mod sockets;
 
 pub use matrix::{all_names, display_name, matrix_markdown, MATRIX_BEGIN, MATRIX_END};
 
@@ -105,6 +107,8 @@ pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     quectel::QUECTEL,
     selfreg::QSELFREGISTER,
     dm::CME,
+    sockets::QUECTEL,
+    ping::QUECTEL,
 ]);
 
 /// BC260Y-CN (seeds 001 and 002).
@@ -117,6 +121,8 @@ pub static BC260Y_TABLE: CommandTable<Handler> = CommandTable::new(&[
     selfreg::QSREGENABLE,
     dm::PLAIN,
     ctiot::CTIOT,
+    sockets::QUECTEL,
+    ping::QUECTEL,
 ]);
 
 /// BC26 and BC20 (seed 003).
@@ -128,6 +134,8 @@ pub static BC26_TABLE: CommandTable<Handler> = CommandTable::new(&[
     general::CGREG,
     quectel::QUECTEL,
     dm::PLAIN,
+    sockets::QUECTEL,
+    ping::QUECTEL,
 ]);
 
 /// The Neul-based firmware of BC35-G, BC28 and BC95 (seed 004).
@@ -139,6 +147,8 @@ pub static NEUL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     dm::DMPCONFIG,
     neul::NEUL,
     neul_ctiot::NEUL_CTIOT,
+    sockets::NEUL,
+    ping::NEUL,
 ]);
 
 /// Every table, with the models that use it, for the matrix of docs/commands.md.
