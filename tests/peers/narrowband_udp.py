@@ -14,8 +14,10 @@ import time
 from narrowband import Narrowband
 
 device, remote_ip, remote_port, text = sys.argv[1:5]
-# reboot=False: the library's reboot is AT+NRB, which the neul part of issue 17 adds.
-modem = Narrowband(device=device, baud=9600, out=1, reboot=False)
+# reboot=True, the library's default. Given a device by name, the library calls it "unknown" until
+# the answer to its ATI has been read, which it does not wait for, and so skips its AT+NRB, as it
+# would with a real BC95 on that port (AT+NRB itself is tested in crates/scenario/tests/neul.rs).
+modem = Narrowband(device=device, baud=9600, out=1, reboot=True)
 modem.attach()
 modem.send_udp(remote_ip, remote_port, text)
 print("SENT", flush=True)
