@@ -8,8 +8,11 @@
 //! - [`Params`] gives typed access to the parameters with range checks; [`Syntax`] reads a
 //!   manual's bracketed parameter list and says how many parameters a line may carry.
 //! - [`CommandTable`] looks a command up in a per-profile table of [`CommandSpec`]s.
+//! - [`DataInput`] takes the raw bytes after a `>` prompt (a command that sends data, AT+QISEND):
+//!   a fixed length, or up to Ctrl-Z; ESC cancels. While it runs, no line is assembled.
 //! - [`format`] frames information text, final results and URCs as `<CR><LF>text<CR><LF>`.
 
+mod data;
 pub mod format;
 mod line;
 mod params;
@@ -17,6 +20,7 @@ mod parse;
 mod syntax;
 mod table;
 
+pub use data::{DataEnd, DataInput, CTRL_Z, ESC};
 pub use format::{FinalResult, ResultFormat};
 pub use line::{LineAssembler, LineEvent, MAX_LINE_LEN};
 pub use params::{Param, ParamError, Params};

@@ -7,6 +7,7 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::pty::openpty;
 use nix::sys::termios::{self, SetArg, Termios};
 use std::fs::File;
+use std::future::Future;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -168,6 +169,32 @@ fn open_pty(link: &Path) -> Result<Port> {
 /// The master side of a pseudo-terminal, non-blocking, for tokio.
 pub struct PtyMaster {
     fd: AsyncFd<File>,
+    /// While writing: the bytes being "transmitted", and when they will have arrived.
+    sending: Option<(usize, Pin<Box<tokio::time::Sleep>>)>,
+}
+
+/// The line speed of a pseudo-terminal the host has not set (Linux's default for a new one).
+const DEFAULT_BAUD: u32 = 38_400;
+
+/// The line speed the host set on the pseudo-terminal, in bits a second.
+fn line_speed(file: &File) -> u32 {
+    use termios::BaudRate::*;
+    let Ok(attrs) = termios::tcgetattr(file.as_fd()) else {
+        return DEFAULT_BAUD;
+    };
+    match termios::cfgetospeed(&attrs) {
+        B1200 => 1_200,
+        B2400 => 2_400,
+        B4800 => 4_800,
+        B9600 => 9_600,
+        B19200 => 19_200,
+        B57600 => 57_600,
+        B115200 => 115_200,
+        B230400 => 230_400,
+        B460800 => 460_800,
+        B921600 => 921_600,
+        _ => DEFAULT_BAUD,
+    }
 }
 
 impl PtyMaster {
@@ -176,13 +203,24 @@ impl PtyMaster {
         fcntl(&fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
         Ok(PtyMaster {
             fd: register(File::from(fd))?,
+            sending: None,
         })
     }
 
     fn try_clone(&self) -> io::Result<Self> {
         Ok(PtyMaster {
             fd: register(self.fd.get_ref().try_clone()?)?,
+            sending: None,
         })
+    }
+
+    /// The next piece of `data` to write and when it will have crossed the line: as much as
+    /// takes about 10 ms at the line speed (10 bits a byte, with start and stop bits).
+    fn start_sending(&self, data: &[u8]) -> (usize, Pin<Box<tokio::time::Sleep>>) {
+        let baud = line_speed(self.fd.get_ref());
+        let len = data.len().min((baud / 1000) as usize).max(1);
+        let time = std::time::Duration::from_micros(len as u64 * 10_000_000 / u64::from(baud));
+        (len, Box::pin(tokio::time::sleep(time)))
     }
 }
 
@@ -214,16 +252,32 @@ impl AsyncRead for PtyMaster {
     }
 }
 
+/// Writing paces the output as a UART at the line speed the host set delivers it (AT+IPR's rate
+/// on a real module; the host's serial library sets it on the pseudo-terminal): a piece of the
+/// output appears when it would have crossed the line, not at once. Drivers written against real
+/// modules count on that time (see docs/decisions.md, "Data sockets").
 impl AsyncWrite for PtyMaster {
     fn poll_write(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        if self.sending.is_none() {
+            self.sending = Some(self.start_sending(data));
+        }
+        let (len, arrival) = self.sending.as_mut().expect("set above");
+        let len = (*len).min(data.len());
+        ready!(arrival.as_mut().poll(cx));
         loop {
             let mut guard = ready!(self.fd.poll_write_ready(cx))?;
-            match guard.try_io(|fd| fd.get_ref().write(data)) {
-                Ok(result) => return Poll::Ready(result),
+            match guard.try_io(|fd| fd.get_ref().write(&data[..len])) {
+                Ok(result) => {
+                    self.sending = None;
+                    return Poll::Ready(result);
+                }
                 Err(_would_block) => continue,
             }
         }

@@ -236,7 +236,9 @@ fn start_our_server_with(options: &[&str]) -> (Process, SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let stderr = server.stderr_text();
-        if let Some(line) = stderr.lines().find(|l| l.contains("serving on ")) {
+        // Only whole lines: the banner may be read half written.
+        let whole = stderr.split_inclusive('\n').filter(|l| l.ends_with('\n'));
+        if let Some(line) = whole.map(str::trim_end).find(|l| l.contains("serving on ")) {
             let address = line.rsplit(' ').next().unwrap();
             return (server, address.parse().unwrap());
         }

@@ -120,6 +120,7 @@ mod tests {
                 payload: vec![n],
             },
             rai: Default::default(),
+            direct: false,
         }
     }
 

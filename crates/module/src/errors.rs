@@ -16,6 +16,10 @@ pub enum ErrorKind {
     AbortedByUser,
     OptionNotSupported,
     UplinkBusy,
+    // The Quectel TCP/IP error codes of AT+QIOPEN and its family.
+    SocketInvalidParameters,
+    SocketIdInUse,
+    SocketNotAllowed,
     // 27.005
     MeFailure,
     SmsServiceReserved,
@@ -146,6 +150,10 @@ static QUECTEL_27007: &[ErrorEntry] = &[
     e(OptionNotSupported, 52, "Option not supported"),
     e(InvalidParameter, 53, "Param invalid"),
     e(UplinkBusy, 159, "Uplink busy/flow control"),
+    // The TCP/IP codes of AT+QIOPEN and its family (docs/commands.md, section "sockets").
+    e(SocketInvalidParameters, 552, "Invalid parameters"),
+    e(SocketIdInUse, 563, "Socket identity has been used"),
+    e(SocketNotAllowed, 572, "Operation not allowed"),
 ];
 
 static NEUL_27007: &[ErrorEntry] = &[
@@ -206,11 +214,33 @@ pub static BC260Y_ERRORS: ErrorTable = ErrorTable {
     ..QUECTEL_ERRORS
 };
 
-/// Seed 004, tables 1 and 2 (BC35-G, BC28, BC95).
+/// The Neul family's link to the China Telecom IoT platform reports with the codes of its
+/// manual's error chapter (BC35-G&BC28&BC95 R2.0 AT Commands Manual): the link's kinds named as
+/// the Neul firmware numbers them.
+static NEUL_LINK_ROWS: &[ErrorEntry] = &[
+    e(CtiotParameterCount, 50, "Incorrect parameters"),
+    e(CtiotParameterValue, 50, "Incorrect parameters"),
+    e(CtiotDataTooLong, 50, "Incorrect parameters"),
+    e(CtiotDataOdd, 50, "Incorrect parameters"),
+    e(CtiotPsk, 50, "Incorrect parameters"),
+    e(
+        CtiotNotInitialized,
+        512,
+        "Required parameter not configured",
+    ),
+    e(CtiotNotLoggedIn, 513, "TUP not registered"),
+    e(CtiotNoSession, 513, "TUP not registered"),
+    e(CtiotLoggingIn, 513, "TUP not registered"),
+    e(CtiotTemporarilyUnavailable, 30, "No network service"),
+    e(CtiotNotPermitted, 3, "Operation not allowed"),
+    e(CtiotEngineException, 514, "AT internal error"),
+];
+
+/// Seed 004, tables 1 and 2 (BC35-G, BC28, BC95), and the link's codes.
 pub static NEUL_ERRORS: ErrorTable = ErrorTable {
     general: NEUL_27007,
     message_service: ROWS_27005,
-    platform: &[],
+    platform: NEUL_LINK_ROWS,
 };
 
 #[cfg(test)]
@@ -254,7 +284,8 @@ mod tests {
 
     #[test]
     fn tables_hold_every_row_of_the_seeds() {
-        assert_eq!(QUECTEL_ERRORS.entries().count(), 31);
+        // The seeds' 31, and the three TCP/IP codes the socket commands answer with.
+        assert_eq!(QUECTEL_ERRORS.entries().count(), 31 + 3);
         assert_eq!(NEUL_ERRORS.lookup(NoCnmaExpected).code, 340);
         assert_eq!(
             QUECTEL_ERRORS.lookup(UplinkBusy).text,

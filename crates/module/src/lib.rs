@@ -5,6 +5,7 @@
 //! - [`commands`]: the AT command handlers and each profile's command table.
 //! - [`nvram`]: saved settings and their atomic stores.
 //! - [`errors`]: error kinds and each profile's `+CME ERROR` table.
+//! - [`neul`]: the Neul family's saved settings (AT+NCONFIG, AT+NBAND, AT+NCDP, …).
 //! - [`identity`]: IMEI, SIM and operator; [`revision`]: firmware revisions and their order.
 //! - [`radio`]: the radio as one state machine: registration, the RRC connection with its release
 //!   assistance, deep sleep (PSM), periodic TAU and paging; [`coverage`]: the radio condition (CE
@@ -22,6 +23,7 @@ pub mod energy;
 pub mod errors;
 pub mod identity;
 pub mod module;
+pub mod neul;
 pub mod node;
 pub mod nvram;
 pub mod power_saving;

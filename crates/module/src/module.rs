@@ -22,23 +22,30 @@
 //! For a trace or a capture the module can tap its UART lines and datagrams ([`crate::tap`]).
 
 use crate::air::{Air, Downlink};
-use crate::commands::{CommandError, Handler};
+use crate::commands::general::{self, GeneralRam};
+use crate::commands::{quectel, CommandError, Handler};
 use crate::coverage::RadioCondition;
 use crate::energy::{EnergyAccount, EnergyMeter, PowerState};
 use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
 use crate::nvram::{NvramData, NvramError, NvramStore};
 use crate::power_saving::bit_string;
 use crate::profile::{Feature, Profile};
-use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, RegStatus};
+use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, Rai, RegStatus, SleepSetting};
 use crate::revision::Revision;
 use crate::routing::Router;
-use crate::service::{Effect, Env, Services, Start, Starter, Uplink, AT_BOOT, AT_FIRST_ATTACH};
+use crate::service::{
+    Effect, Env, LookupOp, Services, SleepState, Start, Starter, StreamOp, Uplink,
+};
+use crate::services::self_registration::install_firmware;
+use crate::services::socket::{Socket, SocketSession};
+use crate::services::{AT_BOOT, AT_FIRST_ATTACH};
 use crate::tap::{Datagram, LineKind, Tap, Tapped};
 use nbmodem_at::{
-    format, parse_line, Command, CommandSpec, FinalResult, Form, LineAssembler, LineEvent,
+    format, parse_line, Command, CommandSpec, DataEnd, FinalResult, Form, LineAssembler, LineEvent,
     ParamError, ResultFormat, Syntax,
 };
 use nbmodem_clock::{Instant, SeededRng, Timed, Timers};
+use nbmodem_net::{Lookup, LookupAnswer, StreamEvent, StreamRequest};
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::net::SocketAddr;
@@ -142,6 +149,8 @@ enum Power {
 pub(crate) enum Timer {
     BootDone,
     Restart,
+    /// AT+QPOWD: `POWERED DOWN`, then off.
+    PowerDown,
 }
 
 /// What a power cut loses.
@@ -156,6 +165,8 @@ pub(crate) struct Ram {
     air: Air,
     /// AT+NPSMR=1: `+NPSMR` reports entering and leaving PSM.
     pub npsmr: bool,
+    /// The general commands' state (clock, network selection, contexts).
+    pub general: GeneralRam,
     /// Time and charge per power state since power-on.
     energy: EnergyMeter,
     /// The first attach of this boot has happened: the services of [`AT_FIRST_ATTACH`] start at
@@ -165,6 +176,11 @@ pub(crate) struct Ram {
     /// URCs waiting for the command in progress to finish.
     held_urcs: Vec<String>,
     in_command: bool,
+    /// The command in progress ends without a final result (AT+NRB: `REBOOTING`, then the boot
+    /// banner with its own `OK`).
+    no_final_result: bool,
+    /// The data sockets' settings and the data being typed after a `>` prompt.
+    pub sockets: SocketSession,
 }
 
 impl Ram {
@@ -177,11 +193,14 @@ impl Ram {
             radio: Radio::new(network.clone()),
             air: Air::default(),
             npsmr: false,
+            general: GeneralRam::new(now),
             energy: EnergyMeter::new(now),
             attached_since_boot: false,
             lines: LineAssembler::new(),
             held_urcs: Vec::new(),
             in_command: false,
+            no_final_result: false,
+            sockets: SocketSession::default(),
         }
     }
 }
@@ -215,6 +234,12 @@ pub struct Module {
     rng: SeededRng,
     /// What a trace or capture sees, while one is made (`None` otherwise).
     tap: Option<Tap>,
+    /// The reboot due was asked for with AT+NRB, whose banner names it (the profile's
+    /// `nrb_urcs`); set until that reboot's boot is done.
+    rebooted_by_nrb: bool,
+    /// The local ports of TCP connections whose sockets are gone (closed by the host, or lost
+    /// with the power), still to be closed in the network.
+    pub(crate) closing_streams: Vec<u16>,
 }
 
 impl Module {
@@ -241,22 +266,21 @@ impl Module {
                 })
             }
             Some(data) => {
-                data.check(profile).map_err(|problem| NvramError::Invalid {
-                    location: store.location(),
-                    problem,
-                })?;
+                let sections = [crate::services::SAVED, crate::commands::SAVED].concat();
+                data.check(&sections, profile)
+                    .map_err(|problem| NvramError::Invalid {
+                        location: store.location(),
+                        problem,
+                    })?;
                 data
             }
-            None => NvramData {
-                sleep_mode: profile.sleep_default,
-                ..NvramData::new(profile.model, DEFAULT_IMEI, profile.default_firmware)
-            },
+            None => NvramData::new(profile.model, DEFAULT_IMEI, profile.default_firmware),
         };
         if let Some(imei) = config.imei {
             saved.imei = imei;
         }
         if let Some(firmware) = config.firmware {
-            saved.install_firmware(profile, &firmware);
+            install_firmware(&mut saved, profile, &firmware);
         }
         if loaded.as_ref() != Some(&saved) {
             store.save(&saved)?;
@@ -284,6 +308,8 @@ impl Module {
             seed,
             rng: SeededRng::new(seed),
             tap: None,
+            rebooted_by_nrb: false,
+            closing_streams: Vec::new(),
         })
     }
 
@@ -410,7 +436,7 @@ impl Module {
         self.in_use = self.saved.clone();
         self.ram = Ram::new(self.profile, &self.network, now);
         self.timers.clear();
-        self.services.clear();
+        self.clear_services();
         self.timers.set(Timer::BootDone, now + BOOT_TIME);
         self.grant_power_saving();
     }
@@ -440,15 +466,28 @@ impl Module {
 
     /// Asks the network for the PSM and eDRX settings in use; the radio keeps what it grants.
     pub(crate) fn grant_power_saving(&mut self) {
-        let (psm, edrx) = self.network.power_saving.grant(&self.in_use.power_saving);
+        let asked = self.in_use.section().unwrap_or_default();
+        let (psm, edrx) = self.network.power_saving.grant(&asked);
         self.ram.radio.set_power_saving(self.now, psm, edrx);
     }
 
     /// Cuts the power: everything but NVRAM is lost. What was already written stays written.
     pub fn power_off(&mut self) {
         self.power = Power::Off;
+        self.rebooted_by_nrb = false;
         self.timers.clear();
         self.ram = Ram::new(self.profile, &self.network, self.now);
+        self.clear_services();
+    }
+
+    /// Stops every service; the connections of its sockets are closed in the network.
+    fn clear_services(&mut self) {
+        let open = self.services.each_mut::<Socket>();
+        let ports: Vec<u16> = open
+            .filter(|(_, s)| s.has_connection())
+            .map(|(port, _)| port)
+            .collect();
+        self.closing_streams.extend(ports);
         self.services.clear();
     }
 
@@ -536,12 +575,102 @@ impl Module {
         }
         self.tap_datagram(true, uplink.source_port, to, &uplink.transmit.payload);
         self.notice(service, format!("sent {len} bytes to {to}"));
-        self.ram.radio.uplink(self.now, uplink.rai);
-        let airtime = self.network.condition.link().uplink_airtime(len);
-        self.ram.energy.transmitted(airtime);
+        let airtime = self.radio_uplink(len, uplink.rai);
         let held = self.network.hold(airtime);
         self.ram.air.send(self.now, uplink, held);
+        self.bound_output();
+    }
+
+    /// What any uplink of `len` bytes does, whatever carries it (a datagram, a piece of a TCP
+    /// stream, an echo request): it wakes the module, brings the RRC connection up (or releases
+    /// it as `rai` says) and counts its airtime, on the coverage the module is in, in the energy
+    /// account. Returns the airtime (a datagram is held for it; a TCP stream's bytes and an echo
+    /// request are charged but not held).
+    fn radio_uplink(&mut self, len: usize, rai: Rai) -> Duration {
+        self.ram.radio.uplink(self.now, rai);
+        let airtime = self.network.condition.link().uplink_airtime(len);
+        self.ram.energy.transmitted(airtime);
         self.radio_events();
+        airtime
+    }
+
+    /// The next request for a data socket's TCP stream, for the socket's local port, to a public
+    /// address. Sending on a stream is an uplink as a datagram is (it wakes the module, counts in
+    /// the energy account); without registration the bytes are lost and the socket is told the
+    /// stream broke.
+    pub fn poll_stream(&mut self) -> Option<StreamRequest> {
+        if let Some(port) = self.closing_streams.pop() {
+            return Some(StreamRequest::Close { port });
+        }
+        loop {
+            let (service, port, op) = self.services.poll_stream()?;
+            let request = match op {
+                StreamOp::Connect(to) => StreamRequest::Connect { port, to },
+                StreamOp::Close => StreamRequest::Close { port },
+                StreamOp::Send(bytes) => {
+                    if !self.ram.radio.registered() {
+                        self.notice(service, format!("{} bytes lost: not attached", bytes.len()));
+                        self.handle_stream(self.now, port, StreamEvent::Closed);
+                        continue;
+                    }
+                    self.notice(service, format!("sent {} bytes on TCP", bytes.len()));
+                    self.radio_uplink(bytes.len(), Rai::None);
+                    StreamRequest::Send { port, bytes }
+                }
+            };
+            self.bound_output();
+            return Some(request);
+        }
+    }
+
+    /// The next question a service asks of the network (a name to resolve, an address to
+    /// ping), for the service's local port. A ping is radio traffic: it counts as an uplink, and
+    /// is lost (answered as failed) without registration.
+    pub fn poll_lookup(&mut self) -> Option<Lookup> {
+        loop {
+            let (port, op) = self.services.poll_lookup()?;
+            return Some(match op {
+                LookupOp::Resolve(name) => Lookup::Resolve { port, name },
+                LookupOp::Ping { to, size, timeout } => {
+                    if !self.ram.radio.registered() {
+                        self.handle_lookup(self.now, port, LookupAnswer::PingFailed);
+                        continue;
+                    }
+                    self.radio_uplink(size, Rai::None);
+                    Lookup::Ping {
+                        port,
+                        to,
+                        size,
+                        timeout,
+                    }
+                }
+            });
+        }
+    }
+
+    /// The network's answer to the question of the service on `local_port`; an echo reply is a
+    /// downlink.
+    pub fn handle_lookup(&mut self, now: Instant, local_port: u16, answer: LookupAnswer) {
+        self.now = now;
+        if matches!(answer, LookupAnswer::Pong { .. }) {
+            self.ram.radio.downlink(now);
+            self.radio_events();
+        }
+        self.run_services(|services, env| services.lookup_answer(now, local_port, answer, env));
+        self.bound_output();
+    }
+
+    /// Something happened on the TCP stream of the socket on `local_port`. Data arriving is a
+    /// downlink: it wakes the module and keeps its RRC connection up.
+    pub fn handle_stream(&mut self, now: Instant, local_port: u16, event: StreamEvent) {
+        self.now = now;
+        if matches!(event, StreamEvent::Data(_)) {
+            self.ram.radio.downlink(now);
+            self.radio_events();
+        }
+        self.run_services(|services, env| {
+            services.stream_event(now, local_port, event, env);
+        });
         self.bound_output();
     }
 
@@ -558,6 +687,13 @@ impl Module {
             // Echo as the byte is taken, so that ATE0 stops the echo of what follows it.
             if self.ram.echo {
                 self.output.push(byte);
+            }
+            // After a `>` prompt the bytes are data, not a command line.
+            if let Some(prompt) = self.ram.sockets.prompt.as_mut() {
+                if let Some(end) = prompt.input.push(byte) {
+                    self.end_of_data(end);
+                }
+                continue;
             }
             if let Some(event) = self.ram.lines.push(byte) {
                 self.tap_line_in(&event);
@@ -589,6 +725,39 @@ impl Module {
             LineEvent::Line(line) => self.run_command(&line),
         };
         self.write(LineKind::Response, |out| format::write_info(out, &lines));
+        if std::mem::take(&mut self.ram.no_final_result) {
+            return;
+        }
+        if result == FinalResult::Ok && self.ram.sockets.prompt.is_some() {
+            // The command waits for its data: the prompt, and its result after the data.
+            self.write(LineKind::Response, |out| out.extend_from_slice(b"\r\n> "));
+            return;
+        }
+        match self.ram.sockets.result_text.take() {
+            // A send's own final result (`SEND OK`) stands for `OK`.
+            Some(text) if result == FinalResult::Ok => self.write_result_text(text),
+            _ => self.write_final(result, plain_error),
+        }
+    }
+
+    /// The data after a `>` prompt ended: it is sent (or not), and the command's result written.
+    fn end_of_data(&mut self, end: DataEnd) {
+        let Some(prompt) = self.ram.sockets.prompt.take() else {
+            return;
+        };
+        self.ram.in_command = true;
+        let text = crate::commands::sockets::send_typed(self, prompt, end);
+        self.ram.in_command = false;
+        self.write_result_text(text);
+    }
+
+    /// A final result of its own (`SEND OK`, `SEND FAIL`), then the URCs it held back.
+    fn write_result_text(&mut self, text: &str) {
+        self.write(LineKind::Result, |out| format::write_urc(out, text));
+        self.flush_held_urcs();
+    }
+
+    fn write_final(&mut self, result: FinalResult, plain_error: bool) {
         let result = match result {
             FinalResult::CmeError { .. } if plain_error => FinalResult::Error,
             other => other,
@@ -597,6 +766,10 @@ impl Module {
         self.write(LineKind::Result, |out| {
             format::write_final(out, result, results)
         });
+        self.flush_held_urcs();
+    }
+
+    fn flush_held_urcs(&mut self) {
         for urc in std::mem::take(&mut self.ram.held_urcs) {
             self.write(LineKind::Urc, |out| format::write_urc(out, &urc));
         }
@@ -644,7 +817,7 @@ impl Module {
         let Ok(command) = parse_line(line) else {
             return (Vec::new(), FinalResult::Error, true);
         };
-        let Some(spec) = self.profile.commands.lookup(command.name) else {
+        let Some(spec) = self.profile.commands().lookup(command.name) else {
             return (Vec::new(), FinalResult::Error, true);
         };
         let installed = spec.handler.feature.is_none_or(|f| self.has_feature(f));
@@ -670,6 +843,20 @@ impl Module {
                 )
             }
         }
+    }
+
+    /// Reboots the module now; the command in progress answers with its information text only
+    /// (AT+NRB).
+    pub(crate) fn reboot_without_result(&mut self) {
+        self.ram.no_final_result = true;
+        self.rebooted_by_nrb = true;
+        self.timers.set(Timer::Restart, self.now);
+    }
+
+    /// Whether the module attaches by itself (after boot and AT+CFUN=1): the AUTOCONNECT in use
+    /// on the Neul family, always elsewhere.
+    pub(crate) fn autoconnect(&self) -> bool {
+        crate::neul::saved(&self.in_use).autoconnect(self.profile)
     }
 
     /// Writes a URC now, or after the final result of the command in progress.
@@ -706,9 +893,16 @@ impl Module {
             .then(|| address_for(self.sim.imsi()))
     }
 
-    /// Starts looking for the network (after boot, AT+CFUN=1 or AT+CGATT=1).
+    /// Starts looking for the network (after boot, AT+CFUN=1, AT+CGATT=1 or AT+COPS): it is
+    /// found unless AT+COPS selected another network than the SIM's.
     pub(crate) fn start_search(&mut self) {
-        self.ram.radio.search(self.now);
+        self.ram.general.attach_requested();
+        if self.ram.general.selection.finds(self.sim.plmn()) {
+            self.ram.radio.search(self.now);
+        } else {
+            self.ram.radio.search_in_vain(self.now);
+            self.ram.general.search_failed();
+        }
         self.radio_events();
     }
 
@@ -720,20 +914,28 @@ impl Module {
 
     /// AT+QSCLK=0: no sleep at all (seed 001's "sleep disabled").
     pub(crate) fn sleep_disabled(&self) -> bool {
-        self.in_use.sleep_mode == SLEEP_DISABLED
+        self.sleep_mode() == SLEEP_DISABLED
+    }
+
+    /// AT+QSCLK in use: the setting, or the profile's factory value.
+    pub(crate) fn sleep_mode(&self) -> u8 {
+        self.in_use
+            .section::<SleepSetting>()
+            .map_or(self.profile.sleep_default, |s| s.mode)
+    }
+
+    fn sleep_state(&self) -> SleepState {
+        SleepState {
+            asleep: self.ram.radio.in_deep_sleep(),
+            disabled: self.sleep_disabled(),
+        }
     }
 
     /// Runs `f` on the services with the environment they see, then applies their effects.
     pub(crate) fn run_services(&mut self, f: impl FnOnce(&mut Services, &mut Env)) {
         let mut effects = Vec::new();
-        let (asleep, sleep_disabled) = (self.ram.radio.in_deep_sleep(), self.sleep_disabled());
-        let mut env = Env::new(
-            &self.router,
-            asleep,
-            sleep_disabled,
-            &mut effects,
-            &mut self.rng,
-        );
+        let sleep = self.sleep_state();
+        let mut env = Env::new(&self.router, sleep, &mut effects, &mut self.rng);
         f(&mut self.services, &mut env);
         self.apply(effects);
     }
@@ -789,6 +991,7 @@ impl Module {
                         self.ram.attached_since_boot = true;
                         first_attach = true;
                     }
+                    general::registration_changed(self, status);
                 }
                 RadioEvent::Connection(connected) => {
                     if self.ram.cscon_mode == 1 {
@@ -802,13 +1005,15 @@ impl Module {
                 }
                 RadioEvent::DeepSleep(asleep) => {
                     tracing::debug!("deep sleep: {asleep}");
-                    if let Some(urcs) = self.profile.deep_sleep_urcs {
+                    let urcs = self.profile.deep_sleep_urcs;
+                    if let Some(urcs) = urcs.filter(|_| quectel::deep_sleep_events_on(self)) {
                         self.urc(if asleep { urcs.enter } else { urcs.exit }.into());
                     }
                     if self.ram.npsmr {
                         let text = self.line("+NPSMR", u8::from(asleep));
                         self.urc(text);
                     }
+                    quectel::deep_sleep_changed(self, asleep);
                     if asleep {
                         self.notice_energy(self.now);
                     }
@@ -840,14 +1045,8 @@ impl Module {
             store: self.store.as_ref(),
         };
         let mut effects = Vec::new();
-        let (asleep, sleep_disabled) = (self.ram.radio.in_deep_sleep(), self.sleep_disabled());
-        let mut env = Env::new(
-            &self.router,
-            asleep,
-            sleep_disabled,
-            &mut effects,
-            &mut self.rng,
-        );
+        let sleep = self.sleep_state();
+        let mut env = Env::new(&self.router, sleep, &mut effects, &mut self.rng);
         for starter in list {
             if let Some(service) = starter(&start, &mut env) {
                 self.services.add(service);
@@ -861,7 +1060,7 @@ impl Module {
         if !self.is_ready() {
             return;
         }
-        let enabled = self.in_use.sleep_mode == DEEP_SLEEP_ENABLED;
+        let enabled = self.sleep_mode() == DEEP_SLEEP_ENABLED;
         let busy = self.services.is_busy() || self.ram.air.is_busy(self.now);
         self.ram.radio.settle(self.now, enabled, busy);
         self.radio_events();
@@ -896,11 +1095,21 @@ impl Module {
 
     fn finish_boot(&mut self) {
         self.power = Power::Ready;
-        for urc in self.profile.boot_urcs {
+        let urcs = if std::mem::take(&mut self.rebooted_by_nrb) {
+            self.profile.nrb_urcs
+        } else {
+            self.profile.boot_urcs
+        };
+        for urc in urcs {
             self.write(LineKind::Urc, |out| format::write_urc(out, urc));
         }
         self.start_services(AT_BOOT);
-        self.start_search();
+        if self.autoconnect() {
+            self.start_search();
+        } else {
+            // AUTOCONNECT=FALSE: the radio stays off until the host turns it on and attaches.
+            self.ram.radio.functional = false;
+        }
     }
 
     /// Drops the oldest output past [`MAX_OUTPUT`], as a UART buffer nobody empties overflows.
@@ -936,8 +1145,16 @@ impl Timed for Module {
             match timer {
                 Timer::BootDone => self.finish_boot(),
                 Timer::Restart => {
+                    let by_nrb = self.rebooted_by_nrb;
                     self.power_off();
                     self.power_on(now);
+                    self.rebooted_by_nrb = by_nrb;
+                }
+                Timer::PowerDown => {
+                    self.write(LineKind::Urc, |out| {
+                        format::write_urc(out, quectel::POWERED_DOWN)
+                    });
+                    self.power_off();
                 }
             }
         }

@@ -7,11 +7,15 @@
 //! host really is, and gives datagrams coming back from there to the module as coming from the
 //! public address, so the services never see the difference. The translation is per local port:
 //! two services talking to one public address (an LwM2M link and its firmware download) each get
-//! their own answers. Datagrams to hosts with no route are dropped.
+//! their own answers. Datagrams of the operators' services to hosts with no route are dropped; those
+//! of the host's data sockets go where they are addressed (the real internet in real time, a node
+//! at that address in virtual time). The TCP streams of data sockets are routed the same way.
 
 use crate::module::Module;
 use nbmodem_clock::{Instant, Timed};
-use nbmodem_net::{HostNode, HostTransmit, Transmit};
+use nbmodem_net::{
+    HostNode, HostTransmit, Lookup, LookupAnswer, StreamEvent, StreamRequest, Transmit,
+};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -47,7 +51,8 @@ impl HostNode for ModuleNode {
     fn poll_transmit(&mut self) -> Option<HostTransmit> {
         while let Some(uplink) = self.module.poll_transmit() {
             let public = uplink.transmit.destination;
-            match self.module.router().local_for(public) {
+            let route = self.module.router().local_for(public);
+            match route.or_else(|e| if uplink.direct { Ok(public) } else { Err(e) }) {
                 Ok(local) => {
                     self.public_of.insert((uplink.source_port, local), public);
                     return Some(HostTransmit {
@@ -66,6 +71,44 @@ impl HostNode for ModuleNode {
 
     fn poll_timeout(&self) -> Option<Instant> {
         Timed::poll_timeout(&self.module)
+    }
+
+    fn poll_stream(&mut self) -> Option<StreamRequest> {
+        let request = self.module.poll_stream()?;
+        Some(match request {
+            StreamRequest::Connect { port, to } => {
+                let to = self.module.router().local_for(to).unwrap_or(to);
+                StreamRequest::Connect { port, to }
+            }
+            other => other,
+        })
+    }
+
+    fn handle_stream(&mut self, now: Instant, port: u16, event: StreamEvent) {
+        self.module.handle_stream(now, port, event)
+    }
+
+    /// A ping goes to where the router sends the address's traffic.
+    fn poll_lookup(&mut self) -> Option<Lookup> {
+        let lookup = self.module.poll_lookup()?;
+        Some(match lookup {
+            Lookup::Ping {
+                port,
+                to,
+                size,
+                timeout,
+            } => Lookup::Ping {
+                port,
+                to: self.module.router().local_ip_for(to),
+                size,
+                timeout,
+            },
+            other => other,
+        })
+    }
+
+    fn handle_lookup(&mut self, now: Instant, port: u16, answer: LookupAnswer) {
+        self.module.handle_lookup(now, port, answer)
     }
 
     fn handle_timeout(&mut self, now: Instant) {

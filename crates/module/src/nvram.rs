@@ -4,16 +4,21 @@
 //! to the store the moment a command changes it, and the **in-use** copy, loaded from the saved one
 //! at boot. This file holds the saved copy ([`NvramData`]) and the stores it is written to.
 //!
+//! Beyond what every module has (model, IMEI, firmware), the settings are **sections** kept by
+//! name: each service or command group declares its own ([`Section`]: a serde type, its name and
+//! the check of its values), so that adding one does not touch this file. The module checks the
+//! sections it knows at load ([`crate::services::SAVED`], [`crate::commands::SAVED`]); a section
+//! it does not know (written by a newer version) is kept as it is.
+//!
 //! [`FileStore`] writes atomically: the new content goes to a temporary file that is flushed to disk
 //! and then renamed over the old one, so a power cut (`kill -9`) at any moment leaves either the old
-//! or the new content. The format is versioned JSON: fields added by later versions have defaults,
-//! fields this version does not know are kept as they were, and a store written in a newer format is
-//! refused with a clear error instead of being overwritten.
+//! or the new content. The format is versioned JSON: a store of format 1 (settings as top-level
+//! fields) is read into sections ([`V1_FIELDS`]), fields this version does not know are kept as
+//! they were, and a store written in a newer format is refused with a clear error instead of being
+//! overwritten.
 
-use crate::power_saving::PowerSavingSettings;
-use crate::profile::{DmConfig, Profile};
-use crate::revision::Revision;
-use nbmodem_operators::selfreg::Registry;
+use crate::profile::Profile;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -24,7 +29,31 @@ use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
 /// The format this version writes.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
+
+/// A part of the saved settings, stored under [`Section::NAME`]. Absent until first written.
+pub trait Section: Serialize + DeserializeOwned {
+    const NAME: &'static str;
+    /// Whether every value is one the module's commands and services could have stored, so that
+    /// a store edited by hand or damaged cannot make the module misbehave; what it must be, if
+    /// not.
+    fn check(&self, profile: &Profile) -> Result<(), String>;
+}
+
+/// Checks one kind of section of a loaded store (see [`checked`]).
+pub type SectionCheck = fn(&NvramData, &Profile) -> Result<(), String>;
+
+/// The [`SectionCheck`] of section `S`: it reads, and its values pass [`Section::check`].
+pub fn checked<S: Section>(data: &NvramData, profile: &Profile) -> Result<(), String> {
+    let Some(value) = data.sections.get(S::NAME) else {
+        return Ok(());
+    };
+    let section =
+        S::deserialize(value).map_err(|e| format!("section `{}` is unreadable: {e}", S::NAME))?;
+    section
+        .check(profile)
+        .map_err(|problem| format!("section `{}`: {problem}", S::NAME))
+}
 
 /// The saved settings of one module.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,41 +64,31 @@ pub struct NvramData {
     pub imei: String,
     /// The installed firmware revision (changed by `--firmware` or a firmware update).
     pub firmware: String,
-    /// AT+QSCLK.
+    /// Each service's and command group's settings, by section name.
     #[serde(default)]
-    pub sleep_mode: u8,
-    /// AT+QSELFREGISTER / AT+QSREGENABLE; `None` until set: the firmware's default.
-    #[serde(default)]
-    pub self_registration: Option<bool>,
-    /// BC260Y-CN: reads as 3 after a firmware update, until set again (seed 001).
-    #[serde(default)]
-    pub self_registration_reads_three: bool,
-    /// China Mobile DM settings (AT+QDMPCFG, AT+QDMPCFGEX, AT+DMPCONFIG).
-    #[serde(default)]
-    pub dm: DmSettings,
-    /// What the last successful China Telecom self-registration registered.
-    #[serde(default)]
-    pub ct_registered: Option<Registered>,
-    /// What the last successful China Unicom self-registration registered, and when.
-    #[serde(default)]
-    pub cu_registered: Option<Registered>,
-    /// AT+NCFG=0: the China Telecom IoT platform lifetime, seconds (0: none).
-    #[serde(default)]
-    pub ctiot_lifetime: u32,
-    /// The firmware update (LwM2M Object 5) as it stands: what survives a power cut.
-    #[serde(default)]
-    pub fota: FotaRecord,
-    /// The platform's observation of /5/0/3, kept across the reboot into new firmware: the
-    /// result is notified on it after the next registration (protocols.md §5).
-    #[serde(default)]
-    pub fota_observation: Option<KeptObservation>,
-    /// PSM and eDRX as the host asked for them (AT+CPSMS, AT+CEDRXS, AT+NPTWEDRXS).
-    #[serde(default)]
-    pub power_saving: PowerSavingSettings,
+    sections: Map<String, Value>,
     /// Fields written by a newer version of nbmodem, kept untouched.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
 }
+
+/// Where each setting of a format-1 store goes: (old field, section, field of the section, or
+/// `None` for the whole section).
+pub const V1_FIELDS: &[(&str, &str, Option<&str>)] = &[
+    ("sleep_mode", "sleep", Some("mode")),
+    ("self_registration", "self_registration", Some("switch")),
+    (
+        "self_registration_reads_three",
+        "self_registration",
+        Some("reads_three"),
+    ),
+    ("ct_registered", "self_registration", Some("china_telecom")),
+    ("cu_registered", "self_registration", Some("china_unicom")),
+    ("dm", "dm", None),
+    ("ctiot_lifetime", "ctiot", Some("lifetime")),
+    ("fota", "fota", None),
+    ("fota_observation", "fota_observation", None),
+];
 
 impl NvramData {
     pub fn new(model: &str, imei: &str, firmware: &str) -> Self {
@@ -78,124 +97,47 @@ impl NvramData {
             model: model.into(),
             imei: imei.into(),
             firmware: firmware.into(),
-            sleep_mode: 0,
-            self_registration: None,
-            self_registration_reads_three: false,
-            dm: DmSettings::default(),
-            ct_registered: None,
-            cu_registered: None,
-            ctiot_lifetime: 0,
-            fota: FotaRecord::default(),
-            fota_observation: None,
-            power_saving: PowerSavingSettings::default(),
+            sections: Map::new(),
             unknown: Map::new(),
         }
     }
 
-    /// Whether operator self-registration is switched on: the setting, or the firmware's default.
-    pub fn self_registration_on(&self, profile: &Profile) -> bool {
-        self.self_registration
-            .unwrap_or_else(|| profile.self_registration.default_on(&self.firmware))
+    /// Section `S`, or `None` while it was never written. A section that does not read (the
+    /// load's check refuses such a store) reads as absent.
+    pub fn section<S: Section>(&self) -> Option<S> {
+        S::deserialize(self.sections.get(S::NAME)?).ok()
     }
 
-    /// The last successful self-registration with `registry`.
-    pub fn registered(&self, registry: Registry) -> Option<&Registered> {
-        match registry {
-            Registry::ChinaTelecom => self.ct_registered.as_ref(),
-            Registry::ChinaUnicom => self.cu_registered.as_ref(),
-        }
+    /// Writes section `S` whole.
+    pub fn set_section<S: Section>(&mut self, section: &S) {
+        let value = serde_json::to_value(section).expect("a section is plain JSON");
+        self.sections.insert(S::NAME.into(), value);
     }
 
-    /// Records a successful self-registration with `registry`.
-    pub fn set_registered(&mut self, registry: Registry, registered: Registered) {
-        let slot = match registry {
-            Registry::ChinaTelecom => &mut self.ct_registered,
-            Registry::ChinaUnicom => &mut self.cu_registered,
-        };
-        *slot = Some(registered);
+    /// Removes section `S`: it reads as never written.
+    pub fn remove_section<S: Section>(&mut self) {
+        self.sections.remove(S::NAME);
     }
 
-    /// Installs firmware revision `new` (`--firmware` or a firmware update). BC260Y-CN: an
-    /// update from `read_three_after_update_from` (or earlier) to a later revision with
-    /// self-registration on keeps the setting but makes AT+QSREGENABLE? read 3 (seed 001).
-    pub fn install_firmware(&mut self, profile: &Profile, new: &str) {
-        let limit = profile
-            .self_registration
-            .read_three_after_update_from
-            .and_then(Revision::parse);
-        if let (Some(limit), Some(old), Some(next)) =
-            (limit, Revision::parse(&self.firmware), Revision::parse(new))
-        {
-            let crosses = old.is_at_most(&limit) && limit.is_at_most(&next) && next != limit;
-            if crosses && self.self_registration == Some(true) {
-                self.self_registration_reads_three = true;
-            }
-        }
-        self.firmware = new.into();
+    /// Changes section `S` (starting from its default while absent).
+    pub fn edit<S: Section + Default>(&mut self, change: impl FnOnce(&mut S)) {
+        let mut section = self.section::<S>().unwrap_or_default();
+        change(&mut section);
+        self.set_section(&section);
     }
 
-    /// Checks that every value is one the module's commands could have stored, so that a store
-    /// edited by hand or damaged cannot make the module misbehave (`"imei":"12"` would make
-    /// AT+CGSN=2 cut a 15-digit IMEI; an update period of 0 would send Updates without end).
-    /// The problem found, in words.
-    pub fn check(&self, profile: &Profile) -> Result<(), String> {
-        let bad = |field: &str, value: &dyn std::fmt::Debug, want: &str| {
-            Err(format!("`{field}` is {value:?}, but must be {want}"))
-        };
+    /// Checks what every store has, then each section of `checks`; the problem found, in words.
+    pub fn check(&self, checks: &[SectionCheck], profile: &Profile) -> Result<(), String> {
         if crate::identity::check_imei(&self.imei).is_err() {
-            return bad("imei", &self.imei, "15 digits");
+            return Err(format!("`imei` is {:?}, but must be 15 digits", self.imei));
         }
         if crate::revision::Revision::parse(&self.firmware).is_none() {
-            return bad(
-                "firmware",
-                &self.firmware,
-                "a revision such as BC25PAR01A04",
-            );
+            return Err(format!(
+                "`firmware` is {:?}, but must be a revision such as BC25PAR01A04",
+                self.firmware
+            ));
         }
-        if self.fota.state > 3 || self.fota.result > 9 {
-            return bad(
-                "fota",
-                &self.fota,
-                "a state of 0 to 3 and a result of 0 to 9",
-            );
-        }
-        if self
-            .fota
-            .uri
-            .as_ref()
-            .is_some_and(|uri| uri.len() > MAX_PACKAGE_URI)
-        {
-            let want = format!("a package URI of at most {MAX_PACKAGE_URI} bytes");
-            return bad("fota.uri", &self.fota.uri, &want);
-        }
-        if let Some(kept) = &self.fota_observation {
-            kept.check()
-                .or_else(|want| bad("fota_observation", kept, &want))?;
-        }
-        for (field, registered) in [
-            ("ct_registered", &self.ct_registered),
-            ("cu_registered", &self.cu_registered),
-        ] {
-            if registered.as_ref().is_some_and(|r| !r.is_sound()) {
-                return bad(
-                    field,
-                    registered,
-                    "a revision, a 15-digit IMEI and an ICCID",
-                );
-            }
-        }
-        if self.sleep_mode > 2 {
-            return bad("sleep_mode", &self.sleep_mode, "0, 1 or 2");
-        }
-        if let Some(ctiot) = &profile.ctiot {
-            let lifetime = self.ctiot_lifetime;
-            if lifetime > ctiot.lifetime_max || (1..ctiot.lifetime_floor).contains(&lifetime) {
-                let want = format!("0 or {} to {}", ctiot.lifetime_floor, ctiot.lifetime_max);
-                return bad("ctiot_lifetime", &lifetime, &want);
-            }
-        }
-        self.power_saving.check()?;
-        self.dm.check(&profile.dm)
+        checks.iter().try_for_each(|check| check(self, profile))
     }
 
     pub fn encode(&self) -> String {
@@ -203,7 +145,7 @@ impl NvramData {
     }
 
     pub fn decode(text: &str) -> Result<NvramData, NvramError> {
-        let value: Value =
+        let mut value: Value =
             serde_json::from_str(text).map_err(|e| NvramError::Corrupt(e.to_string()))?;
         let format = value
             .get("format")
@@ -212,234 +154,60 @@ impl NvramData {
         if format > u64::from(FORMAT) {
             return Err(NvramError::NewerFormat(format));
         }
+        if format == 1 {
+            upgrade_from_v1(&mut value);
+        }
         serde_json::from_value(value).map_err(|e| NvramError::Corrupt(e.to_string()))
     }
 }
 
-/// A change a service makes to the saved settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NvramChange {
-    /// A successful self-registration with a registry.
-    Registered(Registry, Registered),
-    /// The firmware update's state changed.
-    Fota(FotaRecord),
-    /// A firmware update succeeded: the new revision is installed, in one write with the state
-    /// that reports it.
-    FirmwareUpdated { firmware: String, fota: FotaRecord },
-    /// The /5/0/3 observation to report the update's result on (`None` once reported).
-    FotaObservation(Option<KeptObservation>),
-}
-
-impl NvramChange {
-    pub fn apply(self, data: &mut NvramData, profile: &Profile) {
-        match self {
-            NvramChange::Registered(registry, registered) => {
-                data.set_registered(registry, registered)
-            }
-            NvramChange::Fota(record) => data.fota = record,
-            NvramChange::FirmwareUpdated { firmware, fota } => {
-                data.install_firmware(profile, &firmware);
-                data.fota = fota;
-            }
-            NvramChange::FotaObservation(kept) => data.fota_observation = kept,
-        }
-    }
-}
-
-/// The firmware update as NVRAM keeps it: Object 5's state (0 idle, 1 downloading, 2
-/// downloaded, 3 updating) and update result (0–9, protocols.md §5), and the package URI being
-/// downloaded (a power cut resumes it when the platform writes the same URI again). The
-/// package's bytes are a blob of their own ([`FOTA_PACKAGE`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FotaRecord {
-    pub state: u8,
-    pub result: u8,
-    #[serde(default)]
-    pub uri: Option<String>,
-}
-
-/// An observation the platform made, as the device keeps it across a reboot: its token and the
-/// sequence number of the last notification (the server's address is the one it registers with).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeptObservation {
-    /// The token, as hex.
-    pub token: String,
-    pub sequence: u32,
-}
-
-impl KeptObservation {
-    /// Whether the observation is one CoAP can carry: a token of 0 to 8 bytes in hex and a
-    /// sequence number that fits the Observe option (24 bits); what it must be, if not.
-    fn check(&self) -> Result<(), String> {
-        let token = nbmodem_operators::ctiot::decode_hex(&self.token);
-        let token_ok = token.is_some_and(|t| t.len() <= nbmodem_coap::MAX_TOKEN);
-        if token_ok && self.sequence <= nbmodem_coap::MAX_SEQUENCE {
-            return Ok(());
-        }
-        Err(format!(
-            "a token of 0 to {} bytes in hex and a sequence of at most {}",
-            nbmodem_coap::MAX_TOKEN,
-            nbmodem_coap::MAX_SEQUENCE
-        ))
-    }
-}
-
-/// The longest package URI the firmware object takes (protocols.md §5: /5/0/1).
-pub const MAX_PACKAGE_URI: usize = 255;
-
-/// The name of the blob holding the firmware package downloaded so far.
-pub const FOTA_PACKAGE: &str = "fota-package";
-
-/// A successful self-registration: the firmware, IMEI and ICCID it registered, and when (ms since
-/// the Unix epoch).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Registered {
-    pub firmware: String,
-    pub imei: String,
-    pub iccid: String,
-    pub at_ms: u64,
-}
-
-impl Registered {
-    /// Whether every field is one a self-registration could have recorded.
-    fn is_sound(&self) -> bool {
-        crate::identity::check_imei(&self.imei).is_ok()
-            && crate::identity::check_iccid(&self.iccid).is_ok()
-            && Revision::parse(&self.firmware).is_some()
-    }
-}
-
-/// China Mobile DM settings; `None` (or absent) is the factory default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DmSettings {
-    #[serde(default)]
-    pub mode: Option<bool>,
-    #[serde(default)]
-    pub server: Option<DmServerSetting>,
-    #[serde(default)]
-    pub credentials: Option<DmCredentials>,
-    /// AT+DMPCONFIG type 3.
-    #[serde(default)]
-    pub plmns: Vec<String>,
-    /// AT+QDMPCFGEX values by type; a value not there reads `NULL`.
-    #[serde(default)]
-    pub info: std::collections::BTreeMap<u8, Vec<String>>,
-}
-
-impl DmSettings {
-    /// DM_mode: on unless switched off.
-    pub fn enabled(&self) -> bool {
-        self.mode.unwrap_or(true)
-    }
-
-    /// The configured port, or the default.
-    pub fn port(&self) -> u16 {
-        self.server
-            .as_ref()
-            .and_then(|s| s.port)
-            .unwrap_or(crate::services::cmdmp::DEFAULT_PORT)
-    }
-
-    /// The configured update period, or the profile's default.
-    pub fn period(&self, dm: &DmConfig) -> u32 {
-        self.server.as_ref().map_or(dm.default_period, |s| s.period)
-    }
-
-    /// See [`NvramData::check`].
-    fn check(&self, dm: &DmConfig) -> Result<(), String> {
-        let bad = |field: &str, value: &dyn std::fmt::Debug, want: &str| {
-            Err(format!("`dm.{field}` is {value:?}, but must be {want}"))
+/// Moves the top-level settings of a format-1 store into their sections ([`V1_FIELDS`]).
+fn upgrade_from_v1(value: &mut Value) {
+    let Some(object) = value.as_object_mut() else {
+        return;
+    };
+    let mut sections = Map::new();
+    for &(old, section, field) in V1_FIELDS {
+        let Some(setting) = object.remove(old).filter(|v| !v.is_null()) else {
+            continue;
         };
-        if let Some(server) = &self.server {
-            let (low, high) = dm.port_range;
-            if !(300..=4_294_966).contains(&server.period) {
-                return bad("server.period", &server.period, "300 to 4294966 seconds");
+        match field {
+            None => {
+                sections.insert(section.into(), setting);
             }
-            if server.port.is_some_and(|p| !(low..=high).contains(&p)) {
-                return bad("server.port", &server.port, &format!("{low} to {high}"));
-            }
-            if server.host.len() > 253 {
-                return bad("server.host", &server.host, "at most 253 characters");
-            }
-        }
-        if let Some(c) = &self.credentials {
-            let key_ok = (1..=64).contains(&c.app_key.len());
-            let password_ok = (1..=64).contains(&c.password.len());
-            if !key_ok || !password_ok {
-                return bad(
-                    "credentials",
-                    &c.app_key,
-                    "an app key and password of 1 to 64 characters",
-                );
-            }
-            if c.terminal_type > 2 || !(15..=17).contains(&c.terminal_imei.len()) {
-                return bad(
-                    "credentials",
-                    &(c.terminal_type, &c.terminal_imei),
-                    "terminal type 0 to 2 and an IMEI of 15 to 17 characters",
-                );
+            Some(field) => {
+                let entry = sections
+                    .entry(section)
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Some(fields) = entry.as_object_mut() {
+                    fields.insert(field.into(), setting);
+                }
             }
         }
-        let plmn_ok =
-            |p: &String| (5..=6).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
-        if self.plmns.len() > 3 || !self.plmns.iter().all(plmn_ok) {
-            return bad("plmns", &self.plmns, "at most 3 PLMNs of 5 or 6 digits");
-        }
-        for (kind, values) in &self.info {
-            let limits = crate::services::cmdmp::DEVICE_INFO.get(usize::from(*kind));
-            let fits = limits.is_some_and(|limits| {
-                limits.len() == values.len()
-                    && limits
-                        .iter()
-                        .zip(values)
-                        .all(|((_, max), v)| v.len() <= *max)
-            });
-            if !fits {
-                return bad(
-                    "info",
-                    &(kind, values),
-                    "AT+QDMPCFGEX values of types 0 to 5",
-                );
-            }
-        }
-        Ok(())
+    }
+    object.insert("sections".into(), Value::Object(sections));
+    object.insert("format".into(), Value::from(FORMAT));
+}
+
+/// What an [`NvramEdit`] runs: a change to the saved settings of the module's profile.
+type EditFn = Box<dyn FnOnce(&mut NvramData, &Profile) + Send>;
+
+/// A change a service makes to the saved settings, applied by the module to what is saved.
+pub struct NvramEdit(EditFn);
+
+impl NvramEdit {
+    pub fn new(edit: impl FnOnce(&mut NvramData, &Profile) + Send + 'static) -> Self {
+        NvramEdit(Box::new(edit))
     }
 
-    /// The configured credentials, or the factory's: the profile's key and password for a
-    /// module (terminal type 0) with the module's own IMEI.
-    pub fn credentials(&self, dm: &DmConfig, imei: &str) -> DmCredentials {
-        self.credentials
-            .clone()
-            .unwrap_or_else(|| DmCredentials::factory(dm, imei))
+    pub fn apply(self, data: &mut NvramData, profile: &Profile) {
+        (self.0)(data, profile)
     }
 }
 
-/// AT+QDMPCFG type 1. An empty host or no port: the default (AT+DMPCONFIG=1, , ,300).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DmServerSetting {
-    pub host: String,
-    pub port: Option<u16>,
-    pub period: u32,
-}
-
-/// AT+QDMPCFG type 2.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DmCredentials {
-    pub app_key: String,
-    pub password: String,
-    pub terminal_type: u8,
-    pub terminal_imei: String,
-}
-
-impl DmCredentials {
-    /// What a factory module registers with.
-    pub fn factory(dm: &DmConfig, imei: &str) -> Self {
-        DmCredentials {
-            app_key: dm.factory_key.app_key.into(),
-            password: dm.factory_key.password.into(),
-            terminal_type: 0,
-            terminal_imei: imei.into(),
-        }
+impl std::fmt::Debug for NvramEdit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NvramEdit(..)")
     }
 }
 
@@ -713,22 +481,22 @@ mod tests {
     fn a_blob_block_written_at_its_offset_survives_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = FileStore::in_dir(dir.path()).unwrap();
-        assert!(store.read_blob(FOTA_PACKAGE).unwrap().is_empty());
-        store.write_blob(FOTA_PACKAGE, 0, &[1; 4]).unwrap();
-        store.write_blob(FOTA_PACKAGE, 4, &[2; 4]).unwrap();
+        assert!(store.read_blob("package").unwrap().is_empty());
+        store.write_blob("package", 0, &[1; 4]).unwrap();
+        store.write_blob("package", 4, &[2; 4]).unwrap();
         let mut store = FileStore::in_dir(dir.path()).unwrap();
         assert_eq!(
-            store.read_blob(FOTA_PACKAGE).unwrap(),
+            store.read_blob("package").unwrap(),
             [1, 1, 1, 1, 2, 2, 2, 2]
         );
         // Writing at an earlier offset drops what followed it (another package from block 0).
-        store.write_blob(FOTA_PACKAGE, 2, &[3]).unwrap();
+        store.write_blob("package", 2, &[3]).unwrap();
         let mut store = FileStore::in_dir(dir.path()).unwrap();
-        assert_eq!(store.read_blob(FOTA_PACKAGE).unwrap(), [1, 1, 3]);
-        store.remove_blob(FOTA_PACKAGE).unwrap();
-        store.remove_blob(FOTA_PACKAGE).unwrap();
+        assert_eq!(store.read_blob("package").unwrap(), [1, 1, 3]);
+        store.remove_blob("package").unwrap();
+        store.remove_blob("package").unwrap();
         let store = FileStore::in_dir(dir.path()).unwrap();
-        assert!(store.read_blob(FOTA_PACKAGE).unwrap().is_empty());
+        assert!(store.read_blob("package").unwrap().is_empty());
     }
 
     #[test]
@@ -737,7 +505,7 @@ mod tests {
         let mut store = FileStore::in_dir(dir.path()).unwrap();
         assert!(store.load().unwrap().is_none());
         let mut data = NvramData::new("BC25", "865975030000001", "BC25PAR01A04");
-        data.sleep_mode = 1;
+        data.set_section(&Setting { value: 1 });
         store.save(&data).unwrap();
         assert_eq!(
             FileStore::in_dir(dir.path()).unwrap().load().unwrap(),
@@ -746,23 +514,77 @@ mod tests {
         assert!(!dir.path().join("nvram.json.tmp").exists());
     }
 
+    /// A section of a test's own.
+    #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+    struct Setting {
+        value: u8,
+    }
+
+    impl Section for Setting {
+        const NAME: &'static str = "setting";
+        fn check(&self, _: &Profile) -> Result<(), String> {
+            match self.value {
+                0..=2 => Ok(()),
+                v => Err(format!("`value` is {v}, but must be 0 to 2")),
+            }
+        }
+    }
+
     #[test]
-    fn an_older_store_without_newer_fields_is_read_with_defaults() {
-        let old =
-            r#"{"format":1,"model":"BC95","imei":"865975030000001","firmware":"BC95HBR02A01_ONT"}"#;
+    fn a_section_reads_as_written_and_absent_until_then() {
+        let mut data = NvramData::new("BC95", "865975030000001", "BC95HBR02A01_ONT");
+        assert_eq!(data.section::<Setting>(), None);
+        data.edit(|s: &mut Setting| s.value = 2);
+        let data = NvramData::decode(&data.encode()).unwrap();
+        assert_eq!(data.section(), Some(Setting { value: 2 }));
+        let profile = crate::find_profile("BC95").unwrap();
+        assert!(data.check(&[checked::<Setting>], profile).is_ok());
+        let mut bad = data.clone();
+        bad.set_section(&Setting { value: 3 });
+        let problem = bad.check(&[checked::<Setting>], profile).unwrap_err();
+        assert!(problem.contains("section `setting`"), "{problem}");
+        let mut data = data;
+        data.remove_section::<Setting>();
+        assert_eq!(data.section::<Setting>(), None);
+    }
+
+    #[test]
+    fn a_format_1_store_is_read_into_sections() {
+        let old = r#"{"format":1,"model":"BC25","imei":"865975030000001","firmware":"BC25PAR01A04",
+            "sleep_mode":1,"self_registration":true,"self_registration_reads_three":false,
+            "ct_registered":null,"dm":{"mode":false},"ctiot_lifetime":900,
+            "fota":{"state":2,"result":0},"fota_observation":null,"future":7}"#;
         let data = NvramData::decode(old).unwrap();
-        assert_eq!(data.sleep_mode, 0);
-        assert_eq!(data.model, "BC95");
+        assert_eq!(data.format, FORMAT);
+        assert_eq!(
+            serde_json::Value::Object(data.sections.clone()),
+            serde_json::json!({
+                "sleep": {"mode": 1},
+                "self_registration": {"switch": true, "reads_three": false},
+                "dm": {"mode": false},
+                "ctiot": {"lifetime": 900},
+                "fota": {"state": 2, "result": 0}
+            })
+        );
+        assert_eq!(data.unknown.get("future"), Some(&serde_json::json!(7)));
+        let minimal =
+            r#"{"format":1,"model":"BC95","imei":"865975030000001","firmware":"BC95HBR02A01_ONT"}"#;
+        assert!(NvramData::decode(minimal).unwrap().sections.is_empty());
     }
 
     #[test]
     fn unknown_fields_survive_a_rewrite() {
-        let text = r#"{"format":1,"model":"BC25","imei":"865975030000001","firmware":"X","future":{"a":1}}"#;
+        let text = r#"{"format":2,"model":"BC25","imei":"865975030000001","firmware":"X",
+            "sections":{"newer":{"b":2}},"future":{"a":1}}"#;
         let data = NvramData::decode(text).unwrap();
         let again = NvramData::decode(&data.encode()).unwrap();
         assert_eq!(
             again.unknown.get("future"),
             Some(&serde_json::json!({"a": 1}))
+        );
+        assert_eq!(
+            again.sections.get("newer"),
+            Some(&serde_json::json!({"b": 2}))
         );
     }
 

@@ -12,13 +12,15 @@
 //!   5242.88 s, 1111 10485.76 s (any other value reads as 0010);
 //! - the paging time window of NB-S1 mode is four bits n: 2.56 s × (n + 1).
 
+use crate::nvram::Section;
+use crate::profile::Profile;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The eDRX access technology of NB-IoT (E-UTRAN NB-S1 mode) in AT+CEDRXS and AT+NPTWEDRXS.
 pub const ACT_NB_S1: u8 = 5;
 
-/// What the host asked for; saved in NVRAM, in use at once.
+/// What the host asked for; saved in NVRAM (section `power_saving`), in use at once.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PowerSavingSettings {
     /// AT+CPSMS `<mode>`: PSM requested.
@@ -41,18 +43,18 @@ pub struct PowerSavingSettings {
     pub paging_window: Option<u8>,
 }
 
-impl PowerSavingSettings {
+impl Section for PowerSavingSettings {
+    const NAME: &'static str = "power_saving";
+
     /// Checks that every value is one the commands could have stored.
-    pub fn check(&self) -> Result<(), String> {
+    fn check(&self, _: &Profile) -> Result<(), String> {
         let four_bits = [
             ("edrx_value", self.edrx_value),
             ("paging_window", self.paging_window),
         ];
         for (field, value) in four_bits {
             if value.is_some_and(|v| v > 0x0F) {
-                return Err(format!(
-                    "`power_saving.{field}` is {value:?}, but must be 0 to 15"
-                ));
+                return Err(format!("`{field}` is {value:?}, but must be 0 to 15"));
             }
         }
         Ok(())
@@ -268,9 +270,13 @@ mod tests {
             edrx_value: Some(0x0F),
             ..Default::default()
         };
-        assert!(settings.check().is_ok());
+        let profile = crate::profile::find("BC95").unwrap();
+        assert!(settings.check(profile).is_ok());
         settings.paging_window = Some(0x10);
-        assert!(settings.check().unwrap_err().contains("paging_window"));
+        assert!(settings
+            .check(profile)
+            .unwrap_err()
+            .contains("paging_window"));
     }
 
     #[test]

@@ -5,12 +5,12 @@
 //! carrier features it implements, and its CoAP retransmission parameters. Code never asks "is this
 //! a BC95?"; it reads the profile.
 
-use crate::commands::{self, Handler};
 use crate::energy::{Current, PowerProfile};
 use crate::errors::{ErrorTable, BC260Y_ERRORS, NEUL_ERRORS, QUECTEL_ERRORS};
 use crate::identity::Operator;
+use crate::neul::{NconfigItem, NconfigValues, NeulConfig, UartConfig, UartSettings};
 use crate::revision::Revision;
-use nbmodem_at::{CommandTable, ResultFormat};
+use nbmodem_at::ResultFormat;
 use nbmodem_coap::TransmissionParams;
 use nbmodem_operators::dm::{self as cmdmp, FactoryKey};
 use std::net::Ipv4Addr;
@@ -136,6 +136,20 @@ pub struct DmConfig {
     pub omitted: Omitted,
 }
 
+/// Which command table a model's firmware has: the tables, built from the handlers, are in
+/// [`crate::commands`] ([`Profile::commands`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandSet {
+    /// BC25 and BC32 families (seed 000).
+    Quectel,
+    /// BC260Y-CN (seeds 001 and 002).
+    Bc260y,
+    /// BC26 and BC20 (seed 003).
+    Bc26,
+    /// The Neul-based firmware of BC35-G, BC28 and BC95 (seed 004).
+    Neul,
+}
+
 /// A part of a model's firmware that some revisions lack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feature {
@@ -191,6 +205,22 @@ pub struct CtIotConfig {
     pub deregister_timeout: Duration,
     /// DFOTA over Object 5 (seed 002 chapter 5).
     pub fota: FotaConfig,
+    /// The lifetime registered when none is configured (AT+NCFG 0 or no AT+NCFG): 0 registers
+    /// none.
+    pub default_lifetime: u32,
+    /// The link's events are `+QLWEVTIND` URCs (seed 002 chapter 3); the Neul family reports
+    /// with `+NSMI` and `+QLWULDATASTATUS` instead.
+    pub event_urcs: bool,
+    /// AT+NMGR and AT+NNMI's data URC print `+NAME` before the values (seed 002), or print the
+    /// values bare (`3,AABBCC`, the Neul family).
+    pub downlink_prefix: bool,
+    /// The AT+NMSTATUS word for a registration the platform observes on /19/0/0.
+    pub observed_status: &'static str,
+    /// An uplink while no registration is up starts one with the AT+NCDP platform and waits for
+    /// it (the Neul family's "registration on the first message"); otherwise it is refused.
+    pub registers_on_uplink: bool,
+    /// The most uplinks waiting for that registration (AT+NQMGS's PENDING).
+    pub max_pending: usize,
 }
 
 /// The firmware update of a model, as data (docs/decisions.md, "DFOTA").
@@ -227,6 +257,107 @@ pub const BC260Y_CTIOT: CtIotConfig = CtIotConfig {
         update_steps: &[2, 20, 40, 60, 80, 100],
         update_step_time: Duration::from_secs(2),
     },
+    default_lifetime: 0,
+    event_urcs: true,
+    downlink_prefix: true,
+    observed_status: "REGISTERED_AND_OBSERVED",
+    registers_on_uplink: false,
+    max_pending: 0,
+};
+
+/// The Neul family's link to the China Telecom IoT platform (BC35-G&BC28&BC95 R2.0 AT Commands
+/// Manual, "Huawei IoT platform" commands; docs/decisions.md, "Neul family commands").
+pub const NEUL_CTIOT: CtIotConfig = CtIotConfig {
+    max_uplink: 512,
+    buffer_messages: 8,
+    buffer_bytes: 8 * 512,
+    nnmi_default: 0,
+    default_lifetime: 86_400,
+    event_urcs: false,
+    downlink_prefix: false,
+    observed_status: "MO_DATA_ENABLED",
+    registers_on_uplink: true,
+    max_pending: 8,
+    ..BC260Y_CTIOT
+};
+
+/// AT+NCONFIG's items in the BC35-G&BC28&BC95 R2.0 AT Commands Manual, with factory values.
+const NEUL_NCONFIG: &[NconfigItem] = &[
+    flag("AUTOCONNECT", true),
+    flag("CR_0354_0338_SCRAMBLING", true),
+    flag("CR_0859_SI_AVOID", true),
+    flag("COMBINE_ATTACH", false),
+    flag("CELL_RESELECTION", true),
+    flag("ENABLE_BIP", false),
+    flag("MULTITONE", true),
+    flag("NAS_SIM_POWER_SAVING_ENABLE", true),
+    NconfigItem {
+        name: "BARRING_RELEASE_DELAY",
+        values: NconfigValues::Range(0, 1800),
+        default: "64",
+    },
+    NconfigItem {
+        name: "RELEASE_VERSION",
+        values: NconfigValues::Choice(&["13", "14"]),
+        default: "13",
+    },
+    flag("RPM", false),
+    NconfigItem {
+        name: "SYNC_TIME_PERIOD",
+        values: NconfigValues::Range(0, 65535),
+        default: "0",
+    },
+    NconfigItem {
+        name: "IPV6_GET_PREFIX_TIME",
+        values: NconfigValues::Range(0, 65535),
+        default: "15",
+    },
+    NconfigItem {
+        name: "NB_CATEGORY",
+        values: NconfigValues::Choice(&["1", "2"]),
+        default: "1",
+    },
+    flag("RAI", false),
+    flag("HEAD_COMPRESS", false),
+    flag("RLF_UPDATE", false),
+    flag("CONNECTION_REESTABLISHMENT", false),
+    flag("TWO_HARQ", false),
+    NconfigItem {
+        name: "PCO_IE_TYPE",
+        values: NconfigValues::Choice(&["PCO", "EPCO"]),
+        default: "EPCO",
+    },
+];
+
+const fn flag(name: &'static str, on: bool) -> NconfigItem {
+    NconfigItem {
+        name,
+        values: NconfigValues::Flag,
+        default: if on { "TRUE" } else { "FALSE" },
+    }
+}
+
+/// The Neul commands of BC35-G and BC28: six bands (B1, B3, B5, B8, B20, B28).
+const NEUL_MULTI_BAND: NeulConfig = NeulConfig {
+    nconfig: NEUL_NCONFIG,
+    bands: &[1, 3, 5, 8, 20, 28],
+    default_bands: &[1, 3, 5, 8, 20, 28],
+    max_earfcn: 262_143,
+    max_pci: 503,
+    uart: UartConfig {
+        baud_rates: &[4800, 9600, 57600, 115200, 230400, 460800],
+        sync_max: 30_000,
+        factory: UartSettings {
+            baud_rate: 9600,
+            sync_mode_duration: 3,
+            stop_bits: 1,
+            parity: 0,
+            xon_xoff: 0,
+        },
+    },
+    registration_mode_default: 1,
+    // Class 3 (23 dBm) or 5 (20 dBm).
+    power_classes: &[3, 5],
 };
 
 /// What an optional parameter the host leaves out of a set command becomes (the seeds' notes on
@@ -248,6 +379,56 @@ pub struct DeepSleepUrcs {
     pub exit: &'static str,
 }
 
+/// How a model writes a PDP address (AT+CGPADDR): `0,"10.1.2.3"` or `1,10.1.2.3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressStyle {
+    Quoted,
+    Bare,
+}
+
+/// How AT+CCLK writes the time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockStyle {
+    /// `+CCLK: "2026/01/01,08:00:03+32"`: quoted, the year in four digits (as a BC260Y-CN on
+    /// BC260YCNAAR02A02 answers).
+    QuotedLongYear,
+    /// `+CCLK:26/01/01,08:00:03+32`: bare, the year in two digits (27.007's `yy`).
+    BareShortYear,
+}
+
+/// One AT+QCFG item a model's manual lists: its name as typed, its values and its factory value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QcfgItem {
+    pub name: &'static str,
+    pub min: u8,
+    pub max: u8,
+    pub default: u8,
+}
+
+/// The general command set of a model (3GPP 27.007 and the Quectel family's own commands), as
+/// data: docs/commands.md names the manual each value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GeneralConfig {
+    /// The context the network activates at attach (AT+CGPADDR, AT+CGDCONT): 0 on the BC260Y-CN
+    /// (seed 002) and the Neul firmware, 1 on the BC26 and BC20.
+    pub default_cid: u8,
+    /// The highest `<cid>` AT+CGDCONT takes.
+    pub max_cid: u8,
+    pub address_style: AddressStyle,
+    /// The PDP types AT+CGDCONT takes, spelt as the manual spells them.
+    pub pdp_types: &'static [&'static str],
+    pub clock_style: ClockStyle,
+    /// The highest AT+CTZR `<reporting>`.
+    pub max_ctzr: u8,
+    /// The bands of AT+QBAND (none where the model has no AT+QBAND).
+    pub bands: &'static [u8],
+    /// AT+IPR: the rates it takes and the factory rate.
+    pub baud_rates: &'static [u32],
+    pub baud_default: u32,
+    /// The AT+QCFG items.
+    pub qcfg: &'static [QcfgItem],
+}
+
 /// One module model.
 #[derive(Debug)]
 pub struct Profile {
@@ -256,6 +437,8 @@ pub struct Profile {
     pub identification: Identification,
     /// Written when the module has booted, each string framed as one URC.
     pub boot_urcs: &'static [&'static str],
+    /// Written instead after the reboot of AT+NRB (the Neul family's banner names its cause).
+    pub nrb_urcs: &'static [&'static str],
     pub echo_default: bool,
     pub cmee_default: ResultFormat,
     /// Between a response's name and its values: `+CSQ: 25,99` or `+CSQ:25,99`.
@@ -263,7 +446,8 @@ pub struct Profile {
     /// The same for the `+CSCON` URC, which BC260Y-CN prints without a space (seed 002).
     pub cscon_urc_separator: &'static str,
     pub errors: &'static ErrorTable,
-    pub commands: CommandTable<Handler>,
+    /// Its firmware's command table (see [`crate::commands`]).
+    pub command_set: CommandSet,
     /// Operators whose self-registration or DM the model implements (behaviour.md §1). The first is
     /// the operator of the default SIM.
     pub operators: &'static [Operator],
@@ -279,12 +463,60 @@ pub struct Profile {
     pub firmware_features: &'static [(Feature, Requirement)],
     /// The China Telecom IoT platform link, on the models that have one.
     pub ctiot: Option<CtIotConfig>,
+    /// The Neul family's own commands (AT+NCONFIG, AT+NBAND, …), on the models that have them.
+    pub neul: Option<NeulConfig>,
     /// The currents of the energy account.
     pub power: PowerProfile,
     /// The timer and eDRX bit strings of AT+CPSMS, AT+CEDRXS, AT+CEREG… are quoted (`"00111000"`,
     /// the Quectel SoC manuals) or bare (`00111000`, the BC95 manual).
     pub quoted_bit_strings: bool,
+    /// The general command set's model differences.
+    pub general: GeneralConfig,
+    /// The data sockets the host may open.
+    pub sockets: SocketLimits,
 }
+
+/// Which command set opens data sockets, and so how their URCs look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketApi {
+    /// AT+NSOCR and its family, `+NSONMI` (BC95, BC35-G, BC28).
+    Neul,
+    /// AT+QIOPEN and its family, `+QIURC` (BC25, BC32, BC26, BC20, BC260Y-CN).
+    Quectel,
+}
+
+/// A model's data sockets and their limits (the figures and their sources: docs/commands.md,
+/// section "sockets").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketLimits {
+    pub api: SocketApi,
+    /// How many may be open at once; their numbers are 0 to `count - 1`.
+    pub count: u8,
+    /// The most bytes one send carries.
+    pub max_send: usize,
+    /// The most bytes one read returns.
+    pub max_read: usize,
+    /// The most unread bytes a socket keeps; what would overflow it is dropped.
+    pub receive_buffer: usize,
+}
+
+/// The Neul family: seven sockets (0–6), 512 bytes a send or read.
+const NEUL_SOCKETS: SocketLimits = SocketLimits {
+    api: SocketApi::Neul,
+    count: 7,
+    max_send: 512,
+    max_read: 512,
+    receive_buffer: 4096,
+};
+
+/// The Quectel family: `<connectID>` 0–4, 1024 bytes a send, 1024 a read.
+const QUECTEL_SOCKETS: SocketLimits = SocketLimits {
+    api: SocketApi::Quectel,
+    count: 5,
+    max_send: 1024,
+    max_read: 1024,
+    receive_buffer: 4096,
+};
 
 impl Profile {
     /// Whether `firmware` has `feature`.
@@ -304,6 +536,8 @@ const NEUL_BOOT: &[&str] = &[
     "Boot: Unsigned\r\nSecurity B.. Verified\r\nProtocol A.. Verified\r\nApps A...... Verified",
     "REBOOT_CAUSE_SECURITY_RESET_PIN\r\nNeul \r\nOK",
 ];
+/// The same after AT+NRB (the manual's example of AT+NRB): the cause is the AT command.
+const NEUL_REBOOT: &[&str] = &[NEUL_BOOT[0], "REBOOT_CAUSE_APPLICATION_AT\r\nNeul \r\nOK"];
 
 const BC25_COAP: CoapTiming = CoapTiming {
     // 2, 4, 8 and 16 s, "total timeout 30 s" (seed 000 §2.3.3).
@@ -370,6 +604,43 @@ const BC_SERIES_POWER: PowerProfile = PowerProfile {
     },
 };
 
+const QUECTEL_PDP_TYPES: &[&str] = &["IP", "IPV6", "IPV4V6", "Non-IP"];
+const QUECTEL_BAUD_RATES: &[u32] = &[4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800];
+const EPCO: QcfgItem = QcfgItem {
+    name: "epco",
+    min: 0,
+    max: 1,
+    default: 1,
+};
+const NB_CATEGORY: QcfgItem = QcfgItem {
+    name: "NBcategory",
+    min: 1,
+    max: 2,
+    default: 2,
+};
+/// Deep sleep event reports (+QNBIOTEVENT); on out of the box, as seed 002 shows them.
+const DSEVENT: QcfgItem = QcfgItem {
+    name: "dsevent",
+    min: 0,
+    max: 1,
+    default: 1,
+};
+
+/// BC25 and BC32 (BC25 AT Commands Manual; the address as seed 002 shows the BC260Y-CN's, whose
+/// firmware line it shares).
+const BC25_GENERAL: GeneralConfig = GeneralConfig {
+    default_cid: 0,
+    max_cid: 10,
+    address_style: AddressStyle::Quoted,
+    pdp_types: QUECTEL_PDP_TYPES,
+    clock_style: ClockStyle::QuotedLongYear,
+    max_ctzr: 3,
+    bands: &[1, 2, 3, 4, 5, 8, 12, 13, 17, 18, 19, 20, 25, 28, 66, 70, 85],
+    baud_rates: QUECTEL_BAUD_RATES,
+    baud_default: 9600,
+    qcfg: &[EPCO, NB_CATEGORY],
+};
+
 const BC25: Profile = Profile {
     model: "BC25",
     default_firmware: "BC25PAR01A04",
@@ -379,12 +650,13 @@ const BC25: Profile = Profile {
         revision_prefix: "Revision: ",
     },
     boot_urcs: QUECTEL_BOOT,
+    nrb_urcs: QUECTEL_BOOT,
     echo_default: true,
     cmee_default: ResultFormat::Numeric,
     separator: ": ",
     cscon_urc_separator: ": ",
     errors: &QUECTEL_ERRORS,
-    commands: commands::QUECTEL_TABLE,
+    command_set: CommandSet::Quectel,
     operators: &[CM, CT, CU],
     coap: BC25_COAP,
     self_registration: SelfRegistration {
@@ -397,8 +669,11 @@ const BC25: Profile = Profile {
     sleep_default: 0,
     firmware_features: &[],
     ctiot: None,
+    neul: None,
     power: BC_SERIES_POWER,
     quoted_bit_strings: true,
+    general: BC25_GENERAL,
+    sockets: QUECTEL_SOCKETS,
 };
 
 const BC260Y_CN: Profile = Profile {
@@ -409,7 +684,7 @@ const BC260Y_CN: Profile = Profile {
         ..BC25.identification
     },
     cscon_urc_separator: ":",
-    commands: commands::BC260Y_TABLE,
+    command_set: CommandSet::Bc260y,
     operators: &[CT, CM],
     coap: CoapTiming {
         // 2, 4, 8, 16, 32 s between six sends, "total timeout 128 s" (seed 001 §2.2.3); the
@@ -445,6 +720,12 @@ const BC260Y_CN: Profile = Profile {
     // R01 firmware has none of seed 002's commands (note 2).
     firmware_features: &[(Feature::CtIot, Requirement::ReleaseAtLeast(2))],
     ctiot: Some(BC260Y_CTIOT),
+    general: GeneralConfig {
+        // In the order a BC260Y-CN on BC260YCNAAR02A02 reads them.
+        bands: &[5, 8, 3],
+        qcfg: &[EPCO, NB_CATEGORY, DSEVENT],
+        ..BC25_GENERAL
+    },
     ..BC25
 };
 
@@ -455,7 +736,7 @@ const BC26: Profile = Profile {
         product: "Quectel_BC26",
         ..BC25.identification
     },
-    commands: commands::BC26_TABLE,
+    command_set: CommandSet::Bc26,
     operators: &[CM],
     self_registration: NO_SWITCH,
     dm: DmConfig {
@@ -464,6 +745,16 @@ const BC26: Profile = Profile {
         factory_key: cmdmp::FACTORY_BC26,
         omitted: Omitted::TakesDefault,
         ..QDMPCFG
+    },
+    // Drivers written against the BC26 ask for context 1 and read its address unquoted.
+    general: GeneralConfig {
+        default_cid: 1,
+        max_cid: 15,
+        address_style: AddressStyle::Bare,
+        bands: &[1, 2, 3, 4, 5, 8, 12, 13, 17, 18, 19, 20, 25, 26, 28, 66],
+        baud_default: 115200,
+        qcfg: &[EPCO],
+        ..BC25_GENERAL
     },
     ..BC25
 };
@@ -477,12 +768,13 @@ const BC95: Profile = Profile {
         revision_prefix: "Revision:",
     },
     boot_urcs: NEUL_BOOT,
+    nrb_urcs: NEUL_REBOOT,
     echo_default: false,
     cmee_default: ResultFormat::Plain,
     separator: ":",
     cscon_urc_separator: ":",
     errors: &NEUL_ERRORS,
-    commands: commands::NEUL_TABLE,
+    command_set: CommandSet::Neul,
     operators: &[CM],
     coap: BC25_COAP,
     self_registration: NO_SWITCH,
@@ -495,9 +787,31 @@ const BC95: Profile = Profile {
     sleep_default: 0,
     // Only the OneNET firmware, whose revision ends in `_ONT`, talks to CMDMP (seed 004 §1).
     firmware_features: &[(Feature::Cmdmp, Requirement::Suffix("_ONT"))],
-    ctiot: None,
+    ctiot: Some(NEUL_CTIOT),
+    // The BC95 of the China Mobile SIM this project gives it is the B8 (900 MHz) variant; BC95
+    // R2.0 comes in single-band variants (docs/decisions.md, "Neul family commands").
+    neul: Some(NeulConfig {
+        bands: &[8],
+        default_bands: &[8],
+        ..NEUL_MULTI_BAND
+    }),
     power: BC_SERIES_POWER,
     quoted_bit_strings: false,
+    // BC95 AT Commands Manual V2.0 §3.11 (AT+CGPADDR), §3.16 (AT+CGDCONT), §3.19 (AT+CCLK),
+    // §3.24 (AT+CTZR); the spellings are docs/decisions.md's "General command set".
+    general: GeneralConfig {
+        default_cid: 0,
+        max_cid: 10,
+        address_style: AddressStyle::Bare,
+        pdp_types: &["IP", "NONIP", "IPV6", "IPV4V6"],
+        clock_style: ClockStyle::BareShortYear,
+        max_ctzr: 3,
+        bands: &[],
+        baud_rates: &[],
+        baud_default: 9600,
+        qcfg: &[],
+    },
+    sockets: NEUL_SOCKETS,
 };
 
 /// Every model of the seeds.
@@ -515,6 +829,10 @@ pub static PROFILES: &[Profile] = &[
             default_on_up_to: &["BC25B5PAR01A04"],
             ..BC25.self_registration
         },
+        general: GeneralConfig {
+            bands: &[5],
+            ..BC25_GENERAL
+        },
         ..BC25
     },
     Profile {
@@ -528,6 +846,10 @@ pub static PROFILES: &[Profile] = &[
         self_registration: SelfRegistration {
             default_on_up_to: &["BC25B8PAR01A05"],
             ..BC25.self_registration
+        },
+        general: GeneralConfig {
+            bands: &[8],
+            ..BC25_GENERAL
         },
         ..BC25
     },
@@ -543,6 +865,10 @@ pub static PROFILES: &[Profile] = &[
             default_on_up_to: &["BC32RAR01A03"],
             ..BC25.self_registration
         },
+        general: GeneralConfig {
+            bands: &[3, 5, 8],
+            ..BC25_GENERAL
+        },
         ..BC25
     },
     Profile {
@@ -557,6 +883,10 @@ pub static PROFILES: &[Profile] = &[
             default_on_up_to: &["BC32B8RAR01A03"],
             ..BC25.self_registration
         },
+        general: GeneralConfig {
+            bands: &[8],
+            ..BC25_GENERAL
+        },
         ..BC25
     },
     BC260Y_CN,
@@ -568,6 +898,10 @@ pub static PROFILES: &[Profile] = &[
             product: "Quectel_BC20",
             ..BC25.identification
         },
+        general: GeneralConfig {
+            bands: &[1, 3, 5, 8, 20, 28],
+            ..BC26.general
+        },
         ..BC26
     },
     Profile {
@@ -578,6 +912,7 @@ pub static PROFILES: &[Profile] = &[
             ..BC95.identification
         },
         dm: DMPCONFIG,
+        neul: Some(NEUL_MULTI_BAND),
         ..BC95
     },
     Profile {
@@ -588,6 +923,7 @@ pub static PROFILES: &[Profile] = &[
             ..BC95.identification
         },
         dm: DMPCONFIG,
+        neul: Some(NEUL_MULTI_BAND),
         ..BC95
     },
     BC95,

@@ -30,8 +30,11 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::coverage::RadioCondition;
+use crate::nvram::Section;
 use crate::power_saving::{EdrxGrant, NetworkPowerSaving, PsmGrant};
+use crate::profile::Profile;
 use nbmodem_clock::Instant;
+use serde::{Deserialize, Serialize};
 
 /// How long the host must leave the UART alone before the module may go to deep sleep, so that it
 /// can read a response and send the next command without waking the module each time.
@@ -41,6 +44,24 @@ pub const HOST_IDLE: Duration = Duration::from_secs(5);
 /// the connection after the accept before it releases it.
 const TAU_BYTES: usize = 40;
 const TAU_RELEASE: Duration = Duration::from_secs(1);
+
+/// AT+QSCLK as NVRAM keeps it: 0 no sleep, 1 light and deep sleep, 2 light sleep only; absent,
+/// the profile's factory value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SleepSetting {
+    pub mode: u8,
+}
+
+impl Section for SleepSetting {
+    const NAME: &'static str = "sleep";
+
+    fn check(&self, _: &Profile) -> Result<(), String> {
+        if self.mode > 2 {
+            return Err(format!("`mode` is {}, but must be 0, 1 or 2", self.mode));
+        }
+        Ok(())
+    }
+}
 
 /// The simulated cell and network, as a user may configure them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,6 +314,13 @@ impl Radio {
         if self.config.coverage {
             self.attach_at = Some(now + self.config.attach_delay);
         }
+    }
+
+    /// Looks for a network that is not there (AT+COPS=1 with a PLMN the cell does not offer):
+    /// searching, never registered.
+    pub fn search_in_vain(&mut self, now: Instant) {
+        self.detach(now);
+        self.set_status(RegStatus::Searching);
     }
 
     /// Leaves the network (AT+CFUN=0, AT+CGATT=0).

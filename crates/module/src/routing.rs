@@ -3,8 +3,10 @@
 //! The module believes it talks to the operators' real hosts (`zzhc.vnet.cn`, `117.161.2.41:5683`,
 //! …). A [`Router`] resolves those names with a built-in table of the operators' public addresses
 //! ([`WORLD_DNS`]) and maps each destination to where a stand-in server really listens, on loopback.
-//! Nothing leaves the machine: a destination with no route that is not a loopback address is
-//! unreachable. Name resolution can be made to fail on purpose, for one name or for all.
+//! For the operators' services nothing leaves the machine: a destination with no route that is not
+//! a loopback address is unreachable. (The host's own data sockets reach such a destination where
+//! it is: see `crate::node`.) Name resolution can be made to fail on purpose, for one name or for
+//! all.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -222,6 +224,18 @@ impl Router {
         }
     }
 
+    /// The address where traffic for the public address `ip` goes, whatever its port (a ping's
+    /// destination): the first route for it, or `ip` itself.
+    pub fn local_ip_for(&self, ip: IpAddr) -> IpAddr {
+        self.routes
+            .iter()
+            .find(|r| match &r.host {
+                Host::Ip(host) => *host == ip,
+                Host::Name(name) => self.public_ip(name) == Some(ip),
+            })
+            .map_or(ip, |r| r.to.ip())
+    }
+
     fn name_route(&self, name: &str, port: Option<u16>) -> Option<&Route> {
         self.routes
             .iter()
@@ -353,6 +367,21 @@ mod tests {
             send(&router, "8.8.8.8", 53),
             Err(NetError::Unreachable(_))
         ));
+    }
+
+    #[test]
+    fn a_ping_goes_where_any_route_for_the_address_leads() {
+        let mut router = Router::new();
+        router.add_route(route("47.100.1.2:5000=127.0.0.1:15000"));
+        router.add_route(route("lwm2m.ctwing.cn=127.0.0.2:5683"));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(router.local_ip_for(ip("47.100.1.2")), ip("127.0.0.1"));
+        assert_eq!(router.local_ip_for(ip("221.229.214.202")), ip("127.0.0.2"));
+        assert_eq!(
+            router.local_ip_for(ip("8.8.8.8")),
+            ip("8.8.8.8"),
+            "unrouted"
+        );
     }
 
     #[test]

@@ -4,18 +4,22 @@
 //! what the services send, runs their timers, asks whether any is busy (an exchange in flight
 //! keeps the module out of deep sleep), and applies the [`Effect`]s they return in one place.
 //!
-//! Which services start when is two lists: [`AT_BOOT`] and [`AT_FIRST_ATTACH`].
+//! Which services start when is two lists of the services themselves:
+//! [`crate::services::AT_BOOT`] and [`crate::services::AT_FIRST_ATTACH`]. Others are added by
+//! commands: a data socket the host opens is a service on the local port it names
+//! ([`Services::add_on`]) or on the next free one, and may also hold a TCP stream
+//! ([`Service::poll_stream`], [`Service::handle_stream`]).
 
-use crate::nvram::{BlobChange, NvramChange, NvramData, NvramStore};
+use crate::nvram::{BlobChange, NvramData, NvramEdit, NvramStore, Section};
 use crate::profile::Profile;
 use crate::radio::{RadioEvent, Rai};
 use crate::routing::Router;
-use crate::services::{cmdmp, ctiot, fota, self_registration};
 use crate::Sim;
 use nbmodem_clock::{Instant, SeededRng};
-use nbmodem_net::Transmit;
+use nbmodem_net::{LookupAnswer, StreamEvent, Transmit};
 use std::any::Any;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// A datagram a service sends, from its port, with the release assistance the radio applies
 /// after it.
@@ -24,17 +28,43 @@ pub struct Uplink {
     pub source_port: u16,
     pub transmit: Transmit,
     pub rai: Rai,
+    /// With no route for its destination, the datagram goes to that address as it is (a data
+    /// socket the host opened), rather than being dropped (an operator's service, which must
+    /// never reach the real operator).
+    pub direct: bool,
+}
+
+/// What a service asks of the network itself (the module adds the service's port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupOp {
+    /// Resolve a name the module's own resolver does not know.
+    Resolve(String),
+    /// One echo request of `size` bytes to a public address.
+    Ping {
+        to: std::net::IpAddr,
+        size: usize,
+        timeout: std::time::Duration,
+    },
+}
+
+/// What a service asks of its TCP stream (the module adds the service's port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamOp {
+    /// Connect to this public address.
+    Connect(SocketAddr),
+    Send(Vec<u8>),
+    Close,
 }
 
 /// What a service does to the module beyond its datagrams; applied by the module.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Effect {
     /// A line for the console (see [`crate::Notice`]), from the service named `source`.
     Notice { source: &'static str, text: String },
     /// A URC for the host.
     Urc(String),
     /// A change to the saved settings (NVRAM).
-    Save(NvramChange),
+    Save(NvramEdit),
     /// A change to a blob of NVRAM (a firmware package).
     Blob(BlobChange),
     /// Something for the other services (see [`Message`]).
@@ -43,17 +73,42 @@ pub enum Effect {
     Restart,
 }
 
-/// What one service tells the others; the module passes it on without looking (the LwM2M link
-/// of the CT IoT platform owns Object 5, the firmware download and update are a service of
-/// their own).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Message {
-    /// The platform wrote a firmware package URI to /5/0/1.
-    PackageUri(String),
-    /// The platform executed /5/0/2.
-    UpdateFirmware,
-    /// The firmware update's state (/5/0/3) and result (/5/0/5) are now these.
-    FirmwareState { state: u8, result: u8 },
+impl Effect {
+    /// Saves `section` whole.
+    pub fn save<S: Section + Send + 'static>(section: S) -> Effect {
+        Effect::Save(NvramEdit::new(move |nv, _| nv.set_section(&section)))
+    }
+}
+
+/// What one service tells the others. The module passes it on without looking: what it says is
+/// the sender's type (the CT IoT link and the firmware update speak
+/// [`crate::services::firmware_object::FirmwareMessage`]), which a receiver reads with
+/// [`Message::get`].
+#[derive(Clone)]
+pub struct Message(Arc<dyn Any + Send + Sync>);
+
+impl Message {
+    pub fn new(content: impl Any + Send + Sync) -> Self {
+        Message(Arc::new(content))
+    }
+
+    /// What the message says, if it is a `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Message(..)")
+    }
+}
+
+/// Where the module stands on sleep, as the services see it (see [`Env`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SleepState {
+    pub asleep: bool,
+    pub disabled: bool,
 }
 
 /// What a service sees of the module while it runs, and where it leaves its effects.
@@ -74,15 +129,14 @@ pub struct Env<'a> {
 impl<'a> Env<'a> {
     pub fn new(
         router: &'a Router,
-        asleep: bool,
-        sleep_disabled: bool,
+        sleep: SleepState,
         effects: &'a mut Vec<Effect>,
         rng: &'a mut SeededRng,
     ) -> Self {
         Env {
             router,
-            asleep,
-            sleep_disabled,
+            asleep: sleep.asleep,
+            sleep_disabled: sleep.disabled,
             source: "",
             effects,
             rng,
@@ -131,6 +185,23 @@ pub trait Service: Any + Send {
     fn radio_event(&mut self, _now: Instant, _event: RadioEvent, _env: &mut Env) {}
     /// A message of another service; most services need not know.
     fn message(&mut self, _now: Instant, _message: &Message, _env: &mut Env) {}
+    /// Whether its datagrams to an address with no route go to that address as it is (see
+    /// [`Uplink::direct`]); only the host's own sockets do.
+    fn sends_anywhere(&self) -> bool {
+        false
+    }
+    /// The next request for its TCP stream; most services have none.
+    fn poll_stream(&mut self) -> Option<StreamOp> {
+        None
+    }
+    /// Something happened on its TCP stream.
+    fn handle_stream(&mut self, _now: Instant, _event: StreamEvent, _env: &mut Env) {}
+    /// The next question for the network; most services have none.
+    fn poll_lookup(&mut self) -> Option<LookupOp> {
+        None
+    }
+    /// The network's answer to its question.
+    fn handle_lookup(&mut self, _now: Instant, _answer: LookupAnswer, _env: &mut Env) {}
 }
 
 /// What a service is started with.
@@ -150,14 +221,6 @@ pub struct Start<'a> {
 /// Starts a service if it applies to this module, SIM and settings.
 pub type Starter = fn(&Start<'_>, &mut Env<'_>) -> Option<Box<dyn Service>>;
 
-/// The services started when the module has booted: those the host talks to before any network
-/// (AT+NNMI is set before AT+NCDPOPEN, seed 002 §4.1.2).
-pub const AT_BOOT: &[Starter] = &[ctiot::start, fota::start];
-
-/// The services started at the first attach after power-on (seeds 000, 001: "开机入网"). Adding a
-/// service that starts then is one line here.
-pub const AT_FIRST_ATTACH: &[Starter] = &[self_registration::start, cmdmp::start];
-
 /// The first local port given to a service: the start of the dynamic range (RFC 6335).
 const FIRST_PORT: u16 = 49152;
 
@@ -171,10 +234,50 @@ pub struct Services {
 impl Services {
     /// Adds a service on the next free port; returns the port.
     pub fn add(&mut self, service: Box<dyn Service>) -> u16 {
-        let port = FIRST_PORT.wrapping_add(self.next_port);
-        self.next_port = self.next_port.wrapping_add(1);
+        let port = loop {
+            let port = FIRST_PORT.wrapping_add(self.next_port);
+            self.next_port = self.next_port.wrapping_add(1);
+            if !self.has_port(port) {
+                break port;
+            }
+        };
         self.entries.push((port, service));
         port
+    }
+
+    /// Adds a service on `port` (a socket the host opened on a port of its choice); `false`, and
+    /// nothing added, when a service has that port already.
+    pub fn add_on(&mut self, port: u16, service: Box<dyn Service>) -> bool {
+        if self.has_port(port) {
+            return false;
+        }
+        self.entries.push((port, service));
+        true
+    }
+
+    /// Whether a service has `port`.
+    pub fn has_port(&self, port: u16) -> bool {
+        self.entries.iter().any(|(p, _)| *p == port)
+    }
+
+    /// Every service of type `T`, with its port.
+    pub fn each_mut<T: Service>(&mut self) -> impl Iterator<Item = (u16, &mut T)> {
+        self.entries.iter_mut().filter_map(|(port, s)| {
+            let service = (s.as_mut() as &mut dyn Any).downcast_mut()?;
+            Some((*port, service))
+        })
+    }
+
+    /// Every service of type `T`.
+    pub fn each<T: Service>(&self) -> impl Iterator<Item = &T> {
+        self.entries
+            .iter()
+            .filter_map(|(_, s)| (s.as_ref() as &dyn Any).downcast_ref())
+    }
+
+    /// Removes the service on `port`.
+    pub fn remove_port(&mut self, port: u16) {
+        self.entries.retain(|(p, _)| *p != port);
     }
 
     /// Removes every service (power off).
@@ -225,9 +328,46 @@ impl Services {
                 source_port: *port,
                 transmit,
                 rai,
+                direct: service.sends_anywhere(),
             };
             Some((service.name(), uplink))
         })
+    }
+
+    /// The next request any service makes of its TCP stream, with the sender's name and port.
+    pub fn poll_stream(&mut self) -> Option<(&'static str, u16, StreamOp)> {
+        self.entries
+            .iter_mut()
+            .find_map(|(port, service)| Some((service.name(), *port, service.poll_stream()?)))
+    }
+
+    /// The next question any service asks of the network, with the asker's port.
+    pub fn poll_lookup(&mut self) -> Option<(u16, LookupOp)> {
+        self.entries
+            .iter_mut()
+            .find_map(|(port, service)| Some((*port, service.poll_lookup()?)))
+    }
+
+    /// Hands the network's answer to the service on `port`.
+    pub fn lookup_answer(&mut self, now: Instant, port: u16, answer: LookupAnswer, env: &mut Env) {
+        if let Some((_, service)) = self.entries.iter_mut().find(|(p, _)| *p == port) {
+            service.handle_lookup(now, answer, env.of(service.name()));
+        }
+    }
+
+    /// Hands an event of the stream of `port` to its service; `false` when no service has it.
+    pub fn stream_event(
+        &mut self,
+        now: Instant,
+        port: u16,
+        event: StreamEvent,
+        env: &mut Env,
+    ) -> bool {
+        let Some((_, service)) = self.entries.iter_mut().find(|(p, _)| *p == port) else {
+            return false;
+        };
+        service.handle_stream(now, event, env.of(service.name()));
+        true
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -316,7 +456,8 @@ mod tests {
         let second = services.add(echo("second"));
         assert_ne!(first, second);
         let (router, mut effects, mut rng) = (Router::new(), Vec::new(), SeededRng::new(0));
-        let mut env = Env::new(&router, false, false, &mut effects, &mut rng);
+        let sleep = SleepState::default();
+        let mut env = Env::new(&router, sleep, &mut effects, &mut rng);
         // One server address for both, as an LwM2M link and its firmware download have.
         let server: SocketAddr = "221.229.214.202:5683".parse().unwrap();
         let now = Instant::default();
@@ -328,13 +469,10 @@ mod tests {
         assert_eq!((name, uplink.source_port), ("second", second));
         assert_eq!(uplink.transmit.destination, server);
         assert!(services.poll_transmit().is_none());
-        assert_eq!(
-            effects,
-            [Effect::Notice {
-                source: "second",
-                text: "got one".into()
-            }]
-        );
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::Notice { source: "second", text }] if text == "got one"
+        ));
         let first_echo = services.get::<Echo>().unwrap();
         assert_eq!(first_echo.name, "first");
         assert!(first_echo.received.is_empty());

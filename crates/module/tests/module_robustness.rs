@@ -3,7 +3,13 @@
 //! and the field; UART output nobody takes is bounded.
 
 use nbmodem_clock::Instant;
-use nbmodem_module::nvram::{KeptObservation, MemoryStore, NvramData, NvramStore, Registered};
+use nbmodem_module::nvram::{MemoryStore, NvramData, NvramStore, Section};
+use nbmodem_module::profile::Profile;
+use nbmodem_module::radio::SleepSetting;
+use nbmodem_module::services::cmdmp::{DmServerSetting, DmSettings};
+use nbmodem_module::services::ctiot::KeptObservation;
+use nbmodem_module::services::fota::FotaRecord;
+use nbmodem_module::services::self_registration::{Registered, SelfRegistrationSettings};
 use nbmodem_module::{find_profile, Module, ModuleConfig, MAX_OUTPUT};
 
 /// A change to a sound store that no command could have made.
@@ -17,8 +23,19 @@ fn store_with(edit: impl FnOnce(&mut NvramData)) -> MemoryStore {
     store
 }
 
-fn kept(token: String, sequence: u32) -> Option<KeptObservation> {
-    Some(KeptObservation { token, sequence })
+fn kept(token: String, sequence: u32) -> KeptObservation {
+    KeptObservation { token, sequence }
+}
+
+/// Text where a section of another name keeps an object.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Unreadable(String);
+
+impl Section for Unreadable {
+    const NAME: &'static str = "ctiot";
+    fn check(&self, _: &Profile) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 fn start(store: &MemoryStore) -> Result<Module, String> {
@@ -28,51 +45,62 @@ fn start(store: &MemoryStore) -> Result<Module, String> {
 
 #[test]
 fn a_store_with_impossible_values_is_refused_and_left_alone() {
-    let cases: [(&str, Damage); 10] = [
+    let cases: [(&str, Damage); 11] = [
         ("`imei`", Box::new(|d| d.imei = "12".into())),
-        ("`sleep_mode`", Box::new(|d| d.sleep_mode = 7)),
         (
-            "`dm.server.period`",
+            "section `sleep`: `mode`",
+            Box::new(|d| d.set_section(&SleepSetting { mode: 7 })),
+        ),
+        (
+            "section `dm`: `server.period`",
             Box::new(|d| {
-                d.dm.server = Some(nbmodem_module::nvram::DmServerSetting {
-                    host: "117.161.2.41".into(),
-                    port: Some(5683),
-                    period: 0,
+                d.edit(|dm: &mut DmSettings| {
+                    dm.server = Some(DmServerSetting {
+                        host: "117.161.2.41".into(),
+                        port: Some(5683),
+                        period: 0,
+                    })
                 })
             }),
         ),
         ("`firmware`", Box::new(|d| d.firmware = "nonsense".into())),
         (
-            "`dm.plmns`",
-            Box::new(|d| d.dm.plmns = vec!["4600x".into()]),
+            "section `dm`: `plmns`",
+            Box::new(|d| d.edit(|dm: &mut DmSettings| dm.plmns = vec!["4600x".into()])),
         ),
         // A token of 16 bytes made AT+NCDPOPEN panic inside coap-lite.
         (
-            "`fota_observation`",
-            Box::new(|d| d.fota_observation = kept("ab".repeat(16), 1)),
+            "section `fota_observation`",
+            Box::new(|d| d.set_section(&kept("ab".repeat(16), 1))),
         ),
         (
-            "`fota_observation`",
-            Box::new(|d| d.fota_observation = kept("0g".into(), 1)),
+            "section `fota_observation`",
+            Box::new(|d| d.set_section(&kept("0g".into(), 1))),
         ),
         (
-            "`fota_observation`",
-            Box::new(|d| d.fota_observation = kept("ab".into(), 1 << 24)),
+            "section `fota_observation`",
+            Box::new(|d| d.set_section(&kept("ab".into(), 1 << 24))),
         ),
         (
-            "`fota.uri`",
-            Box::new(|d| d.fota.uri = Some("a".repeat(256))),
+            "section `fota`: `uri`",
+            Box::new(|d| d.edit(|f: &mut FotaRecord| f.uri = Some("a".repeat(256)))),
         ),
         (
-            "`ct_registered`",
+            "section `self_registration`: `china_telecom`",
             Box::new(|d| {
-                d.ct_registered = Some(Registered {
-                    firmware: "BC26NBR01A07".into(),
-                    imei: "865975030000001".into(),
-                    iccid: "x".into(),
-                    at_ms: 0,
+                d.edit(|s: &mut SelfRegistrationSettings| {
+                    s.china_telecom = Some(Registered {
+                        firmware: "BC26NBR01A07".into(),
+                        imei: "865975030000001".into(),
+                        iccid: "x".into(),
+                        at_ms: 0,
+                    })
                 })
             }),
+        ),
+        (
+            "section `ctiot` is unreadable",
+            Box::new(|d| d.set_section(&Unreadable("ctiot".into()))),
         ),
     ];
     for (field, edit) in cases {
@@ -90,7 +118,7 @@ fn a_store_with_impossible_values_is_refused_and_left_alone() {
         );
     }
     assert!(start(&store_with(|_| {})).is_ok(), "a sound store starts");
-    let longest = |d: &mut NvramData| d.fota_observation = kept("ab".repeat(8), (1 << 24) - 1);
+    let longest = |d: &mut NvramData| d.set_section(&kept("ab".repeat(8), (1 << 24) - 1));
     assert!(
         start(&store_with(longest)).is_ok(),
         "an 8-byte token starts"

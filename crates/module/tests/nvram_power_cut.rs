@@ -2,6 +2,7 @@
 //! random moments, and each time the store holds a whole version, old or new, never a broken one.
 
 use nbmodem_module::nvram::{FileStore, NvramData, NvramStore};
+use nbmodem_module::radio::SleepSetting;
 use serde_json::json;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -15,7 +16,9 @@ const PADDING: usize = 1024 * 1024;
 /// Version `n` of the store: a counter and a padding made of one repeated digit of `n`.
 fn version(n: u64) -> NvramData {
     let mut data = NvramData::new("BC25", "865975030000001", "BC25PAR01A04");
-    data.sleep_mode = (n % 3) as u8;
+    data.set_section(&SleepSetting {
+        mode: (n % 3) as u8,
+    });
     let digit = char::from(b'0' + (n % 10) as u8);
     data.unknown.insert("counter".into(), json!(n));
     data.unknown

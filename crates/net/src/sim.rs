@@ -6,8 +6,15 @@
 //! to event — the next datagram arrival or the next node timer — so a day of traffic takes
 //! milliseconds. Each datagram can be lost, delayed, reordered (by a random extra delay) or blocked
 //! by a partition, as the [`Conditions`] say. Everything is seeded, so a run repeats exactly.
+//!
+//! A host's TCP streams ([`crate::StreamRequest`]) reach the [`StreamServer`]s attached at their
+//! addresses: a connection to an address with no server (or across a partition) is refused, and
+//! what either side writes arrives after the network's fixed delay, in order and never lost, as
+//! TCP's retransmissions would make it. A ping ([`crate::Lookup::Ping`]) is answered after a
+//! round trip by any address something is attached at, and times out elsewhere; the simulated
+//! network has no DNS, so every name a host asks it about is unresolved.
 
-use crate::{DatagramNode, HostNode, Transmit};
+use crate::{DatagramNode, HostNode, Lookup, LookupAnswer, StreamEvent, StreamRequest, Transmit};
 use nbmodem_clock::{Instant, SeededRng};
 use std::any::Any;
 use std::cmp::Reverse;
@@ -77,16 +84,81 @@ impl<T: HostNode + Any> SimHost for T {
     }
 }
 
-struct InFlight {
-    from: SocketAddr,
-    to: SocketAddr,
-    payload: Vec<u8>,
+/// A TCP server on the simulated network.
+pub trait StreamServer: Any {
+    /// A connection from `from` wrote `bytes`; returns what the server writes back (nothing, to
+    /// write nothing).
+    fn receive(&mut self, from: SocketAddr, bytes: &[u8]) -> Vec<u8>;
+}
+
+/// A UDP echo server: answers each datagram with its own bytes, to its sender.
+#[derive(Debug, Default)]
+pub struct UdpEcho {
+    /// How many datagrams it has echoed.
+    pub echoed: usize,
+    outbox: Vec<Transmit>,
+}
+
+impl DatagramNode for UdpEcho {
+    fn handle_datagram(&mut self, _: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.echoed += 1;
+        self.outbox.push(Transmit {
+            destination: from,
+            payload: datagram.to_vec(),
+        });
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        (!self.outbox.is_empty()).then(|| self.outbox.remove(0))
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn handle_timeout(&mut self, _: Instant) {}
+}
+
+/// A TCP echo server: writes back what each connection writes.
+#[derive(Debug, Default)]
+pub struct TcpEcho {
+    /// How many bytes it has echoed.
+    pub echoed: usize,
+}
+
+impl StreamServer for TcpEcho {
+    fn receive(&mut self, _: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+        self.echoed += bytes.len();
+        bytes.to_vec()
+    }
+}
+
+/// What travels the network: a datagram, or a piece of a stream.
+enum InFlight {
+    Datagram {
+        from: SocketAddr,
+        to: SocketAddr,
+        payload: Vec<u8>,
+    },
+    /// For the server of a host's connection, written by the host's socket `from`.
+    ToServer {
+        from: SocketAddr,
+        server: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    /// For a host's socket.
+    ToHost { to: SocketAddr, event: StreamEvent },
+    /// The answer to the lookup of a host's service.
+    Answer {
+        to: SocketAddr,
+        answer: LookupAnswer,
+    },
 }
 
 pub struct SimNetwork {
     now: Instant,
     nodes: BTreeMap<SocketAddr, Box<dyn SimNode>>,
     hosts: BTreeMap<IpAddr, Box<dyn SimHost>>,
+    stream_servers: BTreeMap<SocketAddr, Box<dyn StreamServer>>,
+    /// The server each host socket (host address, local port) is connected to.
+    connections: BTreeMap<SocketAddr, SocketAddr>,
     /// Arrivals by (time, sequence); the sequence keeps equal times in sending order.
     arrivals: BinaryHeap<Reverse<(Instant, u64)>>,
     in_flight: BTreeMap<u64, InFlight>,
@@ -103,6 +175,8 @@ impl SimNetwork {
             now: start,
             nodes: BTreeMap::new(),
             hosts: BTreeMap::new(),
+            stream_servers: BTreeMap::new(),
+            connections: BTreeMap::new(),
             arrivals: BinaryHeap::new(),
             in_flight: BTreeMap::new(),
             sequence: 0,
@@ -128,6 +202,17 @@ impl SimNetwork {
     /// Attaches a host at `ip`: it gets the datagrams to any port of `ip` no node is at.
     pub fn attach_host(&mut self, ip: IpAddr, host: impl SimHost) {
         self.hosts.insert(ip, Box::new(host));
+    }
+
+    /// Attaches a TCP server at `address`.
+    pub fn attach_stream_server(&mut self, address: SocketAddr, server: impl StreamServer) {
+        self.stream_servers.insert(address, Box::new(server));
+    }
+
+    /// The TCP server at `address`, as its concrete type.
+    pub fn stream_server<T: Any>(&mut self, address: SocketAddr) -> Option<&mut T> {
+        let server: &mut dyn Any = self.stream_servers.get_mut(&address)?.as_mut();
+        server.downcast_mut()
     }
 
     pub fn detach_host(&mut self, ip: IpAddr) {
@@ -172,7 +257,90 @@ impl SimNetwork {
             while let Some(t) = self.hosts.get_mut(&ip).and_then(|h| h.poll_transmit()) {
                 self.send(SocketAddr::new(ip, t.source_port), t.transmit);
             }
+            while let Some(r) = self.hosts.get_mut(&ip).and_then(|h| h.poll_stream()) {
+                self.stream_request(ip, r);
+            }
+            while let Some(l) = self.hosts.get_mut(&ip).and_then(|h| h.poll_lookup()) {
+                self.lookup(ip, l);
+            }
         }
+    }
+
+    /// Acts on a host's stream request: a connection is made to a server that exists and is not
+    /// cut off by a partition, else refused; bytes go to the connection's server.
+    fn stream_request(&mut self, ip: IpAddr, request: StreamRequest) {
+        let socket = SocketAddr::new(ip, request.port());
+        match request {
+            StreamRequest::Connect { to, .. } => {
+                let reachable = self.stream_servers.contains_key(&to)
+                    && !self.partitions.contains(&(socket, to));
+                let event = if reachable {
+                    self.connections.insert(socket, to);
+                    StreamEvent::Connected
+                } else {
+                    StreamEvent::Refused
+                };
+                self.schedule(InFlight::ToHost { to: socket, event });
+            }
+            StreamRequest::Send { bytes, .. } => {
+                if let Some(&server) = self.connections.get(&socket) {
+                    let from = socket;
+                    self.schedule(InFlight::ToServer {
+                        from,
+                        server,
+                        bytes,
+                    });
+                }
+            }
+            StreamRequest::Close { .. } => {
+                self.connections.remove(&socket);
+            }
+        }
+    }
+
+    /// Answers a host's lookup: a ping after a round trip from an address something is attached
+    /// at, else after its time limit; a name never resolves.
+    fn lookup(&mut self, ip: IpAddr, lookup: Lookup) {
+        let to = SocketAddr::new(ip, lookup.port());
+        let (answer, at) = match lookup {
+            Lookup::Resolve { .. } => (LookupAnswer::NotResolved, self.now),
+            Lookup::Ping {
+                to: target,
+                timeout,
+                ..
+            } => {
+                let rtt = self.conditions.delay * 2;
+                if self.is_attached(target) && rtt <= timeout {
+                    (LookupAnswer::Pong { rtt, ttl: 64 }, self.now + rtt)
+                } else {
+                    (LookupAnswer::NoPong, self.now + timeout)
+                }
+            }
+        };
+        self.schedule_at(at, InFlight::Answer { to, answer });
+    }
+
+    /// How many host sockets hold a TCP connection.
+    pub fn open_connections(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Whether a node, host or stream server is attached at `ip`.
+    fn is_attached(&self, ip: IpAddr) -> bool {
+        self.hosts.contains_key(&ip)
+            || self.nodes.keys().any(|a| a.ip() == ip)
+            || self.stream_servers.keys().any(|a| a.ip() == ip)
+    }
+
+    /// Puts `item` on the network, to arrive after the fixed delay (streams keep their order).
+    fn schedule(&mut self, item: InFlight) {
+        self.schedule_at(self.now + self.conditions.delay, item);
+    }
+
+    fn schedule_at(&mut self, at: Instant, item: InFlight) {
+        self.sequence += 1;
+        self.arrivals.push(Reverse((at, self.sequence)));
+        self.in_flight.insert(self.sequence, item);
     }
 
     /// Runs the network until `deadline`: datagram arrivals and node timers in time order.
@@ -213,13 +381,50 @@ impl SimNetwork {
                 break;
             }
             self.arrivals.pop();
-            let Some(d) = self.in_flight.remove(&seq) else {
+            let Some(item) = self.in_flight.remove(&seq) else {
                 continue;
             };
-            if let Some(node) = self.nodes.get_mut(&d.to) {
-                node.handle_datagram(self.now, d.from, &d.payload);
-            } else if let Some(host) = self.hosts.get_mut(&d.to.ip()) {
-                host.handle_datagram(self.now, d.to.port(), d.from, &d.payload);
+            self.arrive(item);
+        }
+    }
+
+    fn arrive(&mut self, item: InFlight) {
+        let now = self.now;
+        match item {
+            InFlight::Datagram { from, to, payload } => {
+                if let Some(node) = self.nodes.get_mut(&to) {
+                    node.handle_datagram(now, from, &payload);
+                } else if let Some(host) = self.hosts.get_mut(&to.ip()) {
+                    host.handle_datagram(now, to.port(), from, &payload);
+                }
+            }
+            InFlight::ToServer {
+                from,
+                server,
+                bytes,
+            } => {
+                // Bytes still on their way when the host closed the connection are dropped.
+                if self.connections.get(&from) != Some(&server) {
+                    return;
+                }
+                let Some(s) = self.stream_servers.get_mut(&server) else {
+                    return;
+                };
+                let reply = s.receive(from, &bytes);
+                if !reply.is_empty() {
+                    let event = StreamEvent::Data(reply);
+                    self.schedule(InFlight::ToHost { to: from, event });
+                }
+            }
+            InFlight::ToHost { to, event } => {
+                if let Some(host) = self.hosts.get_mut(&to.ip()) {
+                    host.handle_stream(now, to.port(), event);
+                }
+            }
+            InFlight::Answer { to, answer } => {
+                if let Some(host) = self.hosts.get_mut(&to.ip()) {
+                    host.handle_lookup(now, to.port(), answer);
+                }
             }
         }
     }
@@ -252,16 +457,8 @@ impl SimNetwork {
         if fate == Fate::Delivered {
             let jitter = self.conditions.jitter.mul_f64(self.random_unit());
             let at = self.now + self.conditions.delay + jitter;
-            self.sequence += 1;
-            self.arrivals.push(Reverse((at, self.sequence)));
-            self.in_flight.insert(
-                self.sequence,
-                InFlight {
-                    from,
-                    to,
-                    payload: t.payload.clone(),
-                },
-            );
+            let payload = t.payload.clone();
+            self.schedule_at(at, InFlight::Datagram { from, to, payload });
         }
         self.records.push(DatagramRecord {
             sent: self.now,
@@ -438,6 +635,66 @@ mod tests {
             [SocketAddr::new(ip, 7), SocketAddr::new(ip, 8)],
             "each from its port"
         );
+    }
+
+    /// A host with one socket that connects to a stream server and writes to it.
+    #[derive(Default)]
+    struct Client {
+        requests: Vec<StreamRequest>,
+        events: Vec<StreamEvent>,
+    }
+
+    impl HostNode for Client {
+        fn handle_datagram(&mut self, _: Instant, _: u16, _: SocketAddr, _: &[u8]) {}
+        fn poll_transmit(&mut self) -> Option<crate::HostTransmit> {
+            None
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            None
+        }
+        fn handle_timeout(&mut self, _: Instant) {}
+        fn poll_stream(&mut self) -> Option<StreamRequest> {
+            (!self.requests.is_empty()).then(|| self.requests.remove(0))
+        }
+        fn handle_stream(&mut self, _: Instant, port: u16, event: StreamEvent) {
+            assert_eq!(port, 7);
+            self.events.push(event);
+        }
+    }
+
+    #[test]
+    fn streams_reach_their_server_or_are_refused() {
+        let mut net = network();
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        let server: SocketAddr = "10.0.0.5:5000".parse().unwrap();
+        net.attach_host(ip, Client::default());
+        net.attach_stream_server(server, TcpEcho::default());
+        net.host::<Client>(ip).unwrap().requests = vec![
+            StreamRequest::Connect {
+                port: 7,
+                to: server,
+            },
+            StreamRequest::Send {
+                port: 7,
+                bytes: b"hello".to_vec(),
+            },
+        ];
+        net.run_for(Duration::from_secs(1));
+        net.host::<Client>(ip).unwrap().requests = vec![
+            StreamRequest::Close { port: 7 },
+            StreamRequest::Connect { port: 7, to: b() },
+        ];
+        net.run_for(Duration::from_secs(1));
+        assert_eq!(
+            net.host::<Client>(ip).unwrap().events,
+            [
+                StreamEvent::Connected,
+                StreamEvent::Data(b"hello".to_vec()),
+                StreamEvent::Refused
+            ],
+            "the echo, then no stream server at a datagram node's address"
+        );
+        assert_eq!(net.stream_server::<TcpEcho>(server).unwrap().echoed, 5);
     }
 
     #[test]

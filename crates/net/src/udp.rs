@@ -7,7 +7,11 @@
 //! `wake.notify_one()` so that the driver sends what the node now has to send and re-reads its
 //! timer. A `stepped` notifier, when given, is notified after every step of the driver, so that
 //! the application can collect what the step produced (a module's UART output).
+//!
+//! A host's TCP streams ([`crate::StreamRequest`]) run beside its datagrams, one task per
+//! connection (`tcp.rs`); their events are handed to the host in the same loop.
 
+use crate::tcp::Streams;
 use crate::{DatagramNode, HostNode, OnePort};
 use nbmodem_clock::{Clock, RealClock};
 use std::collections::HashMap;
@@ -106,15 +110,28 @@ pub async fn run_host(
     let clock = RealClock;
     let (received, mut incoming) = mpsc::channel(RECEIVE_QUEUE);
     let mut sockets = Sockets::new(ports, received)?;
+    let (stream_events, mut stream_event) = mpsc::unbounded_channel();
+    let (answers, mut answer) = mpsc::unbounded_channel();
+    let mut streams = Streams::new(stream_events);
     tokio::pin!(shutdown);
     loop {
         // Take what the node wants to send while holding the lock, send it after releasing it.
-        let (outgoing, wait) = node.step(|n| {
+        let (outgoing, requests, lookups, wait) = node.step(|n| {
             let outgoing: Vec<_> = std::iter::from_fn(|| n.poll_transmit()).collect();
-            (outgoing, n.poll_timeout())
+            let requests: Vec<_> = std::iter::from_fn(|| n.poll_stream()).collect();
+            let lookups: Vec<_> = std::iter::from_fn(|| n.poll_lookup()).collect();
+            (outgoing, requests, lookups, n.poll_timeout())
         });
+        for request in requests {
+            streams.request(request);
+        }
+        for lookup in lookups {
+            crate::lookup::start(lookup, answers.clone());
+        }
         for t in outgoing {
-            let socket = sockets.for_port(t.source_port).await?;
+            let socket = sockets
+                .for_port(t.source_port, t.transmit.destination)
+                .await?;
             if let Err(e) = socket
                 .send_to(&t.transmit.payload, t.transmit.destination)
                 .await
@@ -130,6 +147,12 @@ pub async fn run_host(
             _ = &mut shutdown => return Ok(()),
             Some((port, from, datagram)) = incoming.recv() => {
                 node.step(|n| n.handle_datagram(clock.now(), port, from, &datagram));
+            }
+            Some((port, event)) = stream_event.recv() => {
+                node.step(|n| n.handle_stream(clock.now(), port, event));
+            }
+            Some((port, found)) = answer.recv() => {
+                node.step(|n| n.handle_lookup(clock.now(), port, found));
             }
             _ = sleep(wait) => node.step(|n| n.handle_timeout(clock.now())),
             _ = wake.notified() => {}
@@ -163,8 +186,10 @@ impl Sockets {
         Ok(sockets)
     }
 
-    /// The socket of `port`, bound now if it is the node's first datagram from it.
-    async fn for_port(&mut self, port: u16) -> io::Result<Arc<UdpSocket>> {
+    /// The socket of `port`, bound now if it is the node's first datagram from it: on the
+    /// driver's address, or, when that is a loopback address and the first datagram goes beyond
+    /// the machine, on every address, as a loopback socket cannot send there.
+    async fn for_port(&mut self, port: u16, first_to: SocketAddr) -> io::Result<Arc<UdpSocket>> {
         if let Some(socket) = self.by_port.get(&port) {
             return Ok(Arc::clone(socket));
         }
@@ -172,6 +197,12 @@ impl Sockets {
             return Err(io::Error::other(format!(
                 "the node sent from port {port}, which it has no socket for"
             )));
+        };
+        let ip = match ip {
+            IpAddr::V4(v4) if v4.is_loopback() && !first_to.ip().is_loopback() => {
+                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+            }
+            other => other,
         };
         let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
         self.add(port, socket);

@@ -13,6 +13,20 @@ use openssl::sha::sha256;
 use openssl::symm::{decrypt as aes_decrypt, encrypt as aes_encrypt, Cipher};
 use thiserror::Error;
 
+/// The DM server's port when none is configured.
+pub const DEFAULT_PORT: u16 = 5683;
+
+/// The AT+QDMPCFGEX values of each type: the object 666 resource that carries each (protocols.md
+/// §3.5) and its maximum length (seed 000 §3.2.2).
+pub const DEVICE_INFO: [&[(u16, usize)]; 6] = [
+    &[(6602, 255)],
+    &[(6603, 19)],
+    &[(6604, 19), (6605, 19), (6606, 19), (6607, 47)],
+    &[(6608, 47), (6609, 47)],
+    &[(6610, 7), (6611, 19), (6612, 47), (6613, 19)],
+    &[(6614, 255)],
+];
+
 /// The DM protocol version every v2 integration sends.
 pub const DM_VERSION: &str = "v2.0";
 

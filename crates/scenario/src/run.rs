@@ -5,6 +5,7 @@ use crate::script::{EnergyCheck, Scenario, Step};
 use crate::stand_ins::StandIns;
 use nbmodem_clock::format_duration;
 use nbmodem_module::tap::Tapped;
+use nbmodem_net::sim::{TcpEcho, UdpEcho};
 use nbmodem_platform::Verdict;
 use std::fmt;
 use std::time::Duration;
@@ -160,6 +161,11 @@ impl Player {
                 }
             }
             Step::Timeout(d) => self.limit = *d,
+            Step::UdpEcho(address) => self.bench.attach(*address, UdpEcho::default()),
+            Step::TcpEcho(address) => {
+                let echo = TcpEcho::default();
+                self.bench.network().attach_stream_server(*address, echo);
+            }
             Step::PowerOn => self.bench.power_on(),
             Step::PowerOff => self.bench.power_off(),
             Step::PowerCycle => {

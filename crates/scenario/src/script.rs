@@ -12,6 +12,7 @@ use nbmodem_platform::ctiot::fota::UpgradeStatus;
 use nbmodem_platform::ctiot::NewDevice;
 use nbmodem_platform::{Fault, Flavour, Server, Verdict};
 use regex::Regex;
+use std::net::SocketAddr;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -137,6 +138,10 @@ pub enum Step {
     DeepSleep(bool),
     /// Moves the module into a radio condition: `coverage edge`, `coverage rsrp=-110,sinr=-3`.
     Coverage(RadioCondition),
+    /// Starts a UDP echo server at an address on the simulated network: `udp-echo 47.100.1.2:5000`.
+    UdpEcho(SocketAddr),
+    /// Starts a TCP echo server at an address: `tcp-echo 47.100.1.2:6000`.
+    TcpEcho(SocketAddr),
 }
 
 /// A parsed script.
@@ -197,6 +202,12 @@ pub fn parse(text: &str) -> Result<Scenario, ScriptError> {
     })
 }
 
+/// `IP:PORT`, the address of an echo server.
+fn parse_address(keyword: &str, arg: &str) -> Result<SocketAddr, String> {
+    arg.parse()
+        .map_err(|_| format!("write `{keyword} IP:PORT`, e.g. `{keyword} 47.100.1.2:5000`"))
+}
+
 fn parse_step(keyword: &str, arg: &str) -> Result<Step, String> {
     let duration = || parse_duration(arg).map_err(|e| e.to_string());
     let no_arg = |step: Step| {
@@ -227,6 +238,8 @@ fn parse_step(keyword: &str, arg: &str) -> Result<Step, String> {
             _ => Err("write `appkey KEY PASSWORD`".into()),
         },
         "device" => parse_device(arg),
+        "udp-echo" => parse_address(keyword, arg).map(Step::UdpEcho),
+        "tcp-echo" => parse_address(keyword, arg).map(Step::TcpEcho),
         "downlink" => match arg.split_whitespace().collect::<Vec<_>>()[..] {
             [flavour, imei, data] => Ok(Step::Downlink {
                 flavour: parse_flavour(flavour)?,

@@ -1,5 +1,6 @@
 //! The basic command set of behaviour.md §2 on every model, byte for byte.
 
+use nbmodem_module::profile::AddressStyle;
 use nbmodem_module::{Profile, PROFILES};
 use nbmodem_scenario::{Bench, ModuleSetup};
 use std::time::Duration;
@@ -108,11 +109,19 @@ fn registration_after_boot() {
             ok(&[&line(p, "+COPS", &format!("0,2,\"{plmn}\",9"))])
         );
         let ip = b.module().address().expect("registered").to_string();
+        // Quoted on the BC260Y-CN (seed 002) and the BC25 family, bare on the BC26, BC20 and
+        // the Neul firmware; context 1 on the BC26 and BC20, 0 elsewhere.
+        let general = p.general;
+        let address = match general.address_style {
+            AddressStyle::Quoted => format!("\"{ip}\""),
+            AddressStyle::Bare => ip,
+        };
+        let cid = general.default_cid;
         assert_eq!(
             b.at("AT+CGPADDR?"),
-            ok(&[&line(p, "+CGPADDR", &format!("0,\"{ip}\""))])
+            ok(&[&line(p, "+CGPADDR", &format!("{cid},{address}"))])
         );
-        assert_eq!(b.at("AT+CGPADDR=0"), b.at("AT+CGPADDR"));
+        assert_eq!(b.at(&format!("AT+CGPADDR={cid}")), b.at("AT+CGPADDR"));
         assert_eq!(b.at("AT+CEREG=2"), ok(&[]));
         assert_eq!(
             b.at("AT+CEREG?"),
@@ -294,7 +303,11 @@ fn sleep_mode_is_saved_to_nvram() {
         assert_eq!(b.at("AT+QSCLK?"), ok(&[&line(p, "+QSCLK", factory)]));
         assert_eq!(b.at("AT+QSCLK=1"), ok(&[]));
         assert_eq!(b.at("AT+QSCLK?"), ok(&[&line(p, "+QSCLK", "1")]));
-        assert!(b.store().content().unwrap().contains("\"sleep_mode\": 1"));
+        let content = b.store().content().unwrap();
+        assert!(
+            content.contains("\"sleep\": {\n      \"mode\": 1"),
+            "{content}"
+        );
         b.power_off();
         b.power_on();
         b.advance(nbmodem_module::BOOT_TIME);
@@ -371,10 +384,11 @@ fn input_before_boot_and_overlong_lines() {
 #[test]
 fn test_forms() {
     each_model(|p, mut b| {
+        let cids = format!("({})", p.general.default_cid);
         for (command, range) in [
             ("+CFUN", "(0,1),(0,1)"),
             ("+CEREG", "(0-5)"),
-            ("+CGPADDR", "(0)"),
+            ("+CGPADDR", cids.as_str()),
             ("+CSQ", "(0-31,99),(0-7,99)"),
             ("+CSCON", "(0,1)"),
             ("+QSCLK", "(0-2)"),

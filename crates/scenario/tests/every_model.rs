@@ -25,7 +25,7 @@ fn sim(operator: Operator) -> (&'static str, &'static str) {
 
 /// The commands that switch the operator's feature on, as the profile names them.
 fn switch_on(p: &Profile, operator: Operator) -> Vec<String> {
-    let has = |name: &str| p.commands.lookup(name).is_some();
+    let has = |name: &str| p.commands().lookup(name).is_some();
     let mut commands = Vec::new();
     let switch_needed = operator != Operator::ChinaMobile || p.dm.needs_self_registration_switch;
     if switch_needed && has("+QSELFREGISTER") {

@@ -119,7 +119,7 @@ fn china_telecom_registers_once_per_identity() {
         .store()
         .content()
         .unwrap()
-        .contains("\"ct_registered\""));
+        .contains("\"china_telecom\""));
     // The same identity after a reboot: nothing to do. A new firmware: registers again.
     bench.power_off();
     bench.power_on();
@@ -224,7 +224,7 @@ fn a_failure_answer_fails_the_round() {
         .store()
         .content()
         .unwrap()
-        .contains("\"ct_registered\": {"));
+        .contains("\"china_telecom\": {"));
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! The basic command set every profile needs (behaviour.md §2), in 3GPP TS 27.007 and Quectel
 //! formats.
 
-use super::{spec, CommandError, HandlerResult};
+use super::{general, spec, CommandError, HandlerResult};
 use crate::commands::Handler;
 use crate::errors::ErrorKind;
 use crate::module::{Module, Timer};
+use crate::radio::SleepSetting;
 use nbmodem_at::{Command, CommandSpec, Form, Forms, ResultFormat};
 
 pub(super) static COMMON: &[CommandSpec<Handler>] = &[
@@ -20,7 +21,6 @@ pub(super) static COMMON: &[CommandSpec<Handler>] = &[
     spec("+CGATT", Forms::TEST_READ_SET, attach),
     spec("+CGPADDR", Forms::ALL, pdp_address),
     spec("+CSQ", Forms::TEST_EXECUTE, signal_quality),
-    spec("+COPS", Forms::TEST.with(Forms::READ), operator_selection),
     spec("+CSCON", Forms::TEST_READ_SET, signalling_connection),
     spec("+QSCLK", Forms::TEST_READ_SET, sleep_mode),
     spec("+CMEE", Forms::TEST_READ_SET, error_reporting),
@@ -120,10 +120,11 @@ fn functionality(m: &mut Module, c: &Command<'_>) -> HandlerResult {
                 return Ok(vec![]);
             }
             m.ram.radio.functional = functional;
-            if functional {
-                m.start_search();
-            } else {
+            // With AUTOCONNECT=FALSE (Neul family) the radio comes on, and AT+CGATT=1 attaches.
+            if !functional {
                 m.detach();
+            } else if m.autoconnect() {
+                m.start_search();
             }
             Ok(vec![])
         }
@@ -170,20 +171,26 @@ fn attach(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     }
 }
 
-/// `AT+CGPADDR[=<cid>]`, also read as `AT+CGPADDR?` (seed 002). Only context 0 exists.
+/// `AT+CGPADDR[=<cid>]`, also read as `AT+CGPADDR?` (seed 002): the address of each active
+/// context, or of the one asked for, in the model's spelling (quoted on the BC260Y-CN, bare on the
+/// BC26 and the Neul firmware).
 fn pdp_address(m: &mut Module, c: &Command<'_>) -> HandlerResult {
+    let defined = general::defined_cids(m);
     if c.form == Form::Test {
-        return Ok(vec![m.line("+CGPADDR", "(0)")]);
+        let cids: Vec<String> = defined.iter().map(u8::to_string).collect();
+        return Ok(vec![m.line("+CGPADDR", format!("({})", cids.join(",")))]);
     }
+    let mut wanted = defined;
     if c.form == Form::Set {
         c.params.expect_count(1..=1)?;
-        if c.params.int(0, 0..=10)? != 0 {
-            return Ok(vec![]);
-        }
+        let max = u64::from(m.profile.general.max_cid);
+        let cid = c.params.int(0, 0..=max)? as u8;
+        wanted.retain(|&defined| defined == cid);
     }
-    Ok(m.address()
-        .map(|ip| m.line("+CGPADDR", format!("0,\"{ip}\"")))
+    Ok(wanted
         .into_iter()
+        .filter_map(|cid| general::context_address(m, cid).map(|ip| (cid, ip)))
+        .map(|(cid, ip)| general::address_line(m, cid, ip))
         .collect())
 }
 
@@ -198,16 +205,6 @@ fn signal_quality(m: &mut Module, c: &Command<'_>) -> HandlerResult {
         99
     };
     Ok(vec![m.line("+CSQ", format!("{rssi},99"))])
-}
-
-/// `AT+COPS?`: automatic selection, numeric name of the home network, E-UTRAN NB-S1 (9).
-fn operator_selection(m: &mut Module, c: &Command<'_>) -> HandlerResult {
-    let plmn = m.sim().plmn().to_string();
-    Ok(vec![match c.form {
-        Form::Test => m.line("+COPS", format!("(2,\"\",\"\",\"{plmn}\",9),,(0-4),(2)")),
-        _ if m.ram.radio.registered() => m.line("+COPS", format!("0,2,\"{plmn}\",9")),
-        _ => m.line("+COPS", 0),
-    }])
 }
 
 /// `AT+CSCON=<n>`: 1 enables the `+CSCON` URC.
@@ -233,12 +230,14 @@ fn signalling_connection(m: &mut Module, c: &Command<'_>) -> HandlerResult {
 fn sleep_mode(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     match c.form {
         Form::Test => Ok(vec![m.line("+QSCLK", "(0-2)")]),
-        Form::Read => Ok(vec![m.line("+QSCLK", m.in_use.sleep_mode)]),
+        Form::Read => Ok(vec![m.line("+QSCLK", m.sleep_mode())]),
         _ => {
             c.params.expect_count(1..=1)?;
-            let mode = c.params.int(0, 0..=2)? as u8;
-            m.save(|nv| nv.sleep_mode = mode)?;
-            m.in_use.sleep_mode = mode;
+            let setting = SleepSetting {
+                mode: c.params.int(0, 0..=2)? as u8,
+            };
+            m.save(|nv| nv.set_section(&setting))?;
+            m.in_use.set_section(&setting);
             Ok(vec![])
         }
     }

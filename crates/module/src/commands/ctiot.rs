@@ -12,7 +12,7 @@ use crate::profile::{CtIotConfig, Feature};
 use crate::radio::Rai;
 use crate::routing::NetError;
 use crate::service::Service;
-use crate::services::ctiot::{CtIot, Uplink};
+use crate::services::ctiot::{CtIot, LinkError, LinkSettings, Uplink};
 use nbmodem_at::{Command, CommandSpec, Form, Forms, Param, ParamError};
 use nbmodem_operators::ctiot::{decode_hex, hex};
 
@@ -38,19 +38,35 @@ pub(super) static CTIOT: &[CommandSpec<Handler>] = &[
     ),
 ];
 
-fn value_error() -> CommandError {
+/// The link's refusals as the seed's chapter 6 numbers them.
+impl From<LinkError> for CommandError {
+    fn from(error: LinkError) -> Self {
+        CommandError::Cme(match error {
+            LinkError::Registering => ErrorKind::CtiotLoggingIn,
+            LinkError::NotPermitted => ErrorKind::CtiotNotPermitted,
+            LinkError::NotRegistered => ErrorKind::CtiotNotLoggedIn,
+            LinkError::NoSession => ErrorKind::CtiotNoSession,
+            LinkError::ClosingWhileRegistering => return CommandError::Syntax,
+            LinkError::UplinkBusy => ErrorKind::UplinkBusy,
+            LinkError::NoPlatform => ErrorKind::CtiotNotInitialized,
+            LinkError::TemporarilyUnavailable => ErrorKind::CtiotTemporarilyUnavailable,
+        })
+    }
+}
+
+pub(super) fn value_error() -> CommandError {
     CommandError::Cme(ErrorKind::CtiotParameterValue)
 }
 
 /// A parameter error as the CTIOT codes number it: a wrong count is 2, anything else 3.
-fn param(error: ParamError) -> CommandError {
+pub(super) fn param(error: ParamError) -> CommandError {
     match error {
         ParamError::Count(_) => CommandError::Cme(ErrorKind::CtiotParameterCount),
         _ => value_error(),
     }
 }
 
-fn expect_count(
+pub(super) fn expect_count(
     c: &Command<'_>,
     range: std::ops::RangeInclusive<usize>,
 ) -> Result<(), CommandError> {
@@ -58,13 +74,13 @@ fn expect_count(
 }
 
 /// The link's service (it runs from boot on firmware with the link).
-fn link(m: &mut Module) -> Result<&mut CtIot, CommandError> {
+pub(super) fn link(m: &mut Module) -> Result<&mut CtIot, CommandError> {
     m.services
         .get_mut::<CtIot>()
         .ok_or(CommandError::Cme(ErrorKind::CtiotEngineException))
 }
 
-fn config(m: &Module) -> Result<CtIotConfig, CommandError> {
+pub(super) fn config(m: &Module) -> Result<CtIotConfig, CommandError> {
     m.profile
         .ctiot
         .ok_or(CommandError::Cme(ErrorKind::CtiotEngineException))
@@ -72,9 +88,9 @@ fn config(m: &Module) -> Result<CtIotConfig, CommandError> {
 
 /// Runs `f` on the link's service with the environment services see, so that what it does
 /// (URCs, notices) is applied as any service's effects are.
-fn on_link(
+pub(super) fn on_link(
     m: &mut Module,
-    f: impl FnOnce(&mut CtIot, &mut crate::service::Env) -> Result<(), CommandError>,
+    f: impl FnOnce(&mut CtIot, &mut crate::service::Env) -> Result<(), LinkError>,
 ) -> HandlerResult {
     link(m)?;
     let mut result = Ok(());
@@ -84,7 +100,7 @@ fn on_link(
             result = f(ctiot, env.of(name));
         }
     });
-    result.map(|()| Vec::new())
+    result.map(|()| Vec::new()).map_err(CommandError::from)
 }
 
 /// AT+NCDPOPEN=<ip_addr>[,<port>[,<psk>]] (seed §2.3.1).
@@ -139,6 +155,26 @@ fn close(m: &mut Module, _c: &Command<'_>) -> HandlerResult {
 fn send(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     let config = config(m)?;
     expect_count(c, 2..=3)?;
+    let data = uplink_data(c, &config)?;
+    // <type>: 0, 1, 2 (NON) or 100, 101, 102 (CON), the last digit the RAI.
+    let kind = c.params.opt_int(2, 0..=102).map_err(param)?.unwrap_or(0);
+    if !matches!(kind, 0..=2 | 100..=102) {
+        return Err(value_error());
+    }
+    let confirmable = kind >= 100;
+    let rai = Rai::from_value((kind % 100) as u8).ok_or_else(value_error)?;
+    let now = m.now;
+    let uplink = Uplink {
+        data,
+        confirmable,
+        rai,
+    };
+    on_link(m, |ctiot, env| ctiot.send(now, uplink, env))
+}
+
+/// The `<length>,<data>` of an uplink command: 1 to the profile's most bytes, in hexadecimal
+/// digits that match the length.
+pub(super) fn uplink_data(c: &Command<'_>, config: &CtIotConfig) -> Result<Vec<u8>, CommandError> {
     let length = c.params.int(0, 0..=u64::MAX).map_err(param)?;
     if length == 0 {
         return Err(value_error());
@@ -157,35 +193,28 @@ fn send(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     if data.len() as u64 != length {
         return Err(value_error());
     }
-    // <type>: 0, 1, 2 (NON) or 100, 101, 102 (CON), the last digit the RAI.
-    let kind = c.params.opt_int(2, 0..=102).map_err(param)?.unwrap_or(0);
-    if !matches!(kind, 0..=2 | 100..=102) {
-        return Err(value_error());
-    }
-    let confirmable = kind >= 100;
-    let rai = Rai::from_value((kind % 100) as u8).ok_or_else(value_error)?;
-    let now = m.now;
-    let uplink = Uplink {
-        data,
-        confirmable,
-        rai,
-    };
-    on_link(m, |ctiot, env| ctiot.send(now, uplink, env))
+    Ok(data)
 }
 
 /// AT+NMGR: the oldest buffered downlink, or a bare OK when there is none (seed §2.3.4).
-fn read_downlink(m: &mut Module, _c: &Command<'_>) -> HandlerResult {
-    Ok(link(m)?
-        .take_downlink()
-        .map(|data| vec![format!("+NMGR: {},{}", data.len(), hex(&data))])
-        .unwrap_or_default())
+pub(super) fn read_downlink(m: &mut Module, _c: &Command<'_>) -> HandlerResult {
+    let prefix = config(m)?.downlink_prefix;
+    let Some(data) = link(m)?.take_downlink() else {
+        return Ok(Vec::new());
+    };
+    let values = format!("{},{}", data.len(), hex(&data));
+    Ok(vec![if prefix {
+        m.line("+NMGR", values)
+    } else {
+        values
+    }])
 }
 
 /// AT+NNMI? and AT+NNMI=<status> (seed §2.3.5): not saved, kept through deep sleep.
-fn nnmi(m: &mut Module, c: &Command<'_>) -> HandlerResult {
+pub(super) fn nnmi(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     if c.form == Form::Read {
         let mode = link(m)?.nnmi();
-        return Ok(vec![format!("+NNMI: {mode}")]);
+        return Ok(vec![m.line("+NNMI", mode)]);
     }
     expect_count(c, 1..=1)?;
     let mode = c.params.int(0, 0..=2).map_err(param)?;
@@ -203,7 +232,8 @@ fn lifetime(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     expect_count(c, 1..=2)?;
     c.params.int(0, 0..=0).map_err(param)?;
     if c.params.len() == 1 {
-        return Ok(vec![format!("+NCFG: {}", m.saved.ctiot_lifetime)]);
+        let saved = m.saved.section::<LinkSettings>().unwrap_or_default();
+        return Ok(vec![format!("+NCFG: {}", saved.lifetime)]);
     }
     let value = c
         .params
@@ -213,24 +243,24 @@ fn lifetime(m: &mut Module, c: &Command<'_>) -> HandlerResult {
         0 => 0,
         v => v.max(config.lifetime_floor),
     };
-    m.save(|nv| nv.ctiot_lifetime = value)?;
+    m.save(|nv| nv.set_section(&LinkSettings { lifetime: value }))?;
     Ok(Vec::new())
 }
 
 /// AT+NMSTATUS? (seed §2.3.7).
-fn status(m: &mut Module, _c: &Command<'_>) -> HandlerResult {
-    let status = link(m)?.status().as_str();
-    Ok(vec![format!("+NMSTATUS: {status}")])
+pub(super) fn status(m: &mut Module, _c: &Command<'_>) -> HandlerResult {
+    let status = link(m)?.status_text();
+    Ok(vec![m.line("+NMSTATUS", status)])
 }
 
 /// AT+QLWULDATASTATUS? (seed §2.3.8).
-fn con_status(m: &mut Module, _c: &Command<'_>) -> HandlerResult {
+pub(super) fn con_status(m: &mut Module, _c: &Command<'_>) -> HandlerResult {
     let status = link(m)?.con_status();
-    Ok(vec![format!("+QLWULDATASTATUS: {status}")])
+    Ok(vec![m.line("+QLWULDATASTATUS", status)])
 }
 
 /// AT+NQMGR (seed §2.3.9).
-fn downlink_counts(m: &mut Module, _c: &Command<'_>) -> HandlerResult {
+pub(super) fn downlink_counts(m: &mut Module, _c: &Command<'_>) -> HandlerResult {
     let counts = link(m)?.downlink_counts();
     Ok(vec![format!(
         "BUFFERED={},RECEIVED={},DROPPED={}",

@@ -11,10 +11,10 @@ use super::{bracketed, gated, plain, spec, CommandError, HandlerResult};
 use crate::commands::Handler;
 use crate::errors::ErrorKind;
 use crate::module::Module;
-use crate::nvram::{DmCredentials, DmServerSetting, DmSettings};
 use crate::profile::{DmConfig, Feature, Omitted};
-use crate::services::cmdmp::{self, Cmdmp, DEFAULT_PORT, DEVICE_INFO};
+use crate::services::cmdmp::{self, Cmdmp, DmCredentials, DmServerSetting, DmSettings};
 use nbmodem_at::{Command, CommandSpec, Form, Forms};
+use nbmodem_operators::dm::{DEFAULT_PORT, DEVICE_INFO};
 
 const FORMS: Forms = Forms::TEST_READ_SET;
 
@@ -40,6 +40,16 @@ pub(super) static DMPCONFIG: &[CommandSpec<Handler>] =
 const MAX_APP_KEY: usize = 64;
 const MAX_PASSWORD: usize = 64;
 
+/// The DM settings saved.
+fn saved_dm(m: &Module) -> DmSettings {
+    m.saved.section().unwrap_or_default()
+}
+
+/// Changes the DM settings saved.
+fn save_dm(m: &mut Module, change: impl FnOnce(&mut DmSettings)) -> Result<(), CommandError> {
+    m.save(|nv| nv.edit(change))
+}
+
 fn invalid() -> CommandError {
     CommandError::Cme(ErrorKind::InvalidParameter)
 }
@@ -49,7 +59,7 @@ fn dm_config(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     match c.form {
         Form::Test => Ok(vec![format!("{}: {}", dm.command, dm.test_syntax)]),
         Form::Read => {
-            let settings = &m.in_use.dm;
+            let settings = &m.in_use.section::<DmSettings>().unwrap_or_default();
             let lines = [
                 mode_line(settings),
                 server_line(&dm, settings),
@@ -70,22 +80,22 @@ fn set(m: &mut Module, dm: &DmConfig, c: &Command<'_>) -> HandlerResult {
         0 => {
             c.params.expect_count(2..=2)?;
             let on = c.params.int(1, 0..=1)? == 1;
-            m.save(|nv| nv.dm.mode = Some(on))?;
+            save_dm(m, |dm| dm.mode = Some(on))?;
             Ok(vec![])
         }
         1 => {
             let server = parse_server(dm, c, &omitted_server(m, dm))?;
-            m.save(|nv| nv.dm.server = Some(server))?;
+            save_dm(m, |dm| dm.server = Some(server))?;
             Ok(vec![])
         }
         2 => {
             let credentials = parse_credentials(dm, c, &omitted_credentials(m, dm))?;
-            m.save(|nv| nv.dm.credentials = Some(credentials))?;
+            save_dm(m, |dm| dm.credentials = Some(credentials))?;
             Ok(vec![])
         }
         3 if dm.plmn_list => {
             let plmns = parse_plmns(c)?;
-            m.save(|nv| nv.dm.plmns = plmns)?;
+            save_dm(m, |dm| dm.plmns = plmns)?;
             Ok(vec![])
         }
         4 => query_saved(m, dm, c),
@@ -95,7 +105,7 @@ fn set(m: &mut Module, dm: &DmConfig, c: &Command<'_>) -> HandlerResult {
             if item == 3 && !dm.plmn_list {
                 return Err(invalid());
             }
-            m.save(|nv| erase(&mut nv.dm, item))?;
+            save_dm(m, |dm| erase(dm, item))?;
             Ok(vec![])
         }
         6 => {
@@ -113,7 +123,7 @@ fn set(m: &mut Module, dm: &DmConfig, c: &Command<'_>) -> HandlerResult {
 /// Type 4: one saved item.
 fn query_saved(m: &Module, dm: &DmConfig, c: &Command<'_>) -> HandlerResult {
     c.params.expect_count(2..=2)?;
-    let saved = &m.saved.dm;
+    let saved = &saved_dm(m);
     let line = match c.params.int(1, 0..=3)? {
         0 => Some(mode_line(saved)),
         1 => Some(server_line(dm, saved)),
@@ -172,7 +182,7 @@ fn credentials_line(c: &DmCredentials) -> String {
 
 /// What the parameters of type 1 that the host leaves out become, under the profile's rule.
 fn omitted_server(m: &Module, dm: &DmConfig) -> DmServerSetting {
-    let saved = m.saved.dm.server.clone();
+    let saved = saved_dm(m).server.clone();
     let default = DmServerSetting {
         host: dm.default_server.into(),
         port: Some(DEFAULT_PORT),
@@ -191,7 +201,7 @@ fn omitted_server(m: &Module, dm: &DmConfig) -> DmServerSetting {
 fn omitted_credentials(m: &Module, dm: &DmConfig) -> DmCredentials {
     let factory = DmCredentials::factory(dm, &m.saved.imei);
     match dm.omitted {
-        Omitted::KeepsPrevious => m.saved.dm.credentials.clone().unwrap_or(factory),
+        Omitted::KeepsPrevious => saved_dm(m).credentials.clone().unwrap_or(factory),
         _ => factory,
     }
 }
@@ -314,7 +324,7 @@ fn dm_config_ex(m: &mut Module, c: &Command<'_>) -> HandlerResult {
             let range = needed(&dm, 1 + limits.len());
             c.params.expect_count(range.start() + 1..=range.end() + 1)?;
             let previous = match dm.omitted {
-                Omitted::KeepsPrevious => m.saved.dm.info.get(&kind).cloned(),
+                Omitted::KeepsPrevious => saved_dm(m).info.get(&kind).cloned(),
                 _ => None,
             };
             let values = limits
@@ -328,16 +338,14 @@ fn dm_config_ex(m: &mut Module, c: &Command<'_>) -> HandlerResult {
                     _ => c.params.quoted(2 + i, *max).map(String::from),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            m.save(|nv| {
-                nv.dm.info.insert(kind, values);
+            save_dm(m, |dm| {
+                dm.info.insert(kind, values);
             })?;
             Ok(vec![])
         }
         1 => {
             c.params.expect_count(2..=2)?;
-            let values = m
-                .saved
-                .dm
+            let values = saved_dm(m)
                 .info
                 .get(&kind)
                 .cloned()
@@ -346,8 +354,8 @@ fn dm_config_ex(m: &mut Module, c: &Command<'_>) -> HandlerResult {
         }
         _ => {
             c.params.expect_count(2..=2)?;
-            m.save(|nv| {
-                nv.dm.info.remove(&kind);
+            save_dm(m, |dm| {
+                dm.info.remove(&kind);
             })?;
             Ok(vec![])
         }

@@ -7,12 +7,24 @@
 mod basic;
 mod ctiot;
 mod dm;
+pub mod general;
+mod matrix;
+mod neul;
+mod neul_ctiot;
+mod ping;
+pub mod quectel;
 mod radio;
 mod selfreg;
+pub(crate) mod sockets;
+
+pub use matrix::{all_names, display_name, matrix_markdown, MATRIX_BEGIN, MATRIX_END};
 
 use crate::errors::ErrorKind;
 use crate::module::Module;
-use crate::profile::Feature;
+use crate::neul::NeulSettings;
+use crate::nvram::{checked, SectionCheck};
+use crate::profile::{CommandSet, Feature, Profile};
+use crate::radio::SleepSetting;
 use nbmodem_at::{Command, CommandSpec, CommandTable, Forms, ParamError};
 
 /// Why a command failed.
@@ -79,12 +91,25 @@ const fn bracketed(syntax: &'static str, spec: CommandSpec<Handler>) -> CommandS
     }
 }
 
+/// The NVRAM sections the command groups keep (the services keep theirs:
+/// [`crate::services::SAVED`]).
+pub const SAVED: &[SectionCheck] = &[
+    checked::<SleepSetting>,
+    checked::<NeulSettings>,
+    checked::<general::GeneralSettings>,
+];
+
 /// BC25 and BC32 families (seed 000).
 pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::COMMON,
     basic::QUECTEL_ICCID,
+    general::ALL_MODELS,
+    general::QUECTEL_SOC,
+    quectel::QUECTEL,
     selfreg::QSELFREGISTER,
     dm::CME,
+    sockets::QUECTEL,
+    ping::QUECTEL,
     radio::RADIO_3GPP,
     radio::RADIO_QUECTEL,
 ]);
@@ -93,9 +118,14 @@ pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
 pub static BC260Y_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::COMMON,
     basic::QUECTEL_ICCID,
+    general::ALL_MODELS,
+    general::QUECTEL_SOC,
+    quectel::QUECTEL,
     selfreg::QSREGENABLE,
     dm::PLAIN,
     ctiot::CTIOT,
+    sockets::QUECTEL,
+    ping::QUECTEL,
     radio::RADIO_3GPP,
     radio::RADIO_QUECTEL,
 ]);
@@ -104,7 +134,13 @@ pub static BC260Y_TABLE: CommandTable<Handler> = CommandTable::new(&[
 pub static BC26_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::COMMON,
     basic::QUECTEL_ICCID,
+    general::ALL_MODELS,
+    general::QUECTEL_SOC,
+    general::CGREG,
+    quectel::QUECTEL,
     dm::PLAIN,
+    sockets::QUECTEL,
+    ping::QUECTEL,
     radio::RADIO_3GPP,
     radio::RADIO_QUECTEL,
 ]);
@@ -113,10 +149,33 @@ pub static BC26_TABLE: CommandTable<Handler> = CommandTable::new(&[
 pub static NEUL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::COMMON,
     basic::NEUL_ICCID,
+    general::ALL_MODELS,
+    general::READ_ONLY_CLOCK,
     dm::DMPCONFIG,
+    neul::NEUL,
+    neul_ctiot::NEUL_CTIOT,
+    sockets::NEUL,
+    ping::NEUL,
     radio::RADIO_3GPP,
     radio::RADIO_NEUL,
 ]);
+
+/// Every table, with the models that use it, for the matrix of docs/commands.md.
+pub(crate) fn tables() -> [&'static CommandTable<Handler>; 4] {
+    [&QUECTEL_TABLE, &BC260Y_TABLE, &BC26_TABLE, &NEUL_TABLE]
+}
+
+impl Profile {
+    /// The command table of the model's firmware.
+    pub fn commands(&self) -> &'static CommandTable<Handler> {
+        match self.command_set {
+            CommandSet::Quectel => &QUECTEL_TABLE,
+            CommandSet::Bc260y => &BC260Y_TABLE,
+            CommandSet::Bc26 => &BC26_TABLE,
+            CommandSet::Neul => &NEUL_TABLE,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -125,7 +184,7 @@ mod tests {
 
     #[test]
     fn every_bracketed_syntax_line_reads() {
-        for table in [&QUECTEL_TABLE, &BC260Y_TABLE, &BC26_TABLE, &NEUL_TABLE] {
+        for table in tables() {
             for name in table.names() {
                 let spec = table.lookup(name).unwrap();
                 if let Some(line) = spec.syntax {

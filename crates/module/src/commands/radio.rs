@@ -209,10 +209,15 @@ fn bits_param(c: &Command<'_>, index: usize, bits: usize) -> Result<Option<u8>, 
 
 /// Saves the PSM and eDRX request `change` makes, puts it in use and asks the network for it.
 fn request(m: &mut Module, change: impl Fn(&mut PowerSavingSettings)) -> HandlerResult {
-    m.save(|nv| change(&mut nv.power_saving))?;
-    change(&mut m.in_use.power_saving);
+    m.save(|nv| nv.edit(&change))?;
+    m.in_use.edit(&change);
     m.grant_power_saving();
     Ok(vec![])
+}
+
+/// The PSM and eDRX request in use.
+fn requested(m: &Module) -> PowerSavingSettings {
+    m.in_use.section().unwrap_or_default()
 }
 
 /// A bit string in the profile's style, or nothing.
@@ -233,7 +238,7 @@ fn power_saving_mode(m: &mut Module, c: &Command<'_>) -> HandlerResult {
             ]);
         }
         Form::Read => {
-            let s = m.in_use.power_saving.clone();
+            let s = requested(m);
             let (tau, active) = (shown(m, s.periodic_tau, 8), shown(m, s.active_time, 8));
             return Ok(vec![
                 m.line("+CPSMS", format!("{},,,{tau},{active}", u8::from(s.psm)))
@@ -287,7 +292,7 @@ fn edrx_setting(m: &mut Module, c: &Command<'_>) -> HandlerResult {
             return Ok(vec![m.line("+CEDRXS", format!("(0-3),({ACT_NB_S1}),{any}"))]);
         }
         Form::Read => {
-            let s = m.in_use.power_saving.clone();
+            let s = requested(m);
             return Ok(s
                 .edrx
                 .then(|| {
@@ -336,7 +341,7 @@ fn paging_window_and_edrx(m: &mut Module, c: &Command<'_>) -> HandlerResult {
             ]);
         }
         Form::Read => {
-            let s = m.in_use.power_saving.clone();
+            let s = requested(m);
             let granted = m.ram.radio.edrx();
             let fields = format!(
                 "{ACT_NB_S1},{},{},{},{}",

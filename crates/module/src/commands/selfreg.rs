@@ -5,6 +5,7 @@
 use super::{plain, spec, HandlerResult};
 use crate::commands::Handler;
 use crate::module::Module;
+use crate::services::self_registration::{switched_on, SelfRegistrationSettings};
 use nbmodem_at::{Command, CommandSpec, Form, Forms};
 
 pub(super) static QSELFREGISTER: &[CommandSpec<Handler>] = &[spec(
@@ -25,10 +26,14 @@ fn self_registration(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     match c.form {
         Form::Test => Ok(vec![m.line(&name, "(0,1)")]),
         Form::Read => {
-            let shown = if m.saved.self_registration_reads_three {
+            let reads_three = m
+                .saved
+                .section::<SelfRegistrationSettings>()
+                .is_some_and(|s| s.reads_three);
+            let shown = if reads_three {
                 3
             } else {
-                u8::from(m.saved.self_registration_on(m.profile))
+                u8::from(switched_on(&m.saved, m.profile))
             };
             Ok(vec![m.line(&name, shown)])
         }
@@ -36,8 +41,10 @@ fn self_registration(m: &mut Module, c: &Command<'_>) -> HandlerResult {
             c.params.expect_count(1..=1)?;
             let on = c.params.int(0, 0..=1)? == 1;
             m.save(|nv| {
-                nv.self_registration = Some(on);
-                nv.self_registration_reads_three = false;
+                nv.edit(|s: &mut SelfRegistrationSettings| {
+                    s.switch = Some(on);
+                    s.reads_three = false;
+                })
             })?;
             Ok(vec![])
         }

@@ -8,11 +8,12 @@
 //! sent; the next one is due an update period later.
 
 use crate::identity::Operator;
-use crate::nvram::{DmCredentials, DmSettings};
-use crate::profile::{DmConfig, Feature};
+use crate::nvram::Section;
+use crate::profile::{DmConfig, Feature, Profile};
 use crate::radio::Rai;
 use crate::routing::Router;
 use crate::service::{Env, Service, Start};
+use crate::services::self_registration;
 use nbmodem_clock::Instant;
 use nbmodem_coap::EndpointConfig;
 use nbmodem_lwm2m::client::{ClientConfig, ClientEvent, Lwm2mClient};
@@ -20,6 +21,7 @@ use nbmodem_lwm2m::content::{ResourceType, Value};
 use nbmodem_lwm2m::object::{DataObject, ObjectStore, Operations, ResourceDef, ResourceValue};
 use nbmodem_net::{DatagramNode, Transmit};
 use nbmodem_operators::dm::{self, DeviceIdentity, TerminalType};
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -41,19 +43,147 @@ pub mod state {
 /// The DM object.
 const DM_OBJECT: u16 = 666;
 
-/// The DM server's port when none is configured.
-pub const DEFAULT_PORT: u16 = 5683;
+/// China Mobile DM settings; `None` (or absent) is the factory default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmSettings {
+    #[serde(default)]
+    pub mode: Option<bool>,
+    #[serde(default)]
+    pub server: Option<DmServerSetting>,
+    #[serde(default)]
+    pub credentials: Option<DmCredentials>,
+    /// AT+DMPCONFIG type 3.
+    #[serde(default)]
+    pub plmns: Vec<String>,
+    /// AT+QDMPCFGEX values by type; a value not there reads `NULL`.
+    #[serde(default)]
+    pub info: std::collections::BTreeMap<u8, Vec<String>>,
+}
 
-/// The AT+QDMPCFGEX values of each type: the object 666 resource that carries each (protocols.md
-/// §3.5) and its maximum length (seed 000 §3.2.2).
-pub const DEVICE_INFO: [&[(u16, usize)]; 6] = [
-    &[(6602, 255)],
-    &[(6603, 19)],
-    &[(6604, 19), (6605, 19), (6606, 19), (6607, 47)],
-    &[(6608, 47), (6609, 47)],
-    &[(6610, 7), (6611, 19), (6612, 47), (6613, 19)],
-    &[(6614, 255)],
-];
+impl DmSettings {
+    /// DM_mode: on unless switched off.
+    pub fn enabled(&self) -> bool {
+        self.mode.unwrap_or(true)
+    }
+
+    /// The configured port, or the default.
+    pub fn port(&self) -> u16 {
+        self.server
+            .as_ref()
+            .and_then(|s| s.port)
+            .unwrap_or(dm::DEFAULT_PORT)
+    }
+
+    /// The configured update period, or the profile's default.
+    pub fn period(&self, dm: &DmConfig) -> u32 {
+        self.server.as_ref().map_or(dm.default_period, |s| s.period)
+    }
+
+    /// See [`Section::check`].
+    fn check_values(&self, dm: &DmConfig) -> Result<(), String> {
+        let bad = |field: &str, value: &dyn std::fmt::Debug, want: &str| {
+            Err(format!("`{field}` is {value:?}, but must be {want}"))
+        };
+        if let Some(server) = &self.server {
+            let (low, high) = dm.port_range;
+            if !(300..=4_294_966).contains(&server.period) {
+                return bad("server.period", &server.period, "300 to 4294966 seconds");
+            }
+            if server.port.is_some_and(|p| !(low..=high).contains(&p)) {
+                return bad("server.port", &server.port, &format!("{low} to {high}"));
+            }
+            if server.host.len() > 253 {
+                return bad("server.host", &server.host, "at most 253 characters");
+            }
+        }
+        if let Some(c) = &self.credentials {
+            let key_ok = (1..=64).contains(&c.app_key.len());
+            let password_ok = (1..=64).contains(&c.password.len());
+            if !key_ok || !password_ok {
+                return bad(
+                    "credentials",
+                    &c.app_key,
+                    "an app key and password of 1 to 64 characters",
+                );
+            }
+            if c.terminal_type > 2 || !(15..=17).contains(&c.terminal_imei.len()) {
+                return bad(
+                    "credentials",
+                    &(c.terminal_type, &c.terminal_imei),
+                    "terminal type 0 to 2 and an IMEI of 15 to 17 characters",
+                );
+            }
+        }
+        let plmn_ok =
+            |p: &String| (5..=6).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
+        if self.plmns.len() > 3 || !self.plmns.iter().all(plmn_ok) {
+            return bad("plmns", &self.plmns, "at most 3 PLMNs of 5 or 6 digits");
+        }
+        for (kind, values) in &self.info {
+            let limits = dm::DEVICE_INFO.get(usize::from(*kind));
+            let fits = limits.is_some_and(|limits| {
+                limits.len() == values.len()
+                    && limits
+                        .iter()
+                        .zip(values)
+                        .all(|((_, max), v)| v.len() <= *max)
+            });
+            if !fits {
+                return bad(
+                    "info",
+                    &(kind, values),
+                    "AT+QDMPCFGEX values of types 0 to 5",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The configured credentials, or the factory's: the profile's key and password for a
+    /// module (terminal type 0) with the module's own IMEI.
+    pub fn credentials(&self, dm: &DmConfig, imei: &str) -> DmCredentials {
+        self.credentials
+            .clone()
+            .unwrap_or_else(|| DmCredentials::factory(dm, imei))
+    }
+}
+
+/// AT+QDMPCFG type 1. An empty host or no port: the default (AT+DMPCONFIG=1, , ,300).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmServerSetting {
+    pub host: String,
+    pub port: Option<u16>,
+    pub period: u32,
+}
+
+/// AT+QDMPCFG type 2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmCredentials {
+    pub app_key: String,
+    pub password: String,
+    pub terminal_type: u8,
+    pub terminal_imei: String,
+}
+
+impl DmCredentials {
+    /// What a factory module registers with.
+    pub fn factory(dm: &DmConfig, imei: &str) -> Self {
+        DmCredentials {
+            app_key: dm.factory_key.app_key.into(),
+            password: dm.factory_key.password.into(),
+            terminal_type: 0,
+            terminal_imei: imei.into(),
+        }
+    }
+}
+
+impl Section for DmSettings {
+    const NAME: &'static str = "dm";
+
+    fn check(&self, profile: &Profile) -> Result<(), String> {
+        self.check_values(&profile.dm)
+    }
+}
 
 /// The lifetime registered: the update period plus COAP_MAX_TRANSMIT_WAIT (46 s), as the modules
 /// do (protocols.md §3.3), so the Update always comes before the lifetime ends.
@@ -79,9 +209,9 @@ pub fn start(start: &Start<'_>, env: &mut Env<'_>) -> Option<Box<dyn Service>> {
     let profile = start.profile;
     let mobile = start.sim.operator() == Operator::ChinaMobile
         && profile.operators.contains(&Operator::ChinaMobile);
-    let settings = &start.in_use.dm;
-    let switched_on =
-        !profile.dm.needs_self_registration_switch || start.in_use.self_registration_on(profile);
+    let settings = &start.in_use.section::<DmSettings>().unwrap_or_default();
+    let switched_on = !profile.dm.needs_self_registration_switch
+        || self_registration::switched_on(start.in_use, profile);
     let plmn_allowed =
         settings.plmns.is_empty() || settings.plmns.iter().any(|p| p == start.sim.plmn());
     let firmware = profile.has_feature(Feature::Cmdmp, &start.in_use.firmware);
@@ -252,7 +382,10 @@ fn objects(settings: &DmSettings, password: &str) -> ObjectStore {
         .collect();
     let mut device = DataObject::new(DM_OBJECT, definitions).with_instance(0);
     for (kind, values) in &settings.info {
-        let resources = DEVICE_INFO.get(usize::from(*kind)).copied().unwrap_or(&[]);
+        let resources = dm::DEVICE_INFO
+            .get(usize::from(*kind))
+            .copied()
+            .unwrap_or(&[]);
         for ((id, _), value) in resources.iter().zip(values) {
             let encrypted = Value::String(dm::encrypt(password, value));
             device.set(0, *id, ResourceValue::Single(encrypted));

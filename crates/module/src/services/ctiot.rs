@@ -1,6 +1,9 @@
 //! The China Telecom IoT platform / CTWing AEP link of the BC260Y-CN (seed 002 chapters 2 and 3,
 //! protocols.md §4) as a service of the module, from boot: AT+NNMI and the downlink buffer exist
-//! before any connection.
+//! before any connection. The Neul family (BC35-G, BC28, BC95) runs the same link with its own
+//! commands: the platform saved by AT+NCDP is registered with at the first attach (AT+QREGSWT=1)
+//! or by the first uplink, which waits for it ([`CtIot::send_or_register`]); what differs is the
+//! profile's [`CtIotConfig`].
 //!
 //! AT+NCDPOPEN starts an LwM2M client named by the IMEI (over DTLS-PSK with the IMEI as identity
 //! when a key is given) that registers objects 1, 3 and 19 (instances 0 and 1). The platform
@@ -21,13 +24,12 @@
 //! - a Reset to an uplink ends the channel (`+QLWEVTIND: 10`): no more data until AT+NCDPOPEN
 //!   connects again.
 
-use crate::commands::CommandError;
-use crate::errors::ErrorKind;
-use crate::nvram::{KeptObservation, NvramChange};
-use crate::profile::{CtIotConfig, Feature};
-use crate::radio::{RadioEvent, Rai};
+use crate::neul::{registration, CdpServer};
+use crate::nvram::{NvramEdit, Section};
+use crate::profile::{CtIotConfig, Feature, Profile};
+use crate::radio::{RadioEvent, Rai, RegStatus};
 use crate::service::{Effect, Env, Message, Service, Start};
-use crate::services::firmware_object::FirmwareObject;
+use crate::services::firmware_object::{FirmwareMessage, FirmwareObject};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{CancelReason, EndpointConfig, SavedObservation};
 use nbmodem_dtls::secure::{Role, SecureNode};
@@ -38,6 +40,7 @@ use nbmodem_lwm2m::object::{DataObject, ObjectStore, Operations, ResourceDef, Re
 use nbmodem_net::{DatagramNode, Transmit};
 use nbmodem_operators::ctiot::firmware::{self, PACKAGE_URI, STATE, UPDATE};
 use nbmodem_operators::ctiot::{hex, DATA_OBJECT, DOWNLINK, UPLINK};
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -236,6 +239,82 @@ pub struct CtIot {
     firmware_state: (u8, u8),
     /// The /5/0/3 observation kept across the reboot into new firmware, to report on.
     kept_observation: Option<KeptObservation>,
+    /// Between a URC's name and its values, as the model prints it.
+    separator: &'static str,
+    /// AT+NCDP's platform (the Neul family), and AT+QREGSWT in use: when the link registers
+    /// with it ([`registration`]). The first attach of the boot clears `register_at_attach`.
+    cdp: Option<CdpServer>,
+    register_at_attach: bool,
+    registration_disabled: bool,
+    /// Uplinks waiting for the registration they started (the Neul family).
+    pending: VecDeque<Uplink>,
+    /// AT+NSMI: `+NSMI` URCs on each uplink sent or discarded.
+    nsmi: bool,
+    /// AT+NQMGS's counts since boot.
+    counts: UplinkCounts,
+}
+
+/// What AT+NQMGS reports: uplinks sent (a confirmable one once acknowledged) and failed since
+/// boot; the pending ones are counted when asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UplinkCounts {
+    pub pending: usize,
+    pub sent: u32,
+    pub failed: u32,
+}
+
+/// What the link keeps in NVRAM: the AT+NCFG lifetime, seconds (0: the model's default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkSettings {
+    pub lifetime: u32,
+}
+
+impl Section for LinkSettings {
+    const NAME: &'static str = "ctiot";
+
+    fn check(&self, profile: &Profile) -> Result<(), String> {
+        let Some(ctiot) = &profile.ctiot else {
+            return Ok(());
+        };
+        let lifetime = self.lifetime;
+        if lifetime > ctiot.lifetime_max || (1..ctiot.lifetime_floor).contains(&lifetime) {
+            return Err(format!(
+                "`lifetime` is {lifetime}, but must be 0 or {} to {}",
+                ctiot.lifetime_floor, ctiot.lifetime_max
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An observation the platform made, as the device keeps it across a reboot: its token and the
+/// sequence number of the last notification (the server's address is the one it registers with).
+/// The link keeps the /5/0/3 observation across the reboot into new firmware, to report the
+/// update's result on it after the next registration (protocols.md §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptObservation {
+    /// The token, as hex.
+    pub token: String,
+    pub sequence: u32,
+}
+
+impl Section for KeptObservation {
+    const NAME: &'static str = "fota_observation";
+
+    /// A token of 0 to 8 bytes in hex and a sequence number that fits the Observe option (24
+    /// bits).
+    fn check(&self, _: &Profile) -> Result<(), String> {
+        let token = nbmodem_operators::ctiot::decode_hex(&self.token);
+        let token_ok = token.is_some_and(|t| t.len() <= nbmodem_coap::MAX_TOKEN);
+        if token_ok && self.sequence <= nbmodem_coap::MAX_SEQUENCE {
+            return Ok(());
+        }
+        Err(format!(
+            "{self:?}, but must have a token of 0 to {} bytes in hex and a sequence of at most {}",
+            nbmodem_coap::MAX_TOKEN,
+            nbmodem_coap::MAX_SEQUENCE
+        ))
+    }
 }
 
 /// Starts the service at boot on firmware with the link (BC260Y-CN R02 and later).
@@ -247,6 +326,12 @@ pub fn start(start: &Start<'_>, _env: &mut Env<'_>) -> Option<Box<dyn Service>> 
     {
         return None;
     }
+    let neul_settings = crate::neul::saved(start.in_use);
+    let registration_mode = start
+        .profile
+        .neul
+        .as_ref()
+        .map(|config| neul_settings.registration_mode(config));
     let identity = Identity {
         imei: start.in_use.imei.clone(),
         manufacturer: start.profile.identification.manufacturer,
@@ -257,7 +342,14 @@ pub fn start(start: &Start<'_>, _env: &mut Env<'_>) -> Option<Box<dyn Service>> 
         name: NAME,
         config,
         identity,
-        lifetime: start.in_use.ctiot_lifetime,
+        lifetime: match start
+            .in_use
+            .section::<LinkSettings>()
+            .map_or(0, |s| s.lifetime)
+        {
+            0 => config.default_lifetime,
+            set => set,
+        },
         nnmi: config.nnmi_default,
         downlinks: Downlinks::default(),
         status: LinkStatus::Uninitialised,
@@ -270,17 +362,135 @@ pub fn start(start: &Start<'_>, _env: &mut Env<'_>) -> Option<Box<dyn Service>> 
         registered_until: None,
         sleeping_link: false,
         firmware_state: (firmware::state::IDLE, 0),
-        kept_observation: start.in_use.fota_observation.clone(),
+        kept_observation: start.in_use.section(),
+        separator: start.profile.separator,
+        cdp: neul_settings.cdp.clone(),
+        register_at_attach: registration_mode == Some(registration::AT_ATTACH),
+        registration_disabled: registration_mode == Some(registration::DISABLED),
+        pending: VecDeque::new(),
+        nsmi: false,
+        counts: UplinkCounts::default(),
     }))
 }
 
-fn cme(kind: ErrorKind) -> CommandError {
-    CommandError::Cme(kind)
+/// Why the link refuses what the host asked; the commands answer each with the profile's error
+/// code (commands/ctiot.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkError {
+    /// A registration is under way.
+    Registering,
+    /// Not now: registered already, closing, or blocked by an unanswered CON uplink.
+    NotPermitted,
+    /// Not registered with the platform.
+    NotRegistered,
+    /// Registered, but the platform has not observed the data object yet.
+    NoSession,
+    /// AT+NCDPCLOSE while a connection is being made: refused as a bad command (seed §2.3.1
+    /// note 3).
+    ClosingWhileRegistering,
+    /// The Neul family: too many uplinks wait for the registration they started.
+    UplinkBusy,
+    /// The Neul family: no platform set with AT+NCDP.
+    NoPlatform,
+    /// The platform's address cannot be found now.
+    TemporarilyUnavailable,
 }
 
 impl CtIot {
     pub fn status(&self) -> LinkStatus {
         self.status
+    }
+
+    /// AT+NMSTATUS's word for the status, as the model names it.
+    pub fn status_text(&self) -> &'static str {
+        match self.status {
+            LinkStatus::RegisteredAndObserved => self.config.observed_status,
+            other => other.as_str(),
+        }
+    }
+
+    pub fn nsmi(&self) -> bool {
+        self.nsmi
+    }
+
+    pub fn set_nsmi(&mut self, on: bool) {
+        self.nsmi = on;
+    }
+
+    /// AT+NCDP: the platform of the next registration.
+    pub fn set_cdp(&mut self, cdp: CdpServer) {
+        self.cdp = Some(cdp);
+    }
+
+    /// AT+NQMGS: the uplinks waiting (for the registration, or a confirmable one for its
+    /// acknowledgement), sent and failed since boot.
+    pub fn uplink_counts(&self) -> UplinkCounts {
+        let in_flight = usize::from(self.con_status == con_status::SENT);
+        UplinkCounts {
+            pending: self.pending.len() + in_flight,
+            ..self.counts
+        }
+    }
+
+    /// An uplink of the Neul family (AT+NMGS, AT+QLWULDATAEX): sent at once when the platform
+    /// observes the uplink channel; otherwise it waits for the registration, which it starts
+    /// with the AT+NCDP platform if none is under way.
+    pub fn send_or_register(
+        &mut self,
+        now: Instant,
+        uplink: Uplink,
+        env: &mut Env,
+    ) -> Result<(), LinkError> {
+        let ready = self.status == LinkStatus::RegisteredAndObserved && self.pending.is_empty();
+        if self.registration_disabled {
+            return Err(LinkError::NotPermitted);
+        }
+        // A channel the platform reset stays closed: the refusal comes from `send`.
+        if ready || self.blocked || !self.config.registers_on_uplink {
+            return self.send(now, uplink, env);
+        }
+        if self.pending.len() >= self.config.max_pending {
+            return Err(LinkError::UplinkBusy);
+        }
+        if !matches!(
+            self.status,
+            LinkStatus::Registering | LinkStatus::Registered | LinkStatus::RegisteredAndObserved
+        ) {
+            self.register_with_cdp(now, env)?;
+        }
+        self.pending.push_back(uplink);
+        Ok(())
+    }
+
+    /// Registers with the AT+NCDP platform.
+    fn register_with_cdp(&mut self, now: Instant, env: &mut Env) -> Result<(), LinkError> {
+        let cdp = self.cdp.clone().ok_or(LinkError::NoPlatform)?;
+        let server = env
+            .router
+            .resolve_to_address(&cdp.host, cdp.port)
+            .map_err(|_| LinkError::TemporarilyUnavailable)?;
+        let platform = nbmodem_operators::ctiot::platform_name(&cdp.host);
+        self.open(now, server, None, platform, env)
+    }
+
+    /// Sends the uplinks that waited for the registration, once the platform observes.
+    fn send_pending(&mut self, now: Instant, env: &mut Env) {
+        while self.status == LinkStatus::RegisteredAndObserved {
+            let Some(uplink) = self.pending.pop_front() else {
+                return;
+            };
+            if self.send(now, uplink, env).is_err() {
+                self.discard(env);
+            }
+        }
+    }
+
+    /// An uplink that cannot be sent: counted, and told with `+NSMI:DISCARDED`.
+    fn discard(&mut self, env: &mut Env) {
+        self.counts.failed += 1;
+        if self.nsmi {
+            self.urc(env, "+NSMI", "DISCARDED");
+        }
     }
 
     pub fn con_status(&self) -> u8 {
@@ -321,10 +531,10 @@ impl CtIot {
         psk: Option<Vec<u8>>,
         platform: &'static str,
         env: &mut Env,
-    ) -> Result<(), CommandError> {
+    ) -> Result<(), LinkError> {
         match self.status {
-            LinkStatus::Registering => return Err(cme(ErrorKind::CtiotLoggingIn)),
-            status if status.registered() => return Err(cme(ErrorKind::CtiotNotPermitted)),
+            LinkStatus::Registering => return Err(LinkError::Registering),
+            status if status.registered() => return Err(LinkError::NotPermitted),
             _ => {}
         }
         self.name = platform;
@@ -365,12 +575,12 @@ impl CtIot {
 
     /// AT+NCDPCLOSE: de-registers; the link is DEREGISTERED when the platform answers, or after
     /// the profile's wait. Refused while a connection is being made (seed §2.3.1 note 3).
-    pub fn close(&mut self, now: Instant, env: &mut Env) -> Result<(), CommandError> {
+    pub fn close(&mut self, now: Instant, env: &mut Env) -> Result<(), LinkError> {
         if self.status == LinkStatus::Registering {
-            return Err(CommandError::Syntax);
+            return Err(LinkError::ClosingWhileRegistering);
         }
         if !self.status.registered() || self.closing_until.is_some() {
-            return Err(cme(ErrorKind::CtiotNotLoggedIn));
+            return Err(LinkError::NotRegistered);
         }
         if let Some(link) = self.link.as_mut() {
             link.client().deregister(now);
@@ -381,23 +591,18 @@ impl CtIot {
     }
 
     /// AT+NMGS: sends `uplink` on the uplink channel.
-    pub fn send(
-        &mut self,
-        now: Instant,
-        uplink: Uplink,
-        env: &mut Env,
-    ) -> Result<(), CommandError> {
+    pub fn send(&mut self, now: Instant, uplink: Uplink, env: &mut Env) -> Result<(), LinkError> {
         match self.status {
-            LinkStatus::Registering => return Err(cme(ErrorKind::CtiotLoggingIn)),
+            LinkStatus::Registering => return Err(LinkError::Registering),
             _ if self.closing_until.is_some() || self.blocked => {
-                return Err(cme(ErrorKind::CtiotNotPermitted))
+                return Err(LinkError::NotPermitted)
             }
-            LinkStatus::Registered => return Err(cme(ErrorKind::CtiotNoSession)),
+            LinkStatus::Registered => return Err(LinkError::NoSession),
             LinkStatus::RegisteredAndObserved => {}
-            _ => return Err(cme(ErrorKind::CtiotNotLoggedIn)),
+            _ => return Err(LinkError::NotRegistered),
         }
         let Some(link) = self.link.as_mut() else {
-            return Err(cme(ErrorKind::CtiotNotLoggedIn));
+            return Err(LinkError::NotRegistered);
         };
         // What the link had to send before goes without this uplink's release assistance.
         while let Some(transmit) = link.node().poll_transmit() {
@@ -416,7 +621,7 @@ impl CtIot {
             if uplink.confirmable {
                 self.con_status = con_status::FAILED;
             }
-            return Err(cme(ErrorKind::CtiotNoSession));
+            return Err(LinkError::NoSession);
         };
         while let Some(transmit) = link.node().poll_transmit() {
             self.outbox.push_back((transmit, uplink.rai));
@@ -424,6 +629,11 @@ impl CtIot {
         if uplink.confirmable {
             self.con_status = con_status::SENT;
             self.before_con = before.map(|saved| SavedObservation { sequence, ..saved });
+        } else {
+            self.counts.sent += 1;
+            if self.nsmi {
+                self.urc(env, "+NSMI", "SENT");
+            }
         }
         let kind = if uplink.confirmable { "CON" } else { "NON" };
         env.notice(format!(
@@ -433,9 +643,30 @@ impl CtIot {
         Ok(())
     }
 
-    /// Writes a `+QLWEVTIND` URC.
-    fn indicate(env: &mut Env, kind: i8) {
-        env.effect(Effect::Urc(format!("+QLWEVTIND: {kind}")));
+    /// Writes a `+QLWEVTIND` URC, on the models that report the link's events so.
+    fn indicate(&self, env: &mut Env, kind: i8) {
+        if self.config.event_urcs {
+            env.effect(Effect::Urc(format!("+QLWEVTIND: {kind}")));
+        }
+    }
+
+    /// `+NAME` and its value in the model's style (`+NNMI:3,AABBCC` on the Neul family).
+    fn urc(&self, env: &mut Env, name: &str, value: impl std::fmt::Display) {
+        env.effect(Effect::Urc(format!("{name}{}{value}", self.separator)));
+    }
+
+    /// The end of a confirmable uplink, on the models that report it with a
+    /// `+QLWULDATASTATUS` URC (the Neul family's AT+QLWULDATAEX).
+    fn con_outcome(&mut self, status: u8, env: &mut Env) {
+        self.con_status = status;
+        if status == con_status::DELIVERED {
+            self.counts.sent += 1;
+        } else {
+            self.counts.failed += 1;
+        }
+        if !self.config.event_urcs {
+            self.urc(env, "+QLWULDATASTATUS", status);
+        }
     }
 
     /// Turns what the link did into states and URCs.
@@ -449,10 +680,11 @@ impl CtIot {
                 continue;
             }
             let Some(event) = link.client().poll_event() else {
-                return;
+                break;
             };
             self.client_event(now, event, env);
         }
+        self.send_pending(now, env);
     }
 
     fn secure_event(&mut self, event: SecureEvent, env: &mut Env) {
@@ -460,7 +692,7 @@ impl CtIot {
             SecureEvent::Failed { cause, .. } => {
                 env.notice(format!("DTLS failed: {cause}"));
                 if self.status.registered() {
-                    Self::indicate(env, indication::EXCEPTION);
+                    self.indicate(env, indication::EXCEPTION);
                 }
             }
             SecureEvent::Connected { .. } => env.notice("DTLS session up"),
@@ -490,7 +722,7 @@ impl CtIot {
                 self.status = LinkStatus::Registered;
                 self.renew(now);
                 env.notice(format!("registered at {location}"));
-                Self::indicate(env, indication::REGISTERED);
+                self.indicate(env, indication::REGISTERED);
                 self.report_firmware_update(now, env);
             }
             ClientEvent::RegistrationFailed { status } => {
@@ -503,13 +735,16 @@ impl CtIot {
                 };
                 self.status = state;
                 self.end_link(now);
+                for _ in std::mem::take(&mut self.pending) {
+                    self.discard(env);
+                }
                 env.notice(format!("registration failed: {why}"));
-                Self::indicate(env, indication::FAILED);
+                self.indicate(env, indication::FAILED);
             }
             ClientEvent::Updated => {
                 self.renew(now);
                 env.notice("registration updated");
-                Self::indicate(env, indication::UPDATED);
+                self.indicate(env, indication::UPDATED);
             }
             ClientEvent::UpdateFailed { status } => {
                 env.notice(format!("update failed ({status:?})"));
@@ -529,15 +764,15 @@ impl CtIot {
                     self.status = LinkStatus::RegisteredAndObserved;
                 }
                 env.notice("the platform observes /19/0/0: ready for data");
-                Self::indicate(env, indication::OBSERVED);
+                self.indicate(env, indication::OBSERVED);
             }
             ClientEvent::ObservationEnded { path, reason } if path == uplink_path() => {
                 self.uplink_channel_ended(reason, env)
             }
             ClientEvent::NotificationAcked { path, .. } if path == uplink_path() => {
-                self.con_status = con_status::DELIVERED;
+                self.con_outcome(con_status::DELIVERED, env);
                 self.before_con = None;
-                Self::indicate(env, indication::CON_DELIVERED);
+                self.indicate(env, indication::CON_DELIVERED);
             }
             ClientEvent::Written { paths } if paths.contains(&downlink_path()) => {
                 if let Some(data) = self.written_downlink() {
@@ -564,22 +799,26 @@ impl CtIot {
         match event {
             ClientEvent::ObservationStarted { path } if path == firmware_path(STATE) => {
                 env.notice("the platform observes /5/0/3: a firmware update may come");
-                Self::indicate(env, indication::FIRMWARE_OBSERVED);
+                self.indicate(env, indication::FIRMWARE_OBSERVED);
             }
             // An unacknowledged notification ends it too, but the platform did not cancel it.
             ClientEvent::ObservationEnded { path, reason }
                 if path == firmware_path(STATE) && reason != CancelReason::Timeout =>
             {
                 env.notice("the platform stopped observing /5/0/3");
-                Self::indicate(env, indication::FIRMWARE_UNOBSERVED);
+                self.indicate(env, indication::FIRMWARE_UNOBSERVED);
             }
             ClientEvent::Written { paths } if paths.contains(&firmware_path(PACKAGE_URI)) => {
                 if let Some(uri) = self.package_uri() {
-                    env.effect(Effect::Message(Message::PackageUri(uri)));
+                    env.effect(Effect::Message(Message::new(FirmwareMessage::PackageUri(
+                        uri,
+                    ))));
                 }
             }
             ClientEvent::Executed { path, .. } if path == firmware_path(UPDATE) => {
-                env.effect(Effect::Message(Message::UpdateFirmware));
+                env.effect(Effect::Message(Message::new(
+                    FirmwareMessage::UpdateFirmware,
+                )));
             }
             other => return Some(other),
         }
@@ -617,7 +856,7 @@ impl CtIot {
                 token: hex(&saved.token),
                 sequence: saved.sequence,
             };
-            env.effect(Effect::Save(NvramChange::FotaObservation(Some(kept))));
+            env.effect(Effect::save(kept));
         }
     }
 
@@ -627,7 +866,9 @@ impl CtIot {
         let (Some(kept), Some(link)) = (self.kept_observation.take(), self.link.as_mut()) else {
             return;
         };
-        env.effect(Effect::Save(NvramChange::FotaObservation(None)));
+        env.effect(Effect::Save(NvramEdit::new(|nv, _| {
+            nv.remove_section::<KeptObservation>()
+        })));
         let Some(token) = nbmodem_operators::ctiot::decode_hex(&kept.token) else {
             return;
         };
@@ -660,24 +901,24 @@ impl CtIot {
         match reason {
             CancelReason::Timeout => {
                 // The confirmable uplink went unacknowledged: it failed, the channel stays.
-                self.con_status = con_status::TIMEOUT;
+                self.con_outcome(con_status::TIMEOUT, env);
                 if let (Some(saved), Some(link)) = (self.before_con.take(), self.link.as_mut()) {
                     // Saved by this endpoint a moment ago: its token is one CoAP carries.
                     let _ = link.client().restore_observation(uplink_path(), saved);
                 }
                 env.notice("the confirmable uplink was not acknowledged");
-                Self::indicate(env, indication::CON_FAILED);
+                self.indicate(env, indication::CON_FAILED);
             }
             CancelReason::Reset => {
                 if self.con_status == con_status::SENT {
-                    self.con_status = con_status::RESET;
+                    self.con_outcome(con_status::RESET, env);
                 }
                 self.blocked = true;
                 self.status = LinkStatus::Registered;
                 env.notice(
                     "the platform reset the uplink: no data until AT+NCDPOPEN connects again",
                 );
-                Self::indicate(env, indication::RESET);
+                self.indicate(env, indication::RESET);
             }
             CancelReason::Deregistered => {
                 self.status = LinkStatus::Registered;
@@ -692,14 +933,17 @@ impl CtIot {
         self.downlinks.received += 1;
         env.notice(format!("downlink of {}", byte_count(data.len())));
         if self.nnmi == 1 {
-            env.effect(Effect::Urc(format!("+NNMI: {},{}", data.len(), hex(&data))));
+            self.urc(env, "+NNMI", format!("{},{}", data.len(), hex(&data)));
             return;
         }
         let full = self.downlinks.messages.len() >= self.config.buffer_messages
             || self.downlinks.bytes() + data.len() > self.config.buffer_bytes;
         if full {
             self.downlinks.dropped += 1;
-            env.effect(Effect::Urc("+NNMI: \"recv\",buff full".into()));
+            // The Neul family drops it silently: AT+NQMGR counts it.
+            if self.config.event_urcs {
+                env.effect(Effect::Urc("+NNMI: \"recv\",buff full".into()));
+            }
             return;
         }
         self.downlinks.messages.push_back(data);
@@ -730,6 +974,18 @@ impl CtIot {
         self.before_con = None;
     }
 
+    /// The first attach of the boot registers with the AT+NCDP platform when AT+QREGSWT is 1
+    /// (the Neul family's automatic registration).
+    fn attached(&mut self, now: Instant, env: &mut Env) {
+        let first = std::mem::take(&mut self.register_at_attach);
+        if first && self.cdp.is_some() && self.status == LinkStatus::Uninitialised {
+            // With a platform set and no link yet, only its address can fail.
+            if self.register_with_cdp(now, env).is_err() {
+                env.notice("no automatic registration: the AT+NCDP address cannot be reached");
+            }
+        }
+    }
+
     /// Waking from deep sleep resumes the link from what was kept (seed §3.1: "+QLWEVTIND: 6 only
     /// means a local recovery, without the network"); a registration whose lifetime ran out
     /// meanwhile cannot be resumed.
@@ -741,10 +997,10 @@ impl CtIot {
             self.status = LinkStatus::ResumptionFailed;
             self.end_link(now);
             env.notice("the registration lapsed during deep sleep: resumption failed");
-            Self::indicate(env, indication::RESUME_FAILED);
+            self.indicate(env, indication::RESUME_FAILED);
         } else {
             env.notice("resumed after deep sleep");
-            Self::indicate(env, indication::RESUMED);
+            self.indicate(env, indication::RESUMED);
         }
     }
 }
@@ -826,7 +1082,7 @@ impl Service for CtIot {
     }
 
     fn message(&mut self, now: Instant, message: &Message, env: &mut Env) {
-        if let Message::FirmwareState { state, result } = *message {
+        if let Some(&FirmwareMessage::FirmwareState { state, result }) = message.get() {
             self.firmware_state(now, state, result, env);
         }
     }
@@ -835,6 +1091,7 @@ impl Service for CtIot {
         match event {
             RadioEvent::DeepSleep(true) => self.sleeping_link = self.status.registered(),
             RadioEvent::DeepSleep(false) => self.woke(now, env),
+            RadioEvent::Registration(RegStatus::Home) => self.attached(now, env),
             _ => {}
         }
     }

@@ -13,6 +13,18 @@ use nbmodem_operators::ctiot::firmware::{
     self, state, DELIVERY_METHOD, PACKAGE_URI, STATE, UPDATE, UPDATE_RESULT,
 };
 
+/// What the link and the firmware update tell each other about Object 5 (carried as a
+/// [`crate::service::Message`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirmwareMessage {
+    /// The platform wrote a firmware package URI to /5/0/1.
+    PackageUri(String),
+    /// The platform executed /5/0/2.
+    UpdateFirmware,
+    /// The firmware update's state (/5/0/3) and result (/5/0/5) are now these.
+    FirmwareState { state: u8, result: u8 },
+}
+
 /// Object 5, instance 0.
 pub struct FirmwareObject(DataObject);
 

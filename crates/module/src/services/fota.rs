@@ -17,21 +17,65 @@
 //!
 //! Every failure leaves the old firmware in place and the module working.
 
-use crate::nvram::{BlobChange, FotaRecord, NvramChange, FOTA_PACKAGE, MAX_PACKAGE_URI};
-use crate::profile::{Feature, FotaConfig};
+use crate::nvram::{BlobChange, NvramEdit, Section};
+use crate::profile::{Feature, FotaConfig, Profile};
 use crate::radio::Rai;
 use crate::revision::Revision;
 use crate::routing::{split_host_port, Router};
 use crate::service::{Effect, Env, Message, Service, Start};
+use crate::services::firmware_object::FirmwareMessage;
+use crate::services::self_registration::install_firmware;
 use nbmodem_clock::Instant;
 use nbmodem_coap::{Endpoint, EndpointConfig, Event, Request, RequestId, Status};
 use nbmodem_fota::{DeltaPackage, PackageError, PackageHeader};
 use nbmodem_net::Transmit;
 use nbmodem_operators::ctiot::firmware::{result, state};
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
 /// The service's name in console notices.
 const NAME: &str = "FOTA";
+
+/// The firmware update as NVRAM keeps it: Object 5's state (0 idle, 1 downloading, 2
+/// downloaded, 3 updating) and update result (0–9, protocols.md §5), and the package URI being
+/// downloaded (a power cut resumes it when the platform writes the same URI again). The
+/// package's bytes are a blob of their own ([`FOTA_PACKAGE`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FotaRecord {
+    pub state: u8,
+    pub result: u8,
+    #[serde(default)]
+    pub uri: Option<String>,
+}
+
+impl Section for FotaRecord {
+    const NAME: &'static str = "fota";
+
+    fn check(&self, _: &Profile) -> Result<(), String> {
+        if self.state > 3 || self.result > 9 {
+            return Err(format!(
+                "{self:?}, but must have a state of 0 to 3 and a result of 0 to 9"
+            ));
+        }
+        if self
+            .uri
+            .as_ref()
+            .is_some_and(|uri| uri.len() > MAX_PACKAGE_URI)
+        {
+            return Err(format!(
+                "`uri` is {:?}, but must be a package URI of at most {MAX_PACKAGE_URI} bytes",
+                self.uri
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The longest package URI the firmware object takes (protocols.md §5: /5/0/1).
+pub const MAX_PACKAGE_URI: usize = 255;
+
+/// The name of the blob holding the firmware package downloaded so far.
+pub const FOTA_PACKAGE: &str = "fota-package";
 
 /// The `<err>` of `+QIND: "FOTA","DOWNLOAD",<err>` for a download that ended with `result`:
 /// the seed's codes are 2, 4 and 9 (any bad URI); the failures it names no code for keep their
@@ -135,7 +179,7 @@ pub fn start(start: &Start<'_>, env: &mut Env<'_>) -> Option<Box<dyn Service>> {
     let mut fota = Fota {
         config,
         firmware: start.in_use.firmware.clone(),
-        record: start.in_use.fota.clone(),
+        record: start.in_use.section().unwrap_or_default(),
         package,
         router: start.router.clone(),
         endpoint: Endpoint::new(coap),
@@ -176,15 +220,17 @@ impl Fota {
     fn set(&mut self, state: u8, result: u8, env: &mut Env) {
         self.record.state = state;
         self.record.result = result;
-        env.effect(Effect::Save(NvramChange::Fota(self.record.clone())));
+        env.effect(Effect::save(self.record.clone()));
         self.tell(env);
     }
 
     fn tell(&self, env: &mut Env) {
-        env.effect(Effect::Message(Message::FirmwareState {
-            state: self.record.state,
-            result: self.record.result,
-        }));
+        env.effect(Effect::Message(Message::new(
+            FirmwareMessage::FirmwareState {
+                state: self.record.state,
+                result: self.record.result,
+            },
+        )));
     }
 
     fn urc(env: &mut Env, text: &str) {
@@ -376,17 +422,18 @@ impl Fota {
                     result: result::SUCCESS,
                     uri: None,
                 };
-                env.effect(Effect::Save(NvramChange::FirmwareUpdated {
-                    firmware,
-                    fota,
-                }));
+                // The new revision is installed in one write with the state that reports it.
+                env.effect(Effect::Save(NvramEdit::new(move |nv, profile| {
+                    install_firmware(nv, profile, &firmware);
+                    nv.set_section(&fota);
+                })));
             }
             None => {
                 Self::urc(env, &format!("\"END\",{UPDATE_FAILED}"));
                 env.notice("the update failed: the old firmware stays; rebooting");
                 self.record.state = state::DOWNLOADED;
                 self.record.result = result::FAILED;
-                env.effect(Effect::Save(NvramChange::Fota(self.record.clone())));
+                env.effect(Effect::save(self.record.clone()));
             }
         }
         env.effect(Effect::Restart);
@@ -424,10 +471,10 @@ impl Service for Fota {
     }
 
     fn message(&mut self, now: Instant, message: &Message, env: &mut Env) {
-        match message {
-            Message::PackageUri(uri) => self.package_uri(now, uri, env),
-            Message::UpdateFirmware => self.update_firmware(now, env),
-            Message::FirmwareState { .. } => {}
+        match message.get::<FirmwareMessage>() {
+            Some(FirmwareMessage::PackageUri(uri)) => self.package_uri(now, uri, env),
+            Some(FirmwareMessage::UpdateFirmware) => self.update_firmware(now, env),
+            Some(FirmwareMessage::FirmwareState { .. }) | None => {}
         }
     }
 

@@ -9,16 +9,126 @@
 //! with sleep not disabled stops after a failed first round (seed 001: it goes to deep sleep).
 
 use crate::identity::Operator;
-use crate::nvram::{NvramChange, Registered};
+use crate::nvram::{NvramData, NvramEdit, Section};
+use crate::profile::Profile;
 use crate::radio::Rai;
+use crate::revision::Revision;
 use crate::routing::Router;
 use crate::service::{Effect, Env, Service, Start};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{Endpoint, EndpointConfig, Event, Method, Request, RequestId};
 use nbmodem_net::Transmit;
 use nbmodem_operators::selfreg::{is_success, model_field, RegistrationRecord, Registry, REGVER};
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// What self-registration keeps in NVRAM: the switch (AT+QSELFREGISTER / AT+QSREGENABLE) and
+/// what the last success with each registry registered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelfRegistrationSettings {
+    /// `None` until set: the firmware's default.
+    #[serde(default)]
+    pub switch: Option<bool>,
+    /// BC260Y-CN: reads as 3 after a firmware update, until set again (seed 001).
+    #[serde(default)]
+    pub reads_three: bool,
+    #[serde(default)]
+    pub china_telecom: Option<Registered>,
+    #[serde(default)]
+    pub china_unicom: Option<Registered>,
+}
+
+impl Section for SelfRegistrationSettings {
+    const NAME: &'static str = "self_registration";
+
+    fn check(&self, _: &Profile) -> Result<(), String> {
+        for (field, registered) in [
+            ("china_telecom", &self.china_telecom),
+            ("china_unicom", &self.china_unicom),
+        ] {
+            if registered.as_ref().is_some_and(|r| !r.is_sound()) {
+                return Err(format!(
+                    "`{field}` is {registered:?}, but must be a revision, a 15-digit IMEI and an \
+                     ICCID"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SelfRegistrationSettings {
+    /// Whether self-registration is switched on: the setting, or `firmware`'s default.
+    pub fn is_on(&self, profile: &Profile, firmware: &str) -> bool {
+        self.switch
+            .unwrap_or_else(|| profile.self_registration.default_on(firmware))
+    }
+
+    /// The last successful self-registration with `registry`.
+    pub fn registered(&self, registry: Registry) -> Option<&Registered> {
+        match registry {
+            Registry::ChinaTelecom => self.china_telecom.as_ref(),
+            Registry::ChinaUnicom => self.china_unicom.as_ref(),
+        }
+    }
+
+    fn set_registered(&mut self, registry: Registry, registered: Registered) {
+        let slot = match registry {
+            Registry::ChinaTelecom => &mut self.china_telecom,
+            Registry::ChinaUnicom => &mut self.china_unicom,
+        };
+        *slot = Some(registered);
+    }
+}
+
+/// A successful self-registration: the firmware, IMEI and ICCID it registered, and when (ms since
+/// the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    pub firmware: String,
+    pub imei: String,
+    pub iccid: String,
+    pub at_ms: u64,
+}
+
+impl Registered {
+    /// Whether every field is one a self-registration could have recorded.
+    fn is_sound(&self) -> bool {
+        crate::identity::check_imei(&self.imei).is_ok()
+            && crate::identity::check_iccid(&self.iccid).is_ok()
+            && Revision::parse(&self.firmware).is_some()
+    }
+}
+
+/// Whether self-registration is switched on in `data` (China Mobile DM of the BC25 family needs
+/// it too, behaviour.md §4.1).
+pub fn switched_on(data: &NvramData, profile: &Profile) -> bool {
+    data.section::<SelfRegistrationSettings>()
+        .unwrap_or_default()
+        .is_on(profile, &data.firmware)
+}
+
+/// Installs firmware revision `new` (`--firmware` or a firmware update). It lives here because
+/// of one rule of self-registration: on the BC260Y-CN an update from
+/// `read_three_after_update_from` (or earlier) to a later revision with self-registration on
+/// keeps the setting but makes AT+QSREGENABLE? read 3 (seed 001).
+pub fn install_firmware(data: &mut NvramData, profile: &Profile, new: &str) {
+    let limit = profile
+        .self_registration
+        .read_three_after_update_from
+        .and_then(Revision::parse);
+    if let (Some(limit), Some(old), Some(next)) =
+        (limit, Revision::parse(&data.firmware), Revision::parse(new))
+    {
+        let crosses = old.is_at_most(&limit) && limit.is_at_most(&next) && next != limit;
+        let settings = data.section::<SelfRegistrationSettings>();
+        if crosses && settings.is_some_and(|s| s.switch == Some(true)) {
+            data.edit(|s: &mut SelfRegistrationSettings| s.reads_three = true);
+        }
+    }
+    data.firmware = new.into();
+}
 
 /// Content-Format application/json (50).
 const JSON: u16 = 50;
@@ -91,7 +201,7 @@ pub fn start(start: &Start<'_>, env: &mut Env<'_>) -> Option<Box<dyn Service>> {
         _ => return None,
     };
     let served = start.profile.operators.contains(&start.sim.operator());
-    if !served || !start.in_use.self_registration_on(start.profile) {
+    if !served || !switched_on(start.in_use, start.profile) {
         return None;
     }
     let registered = Registered {
@@ -100,7 +210,11 @@ pub fn start(start: &Start<'_>, env: &mut Env<'_>) -> Option<Box<dyn Service>> {
         iccid: start.sim.iccid().into(),
         at_ms: 0,
     };
-    let last = start.saved.registered(target.registry);
+    let saved = start
+        .saved
+        .section::<SelfRegistrationSettings>()
+        .unwrap_or_default();
+    let last = saved.registered(target.registry);
     let renewal = last.and_then(|last| renewal_at(target, last));
     let changed = last.is_none_or(|last| {
         (&last.firmware, &last.imei, &last.iccid)
@@ -208,10 +322,10 @@ impl SelfRegistration {
         };
         self.round = 0;
         env.notice("registered");
-        env.effect(Effect::Save(NvramChange::Registered(
-            self.target.registry,
-            registered,
-        )));
+        let registry = self.target.registry;
+        env.effect(Effect::Save(NvramEdit::new(move |nv, _| {
+            nv.edit(|s: &mut SelfRegistrationSettings| s.set_registered(registry, registered))
+        })));
     }
 
     fn round_failed(&mut self, now: Instant, reason: String, env: &mut Env) {
