@@ -7,6 +7,7 @@ use criterion::Criterion;
 use nbmodem_cli::console::Terminal;
 use nbmodem_cli::driver;
 use nbmodem_cli::port::{Port, PortSpec};
+use nbmodem_module::node::ModuleNode;
 use nbmodem_module::{find_profile, FileStore, Module, ModuleConfig};
 use nix::fcntl::OFlag;
 use std::fs::OpenOptions;
@@ -14,7 +15,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -59,7 +60,8 @@ impl Driver {
                     let shutdown = async {
                         let _ = stopped.await;
                     };
-                    driver::run(module, port, terminal, None, shutdown)
+                    let node = Arc::new(Mutex::new(ModuleNode::new(module)));
+                    driver::run(node, port, terminal, None, shutdown)
                         .await
                         .expect("driver");
                 });

@@ -46,18 +46,18 @@ struct Host {
     writer: Writer,
 }
 
-/// Powers `module` on and runs it until `shutdown` completes, or, on a port that ends with its
+/// Powers the module on and runs it until `shutdown` completes, or, on a port that ends with its
 /// connection (stdio), until the host has closed its input and everything it sent is answered.
-/// The module's notices go to `terminal`'s console. With `capture`, the module (tapped:
-/// [`Module::set_tap`]) is traced or captured until then.
+/// The module is shared (the sandbox's control port sets its coverage). Its notices go to
+/// `terminal`'s console. With `capture`, the module (tapped: [`Module::set_tap`]) is traced or
+/// captured until then.
 pub async fn run(
-    module: Module,
+    node: Arc<Mutex<ModuleNode>>,
     port: Port,
     terminal: Arc<Terminal>,
     capture: Option<CaptureThread>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let node = Arc::new(Mutex::new(ModuleNode::new(module)));
     lock(&node).module_mut().power_on(RealClock.now());
     let wake = Arc::new(Notify::new());
     let stepped = Arc::new(Notify::new());

@@ -14,12 +14,15 @@ use nbmodem_cli::console::Terminal;
 use nbmodem_cli::driver;
 use nbmodem_cli::port::{Port, PortSpec};
 use nbmodem_clock::format_duration;
-use nbmodem_module::{FileStore, Module, Route, PROFILES};
+use nbmodem_module::node::ModuleNode;
+use nbmodem_module::{FileStore, Module, RadioCondition, Route, PROFILES};
+use nbmodem_net::udp::lock;
+use nbmodem_platform::control::ModuleControl;
 use nbmodem_scenario::ModuleSetup;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 #[derive(Parser)]
 #[command(
@@ -171,6 +174,11 @@ struct ModuleArgs {
     /// Make DNS resolution of NAME fail, or of every name with `*` (repeatable).
     #[arg(long = "dns-fail", value_name = "NAME")]
     dns_failures: Vec<String>,
+    /// The radio condition: good (the default), edge, deep, or rsrp=<dBm>,sinr=<dB> (e.g.
+    /// rsrp=-110,sinr=-3). It decides the CE level, the signal values and each datagram's
+    /// airtime; `nbmodem platform coverage` changes it while a sandbox runs.
+    #[arg(long, value_name = "CONDITION", default_value = "good")]
+    coverage: RadioCondition,
     /// No line on standard error for each protocol event (self-registration, DM, requests the
     /// stand-ins handle).
     #[arg(long)]
@@ -292,6 +300,7 @@ fn serve(
         imsi: args.imsi,
         iccid: args.iccid,
         routes: args.routes,
+        coverage: Some(args.coverage),
     };
     let mut config = setup.config()?;
     config.notices = !args.quiet;
@@ -308,13 +317,17 @@ fn serve(
     let mut module = Module::new(config, Box::new(store))
         .with_context(|| format!("starting the module in {}", data.display()))?;
     module.set_tap(capture.is_some());
+    let node = Arc::new(Mutex::new(ModuleNode::new(module)));
     // The stand-ins know the module (its IMEI on the CT IoT platforms), and the module is routed
     // to them; routes given on the command line win.
     let platforms = match &stand_ins {
         Some(options) => {
             let mut config =
                 options.config(&data, platform_console(&terminal, &capture, args.quiet));
+            let mut node_of = lock(&node);
+            let module = node_of.module_mut();
             config.devices = vec![module.imei().to_string()];
+            config.module = Some(coverage_control(Arc::clone(&node)));
             let started = nbmodem_platform::serve::Background::start(config)
                 .context("starting the stand-in platforms")?;
             let given: Vec<Route> = module.router().routes().to_vec();
@@ -325,6 +338,7 @@ fn serve(
             for route in given {
                 module.router_mut().add_route(route);
             }
+            drop(node_of);
             Some(started)
         }
         None => None,
@@ -340,16 +354,22 @@ fn serve(
     let result = runtime.block_on(async {
         let stop = nbmodem_platform::process::StopSignal::install()?;
         let port = Port::open(&at, &terminal).await?;
-        eprintln!(
-            "nbmodem: {} {} IMEI {} IMSI {} ({}), NVRAM in {}, AT port on {}",
-            module.profile().model,
-            module.firmware(),
-            module.imei(),
-            module.sim().imsi(),
-            module.sim().operator().name(),
-            data.display(),
-            port.describe()
-        );
+        let started = {
+            let shown = lock(&node);
+            let module = shown.module();
+            format!(
+                "nbmodem: {} {} IMEI {} IMSI {} ({}), coverage {}, NVRAM in {}, AT port on {}",
+                module.profile().model,
+                module.firmware(),
+                module.imei(),
+                module.sim().imsi(),
+                module.sim().operator().name(),
+                module.coverage(),
+                data.display(),
+                port.describe()
+            )
+        };
+        eprintln!("{started}");
         let platforms_stopped = async {
             match platforms.as_mut() {
                 Some(p) => p.stopped().await,
@@ -362,7 +382,7 @@ fn serve(
                 () = platforms_stopped => {}
             }
         };
-        driver::run(module, port, Arc::clone(&terminal), capture, shutdown).await
+        driver::run(node, port, Arc::clone(&terminal), capture, shutdown).await
     });
     // A read of the terminal may still be blocked in tokio's stdin thread; it cannot be
     // cancelled, so the runtime is not waited for (else Ctrl-C would wait for Enter).
@@ -372,6 +392,20 @@ fn serve(
         platforms.stop().context("the stand-in platforms stopped")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The control port's `coverage` on the sandbox's module: sets it (a value given) and answers
+/// the condition in force.
+fn coverage_control(node: Arc<Mutex<ModuleNode>>) -> ModuleControl {
+    ModuleControl::new(move |value| {
+        let mut node = lock(&node);
+        let module = node.module_mut();
+        if let Some(value) = value {
+            module.set_coverage(value.parse::<RadioCondition>()?);
+        }
+        let condition = module.coverage();
+        Ok(format!("{condition} ({:?})", condition.ce_level()))
+    })
 }
 
 fn coap(command: CoapCommand) -> Result<ExitCode> {

@@ -794,3 +794,60 @@ fn pcapng_packets(mut bytes: &[u8]) -> usize {
     }
     packets
 }
+
+/// `--coverage` on the sandbox: the signal values match it, `nbmodem platform coverage` moves
+/// the running module (through the control port), and a bad condition is refused at either
+/// place, changing nothing.
+#[test]
+fn sandbox_coverage_sets_the_signal_and_changes_while_running() {
+    let cwd = tempfile::tempdir().unwrap();
+    let refused = Command::new(NBMODEM)
+        .args(["sandbox", "--coverage", "rsrp=-150"])
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("rsrp=-150 is out of range"), "{said}");
+    let mut child = sandbox(cwd.path(), &["--model", "BC26", "--coverage", "edge"]);
+    let control = banner_address(&mut child, "control ");
+    let mut stdin = child.0.stdin.take().unwrap();
+    let mut stdout = child.0.stdout.take().unwrap();
+    stdin.write_all(b"ATE0\rAT+CEREG=1\r").unwrap();
+    read_until(&mut stdout, "+CEREG: 1\r\n");
+    stdin.write_all(b"AT+CSQ\rAT+CESQ\r").unwrap();
+    read_until(
+        &mut stdout,
+        "+CSQ: 8,99\r\n\r\nOK\r\n\r\n+CESQ: 99,99,255,255,8,29\r\n",
+    );
+    let platform = |words: &[&str]| {
+        Command::new(NBMODEM)
+            .arg("platform")
+            .args(words)
+            .args(["--control", &control])
+            .current_dir(cwd.path())
+            .output()
+            .unwrap()
+    };
+    let shown = platform(&["coverage"]);
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout),
+        "coverage edge (Ce1)\nOK\n"
+    );
+    let bad = platform(&["coverage", "far"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stdout).starts_with("ERROR \"far\""));
+    let set = platform(&["coverage", "deep"]);
+    assert!(set.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&set.stdout),
+        "coverage deep (Ce2)\nOK\n"
+    );
+    stdin.write_all(b"AT+CSQ\rAT+QENG=0\r").unwrap();
+    // The serving cell's line ends with the operation mode (1) and OK.
+    let answers = read_until(&mut stdout, ",1\r\n\r\nOK\r\n");
+    assert!(
+        answers.contains("+CSQ: 4,99") && answers.contains(",-125,"),
+        "{answers}"
+    );
+}

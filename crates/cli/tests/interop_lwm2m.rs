@@ -653,6 +653,7 @@ fn node_client_sends_uplinks_to_the_ct_iot_platform_stand_in() {
         console: None,
         devices: vec![PEER_IMEI.to_string()],
         records_kept: nbmodem_platform::writer::DEFAULT_RECORDS_KEPT,
+        module: None,
     })
     .unwrap();
     let port = platforms.addresses.iot.port().to_string();

@@ -7,7 +7,8 @@
 //! - **idle**: awake without an RRC connection (searching, detached, or registered and idle in
 //!   DRX/eDRX, which the module's light sleep is);
 //! - **connected**: an RRC connection is up (receiving, or waiting for the inactivity timer);
-//! - **transmitting**: the airtime of each uplink datagram, estimated from its size.
+//! - **transmitting**: the airtime of each uplink datagram and of each periodic TAU's request,
+//!   from its size and the coverage ([`crate::coverage::Link`]).
 //!
 //! PSM, idle and connected add up to the time since power-on. Transmitting is counted on top: its
 //! airtime is not taken from the state the module is in (an uplink with RAI 1 is released at the
@@ -15,7 +16,7 @@
 //! total by at most the connected current over the airtime.
 //!
 //! Limits of the model: one current per state (no current profile within a paging cycle, no
-//! coverage-dependent transmit power, no repetitions); downlinks are received within connected
+//! coverage-dependent transmit power; repetitions only lengthen the airtime); downlinks are received within connected
 //! time at the connected current; the search for a cell costs the idle current; power-off costs
 //! nothing. The currents are the profile's, each with its source or "assumed" beside it.
 
@@ -31,17 +32,13 @@ pub struct Current {
     pub source: &'static str,
 }
 
-/// The currents of a model, and how long an uplink is on the air.
+/// The currents of a model.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PowerProfile {
     pub psm: Current,
     pub idle: Current,
     pub connected: Current,
     pub transmitting: Current,
-    /// The airtime of any uplink datagram: scheduling request, grant and preamble.
-    pub airtime_per_uplink: Duration,
-    /// The uplink data rate each byte of a datagram is sent at.
-    pub uplink_bits_per_second: u64,
 }
 
 impl PowerProfile {
@@ -52,13 +49,6 @@ impl PowerProfile {
             PowerState::Connected => self.connected,
             PowerState::Transmitting => self.transmitting,
         }
-    }
-
-    /// How long a datagram of `bytes` is on the air.
-    pub fn airtime(&self, bytes: usize) -> Duration {
-        let bits = bytes as u64 * 8;
-        let micros = bits * 1_000_000 / self.uplink_bits_per_second.max(1);
-        self.airtime_per_uplink + Duration::from_micros(micros)
     }
 }
 
@@ -222,8 +212,6 @@ mod tests {
             micro_amps: 360_000.0,
             source: "test",
         },
-        airtime_per_uplink: Duration::from_millis(10),
-        uplink_bits_per_second: 8_000,
     };
 
     fn at(secs: u64) -> Instant {
@@ -235,7 +223,7 @@ mod tests {
         let mut meter = EnergyMeter::new(at(0));
         meter.enter(at(2), PowerState::Connected);
         meter.enter(at(22), PowerState::Psm);
-        meter.transmitted(PROFILE.airtime(10));
+        meter.transmitted(Duration::from_millis(20));
         let account = meter.account(at(3622), &PROFILE);
         let time = |s| account.entry(s).time;
         assert_eq!(time(PowerState::Idle), Duration::from_secs(2));

@@ -15,13 +15,20 @@
 //! a response. Output nobody takes is bounded ([`MAX_OUTPUT`]): the oldest bytes are dropped, as a
 //! UART's buffer overflows, and counted.
 //!
+//! Datagrams cross the radio as the coverage allows ([`crate::air`]): an uplink leaves the module
+//! when its airtime is over, a downlink reaches its service when it has crossed the link (after
+//! the paging occasion, in eDRX); a downlink for a module in PSM is lost.
+//!
 //! For a trace or a capture the module can tap its UART lines and datagrams ([`crate::tap`]).
 
+use crate::air::{Air, Downlink};
 use crate::commands::general::{self, GeneralRam};
 use crate::commands::{quectel, CommandError, Handler};
+use crate::coverage::RadioCondition;
 use crate::energy::{EnergyAccount, EnergyMeter, PowerState};
 use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
 use crate::nvram::{NvramData, NvramError, NvramStore};
+use crate::power_saving::bit_string;
 use crate::profile::{Feature, Profile};
 use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, Rai, RegStatus, SleepSetting};
 use crate::revision::Revision;
@@ -154,6 +161,10 @@ pub(crate) struct Ram {
     pub cereg_mode: u8,
     pub cscon_mode: u8,
     pub radio: Radio,
+    /// Datagrams crossing the link.
+    air: Air,
+    /// AT+NPSMR=1: `+NPSMR` reports entering and leaving PSM.
+    pub npsmr: bool,
     /// The general commands' state (clock, network selection, contexts).
     pub general: GeneralRam,
     /// Time and charge per power state since power-on.
@@ -180,6 +191,8 @@ impl Ram {
             cereg_mode: 0,
             cscon_mode: 0,
             radio: Radio::new(network.clone()),
+            air: Air::default(),
+            npsmr: false,
             general: GeneralRam::new(now),
             energy: EnergyMeter::new(now),
             attached_since_boot: false,
@@ -425,6 +438,37 @@ impl Module {
         self.timers.clear();
         self.clear_services();
         self.timers.set(Timer::BootDone, now + BOOT_TIME);
+        self.grant_power_saving();
+    }
+
+    /// The datagrams and bytes that crossed the link since power-on.
+    pub fn link_counts(&self) -> crate::air::LinkCounts {
+        self.ram.air.counts()
+    }
+
+    /// The radio condition the module is in.
+    pub fn coverage(&self) -> RadioCondition {
+        self.network.condition
+    }
+
+    /// Moves the module into radio condition `condition` (it keeps it across reboots of this
+    /// run): the CE level, the signal values and the airtimes of the datagrams sent from now on
+    /// follow it, and datagrams are held for their airtime from now on (a timed link).
+    pub fn set_coverage(&mut self, condition: RadioCondition) {
+        self.network.condition = condition;
+        self.network.timed_link = true;
+        self.ram.radio.set_condition(condition);
+        self.notice(
+            "radio",
+            format!("coverage {condition}, {:?}", condition.ce_level()),
+        );
+    }
+
+    /// Asks the network for the PSM and eDRX settings in use; the radio keeps what it grants.
+    pub(crate) fn grant_power_saving(&mut self) {
+        let asked = self.in_use.section().unwrap_or_default();
+        let (psm, edrx) = self.network.power_saving.grant(&asked);
+        self.ram.radio.set_power_saving(self.now, psm, edrx);
     }
 
     /// Cuts the power: everything but NVRAM is lost. What was already written stays written.
@@ -448,8 +492,9 @@ impl Module {
     }
 
     /// A datagram from `from` (the public address of an operator's server) to the module's local
-    /// port `local_port`. A module in deep sleep, or not registered, cannot be reached: the
-    /// datagram is lost.
+    /// port `local_port`. A module in deep sleep (PSM), or not registered, cannot be reached: the
+    /// datagram is lost. Otherwise it crosses the link, after the next paging occasion if the
+    /// module is idle in eDRX, and reaches its service when it is through.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -462,51 +507,91 @@ impl Module {
             tracing::debug!("datagram from {from} lost: the module cannot be reached");
             return;
         }
-        self.tap_datagram(false, local_port, from, datagram);
+        let start = self.ram.radio.page_at(now);
+        let airtime = self
+            .network
+            .condition
+            .link()
+            .downlink_airtime(datagram.len());
+        let held = self.network.hold(airtime);
+        self.ram
+            .air
+            .receive(start, held, local_port, from, datagram);
+        // On a link without airtime a datagram not waiting for a paging occasion is there now.
+        while let Some(downlink) = self.ram.air.take_received(now) {
+            self.deliver(downlink);
+        }
+    }
+
+    /// A downlink has crossed the link: the service of its port gets it, unless the module left
+    /// the network meanwhile.
+    fn deliver(&mut self, downlink: Downlink) {
+        let Downlink {
+            port,
+            from,
+            payload,
+            ..
+        } = downlink;
+        if !self.ram.radio.registered() {
+            tracing::debug!("datagram from {from} lost: the module left the network");
+            return;
+        }
+        let now = self.now;
+        self.tap_datagram(false, port, from, &payload);
         let awaited_reply = self.ram.radio.downlink(now);
         self.radio_events();
         let mut delivered = None;
         self.run_services(|services, env| {
-            delivered = services.deliver(now, local_port, from, datagram, env);
+            delivered = services.deliver(now, port, from, &payload, env);
         });
         if delivered.is_none() {
-            tracing::debug!("datagram from {from} to port {local_port}: no service there");
+            tracing::debug!("datagram from {from} to port {port}: no service there");
         }
         if awaited_reply {
-            self.ram.radio.release();
+            self.ram.radio.release(now);
             self.radio_events();
         }
         self.bound_output();
     }
 
     /// The next datagram the module sends, from the local port of the service sending it,
-    /// addressed to a public address. Sending wakes the module and brings its RRC connection up,
-    /// or releases it as the uplink's release assistance says; without network registration the
-    /// datagram is lost.
+    /// addressed to a public address, once its airtime is over. Sending wakes the module and
+    /// brings its RRC connection up, or releases it as the uplink's release assistance says;
+    /// without network registration the datagram is lost.
     pub fn poll_transmit(&mut self) -> Option<Uplink> {
-        loop {
-            let (service, uplink) = self.services.poll_transmit()?;
-            let (len, to) = (uplink.transmit.payload.len(), uplink.transmit.destination);
-            if self.ram.radio.registered() {
-                let payload = &uplink.transmit.payload;
-                self.tap_datagram(true, uplink.source_port, to, payload);
-                self.notice(service, format!("sent {len} bytes to {to}"));
-                self.radio_uplink(len, uplink.rai);
-                self.bound_output();
-                return Some(uplink);
-            }
+        while let Some((service, uplink)) = self.services.poll_transmit() {
+            self.put_on_air(service, uplink);
+        }
+        self.ram.air.take_sent(self.now)
+    }
+
+    /// Starts sending a service's uplink: its airtime is counted and the radio connects.
+    fn put_on_air(&mut self, service: &'static str, uplink: Uplink) {
+        let (len, to) = (uplink.transmit.payload.len(), uplink.transmit.destination);
+        if !self.ram.radio.registered() {
             self.notice(service, format!("{len} bytes to {to} lost: not attached"));
             tracing::debug!("datagram to {to} lost: not registered");
+            return;
         }
+        self.tap_datagram(true, uplink.source_port, to, &uplink.transmit.payload);
+        self.notice(service, format!("sent {len} bytes to {to}"));
+        let airtime = self.radio_uplink(len, uplink.rai);
+        let held = self.network.hold(airtime);
+        self.ram.air.send(self.now, uplink, held);
+        self.bound_output();
     }
 
     /// What any uplink of `len` bytes does, whatever carries it (a datagram, a piece of a TCP
     /// stream, an echo request): it wakes the module, brings the RRC connection up (or releases
-    /// it as `rai` says) and counts its airtime in the energy account.
-    fn radio_uplink(&mut self, len: usize, rai: Rai) {
+    /// it as `rai` says) and counts its airtime, on the coverage the module is in, in the energy
+    /// account. Returns the airtime (a datagram is held for it; a TCP stream's bytes and an echo
+    /// request are charged but not held).
+    fn radio_uplink(&mut self, len: usize, rai: Rai) -> Duration {
         self.ram.radio.uplink(self.now, rai);
-        self.ram.energy.transmitted(self.profile.power.airtime(len));
+        let airtime = self.network.condition.link().uplink_airtime(len);
+        self.ram.energy.transmitted(airtime);
         self.radio_events();
+        airtime
     }
 
     /// The next request for a data socket's TCP stream, for the socket's local port, to a public
@@ -815,7 +900,7 @@ impl Module {
         if self.ram.general.selection.finds(self.sim.plmn()) {
             self.ram.radio.search(self.now);
         } else {
-            self.ram.radio.search_in_vain();
+            self.ram.radio.search_in_vain(self.now);
             self.ram.general.search_failed();
         }
         self.radio_events();
@@ -823,7 +908,7 @@ impl Module {
 
     /// Leaves the network (AT+CFUN=0, AT+CGATT=0).
     pub(crate) fn detach(&mut self) {
-        self.ram.radio.detach();
+        self.ram.radio.detach(self.now);
         self.radio_events();
     }
 
@@ -886,10 +971,10 @@ impl Module {
     fn radio_events(&mut self) {
         // The radio changed at `now`, if at all: the time until then was spent in the state it
         // was in before.
-        let state = if self.ram.radio.in_deep_sleep() {
-            PowerState::Psm
-        } else if self.ram.radio.rrc_connected() {
+        let state = if self.ram.radio.rrc_connected() || self.ram.radio.in_tau() {
             PowerState::Connected
+        } else if self.ram.radio.in_deep_sleep() {
+            PowerState::Psm
         } else {
             PowerState::Idle
         };
@@ -924,10 +1009,18 @@ impl Module {
                     if let Some(urcs) = urcs.filter(|_| quectel::deep_sleep_events_on(self)) {
                         self.urc(if asleep { urcs.enter } else { urcs.exit }.into());
                     }
+                    if self.ram.npsmr {
+                        let text = self.line("+NPSMR", u8::from(asleep));
+                        self.urc(text);
+                    }
                     quectel::deep_sleep_changed(self, asleep);
                     if asleep {
                         self.notice_energy(self.now);
                     }
+                }
+                RadioEvent::PeriodicTau => {
+                    self.ram.energy.transmitted(self.ram.radio.tau_airtime());
+                    self.notice("radio", "periodic TAU");
                 }
             }
             let now = self.now;
@@ -968,7 +1061,8 @@ impl Module {
             return;
         }
         let enabled = self.sleep_mode() == DEEP_SLEEP_ENABLED;
-        self.ram.radio.settle(enabled, self.services.is_busy());
+        let busy = self.services.is_busy() || self.ram.air.is_busy(self.now);
+        self.ram.radio.settle(self.now, enabled, busy);
         self.radio_events();
     }
 
@@ -986,6 +1080,15 @@ impl Module {
                 ",\"{:04X}\",\"{:08X}\",9",
                 self.network.tac, self.network.cell_id
             ));
+            // Modes 4 and 5 add the PSM timers the network granted (no reject cause to give).
+            if let Some(psm) = self.ram.radio.psm().filter(|_| mode >= 4) {
+                let quoted = self.profile.quoted_bit_strings;
+                fields.push_str(&format!(
+                    ",,,{},{}",
+                    bit_string(psm.active_time, 8, quoted),
+                    bit_string(psm.periodic_tau, 8, quoted)
+                ));
+            }
         }
         fields
     }
@@ -1028,6 +1131,7 @@ impl Timed for Module {
         [
             self.timers.next(),
             self.ram.radio.poll_timeout(),
+            self.ram.air.poll_timeout(),
             self.services.poll_timeout(),
         ]
         .into_iter()
@@ -1056,6 +1160,9 @@ impl Timed for Module {
         }
         self.ram.radio.handle_timeout(now);
         self.radio_events();
+        while let Some(downlink) = self.ram.air.take_received(now) {
+            self.deliver(downlink);
+        }
         self.run_services(|services, env| services.handle_timeout(now, env));
         self.settle_radio();
         self.bound_output();

@@ -467,6 +467,9 @@ pub struct Profile {
     pub neul: Option<NeulConfig>,
     /// The currents of the energy account.
     pub power: PowerProfile,
+    /// The timer and eDRX bit strings of AT+CPSMS, AT+CEDRXS, AT+CEREG… are quoted (`"00111000"`,
+    /// the Quectel SoC manuals) or bare (`00111000`, the BC95 manual).
+    pub quoted_bit_strings: bool,
     /// The general command set's model differences.
     pub general: GeneralConfig,
     /// The data sockets the host may open.
@@ -599,8 +602,6 @@ const BC_SERIES_POWER: PowerProfile = PowerProfile {
         micro_amps: 120_000.0,
         source: "assumed: uplink at 23 dBm",
     },
-    airtime_per_uplink: Duration::from_millis(20),
-    uplink_bits_per_second: 25_000,
 };
 
 const QUECTEL_PDP_TYPES: &[&str] = &["IP", "IPV6", "IPV4V6", "Non-IP"];
@@ -670,6 +671,7 @@ const BC25: Profile = Profile {
     ctiot: None,
     neul: None,
     power: BC_SERIES_POWER,
+    quoted_bit_strings: true,
     general: BC25_GENERAL,
     sockets: QUECTEL_SOCKETS,
 };
@@ -794,6 +796,7 @@ const BC95: Profile = Profile {
         ..NEUL_MULTI_BAND
     }),
     power: BC_SERIES_POWER,
+    quoted_bit_strings: false,
     // BC95 AT Commands Manual V2.0 §3.11 (AT+CGPADDR), §3.16 (AT+CGDCONT), §3.19 (AT+CCLK),
     // §3.24 (AT+CTZR); the spellings are docs/decisions.md's "General command set".
     general: GeneralConfig {

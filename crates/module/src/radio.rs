@@ -16,12 +16,22 @@
 //!   quiet for [`HOST_IDLE`]. In deep sleep the module cannot be reached: datagrams sent to it are
 //!   lost. Host activity and any uplink wake it (seed 000: "the retry takes the module out of
 //!   PSM").
+//! - **PSM and eDRX, the network side** ([`crate::power_saving`]). Deep sleep is the module's own
+//!   entry into PSM. Without a PSM grant it enters as soon as the conditions above hold, as
+//!   before; with one (AT+CPSMS=1) it first stays reachable in idle for the active time T3324
+//!   from the release, and while the grant's T3412 runs it wakes the radio alone for a periodic
+//!   TAU, a short exchange with the network that the host does not see. A downlink to an idle
+//!   module with eDRX waits for the next paging time window (one per eDRX cycle, counted from
+//!   the epoch as the cell's hyperframes are); without eDRX the default paging cycle (a second
+//!   or two) is not modelled.
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use crate::coverage::RadioCondition;
 use crate::nvram::Section;
+use crate::power_saving::{EdrxGrant, NetworkPowerSaving, PsmGrant};
 use crate::profile::Profile;
 use nbmodem_clock::Instant;
 use serde::{Deserialize, Serialize};
@@ -29,6 +39,11 @@ use serde::{Deserialize, Serialize};
 /// How long the host must leave the UART alone before the module may go to deep sleep, so that it
 /// can read a response and send the next command without waking the module each time.
 pub const HOST_IDLE: Duration = Duration::from_secs(5);
+
+/// A periodic TAU: the size of the TAU request and of its accept, and how long the network keeps
+/// the connection after the accept before it releases it.
+const TAU_BYTES: usize = 40;
+const TAU_RELEASE: Duration = Duration::from_secs(1);
 
 /// AT+QSCLK as NVRAM keeps it: 0 no sleep, 1 light and deep sleep, 2 light sleep only; absent,
 /// the profile's factory value.
@@ -55,12 +70,29 @@ pub struct NetworkConfig {
     pub coverage: bool,
     /// From the start of a search to registration.
     pub attach_delay: Duration,
-    /// RSSI as AT+CSQ reports it (0–31).
-    pub rssi: u8,
+    /// The serving cell as the module receives it: CE level, signal values, airtimes.
+    pub condition: RadioCondition,
+    /// What the network grants of PSM and eDRX.
+    pub power_saving: NetworkPowerSaving,
+    /// Whether datagrams are held for their airtime. Off, they cross at once (the airtime is
+    /// still charged in the energy account): the project's protocol tests run so, to keep their
+    /// instants exact; a coverage given to the sandbox or a scenario turns it on.
+    pub timed_link: bool,
     /// RRC inactivity timer: how long an idle connection stays up.
     pub inactivity: Duration,
     pub tac: u16,
     pub cell_id: u32,
+}
+
+impl NetworkConfig {
+    /// How long a datagram of `airtime` is held: all of it on a timed link, else not at all.
+    pub fn hold(&self, airtime: Duration) -> Duration {
+        if self.timed_link {
+            airtime
+        } else {
+            Duration::ZERO
+        }
+    }
 }
 
 impl Default for NetworkConfig {
@@ -68,7 +100,9 @@ impl Default for NetworkConfig {
         NetworkConfig {
             coverage: true,
             attach_delay: Duration::from_secs(2),
-            rssi: 25,
+            condition: RadioCondition::GOOD,
+            power_saving: NetworkPowerSaving::default(),
+            timed_link: true,
             inactivity: Duration::from_secs(20),
             tac: 0x5A3C,
             cell_id: 0x0A1B_2C3D,
@@ -116,6 +150,8 @@ pub enum RadioEvent {
     Connection(bool),
     /// Deep sleep began (`true`) or ended.
     DeepSleep(bool),
+    /// A periodic TAU began: the radio is connected for [`Radio::tau_time`], unseen by the host.
+    PeriodicTau,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +176,16 @@ pub struct Radio {
     attach_at: Option<Instant>,
     /// Until when the host's last activity keeps the module awake.
     host_active_until: Option<Instant>,
+    /// PSM and eDRX as the network granted them.
+    psm: Option<PsmGrant>,
+    edrx: Option<EdrxGrant>,
+    /// When the connection was last released: T3324 and T3412 run from then.
+    released_at: Option<Instant>,
+    /// When the active time runs out and the module may enter PSM.
+    psm_at: Option<Instant>,
+    /// When the next periodic TAU is due, and when the one in progress ends.
+    tau_at: Option<Instant>,
+    tau_until: Option<Instant>,
     events: VecDeque<RadioEvent>,
 }
 
@@ -153,12 +199,83 @@ impl Radio {
             deep_sleep: false,
             attach_at: None,
             host_active_until: None,
+            psm: None,
+            edrx: None,
+            released_at: None,
+            psm_at: None,
+            tau_at: None,
+            tau_until: None,
             events: VecDeque::new(),
         }
     }
 
     pub fn config(&self) -> &NetworkConfig {
         &self.config
+    }
+
+    /// The radio condition changes (a user moves the device): airtimes from now on follow it.
+    pub fn set_condition(&mut self, condition: RadioCondition) {
+        self.config.condition = condition;
+    }
+
+    /// What the network granted of PSM and eDRX (AT+CPSMS, AT+CEDRXS) from `now` on.
+    pub fn set_power_saving(
+        &mut self,
+        now: Instant,
+        psm: Option<PsmGrant>,
+        edrx: Option<EdrxGrant>,
+    ) {
+        self.psm = psm;
+        self.edrx = edrx;
+        let idle = self.registered() && !self.rrc_connected() && self.tau_until.is_none();
+        self.tau_at = self.t3412().filter(|_| idle).map(|t| now + t);
+    }
+
+    pub fn psm(&self) -> Option<PsmGrant> {
+        self.psm
+    }
+
+    pub fn edrx(&self) -> Option<EdrxGrant> {
+        self.edrx
+    }
+
+    /// Whether a periodic TAU is in progress.
+    pub fn in_tau(&self) -> bool {
+        self.tau_until.is_some()
+    }
+
+    /// How long a periodic TAU keeps the radio connected: the request's and the accept's
+    /// airtimes, then the network's release.
+    pub fn tau_time(&self) -> Duration {
+        let link = self.config.condition.link();
+        link.uplink_airtime(TAU_BYTES) + link.downlink_airtime(TAU_BYTES) + TAU_RELEASE
+    }
+
+    /// The airtime of a periodic TAU's request, for the energy account.
+    pub fn tau_airtime(&self) -> Duration {
+        self.config.condition.link().uplink_airtime(TAU_BYTES)
+    }
+
+    /// When a downlink arriving at `now` can start towards the module: at once unless it is idle
+    /// in eDRX outside a paging time window, then at the start of the next one.
+    pub fn page_at(&self, now: Instant) -> Instant {
+        let Some(edrx) = self
+            .edrx
+            .filter(|_| !self.rrc_connected() && !self.in_tau())
+        else {
+            return now;
+        };
+        let cycle = edrx.cycle().as_millis() as u64;
+        let phase = now.unix_millis() % cycle;
+        if phase < edrx.window().as_millis() as u64 {
+            now
+        } else {
+            now + Duration::from_millis(cycle - phase)
+        }
+    }
+
+    fn t3412(&self) -> Option<Duration> {
+        self.psm.and_then(|g| g.t3412())
     }
 
     pub fn status(&self) -> RegStatus {
@@ -201,16 +318,17 @@ impl Radio {
 
     /// Looks for a network that is not there (AT+COPS=1 with a PLMN the cell does not offer):
     /// searching, never registered.
-    pub fn search_in_vain(&mut self) {
-        self.detach();
+    pub fn search_in_vain(&mut self, now: Instant) {
+        self.detach(now);
         self.set_status(RegStatus::Searching);
     }
 
     /// Leaves the network (AT+CFUN=0, AT+CGATT=0).
-    pub fn detach(&mut self) {
+    pub fn detach(&mut self, now: Instant) {
         self.attach_at = None;
-        self.set_connected(None);
+        self.set_connected(now, None);
         self.set_status(RegStatus::NotSearching);
+        (self.psm_at, self.tau_at, self.tau_until) = (None, None, None);
     }
 
     /// The module sends a datagram: awake, connected for another inactivity period, or released
@@ -222,7 +340,7 @@ impl Radio {
             Rai::ReleaseAfterReply => self.connect(now, true),
             Rai::ReleaseNow => {
                 self.connect(now, false);
-                self.set_connected(None);
+                self.set_connected(now, None);
             }
         }
     }
@@ -247,8 +365,8 @@ impl Radio {
     }
 
     /// Releases the RRC connection (after the reply an uplink with RAI 2 waited for).
-    pub fn release(&mut self) {
-        self.set_connected(None);
+    pub fn release(&mut self, now: Instant) {
+        self.set_connected(now, None);
     }
 
     /// The host wrote to the UART: the module wakes and stays awake for [`HOST_IDLE`].
@@ -263,13 +381,21 @@ impl Radio {
             Rrc::Connected { release_at, .. } => Some(release_at),
             Rrc::Idle => None,
         };
-        [self.attach_at, release, self.host_active_until]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.attach_at,
+            release,
+            self.host_active_until,
+            self.psm_at,
+            self.tau_at,
+            self.tau_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Runs the radio's timers due at `now`: attach, release, end of host activity.
+    /// Runs the radio's timers due at `now`: attach, release, end of host activity, periodic TAU.
+    /// (The end of the active time is [`Radio::settle`]'s.)
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.attach_at.is_some_and(|at| at <= now) {
             self.attach_at = None;
@@ -277,22 +403,42 @@ impl Radio {
             self.connect(now, false);
         }
         if matches!(self.rrc, Rrc::Connected { release_at, .. } if release_at <= now) {
-            self.set_connected(None);
+            self.set_connected(now, None);
         }
         if self.host_active_until.is_some_and(|at| at <= now) {
             self.host_active_until = None;
         }
+        if self.tau_until.is_some_and(|at| at <= now) {
+            self.tau_until = None;
+            self.tau_at = self.t3412().map(|t| now + t);
+        }
+        if self.tau_at.is_some_and(|at| at <= now) {
+            self.tau_at = None;
+            if self.registered() {
+                self.tau_until = Some(now + self.tau_time());
+                self.events.push_back(RadioEvent::PeriodicTau);
+            }
+        }
     }
 
-    /// Enters deep sleep if nothing keeps the module awake: `enabled` is AT+QSCLK=1, `busy` an
+    /// Enters deep sleep (PSM) if nothing keeps the module awake and the granted active time
+    /// since the release is over (none without a PSM grant): `enabled` is AT+QSCLK=1, `busy` an
     /// exchange in flight.
-    pub fn settle(&mut self, enabled: bool, busy: bool) {
+    pub fn settle(&mut self, now: Instant, enabled: bool, busy: bool) {
+        self.psm_at = None;
         let allowed = enabled
             && self.registered()
             && !self.rrc_connected()
             && self.host_active_until.is_none()
             && !busy;
-        if allowed && !self.deep_sleep {
+        if !allowed || self.deep_sleep {
+            return;
+        }
+        let active = self.psm.and_then(|g| g.t3324()).unwrap_or_default();
+        let due = self.released_at.map_or(now, |released| released + active);
+        if due > now {
+            self.psm_at = Some(due);
+        } else {
             self.deep_sleep = true;
             self.events.push_back(RadioEvent::DeepSleep(true));
         }
@@ -307,20 +453,31 @@ impl Radio {
 
     fn connect(&mut self, now: Instant, after_reply: bool) {
         let release_at = now + self.config.inactivity;
-        self.set_connected(Some(Rrc::Connected {
-            release_at,
-            after_reply,
-        }));
+        self.set_connected(
+            now,
+            Some(Rrc::Connected {
+                release_at,
+                after_reply,
+            }),
+        );
     }
 
-    /// Sets the connection (`None`: released), reporting a change of connected state.
-    fn set_connected(&mut self, rrc: Option<Rrc>) {
+    /// Sets the connection (`None`: released), reporting a change of connected state. A release
+    /// starts the active time and the periodic TAU timer; a connection stops them.
+    fn set_connected(&mut self, now: Instant, rrc: Option<Rrc>) {
         let was = self.rrc_connected();
         self.rrc = rrc.unwrap_or(Rrc::Idle);
-        if was != self.rrc_connected() {
-            self.events
-                .push_back(RadioEvent::Connection(self.rrc_connected()));
+        if was == self.rrc_connected() {
+            return;
         }
+        if self.rrc_connected() {
+            self.tau_at = None;
+        } else {
+            self.released_at = Some(now);
+            self.tau_at = self.t3412().map(|t| now + t);
+        }
+        self.events
+            .push_back(RadioEvent::Connection(self.rrc_connected()));
     }
 
     fn set_status(&mut self, status: RegStatus) {
@@ -403,7 +560,7 @@ mod tests {
         assert_eq!(events(&mut radio), [RadioEvent::Connection(true)]);
         assert!(radio.downlink(at(7)), "the awaited reply");
         assert!(events(&mut radio).is_empty(), "released once handled");
-        radio.release();
+        radio.release(at(7));
         assert_eq!(events(&mut radio), [RadioEvent::Connection(false)]);
         // No reply: the inactivity timer still releases it.
         radio.uplink(at(8), Rai::ReleaseAfterReply);
@@ -414,18 +571,85 @@ mod tests {
         );
     }
 
+    /// Registered at 2 s with PSM granted: T3412 2 min, T3324 10 s.
+    fn with_psm() -> Radio {
+        let mut radio = attached();
+        let psm = PsmGrant {
+            periodic_tau: 0b1010_0010,
+            active_time: 0b0000_0101,
+        };
+        radio.set_power_saving(at(2), Some(psm), None);
+        radio
+    }
+
+    #[test]
+    fn psm_waits_for_the_active_time_after_the_release() {
+        let mut radio = with_psm();
+        radio.handle_timeout(at(22));
+        radio.settle(at(22), true, false);
+        assert!(!radio.in_deep_sleep(), "reachable for T3324");
+        assert!(radio.reachable());
+        assert_eq!(radio.poll_timeout(), Some(at(32)));
+        radio.handle_timeout(at(32));
+        radio.settle(at(32), true, false);
+        assert!(radio.in_deep_sleep());
+    }
+
+    #[test]
+    fn a_periodic_tau_every_t3412_from_each_release() {
+        let mut radio = with_psm();
+        radio.handle_timeout(at(22));
+        events(&mut radio);
+        // The release at 22 s starts T3412: the TAU is due at 142 s, unseen but connected.
+        radio.handle_timeout(at(142));
+        assert_eq!(events(&mut radio), [RadioEvent::PeriodicTau]);
+        assert!(radio.in_tau() && !radio.rrc_connected());
+        let end = at(142) + radio.tau_time();
+        radio.handle_timeout(end);
+        assert!(!radio.in_tau());
+        assert_eq!(radio.poll_timeout(), Some(end + Duration::from_secs(120)));
+        // A connection stops T3412; its release starts it again.
+        radio.uplink(at(200), Rai::ReleaseNow);
+        assert_eq!(radio.poll_timeout(), Some(at(320)));
+        // No TAU once detached.
+        radio.detach(at(201));
+        assert_eq!(radio.poll_timeout(), None);
+    }
+
+    #[test]
+    fn an_idle_edrx_module_is_paged_in_its_window() {
+        let mut radio = attached();
+        let edrx = EdrxGrant {
+            requested: 0b0010,
+            value: 0b0010,
+            paging_window: 0b0000,
+        };
+        radio.set_power_saving(at(2), None, Some(edrx));
+        let ms = Instant::from_unix_millis;
+        assert_eq!(radio.page_at(ms(30_000)), ms(30_000), "connected: at once");
+        radio.handle_timeout(at(22));
+        // Windows of 2.56 s open every 20.48 s from the epoch.
+        assert_eq!(
+            radio.page_at(ms(41_000)),
+            ms(41_000),
+            "inside 40.96–43.52 s"
+        );
+        assert_eq!(radio.page_at(ms(43_520)), ms(61_440));
+        assert_eq!(radio.page_at(ms(50_000)), ms(61_440));
+    }
+
     #[test]
     fn deep_sleep_waits_for_release_quiet_host_and_no_exchange() {
         let mut radio = attached();
         radio.host_activity(at(3));
-        radio.settle(true, false);
+        radio.settle(at(3), true, false);
         assert!(!radio.in_deep_sleep(), "connected, host active");
         radio.handle_timeout(at(22));
-        radio.settle(true, true);
+        radio.settle(at(22), true, true);
         assert!(!radio.in_deep_sleep(), "an exchange in flight");
-        radio.settle(false, false);
+        radio.settle(at(22), false, false);
         assert!(!radio.in_deep_sleep(), "sleep disabled");
-        radio.settle(true, false);
+        radio.settle(at(22), true, false);
         assert!(radio.in_deep_sleep());
         assert!(!radio.reachable());
         assert_eq!(

@@ -105,6 +105,7 @@ impl StandInArgs {
             console,
             devices: Vec::new(),
             records_kept: self.records_kept,
+            module: None,
         }
     }
 }
@@ -144,6 +145,14 @@ enum PlatformCommand {
     },
     /// Show the faults in force on the running platforms.
     Faults {
+        #[command(flatten)]
+        control: ControlArgs,
+    },
+    /// Show or set the radio condition of the module of a running `nbmodem sandbox`: good,
+    /// edge, deep, or rsrp=<dBm>,sinr=<dB> (e.g. rsrp=-110,sinr=-3).
+    Coverage {
+        /// The condition to set; without it, the one in force is shown.
+        value: Option<String>,
         #[command(flatten)]
         control: ControlArgs,
     },
@@ -209,6 +218,10 @@ pub fn run(args: PlatformArgs) -> Result<ExitCode> {
             control_command(&control, &format!("fault {}", words.join(" ")))
         }
         Some(PlatformCommand::Faults { control }) => control_command(&control, "faults"),
+        Some(PlatformCommand::Coverage { value, control }) => {
+            let line = value.map_or("coverage".into(), |v| format!("coverage {v}"));
+            control_command(&control, &line)
+        }
         Some(PlatformCommand::Iot(args)) => crate::api::command::run(Flavour::Iot, args),
         Some(PlatformCommand::Aep(args)) => crate::api::command::run(Flavour::Aep, args),
     }

@@ -14,6 +14,8 @@
 //! fault dm clear                                 no faults on DM
 //! fault clear                                    no faults anywhere
 //! faults                                         one line per server, e.g. `ct drop=3 reject=0 delay=0s`
+//! coverage edge                                  the sandbox's module moves to the `edge` condition
+//! coverage rsrp=-110,sinr=-3                     … or to this one; `coverage` alone shows it
 //! ```
 //!
 //! Each command is answered `OK` (after any lines it prints) or `ERROR <why>`.
@@ -27,6 +29,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The file in the data directory that holds the control token.
@@ -100,14 +103,17 @@ pub const MAX_LINE: usize = 1024;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 const USAGE: &str =
-    "try: fault ct drop 3 | fault dm reject 2 | fault cu delay 5s | fault dm clear | fault clear | faults";
+    "try: fault ct drop 3 | fault dm reject 2 | fault cu delay 5s | fault dm clear | \
+                     fault clear | faults | coverage edge | coverage";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ControlCommand {
     Set(Server, Fault),
     /// Clears one server's faults, or every server's.
     Clear(Option<Server>),
     Show,
+    /// Sets the radio condition of the module beside the platforms (`None`: shows it).
+    Coverage(Option<String>),
 }
 
 impl FromStr for ControlCommand {
@@ -119,6 +125,8 @@ impl FromStr for ControlCommand {
         let fault = |text: &str| text.parse::<Fault>().map_err(|e| e.to_string());
         match words.as_slice() {
             ["faults"] => Ok(ControlCommand::Show),
+            ["coverage"] => Ok(ControlCommand::Coverage(None)),
+            ["coverage", value] => Ok(ControlCommand::Coverage(Some(value.to_string()))),
             ["fault", "clear"] => Ok(ControlCommand::Clear(None)),
             ["fault", name, "clear"] => Ok(ControlCommand::Clear(Some(server(name)?))),
             ["fault", name, spec] => Ok(ControlCommand::Set(server(name)?, fault(spec)?)),
@@ -136,6 +144,38 @@ impl FromStr for ControlCommand {
 pub trait FaultTargets {
     /// Runs `action` on the server named `server`.
     fn with_server(&mut self, server: Server, action: &mut dyn FnMut(&mut dyn Faulty));
+
+    /// The module running beside the servers, if any (the sandbox's).
+    fn module(&self) -> Option<ModuleControl> {
+        None
+    }
+}
+
+/// The module beside the platforms, as the control port reaches it: handed a radio condition
+/// (`edge`, `rsrp=-110,sinr=-3`) it moves the module there, handed `None` it reads it; either
+/// way it answers the condition in force, or why the value was refused.
+#[derive(Clone)]
+pub struct ModuleControl(Arc<CoverageFn>);
+
+/// Sets (given a value) and reads a module's radio condition.
+type CoverageFn = dyn Fn(Option<&str>) -> Result<String, String> + Send + Sync;
+
+impl ModuleControl {
+    pub fn new(
+        coverage: impl Fn(Option<&str>) -> Result<String, String> + Send + Sync + 'static,
+    ) -> Self {
+        ModuleControl(Arc::new(coverage))
+    }
+
+    pub fn coverage(&self, value: Option<&str>) -> Result<String, String> {
+        (self.0)(value)
+    }
+}
+
+impl std::fmt::Debug for ModuleControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ModuleControl(…)")
+    }
 }
 
 impl FaultTargets for Platform {
@@ -163,8 +203,20 @@ impl ControlCommand {
                 }
             }
             ControlCommand::Show => return show(targets),
+            ControlCommand::Coverage(ref value) => return coverage(targets, value.as_deref()),
         }
         "OK".into()
+    }
+}
+
+/// `coverage [VALUE]`: the module's radio condition, after setting it to VALUE if given.
+fn coverage(targets: &mut dyn FaultTargets, value: Option<&str>) -> String {
+    let Some(module) = targets.module() else {
+        return "ERROR no module runs beside these platforms (`nbmodem sandbox` has one)".into();
+    };
+    match module.coverage(value) {
+        Ok(condition) => format!("coverage {condition}\nOK"),
+        Err(why) => format!("ERROR {why}"),
     }
 }
 
@@ -267,6 +319,46 @@ mod tests {
         ] {
             assert!(bad.parse::<ControlCommand>().is_err(), "{bad:?}");
         }
+    }
+
+    /// No servers; a module if given.
+    struct ModuleOnly(Option<ModuleControl>);
+
+    impl FaultTargets for ModuleOnly {
+        fn with_server(&mut self, _: Server, _: &mut dyn FnMut(&mut dyn Faulty)) {}
+
+        fn module(&self) -> Option<ModuleControl> {
+            self.0.clone()
+        }
+    }
+
+    #[test]
+    fn coverage_reaches_the_module_beside_the_platforms_if_there_is_one() {
+        assert_eq!("coverage".parse(), Ok(ControlCommand::Coverage(None)));
+        assert_eq!(
+            "coverage edge".parse(),
+            Ok(ControlCommand::Coverage(Some("edge".into())))
+        );
+        assert!("coverage edge deep".parse::<ControlCommand>().is_err());
+        let alone = answer(b"coverage edge", &mut ModuleOnly(None));
+        assert!(alone.starts_with("ERROR no module"), "{alone}");
+        let set = std::sync::Mutex::new(String::from("good"));
+        let module = ModuleControl::new(move |value| {
+            let mut now = set.lock().unwrap();
+            match value {
+                Some("far") => return Err("\"far\": not a coverage".into()),
+                Some(value) => *now = value.into(),
+                None => {}
+            }
+            Ok(now.clone())
+        });
+        let mut targets = ModuleOnly(Some(module));
+        assert_eq!(answer(b"coverage deep", &mut targets), "coverage deep\nOK");
+        assert_eq!(
+            answer(b"coverage far", &mut targets),
+            "ERROR \"far\": not a coverage"
+        );
+        assert_eq!(answer(b"coverage", &mut targets), "coverage deep\nOK");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The platforms in real time: the servers on UDP sockets (tokio, the system clock), the fault
 //! control port and the CT IoT platforms' HTTP API on loopback TCP, until shutdown.
 
-use crate::control::{ControlToken, FaultTargets, TOKEN_FILE};
+use crate::control::{ControlToken, FaultTargets, ModuleControl, TOKEN_FILE};
 use crate::control_port;
 use crate::fault::{Faulty, ServerFault};
 use crate::record::Server;
@@ -35,6 +35,9 @@ pub struct ServeConfig {
     pub devices: Vec<String>,
     /// How many request records the database keeps (the oldest go first).
     pub records_kept: u64,
+    /// The module running beside the platforms, for the control port's `coverage` (the
+    /// sandbox's).
+    pub module: Option<ModuleControl>,
 }
 
 /// A running server: the node its driver runs, and how to wake the driver after acting on it.
@@ -76,6 +79,7 @@ struct Nodes {
     dm: Running<DmServer>,
     /// In the order of [`Addresses::ctiot`].
     ctiot: Vec<Running<CtIotServer>>,
+    module: Option<ModuleControl>,
 }
 
 impl crate::api::CtIotNodes for Nodes {
@@ -105,6 +109,10 @@ impl FaultTargets for Nodes {
             }
         }
     }
+
+    fn module(&self) -> Option<ModuleControl> {
+        self.module.clone()
+    }
 }
 
 /// One socket per server: the three registries', then the CT IoT platforms' (as
@@ -123,6 +131,7 @@ pub struct Bound {
     control: TcpListener,
     token: ControlToken,
     api: TcpListener,
+    module: Option<ModuleControl>,
     /// Where each server listens (port 0 resolved to the port the system chose).
     pub addresses: Addresses,
     /// Where the control port listens.
@@ -210,6 +219,7 @@ pub async fn bind(config: ServeConfig) -> Result<Bound> {
         token,
         api_address: api.local_addr()?,
         api,
+        module: config.module,
         addresses,
         data: config.data,
         tightened,
@@ -237,6 +247,7 @@ impl Bound {
             token: self.token,
             api: self.api,
             data: self.data,
+            module: self.module,
         };
         run(self.platform, self.sockets, control, shutdown).await
     }
@@ -345,6 +356,7 @@ struct Control {
     token: ControlToken,
     api: TcpListener,
     data: PathBuf,
+    module: Option<ModuleControl>,
 }
 
 async fn run(
@@ -359,6 +371,7 @@ async fn run(
         cu: Running::new(platform.cu),
         dm: Running::new(platform.dm),
         ctiot: platform.ctiot.into_iter().map(Running::new).collect(),
+        module: control.module.clone(),
     };
     let api = crate::api::router(
         &control.data,

@@ -8,7 +8,7 @@ use nbmodem_clock::{Instant, VirtualClock};
 use nbmodem_module::node::ModuleNode;
 use nbmodem_module::nvram::MemoryStore;
 use nbmodem_module::tap::Tapped;
-use nbmodem_module::{find_profile, Module, ModuleConfig, ModuleError, Route, Sim};
+use nbmodem_module::{find_profile, Module, ModuleConfig, ModuleError, RadioCondition, Route, Sim};
 use nbmodem_net::sim::{SimNetwork, SimNode};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -26,6 +26,9 @@ pub struct ModuleSetup {
     pub imsi: Option<String>,
     pub iccid: Option<String>,
     pub routes: Vec<Route>,
+    /// The radio condition; given, datagrams are held for their airtime on it; `None`: the
+    /// `good` condition with datagrams crossing at once (see `NetworkConfig::timed_link`).
+    pub coverage: Option<RadioCondition>,
 }
 
 impl ModuleSetup {
@@ -37,6 +40,7 @@ impl ModuleSetup {
             imsi: None,
             iccid: None,
             routes: Vec::new(),
+            coverage: None,
         }
     }
 
@@ -58,6 +62,8 @@ impl ModuleSetup {
         for route in &self.routes {
             config.router.add_route(route.clone());
         }
+        config.network.timed_link = self.coverage.is_some();
+        config.network.condition = self.coverage.unwrap_or_default();
         Ok(config)
     }
 }

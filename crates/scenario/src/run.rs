@@ -306,6 +306,7 @@ impl Player {
                 .fail_dns((name != "*").then_some(name.as_str())),
             Step::DnsRestore => self.bench.module().router_mut().restore_dns(),
             Step::Energy(check) => self.check_energy(*check)?,
+            Step::Coverage(condition) => self.bench.module().set_coverage(*condition),
             Step::DeepSleep(expected) => {
                 let asleep = self.bench.module().is_in_deep_sleep();
                 if asleep != *expected {

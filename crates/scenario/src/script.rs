@@ -6,6 +6,7 @@
 use crate::bench::ModuleSetup;
 use nbmodem_clock::parse_duration;
 use nbmodem_module::energy::PowerState;
+use nbmodem_module::RadioCondition;
 use nbmodem_platform::ctiot::admin::NewTask;
 use nbmodem_platform::ctiot::fota::UpgradeStatus;
 use nbmodem_platform::ctiot::NewDevice;
@@ -135,6 +136,8 @@ pub enum Step {
     DnsRestore,
     /// Fails unless the module is (`deep-sleep yes`) or is not (`deep-sleep no`) in deep sleep.
     DeepSleep(bool),
+    /// Moves the module into a radio condition: `coverage edge`, `coverage rsrp=-110,sinr=-3`.
+    Coverage(RadioCondition),
     /// Starts a UDP echo server at an address on the simulated network: `udp-echo 47.100.1.2:5000`.
     UdpEcho(SocketAddr),
     /// Starts a TCP echo server at an address: `tcp-echo 47.100.1.2:6000`.
@@ -273,6 +276,7 @@ fn parse_step(keyword: &str, arg: &str) -> Result<Step, String> {
             "no" => Ok(Step::DeepSleep(false)),
             _ => Err("write `deep-sleep yes` or `deep-sleep no`".into()),
         },
+        "coverage" => arg.parse().map(Step::Coverage),
         _ => Err(format!("unknown step `{keyword}`")),
     }
 }
@@ -494,6 +498,10 @@ fn parse_module(arg: &str) -> Result<(ModuleSetup, bool), String> {
             .next()
             .ok_or(format!("{option} needs a value"))?
             .to_string();
+        if option == "--coverage" {
+            setup.coverage = Some(value.parse()?);
+            continue;
+        }
         let slot = match option {
             "--firmware" => &mut setup.firmware,
             "--imei" => &mut setup.imei,
@@ -514,13 +522,26 @@ mod tests {
     fn parses_every_step() {
         let s = parse(
             "# boot\nmodule BC25 --imsi 460110000000001\n\nexpect RDY\nsend AT+CSQ\nexpect /\\+CSQ: \\d+,99/\n\
-             wait 30d\nsilent 1h\nelapsed 30d1h\ntimeout 2h\npower-off\npower-on\npower-cycle\nkill\ndeep-sleep yes\n",
+             wait 30d\nsilent 1h\nelapsed 30d1h\ntimeout 2h\npower-off\npower-on\npower-cycle\nkill\ndeep-sleep yes\n\
+             coverage rsrp=-115,sinr=0\n",
         )
         .unwrap();
         assert_eq!(s.setup.model, "BC25");
         assert_eq!(s.setup.imsi.as_deref(), Some("460110000000001"));
-        assert_eq!(s.steps.len(), 12);
+        assert_eq!(s.steps.len(), 13);
         assert!(matches!(s.steps[11].1, Step::DeepSleep(true)));
+        assert!(matches!(s.steps[12].1, Step::Coverage(c) if c.rsrp == -115 && c.sinr == 0));
+        let edge = parse("module BC95 --coverage edge\n").unwrap();
+        assert_eq!(
+            edge.setup.coverage.map(|c| c.to_string()).as_deref(),
+            Some("edge")
+        );
+        for bad in [
+            "module BC95 --coverage far\n",
+            "module BC95\ncoverage rsrp=-150\n",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
         assert_eq!(s.steps[0].0, 4, "line numbers count comments and blanks");
         match &s.steps[2].1 {
             Step::Expect(p) => assert!(p.matches("+CSQ: 25,99") && !p.matches("x+CSQ: 25,99")),

@@ -200,7 +200,7 @@ fn signal_quality(m: &mut Module, c: &Command<'_>) -> HandlerResult {
         return Ok(vec![m.line("+CSQ", "(0-31,99),(0-7,99)")]);
     }
     let rssi = if m.ram.radio.functional && m.network.coverage {
-        m.network.rssi
+        m.network.condition.csq()
     } else {
         99
     };

@@ -13,6 +13,7 @@ mod neul;
 mod neul_ctiot;
 mod ping;
 pub mod quectel;
+mod radio;
 mod selfreg;
 pub(crate) mod sockets;
 
@@ -109,6 +110,8 @@ pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     dm::CME,
     sockets::QUECTEL,
     ping::QUECTEL,
+    radio::RADIO_3GPP,
+    radio::RADIO_QUECTEL,
 ]);
 
 /// BC260Y-CN (seeds 001 and 002).
@@ -123,6 +126,8 @@ pub static BC260Y_TABLE: CommandTable<Handler> = CommandTable::new(&[
     ctiot::CTIOT,
     sockets::QUECTEL,
     ping::QUECTEL,
+    radio::RADIO_3GPP,
+    radio::RADIO_QUECTEL,
 ]);
 
 /// BC26 and BC20 (seed 003).
@@ -136,6 +141,8 @@ pub static BC26_TABLE: CommandTable<Handler> = CommandTable::new(&[
     dm::PLAIN,
     sockets::QUECTEL,
     ping::QUECTEL,
+    radio::RADIO_3GPP,
+    radio::RADIO_QUECTEL,
 ]);
 
 /// The Neul-based firmware of BC35-G, BC28 and BC95 (seed 004).
@@ -149,6 +156,8 @@ pub static NEUL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     neul_ctiot::NEUL_CTIOT,
     sockets::NEUL,
     ping::NEUL,
+    radio::RADIO_3GPP,
+    radio::RADIO_NEUL,
 ]);
 
 /// Every table, with the models that use it, for the matrix of docs/commands.md.
