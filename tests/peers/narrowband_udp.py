@@ -1,5 +1,6 @@
 """Drives nbmodem with the NarrowBand package from PyPI, unmodified, as its authors drive a Quectel
-BC95: attach, then send one UDP datagram with send_udp; the library itself reads the answer
+BC95: attach, ask for the signal (AT+CSQ), then send one UDP datagram with send_udp; the library
+itself reads the answer
 (+NSONMI, then AT+NSORF) and prints its text.
 
 Usage: narrowband_udp.py <serial device> <remote ip> <remote port> <text>
@@ -19,6 +20,8 @@ device, remote_ip, remote_port, text = sys.argv[1:5]
 # would with a real BC95 on that port (AT+NRB itself is tested in crates/scenario/tests/neul.rs).
 modem = Narrowband(device=device, baud=9600, out=1, reboot=True)
 modem.attach()
+# The signal, through the library's own command call (it prints every line the module writes).
+modem.exec_at_cmd("AT+CSQ")
 modem.send_udp(remote_ip, remote_port, text)
 print("SENT", flush=True)
 while True:

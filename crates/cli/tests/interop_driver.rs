@@ -1,7 +1,7 @@
 //! An independent MCU driver, unmodified, against the module: the NarrowBand package from PyPI
 //! (a Python driver for the Quectel BC95, tested by its authors on a BC95-B8) runs on
-//! `nbmodem sandbox --model BC95 --at pty:…`: it attaches (AT+CSCON=1, AT+CEREG=1, AT+CGATT=1),
-//! opens a UDP socket (AT+NSOCR=DGRAM,17,1337), sends a datagram to a public address the sandbox
+//! `nbmodem sandbox --model BC95 --coverage edge --at pty:…`: it attaches (AT+CSCON=1,
+//! AT+CEREG=1, AT+CGATT=1), reads the signal the coverage gives (AT+CSQ), opens a UDP socket (AT+NSOCR=DGRAM,17,1337), sends a datagram to a public address the sandbox
 //! routes to a UDP echo server the test runs on loopback (AT+NSOST), and reads the echo when
 //! `+NSONMI` tells of it (AT+NSORF). The script is `tests/peers/narrowband_udp.py`.
 //!
@@ -100,7 +100,7 @@ fn sandbox(cwd: &Path, link: &Path, route: &str) -> Killed {
     let mut child = Command::new(NBMODEM)
         .arg("sandbox")
         .args(FREE_PORTS)
-        .args(["--model", "BC95", "--route", route])
+        .args(["--model", "BC95", "--coverage", "edge", "--route", route])
         .arg("--at")
         .arg(format!("pty:{}", link.display()))
         .current_dir(cwd)
@@ -172,6 +172,11 @@ fn the_narrowband_python_driver_sends_udp_and_reads_the_echo() {
         transcript.join("\n")
     );
     assert!(transcript.iter().any(|l| l == "SENT"), "{transcript:?}");
+    // The edge preset's signal (docs/decisions.md, "Radio: coverage, PSM, eDRX").
+    assert!(
+        transcript.iter().any(|l| l.trim() == "+CSQ:8,99"),
+        "the signal of --coverage edge: {transcript:?}"
+    );
     assert!(
         transcript.iter().any(|l| l.contains("AT+NSORF=0,")),
         "read with AT+NSORF after +NSONMI: {transcript:?}"
