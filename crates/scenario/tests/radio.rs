@@ -278,9 +278,9 @@ fn a_shorter_periodic_tau_costs_more_energy_a_day() {
     assert!(per_tau > 5.0 && per_tau < 15.0, "{per_tau} µAh a TAU");
 }
 
-/// Virtual time from `DOWNLOAD START` to `DOWNLOAD,0` of a 100 KiB DFOTA package on the CT IoT
-/// platform, in `coverage`.
-fn download_time(coverage: &str) -> Duration {
+/// A BC260Y-CN in `coverage`, its device known to the CT IoT platform, registering with it (sleep
+/// off); the bench, the stand-ins and its IMEI.
+fn registering_bc260y(coverage: &str) -> (Bench, StandIns, String) {
     let mut setup = ModuleSetup::model("BC260Y-CN");
     setup.coverage = Some(preset(coverage));
     let mut stand_ins = StandIns::new(&mut setup).unwrap();
@@ -299,6 +299,13 @@ fn download_time(coverage: &str) -> Duration {
     for command in ["ATE0", "AT+QSCLK=0", "AT+NCDPOPEN=\"180.101.147.115\",5683"] {
         bench.at(command);
     }
+    (bench, stand_ins, imei)
+}
+
+/// Virtual time from `DOWNLOAD START` to `DOWNLOAD,0` of a 100 KiB DFOTA package on the CT IoT
+/// platform, in `coverage`.
+fn download_time(coverage: &str) -> Duration {
+    let (mut bench, mut stand_ins, imei) = registering_bc260y(coverage);
     bench.advance(Duration::from_secs(10));
     bench.take_raw();
     let source = bench.module().firmware().to_string();
@@ -365,24 +372,7 @@ fn a_1_kib_uplink_leaves_when_its_airtime_is_over() {
         ("edge", 100 + 1638),
         ("deep", 150 + 8192),
     ] {
-        let mut setup = ModuleSetup::model("BC260Y-CN");
-        setup.coverage = Some(preset(coverage));
-        let mut stand_ins = StandIns::new(&mut setup).unwrap();
-        let mut bench = Bench::new(setup).unwrap();
-        stand_ins.attach(&mut bench).unwrap();
-        bench.power_on();
-        let imei = bench.module().imei().to_string();
-        let device = NewDevice {
-            imei: imei.clone(),
-            psk: None,
-            product: None,
-            reply: Some(false),
-        };
-        stand_ins.add_device(Flavour::Iot, device).unwrap();
-        bench.advance(Duration::from_secs(3));
-        for command in ["ATE0", "AT+QSCLK=0", "AT+NCDPOPEN=\"180.101.147.115\",5683"] {
-            bench.at(command);
-        }
+        let (mut bench, stand_ins, imei) = registering_bc260y(coverage);
         bench.advance(Duration::from_secs(60));
         let before = stand_ins.uplinks(Flavour::Iot, &imei).unwrap();
         // The platform stores the notification (1024 bytes of data and the CoAP header) once its
