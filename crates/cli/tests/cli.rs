@@ -7,30 +7,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const NBMODEM: &str = env!("CARGO_BIN_EXE_nbmodem");
+mod support;
+use support::FREE_PORTS;
 
-/// The stand-ins of a test sandbox on free ports, never the fixed defaults: a sandbox a person
-/// runs in another terminal must not break the tests.
-const FREE_PORTS: [&str; 18] = [
-    "--ct",
-    "127.0.0.1:0",
-    "--cu",
-    "127.0.0.1:0",
-    "--dm",
-    "127.0.0.1:0",
-    "--iot",
-    "127.0.0.1:0",
-    "--iot-dtls",
-    "127.0.0.1:0",
-    "--aep",
-    "127.0.0.1:0",
-    "--aep-dtls",
-    "127.0.0.1:0",
-    "--control",
-    "127.0.0.1:0",
-    "--api",
-    "127.0.0.1:0",
-];
+const NBMODEM: &str = env!("CARGO_BIN_EXE_nbmodem");
 
 /// Runs the module on stdio with `input`, closes its input, and returns all it wrote.
 fn stdio_session(data: &Path, model: &str, input: &str) -> String {

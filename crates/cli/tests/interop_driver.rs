@@ -17,6 +17,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod support;
+use support::FREE_PORTS;
+
 const NBMODEM: &str = env!("CARGO_BIN_EXE_nbmodem");
 const INSTALL: &str = "python3 -m pip install NarrowBand==0.2.1 pyserial==3.5";
 /// How long the whole exchange may take: the library polls once a second while it attaches.
@@ -25,28 +28,6 @@ const LIMIT: Duration = Duration::from_secs(120);
 const PUBLIC_IP: &str = "47.100.1.2";
 const PUBLIC_PORT: &str = "5000";
 const TEXT: &str = "nbmodem-interop";
-
-/// The stand-ins on free ports (as crates/cli/tests/cli.rs starts a test sandbox).
-const FREE_PORTS: [&str; 18] = [
-    "--ct",
-    "127.0.0.1:0",
-    "--cu",
-    "127.0.0.1:0",
-    "--dm",
-    "127.0.0.1:0",
-    "--iot",
-    "127.0.0.1:0",
-    "--iot-dtls",
-    "127.0.0.1:0",
-    "--aep",
-    "127.0.0.1:0",
-    "--aep-dtls",
-    "127.0.0.1:0",
-    "--control",
-    "127.0.0.1:0",
-    "--api",
-    "127.0.0.1:0",
-];
 
 /// Whether python3 has the NarrowBand package (and pyserial). When not: a failure under
 /// `NBMODEM_INTEROP`, else a note.
