@@ -43,6 +43,18 @@ fn a_script_drives_the_module_through_pipes() {
 }
 
 #[test]
+fn the_lines_after_a_reboot_command_wait_for_the_new_boot() {
+    let data = tempfile::tempdir().unwrap();
+    // One write: AT+NRB and the line after it arrive together.
+    let out = stdio_session(data.path(), "BC95", "AT+NRB\r\nAT+CGMM\r\n");
+    let banner = out
+        .find("REBOOT_CAUSE_APPLICATION_AT")
+        .unwrap_or_else(|| panic!("no AT+NRB banner: {out:?}"));
+    let answer = out.find("\r\nBC95\r\n").expect("AT+CGMM answered");
+    assert!(banner < answer, "AT+CGMM ran before the reboot: {out:?}");
+}
+
+#[test]
 fn nvram_survives_a_process_restart() {
     let data = tempfile::tempdir().unwrap();
     stdio_session(data.path(), "BC26", "ATE0\rAT+QSCLK=1\r");

@@ -395,9 +395,11 @@ impl Module {
         self.power != Power::Off
     }
 
-    /// Whether the module has booted and takes AT commands.
+    /// Whether the module has booted and takes AT commands: not while a reboot a command asked
+    /// for (AT+QRST=1, AT+NRB, AT+CFUN=1,1) is pending, so that the lines after it wait for
+    /// the new boot, as a real module's UART takes nothing while it restarts.
     pub fn is_ready(&self) -> bool {
-        self.power == Power::Ready
+        self.power == Power::Ready && self.timers.deadline(Timer::Restart).is_none()
     }
 
     /// Whether the module is in deep sleep.
