@@ -39,6 +39,6 @@ pub use coverage::RadioCondition;
 pub use identity::{Operator, Sim};
 pub use module::{Module, ModuleConfig, ModuleError, Notice, BOOT_TIME, MAX_OUTPUT};
 pub use nvram::{FileStore, MemoryStore, NvramData, NvramStore};
-pub use profile::{find as find_profile, Profile, PROFILES};
+pub use profile::{find as find_profile, Profile, SleepControl, PROFILES};
 pub use radio::NetworkConfig;
 pub use routing::{Route, Router};

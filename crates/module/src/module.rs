@@ -29,7 +29,7 @@ use crate::energy::{EnergyAccount, EnergyMeter, PowerState};
 use crate::identity::{check_imei, IdentityError, Sim, DEFAULT_IMEI};
 use crate::nvram::{NvramData, NvramError, NvramStore};
 use crate::power_saving::bit_string;
-use crate::profile::{Feature, Profile};
+use crate::profile::{Feature, Profile, SleepControl};
 use crate::radio::{address_for, NetworkConfig, Radio, RadioEvent, Rai, RegStatus, SleepSetting};
 use crate::revision::Revision;
 use crate::routing::Router;
@@ -916,14 +916,26 @@ impl Module {
 
     /// AT+QSCLK=0: no sleep at all (seed 001's "sleep disabled").
     pub(crate) fn sleep_disabled(&self) -> bool {
-        self.sleep_mode() == SLEEP_DISABLED
+        self.sleep_mode() == Some(SLEEP_DISABLED)
     }
 
-    /// AT+QSCLK in use: the setting, or the profile's factory value.
-    pub(crate) fn sleep_mode(&self) -> u8 {
-        self.in_use
-            .section::<SleepSetting>()
-            .map_or(self.profile.sleep_default, |s| s.mode)
+    /// AT+QSCLK in use: the setting, or the profile's factory value; `None` on a model without
+    /// AT+QSCLK.
+    pub(crate) fn sleep_mode(&self) -> Option<u8> {
+        let SleepControl::Qsclk { factory } = self.profile.sleep_control else {
+            return None;
+        };
+        let setting = self.in_use.section::<SleepSetting>();
+        Some(setting.map_or(factory, |s| s.mode))
+    }
+
+    /// Whether the module may enter deep sleep at all: AT+QSCLK=1, or a PSM grant on a model
+    /// whose sleep only PSM controls.
+    fn deep_sleep_allowed(&self) -> bool {
+        match self.profile.sleep_control {
+            SleepControl::Qsclk { .. } => self.sleep_mode() == Some(DEEP_SLEEP_ENABLED),
+            SleepControl::PsmGrant => self.ram.radio.psm().is_some(),
+        }
     }
 
     fn sleep_state(&self) -> SleepState {
@@ -1062,7 +1074,7 @@ impl Module {
         if !self.is_ready() {
             return;
         }
-        let enabled = self.sleep_mode() == DEEP_SLEEP_ENABLED;
+        let enabled = self.deep_sleep_allowed();
         let busy = self.services.is_busy() || self.ram.air.is_busy(self.now);
         self.ram.radio.settle(self.now, enabled, busy);
         self.radio_events();

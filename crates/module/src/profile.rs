@@ -379,6 +379,17 @@ pub struct DeepSleepUrcs {
     pub exit: &'static str,
 }
 
+/// What lets a model enter deep sleep (PSM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SleepControl {
+    /// AT+QSCLK (the Quectel SoC models), with its factory value: 1 lets the module sleep (as
+    /// soon as the connection is released, or T3324 later with a PSM grant); 0 and 2 keep it out.
+    Qsclk { factory: u8 },
+    /// The PSM grant alone (the Neul models: their R2.0 manual has no AT+QSCLK): with PSM granted
+    /// (AT+CPSMS=1) the module sleeps T3324 after the release; without it, it stays in idle.
+    PsmGrant,
+}
+
 /// How a model writes a PDP address (AT+CGPADDR): `0,"10.1.2.3"` or `1,10.1.2.3`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddressStyle {
@@ -456,8 +467,10 @@ pub struct Profile {
     pub dm: DmConfig,
     /// What deep sleep writes; `None` for the models whose seeds show no such URC.
     pub deep_sleep_urcs: Option<DeepSleepUrcs>,
-    /// AT+QSCLK of a factory module.
-    pub sleep_default: u8,
+    /// What lets the module enter deep sleep.
+    pub sleep_control: SleepControl,
+    /// The command that reboots the module (AT+QRST=1, or AT+NRB on the Neul models).
+    pub reboot_command: &'static str,
     /// The features only some firmware revisions have, and which revisions have them; a feature
     /// not listed is in every revision.
     pub firmware_features: &'static [(Feature, Requirement)],
@@ -666,7 +679,8 @@ const BC25: Profile = Profile {
     },
     dm: QDMPCFG,
     deep_sleep_urcs: None,
-    sleep_default: 0,
+    sleep_control: SleepControl::Qsclk { factory: 0 },
+    reboot_command: "AT+QRST=1",
     firmware_features: &[],
     ctiot: None,
     neul: None,
@@ -715,7 +729,7 @@ const BC260Y_CN: Profile = Profile {
     }),
     // Sleep is on out of the box: every transcript of seed 002 starts by disabling it, and seed
     // 001 §2.1.4 ties the retry rule to "sleep not disabled".
-    sleep_default: 1,
+    sleep_control: SleepControl::Qsclk { factory: 1 },
     errors: &BC260Y_ERRORS,
     // R01 firmware has none of seed 002's commands (note 2).
     firmware_features: &[(Feature::CtIot, Requirement::ReleaseAtLeast(2))],
@@ -784,7 +798,8 @@ const BC95: Profile = Profile {
         ..DMPCONFIG
     },
     deep_sleep_urcs: None,
-    sleep_default: 0,
+    sleep_control: SleepControl::PsmGrant,
+    reboot_command: "AT+NRB",
     // Only the OneNET firmware, whose revision ends in `_ONT`, talks to CMDMP (seed 004 §1).
     firmware_features: &[(Feature::Cmdmp, Requirement::Suffix("_ONT"))],
     ctiot: Some(NEUL_CTIOT),

@@ -10,7 +10,8 @@
 //!   inactivity timer ([`NetworkConfig::inactivity`]); when it runs out the connection is released.
 //!   An uplink's release assistance (RAI, seed 002 §2.3.3) can release it sooner: RAI 1 right
 //!   after that uplink, RAI 2 right after the one downlink that answers it.
-//! - **Deep sleep.** With sleep enabled (AT+QSCLK=1) the module goes to deep sleep as soon as all
+//! - **Deep sleep.** With sleep enabled (AT+QSCLK=1; a PSM grant on the Neul models, which have
+//!   no AT+QSCLK) the module goes to deep sleep as soon as all
 //!   of these hold: it is registered, its connection is released, no exchange is in flight (seed
 //!   001: "CoAP retransmission may affect the time of entering deep sleep"), and the host has been
 //!   quiet for [`HOST_IDLE`]. In deep sleep the module cannot be reached: datagrams sent to it are
@@ -422,8 +423,8 @@ impl Radio {
     }
 
     /// Enters deep sleep (PSM) if nothing keeps the module awake and the granted active time
-    /// since the release is over (none without a PSM grant): `enabled` is AT+QSCLK=1, `busy` an
-    /// exchange in flight.
+    /// since the release is over (none without a PSM grant): `enabled` is what the model's sleep
+    /// control allows (AT+QSCLK=1, or a PSM grant), `busy` an exchange in flight.
     pub fn settle(&mut self, now: Instant, enabled: bool, busy: bool) {
         self.psm_at = None;
         let allowed = enabled

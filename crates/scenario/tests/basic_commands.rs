@@ -1,7 +1,7 @@
 //! The basic command set of behaviour.md §2 on every model, byte for byte.
 
 use nbmodem_module::profile::AddressStyle;
-use nbmodem_module::{Profile, PROFILES};
+use nbmodem_module::{Profile, SleepControl, PROFILES};
 use nbmodem_scenario::{Bench, ModuleSetup};
 use std::time::Duration;
 
@@ -209,8 +209,8 @@ fn signalling_connection_urcs() {
         );
         // BC260Y-CN's factory AT+QSCLK=1 sends it to deep sleep with the release; the query
         // wakes it.
-        let woken = match (p.sleep_default, p.deep_sleep_urcs) {
-            (1, Some(urcs)) => vec![urcs.enter, urcs.exit],
+        let woken = match (p.sleep_control, p.deep_sleep_urcs) {
+            (SleepControl::Qsclk { factory: 1 }, Some(urcs)) => vec![urcs.enter, urcs.exit],
             _ => vec![],
         };
         let mut expected: String = woken.iter().map(|u| format!("\r\n{u}\r\n")).collect();
@@ -298,9 +298,17 @@ fn echo() {
 #[test]
 fn sleep_mode_is_saved_to_nvram() {
     each_model(|p, mut b| {
+        // Only the models whose sleep AT+QSCLK controls have it.
+        let SleepControl::Qsclk { factory } = p.sleep_control else {
+            return;
+        };
         // Sleep is on out of the box on BC260Y-CN only (seed 002's transcripts disable it first).
-        let factory = if p.model == "BC260Y-CN" { "1" } else { "0" };
-        assert_eq!(b.at("AT+QSCLK?"), ok(&[&line(p, "+QSCLK", factory)]));
+        assert_eq!(factory, u8::from(p.model == "BC260Y-CN"), "{}", p.model);
+        assert_eq!(b.at("AT+QSCLK=?"), ok(&[&line(p, "+QSCLK", "(0-2)")]));
+        assert_eq!(
+            b.at("AT+QSCLK?"),
+            ok(&[&line(p, "+QSCLK", &factory.to_string())])
+        );
         assert_eq!(b.at("AT+QSCLK=1"), ok(&[]));
         assert_eq!(b.at("AT+QSCLK?"), ok(&[&line(p, "+QSCLK", "1")]));
         let content = b.store().content().unwrap();
@@ -335,9 +343,30 @@ fn a_failed_nvram_write_reports_memory_failure_and_changes_nothing() {
 }
 
 #[test]
-fn reboot_with_qrst_and_cfun() {
+fn reboot_with_the_models_command_and_cfun() {
     each_model(|p, mut b| {
         b.at("AT+CMEE=2");
+        b.at(p.reboot_command);
+        assert!(!b.module().is_ready(), "{} reboots", p.reboot_command);
+        b.advance(nbmodem_module::BOOT_TIME);
+        b.take_raw();
+        b.at("ATE0");
+        assert_eq!(
+            b.at("AT+CMEE?"),
+            ok(&[&line(p, "+CMEE", &p.cmee_default.cmee().to_string())]),
+            "RAM settings are lost"
+        );
+        assert_eq!(b.at("AT+CFUN=1,1"), ok(&[]));
+        assert!(!b.module().is_ready(), "AT+CFUN=1,1 reboots");
+    });
+}
+
+#[test]
+fn qrst_reboots_with_the_power_on_banner() {
+    each_model(|p, mut b| {
+        if p.commands().lookup("+QRST").is_none() {
+            return;
+        }
         assert_eq!(b.at("AT+QRST=1"), ok(&[]));
         b.advance(nbmodem_module::BOOT_TIME);
         let boot: String = p.boot_urcs.iter().map(|u| format!("\r\n{u}\r\n")).collect();
@@ -348,16 +377,39 @@ fn reboot_with_qrst_and_cfun() {
             p.model
         );
         b.at("ATE0");
-        assert_eq!(
-            b.at("AT+CMEE?"),
-            ok(&[&line(p, "+CMEE", &p.cmee_default.cmee().to_string())]),
-            "RAM settings are lost"
-        );
         assert_eq!(b.at("AT+QRST=?"), ok(&[&line(p, "+QRST", "(1)")]));
         assert_ne!(b.at("AT+QRST=0"), ok(&[]));
-        assert_eq!(b.at("AT+CFUN=1,1"), ok(&[]));
-        assert!(!b.module().is_ready(), "AT+CFUN=1,1 reboots");
     });
+}
+
+/// The R2.0 manual of BC35-G, BC28 and BC95 lists neither AT+QSCLK nor AT+QRST: every form is
+/// a plain `ERROR`, as an unknown command, and changes nothing.
+#[test]
+fn qsclk_and_qrst_are_unknown_on_the_neul_models() {
+    for model in ["BC95", "BC28", "BC35-G"] {
+        let mut b = Bench::booted(model);
+        b.at("AT+CMEE=1");
+        let before = b.store().content();
+        let unknown = b.at("AT+NOSUCH=1");
+        assert_eq!(unknown, ERROR, "{model}");
+        for command in [
+            "AT+QSCLK=?",
+            "AT+QSCLK?",
+            "AT+QSCLK=1",
+            "AT+QSCLK=0",
+            "AT+QRST=?",
+            "AT+QRST=1",
+        ] {
+            assert_eq!(b.at(command), ERROR, "{model} {command}");
+            assert!(b.module().is_ready(), "{model} {command}: no reboot");
+        }
+        assert_eq!(b.store().content(), before, "{model}: NVRAM");
+        b.advance(Duration::from_secs(3600));
+        assert!(
+            !b.module().is_in_deep_sleep(),
+            "{model}: without a PSM grant the module stays awake"
+        );
+    }
 }
 
 #[test]
@@ -391,7 +443,6 @@ fn test_forms() {
             ("+CGPADDR", cids.as_str()),
             ("+CSQ", "(0-31,99),(0-7,99)"),
             ("+CSCON", "(0,1)"),
-            ("+QSCLK", "(0-2)"),
         ] {
             assert_eq!(
                 b.at(&format!("AT{command}=?")),

@@ -3,7 +3,7 @@
 //! rules built on it (retries waking the module, exchanges delaying sleep, DM updates) are tested
 //! in self_registration.rs and dm.rs.
 
-use nbmodem_module::PROFILES;
+use nbmodem_module::{Profile, SleepControl, PROFILES};
 use nbmodem_net::Transmit;
 use nbmodem_scenario::{Bench, MODULE_IP};
 use std::time::Duration;
@@ -50,9 +50,18 @@ fn a_command_keeps_the_module_awake_for_five_seconds() {
     assert_eq!(output_until(&mut b, 25_000), ENTER);
 }
 
+/// The command that lets `p` sleep: AT+QSCLK=1, or asking for PSM where sleep is PSM alone.
+fn allow_deep_sleep(p: &Profile) -> &'static str {
+    match p.sleep_control {
+        SleepControl::Qsclk { .. } => "AT+QSCLK=1",
+        SleepControl::PsmGrant => "AT+CPSMS=1",
+    }
+}
+
 #[test]
 fn only_qsclk_1_allows_deep_sleep() {
-    for p in PROFILES {
+    let with_qsclk = |p: &&Profile| matches!(p.sleep_control, SleepControl::Qsclk { .. });
+    for p in PROFILES.iter().filter(with_qsclk) {
         for mode in [0, 2] {
             let mut b = Bench::booted(p.model);
             b.at("ATE0");
@@ -72,13 +81,34 @@ fn models_without_the_urc_sleep_silently() {
     for p in PROFILES.iter().filter(|p| p.deep_sleep_urcs.is_none()) {
         let mut b = Bench::booted(p.model);
         b.at("ATE0");
-        assert_eq!(b.at("AT+QSCLK=1"), OK, "{}", p.model);
+        assert_eq!(b.at(allow_deep_sleep(p)), OK, "{}", p.model);
         // BC25-B5 is kept awake a while by its China Telecom self-registration (see
         // self_registration.rs); every model is asleep after ten minutes.
         assert_eq!(output_until(&mut b, 600_000), "", "{}", p.model);
         assert!(b.module().is_in_deep_sleep(), "{}", p.model);
         assert_eq!(b.at("AT"), OK, "{}", p.model);
         assert!(!b.module().is_in_deep_sleep(), "{}", p.model);
+    }
+}
+
+/// A Neul module has no AT+QSCLK: it stays awake in idle until the network grants it PSM, then
+/// sleeps the active time T3324 after each release.
+#[test]
+fn neul_models_sleep_only_with_a_psm_grant() {
+    let psm_only = |p: &&Profile| p.sleep_control == SleepControl::PsmGrant;
+    for p in PROFILES.iter().filter(psm_only) {
+        let mut b = Bench::booted(p.model);
+        b.at("ATE0");
+        b.advance(Duration::from_secs(3600));
+        assert!(!b.module().is_in_deep_sleep(), "{}: no PSM asked", p.model);
+        assert_eq!(b.at("AT+CPSMS=1"), OK, "{}", p.model);
+        b.advance(Duration::from_secs(600));
+        assert!(b.module().is_in_deep_sleep(), "{}: PSM", p.model);
+        assert_eq!(b.take_raw(), b"", "{}: silent without AT+NPSMR=1", p.model);
+        // Turned off, PSM no longer sends the module to sleep.
+        assert_eq!(b.at("AT+CPSMS=0"), OK, "{}", p.model);
+        b.advance(Duration::from_secs(3600));
+        assert!(!b.module().is_in_deep_sleep(), "{}: PSM off", p.model);
     }
 }
 

@@ -2,6 +2,7 @@
 //! (identity and the object 666 values), the per-profile retransmission when it is silent, the
 //! PLMN restriction, and DM_mode.
 
+use nbmodem_module::SleepControl;
 use nbmodem_net::sim::Fate;
 use nbmodem_platform::{Addresses, DmServer, Store};
 use nbmodem_scenario::{Bench, ModuleSetup, StandIns, MODULE_IP};
@@ -29,12 +30,16 @@ fn world(model: &str, commands: &[&str]) -> World {
     bench.power_on();
     bench.advance(Duration::from_secs(1));
     bench.at("ATE0");
-    // Awake unless a test says otherwise (BC260Y-CN sleeps out of the box).
-    for command in std::iter::once(&"AT+QSCLK=0").chain(commands) {
+    // Awake unless a test says otherwise (BC260Y-CN sleeps out of the box; a Neul model has no
+    // AT+QSCLK and sleeps only with PSM, which no test here asks for).
+    let profile = bench.module().profile();
+    let qsclk = matches!(profile.sleep_control, SleepControl::Qsclk { .. });
+    let stay_awake = qsclk.then_some("AT+QSCLK=0");
+    for command in stay_awake.iter().chain(commands) {
         assert_eq!(bench.at(command), "\r\nOK\r\n", "{command}");
     }
     // Settings take effect at the next boot.
-    bench.at("AT+QRST=1");
+    bench.at(profile.reboot_command);
     bench.advance(Duration::from_secs(1));
     bench.take_raw();
     bench.at("ATE0");

@@ -61,7 +61,7 @@ fn enable_and_reboot(p: &Profile, operator: Operator) -> StandIns {
     for command in switch_on(p, operator) {
         assert_eq!(bench.at(&command), "\r\nOK\r\n", "{} {command}", p.model);
     }
-    bench.at("AT+QRST=1");
+    bench.at(p.reboot_command);
     bench.advance(Duration::from_secs(30));
     stand_ins
 }

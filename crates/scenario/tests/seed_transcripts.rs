@@ -32,9 +32,10 @@ fn transcript(bench: &mut Bench, steps: &[(&str, &[&str])]) {
     }
 }
 
-/// The reboot that puts saved settings in use.
+/// The reboot that puts saved settings in use, with the model's own command.
 fn reboot(bench: &mut Bench) {
-    bench.at("AT+QRST=1");
+    let command = bench.module().profile().reboot_command;
+    bench.at(command);
     bench.advance(nbmodem_module::BOOT_TIME);
     bench.take_raw();
     bench.at("ATE0");

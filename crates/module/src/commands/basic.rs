@@ -22,8 +22,13 @@ pub(super) static COMMON: &[CommandSpec<Handler>] = &[
     spec("+CGPADDR", Forms::ALL, pdp_address),
     spec("+CSQ", Forms::TEST_EXECUTE, signal_quality),
     spec("+CSCON", Forms::TEST_READ_SET, signalling_connection),
-    spec("+QSCLK", Forms::TEST_READ_SET, sleep_mode),
     spec("+CMEE", Forms::TEST_READ_SET, error_reporting),
+];
+
+/// Sleep and reset of the Quectel SoC models. The Neul models' R2.0 manual lists neither: their
+/// reboot is AT+NRB and their sleep the PSM of AT+CPSMS (docs/decisions.md).
+pub(super) static QUECTEL_SLEEP_RESET: &[CommandSpec<Handler>] = &[
+    spec("+QSCLK", Forms::TEST_READ_SET, sleep_mode),
     spec("+QRST", Forms::TEST_SET, reset),
 ];
 
@@ -230,7 +235,11 @@ fn signalling_connection(m: &mut Module, c: &Command<'_>) -> HandlerResult {
 fn sleep_mode(m: &mut Module, c: &Command<'_>) -> HandlerResult {
     match c.form {
         Form::Test => Ok(vec![m.line("+QSCLK", "(0-2)")]),
-        Form::Read => Ok(vec![m.line("+QSCLK", m.sleep_mode())]),
+        Form::Read => {
+            // Only a model without AT+QSCLK has no mode, and its table has no AT+QSCLK.
+            let mode = m.sleep_mode().ok_or(CommandError::Syntax)?;
+            Ok(vec![m.line("+QSCLK", mode)])
+        }
         _ => {
             c.params.expect_count(1..=1)?;
             let setting = SleepSetting {

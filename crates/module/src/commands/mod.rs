@@ -102,6 +102,7 @@ pub const SAVED: &[SectionCheck] = &[
 /// BC25 and BC32 families (seed 000).
 pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::COMMON,
+    basic::QUECTEL_SLEEP_RESET,
     basic::QUECTEL_ICCID,
     general::ALL_MODELS,
     general::QUECTEL_SOC,
@@ -117,6 +118,7 @@ pub static QUECTEL_TABLE: CommandTable<Handler> = CommandTable::new(&[
 /// BC260Y-CN (seeds 001 and 002).
 pub static BC260Y_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::COMMON,
+    basic::QUECTEL_SLEEP_RESET,
     basic::QUECTEL_ICCID,
     general::ALL_MODELS,
     general::QUECTEL_SOC,
@@ -133,6 +135,7 @@ pub static BC260Y_TABLE: CommandTable<Handler> = CommandTable::new(&[
 /// BC26 and BC20 (seed 003).
 pub static BC26_TABLE: CommandTable<Handler> = CommandTable::new(&[
     basic::COMMON,
+    basic::QUECTEL_SLEEP_RESET,
     basic::QUECTEL_ICCID,
     general::ALL_MODELS,
     general::QUECTEL_SOC,
@@ -180,6 +183,7 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::SleepControl;
     use nbmodem_at::Syntax;
 
     #[test]
@@ -191,6 +195,20 @@ mod tests {
                     assert!(Syntax::parse(line).is_ok(), "{name}: {line}");
                 }
             }
+        }
+    }
+
+    /// AT+QSCLK exists exactly on the models whose deep sleep it controls, and each model's
+    /// reboot command is in its table.
+    #[test]
+    fn sleep_and_reboot_commands_match_the_profiles() {
+        for p in crate::PROFILES {
+            let has_qsclk = p.commands().lookup("+QSCLK").is_some();
+            let controls = matches!(p.sleep_control, SleepControl::Qsclk { .. });
+            assert_eq!(has_qsclk, controls, "{}", p.model);
+            let reboot = p.reboot_command.trim_start_matches("AT");
+            let name = reboot.split('=').next().unwrap();
+            assert!(p.commands().lookup(name).is_some(), "{}", p.model);
         }
     }
 }
