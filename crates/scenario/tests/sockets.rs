@@ -279,8 +279,21 @@ fn pings_are_answered_by_what_is_attached_and_time_out_elsewhere() {
     assert_eq!(after_a_second(&mut b), "\r\n+NPING:47.100.1.2,64,200\r\n");
     assert_eq!(b.at("AT+NPING=47.100.9.9,12,100"), ok(&[]));
     assert_eq!(after_a_second(&mut b), "\r\n+NPINGERR:1\r\n");
+    // AT+QDNS as the BC28 and BC95 drivers send it: quoted or bare, the answer a URC after OK.
+    assert_eq!(
+        b.at("AT+QDNS=0,\"lwm2m.ctwing.cn\""),
+        "\r\nOK\r\n\r\n+QDNS:221.229.214.202\r\n"
+    );
+    assert_eq!(
+        b.at("AT+QDNS=0,no.such.name"),
+        "\r\nOK\r\n\r\n+QDNS:QUERY_DNS_FAILED\r\n",
+        "the simulated network has no DNS"
+    );
     b.at("AT+CMEE=1");
     for bad in [
+        "AT+QDNS=1,\"lwm2m.ctwing.cn\"",
+        "AT+QDNS=0",
+        "AT+QDNS=0,\"\"",
         "AT+NPING=47.100.1",
         "AT+NPING=47.100.1.2,11",
         "AT+NPING=47.100.1.2,1501",

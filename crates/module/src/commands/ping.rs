@@ -1,4 +1,5 @@
-//! Pings and name lookups (docs/commands.md, section "sockets"): AT+NPING on the Neul family;
+//! Pings and name lookups (docs/commands.md, section "sockets"): AT+NPING and AT+QDNS on the Neul
+//! family;
 //! AT+QPING, AT+QIDNSGIP and AT+QIDNSCFG on the Quectel family. Each runs as a [`Query`]
 //! service whose answers are URCs after the command's `OK`; one question at a time.
 
@@ -8,12 +9,15 @@ use crate::errors::ErrorKind;
 use crate::module::Module;
 use crate::routing::NetError;
 use crate::service::Service;
-use crate::services::query::{Ask, Query, DNS_FAILED};
+use crate::services::query::{Ask, Query, DNS_FAILED, QDNS_FAILED};
 use nbmodem_at::{Command, CommandSpec, Form, Forms};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-pub(super) static NEUL: &[CommandSpec<Handler>] = &[spec("+NPING", Forms::SET, nping)];
+pub(super) static NEUL: &[CommandSpec<Handler>] = &[
+    spec("+NPING", Forms::SET, nping),
+    spec("+QDNS", Forms::SET, qdns),
+];
 
 pub(super) static QUECTEL: &[CommandSpec<Handler>] = &[
     spec("+QPING", Forms::TEST_SET, qping),
@@ -59,6 +63,29 @@ fn nping(m: &mut Module, c: &Command<'_>) -> HandlerResult {
         Duration::from_millis(timeout.unwrap_or(10_000)),
     );
     start(m, query, CommandError::Cme(ErrorKind::OperationNotAllowed))
+}
+
+/// AT+QDNS=0,<hostname> (the Neul family): `OK`, then `+QDNS:<ip>` (the first IPv4 address) or
+/// `+QDNS:QUERY_DNS_FAILED`. The name may be quoted or bare, as drivers send both; mode 0 (look
+/// up) is the only one.
+fn qdns(m: &mut Module, c: &Command<'_>) -> HandlerResult {
+    c.params.expect_count(2..=2).map_err(|_| neul_value())?;
+    c.params.int(0, 0..=0).map_err(|_| neul_value())?;
+    let host = c.params.text(1, 253).map_err(|_| neul_value())?;
+    if host.is_empty() {
+        return Err(neul_value());
+    }
+    let answer = match locate(m, host) {
+        None => QDNS_FAILED.to_string(),
+        Some(Ok(ip)) => ip.to_string(),
+        Some(Err(name)) => {
+            let query = Query::new(Ask::QDns, m.profile.separator, Err(name), 0, Duration::ZERO);
+            return start(m, query, CommandError::Cme(ErrorKind::OperationNotAllowed));
+        }
+    };
+    let urc = m.line("+QDNS", answer);
+    m.urc(urc);
+    Ok(Vec::new())
 }
 
 /// Where `host` is: its address, a name the module's resolver knows, or a name to ask the

@@ -24,7 +24,12 @@ pub enum Ask {
     QPing { count: u8 },
     /// AT+QIDNSGIP: `+QIURC: "dnsgip",0,<count>,<ttl>` and an address a line.
     DnsGip,
+    /// AT+QDNS (the Neul family): `+QDNS:<ip>`, or `+QDNS:QUERY_DNS_FAILED`.
+    QDns,
 }
+
+/// What AT+QDNS reports for a name that does not resolve (drivers look for "FAIL" in it).
+pub const QDNS_FAILED: &str = "QUERY_DNS_FAILED";
 
 #[derive(Debug)]
 pub struct Query {
@@ -90,6 +95,13 @@ impl Query {
                     self.urc(env, "+QIURC", format!("\"dnsgip\",\"{ip}\""));
                 }
             }
+            Ask::QDns => {
+                self.waiting = false;
+                match ips.into_iter().find(IpAddr::is_ipv4) {
+                    Some(ip) => self.urc(env, "+QDNS", ip.to_string()),
+                    None => self.urc(env, "+QDNS", QDNS_FAILED.into()),
+                }
+            }
             _ => match ips.into_iter().find(IpAddr::is_ipv4) {
                 Some(ip) => self.ping(ip),
                 None => self.not_resolved(env),
@@ -103,6 +115,7 @@ impl Query {
             Ask::DnsGip => self.urc(env, "+QIURC", format!("\"dnsgip\",{DNS_FAILED}")),
             Ask::QPing { .. } => self.urc(env, "+QPING", DNS_FAILED.to_string()),
             Ask::NPing => self.urc(env, "+NPINGERR", "2".into()),
+            Ask::QDns => self.urc(env, "+QDNS", QDNS_FAILED.into()),
         }
     }
 
@@ -124,7 +137,7 @@ impl Query {
                 self.urc(env, "+QPING", line);
             }
             (Ask::QPing { .. }, None) => self.urc(env, "+QPING", TIMEOUT.to_string()),
-            (Ask::DnsGip, _) => {}
+            (Ask::DnsGip | Ask::QDns, _) => {}
         }
         match (self.ask, self.target) {
             (Ask::QPing { count }, Some(ip)) if self.sent < count => self.ping(ip),
