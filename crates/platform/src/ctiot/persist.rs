@@ -9,91 +9,18 @@ use rusqlite::{params, Connection, Row};
 /// Carries out one of the CT IoT writes (the others are the store's own).
 pub(crate) fn write(connection: &Connection, write: &Write) -> Result<(), StoreError> {
     match write {
-        Write::Product(product) => {
-            let profile = product.profile.to_string();
-            connection
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO ctiot_products (flavour, id, profile) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![product.flavour.as_str(), product.id, profile])?;
-        }
-        Write::CtIotDevice(device) => {
-            connection
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO ctiot_devices (flavour, imei, psk, product, reply)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![
-                    device.flavour.as_str(),
-                    device.imei,
-                    device.psk,
-                    device.product,
-                    device.reply
-                ])?;
-        }
-        Write::RemoveCtIotDevice(flavour, imei) => {
-            for table in ["ctiot_devices", "ctiot_downlinks"] {
-                connection
-                    .prepare_cached(&format!(
-                        "DELETE FROM {table} WHERE flavour = ?1 AND imei = ?2"
-                    ))?
-                    .execute(params![flavour.as_str(), imei])?;
-            }
-        }
-        Write::Uplink(uplink) => {
-            connection
-                .prepare_cached(
-                    "INSERT INTO ctiot_uplinks (flavour, imei, time_ms, time, data, confirmable, sequence)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![
-                    uplink.flavour.as_str(),
-                    uplink.imei,
-                    sql_ms(uplink.time_ms),
-                    uplink.time,
-                    uplink.data,
-                    uplink.confirmable,
-                    uplink.sequence
-                ])?;
-        }
-        Write::Downlink(downlink) => {
-            connection
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO ctiot_downlinks
-                     (id, flavour, imei, data, status, queued_ms, updated_ms, attempts)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute(params![
-                    sql_ms(downlink.id),
-                    downlink.flavour.as_str(),
-                    downlink.imei,
-                    downlink.data,
-                    downlink.status.as_str(),
-                    sql_ms(downlink.queued_ms),
-                    sql_ms(downlink.updated_ms),
-                    downlink.attempts
-                ])?;
-        }
-        Write::FotaPackage(package) => {
-            let meta = serde_json::to_string(package).map_err(corrupt)?;
-            connection
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO ctiot_fota_packages (flavour, id, meta, bytes)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![
-                    package.flavour.as_str(),
-                    package.id,
-                    meta,
-                    package.bytes.as_slice()
-                ])?;
-        }
+        Write::Product(product) => put_product(connection, product),
+        Write::CtIotDevice(device) => put_device(connection, device),
+        Write::RemoveCtIotDevice(flavour, imei) => remove_device(connection, *flavour, imei),
+        Write::Uplink(uplink) => put_uplink(connection, uplink),
+        Write::Downlink(downlink) => put_downlink(connection, downlink),
+        Write::FotaPackage(package) => put_package(connection, package),
         Write::FotaTask(task) => put_body(
             connection,
             "ctiot_fota_tasks",
             &[("flavour", task.flavour.as_str()), ("id", &task.id)],
             task,
-        )?,
+        ),
         Write::FotaUpgrade(upgrade) => put_body(
             connection,
             "ctiot_fota_upgrades",
@@ -103,10 +30,104 @@ pub(crate) fn write(connection: &Connection, write: &Write) -> Result<(), StoreE
                 ("imei", &upgrade.imei),
             ],
             upgrade,
-        )?,
+        ),
         // The store's own, and the DFOTA keys (`keys.rs`).
-        Write::Record(_) | Write::Device(_) | Write::FotaKey(_) | Write::RemoveFotaKey(..) => {}
+        Write::Record(_) | Write::Device(_) | Write::FotaKey(_) | Write::RemoveFotaKey(..) => {
+            Ok(())
+        }
     }
+}
+
+fn put_product(connection: &Connection, product: &Product) -> Result<(), StoreError> {
+    let profile = product.profile.to_string();
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO ctiot_products (flavour, id, profile) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![product.flavour.as_str(), product.id, profile])?;
+    Ok(())
+}
+
+fn put_device(connection: &Connection, device: &Device) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO ctiot_devices (flavour, imei, psk, product, reply)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            device.flavour.as_str(),
+            device.imei,
+            device.psk,
+            device.product,
+            device.reply
+        ])?;
+    Ok(())
+}
+
+/// Removes a device and its downlinks.
+fn remove_device(connection: &Connection, flavour: Flavour, imei: &str) -> Result<(), StoreError> {
+    for table in ["ctiot_devices", "ctiot_downlinks"] {
+        connection
+            .prepare_cached(&format!(
+                "DELETE FROM {table} WHERE flavour = ?1 AND imei = ?2"
+            ))?
+            .execute(params![flavour.as_str(), imei])?;
+    }
+    Ok(())
+}
+
+fn put_uplink(connection: &Connection, uplink: &Uplink) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT INTO ctiot_uplinks (flavour, imei, time_ms, time, data, confirmable, sequence)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            uplink.flavour.as_str(),
+            uplink.imei,
+            sql_ms(uplink.time_ms),
+            uplink.time,
+            uplink.data,
+            uplink.confirmable,
+            uplink.sequence
+        ])?;
+    Ok(())
+}
+
+fn put_downlink(connection: &Connection, downlink: &Downlink) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO ctiot_downlinks
+             (id, flavour, imei, data, status, queued_ms, updated_ms, attempts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            sql_ms(downlink.id),
+            downlink.flavour.as_str(),
+            downlink.imei,
+            downlink.data,
+            downlink.status.as_str(),
+            sql_ms(downlink.queued_ms),
+            sql_ms(downlink.updated_ms),
+            downlink.attempts
+        ])?;
+    Ok(())
+}
+
+/// A DFOTA package: its description as JSON and its bytes.
+fn put_package(connection: &Connection, package: &Package) -> Result<(), StoreError> {
+    let meta = serde_json::to_string(package).map_err(corrupt)?;
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO ctiot_fota_packages (flavour, id, meta, bytes)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            package.flavour.as_str(),
+            package.id,
+            meta,
+            package.bytes.as_slice()
+        ])?;
     Ok(())
 }
 
