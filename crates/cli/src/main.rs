@@ -20,7 +20,7 @@ use nbmodem_net::udp::lock;
 use nbmodem_platform::control::ModuleControl;
 use nbmodem_scenario::ModuleSetup;
 use std::io::{self, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
@@ -293,83 +293,26 @@ fn serve(
     let terminal = Terminal::standard(shared);
     // Started before the stand-ins, whose console lines go into the trace too.
     let capture = capture.recorder()?.map(CaptureThread::start);
-    let setup = ModuleSetup {
-        model: model.into(),
-        firmware: args.firmware,
-        imei: args.imei,
-        imsi: args.imsi,
-        iccid: args.iccid,
-        routes: args.routes,
-        coverage: Some(args.coverage),
-    };
-    let mut config = setup.config()?;
-    config.notices = !args.quiet;
-    // In real time each run draws new message IDs and tokens, as a real module does.
-    config.seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    for name in &args.dns_failures {
-        config
-            .router
-            .fail_dns((name != "*").then_some(name.as_str()));
-    }
-    let store = FileStore::in_dir(&data)?;
-    let mut module = Module::new(config, Box::new(store))
-        .with_context(|| format!("starting the module in {}", data.display()))?;
+    let mut module = real_time_module(model, &data, &args)?;
     module.set_tap(capture.is_some());
     let node = Arc::new(Mutex::new(ModuleNode::new(module)));
-    // The stand-ins know the module (its IMEI on the CT IoT platforms), and the module is routed
-    // to them; routes given on the command line win.
-    let platforms = match &stand_ins {
+    let mut platforms = match &stand_ins {
         Some(options) => {
-            let mut config =
-                options.config(&data, platform_console(&terminal, &capture, args.quiet));
-            let mut node_of = lock(&node);
-            let module = node_of.module_mut();
-            config.devices = vec![module.imei().to_string()];
-            config.module = Some(coverage_control(Arc::clone(&node)));
-            let started = nbmodem_platform::serve::Background::start(config)
-                .context("starting the stand-in platforms")?;
-            let given: Vec<Route> = module.router().routes().to_vec();
-            for route in started.addresses.routes() {
-                let route: Route = route.parse().map_err(|e| anyhow!("{e}"))?;
-                module.router_mut().add_route(route);
-            }
-            for route in given {
-                module.router_mut().add_route(route);
-            }
-            drop(node_of);
+            let console = platform_console(&terminal, &capture, args.quiet);
+            let started = start_stand_ins(options.config(&data, console), &node)?;
+            eprintln!("nbmodem sandbox: a {model} module and the stand-in operator platforms; type AT commands (ATI, AT+CGPADDR?, …), Ctrl-C to stop.");
+            eprintln!("{}", started.banner);
             Some(started)
         }
         None => None,
     };
-    let mut platforms = platforms;
-    if let Some(platforms) = &platforms {
-        eprintln!("nbmodem sandbox: a {model} module and the stand-in operator platforms; type AT commands (ATI, AT+CGPADDR?, …), Ctrl-C to stop.");
-        eprintln!("{}", platforms.banner);
-    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let result = runtime.block_on(async {
         let stop = nbmodem_platform::process::StopSignal::install()?;
         let port = Port::open(&at, &terminal).await?;
-        let started = {
-            let shown = lock(&node);
-            let module = shown.module();
-            format!(
-                "nbmodem: {} {} IMEI {} IMSI {} ({}), coverage {}, NVRAM in {}, AT port on {}",
-                module.profile().model,
-                module.firmware(),
-                module.imei(),
-                module.sim().imsi(),
-                module.sim().operator().name(),
-                module.coverage(),
-                data.display(),
-                port.describe()
-            )
-        };
-        eprintln!("{started}");
+        eprintln!("{}", started_line(&node, &data, &port));
         let platforms_stopped = async {
             match platforms.as_mut() {
                 Some(p) => p.stopped().await,
@@ -392,6 +335,74 @@ fn serve(
         platforms.stop().context("the stand-in platforms stopped")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The module of a real-time run, on its NVRAM in `data`.
+fn real_time_module(model: &str, data: &Path, args: &ModuleArgs) -> Result<Module> {
+    let setup = ModuleSetup {
+        model: model.into(),
+        firmware: args.firmware.clone(),
+        imei: args.imei.clone(),
+        imsi: args.imsi.clone(),
+        iccid: args.iccid.clone(),
+        routes: args.routes.clone(),
+        coverage: Some(args.coverage),
+    };
+    let mut config = setup.config()?;
+    config.notices = !args.quiet;
+    // In real time each run draws new message IDs and tokens, as a real module does.
+    config.seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    for name in &args.dns_failures {
+        config
+            .router
+            .fail_dns((name != "*").then_some(name.as_str()));
+    }
+    let store = FileStore::in_dir(data)?;
+    Module::new(config, Box::new(store))
+        .with_context(|| format!("starting the module in {}", data.display()))
+}
+
+/// Starts the stand-ins: they know the module (its IMEI on the CT IoT platforms, its coverage
+/// on the control port), and the module is routed to them; routes given on the command line
+/// win.
+fn start_stand_ins(
+    mut config: nbmodem_platform::serve::ServeConfig,
+    node: &Arc<Mutex<ModuleNode>>,
+) -> Result<nbmodem_platform::serve::Background> {
+    let mut node_of = lock(node);
+    let module = node_of.module_mut();
+    config.devices = vec![module.imei().to_string()];
+    config.module = Some(coverage_control(Arc::clone(node)));
+    let started = nbmodem_platform::serve::Background::start(config)
+        .context("starting the stand-in platforms")?;
+    let given: Vec<Route> = module.router().routes().to_vec();
+    for route in started.addresses.routes() {
+        let route: Route = route.parse().map_err(|e| anyhow!("{e}"))?;
+        module.router_mut().add_route(route);
+    }
+    for route in given {
+        module.router_mut().add_route(route);
+    }
+    Ok(started)
+}
+
+/// The console line that says what runs: model, firmware, identity, coverage, NVRAM, AT port.
+fn started_line(node: &Arc<Mutex<ModuleNode>>, data: &Path, port: &Port) -> String {
+    let shown = lock(node);
+    let module = shown.module();
+    format!(
+        "nbmodem: {} {} IMEI {} IMSI {} ({}), coverage {}, NVRAM in {}, AT port on {}",
+        module.profile().model,
+        module.firmware(),
+        module.imei(),
+        module.sim().imsi(),
+        module.sim().operator().name(),
+        module.coverage(),
+        data.display(),
+        port.describe()
+    )
 }
 
 /// The control port's `coverage` on the sandbox's module: sets it (a value given) and answers
