@@ -31,6 +31,7 @@ pub mod private;
 pub mod process;
 pub mod record;
 mod registry;
+pub mod schema;
 pub mod serve;
 pub mod store;
 pub mod writer;

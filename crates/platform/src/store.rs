@@ -1,10 +1,11 @@
 //! The platforms' durable state, in one SQLite database (`DATA_DIR/platform.sqlite`, WAL journal,
-//! `synchronous=FULL`): the request records of every server, the DM app keys and their passwords,
-//! the device information the DM server read and decrypted, and the CT IoT platforms' products,
-//! devices, uplinks and downlinks.
+//! `synchronous=FULL`, its tables versioned and migrated by [`crate::schema`]): the request records
+//! of every server, the DM app keys and their passwords, the device information the DM server read
+//! and decrypted, and the CT IoT platforms' products, devices, uplinks and downlinks.
 //!
 //! Every write is one statement or one transaction, so a power cut leaves the old state or the new
-//! one. The servers write through a [`crate::writer::RecordWriter`], in batches. Each node opens its own connection; the CLI reads with another, while the servers run.
+//! one. The servers write through a [`crate::writer::RecordWriter`], in batches. Each node opens
+//! its own connection; the CLI reads with another, while the servers run.
 //! The statements run for every request are prepared once per connection (`prepare_cached`).
 
 use crate::record::{RequestRecord, Server};
@@ -21,98 +22,6 @@ pub const DATABASE_FILE: &str = "platform.sqlite";
 /// How long a write waits for another connection's write to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS records (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    server TEXT NOT NULL,
-    time_ms INTEGER NOT NULL,
-    time TEXT NOT NULL,
-    source TEXT NOT NULL,
-    operation TEXT NOT NULL,
-    verdict TEXT NOT NULL,
-    status TEXT,
-    fault TEXT,
-    fields TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS records_by_time ON records (server, time_ms, id);
-CREATE TABLE IF NOT EXISTS app_keys (
-    app_key TEXT PRIMARY KEY,
-    password TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dm_devices (
-    app_key TEXT NOT NULL,
-    imei TEXT NOT NULL,
-    imei2 TEXT NOT NULL,
-    imsi TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    info TEXT NOT NULL,
-    read_ms INTEGER NOT NULL,
-    PRIMARY KEY (app_key, imei)
-);
-CREATE TABLE IF NOT EXISTS ctiot_products (
-    flavour TEXT NOT NULL,
-    id TEXT NOT NULL,
-    profile TEXT NOT NULL,
-    PRIMARY KEY (flavour, id)
-);
-CREATE TABLE IF NOT EXISTS ctiot_fota_packages (
-    flavour TEXT NOT NULL,
-    id TEXT NOT NULL,
-    meta TEXT NOT NULL,
-    bytes BLOB NOT NULL,
-    PRIMARY KEY (flavour, id)
-);
-CREATE TABLE IF NOT EXISTS ctiot_fota_keys (
-    flavour TEXT NOT NULL,
-    manufacturer TEXT NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (flavour, manufacturer)
-);
-CREATE TABLE IF NOT EXISTS ctiot_fota_tasks (
-    flavour TEXT NOT NULL,
-    id TEXT NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (flavour, id)
-);
-CREATE TABLE IF NOT EXISTS ctiot_fota_upgrades (
-    flavour TEXT NOT NULL,
-    task TEXT NOT NULL,
-    imei TEXT NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (flavour, task, imei)
-);
-CREATE TABLE IF NOT EXISTS ctiot_devices (
-    flavour TEXT NOT NULL,
-    imei TEXT NOT NULL,
-    psk TEXT,
-    product TEXT,
-    reply INTEGER NOT NULL,
-    PRIMARY KEY (flavour, imei)
-);
-CREATE TABLE IF NOT EXISTS ctiot_uplinks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    flavour TEXT NOT NULL,
-    imei TEXT NOT NULL,
-    time_ms INTEGER NOT NULL,
-    time TEXT NOT NULL,
-    data TEXT NOT NULL,
-    confirmable INTEGER NOT NULL,
-    sequence INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ctiot_uplinks_by_device ON ctiot_uplinks (flavour, imei, id);
-CREATE TABLE IF NOT EXISTS ctiot_downlinks (
-    id INTEGER PRIMARY KEY,
-    flavour TEXT NOT NULL,
-    imei TEXT NOT NULL,
-    data TEXT NOT NULL,
-    status TEXT NOT NULL,
-    queued_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL,
-    attempts INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ctiot_downlinks_by_device ON ctiot_downlinks (flavour, imei, id);
-";
-
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot create the data directory {0}: {1}")]
@@ -121,6 +30,16 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("a stored value is corrupt: {0}")]
     Corrupt(String),
+    #[error(
+        "the database {} has schema version {found}, newer than this nbmodem knows (version {known}); \
+         it was left unchanged: use the newer nbmodem that wrote it, or another data directory",
+        file.display()
+    )]
+    NewerSchema {
+        file: PathBuf,
+        found: u32,
+        known: u32,
+    },
 }
 
 /// An app key and the password issued with it.
@@ -149,16 +68,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database in `data_dir`.
+    /// Opens (creating if needed) the database in `data_dir`, bringing its schema to the current
+    /// version (`crate::schema`); a database written by a newer nbmodem is refused untouched.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         crate::private::create_dir(data_dir)
             .and_then(|()| crate::private::create_database_file(data_dir))
             .map_err(|e| StoreError::Directory(data_dir.to_path_buf(), e))?;
-        let connection = Connection::open(data_dir.join(DATABASE_FILE))?;
+        let file = data_dir.join(DATABASE_FILE);
+        let mut connection = Connection::open(&file)?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
+        crate::schema::refuse_newer(&connection, &file)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.execute_batch(SCHEMA)?;
+        crate::schema::migrate(&mut connection, &file)?;
         let store = Store { connection };
         store.know_factory_keys()?;
         Ok(store)

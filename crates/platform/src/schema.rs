@@ -1,0 +1,296 @@
+//! The version of the platform database's schema and the migrations that bring a database to it.
+//!
+//! The version is SQLite's `PRAGMA user_version`. `MIGRATIONS` is a list of SQL texts: the one at
+//! index N−1 takes a database at version N−1 to version N. When a store opens, each migration its
+//! database lacks is applied in order, each in its own transaction together with the new version
+//! number, so a power cut leaves the database at one version or the next, never between. A fresh
+//! database is an empty one at version 0 and gets every migration.
+//!
+//! Version 1 is the schema nbmodem used before it had versions. Its migration creates each table
+//! only if it is missing, so a database that an older nbmodem wrote (version 0, its tables there)
+//! is stamped 1 and nothing else in it changes.
+//!
+//! A database at a version newer than [`VERSION`] was written by a newer nbmodem: it is refused
+//! with [`StoreError::NewerSchema`] before anything is written to it, as the module refuses an
+//! NVRAM store of a newer format.
+//!
+//! Changing the schema is adding one entry at the end of `MIGRATIONS` (say `MIGRATION_2`, with
+//! the `ALTER TABLE` or the copy into a new table that the change needs) and changing the reads
+//! and writes to match; [`VERSION`] follows from the list's length. A migration is never edited
+//! once released: databases out there are at its version. The test fixtures in
+//! `tests/fixtures/schema_vN.sql` are databases as each version wrote them.
+
+use crate::store::StoreError;
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+/// Version 1: the tables as they were before the schema had a version (`IF NOT EXISTS`, so that
+/// such a database is taken over unchanged).
+const MIGRATION_1: &str = "
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    server TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    time TEXT NOT NULL,
+    source TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    status TEXT,
+    fault TEXT,
+    fields TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_by_time ON records (server, time_ms, id);
+CREATE TABLE IF NOT EXISTS app_keys (
+    app_key TEXT PRIMARY KEY,
+    password TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dm_devices (
+    app_key TEXT NOT NULL,
+    imei TEXT NOT NULL,
+    imei2 TEXT NOT NULL,
+    imsi TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    info TEXT NOT NULL,
+    read_ms INTEGER NOT NULL,
+    PRIMARY KEY (app_key, imei)
+);
+CREATE TABLE IF NOT EXISTS ctiot_products (
+    flavour TEXT NOT NULL,
+    id TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    PRIMARY KEY (flavour, id)
+);
+CREATE TABLE IF NOT EXISTS ctiot_fota_packages (
+    flavour TEXT NOT NULL,
+    id TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (flavour, id)
+);
+CREATE TABLE IF NOT EXISTS ctiot_fota_keys (
+    flavour TEXT NOT NULL,
+    manufacturer TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (flavour, manufacturer)
+);
+CREATE TABLE IF NOT EXISTS ctiot_fota_tasks (
+    flavour TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (flavour, id)
+);
+CREATE TABLE IF NOT EXISTS ctiot_fota_upgrades (
+    flavour TEXT NOT NULL,
+    task TEXT NOT NULL,
+    imei TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (flavour, task, imei)
+);
+CREATE TABLE IF NOT EXISTS ctiot_devices (
+    flavour TEXT NOT NULL,
+    imei TEXT NOT NULL,
+    psk TEXT,
+    product TEXT,
+    reply INTEGER NOT NULL,
+    PRIMARY KEY (flavour, imei)
+);
+CREATE TABLE IF NOT EXISTS ctiot_uplinks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    flavour TEXT NOT NULL,
+    imei TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    time TEXT NOT NULL,
+    data TEXT NOT NULL,
+    confirmable INTEGER NOT NULL,
+    sequence INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ctiot_uplinks_by_device ON ctiot_uplinks (flavour, imei, id);
+CREATE TABLE IF NOT EXISTS ctiot_downlinks (
+    id INTEGER PRIMARY KEY,
+    flavour TEXT NOT NULL,
+    imei TEXT NOT NULL,
+    data TEXT NOT NULL,
+    status TEXT NOT NULL,
+    queued_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ctiot_downlinks_by_device ON ctiot_downlinks (flavour, imei, id);
+";
+
+/// The migrations, oldest first: `MIGRATIONS[n - 1]` takes version `n - 1` to `n`.
+const MIGRATIONS: &[&str] = &[MIGRATION_1];
+
+/// The schema version this code reads and writes.
+pub const VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Refuses a database written by a newer nbmodem, before anything is written to it (the journal
+/// mode included). `file` names it in the error.
+pub(crate) fn refuse_newer(connection: &Connection, file: &Path) -> Result<(), StoreError> {
+    check_known(version(connection)?, file)
+}
+
+/// Applies the migrations the database lacks, each in its own transaction. Another connection may
+/// be migrating the same file at the same moment: each transaction takes the write lock first
+/// and reads the version under it, so each migration is applied once.
+pub(crate) fn migrate(connection: &mut Connection, file: &Path) -> Result<(), StoreError> {
+    loop {
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found = version(&transaction)?;
+        check_known(found, file)?;
+        let Some(migration) = MIGRATIONS.get(found as usize) else {
+            return Ok(());
+        };
+        transaction.execute_batch(migration)?;
+        transaction.pragma_update(None, "user_version", found + 1)?;
+        transaction.commit()?;
+    }
+}
+
+/// The database's schema version.
+pub(crate) fn version(connection: &Connection) -> Result<u32, StoreError> {
+    Ok(connection.pragma_query_value(None, "user_version", |row| row.get(0))?)
+}
+
+fn check_known(found: u32, file: &Path) -> Result<(), StoreError> {
+    if found > VERSION {
+        return Err(StoreError::NewerSchema {
+            file: file.to_path_buf(),
+            found,
+            known: VERSION,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctiot::Flavour;
+    use crate::record::{Server, Verdict};
+    use crate::store::{Store, DATABASE_FILE};
+
+    /// A database as nbmodem wrote it before the schema had a version, with a few rows.
+    const TODAY_S_DATABASE: &str = include_str!("../tests/fixtures/schema_v1.sql");
+
+    /// Makes the database file of `dir` from `sql`, as the code that wrote it did (its default
+    /// journal, no version set).
+    fn database_from(dir: &Path, sql: &str) {
+        Connection::open(dir.join(DATABASE_FILE))
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+    }
+
+    /// The tables and indexes as SQLite holds them, to see that nothing changed.
+    fn tables(connection: &Connection) -> Vec<(String, Option<String>)> {
+        let mut statement = connection
+            .prepare("SELECT name, sql FROM sqlite_master ORDER BY name")
+            .unwrap();
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)));
+        rows.unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    /// The tables of a database made by the code from before versions.
+    fn today_s_tables() -> Vec<(String, Option<String>)> {
+        let connection = Connection::open_in_memory().unwrap();
+        connection.execute_batch(TODAY_S_DATABASE).unwrap();
+        tables(&connection)
+    }
+
+    #[test]
+    fn a_database_from_before_versions_opens_with_its_records_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        database_from(dir.path(), TODAY_S_DATABASE);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(version(&store.connection).unwrap(), VERSION);
+        assert_eq!(
+            tables(&store.connection),
+            today_s_tables(),
+            "stamped, not changed"
+        );
+
+        let ct = store.records(Server::Ct).unwrap();
+        assert_eq!(ct.len(), 1);
+        assert_eq!(ct[0].time_ms, 1_700_000_000_000);
+        assert_eq!(ct[0].fields["meid"], "865975030000001");
+        let dm = store.records(Server::Dm).unwrap();
+        assert_eq!(dm[0].verdict, Verdict::Rejected);
+        assert_eq!(dm[0].fault.as_deref(), Some("drop"));
+        assert_eq!(
+            store.password("M100000099").unwrap().as_deref(),
+            Some("pw-99")
+        );
+        let devices = store.devices().unwrap();
+        assert_eq!(devices.len(), 1);
+        assert_eq!(devices[0].info["mac"], "00:11");
+
+        let ctiot = store.ctiot_devices().unwrap();
+        assert_eq!(ctiot.len(), 2);
+        assert_eq!(ctiot[0].psk.as_deref(), Some("0011223344556677"));
+        let uplinks = store
+            .uplinks(Flavour::Iot, "865975030000001", None, 10)
+            .unwrap();
+        let data: Vec<&str> = uplinks.iter().map(|u| u.data.as_str()).collect();
+        assert_eq!(data, ["00FF", "48656C6C6F"]);
+        assert!(uplinks[1].confirmable);
+        assert_eq!(uplinks[1].sequence, 7);
+        let downlinks = store
+            .downlinks(Some((Flavour::Iot, "865975030000001")))
+            .unwrap();
+        assert_eq!(downlinks.len(), 1);
+        assert_eq!(downlinks[0].data, "AAAA0000");
+    }
+
+    #[test]
+    fn a_database_from_a_newer_nbmodem_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let newer = VERSION + 1;
+        database_from(
+            dir.path(),
+            &format!("{TODAY_S_DATABASE} PRAGMA user_version = {newer};"),
+        );
+        let file = dir.path().join(DATABASE_FILE);
+        let before = std::fs::read(&file).unwrap();
+
+        let error = Store::open(dir.path()).err().unwrap();
+        assert!(
+            matches!(error, StoreError::NewerSchema { found, known, .. }
+                if found == newer && known == VERSION),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(message.contains(&file.display().to_string()), "{message}");
+        assert!(
+            message.contains(&format!("version {newer}"))
+                && message.contains(&format!("version {VERSION}")),
+            "{message}"
+        );
+        assert_eq!(std::fs::read(&file).unwrap(), before);
+    }
+
+    #[test]
+    fn a_fresh_database_gets_the_current_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(version(&store.connection).unwrap(), VERSION);
+        assert_eq!(tables(&store.connection), today_s_tables());
+    }
+
+    #[test]
+    fn opening_again_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        database_from(dir.path(), TODAY_S_DATABASE);
+        let first = Store::open(dir.path()).unwrap();
+        let (tables_first, records_first) = (
+            tables(&first.connection),
+            first.records(Server::Ct).unwrap(),
+        );
+        drop(first);
+        let second = Store::open(dir.path()).unwrap();
+        assert_eq!(version(&second.connection).unwrap(), VERSION);
+        assert_eq!(tables(&second.connection), tables_first);
+        assert_eq!(second.records(Server::Ct).unwrap(), records_first);
+        assert_eq!(second.ctiot_devices().unwrap().len(), 2);
+    }
+}
