@@ -10,6 +10,7 @@ use nbmodem_module::nvram::MemoryStore;
 use nbmodem_module::tap::Tapped;
 use nbmodem_module::{find_profile, Module, ModuleConfig, ModuleError, RadioCondition, Route, Sim};
 use nbmodem_net::sim::{SimNetwork, SimNode};
+use nbmodem_net::Transmit;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use thiserror::Error;
@@ -192,6 +193,17 @@ impl Bench {
         self.net.attach_host(MODULE_IP, ModuleNode::new(module));
         self.power_on();
         Ok(())
+    }
+
+    /// A datagram to the module from a server it never talked to, on a port no service has: it
+    /// still pages and connects the module (or is lost, if the module cannot be reached).
+    pub fn datagram_to_module(&mut self) {
+        let datagram = Transmit {
+            destination: SocketAddr::new(MODULE_IP, 40_000),
+            payload: b"\x40\x01\x00\x01".to_vec(),
+        };
+        let from = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), 9999);
+        self.net.inject(from, datagram);
     }
 
     /// Writes bytes to the module's UART; returns the echo, if the module echoed them.

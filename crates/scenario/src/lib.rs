@@ -5,9 +5,11 @@
 //! - [`script`] parses plain-text scenario scripts (the format is documented in
 //!   `docs/scenarios.md`), and [`run`] plays one on a bench, stopping at the first expectation that
 //!   does not hold with a report that shows the difference.
+//! - [`expected`] builds the answers tests expect, framed as the module frames them.
 //! - [`StandIns`] puts the stand-in operator platforms beside a bench's module.
 
 mod bench;
+pub mod expected;
 mod run;
 pub mod script;
 mod stand_ins;

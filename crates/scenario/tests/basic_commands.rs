@@ -2,23 +2,9 @@
 
 use nbmodem_module::profile::AddressStyle;
 use nbmodem_module::{Profile, SleepControl, PROFILES};
+use nbmodem_scenario::expected::{line, ok, ERROR};
 use nbmodem_scenario::{Bench, ModuleSetup};
 use std::time::Duration;
-
-fn ok(lines: &[&str]) -> String {
-    let mut text = String::new();
-    if !lines.is_empty() {
-        text = format!("\r\n{}\r\n", lines.join("\r\n"));
-    }
-    text + "\r\nOK\r\n"
-}
-
-const ERROR: &str = "\r\nERROR\r\n";
-
-/// `+NAME: value` or `+NAME:value`, as the profile writes it.
-fn line(p: &Profile, name: &str, value: &str) -> String {
-    format!("{name}{}{value}", p.separator)
-}
 
 fn each_model(test: impl Fn(&'static Profile, Bench)) {
     for p in PROFILES {

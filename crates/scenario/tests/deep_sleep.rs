@@ -4,8 +4,7 @@
 //! in self_registration.rs and dm.rs.
 
 use nbmodem_module::{Profile, SleepControl, PROFILES};
-use nbmodem_net::Transmit;
-use nbmodem_scenario::{Bench, MODULE_IP};
+use nbmodem_scenario::Bench;
 use std::time::Duration;
 
 const ENTER: &str = "\r\n+QNBIOTEVENT: \"ENTER DEEPSLEEP\"\r\n";
@@ -112,17 +111,6 @@ fn neul_models_sleep_only_with_a_psm_grant() {
     }
 }
 
-/// A datagram to the module, on a port no service has, from a server it never talked to.
-fn send_to_module(bench: &mut Bench) {
-    let datagram = Transmit {
-        destination: std::net::SocketAddr::new(MODULE_IP, 40_000),
-        payload: b"\x40\x01\x00\x01".to_vec(),
-    };
-    bench
-        .network()
-        .inject("127.0.0.1:9999".parse().unwrap(), datagram);
-}
-
 #[test]
 fn a_sleeping_module_cannot_be_reached() {
     let mut b = Bench::booted("BC260Y-CN");
@@ -134,12 +122,12 @@ fn a_sleeping_module_cannot_be_reached() {
         format!("\r\n+CSCON:1\r\n\r\n+CSCON:0\r\n{ENTER}")
     );
     // The network cannot page a module in PSM: the datagram is lost.
-    send_to_module(&mut b);
+    b.datagram_to_module();
     assert_eq!(output_until(&mut b, 31_000), "");
     assert!(b.module().is_in_deep_sleep());
     // Awake and idle, the module is paged: a downlink sets up the connection again.
     assert_eq!(b.at("AT+QSCLK=0"), format!("{EXIT}{OK}"));
-    send_to_module(&mut b);
+    b.datagram_to_module();
     assert_eq!(output_until(&mut b, 32_000), "\r\n+CSCON:1\r\n");
     assert_eq!(output_until(&mut b, 52_000), "\r\n+CSCON:0\r\n");
 }

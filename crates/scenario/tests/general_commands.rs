@@ -7,23 +7,10 @@ use nbmodem_at::Form;
 use nbmodem_module::errors::ErrorKind;
 use nbmodem_module::profile::{AddressStyle, ClockStyle};
 use nbmodem_module::{Profile, PROFILES};
+use nbmodem_scenario::expected::{line, ok, ERROR};
 use nbmodem_scenario::Bench;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-fn ok(lines: &[&str]) -> String {
-    let mut text = String::new();
-    if !lines.is_empty() {
-        text = format!("\r\n{}\r\n", lines.join("\r\n"));
-    }
-    text + "\r\nOK\r\n"
-}
-
-const ERROR: &str = "\r\nERROR\r\n";
-
-fn line(p: &Profile, name: &str, value: &str) -> String {
-    format!("{name}{}{value}", p.separator)
-}
 
 /// The answer to a refused parameter under AT+CMEE=1.
 fn invalid(p: &Profile) -> String {

@@ -8,11 +8,10 @@ use nbmodem_module::coverage::PRESETS;
 use nbmodem_module::energy::PowerState;
 use nbmodem_module::tap::Tapped;
 use nbmodem_module::RadioCondition;
-use nbmodem_net::Transmit;
 use nbmodem_platform::ctiot::admin::NewTask;
 use nbmodem_platform::ctiot::NewDevice;
 use nbmodem_platform::Flavour;
-use nbmodem_scenario::{Bench, ModuleSetup, StandIns, MODULE_IP};
+use nbmodem_scenario::{Bench, ModuleSetup, StandIns};
 use std::time::Duration;
 
 const OK: &str = "\r\nOK\r\n";
@@ -44,17 +43,6 @@ fn preset(name: &str) -> RadioCondition {
 fn output_until(bench: &mut Bench, millis: u64) -> String {
     bench.advance(Duration::from_millis(millis) - bench.elapsed());
     String::from_utf8(bench.take_raw()).unwrap()
-}
-
-/// A datagram to the module, on a port no service has (it still pages and connects the module).
-fn send_to_module(bench: &mut Bench) {
-    let datagram = Transmit {
-        destination: std::net::SocketAddr::new(MODULE_IP, 40_000),
-        payload: b"\x40\x01\x00\x01".to_vec(),
-    };
-    bench
-        .network()
-        .inject("127.0.0.1:9999".parse().unwrap(), datagram);
 }
 
 #[test]
@@ -206,7 +194,7 @@ fn a_downlink_in_the_active_time_arrives_and_one_in_psm_is_lost() {
     b.at("AT+CPSMS=1,,,\"00111000\",\"00000101\"");
     assert_eq!(output_until(&mut b, 23_000), "\r\n+CSCON: 0\r\n");
     assert_eq!(output_until(&mut b, 28_000), "");
-    send_to_module(&mut b);
+    b.datagram_to_module();
     assert_eq!(
         output_until(&mut b, 30_000),
         "\r\n+CSCON: 1\r\n",
@@ -215,7 +203,7 @@ fn a_downlink_in_the_active_time_arrives_and_one_in_psm_is_lost() {
     assert_eq!(output_until(&mut b, 50_000), "\r\n+CSCON: 0\r\n");
     output_until(&mut b, 60_000);
     assert!(b.module().is_in_deep_sleep(), "10 s after the release");
-    send_to_module(&mut b);
+    b.datagram_to_module();
     assert_eq!(output_until(&mut b, 120_000), "", "lost in PSM");
 }
 
@@ -239,12 +227,12 @@ fn an_edrx_downlink_waits_for_the_paging_time_window() {
         at += 1_000;
     }
     output_until(&mut b, at);
-    send_to_module(&mut b);
+    b.datagram_to_module();
     let paged = at + cycle - (start + at) % cycle;
     assert_eq!(output_until(&mut b, paged - 1), "", "held until the window");
     assert_eq!(output_until(&mut b, paged), "\r\n+CSCON:1\r\n");
     // Connected, a downlink arrives at once.
-    send_to_module(&mut b);
+    b.datagram_to_module();
     assert_eq!(output_until(&mut b, paged + 25_000), "\r\n+CSCON:0\r\n");
 }
 

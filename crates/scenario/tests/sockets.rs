@@ -2,6 +2,7 @@
 //! the simulated network, their bounds and bad input (the manual's error, nothing changed).
 
 use nbmodem_net::sim::{Conditions, TcpEcho, UdpEcho};
+use nbmodem_scenario::expected::ok;
 use nbmodem_scenario::Bench;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,14 +29,6 @@ fn attached(model: &str) -> Bench {
     b.network()
         .attach_stream_server(addr(TCP_ECHO), TcpEcho::default());
     b
-}
-
-fn ok(lines: &[&str]) -> String {
-    let mut text = String::new();
-    if !lines.is_empty() {
-        text = format!("\r\n{}\r\n", lines.join("\r\n"));
-    }
-    text + "\r\nOK\r\n"
 }
 
 /// Lets the network run a second and returns what the module wrote meanwhile.

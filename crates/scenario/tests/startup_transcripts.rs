@@ -9,6 +9,7 @@
 //! (`5,8,3`), AT+CCLK? (quoted, four-digit year). The values that depend on the SIM (IMSI, ICCID,
 //! the address the network gives) and on the time are the test's.
 
+use nbmodem_scenario::expected::ok;
 use nbmodem_scenario::{Bench, ModuleSetup};
 use std::time::Duration;
 
@@ -28,14 +29,6 @@ fn transcript(bench: &mut Bench, steps: &[(&str, String)]) {
     for (command, answer) in steps {
         assert_eq!(&bench.at(command), answer, "{command}");
     }
-}
-
-fn ok(lines: &[&str]) -> String {
-    let mut text = String::new();
-    if !lines.is_empty() {
-        text = format!("\r\n{}\r\n", lines.join("\r\n"));
-    }
-    text + "\r\nOK\r\n"
 }
 
 /// The address, IMSI and ICCID of the module's SIM, once attached.
