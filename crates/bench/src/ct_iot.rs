@@ -201,7 +201,7 @@ pub fn run(args: Args) -> Result<()> {
         )
     })?;
     let wake = server.wake_handle();
-    server.node().inner.set_wake(wake);
+    server.node().inner.journal_mut().set_wake(wake);
     println!(
         "platform started, {n} devices on it: {}",
         Memory::now()?.describe(&before_start, n, "device")

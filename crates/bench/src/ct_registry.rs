@@ -77,7 +77,7 @@ pub fn run(args: Args) -> Result<()> {
             .expect("opening the database")
     })?;
     let wake = server.wake_handle();
-    server.node().set_wake(wake);
+    server.node().journal_mut().set_wake(wake);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

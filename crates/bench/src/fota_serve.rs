@@ -155,7 +155,7 @@ pub fn run(args: Args) -> Result<()> {
     let platform = open_platform(dir.path(), package.clone())?;
     let server = serve(move || platform)?;
     let wake = server.wake_handle();
-    server.node().set_wake(wake);
+    server.node().journal_mut().set_wake(wake);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

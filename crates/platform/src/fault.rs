@@ -18,6 +18,7 @@
 //!   observation), which ends the device's uplink channel;
 //! - `noack=N`: the next N confirmable uplinks are stored but never acknowledged.
 
+use crate::peek::Datagram;
 use crate::record::Server;
 use nbmodem_clock::{format_duration, parse_duration, Instant};
 use std::collections::BTreeMap;
@@ -230,11 +231,13 @@ pub(crate) enum Admit {
 }
 
 /// A request datagram held by a delay.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Held {
     pub arrived: Instant,
     pub from: SocketAddr,
     pub datagram: Vec<u8>,
+    /// What the datagram was seen to be when it arrived.
+    pub peeked: Datagram,
     /// The fault to record (`delay=5s`).
     pub fault: String,
 }
@@ -248,16 +251,18 @@ pub(crate) struct Gate {
 }
 
 impl Gate {
-    /// Decides the fate of a datagram; only requests are subject to faults.
+    /// Decides the fate of a datagram (`peeked` is what it was seen to be); only a `subject`
+    /// datagram is subject to faults.
     pub fn admit(
         &mut self,
         faults: &mut Faults,
         now: Instant,
         from: SocketAddr,
         datagram: &[u8],
-        is_request: bool,
+        peeked: &Datagram,
+        subject: bool,
     ) -> Admit {
-        if !is_request {
+        if !subject {
             return Admit::Pass;
         }
         if faults.take_drop() {
@@ -274,6 +279,7 @@ impl Gate {
             arrived: now,
             from,
             datagram: datagram.to_vec(),
+            peeked: peeked.clone(),
             fault: Fault::Delay(faults.delay).to_string(),
         };
         self.held.insert((now + faults.delay, self.sequence), held);
@@ -351,12 +357,18 @@ mod tests {
         let mut gate = Gate::default();
         let from: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let t0 = Instant::from_unix_millis(1000);
-        assert_eq!(gate.admit(&mut faults, t0, from, b"a", false), Admit::Pass);
         assert_eq!(
-            gate.admit(&mut faults, t0, from, b"a", true),
+            gate.admit(&mut faults, t0, from, b"a", &Datagram::Other, false),
+            Admit::Pass
+        );
+        assert_eq!(
+            gate.admit(&mut faults, t0, from, b"a", &Datagram::Other, true),
             Admit::Drop("drop".into())
         );
-        assert_eq!(gate.admit(&mut faults, t0, from, b"b", true), Admit::Hold);
+        assert_eq!(
+            gate.admit(&mut faults, t0, from, b"b", &Datagram::Other, true),
+            Admit::Hold
+        );
         assert_eq!(gate.poll_timeout(), Some(Instant::from_unix_millis(6000)));
         assert!(gate.release(Instant::from_unix_millis(5999)).is_empty());
         let released = gate.release(Instant::from_unix_millis(6000));
@@ -379,9 +391,15 @@ mod tests {
         let from: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let t0 = Instant::from_unix_millis(1000);
         gate.set(&mut faults, Fault::Delay(MAX_DELAY));
-        assert_eq!(gate.admit(&mut faults, t0, from, b"a", true), Admit::Hold);
+        assert_eq!(
+            gate.admit(&mut faults, t0, from, b"a", &Datagram::Other, true),
+            Admit::Hold
+        );
         let t1 = t0 + Duration::from_secs(10);
-        assert_eq!(gate.admit(&mut faults, t1, from, b"b", true), Admit::Hold);
+        assert_eq!(
+            gate.admit(&mut faults, t1, from, b"b", &Datagram::Other, true),
+            Admit::Hold
+        );
         gate.set(&mut faults, Fault::Delay(Duration::from_secs(60)));
         assert_eq!(gate.poll_timeout(), Some(t0 + Duration::from_secs(60)));
         gate.set(&mut faults, Fault::Delay(Duration::from_secs(3600)));

@@ -26,13 +26,14 @@ mod control_port;
 pub mod ctiot;
 mod dm;
 pub mod fault;
-mod peek;
+pub mod peek;
 pub mod private;
 pub mod process;
 pub mod record;
 mod registry;
 pub mod schema;
 pub mod serve;
+pub mod shell;
 pub mod store;
 pub mod writer;
 
@@ -172,11 +173,11 @@ impl Platform {
 
     /// Gives `console` a line per request each server handles (none: no lines).
     pub fn set_console(&mut self, console: Option<Console>) {
-        self.ct.set_console(console.clone());
-        self.cu.set_console(console.clone());
-        self.dm.set_console(console.clone());
+        self.ct.journal_mut().set_console(console.clone());
+        self.cu.journal_mut().set_console(console.clone());
+        self.dm.journal_mut().set_console(console.clone());
         for node in &mut self.ctiot {
-            node.set_console(console.clone());
+            node.journal_mut().set_console(console.clone());
         }
     }
 

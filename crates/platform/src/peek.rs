@@ -10,7 +10,7 @@ const EXCERPT: usize = 256;
 
 /// What an incoming datagram is.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Datagram {
+pub enum Datagram {
     Request(Incoming),
     /// A notification (a 2.05 with Observe that is not an acknowledgement): how a CT IoT
     /// device's uplink comes. Whether it is confirmable, and its message ID.
@@ -25,13 +25,13 @@ pub(crate) enum Datagram {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Incoming {
+pub struct Incoming {
     pub mid: u16,
     pub token: Vec<u8>,
     pub request: Request,
 }
 
-pub(crate) fn peek(datagram: &[u8]) -> Datagram {
+pub fn peek(datagram: &[u8]) -> Datagram {
     use coap_lite::{CoapOption, MessageClass, MessageType, ResponseType};
     let Ok(packet) = Packet::from_bytes(datagram) else {
         return Datagram::Malformed;

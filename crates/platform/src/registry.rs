@@ -8,47 +8,31 @@
 //! "1".
 //! Other paths get 4.04, other methods on the registry path 4.05. Everything is recorded.
 
-use crate::fault::{join_faults, Admit, Fault, Faults, Faulty, Gate};
-use crate::peek::{excerpt, malformed_fields, other_fields, peek, Datagram};
+use crate::fault::{join_faults, Faults};
+use crate::peek::{excerpt, malformed_fields, other_fields, Datagram};
 use crate::record::{RequestRecord, Server, Verdict};
+use crate::shell::{Engine, Shell};
 use crate::store::StoreError;
-use crate::writer::{HeldOutput, RecordWriter, Write, Writing};
+use crate::writer::{RecordWriter, Write, Writing};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{Endpoint, EndpointConfig, Event, Method, Request, Response, Status};
-use nbmodem_net::{DatagramNode, Transmit};
+use nbmodem_net::Transmit;
 use nbmodem_operators::selfreg::{answer, RecordError, RegistrationRecord, Registry};
 use serde_json::{json, Map, Value};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::Path;
 
 /// Content-Format application/json.
 const JSON: u16 = 50;
 
-/// What a request to the registry resource decoded to (see [`RegistryServer::decode`]).
+/// What a request to the registry resource decoded to (see [`RegistryEngine::decode`]).
 type Decoded = Option<Result<RegistrationRecord, RecordError>>;
 
-pub struct RegistryServer {
-    registry: Registry,
-    endpoint: Endpoint,
-    writer: RecordWriter,
-    /// Answers waiting for their records to be durable.
-    held: HeldOutput,
-    faults: Faults,
-    gate: Gate,
-}
+/// A registry in its shell, writing its records through a [`RecordWriter`].
+pub type RegistryServer = Shell<RegistryEngine, RecordWriter>;
 
 impl RegistryServer {
-    pub fn new(registry: Registry, writer: RecordWriter, coap: EndpointConfig) -> Self {
-        RegistryServer {
-            registry,
-            endpoint: Endpoint::new(coap),
-            writer,
-            held: HeldOutput::default(),
-            faults: Faults::default(),
-            gate: Gate::default(),
-        }
-    }
-
     /// A registry recording into the database in `data_dir`, as `writing` says.
     pub fn open(
         registry: Registry,
@@ -60,25 +44,32 @@ impl RegistryServer {
             seed,
             ..EndpointConfig::default()
         };
-        Ok(Self::new(
+        let engine = RegistryEngine::new(registry, coap);
+        Ok(Shell::new(engine, RecordWriter::open(data_dir, writing)?))
+    }
+}
+
+/// The registry's engine: a CoAP endpoint that answers and records each request.
+pub struct RegistryEngine {
+    registry: Registry,
+    endpoint: Endpoint,
+    faults: Faults,
+    /// Records to store, in order.
+    writes: VecDeque<Write>,
+}
+
+impl RegistryEngine {
+    pub fn new(registry: Registry, coap: EndpointConfig) -> Self {
+        RegistryEngine {
             registry,
-            RecordWriter::open(data_dir, writing)?,
-            coap,
-        ))
-    }
-
-    /// Prints a line per request handled on standard error.
-    pub fn set_console(&mut self, console: Option<crate::Console>) {
-        self.writer.set_console(console);
-    }
-
-    /// Who to wake when held answers may go (a batch of records is durable).
-    pub fn set_wake(&mut self, wake: std::sync::Arc<tokio::sync::Notify>) {
-        self.writer.set_wake(wake);
+            endpoint: Endpoint::new(coap),
+            faults: Faults::default(),
+            writes: VecDeque::new(),
+        }
     }
 
     fn record(&mut self, record: RequestRecord) {
-        self.writer.submit(Write::Record(record));
+        self.writes.push_back(Write::Record(record));
     }
 
     pub fn server(&self) -> Server {
@@ -188,67 +179,55 @@ fn bad_record_fields(error: &RecordError, body: &[u8]) -> Map<String, Value> {
     fields
 }
 
-impl Faulty for RegistryServer {
-    fn faults(&self) -> Faults {
-        self.faults
+impl Engine for RegistryEngine {
+    fn is_subject(&self, peeked: &Datagram) -> bool {
+        matches!(peeked, Datagram::Request(_))
     }
 
-    fn set_fault(&mut self, fault: Fault) {
-        self.gate.set(&mut self.faults, fault);
-    }
-
-    fn clear_faults(&mut self) {
-        self.gate.clear(&mut self.faults);
-    }
-}
-
-impl DatagramNode for RegistryServer {
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        // While the database cannot be written, nothing is served: the module retransmits.
-        if self.writer.refuses() {
-            return;
-        }
-        let peeked = peek(datagram);
+    fn handle(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        peeked: Datagram,
+        delay: Option<String>,
+    ) {
         if peeked == Datagram::Malformed {
             let record = RequestRecord::new(self.server(), now, from, "malformed")
                 .verdict(Verdict::Rejected, None)
                 .fields(malformed_fields(datagram));
             self.record(record);
         }
-        let is_request = matches!(peeked, Datagram::Request(_));
-        match self
-            .gate
-            .admit(&mut self.faults, now, from, datagram, is_request)
-        {
-            Admit::Pass => self.process(now, from, datagram, None),
-            Admit::Hold => {}
-            Admit::Drop(fault) => {
-                if let Datagram::Request(incoming) = peeked {
-                    self.record_dropped(now, from, &incoming.request, fault);
-                }
-            }
-        }
+        self.process(now, from, datagram, delay);
     }
 
-    /// What the engine sends, once the records made before it are durable.
-    fn poll_transmit(&mut self) -> Option<Transmit> {
-        while let Some(transmit) = self.endpoint.poll_transmit() {
-            self.held.push(self.writer.last(), transmit);
+    fn dropped(&mut self, now: Instant, from: SocketAddr, peeked: Datagram, fault: String) {
+        if let Datagram::Request(incoming) = peeked {
+            self.record_dropped(now, from, &incoming.request, fault);
         }
-        self.held.pop(self.writer.committed())
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        [self.endpoint.poll_timeout(), self.gate.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
-        for held in self.gate.release(now) {
-            self.process(now, held.from, &held.datagram, Some(held.fault));
-        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.endpoint.poll_timeout()
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.endpoint.poll_transmit()
+    }
+
+    fn poll_write(&mut self) -> Option<Write> {
+        self.writes.pop_front()
+    }
+
+    fn faults(&self) -> Faults {
+        self.faults
+    }
+
+    fn with_faults(&mut self, change: &mut dyn FnMut(&mut Faults)) {
+        change(&mut self.faults)
     }
 }

@@ -5,7 +5,9 @@ use crate::control::{ControlToken, FaultTargets, ModuleControl, TOKEN_FILE};
 use crate::control_port;
 use crate::fault::{Faulty, ServerFault};
 use crate::record::Server;
+use crate::shell::{Engine, Shell};
 use crate::store::DATABASE_FILE;
+use crate::writer::RecordWriter;
 use crate::{Addresses, CtIotServer, DmServer, Flavour, Platform, RegistryServer};
 use anyhow::{bail, Context, Result};
 use nbmodem_net::udp::{self, lock};
@@ -398,37 +400,18 @@ async fn run(
 
 /// Runs `node` on `socket` as a task of `drivers`; its writer wakes the driver when a batch is
 /// durable, so that held answers go out.
-fn drive<N: Wakeable>(
+fn drive<E>(
     drivers: &mut tokio::task::JoinSet<std::io::Result<()>>,
-    node: &Running<N>,
+    node: &Running<Shell<E, RecordWriter>>,
     socket: UdpSocket,
-) {
-    lock(&node.node).set_wake(Arc::clone(&node.wake));
+) where
+    E: Engine + Send + 'static,
+{
+    lock(&node.node)
+        .journal_mut()
+        .set_wake(Arc::clone(&node.wake));
     let (shared, wake) = (Arc::clone(&node.node), Arc::clone(&node.wake));
     drivers.spawn(udp::run(shared, socket, wake, pending()));
-}
-
-/// A node whose writer can wake its driver.
-trait Wakeable: nbmodem_net::DatagramNode + Send + 'static {
-    fn set_wake(&mut self, wake: Arc<Notify>);
-}
-
-impl Wakeable for RegistryServer {
-    fn set_wake(&mut self, wake: Arc<Notify>) {
-        RegistryServer::set_wake(self, wake)
-    }
-}
-
-impl Wakeable for DmServer {
-    fn set_wake(&mut self, wake: Arc<Notify>) {
-        DmServer::set_wake(self, wake)
-    }
-}
-
-impl Wakeable for CtIotServer {
-    fn set_wake(&mut self, wake: Arc<Notify>) {
-        CtIotServer::set_wake(self, wake)
-    }
 }
 
 fn banner(

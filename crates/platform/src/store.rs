@@ -67,6 +67,13 @@ pub struct Store {
     pub(crate) connection: Connection,
 }
 
+/// The DM server finds app keys' passwords here.
+impl crate::dm::AppKeys for Store {
+    fn password(&self, app_key: &str) -> Result<Option<String>, String> {
+        Store::password(self, app_key).map_err(|e| e.to_string())
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the database in `data_dir`, bringing its schema to the current
     /// version (`crate::schema`); a database written by a newer nbmodem is refused untouched.

@@ -354,6 +354,25 @@ impl RecordWriter {
     }
 }
 
+/// The servers' shells write through a writer.
+impl crate::shell::Journal for RecordWriter {
+    fn submit(&mut self, write: Write) -> Ticket {
+        RecordWriter::submit(self, write)
+    }
+
+    fn last(&self) -> Ticket {
+        RecordWriter::last(self)
+    }
+
+    fn committed(&self) -> Ticket {
+        RecordWriter::committed(self)
+    }
+
+    fn refuses(&mut self) -> bool {
+        RecordWriter::refuses(self)
+    }
+}
+
 impl Inline {
     /// Stores what waits, if anything does; `last` is the ticket of the newest write.
     fn try_commit(&mut self, last: Ticket) {

@@ -292,7 +292,7 @@ impl Player {
         let Some(platform) = self.platform.as_ref() else {
             return Err(self.no_stand_ins());
         };
-        let issued = platform.issue_app_key(&mut self.bench, key, password);
+        let issued = platform.issue_app_key(key, password);
         issued.map_err(|e| self.failure(format!("app key {key}"), e))
     }
 

@@ -220,18 +220,11 @@ impl StandIns {
         Ok(())
     }
 
-    /// Issues an app key with its password on the CMDMP server.
-    pub fn issue_app_key(
-        &self,
-        bench: &mut Bench,
-        key: &str,
-        password: &str,
-    ) -> Result<(), String> {
-        let dm = bench
-            .network()
-            .node::<DmServer>(self.addresses.dm)
-            .ok_or("no DM server")?;
-        dm.issue_app_key(Some(key), Some(password))
+    /// Issues an app key with its password on the CMDMP server (in its store, where the server
+    /// looks each Register's key up).
+    pub fn issue_app_key(&self, key: &str, password: &str) -> Result<(), String> {
+        let mut store = Store::open(self.dir.path()).map_err(|e| e.to_string())?;
+        nbmodem_platform::appkey::issue(&mut store, Some(key), Some(password))
             .map(|_| ())
             .map_err(|e| e.to_string())
     }

@@ -4,7 +4,7 @@
 
 use nbmodem_module::SleepControl;
 use nbmodem_net::sim::Fate;
-use nbmodem_platform::{Addresses, DmServer, Store};
+use nbmodem_platform::{Addresses, Store};
 use nbmodem_scenario::{Bench, ModuleSetup, StandIns, MODULE_IP};
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ fn world(model: &str, commands: &[&str]) -> World {
     let mut stand_ins = StandIns::new(&mut setup).unwrap();
     let mut bench = Bench::new(setup).unwrap();
     stand_ins.attach(&mut bench).unwrap();
-    stand_ins.issue_app_key(&mut bench, KEY, PASSWORD).unwrap();
+    stand_ins.issue_app_key(KEY, PASSWORD).unwrap();
     bench.power_on();
     bench.advance(Duration::from_secs(1));
     bench.at("ATE0");
@@ -217,8 +217,8 @@ fn plmn_list_and_dm_mode_restrict_dm() {
     let mut off = world("BC26", &[&credentials(), "AT+QDMPCFG=0,0"]);
     off.bench.advance(Duration::from_secs(30));
     assert_eq!(dm_state(&mut off.bench), "\r\n+QDMPCFG: 6,0\r\n\r\nOK\r\n");
-    let dm: &mut DmServer = off.bench.network().node(Addresses::default().dm).unwrap();
-    assert!(dm.devices().unwrap().is_empty());
+    let devices = Store::open(off.stand_ins.data_dir()).unwrap().devices();
+    assert!(devices.unwrap().is_empty());
 }
 
 #[test]

@@ -52,9 +52,7 @@ fn enable_and_reboot(p: &Profile, operator: Operator) -> StandIns {
     let mut stand_ins = StandIns::new(&mut setup).unwrap();
     let mut bench = Bench::new(setup).unwrap();
     stand_ins.attach(&mut bench).unwrap();
-    stand_ins
-        .issue_app_key(&mut bench, APP_KEY, PASSWORD)
-        .unwrap();
+    stand_ins.issue_app_key(APP_KEY, PASSWORD).unwrap();
     bench.power_on();
     bench.advance(Duration::from_secs(1));
     bench.at("ATE0");

@@ -12,11 +12,12 @@ mod upgrade;
 
 use super::state::SharedState;
 use super::{decode_hex, hex, Downlink, DownlinkStatus, Flavour, Uplink, DOWNLINK_ATTEMPTS, REPLY};
-use crate::fault::{join_faults, Admit, Fault, Faults, Faulty, Gate};
+use crate::fault::{join_faults, Faults};
 use crate::peek::{excerpt, is_empty_ack, malformed_fields, other_fields, peek, Datagram};
 use crate::record::{RequestRecord, Verdict};
+use crate::shell::{Engine as StandInEngine, Shell};
 use crate::store::StoreError;
-use crate::writer::{HeldOutput, RecordWriter, Write, Writing};
+use crate::writer::{RecordWriter, Write, Writing};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{EndpointConfig, ExchangeError, Request, Response, Status};
 use nbmodem_dtls::secure::{Role, SecureNode};
@@ -135,14 +136,39 @@ impl Engine {
 /// Why the admission policy refused, for the record.
 type Refusal = Arc<Mutex<Option<(String, Option<String>)>>>;
 
-pub struct CtIotServer {
+/// A CT IoT platform address in its shell, writing through a [`RecordWriter`].
+pub type CtIotServer = Shell<CtIotEngine, RecordWriter>;
+
+impl CtIotServer {
+    /// A node writing into the database in `data_dir` as `writing` says.
+    pub fn open(
+        flavour: Flavour,
+        secure: bool,
+        state: SharedState,
+        data_dir: &Path,
+        seed: u64,
+        writing: Writing,
+    ) -> Result<Self, StoreError> {
+        let coap = EndpointConfig {
+            seed,
+            ..EndpointConfig::default()
+        };
+        let writer = RecordWriter::open(data_dir, writing)?;
+        Ok(Shell::new(
+            CtIotEngine::new(flavour, secure, state, coap),
+            writer,
+        ))
+    }
+}
+
+/// The engine of one CT IoT platform address.
+pub struct CtIotEngine {
     flavour: Flavour,
     secure: bool,
     engine: Engine,
     state: SharedState,
-    writer: RecordWriter,
-    held: HeldOutput,
-    gate: Gate,
+    /// What to store, in order.
+    to_store: VecDeque<Write>,
     refusal: Refusal,
     /// The /19/0/0 observations asked for, by operation.
     observations: HashMap<OperationId, String>,
@@ -156,16 +182,10 @@ pub struct CtIotServer {
     fota_deferred: HashMap<String, upgrade::Step>,
 }
 
-impl CtIotServer {
+impl CtIotEngine {
     /// The `flavour` platform's plain (or, with `secure`, DTLS) address, sharing `state` with
-    /// the other nodes and writing through `writer`.
-    pub fn new(
-        flavour: Flavour,
-        secure: bool,
-        state: SharedState,
-        writer: RecordWriter,
-        coap: EndpointConfig,
-    ) -> Self {
+    /// the other nodes.
+    pub fn new(flavour: Flavour, secure: bool, state: SharedState, coap: EndpointConfig) -> Self {
         let refusal = Refusal::default();
         let mut server = Lwm2mServer::new(coap);
         server.set_policy(policy(
@@ -198,14 +218,12 @@ impl CtIotServer {
         } else {
             Engine::Plain(Box::new(inbox))
         };
-        CtIotServer {
+        CtIotEngine {
             flavour,
             secure,
             engine,
             state,
-            writer,
-            held: HeldOutput::default(),
-            gate: Gate::default(),
+            to_store: VecDeque::new(),
             refusal,
             observations: HashMap::new(),
             writes: HashMap::new(),
@@ -215,35 +233,8 @@ impl CtIotServer {
         }
     }
 
-    /// A node writing into the database in `data_dir` as `writing` says.
-    pub fn open(
-        flavour: Flavour,
-        secure: bool,
-        state: SharedState,
-        data_dir: &Path,
-        seed: u64,
-        writing: Writing,
-    ) -> Result<Self, StoreError> {
-        let coap = EndpointConfig {
-            seed,
-            ..EndpointConfig::default()
-        };
-        let writer = RecordWriter::open(data_dir, writing)?;
-        Ok(Self::new(flavour, secure, state, writer, coap))
-    }
-
     pub fn flavour(&self) -> Flavour {
         self.flavour
-    }
-
-    /// Prints a line per request and uplink on standard error.
-    pub fn set_console(&mut self, console: Option<crate::Console>) {
-        self.writer.set_console(console);
-    }
-
-    /// Who to wake when held answers may go (a batch of writes is durable).
-    pub fn set_wake(&mut self, wake: Arc<tokio::sync::Notify>) {
-        self.writer.set_wake(wake);
     }
 
     /// How many devices are registered here.
@@ -252,14 +243,27 @@ impl CtIotServer {
     }
 
     fn submit(&mut self, write: Write) {
-        self.writer.submit(write);
+        self.to_store.push_back(write);
     }
 
-    /// Hands a datagram to the engine (DTLS decrypts it on the secure address), then each
-    /// plaintext that came of it to the server, and acts on what they did.
-    fn process(&mut self, now: Instant, from: SocketAddr, datagram: &[u8], delay: Option<String>) {
-        self.engine.node().handle_datagram(now, from, datagram);
-        self.take_received(now, delay);
+    /// Hands a datagram to the server and acts on what it did. On the plain address the
+    /// datagram is the plaintext, served with the look the shell took at it; on the secure
+    /// address DTLS decrypts it first, and each plaintext that came of it is looked at.
+    fn process(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        peeked: Datagram,
+        delay: Option<String>,
+    ) {
+        match &mut self.engine {
+            Engine::Plain(_) => self.serve(now, from, datagram, peeked, delay),
+            Engine::Secure(node) => {
+                node.handle_datagram(now, from, datagram);
+                self.take_received(now, delay);
+            }
+        }
     }
 
     /// The plaintexts the engine received: each looked at once, for the faults and the records,
@@ -270,15 +274,22 @@ impl CtIotServer {
             self.follow_session(event);
         }
         while let Some((from, plaintext)) = self.engine.inbox().received.pop_front() {
-            self.serve(now, from, &plaintext, delay.clone());
+            let peeked = peek(&plaintext);
+            self.serve(now, from, &plaintext, peeked, delay.clone());
         }
         self.handle_events(now, None, delay);
     }
 
-    /// Hands a plaintext to the server, after the uplink faults, and records it if it is not
-    /// CoAP.
-    fn serve(&mut self, now: Instant, from: SocketAddr, plaintext: &[u8], delay: Option<String>) {
-        let peeked = peek(plaintext);
+    /// Hands a plaintext (`peeked`: what it was seen to be) to the server, after the uplink
+    /// faults, and records it if it is not CoAP.
+    fn serve(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        plaintext: &[u8],
+        peeked: Datagram,
+        delay: Option<String>,
+    ) {
         self.confirmable_uplink = false;
         if let Datagram::Notification { confirmable, mid } = peeked {
             self.confirmable_uplink = confirmable;
@@ -649,10 +660,10 @@ impl CtIotServer {
 
     /// A datagram a `drop` fault ignored. On the secure address it is a DTLS record, which
     /// only the session could read.
-    fn record_dropped(&mut self, now: Instant, from: SocketAddr, datagram: &[u8], fault: String) {
+    fn record_dropped(&mut self, now: Instant, from: SocketAddr, peeked: Datagram, fault: String) {
         let (operation, fields) = match self.secure {
             true => ("dtls", Map::new()),
-            false => match peek(datagram) {
+            false => match peeked {
                 Datagram::Request(incoming) => ("request", describe(&incoming.request)),
                 _ => ("uplink", Map::new()),
             },
@@ -735,68 +746,49 @@ fn psk_lookup(flavour: Flavour, state: SharedState) -> PskLookup {
     })
 }
 
-impl Faulty for CtIotServer {
-    fn faults(&self) -> Faults {
-        lock(&self.state).faults(self.flavour)
+impl StandInEngine for CtIotEngine {
+    /// Requests and uplinks are what faults act on; a DTLS record may carry either.
+    fn is_subject(&self, peeked: &Datagram) -> bool {
+        self.secure || matches!(peeked, Datagram::Request(_) | Datagram::Notification { .. })
     }
 
-    fn set_fault(&mut self, fault: Fault) {
-        self.gate
-            .set(lock(&self.state).faults_mut(self.flavour), fault);
+    fn handle(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        peeked: Datagram,
+        delay: Option<String>,
+    ) {
+        self.process(now, from, datagram, peeked, delay);
     }
 
-    fn clear_faults(&mut self) {
-        self.gate.clear(lock(&self.state).faults_mut(self.flavour));
-    }
-}
-
-impl DatagramNode for CtIotServer {
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        // While the database cannot be written, nothing is served: the device retransmits.
-        if self.writer.refuses() {
-            return;
-        }
-        // Requests and uplinks are what faults act on; a DTLS record may carry either.
-        let subject = self.secure
-            || matches!(
-                peek(datagram),
-                Datagram::Request(_) | Datagram::Notification { .. }
-            );
-        let admit = {
-            let mut state = lock(&self.state);
-            self.gate
-                .admit(state.faults_mut(self.flavour), now, from, datagram, subject)
-        };
-        match admit {
-            Admit::Pass => self.process(now, from, datagram, None),
-            Admit::Hold => {}
-            Admit::Drop(fault) => self.record_dropped(now, from, datagram, fault),
-        }
-    }
-
-    /// What the engine sends, once the writes made before it are durable.
-    fn poll_transmit(&mut self) -> Option<Transmit> {
-        while let Some(transmit) = self.engine.node().poll_transmit() {
-            self.held.push(self.writer.last(), transmit);
-        }
-        self.held.pop(self.writer.committed())
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        [
-            self.engine.node_ref().poll_timeout(),
-            self.gate.poll_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+    fn dropped(&mut self, now: Instant, from: SocketAddr, peeked: Datagram, fault: String) {
+        self.record_dropped(now, from, peeked, fault);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         self.engine.node().handle_timeout(now);
         self.take_received(now, None);
-        for held in self.gate.release(now) {
-            self.process(now, held.from, &held.datagram, Some(held.fault));
-        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.engine.node_ref().poll_timeout()
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.engine.node().poll_transmit()
+    }
+
+    fn poll_write(&mut self) -> Option<Write> {
+        self.to_store.pop_front()
+    }
+
+    fn faults(&self) -> Faults {
+        lock(&self.state).faults(self.flavour)
+    }
+
+    fn with_faults(&mut self, change: &mut dyn FnMut(&mut Faults)) {
+        change(lock(&self.state).faults_mut(self.flavour))
     }
 }

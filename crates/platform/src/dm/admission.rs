@@ -7,8 +7,8 @@
 //!
 //! The policy leaves a [`Note`] of what it decoded and decided, which the node puts in the record.
 
+use super::AppKeys;
 use crate::fault::Faults;
-use crate::store::Store;
 use nbmodem_coap::Status;
 use nbmodem_lwm2m::server::{Admission, Policy};
 use nbmodem_net::udp::lock;
@@ -21,7 +21,7 @@ const EPI_LAST: &str = "****";
 
 /// What the node and its policy share.
 pub(crate) struct Shared {
-    pub store: Store,
+    pub keys: Box<dyn AppKeys>,
     pub faults: Faults,
     /// Left by the policy for the request being handled.
     pub note: Option<Note>,
@@ -49,7 +49,7 @@ fn admit(shared: &mut Shared, admission: &Admission<'_>) -> Result<(), Status> {
         });
         return Err(Status::Forbidden);
     }
-    let (result, fields) = match check(&shared.store, admission) {
+    let (result, fields) = match check(shared.keys.as_ref(), admission) {
         Ok(verified) => (Ok(()), verified.fields()),
         Err(refusal) => (Err(refusal.status), refusal.fields()),
     };
@@ -106,17 +106,17 @@ impl Refusal {
     }
 }
 
-fn check(store: &Store, admission: &Admission<'_>) -> Result<Verified, Refusal> {
+fn check(keys: &dyn AppKeys, admission: &Admission<'_>) -> Result<Verified, Refusal> {
     if !admission.update {
-        return verify(store, admission.endpoint, DM_VERSION);
+        return verify(keys, admission.endpoint, DM_VERSION);
     }
     let epi = admission
         .query
         .iter()
         .find_map(|item| item.strip_prefix("epi="))
         .ok_or_else(|| Refusal::new(Status::BadRequest, "an Update needs epi=".into(), None))?;
-    let verified = verify(store, epi, EPI_LAST)?;
-    let registered = verify(store, admission.endpoint, DM_VERSION)?;
+    let verified = verify(keys, epi, EPI_LAST)?;
+    let registered = verify(keys, admission.endpoint, DM_VERSION)?;
     if registered.identity.imei != verified.identity.imei {
         let reason = format!(
             "the EPI is for IMEI {:?} but IMEI {:?} registered",
@@ -133,17 +133,16 @@ fn check(store: &Store, admission: &Admission<'_>) -> Result<Verified, Refusal> 
 
 /// Decrypts the identity in a name or EPI with its app key's password; `last` is the plaintext's
 /// expected last field.
-pub(crate) fn verify(store: &Store, name: &str, last: &str) -> Result<Verified, Refusal> {
+pub(crate) fn verify(keys: &dyn AppKeys, name: &str, last: &str) -> Result<Verified, Refusal> {
     let parsed =
         parse_name(name).map_err(|e| Refusal::new(Status::BadRequest, e.to_string(), None))?;
-    let password = match store.password(&parsed.app_key) {
+    let password = match keys.password(&parsed.app_key) {
         Ok(Some(password)) => password,
         Ok(None) => {
             let reason = format!("unknown app key {:?}", parsed.app_key);
             return Err(Refusal::new(Status::Forbidden, reason, Some(&parsed)));
         }
-        Err(e) => {
-            let reason = e.to_string();
+        Err(reason) => {
             return Err(Refusal::new(
                 Status::InternalServerError,
                 reason,

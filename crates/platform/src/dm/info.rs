@@ -2,8 +2,9 @@
 //! `/666/0` (TLV, 11542), each string resource decrypted with the app key's password.
 
 use super::admission::{verify, Verified};
+use super::AppKeys;
 use crate::record::Verdict;
-use crate::store::{DmDevice, Store};
+use crate::store::DmDevice;
 use nbmodem_clock::Instant;
 use nbmodem_coap::{ExchangeError, Response, Status};
 use nbmodem_lwm2m::content::tlv::{self, Entry, Resource};
@@ -70,12 +71,12 @@ impl ReadOutcome {
 
 /// Interprets the outcome of the Read of /666/0 of the device registered as `endpoint`.
 pub(crate) fn interpret(
-    store: &Store,
+    keys: &dyn AppKeys,
     endpoint: &str,
     now: Instant,
     result: Result<Response, ExchangeError>,
 ) -> ReadOutcome {
-    let verified = match verify(store, endpoint, DM_VERSION) {
+    let verified = match verify(keys, endpoint, DM_VERSION) {
         Ok(verified) => verified,
         Err(refusal) => return ReadOutcome::failed(None, refusal.reason),
     };

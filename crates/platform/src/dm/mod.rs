@@ -9,12 +9,12 @@ mod info;
 
 pub use info::resource_name;
 
-use crate::appkey::{self, AppKeyError};
-use crate::fault::{join_faults, Admit, Fault, Faults, Faulty, Gate};
-use crate::peek::{excerpt, malformed_fields, other_fields, peek, Datagram, Incoming};
+use crate::fault::{join_faults, Faults};
+use crate::peek::{excerpt, malformed_fields, other_fields, Datagram, Incoming};
 use crate::record::{RequestRecord, Server, Verdict};
-use crate::store::{AppKey, DmDevice, Store, StoreError};
-use crate::writer::{HeldOutput, RecordWriter, Write, Writing};
+use crate::shell::{Engine, Shell};
+use crate::store::{Store, StoreError};
+use crate::writer::{RecordWriter, Write, Writing};
 use admission::{policy, Note, Shared};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{EndpointConfig, ExchangeError, Method, Request, Response, Status};
@@ -23,10 +23,16 @@ use nbmodem_lwm2m::server::{Lwm2mServer, Operation, OperationId, ServerEvent};
 use nbmodem_net::udp::lock;
 use nbmodem_net::{DatagramNode, Transmit};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+
+/// Where the DM server finds the password issued for an app key (the platform's store). An
+/// error is the reason the password cannot be had now.
+pub trait AppKeys: Send {
+    fn password(&self, app_key: &str) -> Result<Option<String>, String>;
+}
 
 /// A Read of /666/0 in flight: for whom, and where the device is.
 struct PendingRead {
@@ -34,74 +40,52 @@ struct PendingRead {
     address: SocketAddr,
 }
 
-pub struct DmServer {
-    server: Lwm2mServer,
-    shared: Arc<Mutex<Shared>>,
-    /// Records and devices, written off the engine path.
-    writer: RecordWriter,
-    /// Answers waiting for the records before them to be durable.
-    held: HeldOutput,
-    gate: Gate,
-    reads: HashMap<OperationId, PendingRead>,
-}
+/// The DM server in its shell, writing records and devices through a [`RecordWriter`].
+pub type DmServer = Shell<DmEngine, RecordWriter>;
 
 impl DmServer {
-    /// A DM server reading app keys from `store` and writing through `writer`.
-    pub fn new(store: Store, writer: RecordWriter, coap: EndpointConfig) -> Self {
-        let shared = Arc::new(Mutex::new(Shared {
-            store,
-            faults: Faults::default(),
-            note: None,
-        }));
-        let mut server = Lwm2mServer::new(coap);
-        server.set_policy(policy(Arc::clone(&shared)));
-        DmServer {
-            server,
-            shared,
-            writer,
-            held: HeldOutput::default(),
-            gate: Gate::default(),
-            reads: HashMap::new(),
-        }
-    }
-
-    /// A DM server keeping its app keys, records and devices in the database in `data_dir`,
-    /// writing as `writing` says.
+    /// A DM server finding its app keys in the database in `data_dir` and writing records and
+    /// devices there, as `writing` says.
     pub fn open(data_dir: &Path, seed: u64, writing: Writing) -> Result<Self, StoreError> {
         let coap = EndpointConfig {
             seed,
             ..EndpointConfig::default()
         };
+        let keys = Box::new(Store::open(data_dir)?);
         let writer = RecordWriter::open(data_dir, writing)?;
-        Ok(Self::new(Store::open(data_dir)?, writer, coap))
+        Ok(Shell::new(DmEngine::new(keys, coap), writer))
     }
+}
 
-    /// Who to wake when held answers may go (a batch of records is durable).
-    pub fn set_wake(&mut self, wake: Arc<tokio::sync::Notify>) {
-        self.writer.set_wake(wake);
-    }
+/// The DM server's engine: the LwM2M server, its admission policy and the reads of /666/0.
+pub struct DmEngine {
+    server: Lwm2mServer,
+    shared: Arc<Mutex<Shared>>,
+    /// Records and devices to store, in order.
+    writes: VecDeque<Write>,
+    reads: HashMap<OperationId, PendingRead>,
+}
 
-    /// Issues an app key (see [`appkey::issue`]).
-    pub fn issue_app_key(
-        &mut self,
-        app_key: Option<&str>,
-        password: Option<&str>,
-    ) -> Result<AppKey, AppKeyError> {
-        appkey::issue(&mut lock(&self.shared).store, app_key, password)
-    }
-
-    /// Prints a line per request handled on standard error.
-    pub fn set_console(&mut self, console: Option<crate::Console>) {
-        self.writer.set_console(console);
-    }
-
-    /// The devices whose information was read.
-    pub fn devices(&self) -> Result<Vec<DmDevice>, StoreError> {
-        lock(&self.shared).store.devices()
+impl DmEngine {
+    /// A DM server finding app keys' passwords in `keys`.
+    pub fn new(keys: Box<dyn AppKeys>, coap: EndpointConfig) -> Self {
+        let shared = Arc::new(Mutex::new(Shared {
+            keys,
+            faults: Faults::default(),
+            note: None,
+        }));
+        let mut server = Lwm2mServer::new(coap);
+        server.set_policy(policy(Arc::clone(&shared)));
+        DmEngine {
+            server,
+            shared,
+            writes: VecDeque::new(),
+            reads: HashMap::new(),
+        }
     }
 
     fn record(&mut self, record: RequestRecord) {
-        self.writer.submit(Write::Record(record));
+        self.writes.push_back(Write::Record(record));
     }
 
     /// Hands a datagram to the LwM2M server, records the request it carried and acts on events.
@@ -203,9 +187,14 @@ impl DmServer {
         let Some(read) = self.reads.remove(&operation) else {
             return;
         };
-        let outcome = info::interpret(&lock(&self.shared).store, &read.endpoint, now, result);
+        let outcome = info::interpret(
+            lock(&self.shared).keys.as_ref(),
+            &read.endpoint,
+            now,
+            result,
+        );
         if let Some(device) = outcome.device {
-            self.writer.submit(Write::Device(device));
+            self.writes.push_back(Write::Device(device));
         }
         let mut fields = outcome.fields;
         fields.insert("path".into(), json!("/666/0"));
@@ -257,65 +246,50 @@ fn malformed(now: Instant, from: SocketAddr, datagram: &[u8]) -> RequestRecord {
         .fields(malformed_fields(datagram))
 }
 
-impl Faulty for DmServer {
-    fn faults(&self) -> Faults {
-        lock(&self.shared).faults
+impl Engine for DmEngine {
+    fn is_subject(&self, peeked: &Datagram) -> bool {
+        matches!(peeked, Datagram::Request(_))
     }
 
-    fn set_fault(&mut self, fault: Fault) {
-        self.gate.set(&mut lock(&self.shared).faults, fault);
+    fn handle(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        peeked: Datagram,
+        delay: Option<String>,
+    ) {
+        self.process(now, from, datagram, peeked, delay);
     }
 
-    fn clear_faults(&mut self) {
-        self.gate.clear(&mut lock(&self.shared).faults);
-    }
-}
-
-impl DatagramNode for DmServer {
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        // While the database cannot be written, nothing is served: the module retransmits.
-        if self.writer.refuses() {
-            return;
+    fn dropped(&mut self, now: Instant, from: SocketAddr, peeked: Datagram, fault: String) {
+        if let Datagram::Request(incoming) = peeked {
+            self.record_dropped(now, from, &incoming.request, fault);
         }
-        let peeked = peek(datagram);
-        let is_request = matches!(peeked, Datagram::Request(_));
-        let admit = {
-            let mut shared = lock(&self.shared);
-            self.gate
-                .admit(&mut shared.faults, now, from, datagram, is_request)
-        };
-        match admit {
-            Admit::Pass => self.process(now, from, datagram, peeked, None),
-            Admit::Hold => {}
-            Admit::Drop(fault) => {
-                if let Datagram::Request(incoming) = peeked {
-                    self.record_dropped(now, from, &incoming.request, fault);
-                }
-            }
-        }
-    }
-
-    /// What the engine sends, once the records made before it are durable.
-    fn poll_transmit(&mut self) -> Option<Transmit> {
-        while let Some(transmit) = self.server.poll_transmit() {
-            self.held.push(self.writer.last(), transmit);
-        }
-        self.held.pop(self.writer.committed())
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        [self.server.poll_timeout(), self.gate.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         self.server.handle_timeout(now);
         self.handle_events(now);
-        for held in self.gate.release(now) {
-            let peeked = peek(&held.datagram);
-            self.process(now, held.from, &held.datagram, peeked, Some(held.fault));
-        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.server.poll_timeout()
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.server.poll_transmit()
+    }
+
+    fn poll_write(&mut self) -> Option<Write> {
+        self.writes.pop_front()
+    }
+
+    fn faults(&self) -> Faults {
+        lock(&self.shared).faults
+    }
+
+    fn with_faults(&mut self, change: &mut dyn FnMut(&mut Faults)) {
+        change(&mut lock(&self.shared).faults)
     }
 }

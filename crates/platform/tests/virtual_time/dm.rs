@@ -8,7 +8,7 @@ use nbmodem_lwm2m::content::{ResourceType, Value};
 use nbmodem_lwm2m::object::{DataObject, ObjectStore, Operations, ResourceDef, ResourceValue};
 use nbmodem_net::sim::SimNetwork;
 use nbmodem_operators::dm::{self, DeviceIdentity, TerminalType};
-use nbmodem_platform::{Addresses, DmServer, Fault, Faulty, Server, Verdict};
+use nbmodem_platform::{appkey, Addresses, DmServer, Fault, Faulty, Server, Store, Verdict};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -83,12 +83,9 @@ fn name(app_key: &str, password: &str) -> String {
 
 /// The network with the platform (app key M100000089 issued) and `device` on it.
 fn with_device(data: &std::path::Path, device: Lwm2mClient) -> SimNetwork {
-    let mut net = network(data, |platform| {
-        platform
-            .dm
-            .issue_app_key(Some(APP_KEY), Some(PASSWORD))
-            .unwrap();
-    });
+    let mut store = Store::open(data).unwrap();
+    appkey::issue(&mut store, Some(APP_KEY), Some(PASSWORD)).unwrap();
+    let mut net = network(data, |_| {});
     net.attach(device_address(), device);
     net
 }
@@ -130,7 +127,7 @@ fn a_device_registers_and_its_decrypted_information_is_stored() {
         matches!(events[0], ClientEvent::Registered { .. }),
         "{events:?}"
     );
-    let devices = dm_node(&mut net).devices().unwrap();
+    let devices = Store::open(dir.path()).unwrap().devices().unwrap();
     assert_eq!(devices.len(), 1);
     let stored = &devices[0];
     assert_eq!(
@@ -302,7 +299,11 @@ fn unknown_app_keys_are_forbidden_and_wrong_passwords_and_garbage_names_bad_requ
             }],
             "{endpoint}"
         );
-        assert!(dm_node(&mut net).devices().unwrap().is_empty());
+        assert!(Store::open(dir.path())
+            .unwrap()
+            .devices()
+            .unwrap()
+            .is_empty());
         let recorded = records(dir.path(), Server::Dm);
         assert_eq!(recorded.len(), 1, "no Read after a refusal");
         assert_eq!(recorded[0].verdict, Verdict::Rejected);

@@ -15,7 +15,7 @@
 
 use super::super::fota::{Upgrade, UpgradeStatus, FOTA_PATH};
 use super::super::{decode_hex, hex};
-use super::CtIotServer;
+use super::CtIotEngine;
 use crate::record::{RequestRecord, Verdict};
 use crate::writer::Write;
 use nbmodem_clock::Instant;
@@ -76,7 +76,7 @@ fn small_number(payload: &[u8]) -> Option<u8> {
     std::str::from_utf8(payload).ok()?.trim().parse().ok()
 }
 
-impl CtIotServer {
+impl CtIotEngine {
     /// The device's upgrade, if a started task has one for it now.
     fn upgrade_of(&self, now: Instant, imei: &str) -> Option<Upgrade> {
         lock(&self.state).upgrade_for(self.flavour, imei, now.unix_millis())
