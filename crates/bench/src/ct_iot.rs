@@ -16,7 +16,7 @@ use crate::wire::{self, Reply, RequestWriter, ACK, CON, CONTENT, CONTENT_FORMAT,
 use crate::wire::{EMPTY, GET, OBSERVE, URI_PATH};
 use anyhow::{bail, Context, Result};
 use nbmodem_platform::ctiot::{Device, Flavour};
-use nbmodem_platform::writer::Write;
+use nbmodem_platform::Write;
 use nbmodem_platform::{CtIotServer, Store, Writing};
 use std::path::Path;
 use std::time::Duration;
@@ -180,7 +180,7 @@ fn open_platform(dir: &Path, devices: usize, writing: Writing) -> Result<CtIotSe
     store.write_all(&writes, u64::MAX)?;
     let state = store.ctiot_state()?.shared();
     drop(store);
-    Ok(CtIotServer::open(
+    Ok(nbmodem_platform::ctiot_server(
         Flavour::Iot,
         false,
         state,

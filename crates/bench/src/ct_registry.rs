@@ -9,7 +9,7 @@ use crate::sys;
 use crate::wire::{Reply, RequestWriter, CONTENT, CONTENT_FORMAT, POST, URI_PATH};
 use anyhow::{bail, Context, Result};
 use nbmodem_operators::selfreg::{model_field, RegistrationRecord, Registry, REGVER};
-use nbmodem_platform::{RegistryServer, Server, Store, Writing};
+use nbmodem_platform::{Server, Store, Writing};
 use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
@@ -73,7 +73,7 @@ pub fn run(args: Args) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().to_path_buf();
     let server = serve(move || {
-        RegistryServer::open(Registry::ChinaTelecom, &data, 1, Writing::Thread)
+        nbmodem_platform::registry_server(Registry::ChinaTelecom, &data, 1, Writing::Thread)
             .expect("opening the database")
     })?;
     let wake = server.wake_handle();

@@ -138,7 +138,7 @@ fn open_platform(dir: &Path, package: Vec<u8>) -> Result<CtIotServer> {
     };
     let pending = admin.add_package(Flavour::Iot, new)?;
     admin.apply(pending);
-    Ok(CtIotServer::open(
+    Ok(nbmodem_platform::ctiot_server(
         Flavour::Iot,
         false,
         state,

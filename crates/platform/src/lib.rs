@@ -1,53 +1,42 @@
-//! Stand-in operator platforms (behaviour.md §6), so that a module can be exercised end to end
-//! without the real networks:
+//! The stand-in operator platforms (behaviour.md §6) assembled and served, so that a module can be
+//! exercised end to end without the real networks:
 //!
-//! - [`RegistryServer`]: the China Telecom (`POST /nb`) or China Unicom (`POST /`)
-//!   self-registration registry (protocols.md §1–2);
-//! - [`DmServer`]: the China Mobile CMDMP DM server (protocols.md §3), an LwM2M server that
-//!   decrypts endpoint names and object 666 with the password issued for an app key ([`appkey`]);
-//! - [`CtIotServer`]: the China Telecom IoT platform and CTWing AEP (protocols.md §4), each on a
-//!   plain and a DTLS address, with products, devices, uplinks and downlinks ([`ctiot`]).
+//! - the CT and CU self-registration registries ([`RegistryServer`]), the CMDMP DM server
+//!   ([`DmServer`]) and the CT IoT platform and CTWing AEP ([`CtIotServer`]): each a sans-IO
+//!   engine of [`nbmodem_standin`] in its [`Shell`], writing through a [`RecordWriter`] of
+//!   [`nbmodem_store`];
+//! - [`Platform::attach`] puts them all on a [`SimNetwork`] in virtual time; [`serve::serve`]
+//!   runs them on UDP sockets in real time, with the fault control port ([`control`]) and the
+//!   HTTP API of the CT IoT platforms ([`api`]), under a lock on the data directory
+//!   ([`process`]);
+//! - [`cli`] is the `nbmodem platform` command.
 //!
-//! Each is a sans-IO [`DatagramNode`](nbmodem_net::DatagramNode): [`Platform::attach`] puts all
-//! three on a [`SimNetwork`] in virtual time, [`serve::serve`] runs them on UDP sockets in real
-//! time. Every request is recorded durably ([`store`], [`record`]), through a writer that
-//! commits in batches off the engine path and holds each answer until its record is on disk
-//! ([`writer`]); faults (drop, reject, delay)
-//! can be injected per server ([`fault`]), at start-up or through the control port ([`control`]).
-//! The CT IoT platforms are managed through an HTTP JSON API ([`api`]). [`cli`] is the
-//! `nbmodem platform` command.
+//! What the engines, the store and the writer are is re-exported here under their old names
+//! (`fault`, `record`, `store`, `writer`, …), so that users of the platform find them in one
+//! place.
 
 pub mod api;
-pub mod appkey;
 pub mod cli;
-pub mod console;
 pub mod control;
 mod control_port;
 pub mod ctiot;
-mod dm;
-pub mod fault;
-pub mod peek;
-pub mod private;
 pub mod process;
-pub mod record;
-mod registry;
-pub mod schema;
 pub mod serve;
-pub mod shell;
-pub mod store;
-pub mod writer;
 
-pub use console::Console;
-pub use ctiot::{CtIotServer, Flavour};
-pub use dm::{resource_name, DmServer};
-pub use fault::{Fault, Faults, Faulty, ServerFault};
-pub use record::{RequestRecord, Server, Verdict};
-pub use registry::RegistryServer;
-pub use store::{AppKey, DmDevice, Store, StoreError};
-pub use writer::Writing;
+pub use nbmodem_standin::{dm, fault, peek, record, registry, shell, write};
+pub use nbmodem_standin::{
+    resource_name, DmDevice, Fault, Faults, Faulty, Flavour, RequestRecord, Server, ServerFault,
+    Shell, Verdict, Write,
+};
+pub use nbmodem_store as store;
+pub use nbmodem_store::{appkey, console, private, schema, writer};
+pub use nbmodem_store::{AppKey, Console, RecordWriter, Store, StoreError, Writing};
 
+use nbmodem_coap::EndpointConfig;
 use nbmodem_net::sim::SimNetwork;
 use nbmodem_operators::selfreg::Registry;
+use nbmodem_standin::ctiot::SharedState;
+use nbmodem_standin::{CtIotEngine, DmEngine, RegistryEngine};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 
@@ -129,6 +118,56 @@ impl Addresses {
     }
 }
 
+/// A self-registration registry in its shell, recording through a [`RecordWriter`].
+pub type RegistryServer = Shell<RegistryEngine, RecordWriter>;
+
+/// The DM server in its shell, recording (and storing devices) through a [`RecordWriter`].
+pub type DmServer = Shell<DmEngine, RecordWriter>;
+
+/// One CT IoT platform address in its shell, storing through a [`RecordWriter`].
+pub type CtIotServer = Shell<CtIotEngine, RecordWriter>;
+
+/// A CoAP endpoint configuration whose message IDs and tokens are seeded with `seed`.
+fn coap(seed: u64) -> EndpointConfig {
+    EndpointConfig {
+        seed,
+        ..EndpointConfig::default()
+    }
+}
+
+/// A registry recording into the database in `data_dir`, as `writing` says.
+pub fn registry_server(
+    registry: Registry,
+    data_dir: &Path,
+    seed: u64,
+    writing: Writing,
+) -> Result<RegistryServer, StoreError> {
+    let engine = RegistryEngine::new(registry, coap(seed));
+    Ok(Shell::new(engine, RecordWriter::open(data_dir, writing)?))
+}
+
+/// A DM server finding its app keys in the database in `data_dir` and writing records and
+/// devices there, as `writing` says.
+pub fn dm_server(data_dir: &Path, seed: u64, writing: Writing) -> Result<DmServer, StoreError> {
+    let keys = Box::new(Store::open(data_dir)?);
+    let engine = DmEngine::new(keys, coap(seed));
+    Ok(Shell::new(engine, RecordWriter::open(data_dir, writing)?))
+}
+
+/// The `flavour` platform's plain (or, with `secure`, DTLS) address, sharing `state` with the
+/// other addresses and writing into the database in `data_dir` as `writing` says.
+pub fn ctiot_server(
+    flavour: Flavour,
+    secure: bool,
+    state: SharedState,
+    data_dir: &Path,
+    seed: u64,
+    writing: Writing,
+) -> Result<CtIotServer, StoreError> {
+    let engine = CtIotEngine::new(flavour, secure, state, coap(seed));
+    Ok(Shell::new(engine, RecordWriter::open(data_dir, writing)?))
+}
+
 /// The servers, recording into one data directory.
 pub struct Platform {
     pub ct: RegistryServer,
@@ -137,14 +176,14 @@ pub struct Platform {
     /// The CT IoT platforms, in the order of [`Addresses::ctiot`].
     pub ctiot: Vec<CtIotServer>,
     /// What the CT IoT platforms share (devices, downlinks), for those who manage them.
-    pub ctiot_state: ctiot::SharedState,
+    pub ctiot_state: SharedState,
 }
 
 impl Platform {
     /// Opens the servers on the database in `data_dir`, writing as `writing` says; `seed` seeds
     /// their CoAP message IDs and tokens.
     pub fn open(data_dir: &Path, seed: u64, writing: Writing) -> Result<Platform, StoreError> {
-        let registry = |r, s| RegistryServer::open(r, data_dir, s, writing);
+        let registry = |r, s| registry_server(r, data_dir, s, writing);
         let ctiot_state = Store::open(data_dir)?.ctiot_state()?.shared();
         let ctiot = Addresses::default()
             .ctiot()
@@ -152,7 +191,7 @@ impl Platform {
             .zip(3u64..)
             .map(|((flavour, secure, _), n)| {
                 let state = std::sync::Arc::clone(&ctiot_state);
-                CtIotServer::open(
+                ctiot_server(
                     flavour,
                     secure,
                     state,
@@ -165,7 +204,7 @@ impl Platform {
         Ok(Platform {
             ct: registry(Registry::ChinaTelecom, seed)?,
             cu: registry(Registry::ChinaUnicom, seed.wrapping_add(1))?,
-            dm: DmServer::open(data_dir, seed.wrapping_add(2), writing)?,
+            dm: dm_server(data_dir, seed.wrapping_add(2), writing)?,
             ctiot,
             ctiot_state,
         })

@@ -26,9 +26,10 @@ mod routes;
 
 use crate::control::ControlToken;
 use crate::ctiot::admin::{Admin, AdminError, Pending};
-use crate::ctiot::{CtIotServer, Flavour, SharedState};
+use crate::ctiot::{Flavour, SharedState};
 use crate::store::{Store, StoreError};
 use crate::writer::{OnFailure, RecordWriter, Storage, Writing};
+use crate::CtIotServer;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE};
 use axum::http::StatusCode;

@@ -12,10 +12,11 @@ use super::keys::{ManufacturerKey, MAX_MANUFACTURER};
 use super::state::{CtIotState, SharedState};
 use super::upload::{self, SignedUpload};
 use super::{decode_hex, hex, Device, Downlink, DownlinkStatus, Flavour, Product};
-use crate::writer::{OnFailure, RecordWriter, Ticket, Write, Writing};
+use crate::writer::{OnFailure, RecordWriter, Writing};
 use nbmodem_clock::Instant;
 use nbmodem_fota::{DeltaPackage, PublicKey};
 use nbmodem_net::udp::lock;
+use nbmodem_standin::{Ticket, Write};
 use serde::Deserialize;
 
 /// The longest downlink, as the module's longest uplink (seed 002 §2.3.3).

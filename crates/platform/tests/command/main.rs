@@ -7,7 +7,7 @@ mod binary;
 mod cli;
 mod durable;
 mod fota_api;
-#[path = "../shared/full_disk.rs"]
+#[path = "../../../store/tests/shared/full_disk.rs"]
 mod full_disk;
 mod interop_libcoap;
 #[path = "../shared/sample.rs"]

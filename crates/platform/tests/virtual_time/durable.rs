@@ -15,7 +15,7 @@ use nbmodem_net::sim::SimNetwork;
 use nbmodem_net::DatagramNode;
 use nbmodem_operators::selfreg::Registry;
 use nbmodem_platform::writer::Storage;
-use nbmodem_platform::{Addresses, Flavour, RegistryServer, Server, Store, Writing};
+use nbmodem_platform::{Addresses, Flavour, Server, Store, Writing};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -23,7 +23,8 @@ use std::time::Duration;
 fn every_answered_registration_is_already_stored() {
     let dir = tempfile::tempdir().unwrap();
     let mut registry =
-        RegistryServer::open(Registry::ChinaTelecom, dir.path(), 1, Writing::Thread).unwrap();
+        nbmodem_platform::registry_server(Registry::ChinaTelecom, dir.path(), 1, Writing::Thread)
+            .unwrap();
     let reader = Store::open(dir.path()).unwrap();
     let mut module = Endpoint::new(EndpointConfig::default());
     let (me, them): (SocketAddr, SocketAddr) = (

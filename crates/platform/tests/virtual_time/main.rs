@@ -5,7 +5,7 @@ mod common;
 mod dm;
 mod durable;
 mod faults;
-#[path = "../shared/full_disk.rs"]
+#[path = "../../../store/tests/shared/full_disk.rs"]
 mod full_disk;
 mod registries;
 #[path = "../shared/sample.rs"]

@@ -1,9 +1,9 @@
 //! The CT IoT platforms' rows in the store: products, devices, uplinks and downlinks.
 
-use super::fota::{Package, Task, Upgrade};
-use super::{Device, Downlink, DownlinkStatus, Flavour, Product, Uplink};
-use crate::store::{Store, StoreError};
-use crate::writer::Write;
+use crate::{Store, StoreError};
+use nbmodem_standin::ctiot::fota::{Package, Task, Upgrade};
+use nbmodem_standin::ctiot::{Device, Downlink, DownlinkStatus, Flavour, Product, Uplink};
+use nbmodem_standin::Write;
 use rusqlite::{params, Connection, Row};
 
 /// Carries out one of the CT IoT writes (the others are the store's own).
@@ -342,8 +342,8 @@ impl Store {
     }
 
     /// What the CT IoT platforms start from.
-    pub fn ctiot_state(&self) -> Result<super::CtIotState, StoreError> {
-        let mut state = super::CtIotState::load(
+    pub fn ctiot_state(&self) -> Result<nbmodem_standin::ctiot::CtIotState, StoreError> {
+        let mut state = nbmodem_standin::ctiot::CtIotState::load(
             self.ctiot_products()?,
             self.ctiot_devices()?,
             self.downlinks(None)?,
@@ -444,7 +444,7 @@ mod tests {
 
     #[test]
     fn packages_tasks_and_upgrades_come_back_and_a_row_is_replaced() {
-        use crate::ctiot::fota::{TaskStyle, UpgradeStatus};
+        use nbmodem_standin::ctiot::fota::{TaskStyle, UpgradeStatus};
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
         let package = Package {

@@ -26,13 +26,12 @@
 //! (a flood of malformed datagrams is not a row each), and the database keeps the newest
 //! [`Storage::records_kept`] records ([`DEFAULT_RECORDS_KEPT`] unless told otherwise).
 
-use crate::ctiot::{Device as CtIotDevice, Downlink, Flavour, Product, Uplink};
-use crate::record::{RequestRecord, Verdict};
-use crate::store::{DmDevice, Store, StoreError};
-use crate::Console;
-use nbmodem_net::Transmit;
+use crate::{Console, Store, StoreError};
+use nbmodem_standin::{Journal, RequestRecord, Verdict};
+/// What a writer takes, and the place of each in its order.
+pub use nbmodem_standin::{Ticket, Write};
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
@@ -53,38 +52,6 @@ pub const DEFAULT_RECORDS_KEPT: u64 = 100_000;
 /// The pause after a failed commit, doubled at each failure up to [`LAST_RETRY`].
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const LAST_RETRY: Duration = Duration::from_secs(1);
-
-/// What a writer writes.
-#[derive(Debug, Clone)]
-pub enum Write {
-    Record(RequestRecord),
-    /// What the DM server read and decrypted about a device (replacing what it knew).
-    Device(DmDevice),
-    /// A CT IoT platform's product, added or replaced.
-    Product(Product),
-    /// A device registered with a CT IoT platform, added or replaced.
-    CtIotDevice(CtIotDevice),
-    /// A device removed from a CT IoT platform, with its downlinks.
-    RemoveCtIotDevice(Flavour, String),
-    /// An uplink a CT IoT platform received.
-    Uplink(Uplink),
-    /// A downlink queued, or its new status.
-    Downlink(Downlink),
-    /// A firmware package accepted by a CT IoT platform.
-    FotaPackage(crate::ctiot::fota::Package),
-    /// An upgrade task, created or changed.
-    FotaTask(crate::ctiot::fota::Task),
-    /// A device's upgrade, changed.
-    FotaUpgrade(crate::ctiot::fota::Upgrade),
-    /// A manufacturer's DFOTA public key, added or replaced.
-    FotaKey(crate::ctiot::keys::ManufacturerKey),
-    /// A manufacturer's DFOTA public key removed.
-    RemoveFotaKey(Flavour, String),
-}
-
-/// The place of a write in its writer's order; every write up to a committed ticket is durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Ticket(u64);
 
 /// How a node writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,7 +322,7 @@ impl RecordWriter {
 }
 
 /// The servers' shells write through a writer.
-impl crate::shell::Journal for RecordWriter {
+impl Journal for RecordWriter {
     fn submit(&mut self, write: Write) -> Ticket {
         RecordWriter::submit(self, write)
     }
@@ -576,31 +543,6 @@ fn console_line(write: &Write) -> Option<String> {
     }
 }
 
-/// A node's datagrams, each held until the writes handed over before it was sent are durable.
-#[derive(Debug, Default)]
-pub struct HeldOutput {
-    queue: VecDeque<(Ticket, Transmit)>,
-}
-
-impl HeldOutput {
-    /// Queues `transmit`, sent after the write `after` (the writer's last ticket then).
-    pub fn push(&mut self, after: Ticket, transmit: Transmit) {
-        self.queue.push_back((after, transmit));
-    }
-
-    /// The next datagram whose writes are all durable, in the order they were queued.
-    pub fn pop(&mut self, committed: Ticket) -> Option<Transmit> {
-        match self.queue.front() {
-            Some((after, _)) if *after <= committed => self.queue.pop_front().map(|(_, t)| t),
-            _ => None,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
-    }
-}
-
 /// The tests' full disk (shared with the crate's integration tests).
 #[cfg(test)]
 #[path = "../tests/shared/full_disk.rs"]
@@ -609,8 +551,8 @@ mod full_disk;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Server;
     use nbmodem_clock::Instant;
+    use nbmodem_standin::Server;
 
     fn record(n: u64) -> Write {
         let source = "127.0.0.1:1".parse().unwrap();
@@ -736,23 +678,6 @@ mod tests {
         let times: Vec<u64> = stored(dir.path()).iter().map(|r| r.time_ms).collect();
         assert_eq!(times, (70..120).collect::<Vec<_>>());
         assert_eq!(writer.storage().report().removed_records, 70);
-    }
-
-    #[test]
-    fn output_waits_for_the_writes_before_it() {
-        let mut held = HeldOutput::default();
-        let t = |n| Transmit {
-            destination: "127.0.0.1:2".parse().unwrap(),
-            payload: vec![n],
-        };
-        held.push(Ticket(0), t(0));
-        held.push(Ticket(2), t(2));
-        held.push(Ticket(3), t(3));
-        assert_eq!(held.pop(Ticket(1)), Some(t(0)));
-        assert_eq!(held.pop(Ticket(1)), None, "its record is not on disk yet");
-        assert_eq!(held.pop(Ticket(3)), Some(t(2)));
-        assert_eq!(held.pop(Ticket(3)), Some(t(3)));
-        assert!(held.is_empty());
     }
 
     #[test]

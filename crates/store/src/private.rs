@@ -6,7 +6,7 @@
 //! SQLite creates the `-wal` and `-shm` files with the database file's own mode, so creating the
 //! database file 0600 before SQLite opens it is what keeps all three private.
 
-use crate::store::DATABASE_FILE;
+use crate::DATABASE_FILE;
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -79,7 +79,7 @@ fn restrict(path: &Path, mode: u32) -> io::Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
+    use crate::Store;
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o777

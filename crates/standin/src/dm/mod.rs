@@ -10,22 +10,21 @@ mod info;
 pub use info::resource_name;
 
 use crate::fault::{join_faults, Faults};
+use crate::lock;
 use crate::peek::{excerpt, malformed_fields, other_fields, Datagram, Incoming};
 use crate::record::{RequestRecord, Server, Verdict};
-use crate::shell::{Engine, Shell};
-use crate::store::{Store, StoreError};
-use crate::writer::{RecordWriter, Write, Writing};
+use crate::shell::Engine;
+use crate::write::Write;
 use admission::{policy, Note, Shared};
 use nbmodem_clock::Instant;
 use nbmodem_coap::{EndpointConfig, ExchangeError, Method, Request, Response, Status};
 use nbmodem_lwm2m::content::Path as Lwm2mPath;
 use nbmodem_lwm2m::server::{Lwm2mServer, Operation, OperationId, ServerEvent};
-use nbmodem_net::udp::lock;
 use nbmodem_net::{DatagramNode, Transmit};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// Where the DM server finds the password issued for an app key (the platform's store). An
@@ -34,27 +33,24 @@ pub trait AppKeys: Send {
     fn password(&self, app_key: &str) -> Result<Option<String>, String>;
 }
 
+/// What the DM server knows about a device: who it is and the decrypted values of object 666.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmDevice {
+    pub app_key: String,
+    pub imei: String,
+    pub imei2: String,
+    pub imsi: String,
+    pub endpoint: String,
+    /// Resource name (`mac`, `rom`, …) → decrypted value.
+    pub info: BTreeMap<String, String>,
+    /// When the values were read, in milliseconds since the Unix epoch.
+    pub read_ms: u64,
+}
+
 /// A Read of /666/0 in flight: for whom, and where the device is.
 struct PendingRead {
     endpoint: String,
     address: SocketAddr,
-}
-
-/// The DM server in its shell, writing records and devices through a [`RecordWriter`].
-pub type DmServer = Shell<DmEngine, RecordWriter>;
-
-impl DmServer {
-    /// A DM server finding its app keys in the database in `data_dir` and writing records and
-    /// devices there, as `writing` says.
-    pub fn open(data_dir: &Path, seed: u64, writing: Writing) -> Result<Self, StoreError> {
-        let coap = EndpointConfig {
-            seed,
-            ..EndpointConfig::default()
-        };
-        let keys = Box::new(Store::open(data_dir)?);
-        let writer = RecordWriter::open(data_dir, writing)?;
-        Ok(Shell::new(DmEngine::new(keys, coap), writer))
-    }
 }
 
 /// The DM server's engine: the LwM2M server, its admission policy and the reads of /666/0.

@@ -11,9 +11,8 @@
 use crate::fault::{join_faults, Faults};
 use crate::peek::{excerpt, malformed_fields, other_fields, Datagram};
 use crate::record::{RequestRecord, Server, Verdict};
-use crate::shell::{Engine, Shell};
-use crate::store::StoreError;
-use crate::writer::{RecordWriter, Write, Writing};
+use crate::shell::Engine;
+use crate::write::Write;
 use nbmodem_clock::Instant;
 use nbmodem_coap::{Endpoint, EndpointConfig, Event, Method, Request, Response, Status};
 use nbmodem_net::Transmit;
@@ -21,33 +20,12 @@ use nbmodem_operators::selfreg::{answer, RecordError, RegistrationRecord, Regist
 use serde_json::{json, Map, Value};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::path::Path;
 
 /// Content-Format application/json.
 const JSON: u16 = 50;
 
 /// What a request to the registry resource decoded to (see [`RegistryEngine::decode`]).
 type Decoded = Option<Result<RegistrationRecord, RecordError>>;
-
-/// A registry in its shell, writing its records through a [`RecordWriter`].
-pub type RegistryServer = Shell<RegistryEngine, RecordWriter>;
-
-impl RegistryServer {
-    /// A registry recording into the database in `data_dir`, as `writing` says.
-    pub fn open(
-        registry: Registry,
-        data_dir: &Path,
-        seed: u64,
-        writing: Writing,
-    ) -> Result<Self, StoreError> {
-        let coap = EndpointConfig {
-            seed,
-            ..EndpointConfig::default()
-        };
-        let engine = RegistryEngine::new(registry, coap);
-        Ok(Shell::new(engine, RecordWriter::open(data_dir, writing)?))
-    }
-}
 
 /// The registry's engine: a CoAP endpoint that answers and records each request.
 pub struct RegistryEngine {

@@ -13,11 +13,11 @@ mod upgrade;
 use super::state::SharedState;
 use super::{decode_hex, hex, Downlink, DownlinkStatus, Flavour, Uplink, DOWNLINK_ATTEMPTS, REPLY};
 use crate::fault::{join_faults, Faults};
+use crate::lock;
 use crate::peek::{excerpt, is_empty_ack, malformed_fields, other_fields, peek, Datagram};
 use crate::record::{RequestRecord, Verdict};
-use crate::shell::{Engine as StandInEngine, Shell};
-use crate::store::StoreError;
-use crate::writer::{RecordWriter, Write, Writing};
+use crate::shell::Engine as StandInEngine;
+use crate::write::Write;
 use nbmodem_clock::Instant;
 use nbmodem_coap::{EndpointConfig, ExchangeError, Request, Response, Status};
 use nbmodem_dtls::secure::{Role, SecureNode};
@@ -26,13 +26,11 @@ use nbmodem_lwm2m::content::Path as Lwm2mPath;
 use nbmodem_lwm2m::server::{
     Admission, ClientRequest, Lwm2mServer, Operation, OperationId, QueueMode, ServerEvent,
 };
-use nbmodem_net::udp::lock;
 use nbmodem_net::{DatagramNode, Transmit};
 use nbmodem_operators::ctiot::{DOWNLINK, UPLINK};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -135,31 +133,6 @@ impl Engine {
 
 /// Why the admission policy refused, for the record.
 type Refusal = Arc<Mutex<Option<(String, Option<String>)>>>;
-
-/// A CT IoT platform address in its shell, writing through a [`RecordWriter`].
-pub type CtIotServer = Shell<CtIotEngine, RecordWriter>;
-
-impl CtIotServer {
-    /// A node writing into the database in `data_dir` as `writing` says.
-    pub fn open(
-        flavour: Flavour,
-        secure: bool,
-        state: SharedState,
-        data_dir: &Path,
-        seed: u64,
-        writing: Writing,
-    ) -> Result<Self, StoreError> {
-        let coap = EndpointConfig {
-            seed,
-            ..EndpointConfig::default()
-        };
-        let writer = RecordWriter::open(data_dir, writing)?;
-        Ok(Shell::new(
-            CtIotEngine::new(flavour, secure, state, coap),
-            writer,
-        ))
-    }
-}
 
 /// The engine of one CT IoT platform address.
 pub struct CtIotEngine {

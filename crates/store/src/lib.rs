@@ -1,15 +1,28 @@
-//! The platforms' durable state, in one SQLite database (`DATA_DIR/platform.sqlite`, WAL journal,
-//! `synchronous=FULL`, its tables versioned and migrated by [`crate::schema`]): the request records
-//! of every server, the DM app keys and their passwords, the device information the DM server read
-//! and decrypted, and the CT IoT platforms' products, devices, uplinks and downlinks.
+//! The stand-in platforms' durable state, in one SQLite database (`DATA_DIR/platform.sqlite`, WAL
+//! journal, `synchronous=FULL`, its tables versioned and migrated by [`schema`]): the request
+//! records of every server, the DM app keys and their passwords ([`appkey`]), the device
+//! information the DM server read and decrypted, and the CT IoT platforms' products, devices,
+//! uplinks, downlinks and DFOTA state ([`ctiot`], [`keys`]).
 //!
 //! Every write is one statement or one transaction, so a power cut leaves the old state or the new
-//! one. The servers write through a [`crate::writer::RecordWriter`], in batches. Each node opens
-//! its own connection; the CLI reads with another, while the servers run.
-//! The statements run for every request are prepared once per connection (`prepare_cached`).
+//! one. The servers write through a [`writer::RecordWriter`], in batches, off the engines' path;
+//! it is the [`Journal`](nbmodem_standin::Journal) of their shells. Each node opens its own
+//! connection; the CLI reads with another, while the servers run. The database file and its
+//! directory are private to the user ([`private`]). The statements run for every request are
+//! prepared once per connection (`prepare_cached`).
 
-use crate::record::{RequestRecord, Server};
-use crate::writer::Write;
+pub mod appkey;
+pub mod console;
+mod ctiot;
+mod keys;
+pub mod private;
+pub mod schema;
+pub mod writer;
+
+pub use console::Console;
+pub use writer::{RecordWriter, Storage, Writing};
+
+use nbmodem_standin::{DmDevice, RequestRecord, Server, Write};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -49,26 +62,12 @@ pub struct AppKey {
     pub password: String,
 }
 
-/// What the DM server knows about a device: who it is and the decrypted values of object 666.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DmDevice {
-    pub app_key: String,
-    pub imei: String,
-    pub imei2: String,
-    pub imsi: String,
-    pub endpoint: String,
-    /// Resource name (`mac`, `rom`, …) → decrypted value.
-    pub info: BTreeMap<String, String>,
-    /// When the values were read, in milliseconds since the Unix epoch.
-    pub read_ms: u64,
-}
-
 pub struct Store {
     pub(crate) connection: Connection,
 }
 
 /// The DM server finds app keys' passwords here.
-impl crate::dm::AppKeys for Store {
+impl nbmodem_standin::AppKeys for Store {
     fn password(&self, app_key: &str) -> Result<Option<String>, String> {
         Store::password(self, app_key).map_err(|e| e.to_string())
     }
@@ -119,11 +118,11 @@ impl Store {
             match write {
                 Write::Record(record) => newest_record = Some(insert_record(&transaction, record)?),
                 Write::Device(device) => save_device_on(&transaction, device)?,
-                Write::FotaKey(key) => crate::ctiot::keys::save(&transaction, key)?,
+                Write::FotaKey(key) => crate::keys::save(&transaction, key)?,
                 Write::RemoveFotaKey(flavour, manufacturer) => {
-                    crate::ctiot::keys::remove(&transaction, *flavour, manufacturer)?
+                    crate::keys::remove(&transaction, *flavour, manufacturer)?
                 }
-                ctiot => crate::ctiot::persist::write(&transaction, ctiot)?,
+                ctiot => crate::ctiot::write(&transaction, ctiot)?,
             }
         }
         let removed = match newest_record {

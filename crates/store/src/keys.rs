@@ -1,27 +1,10 @@
-//! DFOTA manufacturer public keys (seed 002 §5.1.4–5.1.5): a platform keeps one public key per
-//! manufacturer, and a signed package is checked against the key of the manufacturer it names.
-//! The keys are rows of the store (`ctiot_fota_keys`), written through [`super::Admin`] before
-//! they reach the shared state, like everything else the platforms know.
+//! The DFOTA manufacturers' public keys in the store (`ctiot_fota_keys`): one row per platform and
+//! manufacturer, its body the key as JSON.
 
-use super::Flavour;
-use crate::store::{Store, StoreError};
+use crate::{Store, StoreError};
+use nbmodem_standin::ctiot::keys::ManufacturerKey;
+use nbmodem_standin::Flavour;
 use rusqlite::{params, Connection};
-use serde::{Deserialize, Serialize};
-
-/// The longest manufacturer name.
-pub const MAX_MANUFACTURER: usize = 64;
-
-/// A manufacturer's public key on a platform.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ManufacturerKey {
-    pub flavour: Flavour,
-    /// As the product profile names it (`manufacturerId` or `manufacturerName`).
-    pub manufacturer: String,
-    /// The signature algorithm the key is for (`RSA2048+SHA256`, `ECDSA_256K1+SHA256`).
-    pub algorithm: String,
-    /// The key as PEM (`-----BEGIN PUBLIC KEY-----`), as the platform re-encoded it.
-    pub public_key: String,
-}
 
 fn corrupt(e: serde_json::Error) -> StoreError {
     StoreError::Corrupt(e.to_string())

@@ -3,8 +3,8 @@
 
 use super::admission::{verify, Verified};
 use super::AppKeys;
+use super::DmDevice;
 use crate::record::Verdict;
-use crate::store::DmDevice;
 use nbmodem_clock::Instant;
 use nbmodem_coap::{ExchangeError, Response, Status};
 use nbmodem_lwm2m::content::tlv::{self, Entry, Resource};

@@ -16,13 +16,13 @@
 use super::super::fota::{Upgrade, UpgradeStatus, FOTA_PATH};
 use super::super::{decode_hex, hex};
 use super::CtIotEngine;
+use crate::lock;
 use crate::record::{RequestRecord, Verdict};
-use crate::writer::Write;
+use crate::write::Write;
 use nbmodem_clock::Instant;
 use nbmodem_coap::{ExchangeError, IncomingId, Method, Request, Response, Status};
 use nbmodem_lwm2m::content::Path as Lwm2mPath;
 use nbmodem_lwm2m::server::{Operation, OperationId};
-use nbmodem_net::udp::lock;
 use nbmodem_operators::ctiot::firmware::{
     self,
     result::SUCCESS,

@@ -20,7 +20,7 @@
 //! once released: databases out there are at its version. The test fixtures in
 //! `tests/fixtures/schema_vN.sql` are databases as each version wrote them.
 
-use crate::store::StoreError;
+use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
 
@@ -166,9 +166,8 @@ fn check_known(found: u32, file: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ctiot::Flavour;
-    use crate::record::{Server, Verdict};
-    use crate::store::{Store, DATABASE_FILE};
+    use crate::{Store, DATABASE_FILE};
+    use nbmodem_standin::{Flavour, Server, Verdict};
 
     /// A database as nbmodem wrote it before the schema had a version, with a few rows.
     const TODAY_S_DATABASE: &str = include_str!("../tests/fixtures/schema_v1.sql");

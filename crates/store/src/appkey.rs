@@ -3,7 +3,7 @@
 //! The DM server looks each Register's app key up in the store and decrypts the device's identity
 //! with that key's password, so a device can register only with a key issued here.
 
-use crate::store::{AppKey, Store, StoreError};
+use crate::{AppKey, Store, StoreError};
 
 /// The characters of generated passwords.
 const PASSWORD_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

@@ -9,9 +9,9 @@
 
 use super::AppKeys;
 use crate::fault::Faults;
+use crate::lock;
 use nbmodem_coap::Status;
 use nbmodem_lwm2m::server::{Admission, Policy};
-use nbmodem_net::udp::lock;
 use nbmodem_operators::dm::{parse_name, DeviceIdentity, ParsedName, DM_VERSION};
 use serde_json::{json, Map, Value};
 use std::sync::{Arc, Mutex};

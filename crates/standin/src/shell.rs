@@ -15,7 +15,7 @@
 
 use crate::fault::{Admit, Fault, Faults, Faulty, Gate};
 use crate::peek::{peek, Datagram};
-use crate::writer::{HeldOutput, Ticket, Write};
+use crate::write::{HeldOutput, Ticket, Write};
 use nbmodem_clock::Instant;
 use nbmodem_net::{DatagramNode, Transmit};
 use std::net::SocketAddr;
