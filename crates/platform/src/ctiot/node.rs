@@ -11,7 +11,7 @@
 mod upgrade;
 
 use super::state::SharedState;
-use super::{decode_hex, hex, Downlink, DownlinkStatus, Flavour, Uplink, DOWNLINK_ATTEMPTS, REPLY};
+use super::{Downlink, DownlinkStatus, Flavour, Uplink, DOWNLINK_ATTEMPTS, REPLY};
 use crate::fault::{join_faults, Admit, Fault, Faults, Faulty, Gate};
 use crate::peek::{excerpt, is_empty_ack, malformed_fields, other_fields, peek, Datagram};
 use crate::record::{RequestRecord, Verdict};
@@ -452,7 +452,7 @@ impl CtIotServer {
             imei: imei.to_string(),
             time_ms: now.unix_millis(),
             time: now.iso8601(),
-            data: hex(&response.payload),
+            data: response.payload.clone(),
             confirmable: self.confirmable_uplink,
             sequence: response.observe.unwrap_or_default(),
         };
@@ -475,7 +475,7 @@ impl CtIotServer {
                 id: state.next_downlink_id(),
                 flavour: self.flavour,
                 imei: imei.to_string(),
-                data: hex(data),
+                data: data.to_vec(),
                 status: DownlinkStatus::Queued,
                 queued_ms: now.unix_millis(),
                 updated_ms: now.unix_millis(),
@@ -495,12 +495,9 @@ impl CtIotServer {
         }
         let queued = lock(&self.state).queued(self.flavour, imei);
         for downlink in queued {
-            let Some(data) = decode_hex(&downlink.data) else {
-                continue;
-            };
             let write = Operation::Write {
                 format: OPAQUE,
-                payload: data,
+                payload: downlink.data,
                 replace: true,
             };
             let Ok(operation) = self

@@ -383,7 +383,7 @@ mod tests {
             imei: "865975030000001".into(),
             time_ms: 1000 + u64::from(n),
             time: "t".into(),
-            data: format!("{n:02X}"),
+            data: vec![n as u8],
             confirmable: n.is_multiple_of(2),
             sequence: n,
         };
@@ -391,7 +391,7 @@ mod tests {
             id: 7,
             flavour: Flavour::Iot,
             imei: "865975030000001".into(),
-            data: "AAAA0000".into(),
+            data: vec![0xAA, 0xAA, 0x00, 0x00],
             status: DownlinkStatus::Sent,
             queued_ms: 1,
             updated_ms: 2,
