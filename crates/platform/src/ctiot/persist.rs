@@ -1,4 +1,5 @@
-//! The CT IoT platforms' rows in the store: products, devices, uplinks and downlinks.
+//! The CT IoT platforms' rows in the store: products, devices, uplinks and downlinks (their
+//! payloads as bytes, `BLOB`s since schema version 2).
 
 use super::fota::{Package, Task, Upgrade};
 use super::{Device, Downlink, DownlinkStatus, Flavour, Product, Uplink};
