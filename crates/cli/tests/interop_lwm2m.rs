@@ -591,10 +591,7 @@ fn stored_uplinks(data: &std::path::Path, count: usize) -> Vec<String> {
             .uplinks(Flavour::Iot, PEER_IMEI, None, 100)
             .unwrap()
             .into_iter()
-            .map(|u| {
-                let bytes = nbmodem_platform::ctiot::decode_hex(&u.data).expect("stored as hex");
-                String::from_utf8_lossy(&bytes).into_owned()
-            })
+            .map(|u| String::from_utf8_lossy(&u.data).into_owned())
             .collect();
         uplinks.reverse();
         if uplinks.len() >= count {

@@ -7,7 +7,7 @@
 //! off.
 
 use nbmodem_module::energy::PowerState;
-use nbmodem_platform::ctiot::NewDevice;
+use nbmodem_platform::ctiot::{hex, NewDevice};
 use nbmodem_platform::{Fault, Flavour, Server, Store};
 use nbmodem_scenario::{Bench, ModuleSetup, StandIns};
 use std::time::Duration;
@@ -211,8 +211,8 @@ fn uplinks_are_checked_once_connected() {
     let store = Store::open(w.stand_ins.data_dir()).unwrap();
     let uplinks = store.uplinks(Flavour::Iot, IMEI, None, 10).unwrap();
     assert_eq!(uplinks.len(), 2);
-    assert_eq!(uplinks[0].data, "AB");
-    assert_eq!(uplinks[1].data.len(), 2048);
+    assert_eq!(uplinks[0].data, [0xAB]);
+    assert_eq!(uplinks[1].data.len(), 1024);
 }
 
 #[test]
@@ -300,7 +300,7 @@ fn a_confirmable_uplink_delivered_unacknowledged_and_reset() {
         .uplinks(Flavour::Iot, IMEI, None, 10)
         .unwrap()
         .into_iter()
-        .map(|u| u.data)
+        .map(|u| hex(&u.data))
         .collect();
     assert_eq!(
         data,
@@ -491,7 +491,7 @@ fn uplinks_and_their_faults_over_dtls(flavour: Flavour, host: &str) {
         .uplinks(flavour, IMEI, None, 10)
         .unwrap()
         .into_iter()
-        .map(|u| (u.data, u.confirmable))
+        .map(|u| (hex(&u.data), u.confirmable))
         .collect();
     let want = [("03", true), ("02", false), ("01", true)].map(|(d, c)| (d.to_string(), c));
     assert_eq!(

@@ -1,4 +1,5 @@
-//! The CT IoT platforms' rows in the store: products, devices, uplinks and downlinks.
+//! The CT IoT platforms' rows in the store: products, devices, uplinks and downlinks (their
+//! payloads as bytes, `BLOB`s since schema version 2).
 
 use crate::{Store, StoreError};
 use nbmodem_standin::ctiot::fota::{Package, Task, Upgrade};
@@ -383,7 +384,7 @@ mod tests {
             imei: "865975030000001".into(),
             time_ms: 1000 + u64::from(n),
             time: "t".into(),
-            data: format!("{n:02X}"),
+            data: vec![n as u8],
             confirmable: n.is_multiple_of(2),
             sequence: n,
         };
@@ -391,7 +392,7 @@ mod tests {
             id: 7,
             flavour: Flavour::Iot,
             imei: "865975030000001".into(),
-            data: "AAAA0000".into(),
+            data: vec![0xAA, 0xAA, 0x00, 0x00],
             status: DownlinkStatus::Sent,
             queued_ms: 1,
             updated_ms: 2,

@@ -8,14 +8,15 @@
 //!
 //! Version 1 is the schema nbmodem used before it had versions. Its migration creates each table
 //! only if it is missing, so a database that an older nbmodem wrote (version 0, its tables there)
-//! is stamped 1 and nothing else in it changes.
+//! is stamped 1 and nothing else in it changes. Version 2 stores the CT IoT platforms' uplink and
+//! downlink payloads as bytes (`BLOB`) where version 1 had hex text.
 //!
 //! A database at a version newer than [`VERSION`] was written by a newer nbmodem: it is refused
 //! with [`StoreError::NewerSchema`] before anything is written to it, as the module refuses an
 //! NVRAM store of a newer format.
 //!
-//! Changing the schema is adding one entry at the end of `MIGRATIONS` (say `MIGRATION_2`, with
-//! the `ALTER TABLE` or the copy into a new table that the change needs) and changing the reads
+//! Changing the schema is adding one entry at the end of `MIGRATIONS` (say `MIGRATION_3`, with
+//! the `ALTER TABLE` or the copy into a new table that the change needs, as `MIGRATION_2` does) and changing the reads
 //! and writes to match; [`VERSION`] follows from the list's length. A migration is never edited
 //! once released: databases out there are at its version. The test fixtures in
 //! `tests/fixtures/schema_vN.sql` are databases as each version wrote them.
@@ -118,8 +119,55 @@ CREATE TABLE IF NOT EXISTS ctiot_downlinks (
 CREATE INDEX IF NOT EXISTS ctiot_downlinks_by_device ON ctiot_downlinks (flavour, imei, id);
 ";
 
+/// Version 2: uplink and downlink payloads are bytes (`BLOB`), not hex text. Each table is copied
+/// into a new one, ids and all, and the new one takes the old one's name. A value that is not hex
+/// (no nbmodem wrote one; a hand edit could) keeps its text's own bytes rather than being lost;
+/// such a downlink still waiting is `failed`, as version 1 never sent it and its bytes are not
+/// what anyone queued (docs/decisions.md). The uplinks' AUTOINCREMENT counter is carried over, so
+/// that no id is given twice.
+const MIGRATION_2: &str = "
+CREATE TABLE ctiot_uplinks_v2 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    flavour TEXT NOT NULL,
+    imei TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    time TEXT NOT NULL,
+    data BLOB NOT NULL,
+    confirmable INTEGER NOT NULL,
+    sequence INTEGER NOT NULL
+);
+INSERT INTO ctiot_uplinks_v2 (id, flavour, imei, time_ms, time, data, confirmable, sequence)
+SELECT id, flavour, imei, time_ms, time, COALESCE(unhex(data), CAST(data AS BLOB)), confirmable,
+       sequence
+FROM ctiot_uplinks;
+DELETE FROM sqlite_sequence WHERE name = 'ctiot_uplinks_v2';
+UPDATE sqlite_sequence SET name = 'ctiot_uplinks_v2' WHERE name = 'ctiot_uplinks';
+DROP TABLE ctiot_uplinks;
+ALTER TABLE ctiot_uplinks_v2 RENAME TO ctiot_uplinks;
+CREATE INDEX ctiot_uplinks_by_device ON ctiot_uplinks (flavour, imei, id);
+
+CREATE TABLE ctiot_downlinks_v2 (
+    id INTEGER PRIMARY KEY,
+    flavour TEXT NOT NULL,
+    imei TEXT NOT NULL,
+    data BLOB NOT NULL,
+    status TEXT NOT NULL,
+    queued_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL
+);
+INSERT INTO ctiot_downlinks_v2 (id, flavour, imei, data, status, queued_ms, updated_ms, attempts)
+SELECT id, flavour, imei, COALESCE(unhex(data), CAST(data AS BLOB)),
+       CASE WHEN unhex(data) IS NULL AND status IN ('queued', 'sent') THEN 'failed' ELSE status END,
+       queued_ms, updated_ms, attempts
+FROM ctiot_downlinks;
+DROP TABLE ctiot_downlinks;
+ALTER TABLE ctiot_downlinks_v2 RENAME TO ctiot_downlinks;
+CREATE INDEX ctiot_downlinks_by_device ON ctiot_downlinks (flavour, imei, id);
+";
+
 /// The migrations, oldest first: `MIGRATIONS[n - 1]` takes version `n - 1` to `n`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
 
 /// The schema version this code reads and writes.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -167,7 +215,8 @@ fn check_known(found: u32, file: &Path) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use crate::{Store, DATABASE_FILE};
-    use nbmodem_standin::{Flavour, Server, Verdict};
+    use nbmodem_standin::ctiot::{DownlinkStatus, Uplink};
+    use nbmodem_standin::{Flavour, Server, Verdict, Write};
 
     /// A database as nbmodem wrote it before the schema had a version, with a few rows.
     const TODAY_S_DATABASE: &str = include_str!("../tests/fixtures/schema_v1.sql");
@@ -197,6 +246,23 @@ mod tests {
         tables(&connection)
     }
 
+    /// The tables of a fresh database of the current version.
+    fn current_tables() -> Vec<(String, Option<String>)> {
+        let dir = tempfile::tempdir().unwrap();
+        tables(&Store::open(dir.path()).unwrap().connection)
+    }
+
+    /// The declared type of each column of `table`.
+    fn column_types(connection: &Connection, table: &str) -> Vec<(String, String)> {
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT name, type FROM pragma_table_info('{table}')"
+            ))
+            .unwrap();
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)));
+        rows.unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
     #[test]
     fn a_database_from_before_versions_opens_with_its_records_intact() {
         let dir = tempfile::tempdir().unwrap();
@@ -205,8 +271,8 @@ mod tests {
         assert_eq!(version(&store.connection).unwrap(), VERSION);
         assert_eq!(
             tables(&store.connection),
-            today_s_tables(),
-            "stamped, not changed"
+            current_tables(),
+            "migrated to what a fresh database has"
         );
 
         let ct = store.records(Server::Ct).unwrap();
@@ -230,15 +296,18 @@ mod tests {
         let uplinks = store
             .uplinks(Flavour::Iot, "865975030000001", None, 10)
             .unwrap();
-        let data: Vec<&str> = uplinks.iter().map(|u| u.data.as_str()).collect();
-        assert_eq!(data, ["00FF", "48656C6C6F"]);
+        let payloads: Vec<(i64, &[u8])> = uplinks.iter().map(|u| (u.id, &u.data[..])).collect();
+        assert_eq!(payloads, [(2, &[0x00, 0xFF][..]), (1, b"Hello")]);
         assert!(uplinks[1].confirmable);
         assert_eq!(uplinks[1].sequence, 7);
         let downlinks = store
             .downlinks(Some((Flavour::Iot, "865975030000001")))
             .unwrap();
         assert_eq!(downlinks.len(), 1);
-        assert_eq!(downlinks[0].data, "AAAA0000");
+        assert_eq!(downlinks[0].id, 1);
+        assert_eq!(downlinks[0].data, [0xAA, 0xAA, 0x00, 0x00]);
+        assert_eq!(downlinks[0].status, DownlinkStatus::Delivered);
+        assert_eq!(downlinks[0].attempts, 1);
     }
 
     #[test]
@@ -273,7 +342,114 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(version(&store.connection).unwrap(), VERSION);
-        assert_eq!(tables(&store.connection), today_s_tables());
+        let payload_tables = ["ctiot_uplinks", "ctiot_downlinks"];
+        let others = |tables: Vec<(String, Option<String>)>| {
+            let of_payloads = |name: &str| payload_tables.iter().any(|t| name.starts_with(t));
+            tables
+                .into_iter()
+                .filter(|(name, _)| !of_payloads(name))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            others(tables(&store.connection)),
+            others(today_s_tables()),
+            "only the payload tables changed since version 1"
+        );
+        for table in payload_tables {
+            let types = column_types(&store.connection, table);
+            assert!(types.contains(&("data".into(), "BLOB".into())), "{types:?}");
+        }
+    }
+
+    #[test]
+    fn a_payload_that_is_not_hex_keeps_its_text_s_bytes_and_a_waiting_downlink_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = "
+            INSERT INTO ctiot_uplinks (flavour, imei, time_ms, time, data, confirmable, sequence)
+            VALUES ('aep', '1', 1, 't', 'not hex!', 0, 1), ('aep', '1', 2, 't', 'aB01', 0, 2),
+                   ('aep', '1', 3, 't', 'ABC', 0, 3);
+            INSERT INTO ctiot_downlinks (id, flavour, imei, data, status, queued_ms, updated_ms,
+                                         attempts)
+            VALUES (11, 'aep', '1', 'zz', 'delivered', 1, 2, 1),
+                   (12, 'aep', '1', 'zz', 'queued', 3, 3, 0),
+                   (13, 'aep', '1', 'x y', 'sent', 4, 5, 1),
+                   (14, 'aep', '1', 'BEEF', 'queued', 6, 6, 0);
+        ";
+        database_from(dir.path(), &format!("{TODAY_S_DATABASE}{rows}"));
+        let store = Store::open(dir.path()).unwrap();
+
+        let uplinks = store.uplinks(Flavour::Aep, "1", None, 10).unwrap();
+        let uplinks: Vec<(i64, &[u8])> = uplinks.iter().map(|u| (u.id, &u.data[..])).collect();
+        assert_eq!(
+            uplinks,
+            [(5, &b"ABC"[..]), (4, &[0xAB, 0x01][..]), (3, b"not hex!")]
+        );
+        let downlinks = store.downlinks(Some((Flavour::Aep, "1"))).unwrap();
+        let downlinks: Vec<(u64, &[u8], DownlinkStatus, u64)> = downlinks
+            .iter()
+            .map(|d| (d.id, &d.data[..], d.status, d.updated_ms))
+            .collect();
+        use DownlinkStatus::{Delivered, Failed, Queued};
+        assert_eq!(
+            downlinks,
+            [
+                (14, &[0xBE, 0xEF][..], Queued, 6),
+                (13, b"x y", Failed, 5),
+                (12, b"zz", Failed, 3),
+                (11, b"zz", Delivered, 2),
+            ]
+        );
+    }
+
+    #[test]
+    fn uplink_ids_are_not_given_twice_across_the_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let removed_by_hand = "
+            INSERT INTO ctiot_uplinks (flavour, imei, time_ms, time, data, confirmable, sequence)
+            VALUES ('aep', '1', 1, 't', '00', 0, 1);
+            DELETE FROM ctiot_uplinks WHERE imei = '1';
+        ";
+        database_from(dir.path(), &format!("{TODAY_S_DATABASE}{removed_by_hand}"));
+        let mut store = Store::open(dir.path()).unwrap();
+        let uplink = Uplink {
+            id: 0,
+            flavour: Flavour::Aep,
+            imei: "1".into(),
+            time_ms: 2,
+            time: "t".into(),
+            data: vec![1],
+            confirmable: false,
+            sequence: 2,
+        };
+        store.write_all(&[Write::Uplink(uplink)], u64::MAX).unwrap();
+        let uplinks = store.uplinks(Flavour::Aep, "1", None, 10).unwrap();
+        assert_eq!(
+            uplinks[0].id, 4,
+            "the fixture's two, the removed third, then this"
+        );
+    }
+
+    #[test]
+    fn a_migration_that_fails_leaves_the_database_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        // A table in the way of the downlinks' copy, after the uplinks' table was rebuilt.
+        let in_the_way = "CREATE TABLE ctiot_downlinks_v2 (x); PRAGMA user_version = 1;";
+        database_from(dir.path(), &format!("{TODAY_S_DATABASE}{in_the_way}"));
+        let before = tables(&Connection::open(dir.path().join(DATABASE_FILE)).unwrap());
+
+        let error = Store::open(dir.path()).err().unwrap();
+        assert!(matches!(error, StoreError::Sqlite(_)), "{error}");
+        let connection = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        assert_eq!(version(&connection).unwrap(), 1);
+        assert_eq!(tables(&connection), before);
+        let data: Vec<String> = connection
+            .prepare("SELECT data FROM ctiot_uplinks ORDER BY id")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(data, ["48656C6C6F", "00FF"], "still the version-1 text");
     }
 
     #[test]

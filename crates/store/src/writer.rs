@@ -535,8 +535,8 @@ fn console_line(write: &Write) -> Option<String> {
             nbmodem_clock::Instant::from_unix_millis(uplink.time_ms).time_of_day(),
             uplink.flavour,
             uplink.imei,
-            uplink.data.len() / 2,
-            if uplink.data.len() == 2 { "" } else { "s" },
+            uplink.data.len(),
+            if uplink.data.len() == 1 { "" } else { "s" },
             if uplink.confirmable { " (CON)" } else { "" }
         )),
         _ => None,

@@ -495,7 +495,7 @@ impl Admin {
             id,
             flavour,
             imei: imei.to_string(),
-            data: hex(&bytes),
+            data: bytes,
             status: DownlinkStatus::Queued,
             queued_ms: now.unix_millis(),
             updated_ms: now.unix_millis(),
@@ -648,7 +648,7 @@ mod tests {
         let pending = admin
             .queue_downlink(now, Flavour::Aep, "865975030000001", "aa01")
             .unwrap();
-        assert_eq!(pending.value.data, "AA01");
+        assert_eq!(pending.value.data, [0xAA, 0x01]);
         admin.apply(pending);
         let state = lock(admin.state());
         assert_eq!(state.queued(Flavour::Aep, "865975030000001").len(), 1);

@@ -372,7 +372,7 @@ fn store_uplinks(data: &Path, n: u8) {
                 imei: IMEI.into(),
                 time_ms: 1000 + u64::from(i),
                 time: "t".into(),
-                data: format!("{i:02X}"),
+                data: vec![i],
                 confirmable: false,
                 sequence: u32::from(i),
             })

@@ -144,8 +144,9 @@ pub struct Uplink {
     pub imei: String,
     pub time_ms: u64,
     pub time: String,
-    /// The data, as upper-case hex.
-    pub data: String,
+    /// The payload (upper-case hex in the API's JSON).
+    #[serde(with = "hex_bytes")]
+    pub data: Vec<u8>,
     pub confirmable: bool,
     /// The notification's Observe sequence number.
     pub sequence: u32,
@@ -202,14 +203,30 @@ pub struct Downlink {
     pub id: u64,
     pub flavour: Flavour,
     pub imei: String,
-    /// The data, as upper-case hex.
-    pub data: String,
+    /// The payload (upper-case hex in the API's JSON).
+    #[serde(with = "hex_bytes")]
+    pub data: Vec<u8>,
     pub status: DownlinkStatus,
     /// When it was queued, and when its status last changed (ms since the Unix epoch).
     pub queued_ms: u64,
     pub updated_ms: u64,
     /// Writes sent so far.
     pub attempts: u32,
+}
+
+/// Bytes as upper-case hex in JSON, the form the API has always given payloads in (for
+/// `#[serde(with = "hex_bytes")]`); any case is read.
+mod hex_bytes {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::hex(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        super::decode_hex(&text).ok_or_else(|| D::Error::custom("not hex digits"))
+    }
 }
 
 #[cfg(test)]
@@ -223,5 +240,31 @@ mod tests {
         }
         assert!("onenet".parse::<Flavour>().is_err());
         assert_eq!("delivered".parse(), Ok(DownlinkStatus::Delivered));
+    }
+
+    #[test]
+    fn payloads_are_hex_in_json_and_bytes_in_memory() {
+        let uplink = Uplink {
+            id: 1,
+            flavour: Flavour::Iot,
+            imei: "865975030000001".into(),
+            time_ms: 2,
+            time: "t".into(),
+            data: vec![0x00, 0xAB, 0x7F],
+            confirmable: true,
+            sequence: 3,
+        };
+        let json = serde_json::to_value(&uplink).unwrap();
+        assert_eq!(json["data"], "00AB7F");
+        assert_eq!(serde_json::from_value::<Uplink>(json).unwrap(), uplink);
+        let lower = serde_json::json!({
+            "id": 1, "flavour": "aep", "imei": "1", "data": "aa01", "status": "queued",
+            "queued_ms": 0, "updated_ms": 0, "attempts": 0
+        });
+        let downlink: Downlink = serde_json::from_value(lower.clone()).unwrap();
+        assert_eq!(downlink.data, [0xAA, 0x01]);
+        let mut odd = lower;
+        odd["data"] = "ABC".into();
+        assert!(serde_json::from_value::<Downlink>(odd).is_err());
     }
 }

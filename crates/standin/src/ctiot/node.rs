@@ -11,7 +11,7 @@
 mod upgrade;
 
 use super::state::SharedState;
-use super::{decode_hex, hex, Downlink, DownlinkStatus, Flavour, Uplink, DOWNLINK_ATTEMPTS, REPLY};
+use super::{Downlink, DownlinkStatus, Flavour, Uplink, DOWNLINK_ATTEMPTS, REPLY};
 use crate::fault::{join_faults, Faults};
 use crate::lock;
 use crate::peek::{excerpt, is_empty_ack, malformed_fields, other_fields, peek, Datagram};
@@ -436,7 +436,7 @@ impl CtIotEngine {
             imei: imei.to_string(),
             time_ms: now.unix_millis(),
             time: now.iso8601(),
-            data: hex(&response.payload),
+            data: response.payload.clone(),
             confirmable: self.confirmable_uplink,
             sequence: response.observe.unwrap_or_default(),
         };
@@ -459,7 +459,7 @@ impl CtIotEngine {
                 id: state.next_downlink_id(),
                 flavour: self.flavour,
                 imei: imei.to_string(),
-                data: hex(data),
+                data: data.to_vec(),
                 status: DownlinkStatus::Queued,
                 queued_ms: now.unix_millis(),
                 updated_ms: now.unix_millis(),
@@ -479,12 +479,9 @@ impl CtIotEngine {
         }
         let queued = lock(&self.state).queued(self.flavour, imei);
         for downlink in queued {
-            let Some(data) = decode_hex(&downlink.data) else {
-                continue;
-            };
             let write = Operation::Write {
                 format: OPAQUE,
-                payload: data,
+                payload: downlink.data,
                 replace: true,
             };
             let Ok(operation) = self
