@@ -43,7 +43,7 @@ enum Command {
         #[arg(long, default_value = "BC260Y-CN")]
         model: String,
         /// Where the module keeps its NVRAM and the stand-ins their database.
-        #[arg(long, default_value = nbmodem_platform::cli::DEFAULT_DATA)]
+        #[arg(long, default_value = nbmodem_platform::DEFAULT_DATA)]
         data: PathBuf,
         /// The AT port: stdio, tcp:HOST:PORT or pty:PATH.
         #[arg(long, default_value = "stdio")]
@@ -51,7 +51,7 @@ enum Command {
         #[command(flatten)]
         module: ModuleArgs,
         #[command(flatten)]
-        stand_ins: nbmodem_platform::cli::StandInArgs,
+        stand_ins: nbmodem_cli::platform::StandInArgs,
         #[command(flatten)]
         capture: CaptureArgs,
     },
@@ -88,7 +88,7 @@ enum Command {
     },
     /// Stand-in operator platforms: the CT/CU self-registration registries, the CMDMP DM server,
     /// the China Telecom IoT platform (iot) and CTWing AEP (aep); see docs/platforms.md.
-    Platform(nbmodem_platform::cli::PlatformArgs),
+    Platform(nbmodem_cli::platform::PlatformArgs),
     /// DFOTA: key pairs, delta packages, signing and verifying (see docs/fota.md).
     Fota(nbmodem_cli::fota::FotaArgs),
 }
@@ -283,7 +283,7 @@ fn serve(
     data: PathBuf,
     at: PortSpec,
     args: ModuleArgs,
-    stand_ins: Option<nbmodem_platform::cli::StandInArgs>,
+    stand_ins: Option<nbmodem_cli::platform::StandInArgs>,
     capture: CaptureArgs,
 ) -> Result<ExitCode> {
     let _lock = nbmodem_platform::process::lock_data_dir(&data)?;
@@ -473,8 +473,8 @@ fn coap(command: CoapCommand) -> Result<ExitCode> {
 }
 
 /// `nbmodem platform …`: runs or manages the stand-in operator platforms.
-fn platform(args: nbmodem_platform::cli::PlatformArgs) -> Result<ExitCode> {
-    nbmodem_platform::cli::run(args)
+fn platform(args: nbmodem_cli::platform::PlatformArgs) -> Result<ExitCode> {
+    nbmodem_cli::platform::run(args)
 }
 
 /// Plays each scenario file and prints its verdict; with a trace or capture (of one file only),

@@ -8,15 +8,16 @@
 //! - [`Platform::attach`] puts them all on a [`SimNetwork`] in virtual time; [`serve::serve`]
 //!   runs them on UDP sockets in real time, with the fault control port ([`control`]) and the
 //!   HTTP API of the CT IoT platforms ([`api`]), under a lock on the data directory
-//!   ([`process`]);
-//! - [`cli`] is the `nbmodem platform` command.
+//!   ([`process`]).
 //!
 //! What the engines, the store and the writer are is re-exported here under their old names
 //! (`fault`, `record`, `store`, `writer`, …), so that users of the platform find them in one
 //! place.
+//!
+//! This is a library: the `nbmodem platform` command that runs and manages the platforms, with
+//! its client of the API, is in the nbmodem-cli crate (`crates/cli/src/platform/`).
 
 pub mod api;
-pub mod cli;
 pub mod control;
 mod control_port;
 pub mod ctiot;
@@ -49,6 +50,10 @@ pub const DM_HOSTS: &[&str] = &[
     "117.161.2.41",
     "117.161.2.7",
 ];
+
+/// Where the platforms keep their database unless told otherwise; the sandbox's too, so that
+/// `nbmodem platform records` run where the sandbox runs finds its database.
+pub const DEFAULT_DATA: &str = "nbmodem-data";
 
 /// Where the fault control port ([`control`]) listens unless told otherwise.
 pub const DEFAULT_CONTROL: SocketAddr =

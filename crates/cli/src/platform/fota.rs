@@ -1,10 +1,11 @@
 //! `nbmodem platform iot|aep fota …`: DFOTA through the API (seed 002 §5.1.5–5.1.6, §5.2.2–5.2.5):
 //! a manufacturer's public key, a signed package with its metadata, upgrade tasks.
 
-use super::command::{parse_wait, segment, Call};
-use crate::ctiot::fota::UpgradeStatus;
+use super::call::{segment, Call};
 use anyhow::{Context, Result};
 use clap::Subcommand;
+use nbmodem_clock::parse_duration;
+use nbmodem_platform::ctiot::fota::UpgradeStatus;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -109,7 +110,7 @@ pub enum TaskCommand {
         #[arg(long, default_value_t = 0)]
         retries: u32,
         /// How long after a failure a device may be tried again ("重试策略"), e.g. `5m`.
-        #[arg(long, value_parser = parse_wait, default_value = "0s")]
+        #[arg(long, value_parser = parse_duration, default_value = "0s")]
         retry_after: Duration,
         /// The most devices upgrading at once.
         #[arg(long, default_value_t = 1)]

@@ -4,15 +4,16 @@
 //! when standard output is a terminal); an error answer goes to standard error and the command
 //! fails (exit status 1).
 
+use super::call::{segment, Call};
 use super::client::{Answer, Client};
-use super::fota_command::{self, FotaCommand};
-use super::DEFAULT_API;
-use crate::cli::{print_lines, DEFAULT_DATA};
-use crate::control::ControlToken;
-use crate::ctiot::Flavour;
+use super::fota::{self, FotaCommand};
+use super::output::print_lines;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use nbmodem_clock::parse_duration;
+use nbmodem_platform::api::DEFAULT_API;
+use nbmodem_platform::control::ControlToken;
+use nbmodem_platform::{Flavour, DEFAULT_DATA};
 use serde_json::{json, Value};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -63,7 +64,7 @@ enum CtIotCommand {
         /// The data, in hex.
         hex: String,
         /// Follow its status until it is delivered or failed, for at most this long (`30s`).
-        #[arg(long, value_parser = parse_wait)]
+        #[arg(long, value_parser = parse_duration)]
         wait: Option<Duration>,
     },
     /// A device's downlinks, newest first, with their status.
@@ -125,45 +126,6 @@ enum ProductCommand {
         /// The profile document: a JSON file with a `devices` list (examples/dfota/profile.json).
         profile: PathBuf,
     },
-}
-
-pub(super) fn parse_wait(text: &str) -> Result<Duration, String> {
-    parse_duration(text).map_err(|e| e.to_string())
-}
-
-/// One request to the API, and where the answer's list is, if it is one.
-pub(super) struct Call {
-    pub method: &'static str,
-    pub path: String,
-    /// The body's media type and bytes.
-    pub body: Option<(&'static str, Vec<u8>)>,
-    pub list: Option<&'static str>,
-    /// The answer as text for a person, printed instead of JSON when standard output is a
-    /// terminal.
-    pub text: Option<fn(&Value) -> String>,
-}
-
-impl Call {
-    pub fn get(path: String, list: Option<&'static str>) -> Call {
-        Call {
-            method: "GET",
-            path,
-            body: None,
-            list,
-            text: None,
-        }
-    }
-
-    /// A POST of `body` as JSON.
-    pub fn post(path: String, body: Value) -> Call {
-        Call {
-            method: "POST",
-            path,
-            body: Some(("application/json", body.to_string().into_bytes())),
-            list: None,
-            text: None,
-        }
-    }
 }
 
 /// Runs `nbmodem platform iot|aep …`.
@@ -237,7 +199,7 @@ fn call(flavour: Flavour, command: CtIotCommand) -> Result<Call> {
             Call::get(format!("{}/downlinks", device(&imei)), Some("downlinks"))
         }
         CtIotCommand::Products => Call::get(format!("{base}/products"), Some("products")),
-        CtIotCommand::Fota { command } => fota_command::call(&base, command)?,
+        CtIotCommand::Fota { command } => fota::call(&base, command)?,
         CtIotCommand::Product {
             command: ProductCommand::Add { id, profile },
         } => {
@@ -251,18 +213,6 @@ fn call(flavour: Flavour, command: CtIotCommand) -> Result<Call> {
             )
         }
     })
-}
-
-/// A path segment as typed, with every byte but letters, digits and `-._~` percent-encoded.
-pub(super) fn segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Asks for the downlink `queued` until it is delivered or failed, or `wait` has passed; the last
@@ -304,15 +254,4 @@ fn print_answer(
         eprintln!("more: --cursor {next}");
     }
     print_lines(items)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_segments_are_encoded() {
-        assert_eq!(segment("865975030000001"), "865975030000001");
-        assert_eq!(segment("a b/c?"), "a%20b%2Fc%3F");
-    }
 }

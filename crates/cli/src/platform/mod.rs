@@ -1,25 +1,33 @@
 //! `nbmodem platform`: run the stand-in platforms, issue DM app keys, print records and devices,
-//! set faults on the running platforms, and manage the CT IoT platforms through their HTTP API
-//! ([`crate::api::command`]).
+//! set faults on the running platforms, and manage the CT IoT platforms through their HTTP API.
+//!
+//! The modules import downwards only: this one is the command and its subcommands that work on
+//! the data directory or the control port; [`iot`] is `iot|aep …` (with [`fota`] for `… fota …`),
+//! a client of the HTTP API ([`client`]) making the requests of [`call`]; [`output`] prints.
+//! What they work on (the servers, the store, the control port, the API's address) is the
+//! nbmodem-platform library's.
 
-use crate::api::command::CtIotArgs;
-use crate::api::DEFAULT_API;
-use crate::control;
-use crate::fault::ServerFault;
-use crate::record::Server;
-use crate::serve::{serve, ServeConfig};
-use crate::store::{Store, DATABASE_FILE};
-use crate::{appkey, Addresses, Flavour, DEFAULT_CONTROL};
+mod call;
+pub mod client;
+mod fota;
+mod iot;
+mod output;
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use std::io::{ErrorKind, Write};
+use iot::CtIotArgs;
+use nbmodem_platform::api::DEFAULT_API;
+use nbmodem_platform::control;
+use nbmodem_platform::fault::ServerFault;
+use nbmodem_platform::record::Server;
+use nbmodem_platform::serve::{serve, ServeConfig};
+use nbmodem_platform::store::{Store, DATABASE_FILE};
+use nbmodem_platform::writer::DEFAULT_RECORDS_KEPT;
+use nbmodem_platform::{appkey, Addresses, Flavour, DEFAULT_CONTROL, DEFAULT_DATA};
+use output::{print_json_lines, print_lines};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// The sandbox's data directory too, so that `nbmodem platform records` run where the sandbox
-/// runs finds its database.
-pub const DEFAULT_DATA: &str = "nbmodem-data";
 
 /// Run the stand-in operator platforms (CT and CU self-registration, CMDMP DM), or manage them.
 #[derive(Debug, Args)]
@@ -78,7 +86,7 @@ pub struct StandInArgs {
     #[arg(long = "fault", value_name = "SERVER:FAULT")]
     pub faults: Vec<ServerFault>,
     /// How many request records the database keeps; the oldest are removed first.
-    #[arg(long, value_name = "N", default_value_t = crate::writer::DEFAULT_RECORDS_KEPT,
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RECORDS_KEPT,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub records_kept: u64,
 }
@@ -86,7 +94,7 @@ pub struct StandInArgs {
 impl StandInArgs {
     /// How the platforms run with these options, their database in `data`, their console lines
     /// on `console`.
-    pub fn config(&self, data: &Path, console: Option<crate::Console>) -> ServeConfig {
+    pub fn config(&self, data: &Path, console: Option<nbmodem_platform::Console>) -> ServeConfig {
         ServeConfig {
             data: data.to_path_buf(),
             addresses: Addresses {
@@ -222,20 +230,20 @@ pub fn run(args: PlatformArgs) -> Result<ExitCode> {
             let line = value.map_or("coverage".into(), |v| format!("coverage {v}"));
             control_command(&control, &line)
         }
-        Some(PlatformCommand::Iot(args)) => crate::api::command::run(Flavour::Iot, args),
-        Some(PlatformCommand::Aep(args)) => crate::api::command::run(Flavour::Aep, args),
+        Some(PlatformCommand::Iot(args)) => iot::run(Flavour::Iot, args),
+        Some(PlatformCommand::Aep(args)) => iot::run(Flavour::Aep, args),
     }
 }
 
 fn run_servers(args: ServeArgs) -> Result<ExitCode> {
-    let _lock = crate::process::lock_data_dir(&args.data)?;
-    let console = (!args.quiet).then(crate::Console::stderr);
+    let _lock = nbmodem_platform::process::lock_data_dir(&args.data)?;
+    let console = (!args.quiet).then(nbmodem_platform::Console::stderr);
     let config = args.stand_ins.config(&args.data, console);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let stop = crate::process::StopSignal::install()?;
+        let stop = nbmodem_platform::process::StopSignal::install()?;
         serve(config, stop.wait()).await
     })?;
     Ok(ExitCode::SUCCESS)
@@ -306,24 +314,4 @@ fn control_command(args: &ControlArgs, line: &str) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn print_json_lines<T: serde::Serialize>(items: &[T]) -> Result<ExitCode> {
-    let lines = items
-        .iter()
-        .map(serde_json::to_string)
-        .collect::<Result<Vec<_>, _>>()?;
-    print_lines(lines)
-}
-
-/// Prints lines to stdout; a reader that went away (`| head`) is not an error.
-pub(crate) fn print_lines(lines: Vec<String>) -> Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
-    for line in lines {
-        match writeln!(out, "{line}") {
-            Err(e) if e.kind() == ErrorKind::BrokenPipe => break,
-            result => result?,
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

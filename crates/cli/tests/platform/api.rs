@@ -3,7 +3,7 @@
 //! iot|aep …` subcommands that are its clients.
 
 use crate::binary::{run, Platform};
-use nbmodem_platform::api::client::{Answer, Client};
+use nbmodem_cli::platform::client::{Answer, Client};
 use nbmodem_platform::ctiot::{Flavour, Uplink};
 use nbmodem_platform::writer::Write;
 use nbmodem_platform::Store;

@@ -3,7 +3,7 @@
 //! never takes the descriptors the control port needs.
 
 use crate::binary::{run, Platform};
-use nbmodem_platform::api::client::Client;
+use nbmodem_cli::platform::client::Client;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;

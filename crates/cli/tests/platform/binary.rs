@@ -1,59 +1,18 @@
 //! The `nbmodem` binary, and `nbmodem platform` running as a child process.
-//!
-//! The binary belongs to the nbmodem-cli package, so Cargo does not build it for this package's
-//! tests: the first test that needs it runs `cargo build -p nbmodem-cli --bin nbmodem` (with the
-//! same profile and target directory), which is a no-op when it is up to date.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 /// How long `nbmodem platform` may take to bind its sockets and print where they are.
 const START_LIMIT: Duration = Duration::from_secs(30);
 
-/// The path of an up-to-date `nbmodem` binary.
+/// The path of the `nbmodem` binary Cargo built for these tests.
 pub fn nbmodem() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(build)
-}
-
-fn build() -> PathBuf {
-    // CARGO_TARGET_TMPDIR is `<target dir>/tmp`.
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
-    let release = std::env::current_exe()
-        .unwrap()
-        .components()
-        .any(|c| c.as_os_str() == "release");
-    let mut command = Command::new(env!("CARGO"));
-    command
-        .args(["build", "-p", "nbmodem-cli", "--bin", "nbmodem"])
-        .args(["--message-format", "json"])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if release {
-        command.arg("--release");
-    }
-    let output = command.output().expect("running cargo build");
-    assert!(
-        output.status.success(),
-        "cargo build of nbmodem failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    executable(&output).expect("cargo build reported no nbmodem executable")
-}
-
-/// The `executable` of the nbmodem artifact in cargo's JSON messages.
-fn executable(output: &Output) -> Option<PathBuf> {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["target"]["name"] == "nbmodem")
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+    Path::new(env!("CARGO_BIN_EXE_nbmodem"))
 }
 
 /// Runs `nbmodem ARGS…` to completion.

@@ -5,10 +5,10 @@
 
 use crate::api::{assert_error, lines, ok};
 use crate::binary::{run, Platform};
+use nbmodem_cli::platform::client::{Answer, Client};
 use nbmodem_fota::archive::{sign_package_zip, zip_package};
 use nbmodem_fota::signing::{hex, sha256};
 use nbmodem_fota::{Algorithm, DeltaPackage, PrivateKey};
-use nbmodem_platform::api::client::{Answer, Client};
 use nbmodem_platform::Store;
 use serde_json::{json, Value};
 use std::path::Path;

@@ -1,5 +1,6 @@
-//! The `nbmodem platform` command as a user runs it (its HTTP API too), and the CT registry it serves against an
-//! independent CoAP client (libcoap).
+//! The `nbmodem platform` command as a user runs it (its HTTP API too), and the CT registry it
+//! serves against an independent CoAP client (libcoap). The full disk and the sample record are
+//! those of the store's and the platform's own tests (their `tests/shared`), so that all agree.
 
 mod api;
 mod api_bounds;
@@ -10,5 +11,5 @@ mod fota_api;
 #[path = "../../../store/tests/shared/full_disk.rs"]
 mod full_disk;
 mod interop_libcoap;
-#[path = "../shared/sample.rs"]
+#[path = "../../../platform/tests/shared/sample.rs"]
 mod sample;

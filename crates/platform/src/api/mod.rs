@@ -13,15 +13,13 @@
 //!
 //! - [`routes`]: the handlers;
 //! - [`fota`]: the DFOTA routes (keys, signed package uploads, tasks);
-//! - [`connections`]: how many connections at once, and for how long;
-//! - [`client`]: a small blocking client, for `nbmodem platform iot|aep …` and the tests;
-//! - [`command`]: those subcommands ([`fota_command`]: `… fota …`).
+//! - [`connections`]: how many connections at once, and for how long.
+//!
+//! Its client, `nbmodem platform iot|aep …`, is in the nbmodem-cli crate
+//! (`crates/cli/src/platform/`).
 
-pub mod client;
-pub mod command;
 pub mod connections;
 mod fota;
-mod fota_command;
 mod routes;
 
 use crate::control::ControlToken;
