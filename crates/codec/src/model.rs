@@ -623,7 +623,7 @@ fn encoded_length(data_type: DataType, value: &Value) -> Result<usize, String> {
 
 /// A binary value's JSON form: hex digits, two per byte.
 pub fn hex_bytes(hex: &str) -> Result<Vec<u8>, String> {
-    if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!("\"{hex}\" is not hex digits, two per byte"));
     }
     Ok((0..hex.len())
@@ -718,4 +718,34 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetimes_are_utc_milliseconds() {
+        assert_eq!(datetime_millis("19700101T000000Z"), Some(0));
+        assert_eq!(datetime_millis("20000301T000001Z"), Some(951_868_801_000));
+        assert_eq!(
+            datetime_text(951_868_801_000).as_deref(),
+            Some("20000301T000001Z")
+        );
+        assert_eq!(datetime_text(-1000).as_deref(), Some("19691231T235959Z"));
+        assert_eq!(datetime_millis("21000229T000000Z"), None); // not a leap year
+        assert_eq!(datetime_millis("20240230T000000Z"), None);
+        assert_eq!(datetime_millis("2024013T0000000Z"), None);
+        assert_eq!(datetime_millis("20240101T240000Z"), None);
+        assert_eq!(datetime_millis("+0240101T000000Z"), None);
+        assert_eq!(datetime_text(1), None);
+    }
+
+    #[test]
+    fn hex_is_two_digits_a_byte() {
+        assert_eq!(hex_bytes("00aB"), Ok(vec![0, 0xAB]));
+        assert!(hex_bytes("abc").is_err());
+        assert!(hex_bytes("é0").is_err());
+        assert_eq!(hex_string(&[0, 0xAB]), "00AB");
+    }
 }

@@ -192,7 +192,9 @@ fn water_meter_messages_have_the_documented_layout() {
     );
 
     let answer = [0x86, 0x00, 0x02, 0x12, 0x34, 0x00, 0x04, 0, 0, 0, 1];
-    let response = codec.decode_uplink(&answer, &[command.clone()]).unwrap();
+    let response = codec
+        .decode_uplink(&answer, std::slice::from_ref(&command))
+        .unwrap();
     let DecodedUplink::Response(response) = response else {
         panic!()
     };
