@@ -7,10 +7,11 @@
 //!
 //! Plug-ins run on QuickJS (rquickjs), a fresh runtime for every call so that no call sees
 //! another's state, with a memory cap, a stack cap and a work budget (counted in the engine's
-//! interrupt polls, not read from a clock, so a result never depends on the machine's speed). The
-//! global object has the language and JSON, and nothing that reaches out: no modules, files,
-//! network, timers, `Date` or `Math.random`; no regular expressions either, because the engine
-//! cannot interrupt a backtracking match. `docs/decisions.md` ("Codecs") explains the choice.
+//! steps and the elements built-in functions go over, not read from a clock, so a result never
+//! depends on the machine's speed). The global object has the language and JSON, and nothing
+//! that reaches out: no modules, files, network, timers, `Date` or `Math.random`; no regular
+//! expressions either, because the engine cannot interrupt a backtracking match.
+//! `docs/decisions.md` ("Codecs") explains the choice of engine and the limits' values.
 
 use std::cell::Cell;
 use std::fmt;
@@ -61,8 +62,9 @@ pub struct ScriptLimits {
     /// All the memory of one call's runtime, the script's code included.
     pub memory_bytes: usize,
     pub stack_bytes: usize,
-    /// Interrupt polls a call may reach; QuickJS polls once every 10,000 jumps and calls.
-    pub work_polls: u32,
+    /// The work a call may do (loading the script included): one unit is a jump or call of
+    /// the script, or an element that a built-in function of arrays or strings goes over.
+    pub work: u64,
 }
 
 impl Default for ScriptLimits {
@@ -71,7 +73,7 @@ impl Default for ScriptLimits {
             source_bytes: 1 << 20,
             memory_bytes: 16 << 20,
             stack_bytes: 256 << 10,
-            work_polls: 2_000,
+            work: 20_000_000,
         }
     }
 }
@@ -95,9 +97,48 @@ fn bad_result(reason: impl Into<String>) -> CodecError {
     failure(ScriptFailure::BadResult, reason)
 }
 
-// Math.random is seeded from the clock: removed so that a plug-in's results depend on its
-// input only.
-const PRELUDE: &str = "delete Math.random;";
+/// Run before every script: takes away what reads the clock or blocks (`Math.random` is seeded
+/// from the clock), and makes the built-in functions of arrays, strings and typed arrays charge
+/// the work budget for the elements they go over. QuickJS counts a call to a built-in as one
+/// step however long it runs, and an array's `length` can be far larger than its memory
+/// (`a.length = 4e9; a.indexOf(1)` goes on for minutes), so without the charge one step could
+/// run unbounded. `flat` and `flatMap` go away: they walk nested arrays nobody charges (and the
+/// plug-in language is ECMAScript 5.1, which has neither). The charging function is given to the
+/// prelude alone, never to the script.
+const PRELUDE: &str = r#"(function (charge) {
+    delete Math.random;
+    delete globalThis.Atomics;
+    delete globalThis.SharedArrayBuffer;
+    delete Array.prototype.flat;
+    delete Array.prototype.flatMap;
+    var apply = Reflect.apply, describe = Object.getOwnPropertyDescriptor;
+    function size(value) {
+        if (typeof value === "string") return value.length;
+        if (value === null || (typeof value !== "object" && typeof value !== "function")) return 0;
+        var length = +value.length;
+        return length > 0 ? length : 0;
+    }
+    function charged(original) {
+        return function () {
+            var work = 1 + size(this);
+            for (var i = 0; i < arguments.length; i++) work += size(arguments[i]);
+            charge(work);
+            return apply(original, this, arguments);
+        };
+    }
+    [Array.prototype, String.prototype, Object.getPrototypeOf(Uint8Array.prototype)]
+        .forEach(function (prototype) {
+            Object.getOwnPropertyNames(prototype).forEach(function (name) {
+                var property = describe(prototype, name);
+                if (name === "constructor" || typeof property.value !== "function") return;
+                property.value = charged(property.value);
+                Object.defineProperty(prototype, name, property);
+            });
+        });
+})"#;
+
+/// QuickJS calls the interrupt handler once every this many jumps and calls.
+const STEPS_PER_POLL: u64 = 10_000;
 
 impl ScriptPlugin {
     /// Accepts a plug-in with the default limits, or refuses it with the reason.
@@ -267,29 +308,26 @@ impl ScriptPlugin {
     /// Loads the script in a fresh, bounded runtime, then calls `function` with `argument`
     /// (given as JSON, returned as JSON); with no call, checks that both functions exist.
     fn run(&self, call: Option<(&str, Value)>) -> Result<Value, CodecError> {
-        let polls = Rc::new(Cell::new(0u32));
+        let work = Rc::new(Cell::new(0u64));
+        let budget = self.limits.work;
         let runtime =
             Runtime::new().map_err(|e| failure(ScriptFailure::OutOfMemory, e.to_string()))?;
         runtime.set_memory_limit(self.limits.memory_bytes);
         runtime.set_max_stack_size(self.limits.stack_bytes);
-        let (counter, budget) = (polls.clone(), self.limits.work_polls);
+        let counter = work.clone();
         runtime.set_interrupt_handler(Some(Box::new(move || {
-            counter.set(counter.get().saturating_add(1));
+            counter.set(counter.get().saturating_add(STEPS_PER_POLL));
             counter.get() > budget
         })));
         let context = Context::custom::<(Eval, Json, MapSet, TypedArrays, Promise)>(&runtime)
             .map_err(|e| failure(ScriptFailure::OutOfMemory, e.to_string()))?;
-        let out_of_work = || polls.get() > budget;
+        let out_of_work = || work.get() > budget;
         context.with(|ctx| {
-            let loaded = ctx
-                .eval::<(), _>(PRELUDE)
-                .and_then(|()| ctx.eval::<(), _>(self.source.as_str()));
-            if let Err(error) = loaded {
+            if let Err(error) = self.evaluate(&ctx, &work) {
                 let (kind, reason) = classify(&ctx, error, out_of_work());
-                let kind = if kind == ScriptFailure::Thrown {
-                    ScriptFailure::Invalid
-                } else {
-                    kind
+                let kind = match kind {
+                    ScriptFailure::Thrown | ScriptFailure::BadResult => ScriptFailure::Invalid,
+                    limit => limit,
                 };
                 return Err(failure(kind, format!("loading the script: {reason}")));
             }
@@ -310,6 +348,27 @@ impl ScriptPlugin {
                 failure(kind, format!("{name}: {reason}"))
             })
         })
+    }
+
+    /// Runs the prelude, handing it the charging function, then the script.
+    fn evaluate<'js>(&self, ctx: &Ctx<'js>, work: &Rc<Cell<u64>>) -> rquickjs::Result<()> {
+        let (work, budget) = (work.clone(), self.limits.work);
+        let charge = Function::new(ctx.clone(), move |units: f64| {
+            // NaN and negative charges are the prelude's zero; Infinity saturates.
+            let units = if units > 0.0 { units as u64 } else { 0 };
+            work.set(work.get().saturating_add(units));
+            if work.get() > budget {
+                return Err(rquickjs::Error::new_from_js_message(
+                    "work",
+                    "budget",
+                    "the work budget is used up",
+                ));
+            }
+            Ok(())
+        })?;
+        let prelude: Function = ctx.eval(PRELUDE)?;
+        prelude.call::<_, ()>((charge,))?;
+        ctx.eval::<(), _>(self.source.as_str())
     }
 }
 

@@ -157,6 +157,28 @@ fn an_endless_loop_runs_out_of_work() {
 }
 
 #[test]
+fn built_in_functions_charge_for_the_elements_they_go_over() {
+    // Lengths far beyond memory: each of these would run for minutes uncharged.
+    let sparse = [
+        "var a = []; a.length = 4e9; return a.lastIndexOf(1);",
+        "return Array.prototype.indexOf.call({length: 4e9}, 1);",
+        "var a = []; a.length = 4e9; return [].concat(a);",
+        "var a = []; a.length = 4e9; return a.join('');",
+    ];
+    for body in sparse {
+        let (kind, reason) = decode_failure(body);
+        assert_eq!(kind, ScriptFailure::OutOfWork, "{body}: {reason}");
+    }
+    // Short calls on a long string, many times.
+    let (kind, reason) =
+        decode_failure("var s = 'x'.repeat(1 << 20); for (;;) { s.indexOf('y'); }");
+    assert_eq!(kind, ScriptFailure::OutOfWork, "{reason}");
+    // Walks of nested arrays that nothing would charge are gone.
+    let (kind, reason) = decode_failure("var a = []; a.length = 4e9; return [a].flat();");
+    assert_eq!(kind, ScriptFailure::Thrown, "{reason}");
+}
+
+#[test]
 fn a_huge_allocation_runs_out_of_memory() {
     let (kind, reason) =
         decode_failure("var a = []; for (;;) { a.push('x'.repeat(1 << 20) + a.length); }");
@@ -194,6 +216,7 @@ fn files_network_modules_and_the_clock_are_out_of_reach() {
         "return Math.random();",
         "return performance.now();",
         "setTimeout(function () {}, 0); return {};",
+        "return Atomics.wait(new Int32Array(4), 0, 0);",
     ];
     for body in reaching {
         let (kind, reason) = decode_failure(body);
