@@ -6,7 +6,7 @@ use crate::bench::{Bench, ModuleSetup, SetupError};
 use nbmodem_module::Route;
 use nbmodem_platform::ctiot::admin::{NewPackage, NewTask};
 use nbmodem_platform::ctiot::fota::Upgrade;
-use nbmodem_platform::ctiot::{Admin, Downlink, NewDevice};
+use nbmodem_platform::ctiot::{Admin, CodecChoice, Downlink, NewDevice};
 use nbmodem_platform::writer::RecordWriter;
 use nbmodem_platform::{
     Addresses, CtIotServer, DmServer, Fault, Faulty, Flavour, Platform, RegistryServer, Server,
@@ -68,16 +68,17 @@ impl StandIns {
             .ok_or_else(|| "the platforms are not running".to_string())
     }
 
-    /// Adds a product with its profile to a CT IoT platform.
+    /// Adds a product with its profile and codec to a CT IoT platform.
     pub fn add_product(
         &mut self,
         flavour: Flavour,
         id: &str,
         profile: serde_json::Value,
+        codec: CodecChoice,
     ) -> Result<(), String> {
         let admin = self.admin()?;
         let pending = admin
-            .add_product(flavour, id, profile)
+            .add_product(flavour, id, profile, codec)
             .map_err(|e| e.to_string())?;
         admin.apply(pending);
         Ok(())

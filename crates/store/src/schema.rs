@@ -9,7 +9,8 @@
 //! Version 1 is the schema nbmodem used before it had versions. Its migration creates each table
 //! only if it is missing, so a database that an older nbmodem wrote (version 0, its tables there)
 //! is stamped 1 and nothing else in it changes. Version 2 stores the CT IoT platforms' uplink and
-//! downlink payloads as bytes (`BLOB`) where version 1 had hex text.
+//! downlink payloads as bytes (`BLOB`) where version 1 had hex text. Version 3 adds the products'
+//! codecs, the uplinks' decoded forms and the downlinks' commands and responses.
 //!
 //! A database at a version newer than [`VERSION`] was written by a newer nbmodem: it is refused
 //! with [`StoreError::NewerSchema`] before anything is written to it, as the module refuses an
@@ -166,8 +167,19 @@ ALTER TABLE ctiot_downlinks_v2 RENAME TO ctiot_downlinks;
 CREATE INDEX ctiot_downlinks_by_device ON ctiot_downlinks (flavour, imei, id);
 ";
 
+/// Version 3: codecs (issue 19). A product has a codec (JSON, none: pass-through); an uplink keeps
+/// what its product's codec made of it, or why it could not; a downlink encoded from a command
+/// keeps the command and, once the device answered, its decoded response (both JSON).
+const MIGRATION_3: &str = "
+ALTER TABLE ctiot_products ADD COLUMN codec TEXT;
+ALTER TABLE ctiot_uplinks ADD COLUMN decoded TEXT;
+ALTER TABLE ctiot_uplinks ADD COLUMN decode_error TEXT;
+ALTER TABLE ctiot_downlinks ADD COLUMN command TEXT;
+ALTER TABLE ctiot_downlinks ADD COLUMN response TEXT;
+";
+
 /// The migrations, oldest first: `MIGRATIONS[n - 1]` takes version `n - 1` to `n`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3];
 
 /// The schema version this code reads and writes.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -420,6 +432,8 @@ mod tests {
             data: vec![1],
             confirmable: false,
             sequence: 2,
+            decoded: None,
+            decode_error: None,
         };
         store.write_all(&[Write::Uplink(uplink)], u64::MAX).unwrap();
         let uplinks = store.uplinks(Flavour::Aep, "1", None, 10).unwrap();

@@ -18,6 +18,7 @@
 //! Its client, `nbmodem platform iot|aep …`, is in the nbmodem-cli crate
 //! (`crates/cli/src/platform/`).
 
+mod codec;
 pub mod connections;
 mod fota;
 mod routes;
@@ -190,6 +191,7 @@ pub fn router(
     };
     Ok(routes::routes()
         .merge(fota::routes())
+        .merge(codec::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(middleware::from_fn_with_state(api.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_BODY))
