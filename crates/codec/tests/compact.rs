@@ -99,6 +99,21 @@ proptest! {
     }
 
     #[test]
+    fn numbers_outside_their_range_are_refused(
+        n in prop_oneof![i64::MIN..-1000, 1001..=i64::MAX],
+        d in prop_oneof![-1e300f64..-1e6, 1.0000001e6f64..1e300],
+    ) {
+        let codec = codec();
+        for (name, value) in [("i", json!(n)), ("d", json!(d))] {
+            let mut data = at_min();
+            data[name] = value;
+            let refused = codec.encode_report("S", &data).unwrap_err();
+            let refused_field = matches!(&refused, CodecError::Value { field, .. } if field == name);
+            prop_assert!(refused_field, "{:?}", refused);
+        }
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
         let _ = codec().decode_uplink(&bytes, &[]);
     }
