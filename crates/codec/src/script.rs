@@ -343,10 +343,18 @@ impl ScriptPlugin {
                 return Ok(Value::Null);
             };
             let function = if name == "decode" { decode } else { encode };
-            call_json(&ctx, &function, &argument).map_err(|error| {
+            let result = call_json(&ctx, &function, &argument).map_err(|error| {
                 let (kind, reason) = classify(&ctx, error, out_of_work());
                 failure(kind, format!("{name}: {reason}"))
-            })
+            })?;
+            // A script that caught the budget's refusal still overran it.
+            if out_of_work() {
+                return Err(failure(
+                    ScriptFailure::OutOfWork,
+                    format!("{name}: interrupted"),
+                ));
+            }
+            Ok(result)
         })
     }
 
@@ -422,14 +430,13 @@ fn classify(ctx: &Ctx<'_>, error: rquickjs::Error, out_of_work: bool) -> (Script
         rquickjs::Error::FromJs { .. } => return (ScriptFailure::BadResult, error.to_string()),
         other => other.to_string(),
     };
-    let kind = if reason.contains("out of memory") {
-        ScriptFailure::OutOfMemory
-    } else if reason.contains("Maximum call stack size exceeded")
-        || reason.contains("stack overflow")
-    {
-        ScriptFailure::StackOverflow
-    } else {
-        ScriptFailure::Thrown
+    // The engine's own errors, as QuickJS-ng words them.
+    let kind = match reason.as_str() {
+        "out of memory" | "InternalError: out of memory" => ScriptFailure::OutOfMemory,
+        "RangeError: Maximum call stack size exceeded" | "InternalError: stack overflow" => {
+            ScriptFailure::StackOverflow
+        }
+        _ => ScriptFailure::Thrown,
     };
     (kind, reason)
 }

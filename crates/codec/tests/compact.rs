@@ -36,7 +36,7 @@ fn at_min() -> Value {
 
 fn at_max() -> Value {
     json!({"i": 1000, "iw": i32::MAX, "l": i64::MAX, "d": 1000000.0, "s": "ééé12",
-           "v": "v".repeat(300), "t": "99991231T235959Z", "j": {"k": "j".repeat(90)},
+           "v": "v".repeat(300), "t": "99991231T235959Z", "j": {"k": "j".repeat(92)},
            "b": true, "x": "AB".repeat(300)})
 }
 
@@ -53,12 +53,12 @@ fn report_data(codec: &CompactCodec, bytes: &[u8]) -> Result<Value, CodecError> 
 }
 
 fn value_strategy() -> impl Strategy<Value = Value> {
-    let seconds = 0i64..=253_402_300_799; // 0000-01-01 is negative; 9999-12-31 23:59:59
     (
         (-1000i64..=1000, any::<i32>(), any::<i64>(), -1e6f64..=1e6),
         (
             "[a-z0-9é]{0,4}",
             "\\PC{0,60}",
+            // Seconds from 0000-01-01 to 9999-12-31 23:59:59.
             -62_167_219_200i64..=253_402_300_799,
         ),
         (
@@ -67,8 +67,7 @@ fn value_strategy() -> impl Strategy<Value = Value> {
             proptest::collection::vec(any::<u8>(), 0..=300),
         ),
     )
-        .prop_map(move |((i, iw, l, d), (s, v, t), (j, b, x))| {
-            let _ = &seconds;
+        .prop_map(|((i, iw, l, d), (s, v, t), (j, b, x))| {
             json!({"i": i, "iw": iw, "l": l, "d": d, "s": s, "v": v,
                    "t": datetime_text(t * 1000).unwrap(), "j": {"k": j}, "b": b,
                    "x": x.iter().map(|b| format!("{b:02X}")).collect::<String>()})
@@ -97,6 +96,21 @@ proptest! {
         prop_assert_eq!(&answer[5..], &bytes[5..]);
         let decoded = Codec::Compact(codec).decode_response(&answer, &[command]).unwrap();
         prop_assert_eq!(decoded, response);
+    }
+
+    #[test]
+    fn numbers_outside_their_range_are_refused(
+        n in prop_oneof![i64::MIN..-1000, 1001..=i64::MAX],
+        d in prop_oneof![-1e300f64..-1e6, 1.0000001e6f64..1e300],
+    ) {
+        let codec = codec();
+        for (name, value) in [("i", json!(n)), ("d", json!(d))] {
+            let mut data = at_min();
+            data[name] = value;
+            let refused = codec.encode_report("S", &data).unwrap_err();
+            let refused_field = matches!(&refused, CodecError::Value { field, .. } if field == name);
+            prop_assert!(refused_field, "{:?}", refused);
+        }
     }
 
     #[test]
@@ -162,6 +176,11 @@ fn values_just_outside_the_bounds_are_refused_both_ways() {
         ("l", json!(u64::MAX)),
         ("s", json!("123456789")),
         ("s", json!("a\u{0}")),
+        ("j", json!({"k": "j".repeat(93)})),
+        ("v", json!("v".repeat(301))),
+        ("x", json!("AB".repeat(301))),
+        ("i", json!(-1001)),
+        ("d", json!(1000000.5)),
     ] {
         let mut data = at_min();
         data[name] = value;

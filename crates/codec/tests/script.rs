@@ -173,6 +173,9 @@ fn built_in_functions_charge_for_the_elements_they_go_over() {
     let (kind, reason) =
         decode_failure("var s = 'x'.repeat(1 << 20); for (;;) { s.indexOf('y'); }");
     assert_eq!(kind, ScriptFailure::OutOfWork, "{reason}");
+    // Catching the refusal does not save the call.
+    let caught = "var a = []; a.length = 4e9; try { a.indexOf(1); } catch (e) {} return 1;";
+    assert_eq!(decode_failure(caught).0, ScriptFailure::OutOfWork);
     // Walks of nested arrays that nothing would charge are gone.
     let (kind, reason) = decode_failure("var a = []; a.length = 4e9; return [a].flat();");
     assert_eq!(kind, ScriptFailure::Thrown, "{reason}");
