@@ -4,7 +4,7 @@
 
 use crate::bench::{Bench, ModuleSetup, SetupError};
 use nbmodem_module::Route;
-use nbmodem_platform::ctiot::admin::{NewPackage, NewTask};
+use nbmodem_platform::ctiot::admin::{NewCommand, NewPackage, NewTask};
 use nbmodem_platform::ctiot::fota::Upgrade;
 use nbmodem_platform::ctiot::{Admin, CodecChoice, Downlink, NewDevice};
 use nbmodem_platform::writer::RecordWriter;
@@ -155,6 +155,23 @@ impl StandIns {
         let admin = self.admin().ok()?;
         let upgrades = nbmodem_net::udp::lock(admin.state()).upgrades(flavour, task);
         upgrades.into_iter().find(|u| u.imei == imei)
+    }
+
+    /// Queues a command for a device of a CT IoT platform, encoded by its product's codec; it
+    /// goes at the device's next contact. The downlink that carries it.
+    pub fn queue_command(
+        &mut self,
+        bench: &mut Bench,
+        flavour: Flavour,
+        imei: &str,
+        command: NewCommand,
+    ) -> Result<Downlink, String> {
+        let now = bench.now();
+        let admin = self.admin()?;
+        let pending = admin
+            .queue_command(now, flavour, imei, command)
+            .map_err(|e| e.to_string())?;
+        Ok(admin.apply(pending))
     }
 
     /// Queues a downlink for a device of a CT IoT platform; it goes at the device's next

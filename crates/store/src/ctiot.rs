@@ -47,7 +47,12 @@ fn put_product(connection: &Connection, product: &Product) -> Result<(), StoreEr
             "INSERT OR REPLACE INTO ctiot_products (flavour, id, profile, codec)
              VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![product.flavour.as_str(), product.id, profile, codec])?;
+        .execute(params![
+            product.flavour.as_str(),
+            product.id,
+            profile,
+            codec
+        ])?;
     Ok(())
 }
 
@@ -60,7 +65,9 @@ fn json_column<T: serde::Serialize>(value: &Option<T>) -> Result<Option<String>,
 }
 
 /// A column of JSON as a value (NULL: none).
-fn json_value<T: serde::de::DeserializeOwned>(text: Option<String>) -> Result<Option<T>, StoreError> {
+fn json_value<T: serde::de::DeserializeOwned>(
+    text: Option<String>,
+) -> Result<Option<T>, StoreError> {
     text.map(|t| serde_json::from_str(&t).map_err(corrupt))
         .transpose()
 }
@@ -193,9 +200,9 @@ fn flavour(row: &Row<'_>, index: usize) -> Result<Flavour, StoreError> {
 
 impl Store {
     pub fn ctiot_products(&self) -> Result<Vec<Product>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT flavour, id, profile, codec FROM ctiot_products ORDER BY flavour, id")?;
+        let mut statement = self.connection.prepare(
+            "SELECT flavour, id, profile, codec FROM ctiot_products ORDER BY flavour, id",
+        )?;
         let mut rows = statement.query([])?;
         let mut products = Vec::new();
         while let Some(row) = rows.next()? {

@@ -26,14 +26,21 @@ use std::sync::Arc;
 const MAX_CODEC_BODY: usize = 2 * 1024 * 1024;
 
 pub(super) fn routes() -> Router<Api> {
-    let script_sized = || DefaultBodyLimit::max(MAX_CODEC_BODY.max(ScriptLimits::default().source_bytes));
+    let script_sized =
+        || DefaultBodyLimit::max(MAX_CODEC_BODY.max(ScriptLimits::default().source_bytes));
     Router::new()
         .route(
             "/api/{flavour}/products/{id}/codec",
             put(set_codec).layer(script_sized()),
         )
-        .route("/api/{flavour}/devices/{imei}/commands", post(queue_command))
-        .route("/api/{flavour}/products/{id}/debug/uplink", post(debug_uplink))
+        .route(
+            "/api/{flavour}/devices/{imei}/commands",
+            post(queue_command),
+        )
+        .route(
+            "/api/{flavour}/products/{id}/debug/uplink",
+            post(debug_uplink),
+        )
         .route(
             "/api/{flavour}/products/{id}/debug/command",
             post(debug_command),
@@ -46,7 +53,9 @@ async fn set_codec(
     Path((flavour, id)): Path<(Flavour, String)>,
     Json(codec): Json<CodecChoice>,
 ) -> Result<(StatusCode, Json<Product>), ApiError> {
-    let product = api.change(|admin| admin.set_codec(flavour, &id, codec)).await?;
+    let product = api
+        .change(|admin| admin.set_codec(flavour, &id, codec))
+        .await?;
     Ok((added_or_replaced(true), Json(product)))
 }
 
@@ -102,8 +111,9 @@ async fn debug_uplink(
 fn uplink_bytes(codec: &Codec, uplink: DebugUplink) -> Result<Vec<u8>, ApiError> {
     let bad = |reason: String| ApiError::new(StatusCode::BAD_REQUEST, reason);
     match (uplink.hex, uplink.service, uplink.properties) {
-        (Some(hex), None, None) => nbmodem_codec::model::hex_bytes(&hex)
-            .map_err(|e| bad(format!("hex: {e}"))),
+        (Some(hex), None, None) => {
+            nbmodem_codec::model::hex_bytes(&hex).map_err(|e| bad(format!("hex: {e}")))
+        }
         (None, Some(service), Some(properties)) => match codec {
             Codec::Compact(compact) => compact
                 .encode_report(&service, &properties)
@@ -113,7 +123,7 @@ fn uplink_bytes(codec: &Codec, uplink: DebugUplink) -> Result<Vec<u8>, ApiError>
             )),
         },
         _ => Err(bad(
-            "give either `hex`, or `service` and `properties`".into(),
+            "give either `hex`, or `service` and `properties`".into()
         )),
     }
 }

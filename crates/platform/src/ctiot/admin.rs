@@ -7,22 +7,22 @@
 //! A downlink that reached the servers before its queued row was durable could have its later
 //! status overwritten; this order rules that out.
 
+use super::codec::{self, compile};
 use super::fota::{Package, Task, TaskStyle, Upgrade, MAX_PACKAGE};
 use super::keys::{ManufacturerKey, MAX_MANUFACTURER};
 use super::state::{CtIotState, SharedState};
 use super::upload::{self, SignedUpload};
-use super::codec::{self, compile};
 use super::{
     decode_hex, hex, CodecChoice, CommandCall, Device, Downlink, DownlinkStatus, Flavour, Product,
 };
-use nbmodem_codec::Codec;
-use std::sync::Arc;
 use crate::writer::{OnFailure, RecordWriter, Writing};
 use nbmodem_clock::Instant;
+use nbmodem_codec::Codec;
 use nbmodem_fota::{DeltaPackage, PublicKey};
 use nbmodem_net::udp::lock;
 use nbmodem_standin::{Ticket, Write};
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// The longest downlink, as the module's longest uplink (seed 002 §2.3.3).
 pub const MAX_DOWNLINK: usize = 1024;
@@ -716,7 +716,12 @@ mod tests {
             AdminError::NoSuchDevice(Flavour::Iot, "865975030000001".into())
         );
         assert!(admin
-            .add_product(Flavour::Aep, "p 1", serde_json::json!({}), CodecChoice::PassThrough)
+            .add_product(
+                Flavour::Aep,
+                "p 1",
+                serde_json::json!({}),
+                CodecChoice::PassThrough
+            )
             .is_err());
         assert!(matches!(
             admin.add_product(
