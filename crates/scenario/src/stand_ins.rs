@@ -9,8 +9,7 @@ use nbmodem_platform::ctiot::fota::Upgrade;
 use nbmodem_platform::ctiot::{Admin, CodecChoice, Downlink, NewDevice};
 use nbmodem_platform::writer::RecordWriter;
 use nbmodem_platform::{
-    Addresses, CtIotServer, DmServer, Fault, Faulty, Flavour, Platform, RegistryServer, Server,
-    Store, StoreError, Verdict, Writing,
+    Addresses, Fault, Flavour, Platform, Server, Store, StoreError, Verdict, Writing,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -214,28 +213,7 @@ impl StandIns {
         server: Server,
         fault: Option<Fault>,
     ) -> Result<(), String> {
-        let net = bench.network();
-        let apply = |faulty: &mut dyn Faulty| match fault {
-            Some(fault) => faulty.set_fault(fault),
-            None => faulty.clear_faults(),
-        };
-        let at = &self.addresses;
-        match server {
-            Server::Ct => apply(net.node::<RegistryServer>(at.ct).ok_or("no CT registry")?),
-            Server::Cu => apply(net.node::<RegistryServer>(at.cu).ok_or("no CU registry")?),
-            Server::Dm => apply(net.node::<DmServer>(at.dm).ok_or("no DM server")?),
-            Server::Iot | Server::Aep => {
-                for (flavour, _, address) in at.ctiot() {
-                    if flavour.server() == server {
-                        apply(
-                            net.node::<CtIotServer>(address)
-                                .ok_or("no CT IoT platform")?,
-                        );
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.addresses.set_fault(bench.network(), server, fault)
     }
 
     /// Issues an app key with its password on the CMDMP server (in its store, where the server
