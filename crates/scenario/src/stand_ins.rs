@@ -6,6 +6,7 @@ use crate::bench::{Bench, ModuleSetup, SetupError};
 use nbmodem_module::Route;
 use nbmodem_platform::ctiot::admin::{NewCommand, NewPackage, NewTask};
 use nbmodem_platform::ctiot::fota::Upgrade;
+use nbmodem_platform::ctiot::operation::{DeviceOperation, NewOperation};
 use nbmodem_platform::ctiot::{Admin, CodecChoice, Downlink, NewDevice};
 use nbmodem_platform::writer::RecordWriter;
 use nbmodem_platform::{
@@ -171,6 +172,28 @@ impl StandIns {
             .queue_command(now, flavour, imei, command)
             .map_err(|e| e.to_string())?;
         Ok(admin.apply(pending))
+    }
+
+    /// Asks an operation of a device on a CT IoT platform, as the API does: queued for the
+    /// device's next contact.
+    pub fn operate(
+        &mut self,
+        bench: &Bench,
+        flavour: Flavour,
+        imei: &str,
+        new: NewOperation,
+    ) -> Result<DeviceOperation, String> {
+        let operation = new.queued(flavour, imei, bench.now().unix_millis())?;
+        Ok(nbmodem_net::udp::lock(self.admin()?.state()).add_operation(operation))
+    }
+
+    /// A device's operations on a CT IoT platform, newest first.
+    pub fn operations(
+        &mut self,
+        flavour: Flavour,
+        imei: &str,
+    ) -> Result<Vec<DeviceOperation>, String> {
+        Ok(nbmodem_net::udp::lock(self.admin()?.state()).operations(flavour, imei))
     }
 
     /// Queues a downlink for a device of a CT IoT platform; it goes at the device's next

@@ -88,6 +88,28 @@ enum CtIotCommand {
         #[arg(long, value_parser = parse_duration)]
         wait: Option<Duration>,
     },
+    /// Ask an operation of a device's object tree (read, write, execute, observe, cancel on a
+    /// path); it goes at the device's next contact.
+    Operation {
+        /// The device's IMEI.
+        imei: String,
+        /// read, write, execute, observe or cancel.
+        kind: String,
+        /// The path: /object[/instance[/resource]].
+        path: String,
+        /// A Write's value (as text), an Execute's arguments.
+        value: Option<String>,
+    },
+    /// A device's operations, newest first, with their answers.
+    Operations {
+        /// The device's IMEI.
+        imei: String,
+    },
+    /// The objects and instances a device registered with.
+    Objects {
+        /// The device's IMEI.
+        imei: String,
+    },
     /// Online debugging: a product's codec on an uplink or a command, no device needed.
     Debug {
         #[command(subcommand)]
@@ -297,6 +319,19 @@ fn call(flavour: Flavour, command: CtIotCommand) -> Result<Call> {
             Call::post(format!("{}/commands", device(&imei)), body)
         }
         CtIotCommand::Debug { command } => debug_call(&base, command)?,
+        CtIotCommand::Operation {
+            imei,
+            kind,
+            path,
+            value,
+        } => {
+            let body = json!({"kind": kind, "path": path, "value": value});
+            Call::post(format!("{}/operations", device(&imei)), body)
+        }
+        CtIotCommand::Operations { imei } => {
+            Call::get(format!("{}/operations", device(&imei)), Some("operations"))
+        }
+        CtIotCommand::Objects { imei } => Call::get(format!("{}/objects", device(&imei)), None),
         CtIotCommand::Products => Call::get(format!("{base}/products"), Some("products")),
         CtIotCommand::Fota { command } => fota::call(&base, command)?,
         CtIotCommand::Product {

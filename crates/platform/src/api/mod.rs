@@ -21,6 +21,7 @@
 mod codec;
 pub mod connections;
 mod fota;
+mod operations;
 mod routes;
 
 use crate::control::ControlToken;
@@ -192,6 +193,7 @@ pub fn router(
     Ok(routes::routes()
         .merge(fota::routes())
         .merge(codec::routes())
+        .merge(operations::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(middleware::from_fn_with_state(api.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_BODY))
