@@ -314,8 +314,7 @@ fn call(flavour: Flavour, command: CtIotCommand) -> Result<Call> {
             params,
             ..
         } => {
-            let body =
-                json!({"service": service, "command": command, "params": json_arg(&params)?});
+            let body = command_body(&service, &command, &params)?;
             Call::post(format!("{}/commands", device(&imei)), body)
         }
         CtIotCommand::Debug { command } => debug_call(&base, command)?,
@@ -385,11 +384,15 @@ fn debug_call(base: &str, command: DebugCommand) -> Result<Call> {
             command,
             params,
         } => {
-            let body =
-                json!({"service": service, "command": command, "params": json_arg(&params)?});
+            let body = command_body(&service, &command, &params)?;
             Call::post(format!("{}/command", product(&id)), body)
         }
     })
+}
+
+/// A command as the API takes it, its parameters a JSON object as typed.
+fn command_body(service: &str, command: &str, params: &str) -> Result<Value> {
+    Ok(json!({"service": service, "command": command, "params": json_arg(params)?}))
 }
 
 /// A JSON argument as typed.
