@@ -96,8 +96,8 @@ fn progress_line(quiet: bool) -> impl FnMut(Progress) {
         }
         last = Some(Instant::now());
         let line = format!(
-            "fleet: {} virtual, {}/{} started, uplinks {} sent {} acknowledged, {} failures",
-            nbmodem_clock::format_duration(p.virtual_elapsed),
+            "fleet: virtual time {}, {}/{} started, uplinks {} sent {} acknowledged, {} failures",
+            clock(p.virtual_elapsed),
             p.started,
             p.modules,
             p.uplinks_sent,
@@ -109,6 +109,22 @@ fn progress_line(quiet: bool) -> impl FnMut(Progress) {
             true => write!(err, "\r{line}\x1b[K"),
             false => writeln!(err, "{line}"),
         };
+    }
+}
+
+/// Virtual time since the start as a clock reads it: `03:00:00`, `1d 02:30:00`.
+fn clock(elapsed: Duration) -> String {
+    let seconds = elapsed.as_secs();
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    let time = format!(
+        "{:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    );
+    match days {
+        0 => time,
+        days => format!("{days}d {time}"),
     }
 }
 
@@ -153,4 +169,21 @@ fn print_summary(summary: &Summary, path: Option<&Path>) -> Result<ExitCode> {
 
 fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_line_reads_virtual_time_as_a_clock() {
+        assert_eq!(
+            clock(Duration::from_millis(4 * 3600_000 + 9 * 60_000 + 116)),
+            "04:09:00"
+        );
+        assert_eq!(
+            clock(Duration::from_secs(86_400 + 2 * 3600 + 30 * 60)),
+            "1d 02:30:00"
+        );
+    }
 }

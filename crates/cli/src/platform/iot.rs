@@ -229,7 +229,9 @@ enum DebugCommand {
     Command {
         /// The product's id.
         product: String,
+        /// The service the command belongs to (the product's profile).
         service: String,
+        /// The command's name in that service.
         command: String,
         /// Its parameters, as a JSON object.
         #[arg(default_value = "{}")]
