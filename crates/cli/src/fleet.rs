@@ -178,7 +178,7 @@ mod tests {
     #[test]
     fn the_progress_line_reads_virtual_time_as_a_clock() {
         assert_eq!(
-            clock(Duration::from_millis(4 * 3600_000 + 9 * 60_000 + 116)),
+            clock(Duration::from_millis((4 * 3600 + 9 * 60) * 1000 + 116)),
             "04:09:00"
         );
         assert_eq!(
