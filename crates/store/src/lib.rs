@@ -92,6 +92,13 @@ impl Store {
         Ok(store)
     }
 
+    /// Commits from now on without waiting for the disk (`synchronous=OFF`): see
+    /// [`crate::Writing::Unsynced`].
+    pub fn skip_sync(&self) -> Result<(), StoreError> {
+        self.connection.pragma_update(None, "synchronous", "OFF")?;
+        Ok(())
+    }
+
     /// The app keys the emulated modules carry from the factory are issued on every platform,
     /// so that a fresh module on a China Mobile SIM registers (seed 000 §2.3.1, seed 001 §2.2.1).
     fn know_factory_keys(&self) -> Result<(), StoreError> {
@@ -331,6 +338,12 @@ mod tests {
         };
         assert_eq!(pragma("journal_mode"), r#"Text("wal")"#);
         assert_eq!(pragma("synchronous"), "Integer(2)");
+        store.skip_sync().unwrap();
+        assert_eq!(
+            pragma("synchronous"),
+            "Integer(0)",
+            "for an unsynced writer only"
+        );
     }
 
     #[test]
