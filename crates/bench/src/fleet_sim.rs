@@ -15,7 +15,7 @@
 //! no scan of the fleet to the simulator's own work.
 //!
 //! Reported: the wall time of the registration phase and of each virtual hour of uplinks (and per
-//! uplink), the uplinks sent, acknowledged and stored in the platform's database, the datagrams
+//! uplink, with the CPU time beside it), the uplinks sent, acknowledged and stored in the platform's database, the datagrams
 //! the network kept records of, and the heap per module (everything allocated on the simulation's
 //! thread since before the first module was built, over the number of modules: module, network
 //! and platform state together) after boot, after registration, and idle at the end; and the
@@ -336,9 +336,10 @@ pub fn run(args: Args) -> Result<()> {
     let registered_counts = counts(&mut net, n);
     let registered = per_module_kb(baseline, n);
 
-    let wall = std::time::Instant::now();
+    let (wall, cpu) = (std::time::Instant::now(), process_cpu()?);
     net.run_until(start + UPLINKS_FROM + HOUR * args.hours);
     let uplink_wall = wall.elapsed();
+    let uplink_cpu = process_cpu()? - cpu;
     let idle = per_module_kb(baseline, n);
     let total = counts(&mut net, n);
     let stored = stored_uplinks(dir.path(), n)?;
@@ -354,10 +355,13 @@ pub fn run(args: Args) -> Result<()> {
         "uplinks: {} sent, {} acknowledged, {} not, {stored} stored",
         total.sent, total.acknowledged, total.not_acknowledged
     );
+    let sent = total.sent.max(1) as f64;
     println!(
-        "wall time: {:.3} s per virtual hour, {:.3} ms per uplink",
+        "wall time: {:.3} s per virtual hour, {:.3} ms per uplink (CPU time: {:.3} s, {:.3} ms)",
         uplink_wall.as_secs_f64() / hours,
-        uplink_wall.as_secs_f64() * 1000.0 / total.sent.max(1) as f64
+        uplink_wall.as_secs_f64() * 1000.0 / sent,
+        uplink_cpu.as_secs_f64() / hours,
+        uplink_cpu.as_secs_f64() * 1000.0 / sent
     );
     println!(
         "datagram records kept by the network: {}",
@@ -369,6 +373,12 @@ pub fn run(args: Args) -> Result<()> {
          off, {built:.1} KB)"
     );
     Ok(())
+}
+
+/// The CPU time the simulation's thread (the main one) has used: unlike the wall time, it does
+/// not count the time other work on the machine took.
+fn process_cpu() -> Result<Duration> {
+    crate::sys::process_cpu(std::process::id())
 }
 
 /// What the fleet's firmware counted so far.
