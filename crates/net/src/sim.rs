@@ -7,6 +7,10 @@
 //! milliseconds. Each datagram can be lost, delayed, reordered (by a random extra delay) or blocked
 //! by a partition, as the [`Conditions`] say. Everything is seeded, so a run repeats exactly.
 //!
+//! One event queue runs it all ([`SimNetwork`]): a node is called only when something reaches it
+//! or its own timer is due, so a fleet of nodes costs O(log N) per event. A record of each
+//! datagram is kept for [`SimNetwork::records`] unless told otherwise ([`Records`]).
+//!
 //! A host's TCP streams ([`crate::StreamRequest`]) reach the [`StreamServer`]s attached at their
 //! addresses: a connection to an address with no server (or across a partition) is refused, and
 //! what either side writes arrives after the network's fixed delay, in order and never lost, as
