@@ -1,5 +1,6 @@
 //! The stand-in platforms' durable state, in one SQLite database (`DATA_DIR/platform.sqlite`, WAL
-//! journal, `synchronous=FULL`, its tables versioned and migrated by [`schema`]): the request
+//! journal, `synchronous=FULL` unless a simulation's writer turns it off ([`Writing::Unsynced`]),
+//! its tables versioned and migrated by [`schema`]): the request
 //! records of every server, the DM app keys and their passwords ([`appkey`]), the device
 //! information the DM server read and decrypted, and the CT IoT platforms' products, devices,
 //! uplinks, downlinks and DFOTA state ([`ctiot`], [`keys`]).
