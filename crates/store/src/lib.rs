@@ -1,5 +1,6 @@
 //! The stand-in platforms' durable state, in one SQLite database (`DATA_DIR/platform.sqlite`, WAL
-//! journal, `synchronous=FULL`, its tables versioned and migrated by [`schema`]): the request
+//! journal, `synchronous=FULL` unless a simulation's writer turns it off ([`Writing::Unsynced`]),
+//! its tables versioned and migrated by [`schema`]): the request
 //! records of every server, the DM app keys and their passwords ([`appkey`]), the device
 //! information the DM server read and decrypted, and the CT IoT platforms' products, devices,
 //! uplinks, downlinks and DFOTA state ([`ctiot`], [`keys`]).
@@ -90,6 +91,13 @@ impl Store {
         let store = Store { connection };
         store.know_factory_keys()?;
         Ok(store)
+    }
+
+    /// Commits from now on without waiting for the disk (`synchronous=OFF`): see
+    /// [`crate::Writing::Unsynced`].
+    pub fn skip_sync(&self) -> Result<(), StoreError> {
+        self.connection.pragma_update(None, "synchronous", "OFF")?;
+        Ok(())
     }
 
     /// The app keys the emulated modules carry from the factory are issued on every platform,
@@ -331,6 +339,12 @@ mod tests {
         };
         assert_eq!(pragma("journal_mode"), r#"Text("wal")"#);
         assert_eq!(pragma("synchronous"), "Integer(2)");
+        store.skip_sync().unwrap();
+        assert_eq!(
+            pragma("synchronous"),
+            "Integer(0)",
+            "for an unsynced writer only"
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! whole batch: group commit, SQLite WAL with `synchronous=FULL`), marks the batch's tickets
 //! committed and wakes the node's driver. While it waits for the disk, the next batch gathers, so
 //! the busier the server, the bigger the batches. In virtual time ([`Writing::Inline`]) each write
-//! is committed as it is handed over, so a simulation stays deterministic.
+//! is committed as it is handed over, so a simulation stays deterministic; [`Writing::Unsynced`]
+//! does the same without waiting for the disk, for a simulation that asks for no durability.
 //!
 //! [`HeldOutput`] keeps a node's datagrams until the records made before them are committed: an
 //! answer never leaves before the record of its request is on disk, and neither does anything
@@ -60,6 +61,11 @@ pub enum Writing {
     Inline,
     /// A writer thread, committing in batches (real time).
     Thread,
+    /// As [`Writing::Inline`], but the database does not wait for the disk (SQLite
+    /// `synchronous=OFF`): a commit survives this process ending, not the machine's. For a
+    /// simulation that asks for no durability (a fleet), where an fsync per simulated uplink
+    /// would be most of the run's time.
+    Unsynced,
 }
 
 /// What a writer does with a batch whose commit failed.
@@ -200,6 +206,9 @@ impl RecordWriter {
         on_failure: OnFailure,
     ) -> Result<RecordWriter, StoreError> {
         let store = Store::open(data_dir)?;
+        if writing == Writing::Unsynced {
+            store.skip_sync()?;
+        }
         let storage = Storage::of(data_dir);
         let committer = Committer {
             store,
@@ -208,7 +217,7 @@ impl RecordWriter {
             on_failure,
         };
         let mode = match writing {
-            Writing::Inline => Mode::Inline(Inline {
+            Writing::Inline | Writing::Unsynced => Mode::Inline(Inline {
                 committer,
                 waiting: Vec::new(),
                 committed: 0,
@@ -683,8 +692,15 @@ mod tests {
     #[test]
     fn inline_writes_are_committed_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = RecordWriter::open(dir.path(), Writing::Inline).unwrap();
-        let ticket = writer.submit(record(1));
-        assert_eq!(writer.committed(), ticket);
+        for writing in [Writing::Inline, Writing::Unsynced] {
+            let mut writer = RecordWriter::open(dir.path(), writing).unwrap();
+            let ticket = writer.submit(record(1));
+            assert_eq!(writer.committed(), ticket);
+        }
+        assert_eq!(
+            stored(dir.path()).len(),
+            2,
+            "both seen by another connection"
+        );
     }
 }
