@@ -6,6 +6,7 @@ mod api;
 mod api_bounds;
 mod binary;
 mod cli;
+mod console_api;
 mod durable;
 mod fota_api;
 #[path = "../../../store/tests/shared/full_disk.rs"]
