@@ -1,8 +1,9 @@
 """Drives the web console of a running `nbmodem sandbox` in headless Chromium over WebDriver
 (Selenium), as a person would, while typing AT commands on the sandbox's module (its AT port on a
 pseudo-terminal): log in, watch the module register and its uplink arrive without a reload, send
-a raw downlink and see +NNMI on the module, switch a fault on and find it in force in the API, and
-try the codec parts when the platform has them. A screenshot of each page goes to the screenshot
+a raw downlink and see +NNMI on the module, switch a fault on and find it in force in the API,
+create a product with a codec, try it online, and see the module's uplink decoded and a command
+reach it. A screenshot of each page goes to the screenshot
 directory; any browser console error (a SEVERE log entry) fails the run.
 
 Usage: console_browser.py <console url> <token file> <AT pty> <screenshot dir>
@@ -122,6 +123,63 @@ def still_same_page():
     assert driver.execute_script("return window.nbmodemMarker === 1"), "the page was reloaded"
 
 
+# The model of docs/codecs.md's water meter (the products page's example), compact codec: a
+# report of 12.5 m3 with the valve open.
+REPORT = "020001000E40290000000000004F50454E0000"
+
+
+def fill(element_id, text):
+    field = driver.find_element(By.ID, element_id)
+    field.clear()
+    field.send_keys(text)
+
+
+def codec(module, imei):
+    """A product with a codec, tried online, given to the module: its uplink decoded, a command."""
+    driver.find_element(By.ID, "nav-products").click()
+    wait.until(lambda d: d.find_elements(By.ID, "product-edit"))
+    fill("product-id", "meter")
+    Select(driver.find_element(By.ID, "product-codec")).select_by_value("compact")
+    driver.find_element(By.ID, "product-save").click()
+    wait_text("#product-edit", "saved with the compact codec")
+    wait_text("#products", "compact")
+    fill("debug-product", "meter")
+    fill("debug-hex", REPORT)
+    driver.find_element(By.CSS_SELECTOR, "#debug-uplink button").click()
+    wait_text("#debug-uplink-result", "12.5")
+    fill("debug-command-json", '{"service":"Meter","command":"SET_VALVE","params":{"state":"CLOSED"}}')
+    driver.find_element(By.CSS_SELECTOR, "#debug-command button").click()
+    wait_text("#debug-command-result", '"hex"')
+    shot("products")
+
+    driver.find_element(By.ID, "nav-devices").click()
+    wait.until(lambda d: d.find_elements(By.ID, "device-edit"))
+    fill("device-imei", imei)
+    fill("device-product", "meter")
+    driver.find_element(By.ID, "device-save").click()
+    wait_text("#device-edit", "saved")
+    wait.until(lambda d: "meter" in d.find_element(By.CSS_SELECTOR, f"#devices tr[data-imei='{imei}']").text)
+    driver.find_element(By.LINK_TEXT, imei).click()
+    wait.until(lambda d: d.find_elements(By.ID, "command-form"))
+    module.send(f"AT+NMGS={len(REPORT) // 2},{REPORT}")
+    wait_text("#uplinks", "12.5")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#chart svg polyline"))
+    mark = module.mark()
+    fill("command-service", "Meter")
+    fill("command-name", "SET_VALVE")
+    fill("command-params", '{"state":"CLOSED"}')
+    driver.find_element(By.CSS_SELECTOR, "#command-form button").click()
+    wait_text("#command-form", "encoded")
+    wait_text("#downlinks", "SET_VALVE")
+    module.send(f"AT+NMGS={len(REPORT) // 2},{REPORT}")
+    # The compact command: 06, SET_VALVE's compactId 0002, then the task id.
+    module.wait_for("+NNMI", since=mark)
+    module.wait_for(",060002", since=mark)
+    wait_text("#downlinks", "delivered")
+    still_same_page()
+    shot("device-codec")
+
+
 def run():
     module = Module(pty_path)
     module.send("AT")
@@ -194,9 +252,7 @@ def run():
     wait_text("#faults-ct", "drop=0")
     still_same_page()
 
-    driver.find_element(By.ID, "nav-products").click()
-    wait.until(lambda d: d.find_elements(By.ID, "product-edit"))
-    shot("products")
+    codec(module, imei)
     driver.find_element(By.ID, "nav-fota").click()
     wait.until(lambda d: d.find_elements(By.ID, "task-form"))
     shot("fota")

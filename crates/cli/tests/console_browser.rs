@@ -3,8 +3,10 @@
 //! ports, the AT port on a pseudo-terminal). The script, `tests/peers/console_browser.py`, logs in
 //! with the token, watches the module register and its `AT+NMGS` uplink arrive without a reload,
 //! sends a raw downlink from the device page and sees `+NNMI` on the module, switches a fault on
-//! and finds it in force through the API, and fails on any browser console error. A screenshot
-//! of each page is kept in `target/console-screenshots/`.
+//! and finds it in force through the API; creates a product with the compact codec, tries it with
+//! online debugging, gives it to the module, sees the module's uplink decoded (and charted) and
+//! sends a command the module receives; and fails on any browser console error. A screenshot of
+//! each page is kept in `target/console-screenshots/`.
 //!
 //! `scripts/test` installs the browser and Selenium and sets `NBMODEM_INTEROP`, which turns a
 //! missing one into a failure; without it, the test notes what is missing and passes.
@@ -136,7 +138,15 @@ fn a_person_follows_the_sandbox_module_in_the_console() {
         "the browser run failed (screenshots in {}):\n{output}\n{errors}",
         screenshots().display()
     );
-    for page in ["login", "devices", "device", "standins", "products", "fota"] {
+    for page in [
+        "login",
+        "devices",
+        "device",
+        "standins",
+        "products",
+        "device-codec",
+        "fota",
+    ] {
         assert!(screenshots().join(format!("{page}.png")).exists(), "{page}");
     }
 }

@@ -4,9 +4,9 @@
 
 use crate::bench::{Bench, ModuleSetup, SetupError};
 use nbmodem_module::Route;
-use nbmodem_platform::ctiot::admin::{NewPackage, NewTask};
+use nbmodem_platform::ctiot::admin::{NewCommand, NewPackage, NewTask};
 use nbmodem_platform::ctiot::fota::Upgrade;
-use nbmodem_platform::ctiot::{Admin, Downlink, NewDevice};
+use nbmodem_platform::ctiot::{Admin, CodecChoice, Downlink, NewDevice};
 use nbmodem_platform::writer::RecordWriter;
 use nbmodem_platform::{
     Addresses, CtIotServer, DmServer, Fault, Faulty, Flavour, Platform, RegistryServer, Server,
@@ -68,16 +68,17 @@ impl StandIns {
             .ok_or_else(|| "the platforms are not running".to_string())
     }
 
-    /// Adds a product with its profile to a CT IoT platform.
+    /// Adds a product with its profile and codec to a CT IoT platform.
     pub fn add_product(
         &mut self,
         flavour: Flavour,
         id: &str,
         profile: serde_json::Value,
+        codec: CodecChoice,
     ) -> Result<(), String> {
         let admin = self.admin()?;
         let pending = admin
-            .add_product(flavour, id, profile)
+            .add_product(flavour, id, profile, codec)
             .map_err(|e| e.to_string())?;
         admin.apply(pending);
         Ok(())
@@ -154,6 +155,23 @@ impl StandIns {
         let admin = self.admin().ok()?;
         let upgrades = nbmodem_net::udp::lock(admin.state()).upgrades(flavour, task);
         upgrades.into_iter().find(|u| u.imei == imei)
+    }
+
+    /// Queues a command for a device of a CT IoT platform, encoded by its product's codec; it
+    /// goes at the device's next contact. The downlink that carries it.
+    pub fn queue_command(
+        &mut self,
+        bench: &mut Bench,
+        flavour: Flavour,
+        imei: &str,
+        command: NewCommand,
+    ) -> Result<Downlink, String> {
+        let now = bench.now();
+        let admin = self.admin()?;
+        let pending = admin
+            .queue_command(now, flavour, imei, command)
+            .map_err(|e| e.to_string())?;
+        Ok(admin.apply(pending))
     }
 
     /// Queues a downlink for a device of a CT IoT platform; it goes at the device's next

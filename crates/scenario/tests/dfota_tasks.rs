@@ -10,7 +10,7 @@ use nbmodem_module::nvram::MemoryStore;
 use nbmodem_module::Module;
 use nbmodem_platform::ctiot::admin::NewTask;
 use nbmodem_platform::ctiot::fota::{Upgrade, UpgradeStatus};
-use nbmodem_platform::ctiot::NewDevice;
+use nbmodem_platform::ctiot::{CodecChoice, NewDevice};
 use nbmodem_platform::Flavour;
 use nbmodem_scenario::{Bench, ModuleSetup, StandIns};
 use std::net::{IpAddr, Ipv4Addr};
@@ -353,7 +353,7 @@ fn with_products(fleet: &mut Fleet, profiles: [(&str, serde_json::Value); 2]) {
     for (n, (product, profile)) in profiles.into_iter().enumerate() {
         let stand_ins = &mut fleet.stand_ins;
         stand_ins
-            .add_product(Flavour::Iot, product, profile)
+            .add_product(Flavour::Iot, product, profile, CodecChoice::PassThrough)
             .unwrap();
         let device = NewDevice {
             imei: IMEIS[n + 1].into(),

@@ -41,12 +41,35 @@ pub(crate) fn write(connection: &Connection, write: &Write) -> Result<(), StoreE
 
 fn put_product(connection: &Connection, product: &Product) -> Result<(), StoreError> {
     let profile = product.profile.to_string();
+    let codec = serde_json::to_string(&product.codec).map_err(corrupt)?;
     connection
         .prepare_cached(
-            "INSERT OR REPLACE INTO ctiot_products (flavour, id, profile) VALUES (?1, ?2, ?3)",
+            "INSERT OR REPLACE INTO ctiot_products (flavour, id, profile, codec)
+             VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![product.flavour.as_str(), product.id, profile])?;
+        .execute(params![
+            product.flavour.as_str(),
+            product.id,
+            profile,
+            codec
+        ])?;
     Ok(())
+}
+
+/// A JSON value as a column (none: NULL).
+fn json_column<T: serde::Serialize>(value: &Option<T>) -> Result<Option<String>, StoreError> {
+    value
+        .as_ref()
+        .map(|v| serde_json::to_string(v).map_err(corrupt))
+        .transpose()
+}
+
+/// A column of JSON as a value (NULL: none).
+fn json_value<T: serde::de::DeserializeOwned>(
+    text: Option<String>,
+) -> Result<Option<T>, StoreError> {
+    text.map(|t| serde_json::from_str(&t).map_err(corrupt))
+        .transpose()
 }
 
 fn put_device(connection: &Connection, device: &Device) -> Result<(), StoreError> {
@@ -80,8 +103,9 @@ fn remove_device(connection: &Connection, flavour: Flavour, imei: &str) -> Resul
 fn put_uplink(connection: &Connection, uplink: &Uplink) -> Result<(), StoreError> {
     connection
         .prepare_cached(
-            "INSERT INTO ctiot_uplinks (flavour, imei, time_ms, time, data, confirmable, sequence)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO ctiot_uplinks
+             (flavour, imei, time_ms, time, data, confirmable, sequence, decoded, decode_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
             uplink.flavour.as_str(),
@@ -90,7 +114,9 @@ fn put_uplink(connection: &Connection, uplink: &Uplink) -> Result<(), StoreError
             uplink.time,
             uplink.data,
             uplink.confirmable,
-            uplink.sequence
+            uplink.sequence,
+            json_column(&uplink.decoded)?,
+            uplink.decode_error
         ])?;
     Ok(())
 }
@@ -99,8 +125,8 @@ fn put_downlink(connection: &Connection, downlink: &Downlink) -> Result<(), Stor
     connection
         .prepare_cached(
             "INSERT OR REPLACE INTO ctiot_downlinks
-             (id, flavour, imei, data, status, queued_ms, updated_ms, attempts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             (id, flavour, imei, data, status, queued_ms, updated_ms, attempts, command, response)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?
         .execute(params![
             sql_ms(downlink.id),
@@ -110,7 +136,9 @@ fn put_downlink(connection: &Connection, downlink: &Downlink) -> Result<(), Stor
             downlink.status.as_str(),
             sql_ms(downlink.queued_ms),
             sql_ms(downlink.updated_ms),
-            downlink.attempts
+            downlink.attempts,
+            json_column(&downlink.command)?,
+            json_column(&downlink.response)?
         ])?;
     Ok(())
 }
@@ -172,9 +200,9 @@ fn flavour(row: &Row<'_>, index: usize) -> Result<Flavour, StoreError> {
 
 impl Store {
     pub fn ctiot_products(&self) -> Result<Vec<Product>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT flavour, id, profile FROM ctiot_products ORDER BY flavour, id")?;
+        let mut statement = self.connection.prepare(
+            "SELECT flavour, id, profile, codec FROM ctiot_products ORDER BY flavour, id",
+        )?;
         let mut rows = statement.query([])?;
         let mut products = Vec::new();
         while let Some(row) = rows.next()? {
@@ -182,6 +210,7 @@ impl Store {
                 flavour: flavour(row, 0)?,
                 id: row.get(1)?,
                 profile: serde_json::from_str(&row.get::<_, String>(2)?).map_err(corrupt)?,
+                codec: json_value(row.get(3)?)?.unwrap_or_default(),
             });
         }
         Ok(products)
@@ -215,7 +244,8 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Uplink>, StoreError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT id, time_ms, time, data, confirmable, sequence FROM ctiot_uplinks
+            "SELECT id, time_ms, time, data, confirmable, sequence, decoded, decode_error
+             FROM ctiot_uplinks
              WHERE flavour = ?1 AND imei = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -236,14 +266,18 @@ impl Store {
                 data: row.get(3)?,
                 confirmable: row.get(4)?,
                 sequence: row.get(5)?,
+                decoded: json_value(row.get(6)?)?,
+                decode_error: row.get(7)?,
             });
         }
         Ok(uplinks)
     }
 
-    /// Downlinks: of one device (newest first), or every one not delivered or failed yet.
+    /// Downlinks: of one device (newest first), or every one still pending (not sent yet, or a
+    /// command waiting for its response).
     pub fn downlinks(&self, device: Option<(Flavour, &str)>) -> Result<Vec<Downlink>, StoreError> {
-        let columns = "id, flavour, imei, data, status, queued_ms, updated_ms, attempts";
+        let columns =
+            "id, flavour, imei, data, status, queued_ms, updated_ms, attempts, command, response";
         let (sql, values): (String, Vec<String>) = match device {
             Some((flavour, imei)) => (
                 format!(
@@ -255,7 +289,7 @@ impl Store {
             None => (
                 format!(
                     "SELECT {columns} FROM ctiot_downlinks WHERE status IN ('queued', 'sent')
-                     ORDER BY id"
+                     OR (status = 'delivered' AND command IS NOT NULL) ORDER BY id"
                 ),
                 Vec::new(),
             ),
@@ -276,6 +310,8 @@ impl Store {
                 queued_ms: from_sql(row.get(5)?),
                 updated_ms: from_sql(row.get(6)?),
                 attempts: row.get(7)?,
+                command: json_value(row.get(8)?)?,
+                response: json_value(row.get(9)?)?,
             });
         }
         Ok(downlinks)
@@ -363,6 +399,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nbmodem_standin::ctiot::CodecChoice;
 
     fn device(imei: &str) -> Device {
         Device {
@@ -387,6 +424,8 @@ mod tests {
             data: vec![n as u8],
             confirmable: n.is_multiple_of(2),
             sequence: n,
+            decoded: None,
+            decode_error: None,
         };
         let downlink = Downlink {
             id: 7,
@@ -397,11 +436,16 @@ mod tests {
             queued_ms: 1,
             updated_ms: 2,
             attempts: 1,
+            command: None,
+            response: None,
         };
         let product = Product {
             flavour: Flavour::Aep,
             id: "p1".into(),
             profile: serde_json::json!({"model": "BC260Y"}),
+            codec: CodecChoice::Script {
+                script: "function decode(b) {}".into(),
+            },
         };
         let mut writes = vec![
             Write::Product(product.clone()),

@@ -9,7 +9,8 @@
 //! Version 1 is the schema nbmodem used before it had versions. Its migration creates each table
 //! only if it is missing, so a database that an older nbmodem wrote (version 0, its tables there)
 //! is stamped 1 and nothing else in it changes. Version 2 stores the CT IoT platforms' uplink and
-//! downlink payloads as bytes (`BLOB`) where version 1 had hex text.
+//! downlink payloads as bytes (`BLOB`) where version 1 had hex text. Version 3 adds the products'
+//! codecs, the uplinks' decoded forms and the downlinks' commands and responses.
 //!
 //! A database at a version newer than [`VERSION`] was written by a newer nbmodem: it is refused
 //! with [`StoreError::NewerSchema`] before anything is written to it, as the module refuses an
@@ -166,8 +167,19 @@ ALTER TABLE ctiot_downlinks_v2 RENAME TO ctiot_downlinks;
 CREATE INDEX ctiot_downlinks_by_device ON ctiot_downlinks (flavour, imei, id);
 ";
 
+/// Version 3: codecs (issue 19). A product has a codec (JSON, none: pass-through); an uplink keeps
+/// what its product's codec made of it, or why it could not; a downlink encoded from a command
+/// keeps the command and, once the device answered, its decoded response (both JSON).
+const MIGRATION_3: &str = "
+ALTER TABLE ctiot_products ADD COLUMN codec TEXT;
+ALTER TABLE ctiot_uplinks ADD COLUMN decoded TEXT;
+ALTER TABLE ctiot_uplinks ADD COLUMN decode_error TEXT;
+ALTER TABLE ctiot_downlinks ADD COLUMN command TEXT;
+ALTER TABLE ctiot_downlinks ADD COLUMN response TEXT;
+";
+
 /// The migrations, oldest first: `MIGRATIONS[n - 1]` takes version `n - 1` to `n`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3];
 
 /// The schema version this code reads and writes.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -215,11 +227,13 @@ fn check_known(found: u32, file: &Path) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use crate::{Store, DATABASE_FILE};
-    use nbmodem_standin::ctiot::{DownlinkStatus, Uplink};
+    use nbmodem_standin::ctiot::{CodecChoice, DownlinkStatus, Uplink};
     use nbmodem_standin::{Flavour, Server, Verdict, Write};
 
     /// A database as nbmodem wrote it before the schema had a version, with a few rows.
     const TODAY_S_DATABASE: &str = include_str!("../tests/fixtures/schema_v1.sql");
+    /// A database as nbmodem wrote it at version 2, with a few rows.
+    const VERSION_2_DATABASE: &str = include_str!("../tests/fixtures/schema_v2.sql");
 
     /// Makes the database file of `dir` from `sql`, as the code that wrote it did (its default
     /// journal, no version set).
@@ -237,13 +251,6 @@ mod tests {
             .unwrap();
         let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)));
         rows.unwrap().collect::<Result<_, _>>().unwrap()
-    }
-
-    /// The tables of a database made by the code from before versions.
-    fn today_s_tables() -> Vec<(String, Option<String>)> {
-        let connection = Connection::open_in_memory().unwrap();
-        connection.execute_batch(TODAY_S_DATABASE).unwrap();
-        tables(&connection)
     }
 
     /// The tables of a fresh database of the current version.
@@ -342,23 +349,68 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(version(&store.connection).unwrap(), VERSION);
-        let payload_tables = ["ctiot_uplinks", "ctiot_downlinks"];
-        let others = |tables: Vec<(String, Option<String>)>| {
-            let of_payloads = |name: &str| payload_tables.iter().any(|t| name.starts_with(t));
-            tables
-                .into_iter()
-                .filter(|(name, _)| !of_payloads(name))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            others(tables(&store.connection)),
-            others(today_s_tables()),
-            "only the payload tables changed since version 1"
-        );
-        for table in payload_tables {
-            let types = column_types(&store.connection, table);
-            assert!(types.contains(&("data".into(), "BLOB".into())), "{types:?}");
+        let columns = |table| column_types(&store.connection, table);
+        for table in ["ctiot_uplinks", "ctiot_downlinks"] {
+            assert!(
+                columns(table).contains(&("data".into(), "BLOB".into())),
+                "{table}"
+            );
         }
+        let added = [
+            ("ctiot_products", "codec"),
+            ("ctiot_uplinks", "decoded"),
+            ("ctiot_uplinks", "decode_error"),
+            ("ctiot_downlinks", "command"),
+            ("ctiot_downlinks", "response"),
+        ];
+        for (table, column) in added {
+            assert!(
+                columns(table).contains(&(column.into(), "TEXT".into())),
+                "{table}.{column}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_version_2_database_opens_with_its_rows_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        database_from(dir.path(), VERSION_2_DATABASE);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(version(&store.connection).unwrap(), VERSION);
+        assert_eq!(tables(&store.connection), current_tables());
+
+        let products = store.ctiot_products().unwrap();
+        assert_eq!(products.len(), 1);
+        assert_eq!(products[0].id, "meter");
+        assert_eq!(
+            products[0].codec,
+            CodecChoice::PassThrough,
+            "no codec: pass-through"
+        );
+        let uplinks = store
+            .uplinks(Flavour::Aep, "865975030000001", None, 10)
+            .unwrap();
+        assert_eq!(uplinks.len(), 1);
+        assert_eq!(uplinks[0].data, b"\0ELLO");
+        assert_eq!(
+            (
+                uplinks[0].decoded.as_ref(),
+                uplinks[0].decode_error.as_ref()
+            ),
+            (None, None)
+        );
+        let downlinks = store
+            .downlinks(Some((Flavour::Aep, "865975030000001")))
+            .unwrap();
+        assert_eq!(downlinks.len(), 1);
+        assert_eq!(downlinks[0].data, [0x01, 0x02, 0xAB]);
+        assert_eq!(downlinks[0].status, DownlinkStatus::Queued);
+        assert_eq!(downlinks[0].command, None);
+        assert_eq!(store.records(Server::Aep).unwrap().len(), 1);
+        assert_eq!(
+            store.password("M100000089").unwrap().as_deref(),
+            Some("77GaaTUi33nUK05ha528888QFbk0Y38M")
+        );
     }
 
     #[test]
@@ -420,6 +472,8 @@ mod tests {
             data: vec![1],
             confirmable: false,
             sequence: 2,
+            decoded: None,
+            decode_error: None,
         };
         store.write_all(&[Write::Uplink(uplink)], u64::MAX).unwrap();
         let uplinks = store.uplinks(Flavour::Aep, "1", None, 10).unwrap();

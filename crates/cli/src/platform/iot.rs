@@ -67,10 +67,31 @@ enum CtIotCommand {
         #[arg(long, value_parser = parse_duration)]
         wait: Option<Duration>,
     },
-    /// A device's downlinks, newest first, with their status.
+    /// A device's downlinks, newest first, with their status (commands among them).
     Downlinks {
         /// The device's IMEI.
         imei: String,
+    },
+    /// Queue a command for a device, encoded by its product's codec; it goes out at the device's
+    /// next contact and is answered by the device's response (seed 002 §4.1.1, 命令下发).
+    Command {
+        /// The device's IMEI.
+        imei: String,
+        /// The service whose command it is (its `serviceId`).
+        service: String,
+        /// The command's name.
+        command: String,
+        /// Its parameters, as a JSON object.
+        #[arg(default_value = "{}")]
+        params: String,
+        /// Follow its status until it is answered or failed, for at most this long (`30s`).
+        #[arg(long, value_parser = parse_duration)]
+        wait: Option<Duration>,
+    },
+    /// Online debugging: a product's codec on an uplink or a command, no device needed.
+    Debug {
+        #[command(subcommand)]
+        command: DebugCommand,
     },
     /// The products, with their profile documents.
     Products,
@@ -119,12 +140,78 @@ enum DeviceCommand {
 
 #[derive(Debug, Subcommand)]
 enum ProductCommand {
-    /// Add a product with its profile document (a JSON file, seed 002 §5.1.2).
+    /// Add a product with its profile document (a JSON file, seed 002 §5.1.2) and its codec.
     Add {
         /// The product's id, as devices and packages name it.
         id: String,
-        /// The profile document: a JSON file with a `devices` list (examples/dfota/profile.json).
+        /// The profile document: a JSON file with a `devices` list (examples/dfota/profile.json)
+        /// and, for a codec, its `services` (docs/codecs.md).
         profile: PathBuf,
+        #[command(flatten)]
+        codec: CodecArgs,
+    },
+    /// Change a product's codec (its profile stays).
+    Codec {
+        /// The product's id.
+        id: String,
+        #[command(flatten)]
+        codec: CodecArgs,
+    },
+}
+
+/// A product's codec: pass-through unless one is named.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+struct CodecArgs {
+    /// CTWing's compact binary codec, from the profile's services.
+    #[arg(long)]
+    compact: bool,
+    /// A JavaScript codec plug-in (the script's file).
+    #[arg(long)]
+    script: Option<PathBuf>,
+}
+
+impl CodecArgs {
+    /// The codec as the API takes it.
+    fn json(&self) -> Result<Value> {
+        Ok(match (&self.script, self.compact) {
+            (Some(file), _) => {
+                let script = std::fs::read_to_string(file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                json!({"kind": "script", "script": script})
+            }
+            (None, true) => json!({"kind": "compact"}),
+            (None, false) => json!({"kind": "passthrough"}),
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum DebugCommand {
+    /// What the product's codec makes of an uplink: its hex, or (a compact codec) a service's
+    /// properties as JSON.
+    Uplink {
+        /// The product's id.
+        product: String,
+        /// The uplink in hex.
+        #[arg(required_unless_present = "properties")]
+        hex: Option<String>,
+        /// The service whose properties these are.
+        #[arg(long, requires = "properties")]
+        service: Option<String>,
+        /// The properties, as a JSON object (with --service; the codec encodes them).
+        #[arg(long, conflicts_with = "hex", requires = "service")]
+        properties: Option<String>,
+    },
+    /// The bytes the product's codec makes of a command.
+    Command {
+        /// The product's id.
+        product: String,
+        service: String,
+        command: String,
+        /// Its parameters, as a JSON object.
+        #[arg(default_value = "{}")]
+        params: String,
     },
 }
 
@@ -138,7 +225,7 @@ pub fn run(flavour: Flavour, args: CtIotArgs) -> Result<ExitCode> {
     })?;
     let client = Client::new(args.api, Some(token.as_str().to_string()));
     let wait = match &args.command {
-        CtIotCommand::Downlink { wait, .. } => *wait,
+        CtIotCommand::Downlink { wait, .. } | CtIotCommand::Command { wait, .. } => *wait,
         _ => None,
     };
     let call = call(flavour, args.command)?;
@@ -198,10 +285,22 @@ fn call(flavour: Flavour, command: CtIotCommand) -> Result<Call> {
         CtIotCommand::Downlinks { imei } => {
             Call::get(format!("{}/downlinks", device(&imei)), Some("downlinks"))
         }
+        CtIotCommand::Command {
+            imei,
+            service,
+            command,
+            params,
+            ..
+        } => {
+            let body =
+                json!({"service": service, "command": command, "params": json_arg(&params)?});
+            Call::post(format!("{}/commands", device(&imei)), body)
+        }
+        CtIotCommand::Debug { command } => debug_call(&base, command)?,
         CtIotCommand::Products => Call::get(format!("{base}/products"), Some("products")),
         CtIotCommand::Fota { command } => fota::call(&base, command)?,
         CtIotCommand::Product {
-            command: ProductCommand::Add { id, profile },
+            command: ProductCommand::Add { id, profile, codec },
         } => {
             let text = std::fs::read_to_string(&profile)
                 .with_context(|| format!("reading {}", profile.display()))?;
@@ -209,20 +308,73 @@ fn call(flavour: Flavour, command: CtIotCommand) -> Result<Call> {
                 .with_context(|| format!("{} is not JSON", profile.display()))?;
             Call::post(
                 format!("{base}/products"),
-                json!({"id": id, "profile": profile}),
+                json!({"id": id, "profile": profile, "codec": codec.json()?}),
             )
+        }
+        CtIotCommand::Product {
+            command: ProductCommand::Codec { id, codec },
+        } => Call {
+            method: "PUT",
+            ..Call::post(
+                format!("{base}/products/{}/codec", segment(&id)),
+                codec.json()?,
+            )
+        },
+    })
+}
+
+/// The request of a `debug …` subcommand.
+fn debug_call(base: &str, command: DebugCommand) -> Result<Call> {
+    let product = |id: &str| format!("{base}/products/{}/debug", segment(id));
+    Ok(match command {
+        DebugCommand::Uplink {
+            product: id,
+            hex,
+            service,
+            properties,
+        } => {
+            let body = match (hex, service, properties) {
+                (Some(hex), ..) => json!({"hex": hex}),
+                (None, service, Some(properties)) => {
+                    json!({"service": service, "properties": json_arg(&properties)?})
+                }
+                (None, _, None) => {
+                    anyhow::bail!("give the uplink's hex, or --service and --properties")
+                }
+            };
+            Call::post(format!("{}/uplink", product(&id)), body)
+        }
+        DebugCommand::Command {
+            product: id,
+            service,
+            command,
+            params,
+        } => {
+            let body =
+                json!({"service": service, "command": command, "params": json_arg(&params)?});
+            Call::post(format!("{}/command", product(&id)), body)
         }
     })
 }
 
-/// Asks for the downlink `queued` until it is delivered or failed, or `wait` has passed; the last
-/// answer.
+/// A JSON argument as typed.
+fn json_arg(text: &str) -> Result<Value> {
+    serde_json::from_str(text).with_context(|| format!("{text:?} is not JSON"))
+}
+
+/// Asks for the downlink `queued` until it is done (delivered, or answered for a command, or
+/// failed), or `wait` has passed; the last answer.
 fn follow(client: &Client, queued: &Answer, wait: Duration) -> Result<Answer> {
     let path = format!("/api/downlinks/{}", queued.body["id"]);
     let deadline = Instant::now() + wait;
+    let command = queued.body.get("command").is_some();
     loop {
         let answer = client.get(&path)?;
-        let done = matches!(answer.body["status"].as_str(), Some("delivered" | "failed"));
+        let done = match answer.body["status"].as_str() {
+            Some("answered" | "failed") => true,
+            Some("delivered") => !command,
+            _ => false,
+        };
         if done || !answer.is_success() || Instant::now() >= deadline {
             return Ok(answer);
         }

@@ -375,6 +375,8 @@ fn store_uplinks(data: &Path, n: u8) {
                 data: vec![i],
                 confirmable: false,
                 sequence: u32::from(i),
+                decoded: None,
+                decode_error: None,
             })
         })
         .collect();

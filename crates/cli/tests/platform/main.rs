@@ -6,6 +6,7 @@ mod api;
 mod api_bounds;
 mod binary;
 mod cli;
+mod codec;
 mod console_api;
 mod durable;
 mod fota_api;

@@ -21,6 +21,7 @@
 //! Its client, `nbmodem platform iot|aep …`, is in the nbmodem-cli crate
 //! (`crates/cli/src/platform/`).
 
+mod codec;
 pub mod connections;
 mod console;
 mod fota;
@@ -213,6 +214,7 @@ pub fn router(
     };
     let authorized = routes::routes()
         .merge(fota::routes())
+        .merge(codec::routes())
         .merge(console::routes())
         .layer(middleware::from_fn_with_state(api.clone(), authorize));
     Ok(authorized

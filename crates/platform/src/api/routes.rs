@@ -3,7 +3,7 @@
 use super::{Api, ApiError};
 use crate::ctiot::admin::{check_imei, NewDevice};
 use crate::ctiot::state::Presence;
-use crate::ctiot::{Device, Downlink, Flavour, Product, Uplink};
+use crate::ctiot::{CodecChoice, Device, Downlink, Flavour, Product, Uplink};
 use crate::fault::{Fault, Faults, Faulty};
 use crate::writer::StorageReport;
 use axum::extract::{Path, Query, State};
@@ -89,7 +89,7 @@ impl Api {
     }
 
     /// The device the path names: 400 for what cannot be an IMEI, 404 for one not registered.
-    fn device(&self, flavour: Flavour, imei: &str) -> Result<Device, ApiError> {
+    pub(super) fn device(&self, flavour: Flavour, imei: &str) -> Result<Device, ApiError> {
         check_imei(imei)?;
         lock(&self.state)
             .device(flavour, imei)
@@ -234,6 +234,9 @@ struct NewProduct {
     id: String,
     /// The profile document (seed 002 §5.1.2).
     profile: serde_json::Value,
+    /// Pass-through unless given.
+    #[serde(default)]
+    codec: CodecChoice,
 }
 
 async fn add_product(
@@ -243,7 +246,7 @@ async fn add_product(
 ) -> Result<(StatusCode, Json<Product>), ApiError> {
     let known = lock(&api.state).product(flavour, &new.id).is_some();
     let product = api
-        .change(|admin| admin.add_product(flavour, &new.id, new.profile))
+        .change(|admin| admin.add_product(flavour, &new.id, new.profile, new.codec))
         .await?;
     Ok((added_or_replaced(known), Json(product)))
 }

@@ -7,17 +7,22 @@
 //! A downlink that reached the servers before its queued row was durable could have its later
 //! status overwritten; this order rules that out.
 
+use super::codec::{self, compile};
 use super::fota::{Package, Task, TaskStyle, Upgrade, MAX_PACKAGE};
 use super::keys::{ManufacturerKey, MAX_MANUFACTURER};
 use super::state::{CtIotState, SharedState};
 use super::upload::{self, SignedUpload};
-use super::{decode_hex, hex, Device, Downlink, DownlinkStatus, Flavour, Product};
+use super::{
+    decode_hex, hex, CodecChoice, CommandCall, Device, Downlink, DownlinkStatus, Flavour, Product,
+};
 use crate::writer::{OnFailure, RecordWriter, Writing};
 use nbmodem_clock::Instant;
+use nbmodem_codec::Codec;
 use nbmodem_fota::{DeltaPackage, PublicKey};
 use nbmodem_net::udp::lock;
 use nbmodem_standin::{Ticket, Write};
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// The longest downlink, as the module's longest uplink (seed 002 §2.3.3).
 pub const MAX_DOWNLINK: usize = 1024;
@@ -44,6 +49,12 @@ pub enum AdminError {
     BadProductId,
     #[error("the profile is not one of seed 002 §5.1.2: {0}")]
     BadProfile(String),
+    #[error("the codec cannot be used: {0}")]
+    BadCodec(String),
+    #[error("device {1} of the {0} platform has no product with a codec: send bytes as a downlink instead")]
+    NoCodec(Flavour, String),
+    #[error("not a command the device's product takes: {0}")]
+    BadCommand(String),
     #[error("not a usable firmware package: {0}")]
     BadPackage(String),
     #[error("no firmware package {1} on the {0} platform")]
@@ -182,7 +193,7 @@ pub struct Pending<T> {
 enum Change {
     Device(Device),
     RemoveDevice(Flavour, String),
-    Product(Product),
+    Product(Product, Arc<Codec>),
     Downlink(Downlink),
     Package(Package),
     Task(Task, Vec<Upgrade>),
@@ -234,7 +245,7 @@ impl Admin {
             Change::RemoveDevice(flavour, imei) => {
                 state.remove_device(flavour, &imei);
             }
-            Change::Product(product) => state.put_product(product),
+            Change::Product(product, codec) => state.put_compiled(product, Ok(codec)),
             Change::Downlink(downlink) => state.queue(downlink),
             Change::Package(package) => state.put_package(package),
             Change::Key(key) => state.put_key(key),
@@ -302,12 +313,15 @@ impl Admin {
         Ok(self.pending(write, Change::RemoveDevice(flavour, imei.to_string()), ()))
     }
 
-    /// Adds (or replaces) a product with its profile document.
+    /// Adds (or replaces) a product with its profile document and its codec, which must compile
+    /// (the model of its services, the plug-in's script): a plug-in's load is bounded by its work
+    /// budget (`nbmodem_codec::ScriptLimits`).
     pub fn add_product(
         &mut self,
         flavour: Flavour,
         id: &str,
         profile: serde_json::Value,
+        codec: CodecChoice,
     ) -> Result<Pending<Product>, AdminError> {
         check_id(id)?;
         check_profile(&profile)?;
@@ -315,9 +329,26 @@ impl Admin {
             flavour,
             id: id.to_string(),
             profile,
+            codec,
         };
+        let compiled = compile(&product).map_err(|e| AdminError::BadCodec(e.to_string()))?;
         let write = Write::Product(product.clone());
-        Ok(self.pending(write, Change::Product(product.clone()), product))
+        let change = Change::Product(product.clone(), Arc::new(compiled));
+        Ok(self.pending(write, change, product))
+    }
+
+    /// Changes a product's codec, keeping its profile.
+    pub fn set_codec(
+        &mut self,
+        flavour: Flavour,
+        id: &str,
+        codec: CodecChoice,
+    ) -> Result<Pending<Product>, AdminError> {
+        let profile = lock(&self.state)
+            .product(flavour, id)
+            .map(|p| p.profile.clone())
+            .ok_or_else(|| AdminError::NoSuchProduct(flavour, id.to_string()))?;
+        self.add_product(flavour, id, profile, codec)
     }
 
     /// Adds (or replaces) a firmware package: a delta package whose digest checks, with its
@@ -484,26 +515,92 @@ impl Admin {
         let bytes = decode_hex(data)
             .filter(|b| (1..=MAX_DOWNLINK).contains(&b.len()))
             .ok_or(AdminError::BadData)?;
-        let id = {
-            let mut state = lock(&self.state);
-            if state.device(flavour, imei).is_none() {
-                return Err(AdminError::NoSuchDevice(flavour, imei.to_string()));
-            }
-            state.next_downlink_id()
+        let id = self.next_downlink_id(flavour, imei)?;
+        Ok(self.queue(now, flavour, imei, id, bytes, None))
+    }
+
+    /// Queues a command for a device (the CT console's 命令下发): encoded by the codec of the
+    /// device's product, with the message id its response will carry (the downlink id's low 16
+    /// bits), and followed from `queued` to `answered` as its response comes back.
+    pub fn queue_command(
+        &mut self,
+        now: Instant,
+        flavour: Flavour,
+        imei: &str,
+        call: NewCommand,
+    ) -> Result<Pending<Downlink>, AdminError> {
+        let codec = match lock(&self.state).device_codec(flavour, imei) {
+            Some(Ok(codec)) => codec,
+            Some(Err(reason)) => return Err(AdminError::BadCodec(reason)),
+            None => return Err(AdminError::NoCodec(flavour, imei.to_string())),
         };
+        let id = self.next_downlink_id(flavour, imei)?;
+        let call = CommandCall {
+            service: call.service,
+            command: call.command,
+            params: call.params,
+            mid: codec::mid_of(id),
+        };
+        let bytes = codec
+            .encode_command(&codec::command(&call))
+            .map_err(|e| AdminError::BadCommand(e.to_string()))?;
+        if !(1..=MAX_DOWNLINK).contains(&bytes.len()) {
+            return Err(AdminError::BadCommand(format!(
+                "it encodes to {} bytes; a downlink has 1 to {MAX_DOWNLINK}",
+                bytes.len()
+            )));
+        }
+        Ok(self.queue(now, flavour, imei, id, bytes, Some(call)))
+    }
+
+    /// The id of a new downlink for a device of the platform.
+    fn next_downlink_id(&mut self, flavour: Flavour, imei: &str) -> Result<u64, AdminError> {
+        let mut state = lock(&self.state);
+        if state.device(flavour, imei).is_none() {
+            return Err(AdminError::NoSuchDevice(flavour, imei.to_string()));
+        }
+        Ok(state.next_downlink_id())
+    }
+
+    fn queue(
+        &mut self,
+        now: Instant,
+        flavour: Flavour,
+        imei: &str,
+        id: u64,
+        data: Vec<u8>,
+        command: Option<CommandCall>,
+    ) -> Pending<Downlink> {
         let downlink = Downlink {
             id,
             flavour,
             imei: imei.to_string(),
-            data: bytes,
+            data,
             status: DownlinkStatus::Queued,
             queued_ms: now.unix_millis(),
             updated_ms: now.unix_millis(),
             attempts: 0,
+            command,
+            response: None,
         };
         let write = Write::Downlink(downlink.clone());
-        Ok(self.pending(write, Change::Downlink(downlink.clone()), downlink))
+        self.pending(write, Change::Downlink(downlink.clone()), downlink)
     }
+}
+
+/// A command to queue: which service's command, with which parameters (checked against the
+/// product's model by its codec).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCommand {
+    pub service: String,
+    pub command: String,
+    #[serde(default = "no_params")]
+    pub params: serde_json::Value,
+}
+
+fn no_params() -> serde_json::Value {
+    serde_json::json!({})
 }
 
 /// Registers `imei` on both platforms, with their defaults, where it is not registered yet (the
@@ -619,13 +716,19 @@ mod tests {
             AdminError::NoSuchDevice(Flavour::Iot, "865975030000001".into())
         );
         assert!(admin
-            .add_product(Flavour::Aep, "p 1", serde_json::json!({}))
+            .add_product(
+                Flavour::Aep,
+                "p 1",
+                serde_json::json!({}),
+                CodecChoice::PassThrough
+            )
             .is_err());
         assert!(matches!(
             admin.add_product(
                 Flavour::Aep,
                 "p1",
-                serde_json::json!({"devices": [{"model": "x"}]})
+                serde_json::json!({"devices": [{"model": "x"}]}),
+                CodecChoice::PassThrough
             ),
             Err(AdminError::BadProfile(_))
         ));

@@ -14,12 +14,15 @@
 //! Write goes unanswered goes back to the queue.
 //!
 //! - [`state`]: the devices, products and downlink queues, shared by the nodes and the HTTP API;
+//! - [`codec`]: each product's codec, compiled, decoding its devices' uplinks and matching their
+//!   responses to commands;
 //! - [`fota`], [`keys`]: DFOTA packages, tasks and upgrades, and the manufacturers' keys;
 //! - the sans-IO engine of one address ([`CtIotEngine`]).
 //!
 //! Adding products and devices and queueing downlinks through the HTTP API, and the checks of a
 //! signed package's upload, are the platform crate's (`nbmodem_platform::ctiot`).
 
+pub mod codec;
 pub mod fota;
 pub mod keys;
 mod node;
@@ -104,14 +107,30 @@ impl FromStr for Flavour {
 }
 
 /// A product: what its devices are, as the profile document of seed §5.1.2 says (kept whole, for
-/// the firmware upgrade checks).
+/// the firmware upgrade checks and its services' model), and how its devices' messages are
+/// decoded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Product {
     pub flavour: Flavour,
     pub id: String,
     /// The profile document: `manufacturerId`, `model`, `deviceType`, `protocolType`,
-    /// `omCapability`, `serviceTypeCapabilities`.
+    /// `omCapability`, `serviceTypeCapabilities`, and the services' definitions (`services`).
     pub profile: serde_json::Value,
+    #[serde(default)]
+    pub codec: CodecChoice,
+}
+
+/// A product's codec, as the user chose it (seed 002 §4.1.1: the codec plug-in of a product).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum CodecChoice {
+    /// No codec: the platform keeps the bytes as they came (the default).
+    #[default]
+    PassThrough,
+    /// CTWing's compact binary codec, from the product's services.
+    Compact,
+    /// A JavaScript codec plug-in (its source).
+    Script { script: String },
 }
 
 /// A device registered with a platform.
@@ -150,6 +169,12 @@ pub struct Uplink {
     pub confirmable: bool,
     /// The notification's Observe sequence number.
     pub sequence: u32,
+    /// What the product's codec made of it (none without a codec, or when it failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<serde_json::Value>,
+    /// Why the product's codec could not decode it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_error: Option<String>,
 }
 
 /// What became of a downlink.
@@ -162,6 +187,8 @@ pub enum DownlinkStatus {
     Sent,
     /// The device answered 2.04.
     Delivered,
+    /// A command the device answered with its response (an uplink matched by the command's id).
+    Answered,
     /// The device refused it, or never answered in [`DOWNLINK_ATTEMPTS`] tries.
     Failed,
 }
@@ -172,12 +199,9 @@ impl DownlinkStatus {
             DownlinkStatus::Queued => "queued",
             DownlinkStatus::Sent => "sent",
             DownlinkStatus::Delivered => "delivered",
+            DownlinkStatus::Answered => "answered",
             DownlinkStatus::Failed => "failed",
         }
-    }
-
-    pub fn is_final(self) -> bool {
-        matches!(self, DownlinkStatus::Delivered | DownlinkStatus::Failed)
     }
 }
 
@@ -189,6 +213,7 @@ impl FromStr for DownlinkStatus {
             DownlinkStatus::Queued,
             DownlinkStatus::Sent,
             DownlinkStatus::Delivered,
+            DownlinkStatus::Answered,
             DownlinkStatus::Failed,
         ]
         .into_iter()
@@ -212,6 +237,34 @@ pub struct Downlink {
     pub updated_ms: u64,
     /// Writes sent so far.
     pub attempts: u32,
+    /// The command it carries, when the platform encoded it from one (none: raw bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandCall>,
+    /// The device's decoded response to the command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<serde_json::Value>,
+}
+
+/// A command as the platform was asked to send it: a service's command, its parameters, and the
+/// message id its response carries back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandCall {
+    pub service: String,
+    pub command: String,
+    pub params: serde_json::Value,
+    pub mid: u16,
+}
+
+impl Downlink {
+    /// Whether nothing more can happen to it: failed, answered, or delivered when it is not a
+    /// command (a command waits for its response after it is delivered).
+    pub fn is_done(&self) -> bool {
+        match self.status {
+            DownlinkStatus::Failed | DownlinkStatus::Answered => true,
+            DownlinkStatus::Delivered => self.command.is_none(),
+            DownlinkStatus::Queued | DownlinkStatus::Sent => false,
+        }
+    }
 }
 
 /// Bytes as upper-case hex in JSON, the form the API has always given payloads in (for
@@ -253,6 +306,8 @@ mod tests {
             data: vec![0x00, 0xAB, 0x7F],
             confirmable: true,
             sequence: 3,
+            decoded: None,
+            decode_error: None,
         };
         let json = serde_json::to_value(&uplink).unwrap();
         assert_eq!(json["data"], "00AB7F");

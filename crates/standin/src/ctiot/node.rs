@@ -10,6 +10,7 @@
 
 mod upgrade;
 
+use super::codec;
 use super::state::SharedState;
 use super::{Downlink, DownlinkStatus, Flavour, Uplink, DOWNLINK_ATTEMPTS, REPLY};
 use crate::fault::{join_faults, Faults};
@@ -20,6 +21,7 @@ use crate::shell::Engine as StandInEngine;
 use crate::write::Write;
 use nbmodem_clock::Instant;
 use nbmodem_coap::{EndpointConfig, ExchangeError, Request, Response, Status};
+use nbmodem_codec::Command;
 use nbmodem_dtls::secure::{Role, SecureNode};
 use nbmodem_dtls::{PskLookup, SecureEvent};
 use nbmodem_lwm2m::content::Path as Lwm2mPath;
@@ -425,11 +427,13 @@ impl CtIotEngine {
         });
     }
 
-    /// An uplink: stored (what is sent after it, its acknowledgement first, waits until it is
-    /// durable), answered with `AAAA0000` if the device wants it, and the device's waiting
-    /// downlinks sent.
+    /// An uplink: decoded by the device's product's codec, stored (what is sent after it, its
+    /// acknowledgement first, waits until it is durable), answered with `AAAA0000` if the device
+    /// wants it, and the device's waiting downlinks sent. An uplink that answers a command ends
+    /// that command.
     fn uplink(&mut self, now: Instant, imei: &str, response: &Response) {
         self.heard(now, imei);
+        let (decoding, answered) = self.decode_uplink(imei, &response.payload);
         let uplink = Uplink {
             id: 0,
             flavour: self.flavour,
@@ -439,8 +443,16 @@ impl CtIotEngine {
             data: response.payload.clone(),
             confirmable: self.confirmable_uplink,
             sequence: response.observe.unwrap_or_default(),
+            decoded: decoding.decoded,
+            decode_error: decoding.error,
         };
         self.submit(Write::Uplink(uplink));
+        if let (Some(id), Some(answer)) = (answered, decoding.answer) {
+            self.update_downlink(now, imei, id, |d| {
+                d.status = DownlinkStatus::Answered;
+                d.response = Some(codec::response_json(&answer));
+            });
+        }
         let replies = lock(&self.state)
             .device(self.flavour, imei)
             .is_some_and(|d| d.reply);
@@ -449,6 +461,35 @@ impl CtIotEngine {
         }
         self.send_queued(now, imei);
         self.fota_contact(now, imei);
+    }
+
+    /// What the device's product's codec makes of an uplink, and the downlink id of the command
+    /// it answers, if it answers one. The codec runs outside the state's lock: a plug-in may take
+    /// its whole work budget, and the API and the other address must not wait for it.
+    fn decode_uplink(&self, imei: &str, bytes: &[u8]) -> (codec::Decoding, Option<u64>) {
+        let (codec, waiting) = {
+            let state = lock(&self.state);
+            let codec = state.device_codec(self.flavour, imei);
+            (codec, state.waiting_commands(self.flavour, imei))
+        };
+        let decoding = match codec {
+            None => codec::Decoding::default(),
+            Some(Err(reason)) => codec::Decoding {
+                error: Some(format!("the product's codec does not load: {reason}")),
+                ..codec::Decoding::default()
+            },
+            Some(Ok(codec)) => {
+                let commands: Vec<Command> = waiting.iter().map(|(_, c)| c.clone()).collect();
+                codec::decode(&codec, bytes, &commands)
+            }
+        };
+        let answered = decoding.answer.as_ref().and_then(|answer| {
+            waiting
+                .iter()
+                .find(|(_, command)| command.id == answer.id)
+                .map(|(id, _)| *id)
+        });
+        (decoding, answered)
     }
 
     /// Queues a downlink written by the platform itself (the `AAAA0000` reply).
@@ -464,6 +505,8 @@ impl CtIotEngine {
                 queued_ms: now.unix_millis(),
                 updated_ms: now.unix_millis(),
                 attempts: 0,
+                command: None,
+                response: None,
             };
             state.queue(downlink.clone());
             downlink

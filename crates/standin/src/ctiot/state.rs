@@ -1,12 +1,13 @@
-//! What the CT IoT platforms know, shared by their server nodes and the HTTP API: products,
-//! devices, each device's downlinks still to deliver, where each device is, and the faults of
-//! each flavour. The durable copy is in the store; this is loaded from it at start-up and changed
+//! What the CT IoT platforms know, shared by their server nodes and the HTTP API: products (and
+//! their codecs, compiled), devices, each device's downlinks still to deliver (and commands still
+//! to be answered), where each device is, and the faults of each flavour. The durable copy is in the store; this is loaded from it at start-up and changed
 //! only after the store has the change.
 
 use super::fota::{Package, Task, Upgrade, UpgradeStatus};
 use super::keys::ManufacturerKey;
-use super::{Device, Downlink, DownlinkStatus, Flavour, Product};
+use super::{codec, Device, Downlink, DownlinkStatus, Flavour, Product};
 use crate::fault::Faults;
+use nbmodem_codec::{Codec, Command};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -53,6 +54,8 @@ pub struct CtIotState {
     /// The IMEI each DTLS peer proved with its key.
     identities: HashMap<SocketAddr, String>,
     last_downlink: u64,
+    /// Each product's codec, compiled when the product was put, or why it does not compile.
+    codecs: HashMap<Key, Result<Arc<Codec>, String>>,
 }
 
 fn key(flavour: Flavour, imei: &str) -> Key {
@@ -79,9 +82,7 @@ impl CtIotState {
             ..Default::default()
         };
         for product in products {
-            state
-                .products
-                .insert(key(product.flavour, &product.id), product);
+            state.put_product(product);
         }
         for device in devices {
             state
@@ -89,8 +90,11 @@ impl CtIotState {
                 .insert(key(device.flavour, &device.imei), device);
         }
         for mut downlink in pending {
-            // One that was on its way when the platform stopped is tried again.
-            downlink.status = DownlinkStatus::Queued;
+            // One that was on its way when the platform stopped is tried again; a delivered
+            // command still waits for its response.
+            if downlink.status == DownlinkStatus::Sent {
+                downlink.status = DownlinkStatus::Queued;
+            }
             state.queue(downlink);
         }
         state
@@ -249,9 +253,37 @@ impl CtIotState {
         products
     }
 
+    /// Puts a product, compiling its codec (a codec that does not compile is kept as its reason:
+    /// the product's uplinks say it).
     pub fn put_product(&mut self, product: Product) {
-        self.products
-            .insert(key(product.flavour, &product.id), product);
+        let compiled = codec::compile(&product).map(Arc::new);
+        self.put_compiled(product, compiled.map_err(|e| e.to_string()));
+    }
+
+    /// Puts a product whose codec was compiled already.
+    pub fn put_compiled(&mut self, product: Product, codec: Result<Arc<Codec>, String>) {
+        let id = key(product.flavour, &product.id);
+        self.codecs.insert(id.clone(), codec);
+        self.products.insert(id, product);
+    }
+
+    /// A product's codec, or why it does not compile; none for an unknown product.
+    pub fn codec(&self, flavour: Flavour, product: &str) -> Option<Result<Arc<Codec>, String>> {
+        self.codecs.get(&key(flavour, product)).cloned()
+    }
+
+    /// The codec of a device's product; none for a device without a product.
+    pub fn device_codec(&self, flavour: Flavour, imei: &str) -> Option<Result<Arc<Codec>, String>> {
+        let product = self.device(flavour, imei)?.product.as_deref()?;
+        self.codec(flavour, product)
+    }
+
+    /// The device's commands that may be answered now, with their downlink ids.
+    pub fn waiting_commands(&self, flavour: Flavour, imei: &str) -> Vec<(u64, Command)> {
+        self.pending
+            .get(&key(flavour, imei))
+            .map(codec::waiting)
+            .unwrap_or_default()
     }
 
     /// The id the next downlink gets.
@@ -301,7 +333,7 @@ impl CtIotState {
         let index = queue.iter().position(|d| d.id == id)?;
         change(&mut queue[index]);
         let changed = queue[index].clone();
-        if changed.status.is_final() {
+        if changed.is_done() {
             queue.remove(index);
         }
         if queue.is_empty() {

@@ -187,7 +187,10 @@ function awake(state) {
 }
 
 async function devicesPage(live) {
-  if (!live) page(`Devices (${flavour})`, "devices");
+  if (!live) {
+    page(`Devices (${flavour})`, "devices", "device-form");
+    put("device-form", deviceForm());
+  }
   onEvent = (event) => event.flavour === flavour || event.kind === "lagged";
   const { devices } = await api("GET", `/api/${flavour}/devices`);
   const rows = devices.map((d) => h("tr", { "data-imei": d.imei },
@@ -202,6 +205,25 @@ async function devicesPage(live) {
   put("devices", devices.length
     ? table("devices", ["IMEI", "product", "registered", "observed", "presence", "last seen", "address", "queued"], rows)
     : h("p", { id: "devices" }, "No device yet: register one (POST /api/…/devices) or start a module."));
+}
+
+/** Adds a device, or changes one (its product, its key). */
+function deviceForm() {
+  const message = h("p", {});
+  const form = h("form", { id: "device-edit" },
+    h("label", {}, "IMEI ", h("input", { id: "device-imei", required: true, pattern: "[0-9]{15}" })),
+    h("label", {}, "Product ", h("input", { id: "device-product" })),
+    h("label", {}, "PSK (hex, for DTLS) ", h("input", { id: "device-psk" })),
+    h("button", { id: "device-save" }, "Save device"), message);
+  return section("Add or change a device", onSubmit(form, message, async () => {
+    const body = { imei: document.getElementById("device-imei").value };
+    for (const field of ["product", "psk"]) {
+      const value = document.getElementById(`device-${field}`).value;
+      if (value) body[field] = value;
+    }
+    const d = await api("POST", `/api/${flavour}/devices`, body);
+    return `device ${d.imei} saved`;
+  }));
 }
 
 // ---- Device -----------------------------------------------------------------------------------
@@ -262,22 +284,10 @@ function sendForms(base) {
       command: document.getElementById("command-name").value,
       params: parseJson(document.getElementById("command-params").value, "the params"),
     };
-    const d = await apiOrMissing("POST", `${base}/commands`, body);
+    const d = await api("POST", `${base}/commands`, body);
     return `command ${d.id} ${d.status}, encoded ${d.data}`;
   });
   return section("Send", raw, command);
-}
-
-/** An API call to a route the platform may not have yet (codecs and commands, issue 19 §1). */
-async function apiOrMissing(method, path, body) {
-  try {
-    return await api(method, path, body);
-  } catch (e) {
-    if (e.status === 404 && /no such route/.test(e.message)) {
-      throw new Error("this platform has no codecs or commands yet (the route is missing)");
-    }
-    throw e;
-  }
 }
 
 /** The numeric properties of a decoded uplink: {name: number}. */
@@ -345,10 +355,38 @@ function recordTable(id, records) {
 
 // ---- Products ---------------------------------------------------------------------------------
 
+/** A starting point for a new product: docs/codecs.md's water meter. */
 const EXAMPLE_PROFILE = {
-  manufacturerId: "quectel", model: "NBIoTDevice", deviceType: "WaterMeter", protocolType: "CoAP",
-  serviceTypeCapabilities: [],
+  devices: [{
+    manufacturerId: "nbmodem", model: "WM-1", deviceType: "WaterMeter", protocolType: "CoAP",
+    serviceTypeCapabilities: [{ serviceId: "Meter", serviceType: "WaterMeter", option: "Master" }],
+  }],
+  services: [{
+    serviceType: "WaterMeter", compactId: 1,
+    properties: [
+      { propertyName: "reading", dataType: "decimal", required: true, min: "0", max: "999999.999", unit: "m3", method: "RE" },
+      { propertyName: "valveState", dataType: "string", required: true, maxLength: 6, enumList: ["OPEN", "CLOSED"] },
+    ],
+    commands: [{
+      commandName: "SET_VALVE", compactId: 2,
+      paras: [{ paraName: "state", dataType: "string", required: true, maxLength: 6, enumList: ["OPEN", "CLOSED"] }],
+      responses: [{ responseName: "SET_VALVE_RESULT", paras: [{ paraName: "result", dataType: "int", min: 0, max: 1 }] }],
+    }],
+  }],
 };
+
+/** A product's model in a few words: its devices' manufacturer, type and model. */
+function modelOf(profile) {
+  return (profile.devices || []).map((d) =>
+    [d.manufacturerId || d.manufacturerName, d.deviceType, d.model].filter(Boolean).join(" / ")).join("; ");
+}
+
+/** The services a product's Profile declares. */
+function servicesOf(profile) {
+  const declared = (profile.services || []).map((s) => s.serviceType);
+  const named = (profile.devices || []).flatMap((d) => (d.serviceTypeCapabilities || []).map((c) => c.serviceId));
+  return [...new Set([...named, ...declared])].filter(Boolean).join(", ");
+}
 
 async function productsPage(live) {
   if (!live) {
@@ -361,8 +399,8 @@ async function productsPage(live) {
   put("products", section("Products", products.length ? table("product-table", ["id", "model", "services", "codec", ""],
     products.map((p) => h("tr", {},
       h("td", {}, p.id),
-      h("td", {}, [p.profile.manufacturerId || p.profile.manufacturerName, p.profile.deviceType, p.profile.model].filter(Boolean).join(" / ")),
-      h("td", {}, (p.profile.services || p.profile.serviceTypeCapabilities || []).map((s) => s.serviceId || s.serviceType || s.id || "?").join(", ") || "—"),
+      h("td", {}, modelOf(p.profile) || "—"),
+      h("td", {}, servicesOf(p.profile) || "—"),
       h("td", {}, (p.codec && p.codec.kind) || "passthrough"),
       h("td", {}, h("button", { type: "button", onclick: () => editProduct(p) }, "Edit")))))
     : h("p", {}, "No product yet.")));
@@ -397,9 +435,10 @@ async function saveProduct() {
   const id = document.getElementById("product-id").value;
   const profile = parseJson(document.getElementById("product-profile").value, "the profile");
   const codec = codecOfForm();
-  await api("POST", `/api/${flavour}/products`, { id, profile });
-  if (codec.kind === "passthrough") return `product ${id} saved`;
-  await apiOrMissing("PUT", `/api/${flavour}/products/${encodeURIComponent(id)}/codec`, codec);
+  // A script may be larger than a product's body may be: it goes on its own (up to 1 MiB).
+  const script = codec.kind === "script";
+  await api("POST", `/api/${flavour}/products`, script ? { id, profile } : { id, profile, codec });
+  if (script) await api("PUT", `/api/${flavour}/products/${encodeURIComponent(id)}/codec`, codec);
   return `product ${id} saved with the ${codec.kind} codec`;
 }
 
@@ -419,14 +458,14 @@ function debugForms() {
     h("button", {}, "Decode"), upMessage), upMessage, async () => {
     const text = document.getElementById("debug-hex").value.trim();
     const body = text.startsWith("{") ? parseJson(text, "the properties") : { hex: text };
-    return JSON.stringify(await apiOrMissing("POST", `${debugBase()}/uplink`, body), null, 2);
+    return JSON.stringify(await api("POST", `${debugBase()}/uplink`, body), null, 2);
   });
   const commandMessage = h("pre", { id: "debug-command-result" });
   const command = onSubmit(h("form", { id: "debug-command" },
     h("label", {}, "Command (JSON) ", h("input", { id: "debug-command-json", value: "{\"service\":\"\",\"command\":\"\",\"params\":{}}" })),
     h("button", {}, "Encode"), commandMessage), commandMessage, async () => {
     const body = parseJson(document.getElementById("debug-command-json").value, "the command");
-    return JSON.stringify(await apiOrMissing("POST", `${debugBase()}/command`, body), null, 2);
+    return JSON.stringify(await api("POST", `${debugBase()}/command`, body), null, 2);
   });
   return section("Online debugging (a virtual device: no module needed)",
     h("label", {}, "Product ", h("input", { id: "debug-product", required: true })), uplink, command);
