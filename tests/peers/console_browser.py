@@ -17,12 +17,14 @@ import sys
 import termios
 import threading
 import time
+import traceback
 import tty
 import urllib.error
 import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -93,7 +95,8 @@ def browser():
 
 
 driver = browser()
-wait = WebDriverWait(driver, WAIT)
+# A live page replaces its parts as events come: an element found may be gone when read.
+wait = WebDriverWait(driver, WAIT, ignored_exceptions=[StaleElementReferenceException])
 errors = []
 
 
@@ -175,7 +178,8 @@ def codec(module, imei):
     # The compact command: 06, SET_VALVE's compactId 0002, then the task id.
     module.wait_for("+NNMI", since=mark)
     module.wait_for(",060002", since=mark)
-    wait_text("#downlinks", "delivered")
+    command = "//tr[contains(., 'SET_VALVE') and contains(., 'delivered')]"
+    wait.until(lambda d: d.find_elements(By.XPATH, command), "the command never showed delivered")
     still_same_page()
     shot("device-codec")
 
@@ -231,7 +235,8 @@ def run():
     module.send("AT+NMGS=1,01")
     module.wait_for("AA0102", since=mark)
     assert "+NNMI" in module.output[mark:], module.output[mark:]
-    wait_text("#downlinks", "delivered")
+    raw = "//tr[contains(., 'AA0102') and contains(., 'delivered')]"
+    wait.until(lambda d: d.find_elements(By.XPATH, raw), "the downlink never showed delivered")
     still_same_page()
     shot("device")
 
@@ -268,11 +273,11 @@ def run():
 try:
     run()
     print("CONSOLE OK", flush=True)
-except Exception as error:  # noqa: BLE001 - any failure is reported with a screenshot
+except Exception:  # noqa: BLE001 - any failure is reported, with a screenshot
     try:
         shot("failure")
     finally:
-        print(f"CONSOLE FAILED: {error}", flush=True)
+        print(f"CONSOLE FAILED:\n{traceback.format_exc()}", flush=True)
     sys.exit(1)
 finally:
     driver.quit()

@@ -104,6 +104,8 @@ fn a_person_follows_the_sandbox_module_in_the_console() {
     if !browser_available() {
         return;
     }
+    // Only this run's screenshots (a failure's among them) are left.
+    let _ = std::fs::remove_dir_all(screenshots());
     let cwd = tempfile::tempdir().unwrap();
     let link = cwd.path().join("ttyNB0");
     let (_sandbox, banner) = sandbox(cwd.path(), &link);

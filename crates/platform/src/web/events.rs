@@ -190,6 +190,8 @@ mod tests {
             data: vec![0, 1],
             confirmable: false,
             sequence: 0,
+            decoded: None,
+            decode_error: None,
         })
     }
 
@@ -212,6 +214,8 @@ mod tests {
             queued_ms: 0,
             updated_ms: 0,
             attempts: 1,
+            command: None,
+            response: None,
         });
         let event = ConsoleEvent::of(&downlink);
         assert_eq!(event.kind, "downlink");

@@ -108,6 +108,7 @@ let refreshTimer = null;
 
 function showLogin() {
   stopEvents();
+  shown = null;
   document.getElementById("bar").hidden = true;
   const form = document.getElementById("login-page").content.cloneNode(true);
   main.replaceChildren(form);
@@ -148,8 +149,22 @@ function scheduleRefresh() {
   refreshTimer = setTimeout(() => { refreshTimer = null; route(true); }, 150);
 }
 
-/** Shows the page the hash names; `live` when an event asked for it (the forms are kept). */
-async function route(live) {
+/** The hash of the page on show, and the render under way (renders never overlap). */
+let shown = null;
+let rendering = Promise.resolve();
+
+/**
+ * Shows the page the hash names, after any render under way; `live` when an event asked for it:
+ * then the page on show only fetches its data again, keeping its forms (a page not on show yet
+ * is built whole all the same).
+ */
+function route(live) {
+  rendering = rendering.then(() => render(live && shown === location.hash));
+  return rendering;
+}
+
+async function render(live) {
+  shown = location.hash;
   const [, page = "devices", ...rest] = location.hash.split("/");
   document.getElementById("bar").hidden = false;
   document.getElementById("flavour").value = flavour;
@@ -174,7 +189,7 @@ function put(id, element) {
 
 function page(title, ...ids) {
   onEvent = null;
-  main.replaceChildren(h("h1", {}, title), ids.map((id) => h("div", { id })));
+  main.replaceChildren(h("h1", {}, title), ...ids.map((id) => h("div", { id })));
 }
 
 // ---- Devices ----------------------------------------------------------------------------------
@@ -261,7 +276,8 @@ async function devicePage(live, deviceFlavour, imei) {
       h("td", {}, h("span", { class: `status ${d.status}` }, d.status === "queued" ? "queued (cached)" : d.status)),
       h("td", {}, d.response ? JSON.stringify(d.response) : ""))))
     : h("p", {}, "No downlink yet.")));
-  const mine = records.filter((r) => Object.values(r.fields || {}).includes(imei));
+  // The device's own records: its IMEI is in their fields (`imei`, or `ep=` in a Register's query).
+  const mine = records.filter((r) => JSON.stringify(r.fields || {}).includes(imei));
   put("exchanges", section("CoAP exchanges", recordTable("exchange-table", mine.slice(0, 100))));
 }
 
@@ -569,6 +585,11 @@ function fotaForms() {
 const SERVERS = { ct: "China Telecom registry", cu: "China Unicom registry", dm: "CMDMP DM server", iot: "CT IoT platform", aep: "CTWing AEP" };
 const FAULTS = ["drop", "reject", "delay", "reset", "noack"];
 
+/** The faults a server takes: resets and unacknowledged uplinks are the CT IoT platforms' only. */
+function faultsOf(server) {
+  return server === "iot" || server === "aep" ? FAULTS : FAULTS.slice(0, 3);
+}
+
 async function standinsPage(live) {
   if (!live) page("Stand-ins", ...Object.keys(SERVERS).map((s) => `server-${s}`));
   onEvent = (event) => event.kind === "record";
@@ -579,7 +600,7 @@ async function standinsPage(live) {
     put(`server-${server}`, h("section", { class: "card", id: `server-${server}` },
       h("h2", {}, `${name} (${server})`),
       h("p", { id: `faults-${server}` }, "faults in force: ",
-        FAULTS.filter((f) => faults[f] !== undefined).map((f) => `${f}=${faults[f]}`).join(" ")),
+        faultsOf(server).map((f) => `${f}=${faults[f]}`).join(" ")),
       kept || faultForm(server),
       recordTable(`records-${server}`, records)));
   }
@@ -587,9 +608,8 @@ async function standinsPage(live) {
 
 function faultForm(server) {
   const message = h("p", {});
-  const kinds = server === "iot" || server === "aep" ? FAULTS : FAULTS.slice(0, 3);
   const form = h("form", { id: `fault-form-${server}` },
-    h("select", { id: `fault-kind-${server}` }, kinds.map((k) => h("option", { value: k }, k))),
+    h("select", { id: `fault-kind-${server}` }, faultsOf(server).map((k) => h("option", { value: k }, k))),
     h("input", { id: `fault-value-${server}`, value: "1", size: 6, "aria-label": "count or delay" }),
     h("button", { id: `fault-on-${server}` }, "Switch on"),
     h("button", { id: `fault-off-${server}`, type: "button", onclick: async () => {
