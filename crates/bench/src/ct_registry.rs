@@ -71,6 +71,9 @@ impl Script for Module {
 
 pub fn run(args: Args) -> Result<()> {
     let dir = tempfile::tempdir()?;
+    // Every record is counted afterwards: none may be removed to keep the database's size (a
+    // fast run passes the default 100 000).
+    nbmodem_platform::writer::Storage::of(dir.path()).set_records_kept(u64::MAX);
     let data = dir.path().to_path_buf();
     let server = serve(move || {
         nbmodem_platform::registry_server(Registry::ChinaTelecom, &data, 1, Writing::Thread)

@@ -9,6 +9,7 @@ pub mod capture;
 pub mod coap_tool;
 pub mod console;
 pub mod driver;
+pub mod fleet;
 pub mod fota;
 pub mod platform;
 pub mod port;

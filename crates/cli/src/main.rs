@@ -91,6 +91,9 @@ enum Command {
     Platform(nbmodem_cli::platform::PlatformArgs),
     /// DFOTA: key pairs, delta packages, signing and verifying (see docs/fota.md).
     Fota(nbmodem_cli::fota::FotaArgs),
+    /// Many whole modules at once in virtual time, typed in AT, against the stand-ins (see
+    /// docs/fleet.md); `fleet merge` adds the summaries of a fleet's shards.
+    Fleet(nbmodem_cli::fleet::FleetArgs),
 }
 
 #[derive(Subcommand)]
@@ -244,6 +247,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Coap { command } => coap(command),
         Command::Platform(args) => platform(args),
         Command::Fota(args) => nbmodem_cli::fota::run(args),
+        Command::Fleet(args) => nbmodem_cli::fleet::run(args),
         Command::Models => {
             for p in PROFILES {
                 println!("{:<10} {}", p.model, p.default_firmware);

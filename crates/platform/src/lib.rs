@@ -101,6 +101,40 @@ impl Addresses {
         ]
     }
 
+    /// Sets a fault on `server`'s nodes attached to `net` at these addresses (both addresses of
+    /// a CT IoT platform), or clears their faults when `fault` is `None`.
+    pub fn set_fault(
+        &self,
+        net: &mut SimNetwork,
+        server: Server,
+        fault: Option<Fault>,
+    ) -> Result<(), String> {
+        let apply = |faulty: &mut dyn Faulty| match fault {
+            Some(fault) => faulty.set_fault(fault),
+            None => faulty.clear_faults(),
+        };
+        match server {
+            Server::Ct => apply(
+                net.node::<RegistryServer>(self.ct)
+                    .ok_or("no CT registry")?,
+            ),
+            Server::Cu => apply(
+                net.node::<RegistryServer>(self.cu)
+                    .ok_or("no CU registry")?,
+            ),
+            Server::Dm => apply(net.node::<DmServer>(self.dm).ok_or("no DM server")?),
+            Server::Iot | Server::Aep => {
+                for (flavour, _, address) in self.ctiot() {
+                    if flavour.server() == server {
+                        let node = net.node::<CtIotServer>(address);
+                        apply(node.ok_or("no CT IoT platform")?);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The `HOST[:PORT]=IP:PORT` routes that send a module's traffic for the operators' hosts here
     /// (each is the value of a `--route` argument of `nbmodem sandbox`).
     pub fn routes(&self) -> Vec<String> {

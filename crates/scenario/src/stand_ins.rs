@@ -6,11 +6,11 @@ use crate::bench::{Bench, ModuleSetup, SetupError};
 use nbmodem_module::Route;
 use nbmodem_platform::ctiot::admin::{NewCommand, NewPackage, NewTask};
 use nbmodem_platform::ctiot::fota::Upgrade;
+use nbmodem_platform::ctiot::operation::{DeviceOperation, NewOperation};
 use nbmodem_platform::ctiot::{Admin, CodecChoice, Downlink, NewDevice};
 use nbmodem_platform::writer::RecordWriter;
 use nbmodem_platform::{
-    Addresses, CtIotServer, DmServer, Fault, Faulty, Flavour, Platform, RegistryServer, Server,
-    Store, StoreError, Verdict, Writing,
+    Addresses, Fault, Flavour, Platform, Server, Store, StoreError, Verdict, Writing,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -174,6 +174,28 @@ impl StandIns {
         Ok(admin.apply(pending))
     }
 
+    /// Asks an operation of a device on a CT IoT platform, as the API does: queued for the
+    /// device's next contact.
+    pub fn operate(
+        &mut self,
+        bench: &Bench,
+        flavour: Flavour,
+        imei: &str,
+        new: NewOperation,
+    ) -> Result<DeviceOperation, String> {
+        let operation = new.queued(flavour, imei, bench.now().unix_millis())?;
+        Ok(nbmodem_net::udp::lock(self.admin()?.state()).add_operation(operation))
+    }
+
+    /// A device's operations on a CT IoT platform, newest first.
+    pub fn operations(
+        &mut self,
+        flavour: Flavour,
+        imei: &str,
+    ) -> Result<Vec<DeviceOperation>, String> {
+        Ok(nbmodem_net::udp::lock(self.admin()?.state()).operations(flavour, imei))
+    }
+
     /// Queues a downlink for a device of a CT IoT platform; it goes at the device's next
     /// contact (uplink, Update or Register).
     pub fn queue_downlink(
@@ -214,28 +236,7 @@ impl StandIns {
         server: Server,
         fault: Option<Fault>,
     ) -> Result<(), String> {
-        let net = bench.network();
-        let apply = |faulty: &mut dyn Faulty| match fault {
-            Some(fault) => faulty.set_fault(fault),
-            None => faulty.clear_faults(),
-        };
-        let at = &self.addresses;
-        match server {
-            Server::Ct => apply(net.node::<RegistryServer>(at.ct).ok_or("no CT registry")?),
-            Server::Cu => apply(net.node::<RegistryServer>(at.cu).ok_or("no CU registry")?),
-            Server::Dm => apply(net.node::<DmServer>(at.dm).ok_or("no DM server")?),
-            Server::Iot | Server::Aep => {
-                for (flavour, _, address) in at.ctiot() {
-                    if flavour.server() == server {
-                        apply(
-                            net.node::<CtIotServer>(address)
-                                .ok_or("no CT IoT platform")?,
-                        );
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.addresses.set_fault(bench.network(), server, fault)
     }
 
     /// Issues an app key with its password on the CMDMP server (in its store, where the server

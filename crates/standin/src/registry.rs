@@ -158,10 +158,6 @@ fn bad_record_fields(error: &RecordError, body: &[u8]) -> Map<String, Value> {
 }
 
 impl Engine for RegistryEngine {
-    fn is_subject(&self, peeked: &Datagram) -> bool {
-        matches!(peeked, Datagram::Request(_))
-    }
-
     fn handle(
         &mut self,
         now: Instant,

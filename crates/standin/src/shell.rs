@@ -35,8 +35,10 @@ pub trait Journal {
 
 /// A stand-in server's protocol engine, sans-IO.
 pub trait Engine {
-    /// Whether faults (drop, delay) act on this datagram.
-    fn is_subject(&self, peeked: &Datagram) -> bool;
+    /// Whether faults (drop, delay) act on this datagram: requests, unless the engine says more.
+    fn is_subject(&self, peeked: &Datagram) -> bool {
+        matches!(peeked, Datagram::Request(_))
+    }
 
     /// Serves a datagram the gate let through; `delay` is the fault that held it, if one did.
     fn handle(

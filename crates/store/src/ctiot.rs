@@ -273,6 +273,15 @@ impl Store {
         Ok(uplinks)
     }
 
+    /// How many uplinks a platform stored from a device.
+    pub fn uplink_count(&self, flavour: Flavour, imei: &str) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .connection
+            .prepare_cached("SELECT COUNT(*) FROM ctiot_uplinks WHERE flavour = ?1 AND imei = ?2")?
+            .query_row(params![flavour.as_str(), imei], |row| row.get(0))?;
+        Ok(count as u64)
+    }
+
     /// Downlinks: of one device (newest first), or every one still pending (not sent yet, or a
     /// command waiting for its response).
     pub fn downlinks(&self, device: Option<(Flavour, &str)>) -> Result<Vec<Downlink>, StoreError> {

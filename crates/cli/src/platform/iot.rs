@@ -88,6 +88,28 @@ enum CtIotCommand {
         #[arg(long, value_parser = parse_duration)]
         wait: Option<Duration>,
     },
+    /// Ask an operation of a device's object tree (read, write, execute, observe, cancel on a
+    /// path); it goes at the device's next contact.
+    Operation {
+        /// The device's IMEI.
+        imei: String,
+        /// read, write, execute, observe or cancel.
+        kind: String,
+        /// The path: /object[/instance[/resource]].
+        path: String,
+        /// A Write's value (as text), an Execute's arguments.
+        value: Option<String>,
+    },
+    /// A device's operations, newest first, with their answers.
+    Operations {
+        /// The device's IMEI.
+        imei: String,
+    },
+    /// The objects and instances a device registered with.
+    Objects {
+        /// The device's IMEI.
+        imei: String,
+    },
     /// Online debugging: a product's codec on an uplink or a command, no device needed.
     Debug {
         #[command(subcommand)]
@@ -292,11 +314,23 @@ fn call(flavour: Flavour, command: CtIotCommand) -> Result<Call> {
             params,
             ..
         } => {
-            let body =
-                json!({"service": service, "command": command, "params": json_arg(&params)?});
+            let body = command_body(&service, &command, &params)?;
             Call::post(format!("{}/commands", device(&imei)), body)
         }
         CtIotCommand::Debug { command } => debug_call(&base, command)?,
+        CtIotCommand::Operation {
+            imei,
+            kind,
+            path,
+            value,
+        } => {
+            let body = json!({"kind": kind, "path": path, "value": value});
+            Call::post(format!("{}/operations", device(&imei)), body)
+        }
+        CtIotCommand::Operations { imei } => {
+            Call::get(format!("{}/operations", device(&imei)), Some("operations"))
+        }
+        CtIotCommand::Objects { imei } => Call::get(format!("{}/objects", device(&imei)), None),
         CtIotCommand::Products => Call::get(format!("{base}/products"), Some("products")),
         CtIotCommand::Fota { command } => fota::call(&base, command)?,
         CtIotCommand::Product {
@@ -350,11 +384,15 @@ fn debug_call(base: &str, command: DebugCommand) -> Result<Call> {
             command,
             params,
         } => {
-            let body =
-                json!({"service": service, "command": command, "params": json_arg(&params)?});
+            let body = command_body(&service, &command, &params)?;
             Call::post(format!("{}/command", product(&id)), body)
         }
     })
+}
+
+/// A command as the API takes it, its parameters a JSON object as typed.
+fn command_body(service: &str, command: &str, params: &str) -> Result<Value> {
+    Ok(json!({"service": service, "command": command, "params": json_arg(params)?}))
 }
 
 /// A JSON argument as typed.

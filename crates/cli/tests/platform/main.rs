@@ -13,5 +13,6 @@ mod fota_api;
 #[path = "../../../store/tests/shared/full_disk.rs"]
 mod full_disk;
 mod interop_libcoap;
+mod operations;
 #[path = "../../../platform/tests/shared/sample.rs"]
 mod sample;

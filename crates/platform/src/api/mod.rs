@@ -25,6 +25,7 @@ mod codec;
 pub mod connections;
 mod console;
 mod fota;
+mod operations;
 mod routes;
 
 use crate::control::{ControlToken, FaultTargets};
@@ -215,6 +216,7 @@ pub fn router(
     let authorized = routes::routes()
         .merge(fota::routes())
         .merge(codec::routes())
+        .merge(operations::routes())
         .merge(console::routes())
         .layer(middleware::from_fn_with_state(api.clone(), authorize));
     Ok(authorized

@@ -17,6 +17,7 @@
 //! - [`codec`]: each product's codec, compiled, decoding its devices' uplinks and matching their
 //!   responses to commands;
 //! - [`fota`], [`keys`]: DFOTA packages, tasks and upgrades, and the manufacturers' keys;
+//! - [`operation`]: Read, Write, Execute and Observe on a device's objects, asked through the API;
 //! - the sans-IO engine of one address ([`CtIotEngine`]).
 //!
 //! Adding products and devices and queueing downlinks through the HTTP API, and the checks of a
@@ -26,6 +27,7 @@ pub mod codec;
 pub mod fota;
 pub mod keys;
 mod node;
+pub mod operation;
 pub mod state;
 
 pub use node::CtIotEngine;

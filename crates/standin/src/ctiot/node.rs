@@ -8,6 +8,7 @@
 //! device's next message and goes out as the node handles it. Firmware upgrades and the
 //! packages they download are in [`upgrade`].
 
+mod operations;
 mod upgrade;
 
 use super::codec;
@@ -155,6 +156,8 @@ pub struct CtIotEngine {
     fota_ops: HashMap<OperationId, (String, upgrade::Step)>,
     /// Upgrade steps waiting for a device's operation in flight, by IMEI.
     fota_deferred: HashMap<String, upgrade::Step>,
+    /// The operations asked through the API in flight: the IMEI and the operation's id.
+    api_operations: HashMap<OperationId, (String, u64)>,
 }
 
 impl CtIotEngine {
@@ -205,6 +208,7 @@ impl CtIotEngine {
             confirmable_uplink: false,
             fota_ops: HashMap::new(),
             fota_deferred: HashMap::new(),
+            api_operations: HashMap::new(),
         }
     }
 
@@ -363,7 +367,12 @@ impl CtIotEngine {
                     self.heard(now, &endpoint);
                     self.fota_state(now, &endpoint, &response)
                 }
-                ServerEvent::Notification { .. } => {}
+                ServerEvent::Notification {
+                    endpoint,
+                    path,
+                    response,
+                    ..
+                } => self.operation_notified(now, &endpoint, &path, &response),
                 ServerEvent::Request {
                     id,
                     address,
@@ -514,12 +523,18 @@ impl CtIotEngine {
         self.submit(Write::Downlink(downlink));
     }
 
-    /// Writes the device's queued downlinks to /19/1/0, in order, if it is registered here and
-    /// in contact now (called as the platform hears from it).
+    /// Writes the device's queued downlinks to /19/1/0, in order, then sends the operations
+    /// asked through the API, if it is registered here and in contact now (called as the
+    /// platform hears from it).
     fn send_queued(&mut self, now: Instant, imei: &str) {
         if !self.engine.server_ref().is_awake(now, imei) {
             return;
         }
+        self.send_downlinks(now, imei);
+        self.send_operations(now, imei);
+    }
+
+    fn send_downlinks(&mut self, now: Instant, imei: &str) {
         let queued = lock(&self.state).queued(self.flavour, imei);
         for downlink in queued {
             let write = Operation::Write {
@@ -567,7 +582,9 @@ impl CtIotEngine {
         operation: OperationId,
         result: Result<Response, ExchangeError>,
     ) {
-        if self.fota_completed(now, operation, &result) {
+        if self.fota_completed(now, operation, &result)
+            || self.operation_completed(now, operation, &result)
+        {
             return;
         }
         if let Some(imei) = self.observations.remove(&operation) {

@@ -5,6 +5,7 @@
 
 use super::fota::{Package, Task, Upgrade, UpgradeStatus};
 use super::keys::ManufacturerKey;
+use super::operation::{DeviceOperation, OperationStatus, KEPT};
 use super::{codec, Device, Downlink, DownlinkStatus, Flavour, Product};
 use crate::fault::Faults;
 use nbmodem_codec::{Codec, Command};
@@ -56,6 +57,9 @@ pub struct CtIotState {
     last_downlink: u64,
     /// Each product's codec, compiled when the product was put, or why it does not compile.
     codecs: HashMap<Key, Result<Arc<Codec>, String>>,
+    /// Each device's operations asked through the API, oldest first (not durable).
+    operations: HashMap<Key, VecDeque<DeviceOperation>>,
+    last_operation: u64,
 }
 
 fn key(flavour: Flavour, imei: &str) -> Key {
@@ -284,6 +288,50 @@ impl CtIotState {
             .get(&key(flavour, imei))
             .map(codec::waiting)
             .unwrap_or_default()
+    }
+
+    /// Adds an operation for a device, with the next id; the oldest beyond [`KEPT`] are forgotten.
+    pub fn add_operation(&mut self, mut operation: DeviceOperation) -> DeviceOperation {
+        self.last_operation += 1;
+        operation.id = self.last_operation;
+        let kept = self
+            .operations
+            .entry(key(operation.flavour, &operation.imei))
+            .or_default();
+        kept.push_back(operation.clone());
+        while kept.len() > KEPT {
+            kept.pop_front();
+        }
+        operation
+    }
+
+    /// A device's operations, newest first.
+    pub fn operations(&self, flavour: Flavour, imei: &str) -> Vec<DeviceOperation> {
+        let kept = self.operations.get(&key(flavour, imei));
+        kept.map(|ops| ops.iter().rev().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A device's operations waiting for its next contact, oldest first.
+    pub fn queued_operations(&self, flavour: Flavour, imei: &str) -> Vec<DeviceOperation> {
+        let mut queued = self.operations(flavour, imei);
+        queued.retain(|op| op.status == OperationStatus::Queued);
+        queued.reverse();
+        queued
+    }
+
+    /// Changes a device's operation (if it is still kept).
+    pub fn update_operation(
+        &mut self,
+        flavour: Flavour,
+        imei: &str,
+        id: u64,
+        change: impl FnOnce(&mut DeviceOperation),
+    ) {
+        let kept = self.operations.get_mut(&key(flavour, imei));
+        if let Some(operation) = kept.and_then(|ops| ops.iter_mut().find(|op| op.id == id)) {
+            change(operation);
+        }
     }
 
     /// The id the next downlink gets.

@@ -243,10 +243,6 @@ fn malformed(now: Instant, from: SocketAddr, datagram: &[u8]) -> RequestRecord {
 }
 
 impl Engine for DmEngine {
-    fn is_subject(&self, peeked: &Datagram) -> bool {
-        matches!(peeked, Datagram::Request(_))
-    }
-
     fn handle(
         &mut self,
         now: Instant,

@@ -1,0 +1,732 @@
+//! A fleet in virtual time: every module of the shard a whole `nbmodem` module (AT layer, NVRAM
+//! in memory, radio, services) on one simulated network with the stand-in platforms, typed at as
+//! firmware would. An agenda (a binary heap keyed by time and sequence, so runs repeat) holds
+//! what the fleet does next — a module's power-on, its start script, a round of its schedule, a
+//! step's deadline, a power cut, a fault switched on or off; between agenda items the network
+//! runs, and the modules waiting for an answer have their output read.
+
+use crate::shard::Shard;
+use crate::spec::{EventKind, Every, Fleet, Group, Step};
+use crate::summary::{Hour, Summary, Tally};
+use nbmodem_clock::{Instant, VirtualClock};
+use nbmodem_module::node::ModuleNode;
+use nbmodem_module::nvram::MemoryStore;
+use nbmodem_module::{Module, RadioCondition, BOOT_TIME};
+use nbmodem_net::sim::SimNetwork;
+use nbmodem_platform::ctiot::{Admin, NewDevice};
+use nbmodem_platform::{Addresses, Platform, RecordWriter, Store, Writing};
+use nbmodem_scenario::ModuleSetup;
+use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The commands that send an uplink, whose answers are counted as uplinks.
+const UPLINK_COMMANDS: &[&str] = &[
+    "AT+NMGS=",
+    "AT+QLWULDATAEX=",
+    "AT+NSOST=",
+    "AT+NSOSTF=",
+    "AT+QISEND=",
+    "AT+QISENDEX=",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the stand-in platforms: {0}")]
+    Platform(String),
+    #[error("module {index}: {reason}")]
+    Module { index: usize, reason: String },
+}
+
+/// What one module did, as `--devices` writes it (a JSON line each).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DeviceRow {
+    pub index: usize,
+    pub group: String,
+    pub imei: String,
+    pub imsi: String,
+    pub coverage: String,
+    pub started: bool,
+    pub starts: u64,
+    pub steps: u64,
+    pub steps_ok: u64,
+    pub uplinks_sent: u64,
+    pub uplinks_acknowledged: u64,
+    pub uplinks_stored: u64,
+    pub power_cuts: u64,
+    pub rounds_missed: u64,
+    pub failures: BTreeMap<String, u64>,
+    pub energy_uah_per_day: f64,
+}
+
+/// Where the run is, for a progress line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub virtual_elapsed: Duration,
+    pub started: u64,
+    pub modules: u64,
+    pub uplinks_sent: u64,
+    pub uplinks_acknowledged: u64,
+    pub failures: u64,
+}
+
+/// What the fleet does next.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    PowerOn(usize),
+    Start(usize),
+    Round {
+        member: usize,
+        every: usize,
+        round: u64,
+    },
+    Deadline {
+        member: usize,
+        step: u64,
+    },
+    Resume {
+        member: usize,
+        step: u64,
+    },
+    Event(usize),
+    ClearFault(usize),
+}
+
+/// A step's line in flight.
+#[derive(Debug)]
+struct InFlight {
+    at: String,
+    expect: Option<String>,
+    within: Duration,
+    /// Its number among the module's steps, for its deadline.
+    number: u64,
+    typed: Instant,
+    answered: bool,
+    expect_met: bool,
+}
+
+/// One module of the shard and what is under way on it.
+struct Member {
+    index: usize,
+    group: usize,
+    ip: IpAddr,
+    powered: bool,
+    /// Booted and taking AT lines (from its start script on, until its power goes).
+    booted: bool,
+    starting: bool,
+    start_failed: bool,
+    /// The start script's steps still to type.
+    script: VecDeque<Step>,
+    /// The schedule's steps still to type, after the start script.
+    pending: VecDeque<Step>,
+    current: Option<InFlight>,
+    /// The number of the pause step under way.
+    paused: Option<u64>,
+    steps_typed: u64,
+    line: Vec<u8>,
+    row: DeviceRow,
+    tally: Tally,
+}
+
+/// The run of one shard of a fleet.
+pub struct Run<'f> {
+    fleet: &'f Fleet,
+    net: SimNetwork,
+    addresses: Addresses,
+    data_dir: std::path::PathBuf,
+    start: Instant,
+    end: Instant,
+    members: Vec<Member>,
+    agenda: BinaryHeap<Reverse<(Instant, u64, Action)>>,
+    sequence: u64,
+    /// Members with a step in flight: only their output is read.
+    waiting: HashSet<usize>,
+    hours: Vec<Hour>,
+}
+
+/// A number from the fleet's seed and a module's facts alone (splitmix64), so that a module's
+/// coverage, jitter and fate are the same in whichever shard runs it.
+fn mix(seed: u64, parts: &[u64]) -> u64 {
+    let mut x = seed ^ 0x9E37_79B9_7F4A_7C15;
+    for part in parts {
+        x = x.wrapping_add(*part).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^= x >> 31;
+    }
+    x
+}
+
+/// The address of the module with global index `index`: 10.0.0.0/8 has room for 16 million.
+fn address_of(index: usize) -> IpAddr {
+    let n = (index + 1) as u32;
+    IpAddr::V4(Ipv4Addr::from(0x0A00_0000 | (n & 0x00FF_FFFF)))
+}
+
+impl<'f> Run<'f> {
+    /// Builds the shard's modules and the stand-ins (their database in `data_dir`), powered off.
+    pub fn new(fleet: &'f Fleet, shard: Shard, data_dir: &Path) -> Result<Run<'f>, RunError> {
+        let platform_error = |e: &dyn std::fmt::Display| RunError::Platform(e.to_string());
+        let platform = Platform::open(data_dir, fleet.seed, Writing::Inline)
+            .map_err(|e| platform_error(&e))?;
+        let writer =
+            RecordWriter::open(data_dir, Writing::Inline).map_err(|e| platform_error(&e))?;
+        let mut admin = Admin::new(Arc::clone(&platform.ctiot_state), writer);
+        let start = VirtualClock::DEFAULT_START;
+        let mut net = SimNetwork::new(start, fleet.seed);
+        let addresses = Addresses::default();
+        platform.attach(&mut net, &addresses);
+        let mut members = Vec::new();
+        for index in (0..fleet.size()).filter(|i| shard.owns(*i)) {
+            let member = Member::new(fleet, index, &addresses, &mut net)?;
+            let group = &fleet.groups[member.group];
+            if let Some(flavour) = group.platform {
+                let device = NewDevice {
+                    imei: member.row.imei.clone(),
+                    psk: None,
+                    product: None,
+                    reply: None,
+                };
+                let pending = admin
+                    .add_device(flavour, device)
+                    .map_err(|e| platform_error(&e))?;
+                admin.apply(pending);
+            }
+            members.push(member);
+        }
+        let mut run = Run {
+            fleet,
+            net,
+            addresses,
+            data_dir: data_dir.to_path_buf(),
+            start,
+            end: start + fleet.duration,
+            members,
+            agenda: BinaryHeap::new(),
+            sequence: 0,
+            waiting: HashSet::new(),
+            hours: Vec::new(),
+        };
+        run.plan();
+        Ok(run)
+    }
+
+    /// Puts every member's power-on and schedule, and the fleet's events, on the agenda.
+    fn plan(&mut self) {
+        for slot in 0..self.members.len() {
+            self.at(self.start, Action::PowerOn(slot));
+            let group = &self.fleet.groups[self.members[slot].group];
+            for (every, schedule) in group.every.iter().enumerate() {
+                let due = self.round_time(slot, schedule, every, 1);
+                self.at(
+                    due,
+                    Action::Round {
+                        member: slot,
+                        every,
+                        round: 1,
+                    },
+                );
+            }
+        }
+        for (n, event) in self.fleet.events.iter().enumerate() {
+            self.at(self.start + event.at, Action::Event(n));
+        }
+    }
+
+    /// When round `round` of a member's schedule `every` is due: `round` periods in, plus its
+    /// jitter.
+    fn round_time(&self, slot: usize, schedule: &Every, every: usize, round: u64) -> Instant {
+        let index = self.members[slot].index as u64;
+        let jitter_ms = schedule.jitter.as_millis() as u64;
+        let jitter = match jitter_ms {
+            0 => 0,
+            j => mix(self.fleet.seed, &[index, every as u64, round]) % (j + 1),
+        };
+        let period = schedule.period.saturating_mul(round as u32);
+        self.start + period + Duration::from_millis(jitter)
+    }
+
+    fn at(&mut self, time: Instant, action: Action) {
+        self.sequence += 1;
+        self.agenda.push(Reverse((time, self.sequence, action)));
+    }
+
+    /// Runs the fleet to the end of its duration; `progress` is told after each agenda item.
+    pub fn run(
+        mut self,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<(Summary, Vec<DeviceRow>), RunError> {
+        loop {
+            let next_action = self.agenda.peek().map(|Reverse((t, _, _))| *t);
+            let next = [next_action, self.net.next_event()]
+                .into_iter()
+                .flatten()
+                .min()
+                .filter(|t| *t <= self.end);
+            let Some(next) = next else { break };
+            self.net.run_until(next);
+            self.read_waiting();
+            while let Some(Reverse((time, _, _))) = self.agenda.peek() {
+                if *time > next {
+                    break;
+                }
+                let Some(Reverse((_, _, action))) = self.agenda.pop() else {
+                    break;
+                };
+                self.act(action)?;
+                progress(self.progress());
+            }
+        }
+        self.net.run_until(self.end);
+        self.read_waiting();
+        self.finish()
+    }
+
+    fn progress(&self) -> Progress {
+        let mut progress = Progress {
+            virtual_elapsed: self.net.now().saturating_since(self.start),
+            modules: self.members.len() as u64,
+            ..Progress::default()
+        };
+        for member in &self.members {
+            progress.started += u64::from(member.row.started);
+            progress.uplinks_sent += member.tally.uplinks_sent;
+            progress.uplinks_acknowledged += member.tally.uplinks_acknowledged;
+            progress.failures += member.tally.failures.values().sum::<u64>();
+        }
+        progress
+    }
+
+    fn act(&mut self, action: Action) -> Result<(), RunError> {
+        let now = self.net.now();
+        match action {
+            Action::PowerOn(slot) => {
+                self.module(slot).power_on(now);
+                self.members[slot].powered = true;
+                self.net.flush();
+                self.at(now + BOOT_TIME, Action::Start(slot));
+            }
+            Action::Start(slot) => {
+                let group = &self.fleet.groups[self.members[slot].group];
+                let member = &mut self.members[slot];
+                member.booted = true;
+                member.starting = true;
+                member.start_failed = false;
+                member.script = group.start.iter().cloned().collect();
+                self.next_step(slot);
+            }
+            Action::Round {
+                member: slot,
+                every,
+                round,
+            } => {
+                let group = &self.fleet.groups[self.members[slot].group];
+                let schedule = &group.every[every];
+                let next = self.round_time(slot, schedule, every, round + 1);
+                let member = &mut self.members[slot];
+                if member.powered {
+                    member.pending.extend(schedule.steps.iter().cloned());
+                    self.next_step(slot);
+                } else {
+                    member.tally.rounds_missed += 1;
+                }
+                self.at(
+                    next,
+                    Action::Round {
+                        member: slot,
+                        every,
+                        round: round + 1,
+                    },
+                );
+            }
+            Action::Deadline { member: slot, step } => self.deadline(slot, step),
+            Action::Resume { member: slot, step } => {
+                if self.members[slot].paused == Some(step) {
+                    self.members[slot].paused = None;
+                    self.next_step(slot);
+                }
+            }
+            Action::Event(n) => self.event(n)?,
+            Action::ClearFault(n) => {
+                if let EventKind::Fault { fault, .. } = &self.fleet.events[n].kind {
+                    let server = fault.server;
+                    self.addresses
+                        .set_fault(&mut self.net, server, None)
+                        .map_err(RunError::Platform)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, n: usize) -> Result<(), RunError> {
+        let now = self.net.now();
+        match &self.fleet.events[n].kind {
+            EventKind::PowerCut { per_cent, off } => {
+                let (per_cent, off) = (u64::from(*per_cent), *off);
+                for slot in 0..self.members.len() {
+                    let index = self.members[slot].index as u64;
+                    let cut = mix(self.fleet.seed, &[index, 0xC07, n as u64]) % 100 < per_cent;
+                    if cut && self.members[slot].powered {
+                        self.module(slot).power_off();
+                        let member = &mut self.members[slot];
+                        member.powered = false;
+                        member.booted = false;
+                        member.starting = false;
+                        member.script.clear();
+                        member.pending.clear();
+                        member.current = None;
+                        member.paused = None;
+                        member.line.clear();
+                        member.tally.power_cuts += 1;
+                        member.row.started = false;
+                        self.waiting.remove(&slot);
+                        self.at(now + off, Action::PowerOn(slot));
+                    }
+                }
+            }
+            EventKind::Fault { fault, until } => {
+                self.addresses
+                    .set_fault(&mut self.net, fault.server, Some(fault.fault))
+                    .map_err(RunError::Platform)?;
+                if let Some(until) = until {
+                    self.at(self.start + *until, Action::ClearFault(n));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn module(&mut self, slot: usize) -> &mut Module {
+        let ip = self.members[slot].ip;
+        self.net
+            .host::<ModuleNode>(ip)
+            .expect("every member is attached")
+            .module_mut()
+    }
+
+    /// Types the member's next step, if it is booted and free: its start script's first, then
+    /// its schedule's. The start script ends when its last step is done.
+    fn next_step(&mut self, slot: usize) {
+        let member = &self.members[slot];
+        if !member.booted || member.current.is_some() || member.paused.is_some() {
+            return;
+        }
+        if member.starting && member.script.is_empty() {
+            self.start_done(slot);
+        }
+        let member = &mut self.members[slot];
+        let next = match member.starting {
+            true => member.script.pop_front(),
+            false => member.pending.pop_front(),
+        };
+        let Some(step) = next else {
+            return;
+        };
+        let now = self.net.now();
+        let member = &mut self.members[slot];
+        member.steps_typed += 1;
+        let number = member.steps_typed;
+        let (at, expect, within) = match step {
+            Step::Pause(pause) => {
+                member.paused = Some(number);
+                self.at(
+                    now + pause,
+                    Action::Resume {
+                        member: slot,
+                        step: number,
+                    },
+                );
+                return;
+            }
+            Step::At { at, expect, within } => (at, expect, within),
+        };
+        member.tally.steps += 1;
+        member.line.clear();
+        let line = format!("{at}\r");
+        member.current = Some(InFlight {
+            at,
+            expect,
+            within,
+            number,
+            typed: now,
+            answered: false,
+            expect_met: false,
+        });
+        self.waiting.insert(slot);
+        self.at(
+            now + within,
+            Action::Deadline {
+                member: slot,
+                step: number,
+            },
+        );
+        // What the module wrote before this step (boot URCs, late answers) is not its answer.
+        self.module(slot).take_output();
+        self.module(slot).receive(line.as_bytes(), now);
+        self.net.flush();
+        self.read(slot);
+    }
+
+    /// The start script is over: counted if every step of it succeeded.
+    fn start_done(&mut self, slot: usize) {
+        let now = self.net.now();
+        let member = &mut self.members[slot];
+        member.starting = false;
+        if !member.start_failed {
+            member.tally.starts += 1;
+            member.row.started = true;
+            self.hour(now).starts += 1;
+        }
+    }
+
+    fn hour(&mut self, now: Instant) -> &mut Hour {
+        let hour = (now.saturating_since(self.start).as_secs() / 3600) as usize;
+        if self.hours.len() <= hour {
+            self.hours.resize(hour + 1, Hour::default());
+        }
+        &mut self.hours[hour]
+    }
+
+    fn read_waiting(&mut self) {
+        let waiting: Vec<usize> = self.waiting.iter().copied().collect();
+        for slot in waiting {
+            self.read(slot);
+        }
+    }
+
+    /// Reads what the member wrote and acts on each complete line.
+    fn read(&mut self, slot: usize) {
+        let output = self.module(slot).take_output();
+        self.members[slot].line.extend(output);
+        while let Some(end) = find_line_end(&self.members[slot].line) {
+            let line: Vec<u8> = self.members[slot].line.drain(..end + 2).collect();
+            let text = String::from_utf8_lossy(&line[..end]).trim().to_string();
+            if !text.is_empty() {
+                self.line(slot, &text);
+            }
+        }
+    }
+
+    /// One line of the member's output, while a step is in flight.
+    fn line(&mut self, slot: usize, text: &str) {
+        let now = self.net.now();
+        let Some(current) = self.members[slot].current.as_mut() else {
+            return;
+        };
+        let uplink = is_uplink(&current.at);
+        if text == current.at {
+            return; // the echo
+        }
+        if text == "OK" {
+            current.answered = true;
+            let done = current.expect.is_none() || current.expect_met;
+            let member = &mut self.members[slot];
+            member.tally.steps_ok += 1;
+            if uplink {
+                member.tally.uplinks_sent += 1;
+                self.hour(now).uplinks_sent += 1;
+            }
+            if done {
+                self.step_done(slot);
+            }
+        } else if text == "ERROR"
+            || text.starts_with("+CME ERROR")
+            || text.starts_with("+CMS ERROR")
+        {
+            self.step_failed(slot, text.to_string());
+        } else if current
+            .expect
+            .as_deref()
+            .is_some_and(|e| text.starts_with(e))
+            && !current.expect_met
+        {
+            current.expect_met = true;
+            let latency = now.saturating_since(current.typed).as_millis() as u64;
+            let answered = current.answered;
+            let member = &mut self.members[slot];
+            member.tally.latency_ms.record(latency);
+            if uplink {
+                member.tally.uplinks_acknowledged += 1;
+            }
+            if answered {
+                self.step_done(slot);
+            }
+        }
+    }
+
+    fn step_done(&mut self, slot: usize) {
+        self.members[slot].current = None;
+        self.waiting.remove(&slot);
+        self.next_step(slot);
+    }
+
+    fn step_failed(&mut self, slot: usize, cause: String) {
+        let now = self.net.now();
+        let member = &mut self.members[slot];
+        member.tally.fail(cause);
+        if member.starting {
+            member.start_failed = true;
+        }
+        self.hour(now).failures += 1;
+        self.step_done(slot);
+    }
+
+    /// A step's time is up: if it is still in flight, it failed for want of what it waited for.
+    fn deadline(&mut self, slot: usize, number: u64) {
+        let Some(current) = &self.members[slot].current else {
+            return;
+        };
+        if current.number != number {
+            return;
+        }
+        let within = nbmodem_clock::format_duration(current.within);
+        let cause = match (&current.expect, current.answered) {
+            (Some(expect), true) => format!("no {expect} within {within}"),
+            _ => format!("no answer within {within}"),
+        };
+        self.step_failed(slot, cause);
+    }
+
+    /// The run is over: each member's energy and stored uplinks, then the tallies.
+    fn finish(mut self) -> Result<(Summary, Vec<DeviceRow>), RunError> {
+        let store = Store::open(&self.data_dir).map_err(|e| RunError::Platform(e.to_string()))?;
+        let now = self.net.now();
+        let days = self.fleet.duration.as_secs_f64().max(1.0) / 86_400.0;
+        let mut groups: BTreeMap<String, Tally> = BTreeMap::new();
+        let mut total = Tally::default();
+        let mut rows = Vec::new();
+        for slot in 0..self.members.len() {
+            let micro_amp_hours = self.module(slot).energy(now).total_micro_amp_hours();
+            let member = &mut self.members[slot];
+            let group = &self.fleet.groups[member.group];
+            let nah_per_day = (micro_amp_hours * 1000.0 / days).round() as u64;
+            member.tally.energy_nah_per_day.record(nah_per_day);
+            if let Some(flavour) = group.platform {
+                let stored = store
+                    .uplink_count(flavour, &member.row.imei)
+                    .map_err(|e| RunError::Platform(e.to_string()))?;
+                member.tally.uplinks_stored = stored;
+            }
+            member.tally.modules = 1;
+            member.tally.started = u64::from(member.row.started);
+            member.row.fill(&member.tally, nah_per_day);
+            groups
+                .entry(group.name.clone())
+                .or_default()
+                .merge(&member.tally);
+            total.merge(&member.tally);
+            rows.push(member.row.clone());
+        }
+        let summary = Summary {
+            seed: self.fleet.seed,
+            fleet_size: self.fleet.size() as u64,
+            virtual_seconds: self.fleet.duration.as_secs(),
+            shards: Vec::new(),
+            total,
+            groups,
+            hours: self.hours,
+        };
+        Ok((summary, rows))
+    }
+}
+
+impl Member {
+    /// The module with global index `index`, attached to `net` at its address, powered off.
+    fn new(
+        fleet: &Fleet,
+        index: usize,
+        addresses: &Addresses,
+        net: &mut SimNetwork,
+    ) -> Result<Member, RunError> {
+        let (group, n) = fleet.group_of(index).expect("an index of the fleet");
+        let group_number = fleet
+            .groups
+            .iter()
+            .position(|g| std::ptr::eq(g, group))
+            .unwrap_or(0);
+        let coverage = coverage_of(group, fleet.seed, index);
+        let failed = |reason: String| RunError::Module { index, reason };
+        let mut setup = ModuleSetup::model(&group.model);
+        setup.imei = Some(group.imei(n));
+        setup.imsi = Some(group.imsi(n));
+        setup.coverage = coverage.map(|name| name.parse::<RadioCondition>().expect("a preset"));
+        for route in addresses.routes() {
+            setup
+                .routes
+                .push(route.parse().map_err(|e| failed(format!("{e}")))?);
+        }
+        let config = setup.config().map_err(|e| failed(e.to_string()))?;
+        let module =
+            Module::new(config, Box::new(MemoryStore::new())).map_err(|e| failed(e.to_string()))?;
+        let ip = address_of(index);
+        net.attach_host(ip, ModuleNode::new(module));
+        let row = DeviceRow {
+            index,
+            group: group.name.clone(),
+            imei: group.imei(n),
+            imsi: group.imsi(n),
+            coverage: coverage.unwrap_or("good").to_string(),
+            ..DeviceRow::default()
+        };
+        Ok(Member {
+            index,
+            group: group_number,
+            ip,
+            powered: false,
+            booted: false,
+            starting: false,
+            start_failed: false,
+            script: VecDeque::new(),
+            pending: VecDeque::new(),
+            current: None,
+            paused: None,
+            steps_typed: 0,
+            line: Vec::new(),
+            row,
+            tally: Tally::default(),
+        })
+    }
+}
+
+impl DeviceRow {
+    fn fill(&mut self, tally: &Tally, nah_per_day: u64) {
+        self.starts = tally.starts;
+        self.steps = tally.steps;
+        self.steps_ok = tally.steps_ok;
+        self.uplinks_sent = tally.uplinks_sent;
+        self.uplinks_acknowledged = tally.uplinks_acknowledged;
+        self.uplinks_stored = tally.uplinks_stored;
+        self.power_cuts = tally.power_cuts;
+        self.rounds_missed = tally.rounds_missed;
+        self.failures = tally.failures.clone();
+        self.energy_uah_per_day = nah_per_day as f64 / 1000.0;
+    }
+}
+
+/// The radio condition of module `index` of `group` (none without a mix: datagrams cross at
+/// once, as in `nbmodem sandbox` without `--coverage`).
+fn coverage_of(group: &Group, seed: u64, index: usize) -> Option<&'static str> {
+    let mix_of = group.coverage?;
+    let draw = (mix(seed, &[index as u64, 0xC0FE]) % 100) as u32;
+    Some(if draw < mix_of.good {
+        "good"
+    } else if draw < mix_of.good + mix_of.edge {
+        "edge"
+    } else {
+        "deep"
+    })
+}
+
+fn is_uplink(line: &str) -> bool {
+    let upper = line.to_ascii_uppercase();
+    UPLINK_COMMANDS.iter().any(|c| upper.starts_with(c))
+}
+
+fn find_line_end(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(2).position(|w| w == b"\r\n")
+}
