@@ -3,7 +3,7 @@
 pseudo-terminal): log in, watch the module register and its uplink arrive without a reload, send
 a raw downlink and see +NNMI on the module, switch a fault on and find it in force in the API,
 create a product with a codec, try it online, and see the module's uplink decoded and a command
-reach it. A screenshot of each page goes to the screenshot
+reach it, and read an object of the module from its object tree. A screenshot of each page goes to the screenshot
 directory; any browser console error (a SEVERE log entry) fails the run.
 
 Usage: console_browser.py <console url> <token file> <AT pty> <screenshot dir>
@@ -180,6 +180,13 @@ def codec(module, imei):
     module.wait_for(",060002", since=mark)
     command = "//tr[contains(., 'SET_VALVE') and contains(., 'delivered')]"
     wait.until(lambda d: d.find_elements(By.XPATH, command), "the command never showed delivered")
+
+    # The object tree: a Read of /3/0 (the device object), answered at the device's next contact.
+    driver.find_element(By.CSS_SELECTOR, "tr[data-path='/3/0'] .op-read").click()
+    wait_text("#operation-message", "queued")
+    module.send(f"AT+NMGS={len(REPORT) // 2},{REPORT}")
+    read = "//*[@id='operations']//tr[contains(., '/3/0') and contains(., 'done')]"
+    wait.until(lambda d: d.find_elements(By.XPATH, read), "the Read of /3/0 never showed done")
     still_same_page()
     shot("device-codec")
 

@@ -247,13 +247,16 @@ async function devicePage(live, deviceFlavour, imei) {
   if (deviceFlavour && deviceFlavour !== flavour) setFlavour(deviceFlavour, false);
   const base = `/api/${flavour}/devices/${imei}`;
   if (!live) {
-    page(`Device ${imei} (${flavour})`, "device-state", "chart", "uplinks", "send", "downlinks", "exchanges");
+    page(`Device ${imei} (${flavour})`, "device-state", "chart", "uplinks", "send", "downlinks",
+      "objects", "operations", "exchanges");
     put("send", sendForms(base));
+    put("objects", objectTree(base));
   }
   onEvent = (event) => event.imei === imei || event.kind === "lagged";
-  const [device, { uplinks }, { downlinks }, { records }] = await Promise.all([
+  const [device, { uplinks }, { downlinks }, { records }, { objects }, { operations }] = await Promise.all([
     api("GET", base), api("GET", `${base}/uplinks?limit=100`), api("GET", `${base}/downlinks`),
-    api("GET", `/api/records/${flavour}?limit=1000`)]);
+    api("GET", `/api/records/${flavour}?limit=1000`), api("GET", `${base}/objects`),
+    api("GET", `${base}/operations`)]);
   const s = device.state;
   put("device-state", h("p", { id: "device-state" },
     `product ${device.product || "—"} · ${s.registered ? "registered" : "not registered"} · `,
@@ -276,6 +279,15 @@ async function devicePage(live, deviceFlavour, imei) {
       h("td", {}, h("span", { class: `status ${d.status}` }, d.status === "queued" ? "queued (cached)" : d.status)),
       h("td", {}, d.response ? JSON.stringify(d.response) : ""))))
     : h("p", {}, "No downlink yet.")));
+  put("object-list", objectList(base, objects));
+  put("operations", section("Operations", operations.length ? table("operation-table",
+    ["id", "operation", "path", "value", "status", "code", "content", "notifications"],
+    operations.map((o) => h("tr", {},
+      h("td", {}, o.id), h("td", {}, o.kind), h("td", {}, o.path), h("td", {}, o.value || ""),
+      h("td", {}, h("span", { class: `status ${o.status}` }, o.status)), h("td", {}, o.code || ""),
+      h("td", {}, o.content === undefined ? "" : h("code", {}, JSON.stringify(o.content))),
+      h("td", {}, o.notifications))))
+    : h("p", {}, "No operation yet.")));
   // The device's own records: its IMEI is in their fields (`imei`, or `ep=` in a Register's query).
   const mine = records.filter((r) => JSON.stringify(r.fields || {}).includes(imei));
   put("exchanges", section("CoAP exchanges", recordTable("exchange-table", mine.slice(0, 100))));
@@ -306,20 +318,53 @@ function sendForms(base) {
   return section("Send", raw, command);
 }
 
-/** The numeric properties of a decoded uplink: {name: number}. */
+/** The numeric properties of a decoded report (`services[].data`): {name: number}. */
 function numbers(decoded) {
   const found = {};
-  const walk = (value, name) => {
-    if (typeof value === "number") found[name] = value;
-    else if (value && typeof value === "object") {
-      for (const [key, inner] of Object.entries(value)) {
-        // Names are the properties' own (serviceData.reading → reading), not their paths.
-        walk(inner, Array.isArray(value) ? name : key);
-      }
+  for (const service of decoded.services || []) {
+    for (const [name, value] of Object.entries(service.data || {})) {
+      if (typeof value === "number") found[name] = value;
     }
-  };
-  walk(decoded, "value");
+  }
   return found;
+}
+
+/** Asks the device for an operation (it waits for the device's next contact), then shows it. */
+async function operate(base, kind, path, value) {
+  const message = document.getElementById("operation-message");
+  try {
+    const o = await api("POST", `${base}/operations`, value ? { kind, path, value } : { kind, path });
+    say(message, `${o.kind} ${o.path}: ${o.status} until the device's next contact`, false);
+    route(true);
+  } catch (e) {
+    say(message, e.message, true);
+  }
+}
+
+/** The object tree's form, for any operation on any path (Leshan's object tree), and its list. */
+function objectTree(base) {
+  const form = h("form", { id: "operation-form" },
+    h("label", {}, "Operation ", h("select", { id: "operation-kind" },
+      ["read", "write", "execute", "observe", "cancel"].map((k) => h("option", { value: k }, k)))),
+    h("label", {}, "Path ", h("input", { id: "operation-path", required: true, placeholder: "/3/0/0" })),
+    h("label", {}, "Value (Write) or arguments (Execute) ", h("input", { id: "operation-value" })),
+    h("button", {}, "Send"), h("p", { id: "operation-message" }));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    operate(base, document.getElementById("operation-kind").value,
+      document.getElementById("operation-path").value,
+      document.getElementById("operation-value").value);
+  });
+  return section("Object tree", h("div", { id: "object-list" }), form);
+}
+
+/** The objects the device registered with, each with Read, Observe and Cancel. */
+function objectList(base, objects) {
+  if (!objects) return h("p", {}, "Not registered: no objects.");
+  return table("object-table", ["object instance", ""], objects.map((path) => h("tr", { "data-path": path },
+    h("td", {}, path),
+    h("td", {}, ["read", "observe", "cancel"].map((kind) =>
+      h("button", { type: "button", class: `op-${kind}`, onclick: () => operate(base, kind, path) }, kind))))));
 }
 
 const SVG = "http://www.w3.org/2000/svg";
