@@ -79,6 +79,18 @@ class Module:
             time.sleep(0.1)
         raise AssertionError(f"the module never printed {text!r}; it printed:\n{self.output}")
 
+    def wait_registered(self):
+        """Asks AT+CEREG? until the module has attached (a couple of seconds after boot)."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            since = self.mark()
+            self.send("AT+CEREG?")
+            time.sleep(0.5)
+            with self.lock:
+                if "+CEREG: 0,1" in self.output[since:]:
+                    return
+        raise AssertionError(f"the module never attached; it printed:\n{self.output}")
+
     def mark(self):
         with self.lock:
             return len(self.output)
@@ -191,8 +203,7 @@ def codec(module, imei):
     shot("device-codec")
 
 
-def run():
-    module = Module(pty_path)
+def run(module):
     module.send("AT")
     module.wait_for("OK")
     status, devices = call("GET", "/api/iot/devices")
@@ -219,7 +230,10 @@ def run():
     driver.execute_script("window.nbmodemMarker = 1")
 
     # The module registers: the list says so without a reload.
+    # As seed 002's transcript: no deep sleep, data shown in +NNMI, once attached the link.
+    module.send("AT+QSCLK=0")
     module.send("AT+NNMI=1")
+    module.wait_registered()
     module.send('AT+NCDPOPEN="180.101.147.115",5683')
     row = f"#devices tr[data-imei='{imei}']"
     wait.until(lambda d: "yes yes" in d.find_element(By.CSS_SELECTOR, row).text,
@@ -277,14 +291,16 @@ def run():
     assert not errors, "browser console errors:\n" + "\n".join(errors)
 
 
+module = Module(pty_path)
 try:
-    run()
+    run(module)
     print("CONSOLE OK", flush=True)
 except Exception:  # noqa: BLE001 - any failure is reported, with a screenshot
     try:
         shot("failure")
     finally:
-        print(f"CONSOLE FAILED:\n{traceback.format_exc()}", flush=True)
+        print(f"CONSOLE FAILED:\n{traceback.format_exc()}\nthe module printed:\n{module.output}",
+              flush=True)
     sys.exit(1)
 finally:
     driver.quit()
