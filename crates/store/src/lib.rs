@@ -143,11 +143,23 @@ impl Store {
 
     /// The records of `server`, in time order (then in the order they were written).
     pub fn records(&self, server: Server) -> Result<Vec<RequestRecord>, StoreError> {
+        // SQLite takes a negative limit as none.
+        let mut records = self.newest_records(server, -1)?;
+        records.reverse();
+        Ok(records)
+    }
+
+    /// The newest `limit` records of `server`, newest first (the web console's view).
+    pub fn newest_records(
+        &self,
+        server: Server,
+        limit: i64,
+    ) -> Result<Vec<RequestRecord>, StoreError> {
         let mut statement = self.connection.prepare(
             "SELECT time_ms, time, source, operation, verdict, status, fault, fields
-             FROM records WHERE server = ?1 ORDER BY time_ms, id",
+             FROM records WHERE server = ?1 ORDER BY time_ms DESC, id DESC LIMIT ?2",
         )?;
-        let rows = statement.query_map(params![server.as_str()], |row| {
+        let rows = statement.query_map(params![server.as_str(), limit], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,
