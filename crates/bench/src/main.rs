@@ -10,6 +10,8 @@
 //! - `dtls-flood`: memory and time of a flood of cookie-returning ClientHellos against a DTLS
 //!   server, and whether a device with the key still connects.
 //! - `fota-download`: wall-clock time of a DFOTA download and upgrade in virtual time.
+//! - `fleet-sim`: wall time per virtual hour and heap per module of a fleet of whole modules with
+//!   the stand-in platforms in virtual time.
 //! - `fota-serve`: firmware blocks per second the CT IoT platform stand-in serves to concurrent
 //!   downloads.
 
@@ -19,6 +21,7 @@ mod coap_get;
 mod ct_iot;
 mod ct_registry;
 mod dtls_flood;
+mod fleet_sim;
 mod fota_download;
 mod fota_serve;
 mod load;
@@ -61,6 +64,9 @@ enum Bench {
     DtlsFlood(dtls_flood::Args),
     /// A BC260Y-CN upgraded by DFOTA in virtual time: wall-clock time of the download.
     FotaDownload(fota_download::Args),
+    /// A fleet of BC260Y-CN modules driven by AT lines, registered with the CT IoT platform
+    /// stand-in and sending uplinks, in virtual time: wall time per virtual hour, heap per module.
+    FleetSim(fleet_sim::Args),
     /// Concurrent downloads of a firmware package from the CT IoT platform stand-in: blocks per
     /// second.
     FotaServe(fota_serve::Args),
@@ -76,5 +82,6 @@ fn main() -> anyhow::Result<()> {
         Bench::DtlsFlood(args) => dtls_flood::run(args),
         Bench::FotaDownload(args) => fota_download::run(args),
         Bench::FotaServe(args) => fota_serve::run(args),
+        Bench::FleetSim(args) => fleet_sim::run(args),
     }
 }

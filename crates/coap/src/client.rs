@@ -166,6 +166,7 @@ impl Endpoint {
         let token = Token::new(&token);
         if let Some(old) = self.client_tokens.insert((peer, token), id) {
             self.client.remove(&old);
+            self.removed = true;
         }
         let exchange = ClientExchange {
             peer,
@@ -511,6 +512,7 @@ impl Endpoint {
         match self.client.remove(&id) {
             Some(ex) => {
                 self.client_tokens.remove(&(ex.peer, ex.token));
+                self.removed = true;
                 true
             }
             None => false,

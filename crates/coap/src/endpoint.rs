@@ -217,6 +217,9 @@ pub struct Endpoint {
     pub(crate) blocks: BlockState,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// Something left a table that [`Endpoint::release_idle_capacity`] trims since it last ran:
+    /// only then is there capacity to release, so a poll with nothing to do does no work.
+    pub(crate) removed: bool,
 }
 
 impl Endpoint {
@@ -241,6 +244,7 @@ impl Endpoint {
             blocks: BlockState::new(config.block_memory),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            removed: false,
         }
     }
 
@@ -295,19 +299,25 @@ impl Endpoint {
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         let next = self.transmits.pop_front();
-        if next.is_none() {
-            self.release_idle_capacity();
-        }
+        self.after_poll(next.is_some());
         next
     }
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
         let next = self.events.pop_front();
-        if next.is_none() {
+        self.after_poll(next.is_some());
+        next
+    }
+
+    /// After a poll that took something (`took`) or found its queue empty: the first empty poll
+    /// after something was removed releases the capacity of the tables that are empty again.
+    fn after_poll(&mut self, took: bool) {
+        if took {
+            self.removed = true;
+        } else if std::mem::take(&mut self.removed) {
             self.release_idle_capacity();
         }
-        next
     }
 
     /// Frees the capacity of tables that are empty again. A device's endpoint has one exchange in
@@ -544,6 +554,7 @@ impl Endpoint {
 
     fn take_pending(&mut self, peer: SocketAddr, mid: u16) -> Option<PendingCon> {
         let pending = self.pending.remove(&(peer, mid))?;
+        self.removed = true;
         self.cancel_timer(pending.deadline, Timer::Retransmit(peer, mid));
         Some(pending)
     }
@@ -556,6 +567,7 @@ impl Endpoint {
         if pending.transmissions >= max_transmissions {
             let purpose = pending.purpose;
             self.pending.remove(&(peer, mid));
+            self.removed = true;
             match purpose {
                 // Nothing more is sent; the request fails at its total timeout.
                 Purpose::Request(id) if self.has_total_timeout(id) => {}
@@ -610,6 +622,7 @@ impl Endpoint {
         let lifetime = self.config.params.exchange_lifetime();
         self.incoming
             .retain(|_, ex| now.saturating_since(ex.received) < lifetime);
+        self.removed = true;
         self.blocks.sweep(now);
         if !self.seen.is_empty() || !self.incoming.is_empty() || !self.blocks.is_empty() {
             self.schedule_sweep();
@@ -644,5 +657,46 @@ pub(crate) fn encode(packet: &Packet) -> Option<Vec<u8>> {
             tracing::warn!("cannot encode a CoAP message: {e:?}");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Status;
+
+    #[test]
+    fn capacity_is_released_after_an_exchange_and_an_idle_poll_does_nothing() {
+        let (client_at, server_at): (SocketAddr, SocketAddr) = (
+            "10.0.0.1:5683".parse().unwrap(),
+            "10.0.0.2:5683".parse().unwrap(),
+        );
+        let mut client = Endpoint::new(EndpointConfig::default());
+        let mut server = Endpoint::new(EndpointConfig {
+            seed: 9,
+            ..EndpointConfig::default()
+        });
+        let now = Instant::from_unix_millis(0);
+        client.request(now, server_at, Request::get("/x"), true);
+        let request = client.poll_transmit().unwrap();
+        server.handle_datagram(now, client_at, &request.payload);
+        let Some(Event::Request { id, .. }) = server.poll_event() else {
+            panic!("no request");
+        };
+        server.respond(now, id, Response::new(Status::Content));
+        let response = server.poll_transmit().unwrap();
+        client.handle_datagram(now, server_at, &response.payload);
+        assert!(matches!(client.poll_event(), Some(Event::Response { .. })));
+        assert!(client.removed, "the exchange left the tables");
+        assert!(client.poll_event().is_none() && client.poll_transmit().is_none());
+        assert!(!client.removed, "released once, by the first idle poll");
+        let capacities = [
+            client.pending.capacity(),
+            client.client.capacity(),
+            client.client_tokens.capacity(),
+            client.transmits.capacity(),
+            client.events.capacity(),
+        ];
+        assert_eq!(capacities, [0; 5]);
     }
 }

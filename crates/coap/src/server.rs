@@ -222,6 +222,7 @@ impl Endpoint {
     ) -> Option<ObservationId> {
         self.now = now;
         let exchange = self.incoming.remove(&id)?;
+        self.removed = true;
         let observation = self.accept_observer(&exchange, &mut response);
         self.send_response(exchange, response);
         observation

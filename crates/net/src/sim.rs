@@ -7,6 +7,10 @@
 //! milliseconds. Each datagram can be lost, delayed, reordered (by a random extra delay) or blocked
 //! by a partition, as the [`Conditions`] say. Everything is seeded, so a run repeats exactly.
 //!
+//! One event queue runs it all ([`SimNetwork`]): a node is called only when something reaches it
+//! or its own timer is due, so a fleet of nodes costs O(log N) per event. A record of each
+//! datagram is kept for [`SimNetwork::records`] unless told otherwise ([`Records`]).
+//!
 //! A host's TCP streams ([`crate::StreamRequest`]) reach the [`StreamServer`]s attached at their
 //! addresses: a connection to an address with no server (or across a partition) is refused, and
 //! what either side writes arrives after the network's fixed delay, in order and never lost, as
@@ -17,8 +21,7 @@
 use crate::{DatagramNode, HostNode, Lookup, LookupAnswer, StreamEvent, StreamRequest, Transmit};
 use nbmodem_clock::{Instant, SeededRng};
 use std::any::Any;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -152,20 +155,115 @@ enum InFlight {
     },
 }
 
+/// Something in flight, due at `at`; the sequence keeps equal times in sending order.
+struct Arrival {
+    at: Instant,
+    sequence: u64,
+    item: InFlight,
+}
+
+impl Arrival {
+    fn key(&self) -> (Instant, u64) {
+        (self.at, self.sequence)
+    }
+}
+
+impl PartialEq for Arrival {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Arrival {}
+
+impl PartialOrd for Arrival {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Arrival {
+    /// Reversed, so that the (max-)heap gives the earliest first.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.key().cmp(&self.key())
+    }
+}
+
+/// Where something is attached. The order is the order in which the nodes due at one instant run
+/// and are polled: nodes by address, then hosts by IP address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Place {
+    Node(SocketAddr),
+    Host(IpAddr),
+}
+
+impl Place {
+    fn ip(self) -> IpAddr {
+        match self {
+            Place::Node(address) => address.ip(),
+            Place::Host(ip) => ip,
+        }
+    }
+}
+
+enum Attached {
+    Node(Box<dyn SimNode>),
+    Host(Box<dyn SimHost>),
+}
+
+/// A node or host, and the instant its timer is queued at.
+struct Slot {
+    attached: Attached,
+    queued: Option<Instant>,
+}
+
+impl Slot {
+    fn poll_timeout(&self) -> Option<Instant> {
+        match &self.attached {
+            Attached::Node(node) => node.poll_timeout(),
+            Attached::Host(host) => host.poll_timeout(),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        match &mut self.attached {
+            Attached::Node(node) => node.handle_timeout(now),
+            Attached::Host(host) => host.handle_timeout(now),
+        }
+    }
+}
+
+/// What the network does with the record of each datagram sent ([`DatagramRecord`]).
+pub enum Records {
+    /// Kept in memory for [`SimNetwork::records`]: the default, which tests and traces read.
+    Kept,
+    /// Handed to a function as each is made, and not kept (a capture written as it goes).
+    Streamed(Box<dyn FnMut(&DatagramRecord)>),
+    /// Not made at all: a fleet, whose records would grow without end.
+    Off,
+}
+
+/// The in-memory network. One event queue runs the whole simulation: the arrivals in a heap by
+/// (time, sequence), the node timers in an ordered set by (time, place). A node is called only
+/// when a datagram reaches it or its own timer is due, and polled (for what it sends, and its next
+/// timer) only after it was called or handed out by [`SimNetwork::node`] or [`SimNetwork::host`]
+/// (it is then "touched"): an event costs O(log N) in the number of nodes, not a scan of them.
 pub struct SimNetwork {
     now: Instant,
-    nodes: BTreeMap<SocketAddr, Box<dyn SimNode>>,
-    hosts: BTreeMap<IpAddr, Box<dyn SimHost>>,
+    slots: HashMap<Place, Slot>,
     stream_servers: BTreeMap<SocketAddr, Box<dyn StreamServer>>,
     /// The server each host socket (host address, local port) is connected to.
     connections: BTreeMap<SocketAddr, SocketAddr>,
-    /// Arrivals by (time, sequence); the sequence keeps equal times in sending order.
-    arrivals: BinaryHeap<Reverse<(Instant, u64)>>,
-    in_flight: BTreeMap<u64, InFlight>,
+    arrivals: BinaryHeap<Arrival>,
     sequence: u64,
+    /// Each queued node timer, by when it is due. Exact for every place not in `touched`.
+    timers: BTreeSet<(Instant, Place)>,
+    /// The places called (or handed out) since they were last polled.
+    touched: BTreeSet<Place>,
     conditions: Conditions,
     partitions: HashSet<(SocketAddr, SocketAddr)>,
     rng: SeededRng,
+    keeping: Records,
     records: Vec<DatagramRecord>,
 }
 
@@ -173,16 +271,17 @@ impl SimNetwork {
     pub fn new(start: Instant, seed: u64) -> Self {
         SimNetwork {
             now: start,
-            nodes: BTreeMap::new(),
-            hosts: BTreeMap::new(),
+            slots: HashMap::new(),
             stream_servers: BTreeMap::new(),
             connections: BTreeMap::new(),
             arrivals: BinaryHeap::new(),
-            in_flight: BTreeMap::new(),
             sequence: 0,
+            timers: BTreeSet::new(),
+            touched: BTreeSet::new(),
             conditions: Conditions::default(),
             partitions: HashSet::new(),
             rng: SeededRng::new(seed),
+            keeping: Records::Kept,
             records: Vec::new(),
         }
     }
@@ -191,17 +290,47 @@ impl SimNetwork {
         self.now
     }
 
+    /// Says what to do with the records of datagrams sent from now on (kept by default).
+    pub fn set_records(&mut self, records: Records) {
+        self.keeping = records;
+    }
+
     pub fn attach(&mut self, address: SocketAddr, node: impl SimNode) {
-        self.nodes.insert(address, Box::new(node));
+        self.put(Place::Node(address), Attached::Node(Box::new(node)));
     }
 
     pub fn detach(&mut self, address: SocketAddr) {
-        self.nodes.remove(&address);
+        self.remove(Place::Node(address));
     }
 
     /// Attaches a host at `ip`: it gets the datagrams to any port of `ip` no node is at.
     pub fn attach_host(&mut self, ip: IpAddr, host: impl SimHost) {
-        self.hosts.insert(ip, Box::new(host));
+        self.put(Place::Host(ip), Attached::Host(Box::new(host)));
+    }
+
+    pub fn detach_host(&mut self, ip: IpAddr) {
+        self.remove(Place::Host(ip));
+    }
+
+    /// Puts `attached` at `place`, in place of what was there; it is polled at the next step.
+    fn put(&mut self, place: Place, attached: Attached) {
+        self.remove(place);
+        let slot = Slot {
+            attached,
+            queued: None,
+        };
+        self.slots.insert(place, slot);
+        self.touched.insert(place);
+    }
+
+    fn remove(&mut self, place: Place) {
+        if let Some(Slot {
+            queued: Some(at), ..
+        }) = self.slots.remove(&place)
+        {
+            self.timers.remove(&(at, place));
+        }
+        self.touched.remove(&place);
     }
 
     /// Attaches a TCP server at `address`.
@@ -215,18 +344,30 @@ impl SimNetwork {
         server.downcast_mut()
     }
 
-    pub fn detach_host(&mut self, ip: IpAddr) {
-        self.hosts.remove(&ip);
-    }
-
-    /// The node at `address`, as its concrete type.
+    /// The node at `address`, as its concrete type. It counts as touched: whatever the caller
+    /// does to it, it is polled again (what it sends, its timer) at the next step.
     pub fn node<T: Any>(&mut self, address: SocketAddr) -> Option<&mut T> {
-        self.nodes.get_mut(&address)?.as_any_mut().downcast_mut()
+        let slot = self.touch(Place::Node(address))?;
+        match &mut slot.attached {
+            Attached::Node(node) => node.as_any_mut().downcast_mut(),
+            Attached::Host(_) => None,
+        }
     }
 
-    /// The host at `ip`, as its concrete type.
+    /// The host at `ip`, as its concrete type; touched, as with [`SimNetwork::node`].
     pub fn host<T: Any>(&mut self, ip: IpAddr) -> Option<&mut T> {
-        self.hosts.get_mut(&ip)?.as_any_mut().downcast_mut()
+        let slot = self.touch(Place::Host(ip))?;
+        match &mut slot.attached {
+            Attached::Host(host) => host.as_any_mut().downcast_mut(),
+            Attached::Node(_) => None,
+        }
+    }
+
+    /// The slot at `place`, marked to be polled at the next step.
+    fn touch(&mut self, place: Place) -> Option<&mut Slot> {
+        let slot = self.slots.get_mut(&place)?;
+        self.touched.insert(place);
+        Some(slot)
     }
 
     pub fn set_conditions(&mut self, conditions: Conditions) {
@@ -239,30 +380,68 @@ impl SimNetwork {
         self.partitions.insert((b, a));
     }
 
-    /// Every datagram sent so far, with its fate.
+    /// Every datagram sent so far, with its fate, while they are [`Records::Kept`].
     pub fn records(&self) -> &[DatagramRecord] {
         &self.records
     }
 
-    /// Collects what every node wants to send. Call after acting on a node from outside.
+    /// Collects what every touched node wants to send (the others have nothing: a node only
+    /// has something to send after it was called), and queues their timers again. Call after
+    /// acting on a node from outside.
     pub fn flush(&mut self) {
-        let addresses: Vec<SocketAddr> = self.nodes.keys().copied().collect();
-        for from in addresses {
-            while let Some(t) = self.nodes.get_mut(&from).and_then(|n| n.poll_transmit()) {
-                self.send(from, t);
+        while let Some(place) = self.touched.pop_first() {
+            match place {
+                Place::Node(from) => {
+                    while let Some(t) = self.node_mut(from).and_then(|n| n.poll_transmit()) {
+                        self.send(from, t);
+                    }
+                }
+                Place::Host(ip) => self.flush_host(ip),
             }
+            self.requeue(place);
         }
-        let ips: Vec<IpAddr> = self.hosts.keys().copied().collect();
-        for ip in ips {
-            while let Some(t) = self.hosts.get_mut(&ip).and_then(|h| h.poll_transmit()) {
-                self.send(SocketAddr::new(ip, t.source_port), t.transmit);
+    }
+
+    fn node_mut(&mut self, address: SocketAddr) -> Option<&mut dyn SimNode> {
+        match &mut self.slots.get_mut(&Place::Node(address))?.attached {
+            Attached::Node(node) => Some(node.as_mut()),
+            Attached::Host(_) => None,
+        }
+    }
+
+    fn host_mut(&mut self, ip: IpAddr) -> Option<&mut dyn SimHost> {
+        match &mut self.slots.get_mut(&Place::Host(ip))?.attached {
+            Attached::Host(host) => Some(host.as_mut()),
+            Attached::Node(_) => None,
+        }
+    }
+
+    fn flush_host(&mut self, ip: IpAddr) {
+        while let Some(t) = self.host_mut(ip).and_then(|h| h.poll_transmit()) {
+            self.send(SocketAddr::new(ip, t.source_port), t.transmit);
+        }
+        while let Some(r) = self.host_mut(ip).and_then(|h| h.poll_stream()) {
+            self.stream_request(ip, r);
+        }
+        while let Some(l) = self.host_mut(ip).and_then(|h| h.poll_lookup()) {
+            self.lookup(ip, l);
+        }
+    }
+
+    /// Queues the timer of `place` where its node now says.
+    fn requeue(&mut self, place: Place) {
+        let Some(slot) = self.slots.get_mut(&place) else {
+            return;
+        };
+        let due = slot.poll_timeout();
+        if slot.queued != due {
+            if let Some(old) = slot.queued {
+                self.timers.remove(&(old, place));
             }
-            while let Some(r) = self.hosts.get_mut(&ip).and_then(|h| h.poll_stream()) {
-                self.stream_request(ip, r);
+            if let Some(new) = due {
+                self.timers.insert((new, place));
             }
-            while let Some(l) = self.hosts.get_mut(&ip).and_then(|h| h.poll_lookup()) {
-                self.lookup(ip, l);
-            }
+            slot.queued = due;
         }
     }
 
@@ -327,8 +506,8 @@ impl SimNetwork {
 
     /// Whether a node, host or stream server is attached at `ip`.
     fn is_attached(&self, ip: IpAddr) -> bool {
-        self.hosts.contains_key(&ip)
-            || self.nodes.keys().any(|a| a.ip() == ip)
+        self.slots.contains_key(&Place::Host(ip))
+            || self.slots.keys().any(|place| place.ip() == ip)
             || self.stream_servers.keys().any(|a| a.ip() == ip)
     }
 
@@ -339,8 +518,8 @@ impl SimNetwork {
 
     fn schedule_at(&mut self, at: Instant, item: InFlight) {
         self.sequence += 1;
-        self.arrivals.push(Reverse((at, self.sequence)));
-        self.in_flight.insert(self.sequence, item);
+        let sequence = self.sequence;
+        self.arrivals.push(Arrival { at, sequence, item });
     }
 
     /// Runs the network until `deadline`: datagram arrivals and node timers in time order.
@@ -369,22 +548,26 @@ impl SimNetwork {
 
     /// When the next datagram arrives or the next node timer fires.
     pub fn next_event(&self) -> Option<Instant> {
-        let arrival = self.arrivals.peek().map(|Reverse((t, _))| *t);
-        let timer = self.nodes.values().filter_map(|n| n.poll_timeout()).min();
-        let host_timer = self.hosts.values().filter_map(|h| h.poll_timeout()).min();
-        arrival.into_iter().chain(timer).chain(host_timer).min()
+        let arrival = self.arrivals.peek().map(|a| a.at);
+        // A touched node's queued timer may be stale: ask the node itself.
+        let queued = self
+            .timers
+            .iter()
+            .find(|(_, place)| !self.touched.contains(place));
+        let touched = self.touched.iter();
+        let touched = touched.filter_map(|place| self.slots.get(place)?.poll_timeout());
+        arrival
+            .into_iter()
+            .chain(queued.map(|(at, _)| *at))
+            .chain(touched)
+            .min()
     }
 
     fn deliver_due(&mut self) {
-        while let Some(&Reverse((at, seq))) = self.arrivals.peek() {
-            if at > self.now {
-                break;
+        while self.arrivals.peek().is_some_and(|a| a.at <= self.now) {
+            if let Some(arrival) = self.arrivals.pop() {
+                self.arrive(arrival.item);
             }
-            self.arrivals.pop();
-            let Some(item) = self.in_flight.remove(&seq) else {
-                continue;
-            };
-            self.arrive(item);
         }
     }
 
@@ -392,10 +575,12 @@ impl SimNetwork {
         let now = self.now;
         match item {
             InFlight::Datagram { from, to, payload } => {
-                if let Some(node) = self.nodes.get_mut(&to) {
+                if let Some(node) = self.node_mut(to) {
                     node.handle_datagram(now, from, &payload);
-                } else if let Some(host) = self.hosts.get_mut(&to.ip()) {
+                    self.touched.insert(Place::Node(to));
+                } else if let Some(host) = self.host_mut(to.ip()) {
                     host.handle_datagram(now, to.port(), from, &payload);
+                    self.touched.insert(Place::Host(to.ip()));
                 }
             }
             InFlight::ToServer {
@@ -417,35 +602,54 @@ impl SimNetwork {
                 }
             }
             InFlight::ToHost { to, event } => {
-                if let Some(host) = self.hosts.get_mut(&to.ip()) {
+                if let Some(host) = self.host_mut(to.ip()) {
                     host.handle_stream(now, to.port(), event);
+                    self.touched.insert(Place::Host(to.ip()));
                 }
             }
             InFlight::Answer { to, answer } => {
-                if let Some(host) = self.hosts.get_mut(&to.ip()) {
+                if let Some(host) = self.host_mut(to.ip()) {
                     host.handle_lookup(now, to.port(), answer);
+                    self.touched.insert(Place::Host(to.ip()));
                 }
             }
         }
     }
 
+    /// Runs the timers due now, in the order of their places.
     fn fire_timers(&mut self) {
         let now = self.now;
-        for node in self.nodes.values_mut() {
-            if node.poll_timeout().is_some_and(|t| t <= now) {
-                node.handle_timeout(now);
-            }
+        // What the arrivals of this step did to the timers of the nodes they reached.
+        let touched = std::mem::take(&mut self.touched);
+        for &place in &touched {
+            self.requeue(place);
         }
-        for host in self.hosts.values_mut() {
-            if host.poll_timeout().is_some_and(|t| t <= now) {
-                host.handle_timeout(now);
+        self.touched = touched;
+        let mut due = Vec::new();
+        while let Some(&(at, place)) = self.timers.first().filter(|(at, _)| *at <= now) {
+            self.timers.remove(&(at, place));
+            if let Some(slot) = self.slots.get_mut(&place) {
+                slot.queued = None;
             }
+            due.push(place);
+        }
+        due.sort_unstable();
+        for place in due {
+            if let Some(slot) = self.slots.get_mut(&place) {
+                if slot.poll_timeout().is_some_and(|t| t <= now) {
+                    slot.handle_timeout(now);
+                }
+            }
+            // Its timer left the queue: polled, it is queued again.
+            self.touched.insert(place);
         }
     }
 
     fn send(&mut self, from: SocketAddr, t: Transmit) {
         let to = t.destination;
-        let fate = if !self.nodes.contains_key(&to) && !self.hosts.contains_key(&to.ip()) {
+        let attached = self.slots.contains_key(&Place::Node(to))
+            || self.slots.contains_key(&Place::Host(to.ip()));
+        let fate = if !attached {
             Fate::NoRoute
         } else if self.partitions.contains(&(from, to)) {
             Fate::Partitioned
@@ -454,19 +658,27 @@ impl SimNetwork {
         } else {
             Fate::Delivered
         };
-        if fate == Fate::Delivered {
-            let jitter = self.conditions.jitter.mul_f64(self.random_unit());
-            let at = self.now + self.conditions.delay + jitter;
-            let payload = t.payload.clone();
-            self.schedule_at(at, InFlight::Datagram { from, to, payload });
-        }
-        self.records.push(DatagramRecord {
+        let record = |payload| DatagramRecord {
             sent: self.now,
             from,
             to,
-            payload: t.payload,
+            payload,
             fate,
-        });
+        };
+        match &mut self.keeping {
+            Records::Kept => {
+                let record = record(t.payload.clone());
+                self.records.push(record);
+            }
+            Records::Streamed(sink) => sink(&record(t.payload.clone())),
+            Records::Off => {}
+        }
+        if fate == Fate::Delivered {
+            let jitter = self.conditions.jitter.mul_f64(self.random_unit());
+            let at = self.now + self.conditions.delay + jitter;
+            let payload = t.payload;
+            self.schedule_at(at, InFlight::Datagram { from, to, payload });
+        }
     }
 
     fn random_unit(&mut self) -> f64 {
@@ -695,6 +907,157 @@ mod tests {
             "the echo, then no stream server at a datagram node's address"
         );
         assert_eq!(net.stream_server::<TcpEcho>(server).unwrap().echoed, 5);
+    }
+
+    /// A node with a timer every `period` that counts how often the network calls or polls it.
+    struct Counting {
+        period: Duration,
+        next: Instant,
+        calls: std::rc::Rc<std::cell::Cell<usize>>,
+        fired: Vec<Instant>,
+    }
+
+    impl Counting {
+        fn new(
+            start: Instant,
+            period: Duration,
+            calls: &std::rc::Rc<std::cell::Cell<usize>>,
+        ) -> Self {
+            Counting {
+                period,
+                next: start + period,
+                calls: std::rc::Rc::clone(calls),
+                fired: Vec::new(),
+            }
+        }
+        fn count(&self) {
+            self.calls.set(self.calls.get() + 1);
+        }
+    }
+
+    impl DatagramNode for Counting {
+        fn handle_datagram(&mut self, _: Instant, _: SocketAddr, _: &[u8]) {
+            self.count();
+        }
+        fn poll_transmit(&mut self) -> Option<Transmit> {
+            self.count();
+            None
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            self.count();
+            Some(self.next)
+        }
+        fn handle_timeout(&mut self, now: Instant) {
+            self.count();
+            self.fired.push(now);
+            self.next = now + self.period;
+        }
+    }
+
+    #[test]
+    fn a_node_is_touched_only_at_its_own_events() {
+        let start = Instant::from_unix_millis(0);
+        let mut net = SimNetwork::new(start, 7);
+        let (busy, idle) = Default::default();
+        net.attach(a(), Counting::new(start, Duration::from_millis(10), &busy));
+        for port in 100..200 {
+            let address = SocketAddr::new(a().ip(), port);
+            net.attach(
+                address,
+                Counting::new(start, Duration::from_secs(3600), &idle),
+            );
+        }
+        net.run_for(Duration::from_secs(10));
+        let fired = net.node::<Counting>(a()).unwrap().fired.len();
+        assert_eq!(fired, 1000);
+        // Each firing is a handful of calls into the busy node; the idle ones were polled once,
+        // when attached, and never again in those thousand events.
+        assert!(busy.get() <= 5 * fired, "{} calls", busy.get());
+        assert!(idle.get() <= 3 * 100, "{} calls", idle.get());
+    }
+
+    #[test]
+    fn a_node_changed_from_outside_is_timed_again() {
+        let start = Instant::from_unix_millis(0);
+        let mut net = SimNetwork::new(start, 7);
+        let calls = Default::default();
+        net.attach(a(), Counting::new(start, Duration::from_secs(60), &calls));
+        net.run_for(Duration::from_secs(1));
+        net.node::<Counting>(a()).unwrap().next = start + Duration::from_secs(5);
+        assert_eq!(net.next_event(), Some(start + Duration::from_secs(5)));
+        net.run_for(Duration::from_secs(10));
+        let fired = &net.node::<Counting>(a()).unwrap().fired;
+        assert_eq!(fired, &[start + Duration::from_secs(5)]);
+    }
+
+    /// Ten nodes sending to each other through a lossy, jittery network, as records.
+    fn busy_run(seed: u64) -> Vec<DatagramRecord> {
+        let mut net = SimNetwork::new(Instant::from_unix_millis(0), seed);
+        net.set_conditions(Conditions {
+            loss: 0.2,
+            delay: Duration::from_millis(5),
+            jitter: Duration::from_millis(20),
+        });
+        let at = |i: u16| SocketAddr::new(a().ip(), 1000 + i);
+        for i in 0..10 {
+            net.attach(at(i), Echo::default());
+        }
+        for round in 0..20u8 {
+            for i in 0..10 {
+                net.node::<Echo>(at(i)).unwrap().outbox.push(Transmit {
+                    destination: at((i + 1 + u16::from(round)) % 10),
+                    payload: vec![b'?', round, i as u8],
+                });
+            }
+            net.run_for(Duration::from_millis(7));
+        }
+        net.run_for(Duration::from_secs(1));
+        net.records().to_vec()
+    }
+
+    #[test]
+    fn a_seed_gives_the_same_run_and_equal_times_keep_their_order() {
+        let run = busy_run(3);
+        assert!(run.len() > 200, "the requests and some answers");
+        assert_eq!(run, busy_run(3));
+        assert_ne!(run, busy_run(4));
+        // With no delay at all, datagrams sent at one instant arrive in the order they were sent.
+        let mut net = network();
+        for i in 0..5 {
+            send(&mut net, &[i]);
+        }
+        net.run_for(Duration::ZERO);
+        let got: Vec<u8> = net
+            .node::<Echo>(b())
+            .unwrap()
+            .received
+            .iter()
+            .map(|r| r.1[0])
+            .collect();
+        assert_eq!(
+            got,
+            [4, 3, 2, 1, 0],
+            "the echo's outbox is a stack: last pushed, first sent"
+        );
+    }
+
+    #[test]
+    fn records_are_kept_streamed_or_not_made() {
+        let mut net = network();
+        net.set_records(Records::Off);
+        send(&mut net, b"x");
+        net.run_for(Duration::from_secs(1));
+        assert!(net.records().is_empty());
+        assert_eq!(net.node::<Echo>(b()).unwrap().received.len(), 1);
+        let streamed = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let sink = std::rc::Rc::clone(&streamed);
+        net.set_records(Records::Streamed(Box::new(move |r| {
+            sink.borrow_mut().push((r.payload.clone(), r.fate))
+        })));
+        send(&mut net, b"y");
+        net.run_for(Duration::from_secs(1));
+        assert!(net.records().is_empty());
+        assert_eq!(*streamed.borrow(), [(b"y".to_vec(), Fate::Delivered)]);
     }
 
     #[test]

@@ -82,12 +82,7 @@ impl ControlToken {
     /// Whether `presented` is this token, compared in constant time so that the answer's timing
     /// tells nothing about how much of a guess was right.
     pub fn accepts(&self, presented: &[u8]) -> bool {
-        let ours = self.0.as_bytes();
-        let difference = ours
-            .iter()
-            .zip(presented)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        ours.len() == presented.len() && difference == 0
+        same_secret(self.0.as_bytes(), presented)
     }
 
     /// Whether a control connection's first line (`token …`) presents this token.
@@ -95,6 +90,16 @@ impl ControlToken {
         line.strip_prefix(b"token ")
             .is_some_and(|presented| self.accepts(presented.trim_ascii()))
     }
+}
+
+/// Whether `presented` is the secret `ours`, compared in constant time (the console's sessions
+/// are compared this way too).
+pub fn same_secret(ours: &[u8], presented: &[u8]) -> bool {
+    let difference = ours
+        .iter()
+        .zip(presented)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    ours.len() == presented.len() && difference == 0
 }
 
 /// The longest command line accepted.

@@ -7,8 +7,8 @@
 //!   [`nbmodem_store`];
 //! - [`Platform::attach`] puts them all on a [`SimNetwork`] in virtual time; [`serve::serve`]
 //!   runs them on UDP sockets in real time, with the fault control port ([`control`]) and the
-//!   HTTP API of the CT IoT platforms ([`api`]), under a lock on the data directory
-//!   ([`process`]).
+//!   HTTP API of the CT IoT platforms ([`api`]) and the web console it serves ([`web`]), under a
+//!   lock on the data directory ([`process`]).
 //!
 //! What the engines, the store and the writer are is re-exported here under their old names
 //! (`fault`, `record`, `store`, `writer`, …), so that users of the platform find them in one
@@ -23,6 +23,7 @@ mod control_port;
 pub mod ctiot;
 pub mod process;
 pub mod serve;
+pub mod web;
 
 pub use nbmodem_standin::{dm, fault, peek, record, registry, shell, write};
 pub use nbmodem_standin::{
@@ -251,12 +252,27 @@ impl Platform {
 
     /// Gives `console` a line per request each server handles (none: no lines).
     pub fn set_console(&mut self, console: Option<Console>) {
-        self.ct.journal_mut().set_console(console.clone());
-        self.cu.journal_mut().set_console(console.clone());
-        self.dm.journal_mut().set_console(console.clone());
-        for node in &mut self.ctiot {
-            node.journal_mut().set_console(console.clone());
+        for writer in self.writers() {
+            writer.set_console(console.clone());
         }
+    }
+
+    /// Calls `observer` with each write any server commits (the web console's live events).
+    pub fn set_observer(&mut self, observer: writer::Observer) {
+        for writer in self.writers() {
+            writer.set_observer(std::sync::Arc::clone(&observer));
+        }
+    }
+
+    /// Every server's writer.
+    fn writers(&mut self) -> impl Iterator<Item = &mut RecordWriter> {
+        let registries = [
+            self.ct.journal_mut(),
+            self.cu.journal_mut(),
+            self.dm.journal_mut(),
+        ];
+        let ctiot = self.ctiot.iter_mut().map(|node| node.journal_mut());
+        registries.into_iter().chain(ctiot)
     }
 
     /// Attaches the servers to a simulated network; reach each afterwards with

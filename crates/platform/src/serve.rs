@@ -362,11 +362,14 @@ struct Control {
 }
 
 async fn run(
-    platform: Platform,
+    mut platform: Platform,
     sockets: Sockets,
     control: Control,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    // Every writer's committed writes, for the web console's pages.
+    let events = crate::web::events::Events::default();
+    platform.set_observer(events.observer());
     let platform_state = platform.ctiot_state;
     let nodes = Nodes {
         ct: Running::new(platform.ct),
@@ -380,6 +383,10 @@ async fn run(
         platform_state,
         control.token.clone(),
         Arc::new(nodes.clone()),
+        crate::api::Everything {
+            servers: Box::new(nodes.clone()),
+            events,
+        },
     )
     .with_context(|| format!("opening the database in {}", control.data.display()))?;
     let mut drivers = tokio::task::JoinSet::new();
@@ -439,6 +446,7 @@ fn banner(
         ),
         format!("control {control}"),
         format!("api http://{api}"),
+        format!("console http://{api}{}", crate::web::PATH),
         format!("token {}", data.join(TOKEN_FILE).display()),
         format!("records {}", data.join(DATABASE_FILE).display()),
         format!("module routes: {}", routes.join(" ")),

@@ -1,5 +1,6 @@
 //! The stand-in platforms' durable state, in one SQLite database (`DATA_DIR/platform.sqlite`, WAL
-//! journal, `synchronous=FULL`, its tables versioned and migrated by [`schema`]): the request
+//! journal, `synchronous=FULL` unless a simulation's writer turns it off ([`Writing::Unsynced`]),
+//! its tables versioned and migrated by [`schema`]): the request
 //! records of every server, the DM app keys and their passwords ([`appkey`]), the device
 //! information the DM server read and decrypted, and the CT IoT platforms' products, devices,
 //! uplinks, downlinks and DFOTA state ([`ctiot`], [`keys`]).
@@ -92,6 +93,13 @@ impl Store {
         Ok(store)
     }
 
+    /// Commits from now on without waiting for the disk (`synchronous=OFF`): see
+    /// [`crate::Writing::Unsynced`].
+    pub fn skip_sync(&self) -> Result<(), StoreError> {
+        self.connection.pragma_update(None, "synchronous", "OFF")?;
+        Ok(())
+    }
+
     /// The app keys the emulated modules carry from the factory are issued on every platform,
     /// so that a fresh module on a China Mobile SIM registers (seed 000 §2.3.1, seed 001 §2.2.1).
     fn know_factory_keys(&self) -> Result<(), StoreError> {
@@ -135,11 +143,23 @@ impl Store {
 
     /// The records of `server`, in time order (then in the order they were written).
     pub fn records(&self, server: Server) -> Result<Vec<RequestRecord>, StoreError> {
+        // SQLite takes a negative limit as none.
+        let mut records = self.newest_records(server, -1)?;
+        records.reverse();
+        Ok(records)
+    }
+
+    /// The newest `limit` records of `server`, newest first (the web console's view).
+    pub fn newest_records(
+        &self,
+        server: Server,
+        limit: i64,
+    ) -> Result<Vec<RequestRecord>, StoreError> {
         let mut statement = self.connection.prepare(
             "SELECT time_ms, time, source, operation, verdict, status, fault, fields
-             FROM records WHERE server = ?1 ORDER BY time_ms, id",
+             FROM records WHERE server = ?1 ORDER BY time_ms DESC, id DESC LIMIT ?2",
         )?;
-        let rows = statement.query_map(params![server.as_str()], |row| {
+        let rows = statement.query_map(params![server.as_str(), limit], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,
@@ -331,6 +351,12 @@ mod tests {
         };
         assert_eq!(pragma("journal_mode"), r#"Text("wal")"#);
         assert_eq!(pragma("synchronous"), "Integer(2)");
+        store.skip_sync().unwrap();
+        assert_eq!(
+            pragma("synchronous"),
+            "Integer(0)",
+            "for an unsynced writer only"
+        );
     }
 
     #[test]

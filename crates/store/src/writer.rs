@@ -7,7 +7,8 @@
 //! whole batch: group commit, SQLite WAL with `synchronous=FULL`), marks the batch's tickets
 //! committed and wakes the node's driver. While it waits for the disk, the next batch gathers, so
 //! the busier the server, the bigger the batches. In virtual time ([`Writing::Inline`]) each write
-//! is committed as it is handed over, so a simulation stays deterministic.
+//! is committed as it is handed over, so a simulation stays deterministic; [`Writing::Unsynced`]
+//! does the same without waiting for the disk, for a simulation that asks for no durability.
 //!
 //! [`HeldOutput`] keeps a node's datagrams until the records made before them are committed: an
 //! answer never leaves before the record of its request is on disk, and neither does anything
@@ -21,6 +22,10 @@
 //! durable) drops the failed batch instead and says so ([`RecordWriter::given_up`]), so that the
 //! change is refused. What the writers of one database went through (failed commits, requests
 //! refused, records left out or removed) is counted in its [`Storage`], which the API shows.
+//!
+//! Whoever follows what is stored (the web console's live events) gives the writer an
+//! [`Observer`]: it is called with each write once the batch holding it is committed (never with
+//! a write given up), on the thread that committed it, so it must be quick and never block.
 //!
 //! Rejected and dropped requests are recorded [`SAMPLED_PER_SECOND`] a second at most per writer
 //! (a flood of malformed datagrams is not a row each), and the database keeps the newest
@@ -60,6 +65,11 @@ pub enum Writing {
     Inline,
     /// A writer thread, committing in batches (real time).
     Thread,
+    /// As [`Writing::Inline`], but the database does not wait for the disk (SQLite
+    /// `synchronous=OFF`): a commit survives this process ending, not the machine's. For a
+    /// simulation that asks for no durability (a fleet), where an fsync per simulated uplink
+    /// would be most of the run's time.
+    Unsynced,
 }
 
 /// What a writer does with a batch whose commit failed.
@@ -159,8 +169,15 @@ impl Storage {
     }
 }
 
+/// Called with each write once it is durable ([`RecordWriter::set_observer`]).
+pub type Observer = Arc<dyn Fn(&Write) + Send + Sync>;
+
+/// The observer a writer's committer calls, set after the writer started.
+type ObserverSlot = Arc<Mutex<Option<Observer>>>;
+
 pub struct RecordWriter {
     mode: Mode,
+    observer: ObserverSlot,
     next: u64,
     /// Where a line per record goes (`nbmodem platform`, the sandbox), if anywhere.
     console: Option<Console>,
@@ -200,15 +217,20 @@ impl RecordWriter {
         on_failure: OnFailure,
     ) -> Result<RecordWriter, StoreError> {
         let store = Store::open(data_dir)?;
+        if writing == Writing::Unsynced {
+            store.skip_sync()?;
+        }
         let storage = Storage::of(data_dir);
+        let observer = ObserverSlot::default();
         let committer = Committer {
             store,
             storage: Arc::clone(&storage),
             failing: false,
             on_failure,
+            observer: Arc::clone(&observer),
         };
         let mode = match writing {
-            Writing::Inline => Mode::Inline(Inline {
+            Writing::Inline | Writing::Unsynced => Mode::Inline(Inline {
                 committer,
                 waiting: Vec::new(),
                 committed: 0,
@@ -218,6 +240,7 @@ impl RecordWriter {
         };
         Ok(RecordWriter {
             mode,
+            observer,
             next: 0,
             console: None,
             storage,
@@ -228,6 +251,11 @@ impl RecordWriter {
     /// Gives `console` a line for every record handed over from now on (none: no lines).
     pub fn set_console(&mut self, console: Option<Console>) {
         self.console = console;
+    }
+
+    /// Calls `observer` with each write once it is committed, from now on (replacing any other).
+    pub fn set_observer(&mut self, observer: Observer) {
+        *self.observer.lock().unwrap_or_else(|e| e.into_inner()) = Some(observer);
     }
 
     /// Hands a write over; its ticket is committed once it is durable. A rejected or dropped
@@ -364,6 +392,7 @@ struct Committer {
     /// Whether the last commit failed.
     failing: bool,
     on_failure: OnFailure,
+    observer: ObserverSlot,
 }
 
 impl Committer {
@@ -377,6 +406,7 @@ impl Committer {
                     storage.failing.fetch_sub(1, Ordering::AcqRel);
                     tracing::warn!("records: the database is written again");
                 }
+                self.observe(writes);
                 true
             }
             Err(e) => {
@@ -396,6 +426,20 @@ impl Committer {
                 }
                 false
             }
+        }
+    }
+}
+
+impl Committer {
+    /// Tells the observer, if there is one, of `writes`, now committed.
+    fn observe(&self, writes: &[Write]) {
+        let observer = self
+            .observer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(observer) = observer {
+            writes.iter().for_each(|write| observer(write));
         }
     }
 }
@@ -680,11 +724,70 @@ mod tests {
         assert_eq!(writer.storage().report().removed_records, 70);
     }
 
+    /// An observer that keeps the times of the records it is told of.
+    fn observed(writer: &mut RecordWriter) -> Arc<Mutex<Vec<u64>>> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let theirs = Arc::clone(&seen);
+        writer.set_observer(Arc::new(move |write: &Write| {
+            if let Write::Record(record) = write {
+                theirs.lock().unwrap().push(record.time_ms);
+            }
+        }));
+        seen
+    }
+
+    #[test]
+    fn the_observer_hears_of_each_write_once_committed_inline() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = RecordWriter::open(dir.path(), Writing::Inline).unwrap();
+        let seen = observed(&mut writer);
+        full_disk::fill(dir.path());
+        writer.submit(record(1));
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "not told before it is stored"
+        );
+        full_disk::free(dir.path());
+        writer.submit(record(2));
+        assert_eq!(*seen.lock().unwrap(), [1, 2], "both, once committed");
+    }
+
+    #[test]
+    fn the_observer_hears_of_each_write_once_committed_by_the_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = RecordWriter::open(dir.path(), Writing::Thread).unwrap();
+        let seen = observed(&mut writer);
+        let last = (0..50).map(|n| writer.submit(record(n))).last().unwrap();
+        wait_for("committed", || writer.committed() >= last);
+        wait_for("observed", || seen.lock().unwrap().len() == 50);
+        assert_eq!(*seen.lock().unwrap(), (0..50).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_given_up_write_is_not_observed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer =
+            RecordWriter::open_with(dir.path(), Writing::Inline, OnFailure::GiveUp).unwrap();
+        let seen = observed(&mut writer);
+        full_disk::fill(dir.path());
+        writer.submit(record(1));
+        full_disk::free(dir.path());
+        writer.submit(record(2));
+        assert_eq!(*seen.lock().unwrap(), [2]);
+    }
+
     #[test]
     fn inline_writes_are_committed_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = RecordWriter::open(dir.path(), Writing::Inline).unwrap();
-        let ticket = writer.submit(record(1));
-        assert_eq!(writer.committed(), ticket);
+        for writing in [Writing::Inline, Writing::Unsynced] {
+            let mut writer = RecordWriter::open(dir.path(), writing).unwrap();
+            let ticket = writer.submit(record(1));
+            assert_eq!(writer.committed(), ticket);
+        }
+        assert_eq!(
+            stored(dir.path()).len(),
+            2,
+            "both seen by another connection"
+        );
     }
 }

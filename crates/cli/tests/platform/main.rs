@@ -7,6 +7,7 @@ mod api_bounds;
 mod binary;
 mod cli;
 mod codec;
+mod console_api;
 mod durable;
 mod fota_api;
 #[path = "../../../store/tests/shared/full_disk.rs"]

@@ -3,8 +3,9 @@
 //! signed packages, upgrade tasks), for people (curl) and scripts.
 //!
 //! It runs on the platforms' tokio runtime beside the control port, on loopback only, and takes
-//! the control port's token: every request carries `Authorization: Bearer <control.token>`, or is
-//! answered 401. Every answer is JSON; an error is `{"error": "…"}` with a 4xx or 5xx status,
+//! the control port's token: every request carries `Authorization: Bearer <control.token>` (or
+//! the session cookie of the web console, opened with that token: [`crate::web::session`]), or
+//! is answered 401. Every answer is JSON; an error is `{"error": "…"}` with a 4xx or 5xx status,
 //! whatever went wrong (a rejection of axum's extractors included: [`json_errors`]).
 //!
 //! A change answers only once it is durable: it goes through [`Admin`] (checked, written, the
@@ -13,6 +14,8 @@
 //!
 //! - [`routes`]: the handlers;
 //! - [`fota`]: the DFOTA routes (keys, signed package uploads, tasks);
+//! - [`console`]: the web console's routes (login, live events, every server's records and
+//!   faults); the console's pages themselves are [`crate::web`]'s;
 //! - [`connections`]: how many connections at once, and for how long.
 //!
 //! Its client, `nbmodem platform iot|aep …`, is in the nbmodem-cli crate
@@ -20,18 +23,21 @@
 
 mod codec;
 pub mod connections;
+mod console;
 mod fota;
 mod operations;
 mod routes;
 
-use crate::control::ControlToken;
+use crate::control::{ControlToken, FaultTargets};
 use crate::ctiot::admin::{Admin, AdminError, Pending};
 use crate::ctiot::{Flavour, SharedState};
 use crate::store::{Store, StoreError};
+use crate::web::events::Events;
+use crate::web::session::Sessions;
 use crate::writer::{OnFailure, RecordWriter, Storage, Writing};
 use crate::CtIotServer;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, COOKIE};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -75,6 +81,19 @@ struct Api {
     storage: Arc<Storage>,
     state: SharedState,
     nodes: Arc<dyn CtIotNodes>,
+    /// Every server, for the faults of any of them (`/api/faults/{server}`).
+    servers: Arc<Mutex<Box<dyn FaultTargets + Send>>>,
+    /// The web console's sessions, opened with the token.
+    sessions: Arc<Sessions>,
+    /// What the writers commit, for `GET /api/events`.
+    events: Events,
+}
+
+/// What the API reaches beyond the CT IoT platforms: every server (their faults), and the
+/// events of what their writers commit (the API's own writer is given its observer here).
+pub struct Everything {
+    pub servers: Box<dyn FaultTargets + Send>,
+    pub events: Events,
 }
 
 /// An error answer: `{"error": message}` with `status`.
@@ -167,18 +186,19 @@ impl Api {
 }
 
 /// The API of the platforms whose database is in `data_dir` and whose servers share `state`,
-/// taking `token`; `nodes` are the running servers.
+/// taking `token`; `nodes` are the running CT IoT servers, `everything` all of them and their
+/// events. It serves the web console too ([`crate::web`]).
 pub fn router(
     data_dir: &Path,
     state: SharedState,
     token: ControlToken,
     nodes: Arc<dyn CtIotNodes>,
+    everything: Everything,
 ) -> Result<Router, StoreError> {
-    let mut admin = Admin::new(
-        Arc::clone(&state),
-        // A change is made to the state only once durable: a failed one is given up, refused.
-        RecordWriter::open_with(data_dir, Writing::Thread, OnFailure::GiveUp)?,
-    );
+    // A change is made to the state only once durable: a failed one is given up, refused.
+    let mut writer = RecordWriter::open_with(data_dir, Writing::Thread, OnFailure::GiveUp)?;
+    writer.set_observer(everything.events.observer());
+    let mut admin = Admin::new(Arc::clone(&state), writer);
     let committed = Arc::new(Notify::new());
     admin.set_wake(Arc::clone(&committed));
     let api = Api {
@@ -189,13 +209,20 @@ pub fn router(
         storage: Storage::of(data_dir),
         state,
         nodes,
+        servers: Arc::new(Mutex::new(everything.servers)),
+        sessions: Arc::default(),
+        events: everything.events,
     };
-    Ok(routes::routes()
+    let authorized = routes::routes()
         .merge(fota::routes())
         .merge(codec::routes())
         .merge(operations::routes())
+        .merge(console::routes())
+        .layer(middleware::from_fn_with_state(api.clone(), authorize));
+    Ok(authorized
+        .merge(console::session_routes())
+        .merge(crate::web::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
-        .layer(middleware::from_fn_with_state(api.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::map_response(json_errors))
         .with_state(api))
@@ -207,16 +234,24 @@ pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()>
     connections::serve(listener, router).await
 }
 
-/// Lets a request through only with the control token as its bearer token.
+/// Lets a request through only with the control token as its bearer token, or the cookie of a
+/// session opened with it.
 async fn authorize(State(api): State<Api>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
+    let headers = request.headers();
+    let presented = headers
         .get(AUTHORIZATION)
         .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
-    if presented.is_some_and(|token| api.token.accepts(token.trim_ascii())) {
+    let by_token = presented.is_some_and(|token| api.token.accepts(token.trim_ascii()));
+    let by_session = || {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .any(|cookie| api.sessions.accepts(cookie.as_bytes()))
+    };
+    if by_token || by_session() {
         return next.run(request).await;
     }
-    let why = "no valid token: send Authorization: Bearer <the data directory's control.token>";
+    let why = "no valid token: send Authorization: Bearer <the data directory's control.token> (or log in to the console)";
     ApiError::new(StatusCode::UNAUTHORIZED, why).into_response()
 }
 

@@ -4,7 +4,7 @@ use super::{Api, ApiError};
 use crate::ctiot::admin::{check_imei, NewDevice};
 use crate::ctiot::state::Presence;
 use crate::ctiot::{CodecChoice, Device, Downlink, Flavour, Product, Uplink};
-use crate::fault::{Fault, Faulty};
+use crate::fault::{Fault, Faults, Faulty};
 use crate::writer::StorageReport;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -254,7 +254,7 @@ async fn add_product(
 /// The faults in force on a platform, and a change of them: the counts left, the delay.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FaultSettings {
+pub(super) struct FaultSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     drop: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -270,7 +270,7 @@ struct FaultSettings {
 
 impl FaultSettings {
     /// The faults a change sets, each checked as `--fault` checks it.
-    fn faults(&self) -> Result<Vec<Fault>, ApiError> {
+    pub(super) fn faults(&self) -> Result<Vec<Fault>, ApiError> {
         let counts = [
             self.drop.map(Fault::Drop),
             self.reject.map(Fault::Reject),
@@ -292,9 +292,8 @@ impl FaultSettings {
     }
 }
 
-impl Api {
-    fn faults_of(&self, flavour: Flavour) -> FaultSettings {
-        let faults = lock(&self.state).faults(flavour);
+impl From<Faults> for FaultSettings {
+    fn from(faults: Faults) -> Self {
         FaultSettings {
             drop: Some(faults.drop),
             reject: Some(faults.reject),
@@ -302,6 +301,12 @@ impl Api {
             reset: Some(faults.reset),
             noack: Some(faults.noack),
         }
+    }
+}
+
+impl Api {
+    fn faults_of(&self, flavour: Flavour) -> FaultSettings {
+        FaultSettings::from(lock(&self.state).faults(flavour))
     }
 }
 

@@ -1,0 +1,154 @@
+//! The web console as a person sees it: headless Chromium (Debian's `chromium` and
+//! `chromium-driver`) driven over WebDriver by Selenium from PyPI, against `nbmodem sandbox` (free
+//! ports, the AT port on a pseudo-terminal). The script, `tests/peers/console_browser.py`, logs in
+//! with the token, watches the module register and its `AT+NMGS` uplink arrive without a reload,
+//! sends a raw downlink from the device page and sees `+NNMI` on the module, switches a fault on
+//! and finds it in force through the API; creates a product with the compact codec, tries it with
+//! online debugging, gives it to the module, sees the module's uplink decoded (and charted) and
+//! sends a command the module receives; and fails on any browser console error. A screenshot of
+//! each page is kept in `target/console-screenshots/`.
+//!
+//! `scripts/test` installs the browser and Selenium and sets `NBMODEM_INTEROP`, which turns a
+//! missing one into a failure; without it, the test notes what is missing and passes.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+mod support;
+use support::FREE_PORTS;
+
+const NBMODEM: &str = env!("CARGO_BIN_EXE_nbmodem");
+const INSTALL: &str =
+    "apt-get install chromium chromium-driver && python3 -m pip install selenium==4.51.0";
+
+/// Whether the browser, its driver and Selenium are there. When not: a failure under
+/// `NBMODEM_INTEROP`, else a note.
+fn browser_available() -> bool {
+    let selenium = Command::new("python3")
+        .args(["-c", "import selenium"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let present = selenium
+        && ["/usr/bin/chromium", "/usr/bin/chromedriver"]
+            .iter()
+            .all(|p| Path::new(p).exists());
+    if present {
+        return true;
+    }
+    if std::env::var_os("NBMODEM_INTEROP").is_some() {
+        panic!("Chromium, its WebDriver or Selenium is not installed; install them with `{INSTALL}` (scripts/test does)");
+    }
+    eprintln!("note: console browser test skipped: Chromium, chromium-driver or Selenium is missing (`{INSTALL}`)");
+    false
+}
+
+/// A child process, killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The value of the banner line starting with `name `.
+fn banner_value(banner: &str, name: &str) -> String {
+    banner
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no `{name}` line in the banner:\n{banner}"))
+        .to_string()
+}
+
+/// Starts the sandbox with its AT port on a pseudo-terminal at `link`; its banner, once it is up.
+fn sandbox(cwd: &Path, link: &Path) -> (Killed, String) {
+    let mut child = Command::new(NBMODEM)
+        .arg("sandbox")
+        .args(FREE_PORTS)
+        .arg("--at")
+        .arg(format!("pty:{}", link.display()))
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("module routes:") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the sandbox stopped: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (Killed(child), seen)
+}
+
+/// Where the screenshots go: the build's target directory.
+fn screenshots() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("console-screenshots")
+}
+
+#[test]
+fn a_person_follows_the_sandbox_module_in_the_console() {
+    if !browser_available() {
+        return;
+    }
+    // Only this run's screenshots (a failure's among them) are left.
+    let _ = std::fs::remove_dir_all(screenshots());
+    let cwd = tempfile::tempdir().unwrap();
+    let link = cwd.path().join("ttyNB0");
+    let (_sandbox, banner) = sandbox(cwd.path(), &link);
+    let console = banner_value(&banner, "console");
+    assert!(console.starts_with("http://127.0.0.1:") && console.ends_with("/console"));
+    let token = cwd.path().join(banner_value(&banner, "token"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/console_browser.py");
+    let mut browser = Command::new("python3")
+        .arg("-u")
+        .arg(script)
+        .arg(&console)
+        .arg(token)
+        .arg(&link)
+        .arg(screenshots())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut output = String::new();
+    browser
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut output)
+        .unwrap();
+    let mut errors = String::new();
+    let _ = browser.stderr.take().unwrap().read_to_string(&mut errors);
+    let status = browser.wait().unwrap();
+    assert!(
+        status.success() && output.contains("CONSOLE OK"),
+        "the browser run failed (screenshots in {}):\n{output}\n{errors}",
+        screenshots().display()
+    );
+    for page in [
+        "login",
+        "devices",
+        "device",
+        "standins",
+        "products",
+        "device-codec",
+        "fota",
+    ] {
+        assert!(screenshots().join(format!("{page}.png")).exists(), "{page}");
+    }
+}

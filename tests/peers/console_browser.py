@@ -1,0 +1,306 @@
+"""Drives the web console of a running `nbmodem sandbox` in headless Chromium over WebDriver
+(Selenium), as a person would, while typing AT commands on the sandbox's module (its AT port on a
+pseudo-terminal): log in, watch the module register and its uplink arrive without a reload, send
+a raw downlink and see +NNMI on the module, switch a fault on and find it in force in the API,
+create a product with a codec, try it online, and see the module's uplink decoded and a command
+reach it, and read an object of the module from its object tree. A screenshot of each page goes to the screenshot
+directory; any browser console error (a SEVERE log entry) fails the run.
+
+Usage: console_browser.py <console url> <token file> <AT pty> <screenshot dir>
+
+Prints "CONSOLE OK" at the end; anything else is a failure (exit status 1, with the reason).
+"""
+
+import json
+import os
+import sys
+import termios
+import threading
+import time
+import traceback
+import tty
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+console_url, token_file, pty_path, shots = sys.argv[1:5]
+token = open(token_file).read().strip()
+api_base = console_url.rsplit("/console", 1)[0]
+# Generous bounds: the machine may be busy; none is a timed assertion on the code under test.
+WAIT = 60
+
+
+def call(method, path, body=None):
+    """The API with the token, as a script would call it: (status, JSON)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(api_base + path, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=WAIT) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+class Module:
+    """The module's AT port: commands in, everything it printed kept."""
+
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(self.fd, termios.TCSANOW)
+        self.output = ""
+        self.lock = threading.Lock()
+        threading.Thread(target=self.read, daemon=True).start()
+
+    def read(self):
+        while True:
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                return
+            with self.lock:
+                self.output += chunk.decode(errors="replace")
+
+    def send(self, line):
+        os.write(self.fd, (line + "\r\n").encode())
+
+    def wait_for(self, text, since=0):
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            with self.lock:
+                if text in self.output[since:]:
+                    return
+            time.sleep(0.1)
+        raise AssertionError(f"the module never printed {text!r}; it printed:\n{self.output}")
+
+    def wait_registered(self):
+        """Asks AT+CEREG? until the module has attached (a couple of seconds after boot)."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            since = self.mark()
+            self.send("AT+CEREG?")
+            time.sleep(0.5)
+            with self.lock:
+                if "+CEREG: 0,1" in self.output[since:]:
+                    return
+        raise AssertionError(f"the module never attached; it printed:\n{self.output}")
+
+    def mark(self):
+        with self.lock:
+            return len(self.output)
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--window-size=1280,1600", "--disable-gpu"]:
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+driver = browser()
+# A live page replaces its parts as events come: an element found may be gone when read.
+wait = WebDriverWait(driver, WAIT, ignored_exceptions=[StaleElementReferenceException])
+errors = []
+
+
+def collect_errors(expected=()):
+    """The browser's console errors so far, but for those `expected` names."""
+    for entry in driver.get_log("browser"):
+        if entry["level"] == "SEVERE" and not any(e in entry["message"] for e in expected):
+            errors.append(entry["message"])
+
+
+def shot(name):
+    os.makedirs(shots, exist_ok=True)
+    driver.save_screenshot(os.path.join(shots, f"{name}.png"))
+
+
+def text_of(selector):
+    return driver.find_element(By.CSS_SELECTOR, selector).text
+
+
+def wait_text(selector, text):
+    wait.until(lambda d: any(text in e.text for e in d.find_elements(By.CSS_SELECTOR, selector)),
+               f"{text!r} never appeared in {selector}")
+
+
+def still_same_page():
+    """The marker set on the page is still there: nothing reloaded it."""
+    assert driver.execute_script("return window.nbmodemMarker === 1"), "the page was reloaded"
+
+
+# The model of docs/codecs.md's water meter (the products page's example), compact codec: a
+# report of 12.5 m3 with the valve open.
+REPORT = "020001000E40290000000000004F50454E0000"
+
+
+def fill(element_id, text):
+    field = driver.find_element(By.ID, element_id)
+    field.clear()
+    field.send_keys(text)
+
+
+def codec(module, imei):
+    """A product with a codec, tried online, given to the module: its uplink decoded, a command."""
+    driver.find_element(By.ID, "nav-products").click()
+    wait.until(lambda d: d.find_elements(By.ID, "product-edit"))
+    fill("product-id", "meter")
+    Select(driver.find_element(By.ID, "product-codec")).select_by_value("compact")
+    driver.find_element(By.ID, "product-save").click()
+    wait_text("#product-edit", "saved with the compact codec")
+    wait_text("#products", "compact")
+    fill("debug-product", "meter")
+    fill("debug-hex", REPORT)
+    driver.find_element(By.CSS_SELECTOR, "#debug-uplink button").click()
+    wait_text("#debug-uplink-result", "12.5")
+    fill("debug-command-json", '{"service":"Meter","command":"SET_VALVE","params":{"state":"CLOSED"}}')
+    driver.find_element(By.CSS_SELECTOR, "#debug-command button").click()
+    wait_text("#debug-command-result", '"hex"')
+    shot("products")
+
+    driver.find_element(By.ID, "nav-devices").click()
+    wait.until(lambda d: d.find_elements(By.ID, "device-edit"))
+    fill("device-imei", imei)
+    fill("device-product", "meter")
+    driver.find_element(By.ID, "device-save").click()
+    wait_text("#device-edit", "saved")
+    wait.until(lambda d: "meter" in d.find_element(By.CSS_SELECTOR, f"#devices tr[data-imei='{imei}']").text)
+    driver.find_element(By.LINK_TEXT, imei).click()
+    wait.until(lambda d: d.find_elements(By.ID, "command-form"))
+    module.send(f"AT+NMGS={len(REPORT) // 2},{REPORT}")
+    wait_text("#uplinks", "12.5")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#chart svg polyline"))
+    mark = module.mark()
+    fill("command-service", "Meter")
+    fill("command-name", "SET_VALVE")
+    fill("command-params", '{"state":"CLOSED"}')
+    driver.find_element(By.CSS_SELECTOR, "#command-form button").click()
+    wait_text("#command-form", "encoded")
+    wait_text("#downlinks", "SET_VALVE")
+    module.send(f"AT+NMGS={len(REPORT) // 2},{REPORT}")
+    # The compact command: 06, SET_VALVE's compactId 0002, then the task id.
+    module.wait_for("+NNMI", since=mark)
+    module.wait_for(",060002", since=mark)
+    command = "//tr[contains(., 'SET_VALVE') and contains(., 'delivered')]"
+    wait.until(lambda d: d.find_elements(By.XPATH, command), "the command never showed delivered")
+
+    # The object tree: a Read of /3/0 (the device object), answered at the device's next contact.
+    driver.find_element(By.CSS_SELECTOR, "tr[data-path='/3/0'] .op-read").click()
+    wait_text("#operation-message", "queued")
+    module.send(f"AT+NMGS={len(REPORT) // 2},{REPORT}")
+    read = "//*[@id='operations']//tr[contains(., '/3/0') and contains(., 'done')]"
+    wait.until(lambda d: d.find_elements(By.XPATH, read), "the Read of /3/0 never showed done")
+    still_same_page()
+    shot("device-codec")
+
+
+def run(module):
+    module.send("AT")
+    module.wait_for("OK")
+    status, devices = call("GET", "/api/iot/devices")
+    assert status == 200, devices
+    imei = devices["devices"][0]["imei"]
+
+    # Log in: a wrong token first (an error, no cookie), then the right one.
+    driver.get(console_url)
+    wait.until(lambda d: d.find_elements(By.ID, "token"))
+    shot("login")
+    driver.find_element(By.ID, "token").send_keys("0" * 32)
+    driver.find_element(By.ID, "login-button").click()
+    wait_text("#login-error", "not the platform's token")
+    assert not driver.get_cookies(), driver.get_cookies()
+    collect_errors(expected=["/api/login"])
+    token_field = driver.find_element(By.ID, "token")
+    token_field.clear()
+    token_field.send_keys(token)
+    driver.find_element(By.ID, "login-button").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#devices tr[data-imei='{imei}']"))
+    cookie = driver.get_cookie("nbmodem_session")
+    assert cookie and cookie["httpOnly"] and cookie.get("sameSite") == "Strict", cookie
+    wait_text("#live", "live")
+    driver.execute_script("window.nbmodemMarker = 1")
+
+    # The module registers: the list says so without a reload.
+    # As seed 002's transcript: no deep sleep, data shown in +NNMI, once attached the link.
+    module.send("AT+QSCLK=0")
+    module.send("AT+NNMI=1")
+    module.wait_registered()
+    module.send('AT+NCDPOPEN="180.101.147.115",5683')
+    row = f"#devices tr[data-imei='{imei}']"
+    wait.until(lambda d: "yes yes" in d.find_element(By.CSS_SELECTOR, row).text,
+               "the device never showed registered and observed")
+    still_same_page()
+    shot("devices")
+
+    # Its uplink appears on its page without a reload.
+    driver.find_element(By.LINK_TEXT, imei).click()
+    wait.until(lambda d: d.find_elements(By.ID, "raw-form"))
+    module.send("AT+NMGS=5,00454c4c4f")
+    wait_text("#uplinks", "00454C4C4F")
+    still_same_page()
+
+    # A raw downlink from the page reaches the module at its next contact.
+    mark = module.mark()
+    driver.find_element(By.ID, "raw-hex").send_keys("AA0102")
+    driver.find_element(By.ID, "raw-send").click()
+    wait_text("#raw-form", "downlink")
+    module.send("AT+NMGS=1,01")
+    module.wait_for("AA0102", since=mark)
+    assert "+NNMI" in module.output[mark:], module.output[mark:]
+    raw = "//tr[contains(., 'AA0102') and contains(., 'delivered')]"
+    wait.until(lambda d: d.find_elements(By.XPATH, raw), "the downlink never showed delivered")
+    still_same_page()
+    shot("device")
+
+    # A fault switched on in the page is in force in the API.
+    driver.find_element(By.ID, "nav-standins").click()
+    wait.until(lambda d: d.find_elements(By.ID, "fault-form-ct"))
+    Select(driver.find_element(By.ID, "fault-kind-ct")).select_by_value("drop")
+    value = driver.find_element(By.ID, "fault-value-ct")
+    value.clear()
+    value.send_keys("2")
+    driver.find_element(By.ID, "fault-on-ct").click()
+    wait_text("#faults-ct", "drop=2")
+    status, faults = call("GET", "/api/faults/ct")
+    assert status == 200 and faults["drop"] == 2, faults
+    wait_text("#records-iot", "register")
+    shot("standins")
+    driver.find_element(By.ID, "fault-off-ct").click()
+    wait_text("#faults-ct", "drop=0")
+    still_same_page()
+
+    codec(module, imei)
+    driver.find_element(By.ID, "nav-fota").click()
+    wait.until(lambda d: d.find_elements(By.ID, "task-form"))
+    shot("fota")
+    still_same_page()
+
+    # Logging out ends the session: the API refuses the cookie, the login is on show.
+    driver.find_element(By.ID, "logout").click()
+    wait.until(lambda d: d.find_elements(By.ID, "token"))
+    collect_errors()
+    assert not errors, "browser console errors:\n" + "\n".join(errors)
+
+
+module = Module(pty_path)
+try:
+    run(module)
+    print("CONSOLE OK", flush=True)
+except Exception:  # noqa: BLE001 - any failure is reported, with a screenshot
+    try:
+        shot("failure")
+    finally:
+        print(f"CONSOLE FAILED:\n{traceback.format_exc()}\nthe module printed:\n{module.output}",
+              flush=True)
+    sys.exit(1)
+finally:
+    driver.quit()
