@@ -1,9 +1,12 @@
-//! A fleet in virtual time: every module of the shard a whole `nbmodem` module (AT layer, NVRAM
-//! in memory, radio, services) on one simulated network with the stand-in platforms, typed at as
-//! firmware would. An agenda (a binary heap keyed by time and sequence, so runs repeat) holds
-//! what the fleet does next — a module's power-on, its start script, a round of its schedule, a
-//! step's deadline, a power cut, a fault switched on or off; between agenda items the network
-//! runs, and the modules waiting for an answer have their output read.
+//! A fleet's run: every module of the shard a whole `nbmodem` module (AT layer, NVRAM in memory,
+//! radio, services) typed at as firmware would. An agenda (a binary heap keyed by time and
+//! sequence, so runs repeat) holds what the fleet does next — a module's power-on, its start
+//! script, a round of its schedule, a step's deadline, a power cut, a fault switched on or off;
+//! between agenda items the modules run, and those waiting for an answer have their output read.
+//!
+//! Where the modules run is a [`Testbed`]: here, in virtual time, one simulated network with the
+//! stand-in platforms ([`SimBed`]); in real time, sockets ([`crate::real_time`]). The agenda and
+//! the steps are the same on both.
 
 use crate::shard::Shard;
 use crate::spec::{EventKind, Every, Fleet, Group, Step};
@@ -11,10 +14,10 @@ use crate::summary::{Hour, Summary, Tally};
 use nbmodem_clock::{Instant, VirtualClock};
 use nbmodem_module::node::ModuleNode;
 use nbmodem_module::nvram::MemoryStore;
-use nbmodem_module::{Module, RadioCondition, BOOT_TIME};
+use nbmodem_module::{Module, RadioCondition, Route, BOOT_TIME};
 use nbmodem_net::sim::SimNetwork;
 use nbmodem_platform::ctiot::{Admin, NewDevice};
-use nbmodem_platform::{Addresses, Platform, RecordWriter, Store, Writing};
+use nbmodem_platform::{Addresses, Fault, Platform, RecordWriter, Server, Store, Writing};
 use nbmodem_scenario::ModuleSetup;
 use serde::Serialize;
 use std::cmp::Reverse;
@@ -40,6 +43,78 @@ pub enum RunError {
     Platform(String),
     #[error("module {index}: {reason}")]
     Module { index: usize, reason: String },
+    #[error("{0}")]
+    Sockets(String),
+}
+
+/// Where a run's modules live (each at a slot, in the order of the run's members) and the
+/// stand-ins they reach: what the agenda does to them, whichever the time.
+pub trait Testbed {
+    /// The time on the testbed's clock.
+    fn now(&self) -> Instant;
+    fn power_on(&mut self, slot: usize, now: Instant);
+    fn power_off(&mut self, slot: usize);
+    /// Types `line` into the module; what it wrote before is dropped, as it is not the line's
+    /// answer (boot URCs, a late answer to an earlier step).
+    fn type_in(&mut self, slot: usize, line: &[u8], now: Instant);
+    /// What the module wrote since the last call.
+    fn take_output(&mut self, slot: usize) -> Vec<u8>;
+    /// Sets a fault on a stand-in server, or clears its faults (`None`).
+    fn set_fault(&mut self, server: Server, fault: Option<Fault>) -> Result<(), RunError>;
+    /// The charge the module drew from power-on until `now`.
+    fn micro_amp_hours(&mut self, slot: usize, now: Instant) -> f64;
+}
+
+/// The modules and the stand-ins on one simulated network, in virtual time.
+pub struct SimBed {
+    net: SimNetwork,
+    addresses: Addresses,
+    /// Each member's address on the network.
+    ips: Vec<IpAddr>,
+}
+
+impl SimBed {
+    fn module_at(&mut self, slot: usize) -> &mut Module {
+        self.net
+            .host::<ModuleNode>(self.ips[slot])
+            .expect("every member is attached")
+            .module_mut()
+    }
+}
+
+impl Testbed for SimBed {
+    fn now(&self) -> Instant {
+        self.net.now()
+    }
+
+    fn power_on(&mut self, slot: usize, now: Instant) {
+        self.module_at(slot).power_on(now);
+        self.net.flush();
+    }
+
+    fn power_off(&mut self, slot: usize) {
+        self.module_at(slot).power_off();
+    }
+
+    fn type_in(&mut self, slot: usize, line: &[u8], now: Instant) {
+        self.module_at(slot).take_output();
+        self.module_at(slot).receive(line, now);
+        self.net.flush();
+    }
+
+    fn take_output(&mut self, slot: usize) -> Vec<u8> {
+        self.module_at(slot).take_output()
+    }
+
+    fn set_fault(&mut self, server: Server, fault: Option<Fault>) -> Result<(), RunError> {
+        self.addresses
+            .set_fault(&mut self.net, server, fault)
+            .map_err(RunError::Platform)
+    }
+
+    fn micro_amp_hours(&mut self, slot: usize, now: Instant) -> f64 {
+        self.module_at(slot).energy(now).total_micro_amp_hours()
+    }
 }
 
 /// What one module did, as `--devices` writes it (a JSON line each).
@@ -110,10 +185,9 @@ struct InFlight {
 }
 
 /// One module of the shard and what is under way on it.
-struct Member {
-    index: usize,
+pub(crate) struct Member {
+    pub(crate) index: usize,
     group: usize,
-    ip: IpAddr,
     powered: bool,
     /// Booted and taking AT lines (from its start script on, until its power goes).
     booted: bool,
@@ -128,15 +202,14 @@ struct Member {
     paused: Option<u64>,
     steps_typed: u64,
     line: Vec<u8>,
-    row: DeviceRow,
+    pub(crate) row: DeviceRow,
     tally: Tally,
 }
 
-/// The run of one shard of a fleet.
-pub struct Run<'f> {
+/// The run of one shard of a fleet, on a testbed (by default, the simulated network).
+pub struct Run<'f, B: Testbed = SimBed> {
     fleet: &'f Fleet,
-    net: SimNetwork,
-    addresses: Addresses,
+    pub(crate) bed: B,
     data_dir: std::path::PathBuf,
     start: Instant,
     end: Instant,
@@ -167,41 +240,123 @@ fn address_of(index: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(0x0A00_0000 | (n & 0x00FF_FFFF)))
 }
 
-impl<'f> Run<'f> {
-    /// Builds the shard's modules and the stand-ins (their database in `data_dir`), powered off.
-    pub fn new(fleet: &'f Fleet, shard: Shard, data_dir: &Path) -> Result<Run<'f>, RunError> {
-        let platform_error = |e: &dyn std::fmt::Display| RunError::Platform(e.to_string());
-        let platform = Platform::open(data_dir, fleet.seed, Writing::Inline)
+/// The shard's members and their modules (powered off), each routed by `routes`.
+pub(crate) fn members(
+    fleet: &Fleet,
+    shard: Shard,
+    routes: &[Route],
+) -> Result<Vec<(Member, Module)>, RunError> {
+    (0..fleet.size())
+        .filter(|i| shard.owns(*i))
+        .map(|index| Member::new(fleet, index, routes))
+        .collect()
+}
+
+/// The stand-ins' database in `data_dir`, opened, with every member's device on the CT IoT
+/// platform its group names.
+pub(crate) fn platform_with_devices(
+    fleet: &Fleet,
+    members: &[Member],
+    data_dir: &Path,
+) -> Result<Platform, RunError> {
+    let platform_error = |e: &dyn std::fmt::Display| RunError::Platform(e.to_string());
+    let platform =
+        Platform::open(data_dir, fleet.seed, Writing::Inline).map_err(|e| platform_error(&e))?;
+    let writer = RecordWriter::open(data_dir, Writing::Inline).map_err(|e| platform_error(&e))?;
+    let mut admin = Admin::new(Arc::clone(&platform.ctiot_state), writer);
+    for member in members {
+        let Some(flavour) = fleet.groups[member.group].platform else {
+            continue;
+        };
+        let device = NewDevice {
+            imei: member.row.imei.clone(),
+            psk: None,
+            product: None,
+            reply: None,
+        };
+        let pending = admin
+            .add_device(flavour, device)
             .map_err(|e| platform_error(&e))?;
-        let writer =
-            RecordWriter::open(data_dir, Writing::Inline).map_err(|e| platform_error(&e))?;
-        let mut admin = Admin::new(Arc::clone(&platform.ctiot_state), writer);
+        admin.apply(pending);
+    }
+    Ok(platform)
+}
+
+/// The stand-ins' routes as the modules take them.
+pub(crate) fn routes_to(addresses: &Addresses) -> Result<Vec<Route>, RunError> {
+    addresses
+        .routes()
+        .iter()
+        .map(|route| {
+            route
+                .parse()
+                .map_err(|e| RunError::Platform(format!("{e}")))
+        })
+        .collect()
+}
+
+impl<'f> Run<'f> {
+    /// Builds the shard's modules and the stand-ins (their database in `data_dir`), powered off,
+    /// on one simulated network.
+    pub fn new(fleet: &'f Fleet, shard: Shard, data_dir: &Path) -> Result<Run<'f>, RunError> {
+        let addresses = Addresses::default();
+        let built = members(fleet, shard, &routes_to(&addresses)?)?;
+        let (members, modules): (Vec<Member>, Vec<Module>) = built.into_iter().unzip();
+        let platform = platform_with_devices(fleet, &members, data_dir)?;
         let start = VirtualClock::DEFAULT_START;
         let mut net = SimNetwork::new(start, fleet.seed);
-        let addresses = Addresses::default();
         platform.attach(&mut net, &addresses);
-        let mut members = Vec::new();
-        for index in (0..fleet.size()).filter(|i| shard.owns(*i)) {
-            let member = Member::new(fleet, index, &addresses, &mut net)?;
-            let group = &fleet.groups[member.group];
-            if let Some(flavour) = group.platform {
-                let device = NewDevice {
-                    imei: member.row.imei.clone(),
-                    psk: None,
-                    product: None,
-                    reply: None,
-                };
-                let pending = admin
-                    .add_device(flavour, device)
-                    .map_err(|e| platform_error(&e))?;
-                admin.apply(pending);
-            }
-            members.push(member);
+        let mut ips = Vec::new();
+        for (member, module) in members.iter().zip(modules) {
+            let ip = address_of(member.index);
+            net.attach_host(ip, ModuleNode::new(module));
+            ips.push(ip);
         }
-        let mut run = Run {
-            fleet,
+        let bed = SimBed {
             net,
             addresses,
+            ips,
+        };
+        Ok(Run::on(fleet, bed, members, start, data_dir))
+    }
+
+    /// Runs the fleet to the end of its duration; `progress` is told after each agenda item.
+    pub fn run(
+        mut self,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<(Summary, Vec<DeviceRow>), RunError> {
+        loop {
+            let next = [self.next_due(), self.bed.net.next_event()]
+                .into_iter()
+                .flatten()
+                .min()
+                .filter(|t| *t <= self.end);
+            let Some(next) = next else { break };
+            self.bed.net.run_until(next);
+            self.read_waiting();
+            while self.act_due(next)? {
+                progress(self.progress());
+            }
+        }
+        self.bed.net.run_until(self.end);
+        self.read_waiting();
+        self.finish()
+    }
+}
+
+impl<'f, B: Testbed> Run<'f, B> {
+    /// The run of `members` on `bed` from `start`, their power-ons, schedules and the fleet's
+    /// events on the agenda.
+    pub(crate) fn on(
+        fleet: &'f Fleet,
+        bed: B,
+        members: Vec<Member>,
+        start: Instant,
+        data_dir: &Path,
+    ) -> Run<'f, B> {
+        let mut run = Run {
+            fleet,
+            bed,
             data_dir: data_dir.to_path_buf(),
             start,
             end: start + fleet.duration,
@@ -212,7 +367,35 @@ impl<'f> Run<'f> {
             hours: Vec::new(),
         };
         run.plan();
-        Ok(run)
+        run
+    }
+
+    /// When the next agenda item is due.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.agenda.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// When the run ends.
+    pub(crate) fn end(&self) -> Instant {
+        self.end
+    }
+
+    /// The global index of the member at `slot`.
+    pub(crate) fn member_index(&self, slot: usize) -> usize {
+        self.members[slot].index
+    }
+
+    /// Carries out the next agenda item if it is due by `now`; says whether there was one.
+    pub(crate) fn act_due(&mut self, now: Instant) -> Result<bool, RunError> {
+        match self.agenda.peek() {
+            Some(Reverse((time, _, _))) if *time <= now => {}
+            _ => return Ok(false),
+        }
+        let Some(Reverse((_, _, action))) = self.agenda.pop() else {
+            return Ok(false);
+        };
+        self.act(action)?;
+        Ok(true)
     }
 
     /// Puts every member's power-on and schedule, and the fleet's events, on the agenda.
@@ -255,40 +438,9 @@ impl<'f> Run<'f> {
         self.agenda.push(Reverse((time, self.sequence, action)));
     }
 
-    /// Runs the fleet to the end of its duration; `progress` is told after each agenda item.
-    pub fn run(
-        mut self,
-        mut progress: impl FnMut(Progress),
-    ) -> Result<(Summary, Vec<DeviceRow>), RunError> {
-        loop {
-            let next_action = self.agenda.peek().map(|Reverse((t, _, _))| *t);
-            let next = [next_action, self.net.next_event()]
-                .into_iter()
-                .flatten()
-                .min()
-                .filter(|t| *t <= self.end);
-            let Some(next) = next else { break };
-            self.net.run_until(next);
-            self.read_waiting();
-            while let Some(Reverse((time, _, _))) = self.agenda.peek() {
-                if *time > next {
-                    break;
-                }
-                let Some(Reverse((_, _, action))) = self.agenda.pop() else {
-                    break;
-                };
-                self.act(action)?;
-                progress(self.progress());
-            }
-        }
-        self.net.run_until(self.end);
-        self.read_waiting();
-        self.finish()
-    }
-
-    fn progress(&self) -> Progress {
+    pub(crate) fn progress(&self) -> Progress {
         let mut progress = Progress {
-            virtual_elapsed: self.net.now().saturating_since(self.start),
+            virtual_elapsed: self.bed.now().saturating_since(self.start),
             modules: self.members.len() as u64,
             ..Progress::default()
         };
@@ -302,12 +454,11 @@ impl<'f> Run<'f> {
     }
 
     fn act(&mut self, action: Action) -> Result<(), RunError> {
-        let now = self.net.now();
+        let now = self.bed.now();
         match action {
             Action::PowerOn(slot) => {
-                self.module(slot).power_on(now);
+                self.bed.power_on(slot, now);
                 self.members[slot].powered = true;
-                self.net.flush();
                 self.at(now + BOOT_TIME, Action::Start(slot));
             }
             Action::Start(slot) => {
@@ -353,10 +504,7 @@ impl<'f> Run<'f> {
             Action::Event(n) => self.event(n)?,
             Action::ClearFault(n) => {
                 if let EventKind::Fault { fault, .. } = &self.fleet.events[n].kind {
-                    let server = fault.server;
-                    self.addresses
-                        .set_fault(&mut self.net, server, None)
-                        .map_err(RunError::Platform)?;
+                    self.bed.set_fault(fault.server, None)?;
                 }
             }
         }
@@ -364,7 +512,7 @@ impl<'f> Run<'f> {
     }
 
     fn event(&mut self, n: usize) -> Result<(), RunError> {
-        let now = self.net.now();
+        let now = self.bed.now();
         match &self.fleet.events[n].kind {
             EventKind::PowerCut { per_cent, off } => {
                 let (per_cent, off) = (u64::from(*per_cent), *off);
@@ -372,7 +520,7 @@ impl<'f> Run<'f> {
                     let index = self.members[slot].index as u64;
                     let cut = mix(self.fleet.seed, &[index, 0xC07, n as u64]) % 100 < per_cent;
                     if cut && self.members[slot].powered {
-                        self.module(slot).power_off();
+                        self.bed.power_off(slot);
                         let member = &mut self.members[slot];
                         member.powered = false;
                         member.booted = false;
@@ -390,23 +538,13 @@ impl<'f> Run<'f> {
                 }
             }
             EventKind::Fault { fault, until } => {
-                self.addresses
-                    .set_fault(&mut self.net, fault.server, Some(fault.fault))
-                    .map_err(RunError::Platform)?;
+                self.bed.set_fault(fault.server, Some(fault.fault))?;
                 if let Some(until) = until {
                     self.at(self.start + *until, Action::ClearFault(n));
                 }
             }
         }
         Ok(())
-    }
-
-    fn module(&mut self, slot: usize) -> &mut Module {
-        let ip = self.members[slot].ip;
-        self.net
-            .host::<ModuleNode>(ip)
-            .expect("every member is attached")
-            .module_mut()
     }
 
     /// Types the member's next step, if it is booted and free: its start script's first, then
@@ -427,7 +565,7 @@ impl<'f> Run<'f> {
         let Some(step) = next else {
             return;
         };
-        let now = self.net.now();
+        let now = self.bed.now();
         let member = &mut self.members[slot];
         member.steps_typed += 1;
         let number = member.steps_typed;
@@ -465,16 +603,13 @@ impl<'f> Run<'f> {
                 step: number,
             },
         );
-        // What the module wrote before this step (boot URCs, late answers) is not its answer.
-        self.module(slot).take_output();
-        self.module(slot).receive(line.as_bytes(), now);
-        self.net.flush();
+        self.bed.type_in(slot, line.as_bytes(), now);
         self.read(slot);
     }
 
     /// The start script is over: counted if every step of it succeeded.
     fn start_done(&mut self, slot: usize) {
-        let now = self.net.now();
+        let now = self.bed.now();
         let member = &mut self.members[slot];
         member.starting = false;
         if !member.start_failed {
@@ -492,7 +627,8 @@ impl<'f> Run<'f> {
         &mut self.hours[hour]
     }
 
-    fn read_waiting(&mut self) {
+    /// Reads the output of the members waiting for an answer.
+    pub(crate) fn read_waiting(&mut self) {
         let waiting: Vec<usize> = self.waiting.iter().copied().collect();
         for slot in waiting {
             self.read(slot);
@@ -501,7 +637,7 @@ impl<'f> Run<'f> {
 
     /// Reads what the member wrote and acts on each complete line.
     fn read(&mut self, slot: usize) {
-        let output = self.module(slot).take_output();
+        let output = self.bed.take_output(slot);
         self.members[slot].line.extend(output);
         while let Some(end) = find_line_end(&self.members[slot].line) {
             let line: Vec<u8> = self.members[slot].line.drain(..end + 2).collect();
@@ -514,7 +650,7 @@ impl<'f> Run<'f> {
 
     /// One line of the member's output, while a step is in flight.
     fn line(&mut self, slot: usize, text: &str) {
-        let now = self.net.now();
+        let now = self.bed.now();
         let Some(current) = self.members[slot].current.as_mut() else {
             return;
         };
@@ -566,7 +702,7 @@ impl<'f> Run<'f> {
     }
 
     fn step_failed(&mut self, slot: usize, cause: String) {
-        let now = self.net.now();
+        let now = self.bed.now();
         let member = &mut self.members[slot];
         member.tally.fail(cause);
         if member.starting {
@@ -593,15 +729,15 @@ impl<'f> Run<'f> {
     }
 
     /// The run is over: each member's energy and stored uplinks, then the tallies.
-    fn finish(mut self) -> Result<(Summary, Vec<DeviceRow>), RunError> {
+    pub(crate) fn finish(mut self) -> Result<(Summary, Vec<DeviceRow>), RunError> {
         let store = Store::open(&self.data_dir).map_err(|e| RunError::Platform(e.to_string()))?;
-        let now = self.net.now();
+        let now = self.bed.now();
         let days = self.fleet.duration.as_secs_f64().max(1.0) / 86_400.0;
         let mut groups: BTreeMap<String, Tally> = BTreeMap::new();
         let mut total = Tally::default();
         let mut rows = Vec::new();
         for slot in 0..self.members.len() {
-            let micro_amp_hours = self.module(slot).energy(now).total_micro_amp_hours();
+            let micro_amp_hours = self.bed.micro_amp_hours(slot, now);
             let member = &mut self.members[slot];
             let group = &self.fleet.groups[member.group];
             let nah_per_day = (micro_amp_hours * 1000.0 / days).round() as u64;
@@ -636,13 +772,8 @@ impl<'f> Run<'f> {
 }
 
 impl Member {
-    /// The module with global index `index`, attached to `net` at its address, powered off.
-    fn new(
-        fleet: &Fleet,
-        index: usize,
-        addresses: &Addresses,
-        net: &mut SimNetwork,
-    ) -> Result<Member, RunError> {
+    /// The member with global index `index` and its module, powered off, routed by `routes`.
+    fn new(fleet: &Fleet, index: usize, routes: &[Route]) -> Result<(Member, Module), RunError> {
         let (group, n) = fleet.group_of(index).expect("an index of the fleet");
         let group_number = fleet
             .groups
@@ -655,16 +786,10 @@ impl Member {
         setup.imei = Some(group.imei(n));
         setup.imsi = Some(group.imsi(n));
         setup.coverage = coverage.map(|name| name.parse::<RadioCondition>().expect("a preset"));
-        for route in addresses.routes() {
-            setup
-                .routes
-                .push(route.parse().map_err(|e| failed(format!("{e}")))?);
-        }
+        setup.routes = routes.to_vec();
         let config = setup.config().map_err(|e| failed(e.to_string()))?;
         let module =
             Module::new(config, Box::new(MemoryStore::new())).map_err(|e| failed(e.to_string()))?;
-        let ip = address_of(index);
-        net.attach_host(ip, ModuleNode::new(module));
         let row = DeviceRow {
             index,
             group: group.name.clone(),
@@ -673,10 +798,9 @@ impl Member {
             coverage: coverage.unwrap_or("good").to_string(),
             ..DeviceRow::default()
         };
-        Ok(Member {
+        let member = Member {
             index,
             group: group_number,
-            ip,
             powered: false,
             booted: false,
             starting: false,
@@ -689,7 +813,8 @@ impl Member {
             line: Vec::new(),
             row,
             tally: Tally::default(),
-        })
+        };
+        Ok((member, module))
     }
 }
 
