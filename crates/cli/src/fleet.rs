@@ -1,11 +1,12 @@
-//! `nbmodem fleet FILE`: runs a fleet file in virtual time (docs/fleet.md) and prints its JSON
-//! summary; `nbmodem fleet merge SUMMARY…` adds the summaries of a fleet's shards. A progress
+//! `nbmodem fleet FILE`: runs a fleet file in virtual time, or with `--real-time` on sockets
+//! and the system clock (docs/fleet.md), and prints its JSON summary; `nbmodem fleet merge SUMMARY…` adds the summaries of a fleet's shards. A progress
 //! line goes to standard error while it runs (a line a second at most, on one line at a
 //! terminal); `--devices` writes a JSON line per module, `--plot` an SVG picture of the run.
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use nbmodem_fleet::{Fleet, Progress, Run, Shard, Summary};
+use nbmodem_module::Route;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -40,6 +41,18 @@ pub struct FleetArgs {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+    /// Run in real time: the modules on UDP sockets and the system clock, for the fleet's
+    /// duration, the stand-in platforms in this process on loopback.
+    #[arg(long)]
+    real_time: bool,
+    /// In real time, send the modules' traffic for NAME_OR_IP[:PORT] to IP:PORT, a server of
+    /// yours, rather than to the stand-ins (repeatable).
+    #[arg(
+        long = "route",
+        value_name = "NAME_OR_IP[:PORT]=IP:PORT",
+        requires = "real_time"
+    )]
+    routes: Vec<Route>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,7 +81,11 @@ pub fn run(args: FleetArgs) -> Result<ExitCode> {
     };
     let temporary = tempfile::tempdir().context("a directory for the stand-ins' database")?;
     let data = args.data.as_deref().unwrap_or(temporary.path());
-    let (mut summary, rows) = Run::new(&fleet, shard, data)?.run(progress_line(args.quiet))?;
+    let progress = progress_line(args.quiet, args.real_time);
+    let (mut summary, rows) = match args.real_time {
+        true => nbmodem_fleet::real_time::run(&fleet, shard, data, &args.routes, progress)?,
+        false => Run::new(&fleet, shard, data)?.run(progress)?,
+    };
     if !args.quiet {
         eprintln!();
     }
@@ -87,7 +104,8 @@ pub fn run(args: FleetArgs) -> Result<ExitCode> {
 }
 
 /// The progress callback: a line on standard error, at most once per [`PROGRESS_EVERY`].
-fn progress_line(quiet: bool) -> impl FnMut(Progress) {
+fn progress_line(quiet: bool, real_time: bool) -> impl FnMut(Progress) {
+    let time = if real_time { "time" } else { "virtual time" };
     let mut last: Option<Instant> = None;
     let terminal = std::io::stderr().is_terminal();
     move |p: Progress| {
@@ -96,7 +114,7 @@ fn progress_line(quiet: bool) -> impl FnMut(Progress) {
         }
         last = Some(Instant::now());
         let line = format!(
-            "fleet: virtual time {}, {}/{} started, uplinks {} sent {} acknowledged, {} failures",
+            "fleet: {time} {}, {}/{} started, uplinks {} sent {} acknowledged, {} failures",
             clock(p.virtual_elapsed),
             p.started,
             p.modules,

@@ -1,7 +1,8 @@
 //! `nbmodem fleet` as a user runs it, and as a Kubernetes Indexed Job would: the example fleet
 //! (made smaller) in one process, then in three shard processes told their part by
 //! JOB_COMPLETION_INDEX and NBMODEM_FLEET_SHARDS, whose summaries `nbmodem fleet merge` adds up
-//! to exactly the one process's.
+//! to exactly the one process's. In real time: a fleet pointed at a server of the user's by
+//! `--route`, and a fleet larger than the process may open sockets for, refused up front.
 
 use serde_json::Value;
 use std::path::Path;
@@ -126,4 +127,90 @@ fn a_bad_fleet_file_is_refused_with_its_reason() {
     assert!(!ran.status.success());
     let stderr = String::from_utf8_lossy(&ran.stderr);
     assert!(stderr.contains("no model \"BC999\""), "{stderr}");
+}
+
+/// A real-time fleet of `modules` that registers with the CT IoT platform and then waits.
+fn real_time_file(dir: &Path, modules: usize) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+seed = 3
+duration = "10s"
+[[group]]
+name = "meters"
+model = "BC260Y-CN"
+count = {modules}
+platform = "iot"
+start = ["ATE0", "AT+NNMI=1", {{ pause = "5s" }},
+         {{ at = 'AT+NCDPOPEN="180.101.147.115",5683', expect = "+QLWEVTIND: 3", within = "3s" }}]
+"#
+    );
+    let path = dir.join("real-time.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_real_time_fleet_goes_where_its_route_says() {
+    let dir = tempfile::tempdir().unwrap();
+    // The user's own server: a socket that takes the module's registration and never answers.
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let route = format!("180.101.147.115:5683={}", server.local_addr().unwrap());
+    let ran = nbmodem()
+        .arg("fleet")
+        .arg(real_time_file(dir.path(), 1))
+        .args(["--real-time", "--quiet", "--route", &route])
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    server.set_nonblocking(true).unwrap();
+    let mut datagram = [0u8; 1500];
+    let (len, _) = server.recv_from(&mut datagram).unwrap();
+    assert!(
+        datagram[..len].windows(2).any(|w| w == b"rd"),
+        "an LwM2M Register (POST /rd): {:?}",
+        &datagram[..len]
+    );
+    let document: Value = serde_json::from_slice(&ran.stdout).unwrap();
+    let total = &document["summary"]["total"];
+    assert_eq!(total["modules"], 1);
+    assert_eq!(total["started"], 0, "the server never answered");
+    assert_eq!(total["failures"]["no +QLWEVTIND: 3 within 3s"], 1);
+}
+
+#[test]
+fn a_real_time_fleet_larger_than_the_open_files_allowed_is_refused_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = real_time_file(dir.path(), 100);
+    // `ulimit -n` in sh lowers the soft and the hard limit: the run cannot raise it back.
+    let command = format!(
+        "ulimit -n 64 && exec '{}' fleet '{}' --real-time --quiet",
+        env!("CARGO_BIN_EXE_nbmodem"),
+        file.display()
+    );
+    let ran = Command::new("sh").args(["-c", &command]).output().unwrap();
+    assert_eq!(ran.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert!(
+        stderr.contains("100 modules in real time need about 456 open files")
+            && stderr.contains("may open 64 (ulimit -n)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_route_is_refused_without_real_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = nbmodem()
+        .arg("fleet")
+        .arg(real_time_file(dir.path(), 1))
+        .args(["--route", "180.101.147.115:5683=127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert!(!ran.status.success());
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert!(stderr.contains("--real-time"), "{stderr}");
 }
