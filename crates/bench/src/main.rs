@@ -12,6 +12,8 @@
 //! - `fota-download`: wall-clock time of a DFOTA download and upgrade in virtual time.
 //! - `fleet-sim`: wall time per virtual hour and heap per module of a fleet of whole modules with
 //!   the stand-in platforms in virtual time.
+//! - `fleet-real-time`: whether a fleet of whole modules in real time, on loopback sockets with
+//!   the stand-in platforms in the process, holds the uplink rate its fleet file asks for.
 //! - `fota-serve`: firmware blocks per second the CT IoT platform stand-in serves to concurrent
 //!   downloads.
 
@@ -21,6 +23,7 @@ mod coap_get;
 mod ct_iot;
 mod ct_registry;
 mod dtls_flood;
+mod fleet_real_time;
 mod fleet_sim;
 mod fota_download;
 mod fota_serve;
@@ -67,6 +70,9 @@ enum Bench {
     /// A fleet of BC260Y-CN modules driven by AT lines, registered with the CT IoT platform
     /// stand-in and sending uplinks, in virtual time: wall time per virtual hour, heap per module.
     FleetSim(fleet_sim::Args),
+    /// A fleet of BC260Y-CN modules in real time on loopback sockets, the stand-in platforms in
+    /// the process: whether it holds the uplink rate it asks for.
+    FleetRealTime(fleet_real_time::Args),
     /// Concurrent downloads of a firmware package from the CT IoT platform stand-in: blocks per
     /// second.
     FotaServe(fota_serve::Args),
@@ -83,5 +89,6 @@ fn main() -> anyhow::Result<()> {
         Bench::FotaDownload(args) => fota_download::run(args),
         Bench::FotaServe(args) => fota_serve::run(args),
         Bench::FleetSim(args) => fleet_sim::run(args),
+        Bench::FleetRealTime(args) => fleet_real_time::run(args),
     }
 }
