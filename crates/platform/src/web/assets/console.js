@@ -31,7 +31,10 @@ async function api(method, path, body, contentType) {
   return json;
 }
 
-/** An element: `h("td", {class: "x"}, "text", child…)`; attributes starting with `on` are listeners. */
+/**
+ * An element: `h("td", {class: "x"}, "text", child…)`; attributes starting with `on` are listeners.
+ * Children may come in arrays, nested to any depth (a section of a list of tables).
+ */
 function h(tag, attributes, ...children) {
   const element = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes || {})) {
@@ -40,7 +43,7 @@ function h(tag, attributes, ...children) {
     else if (name === "value") element.value = value;
     else element.setAttribute(name, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null) continue;
     element.append(child instanceof Node ? child : String(child));
   }
