@@ -13,8 +13,9 @@ run.
 
 Usage: console_browser.py <console url> <token file> <AT pty> <screenshot dir> <manufacturer dir>
 
-The manufacturer directory holds `public.pem` and the signed package
-BC260YCNAAR02A01_BC260YCNAAR02A01_BETA1230A_signed.zip (`nbmodem fota keygen`, `make`, `sign`).
+The manufacturer directory holds what `nbmodem fota keygen`, `make` and `sign` wrote: `public.pem`,
+the delta package BC260YCNAAR02A01_BC260YCNAAR02A01_BETA1230A.bin and its signed zip
+BC260YCNAAR02A01_BC260YCNAAR02A01_BETA1230A_signed.zip.
 
 Prints "CONSOLE OK" at the end; anything else is a failure (exit status 1, with the reason).
 """
@@ -292,11 +293,14 @@ def fota(module, imei):
     wait_text("#task-form", "task dfota1 created")
     wait_bar(bar, "waiting")
 
-    # §5.1.6.2: the next uplink starts it; the module downloads, updates and reboots.
+    # §5.1.6.2: the next uplink starts it; the module downloads (the last DOWNLOADING is the
+    # whole .bin), updates and reboots.
+    size = os.path.getsize(os.path.join(manufacturer, f"{PACKAGE}.bin"))
     at = module.mark()
     module.send("AT+NMGS=5,00454c4c4f")
     for urc in ["+QLWEVTIND: 8", '+QIND: "FOTA","DOWNLOAD START"', '+QIND: "FOTA","DOWNLOADING",512',
-                '+QIND: "FOTA","DOWNLOAD",0', '+QIND: "FOTA","START"']:
+                f'+QIND: "FOTA","DOWNLOADING",{size}\r', '+QIND: "FOTA","DOWNLOAD",0',
+                '+QIND: "FOTA","START"']:
         at = module.wait_for(urc, since=at)
     # The update takes its progress steps, then the reboot and a registration: the bar stays.
     wait_bar(bar, "updating")
