@@ -3,13 +3,13 @@
 pseudo-terminal): log in, watch the module register and its uplink arrive without a reload, send
 a raw downlink and see +NNMI on the module, switch a fault on and find it in force in the API,
 create a product with a codec, try it online, and see the module's uplink decoded and a command
-reach it, and read an object of the module from its object tree. Then a DFOTA as seed 002 §5.1
-does it, through the FOTA page's forms: the manufacturer's public key, the signed package, a
-batch task for the module; the module downloads and updates at its next uplink, reboots into the
-new revision and reports at its next registration, while the task's progress bar, without a
-reload, goes from waiting through downloading and updating to succeeded. A screenshot of each
-page goes to the screenshot directory; any browser console error (a SEVERE log entry) fails the
-run.
+reach it, and read an object of the module from its object tree. Then a DFOTA as seed 002 §5.1 does
+it: a product from the seed's Profile file (examples/dfota) for the module, then through the FOTA
+page's forms the manufacturer's public.pem, the signed package and a batch task for it; the module
+downloads and updates at its next uplink, reboots into the new revision and reports at its next
+registration, while the task's progress bar, without a reload, goes from waiting through
+downloading and updating to succeeded. A screenshot of each page goes to the screenshot directory;
+any browser console error (a SEVERE log entry) fails the run.
 
 Usage: console_browser.py <console url> <token file> <AT pty> <screenshot dir> <manufacturer dir>
 
@@ -219,8 +219,7 @@ def codec(module, imei):
 # the package's manufacturer, device type and model, with fwUpgradeCapability.
 SOURCE, TARGET = "BC260YCNAAR02A01", "BC260YCNAAR02A01_BETA1230A"
 PACKAGE = f"{SOURCE}_{TARGET}"
-DFOTA_PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                             "../../examples/dfota/profile.json")
+DFOTA_PROFILE = os.path.join(os.path.dirname(__file__), "../../examples/dfota/profile.json")
 # Each state the progress bar of `arguments[0]` shows, in order, kept in window.nbmodemBar: the
 # page replaces the task's table at each event, so the bar is looked up again at each change.
 RECORD_BAR = """
@@ -234,6 +233,13 @@ const record = () => {
 new MutationObserver(record).observe(document.getElementById("main"),
   { subtree: true, childList: true, attributes: true });
 """
+
+
+def choose_file(input_id, path, area_id, text):
+    """Chooses a file in a file input, and waits for its text, with `text`, in the text area."""
+    driver.find_element(By.ID, input_id).send_keys(os.path.realpath(path))
+    wait.until(lambda d: text in d.find_element(By.ID, area_id).get_attribute("value"),
+               f"{path} never filled {area_id}")
 
 
 def wait_bar(bar, status):
@@ -253,8 +259,7 @@ def fota(module, imei):
     driver.find_element(By.ID, "nav-products").click()
     wait.until(lambda d: d.find_elements(By.ID, "product-edit"))
     fill("product-id", "dfota")
-    with open(DFOTA_PROFILE) as profile:
-        fill("product-profile", json.dumps(json.load(profile)))
+    choose_file("product-profile-file", DFOTA_PROFILE, "product-profile", "fwUpgradeCapability")
     Select(driver.find_element(By.ID, "product-codec")).select_by_value("passthrough")
     driver.find_element(By.ID, "product-save").click()
     wait_text("#product-edit", "product dfota saved")
@@ -269,8 +274,7 @@ def fota(module, imei):
     driver.find_element(By.ID, "nav-fota").click()
     wait.until(lambda d: d.find_elements(By.ID, "task-form"))
     fill("key-manufacturer", "quectel")
-    with open(os.path.join(manufacturer, "public.pem")) as pem:
-        fill("key-pem", pem.read())
+    choose_file("key-file", os.path.join(manufacturer, "public.pem"), "key-pem", "BEGIN PUBLIC KEY")
     driver.find_element(By.CSS_SELECTOR, "#key-form button").click()
     wait_text("#key-form", "key of quectel (ECDSA_256K1+SHA256) saved")
     wait_text("#fota-keys", "quectel")

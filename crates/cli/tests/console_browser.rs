@@ -5,13 +5,14 @@
 //! sends a raw downlink from the device page and sees `+NNMI` on the module, switches a fault on
 //! and finds it in force through the API; creates a product with the compact codec, tries it with
 //! online debugging, gives it to the module, sees the module's uplink decoded (and charted) and
-//! sends a command the module receives; then, on the FOTA page, adds the manufacturer's public key,
-//! uploads a signed package (both made here with `nbmodem fota`) and creates a task for the
-//! module, and follows the task's progress bar, without a reload, through waiting, downloading and
-//! updating to succeeded while the module downloads, updates (its `+QIND: "FOTA",…` URCs),
-//! reboots and reports at its next registration, as in seed 002 §5.1.6.2. It fails on any browser
-//! console error. A screenshot of each page is kept in `target/console-screenshots/` (the FOTA
-//! page while updating and at success).
+//! sends a command the module receives; then gives the module a product from seed 002's DFOTA
+//! Profile file, and on the FOTA page adds the manufacturer's `public.pem`, uploads a signed
+//! package (both made here with `nbmodem fota`) and creates a task for the module, and follows the
+//! task's progress bar, without a reload, through waiting, downloading and updating to succeeded
+//! while the module downloads, updates (its `+QIND: "FOTA",…` URCs), reboots and reports at its
+//! next registration, as in seed 002 §5.1.6.2. It fails on any browser console error. A screenshot
+//! of each page is kept in `target/console-screenshots/` (the FOTA page while updating and at
+//! success).
 //!
 //! `scripts/test` installs the browser and Selenium and sets `NBMODEM_INTEROP`, which turns a
 //! missing one into a failure; without it, the test notes what is missing and passes.
