@@ -381,7 +381,9 @@ def run(module):
     mark = module.mark()
     driver.find_element(By.ID, "raw-hex").send_keys("AA0102")
     driver.find_element(By.ID, "raw-send").click()
-    wait_text("#raw-form", "downlink")
+    # The platform's answer ("downlink N queued"; the button says "Queue downlink"): only then is
+    # the downlink there for the next uplink to find.
+    wait_text("#raw-form", "queued")
     module.send("AT+NMGS=1,01")
     module.wait_for("AA0102", since=mark)
     assert "+NNMI" in module.output[mark:], module.output[mark:]
