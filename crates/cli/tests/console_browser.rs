@@ -5,8 +5,14 @@
 //! sends a raw downlink from the device page and sees `+NNMI` on the module, switches a fault on
 //! and finds it in force through the API; creates a product with the compact codec, tries it with
 //! online debugging, gives it to the module, sees the module's uplink decoded (and charted) and
-//! sends a command the module receives; and fails on any browser console error. A screenshot of
-//! each page is kept in `target/console-screenshots/`.
+//! sends a command the module receives; then gives the module a product from seed 002's DFOTA
+//! Profile file, and on the FOTA page adds the manufacturer's `public.pem`, uploads a signed
+//! package (both made here with `nbmodem fota`) and creates a task for the module, and follows the
+//! task's progress bar, without a reload, through waiting, downloading and updating to succeeded
+//! while the module downloads, updates (its `+QIND: "FOTA",…` URCs), reboots and reports at its
+//! next registration, as in seed 002 §5.1.6.2. It fails on any browser console error. A screenshot
+//! of each page is kept in `target/console-screenshots/` (the FOTA page while updating and at
+//! success).
 //!
 //! `scripts/test` installs the browser and Selenium and sets `NBMODEM_INTEROP`, which turns a
 //! missing one into a failure; without it, the test notes what is missing and passes.
@@ -91,6 +97,54 @@ fn sandbox(cwd: &Path, link: &Path) -> (Killed, String) {
     (Killed(child), seen)
 }
 
+/// What a manufacturer brings to the FOTA page, made in `dir` as docs/fota.md makes them: an ECDSA
+/// key pair (`public.pem`) and a small delta package from the sandbox module's revision, signed
+/// (`…_signed.zip`). 16 KiB: 32 blocks, a few seconds of download on the sandbox's radio, long
+/// enough to be seen downloading and short enough for a test.
+fn manufacturer_files(dir: &Path) {
+    let steps: [&[&str]; 3] = [
+        &[
+            "keygen",
+            "--algorithm",
+            "ECDSA_256K1+SHA256",
+            "--passphrase",
+            "Quectel123",
+        ],
+        &[
+            "make",
+            "--from",
+            "BC260YCNAAR02A01",
+            "--to",
+            "BC260YCNAAR02A01_BETA1230A",
+            "--size",
+            "16KiB",
+        ],
+        &[
+            "sign",
+            "BC260YCNAAR02A01_BC260YCNAAR02A01_BETA1230A.zip",
+            "--key",
+            "private.pem",
+            "--passphrase",
+            "Quectel123",
+        ],
+    ];
+    for step in steps {
+        let out = Command::new(NBMODEM)
+            .arg("fota")
+            .args(step)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "nbmodem fota {step:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// Where the screenshots go: the build's target directory.
 fn screenshots() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -112,6 +166,8 @@ fn a_person_follows_the_sandbox_module_in_the_console() {
     let console = banner_value(&banner, "console");
     assert!(console.starts_with("http://127.0.0.1:") && console.ends_with("/console"));
     let token = cwd.path().join(banner_value(&banner, "token"));
+    let manufacturer = tempfile::tempdir().unwrap();
+    manufacturer_files(manufacturer.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/console_browser.py");
     let mut browser = Command::new("python3")
         .arg("-u")
@@ -120,6 +176,7 @@ fn a_person_follows_the_sandbox_module_in_the_console() {
         .arg(token)
         .arg(&link)
         .arg(screenshots())
+        .arg(manufacturer.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -147,6 +204,7 @@ fn a_person_follows_the_sandbox_module_in_the_console() {
         "standins",
         "products",
         "device-codec",
+        "fota-updating",
         "fota",
     ] {
         assert!(screenshots().join(format!("{page}.png")).exists(), "{page}");

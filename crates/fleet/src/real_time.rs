@@ -46,6 +46,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// The modules on their sockets, the stand-ins beside them.
 pub struct RealBed {
     nodes: Vec<Arc<Mutex<ModuleNode>>>,
+    /// Each module's loopback address ([`loopback_of`]).
+    addresses: Vec<IpAddr>,
     /// Each module's driver's wake: notified after the agenda acted on the module.
     wakes: Vec<Arc<Notify>>,
     control: SocketAddr,
@@ -112,6 +114,10 @@ impl Testbed for RealBed {
             .energy(now)
             .total_micro_amp_hours()
     }
+
+    fn address(&self, slot: usize) -> IpAddr {
+        self.addresses[slot]
+    }
 }
 
 /// Runs the shard of `fleet` in real time for the fleet's duration, the stand-ins' database in
@@ -143,6 +149,7 @@ pub fn run(
             .into_iter()
             .map(|module| Arc::new(Mutex::new(ModuleNode::new(module))))
             .collect(),
+        addresses: members.iter().map(|m| loopback_of(m.index)).collect(),
         wakes: members.iter().map(|_| Arc::new(Notify::new())).collect(),
         control: platforms.control_address,
         token,
@@ -154,7 +161,7 @@ pub fn run(
         .map_err(|e| RunError::Sockets(format!("a runtime: {e}")))?;
     runtime.block_on(async {
         let stepped = Arc::new(Notify::new());
-        let networks = start_networks(&bed, &members, &stepped);
+        let networks = start_networks(&bed, &stepped);
         let run = Run::on(fleet, bed, members, RealClock.now(), data_dir);
         drive(run, networks, stepped, limit, progress).await
     })
@@ -180,23 +187,20 @@ fn stand_ins(fleet: &Fleet, data_dir: &Path) -> ServeConfig {
         seed: fleet.seed,
         console: None,
         devices: Vec::new(),
-        records_kept: nbmodem_platform::writer::DEFAULT_RECORDS_KEPT,
+        // Every record, as in virtual time: the summary counts self-registrations from them.
+        records_kept: u64::MAX,
         module: None,
     }
 }
 
 /// Each module's network loop, a task of the returned set that ends only on an error.
-fn start_networks(
-    bed: &RealBed,
-    members: &[Member],
-    stepped: &Arc<Notify>,
-) -> JoinSet<(usize, std::io::Result<()>)> {
+fn start_networks(bed: &RealBed, stepped: &Arc<Notify>) -> JoinSet<(usize, std::io::Result<()>)> {
     let mut networks = JoinSet::new();
-    for (slot, member) in members.iter().enumerate() {
+    for slot in 0..bed.nodes.len() {
         let node = Arc::clone(&bed.nodes[slot]);
         let wake = Arc::clone(&bed.wakes[slot]);
         let stepped = Some(Arc::clone(stepped));
-        let ports = Ports::OnDemand(loopback_of(member.index));
+        let ports = Ports::OnDemand(bed.addresses[slot]);
         networks.spawn(async move {
             let ended = udp::run_host(node, ports, wake, stepped, pending()).await;
             (slot, ended)

@@ -17,12 +17,13 @@ use nbmodem_module::nvram::MemoryStore;
 use nbmodem_module::{Module, RadioCondition, Route, BOOT_TIME};
 use nbmodem_net::sim::SimNetwork;
 use nbmodem_platform::ctiot::{Admin, NewDevice};
-use nbmodem_platform::{Addresses, Fault, Platform, RecordWriter, Server, Store, Writing};
+use nbmodem_platform::record::{Server, Verdict};
+use nbmodem_platform::{Addresses, Fault, Platform, RecordWriter, Store, Writing};
 use nbmodem_scenario::ModuleSetup;
 use serde::Serialize;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashSet, VecDeque};
-use std::net::{IpAddr, Ipv4Addr};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +64,8 @@ pub trait Testbed {
     fn set_fault(&mut self, server: Server, fault: Option<Fault>) -> Result<(), RunError>;
     /// The charge the module drew from power-on until `now`.
     fn micro_amp_hours(&mut self, slot: usize, now: Instant) -> f64;
+    /// The address the stand-ins see the module's datagrams come from.
+    fn address(&self, slot: usize) -> IpAddr;
 }
 
 /// The modules and the stand-ins on one simulated network, in virtual time.
@@ -115,6 +118,10 @@ impl Testbed for SimBed {
     fn micro_amp_hours(&mut self, slot: usize, now: Instant) -> f64 {
         self.module_at(slot).energy(now).total_micro_amp_hours()
     }
+
+    fn address(&self, slot: usize) -> IpAddr {
+        self.ips[slot]
+    }
 }
 
 /// What one module did, as `--devices` writes it (a JSON line each).
@@ -134,6 +141,8 @@ pub struct DeviceRow {
     pub uplinks_stored: u64,
     pub power_cuts: u64,
     pub rounds_missed: u64,
+    pub self_registrations: u64,
+    pub self_registrations_accepted: u64,
     pub failures: BTreeMap<String, u64>,
     pub energy_uah_per_day: f64,
 }
@@ -262,6 +271,11 @@ pub(crate) fn platform_with_devices(
     let platform_error = |e: &dyn std::fmt::Display| RunError::Platform(e.to_string());
     let platform =
         Platform::open(data_dir, fleet.seed, Writing::Inline).map_err(|e| platform_error(&e))?;
+    // The summary counts each module's self-registrations from the records: keep them all,
+    // rejections included (a server records a sample of those, else).
+    let storage = nbmodem_platform::writer::Storage::of(data_dir);
+    storage.set_records_kept(u64::MAX);
+    storage.record_every_request();
     let writer = RecordWriter::open(data_dir, Writing::Inline).map_err(|e| platform_error(&e))?;
     let mut admin = Admin::new(Arc::clone(&platform.ctiot_state), writer);
     for member in members {
@@ -736,8 +750,10 @@ impl<'f, B: Testbed> Run<'f, B> {
         let mut groups: BTreeMap<String, Tally> = BTreeMap::new();
         let mut total = Tally::default();
         let mut rows = Vec::new();
+        let registrations = self_registrations(&store)?;
         for slot in 0..self.members.len() {
             let micro_amp_hours = self.bed.micro_amp_hours(slot, now);
+            let address = self.bed.address(slot);
             let member = &mut self.members[slot];
             let group = &self.fleet.groups[member.group];
             let nah_per_day = (micro_amp_hours * 1000.0 / days).round() as u64;
@@ -747,6 +763,9 @@ impl<'f, B: Testbed> Run<'f, B> {
                     .uplink_count(flavour, &member.row.imei)
                     .map_err(|e| RunError::Platform(e.to_string()))?;
                 member.tally.uplinks_stored = stored;
+            }
+            if let Some(requests) = registrations.get(&address) {
+                member.tally.count_self_registrations(requests);
             }
             member.tally.modules = 1;
             member.tally.started = u64::from(member.row.started);
@@ -768,6 +787,41 @@ impl<'f, B: Testbed> Run<'f, B> {
             hours: self.hours,
         };
         Ok((summary, rows))
+    }
+}
+
+/// What the self-registration registries (CT, CU) recorded from each module, by its address:
+/// each request's time (ms) and whether it was accepted, oldest first.
+fn self_registrations(store: &Store) -> Result<HashMap<IpAddr, Vec<(u64, bool)>>, RunError> {
+    let mut by_module: HashMap<IpAddr, Vec<(u64, bool)>> = HashMap::new();
+    for server in [Server::Ct, Server::Cu] {
+        let records = store
+            .records(server)
+            .map_err(|e| RunError::Platform(e.to_string()))?;
+        for record in records {
+            if let Ok(source) = record.source.parse::<SocketAddr>() {
+                let accepted = record.verdict == Verdict::Accepted;
+                let requests = by_module.entry(source.ip()).or_default();
+                requests.push((record.time_ms, accepted));
+            }
+        }
+    }
+    for requests in by_module.values_mut() {
+        requests.sort_unstable();
+    }
+    Ok(by_module)
+}
+
+impl Tally {
+    /// Counts a module's self-registration requests and the gaps between them.
+    fn count_self_registrations(&mut self, requests: &[(u64, bool)]) {
+        self.self_registrations += requests.len() as u64;
+        let accepted = requests.iter().filter(|(_, accepted)| *accepted).count();
+        self.self_registrations_accepted += accepted as u64;
+        for pair in requests.windows(2) {
+            let gap_s = (pair[1].0 - pair[0].0 + 500) / 1000;
+            *self.self_registration_gaps_s.entry(gap_s).or_default() += 1;
+        }
     }
 }
 
@@ -828,6 +882,8 @@ impl DeviceRow {
         self.uplinks_stored = tally.uplinks_stored;
         self.power_cuts = tally.power_cuts;
         self.rounds_missed = tally.rounds_missed;
+        self.self_registrations = tally.self_registrations;
+        self.self_registrations_accepted = tally.self_registrations_accepted;
         self.failures = tally.failures.clone();
         self.energy_uah_per_day = nah_per_day as f64 / 1000.0;
     }
