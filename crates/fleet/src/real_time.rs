@@ -130,8 +130,8 @@ pub fn run(
     routes: &[Route],
     progress: impl FnMut(Progress),
 ) -> Result<(Summary, Vec<DeviceRow>), RunError> {
+    let limit = open_files_for((0..fleet.size()).filter(|i| shard.owns(*i)).count())?;
     let built = members(fleet, shard, &[])?;
-    let limit = open_files_for(built.len())?;
     let (members, mut modules): (Vec<Member>, Vec<Module>) = built.into_iter().unzip();
     drop(platform_with_devices(fleet, &members, data_dir)?);
     let platforms = Background::start(stand_ins(fleet, data_dir))
