@@ -3,7 +3,9 @@
 //! firmware would. An agenda (a binary heap keyed by time and sequence, so runs repeat) holds
 //! what the fleet does next — a module's power-on, its start script, a round of its schedule, a
 //! step's deadline, a power cut, a fault switched on or off; between agenda items the network
-//! runs, and the modules waiting for an answer have their output read.
+//! runs, and the modules that wrote something meanwhile have their output read (each member's
+//! node notes it: reading every module waiting for an answer after each of the network's events
+//! would cost a pass over all of them when a whole fleet registers at once).
 
 use crate::shard::Shard;
 use crate::spec::{EventKind, Every, Fleet, Group, Step};
@@ -11,17 +13,18 @@ use crate::summary::{Hour, Summary, Tally};
 use nbmodem_clock::{Instant, VirtualClock};
 use nbmodem_module::node::ModuleNode;
 use nbmodem_module::nvram::MemoryStore;
-use nbmodem_module::{Module, RadioCondition, BOOT_TIME};
-use nbmodem_net::sim::SimNetwork;
+use nbmodem_module::{Module, RadioCondition, Router, BOOT_TIME};
+use nbmodem_net::sim::{Records, SimNetwork};
+use nbmodem_net::{HostNode, HostTransmit, Lookup, LookupAnswer, StreamEvent, StreamRequest};
 use nbmodem_platform::ctiot::{Admin, NewDevice};
 use nbmodem_platform::{Addresses, Platform, RecordWriter, Store, Writing};
 use nbmodem_scenario::ModuleSetup;
 use serde::Serialize;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashSet, VecDeque};
-use std::net::{IpAddr, Ipv4Addr};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The commands that send an uplink, whose answers are counted as uplinks.
@@ -33,6 +36,9 @@ const UPLINK_COMMANDS: &[&str] = &[
     "AT+QISEND=",
     "AT+QISENDEX=",
 ];
+
+/// How often, in virtual time, a run tells its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -143,8 +149,9 @@ pub struct Run<'f> {
     members: Vec<Member>,
     agenda: BinaryHeap<Reverse<(Instant, u64, Action)>>,
     sequence: u64,
-    /// Members with a step in flight: only their output is read.
-    waiting: HashSet<usize>,
+    /// Members whose modules wrote something since their output was last read, as their nodes
+    /// noted them.
+    wrote: Written,
     hours: Vec<Hour>,
 }
 
@@ -171,18 +178,33 @@ impl<'f> Run<'f> {
     /// Builds the shard's modules and the stand-ins (their database in `data_dir`), powered off.
     pub fn new(fleet: &'f Fleet, shard: Shard, data_dir: &Path) -> Result<Run<'f>, RunError> {
         let platform_error = |e: &dyn std::fmt::Display| RunError::Platform(e.to_string());
-        let platform = Platform::open(data_dir, fleet.seed, Writing::Inline)
+        // The run reads the database only at its end: the stand-ins commit in batches, and
+        // never wait for the disk.
+        let platform = Platform::open(data_dir, fleet.seed, Writing::Batched)
             .map_err(|e| platform_error(&e))?;
         let writer =
-            RecordWriter::open(data_dir, Writing::Inline).map_err(|e| platform_error(&e))?;
+            RecordWriter::open(data_dir, Writing::Batched).map_err(|e| platform_error(&e))?;
         let mut admin = Admin::new(Arc::clone(&platform.ctiot_state), writer);
         let start = VirtualClock::DEFAULT_START;
         let mut net = SimNetwork::new(start, fleet.seed);
+        // Nothing reads the datagrams' records: kept, they would grow with every datagram.
+        net.set_records(Records::Off);
         let addresses = Addresses::default();
         platform.attach(&mut net, &addresses);
+        // One routing table, shared by every module (see `Router`).
+        let mut router = Router::new();
+        for route in addresses.routes() {
+            router.add_route(route.parse().map_err(|e| platform_error(&e))?);
+        }
         let mut members = Vec::new();
+        let wrote = Written::default();
         for index in (0..fleet.size()).filter(|i| shard.owns(*i)) {
-            let member = Member::new(fleet, index, &addresses, &mut net)?;
+            let node = |module| MemberNode {
+                node: ModuleNode::new(module),
+                slot: members.len(),
+                wrote: Arc::clone(&wrote),
+            };
+            let member = Member::new(fleet, index, &router, &mut net, node)?;
             let group = &fleet.groups[member.group];
             if let Some(flavour) = group.platform {
                 let device = NewDevice {
@@ -208,7 +230,7 @@ impl<'f> Run<'f> {
             members,
             agenda: BinaryHeap::new(),
             sequence: 0,
-            waiting: HashSet::new(),
+            wrote,
             hours: Vec::new(),
         };
         run.plan();
@@ -255,11 +277,13 @@ impl<'f> Run<'f> {
         self.agenda.push(Reverse((time, self.sequence, action)));
     }
 
-    /// Runs the fleet to the end of its duration; `progress` is told after each agenda item.
+    /// Runs the fleet to the end of its duration; `progress` is told at most once per
+    /// [`PROGRESS_EVERY`] of virtual time (counting it visits every member).
     pub fn run(
         mut self,
         mut progress: impl FnMut(Progress),
     ) -> Result<(Summary, Vec<DeviceRow>), RunError> {
+        let mut told: Option<Instant> = None;
         loop {
             let next_action = self.agenda.peek().map(|Reverse((t, _, _))| *t);
             let next = [next_action, self.net.next_event()]
@@ -269,7 +293,7 @@ impl<'f> Run<'f> {
                 .filter(|t| *t <= self.end);
             let Some(next) = next else { break };
             self.net.run_until(next);
-            self.read_waiting();
+            self.read_written();
             while let Some(Reverse((time, _, _))) = self.agenda.peek() {
                 if *time > next {
                     break;
@@ -278,11 +302,14 @@ impl<'f> Run<'f> {
                     break;
                 };
                 self.act(action)?;
+            }
+            if told.is_none_or(|t| next >= t + PROGRESS_EVERY) {
+                told = Some(next);
                 progress(self.progress());
             }
         }
         self.net.run_until(self.end);
-        self.read_waiting();
+        self.read_written();
         self.finish()
     }
 
@@ -384,7 +411,6 @@ impl<'f> Run<'f> {
                         member.line.clear();
                         member.tally.power_cuts += 1;
                         member.row.started = false;
-                        self.waiting.remove(&slot);
                         self.at(now + off, Action::PowerOn(slot));
                     }
                 }
@@ -404,8 +430,9 @@ impl<'f> Run<'f> {
     fn module(&mut self, slot: usize) -> &mut Module {
         let ip = self.members[slot].ip;
         self.net
-            .host::<ModuleNode>(ip)
+            .host::<MemberNode>(ip)
             .expect("every member is attached")
+            .node
             .module_mut()
     }
 
@@ -457,7 +484,6 @@ impl<'f> Run<'f> {
             answered: false,
             expect_met: false,
         });
-        self.waiting.insert(slot);
         self.at(
             now + within,
             Action::Deadline {
@@ -492,9 +518,11 @@ impl<'f> Run<'f> {
         &mut self.hours[hour]
     }
 
-    fn read_waiting(&mut self) {
-        let waiting: Vec<usize> = self.waiting.iter().copied().collect();
-        for slot in waiting {
+    /// Reads the members whose modules wrote something, in the order they wrote it (a member
+    /// with no step in flight has its lines dropped, as before its next step).
+    fn read_written(&mut self) {
+        let wrote = std::mem::take(&mut *lock(&self.wrote));
+        for slot in wrote {
             self.read(slot);
         }
     }
@@ -561,7 +589,6 @@ impl<'f> Run<'f> {
 
     fn step_done(&mut self, slot: usize) {
         self.members[slot].current = None;
-        self.waiting.remove(&slot);
         self.next_step(slot);
     }
 
@@ -594,6 +621,7 @@ impl<'f> Run<'f> {
 
     /// The run is over: each member's energy and stored uplinks, then the tallies.
     fn finish(mut self) -> Result<(Summary, Vec<DeviceRow>), RunError> {
+        self.addresses.flush_writes(&mut self.net);
         let store = Store::open(&self.data_dir).map_err(|e| RunError::Platform(e.to_string()))?;
         let now = self.net.now();
         let days = self.fleet.duration.as_secs_f64().max(1.0) / 86_400.0;
@@ -640,8 +668,9 @@ impl Member {
     fn new(
         fleet: &Fleet,
         index: usize,
-        addresses: &Addresses,
+        router: &Router,
         net: &mut SimNetwork,
+        node: impl FnOnce(Module) -> MemberNode,
     ) -> Result<Member, RunError> {
         let (group, n) = fleet.group_of(index).expect("an index of the fleet");
         let group_number = fleet
@@ -655,16 +684,12 @@ impl Member {
         setup.imei = Some(group.imei(n));
         setup.imsi = Some(group.imsi(n));
         setup.coverage = coverage.map(|name| name.parse::<RadioCondition>().expect("a preset"));
-        for route in addresses.routes() {
-            setup
-                .routes
-                .push(route.parse().map_err(|e| failed(format!("{e}")))?);
-        }
-        let config = setup.config().map_err(|e| failed(e.to_string()))?;
+        let mut config = setup.config().map_err(|e| failed(e.to_string()))?;
+        config.router = router.clone();
         let module =
             Module::new(config, Box::new(MemoryStore::new())).map_err(|e| failed(e.to_string()))?;
         let ip = address_of(index);
-        net.attach_host(ip, ModuleNode::new(module));
+        net.attach_host(ip, node(module));
         let row = DeviceRow {
             index,
             group: group.name.clone(),
@@ -690,6 +715,62 @@ impl Member {
             row,
             tally: Tally::default(),
         })
+    }
+}
+
+/// The slots of the members whose modules wrote something, in order (a slot may repeat).
+type Written = Arc<Mutex<Vec<usize>>>;
+
+fn lock(wrote: &Written) -> std::sync::MutexGuard<'_, Vec<usize>> {
+    // Only plain numbers inside: a panic elsewhere cannot leave them broken.
+    wrote
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A member's module on the network: after each call that may make the module write (a
+/// datagram, a timer, a stream's or a lookup's answer), notes the member if it did.
+struct MemberNode {
+    node: ModuleNode,
+    slot: usize,
+    wrote: Written,
+}
+
+impl MemberNode {
+    /// Runs `call` on the node, then notes the member if its module wrote something.
+    fn noting(&mut self, call: impl FnOnce(&mut ModuleNode)) {
+        let before = self.node.module().output_len();
+        call(&mut self.node);
+        if self.node.module().output_len() > before {
+            lock(&self.wrote).push(self.slot);
+        }
+    }
+}
+
+impl HostNode for MemberNode {
+    fn handle_datagram(&mut self, now: Instant, port: u16, from: SocketAddr, datagram: &[u8]) {
+        self.noting(|node| node.handle_datagram(now, port, from, datagram));
+    }
+    fn poll_transmit(&mut self) -> Option<HostTransmit> {
+        self.node.poll_transmit()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.node.poll_timeout()
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.noting(|node| node.handle_timeout(now));
+    }
+    fn poll_stream(&mut self) -> Option<StreamRequest> {
+        self.node.poll_stream()
+    }
+    fn handle_stream(&mut self, now: Instant, port: u16, event: StreamEvent) {
+        self.noting(|node| node.handle_stream(now, port, event));
+    }
+    fn poll_lookup(&mut self) -> Option<Lookup> {
+        self.node.poll_lookup()
+    }
+    fn handle_lookup(&mut self, now: Instant, port: u16, answer: LookupAnswer) {
+        self.noting(|node| node.handle_lookup(now, port, answer));
     }
 }
 

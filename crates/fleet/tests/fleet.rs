@@ -111,3 +111,23 @@ fault = "iot:drop=100000"
         .sum();
     assert!(timeouts > 0, "{:?}", total.failures);
 }
+
+#[test]
+fn progress_is_told_once_a_virtual_minute_at_most() {
+    let fleet = fleet(4, "");
+    let dir = tempfile::tempdir().unwrap();
+    let mut told = Vec::new();
+    Run::new(&fleet, Shard::WHOLE, dir.path())
+        .unwrap()
+        .run(|progress| told.push(progress))
+        .unwrap();
+    let minute = std::time::Duration::from_secs(60);
+    assert!(
+        told.windows(2)
+            .all(|w| w[1].virtual_elapsed >= w[0].virtual_elapsed + minute),
+        "{told:?}"
+    );
+    assert!((1..=61).contains(&told.len()), "{}", told.len());
+    let last = told.last().unwrap();
+    assert_eq!((last.modules, last.started), (4, 4));
+}
