@@ -280,9 +280,10 @@ impl RecordWriter {
     /// CT IoT uplink's record, its stored uplink and the reply queued and sent are one commit
     /// rather than four.
     pub fn submit_all(&mut self, writes: impl IntoIterator<Item = Write>) -> Ticket {
-        let handed = writes
-            .into_iter()
-            .fold(false, |handed, write| self.hand_over(write) || handed);
+        let mut handed = false;
+        for write in writes {
+            handed |= self.hand_over(write);
+        }
         if let (Mode::Inline(inline), true) = (&mut self.mode, handed) {
             inline.step_done(Ticket(self.next));
         }
