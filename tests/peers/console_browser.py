@@ -3,10 +3,19 @@
 pseudo-terminal): log in, watch the module register and its uplink arrive without a reload, send
 a raw downlink and see +NNMI on the module, switch a fault on and find it in force in the API,
 create a product with a codec, try it online, and see the module's uplink decoded and a command
-reach it, and read an object of the module from its object tree. A screenshot of each page goes to the screenshot
-directory; any browser console error (a SEVERE log entry) fails the run.
+reach it, and read an object of the module from its object tree. Then a DFOTA as seed 002 §5.1 does
+it: a product from the seed's Profile file (examples/dfota) for the module, then through the FOTA
+page's forms the manufacturer's public.pem, the signed package and a batch task for it; the module
+downloads and updates at its next uplink, reboots into the new revision and reports at its next
+registration, while the task's progress bar, without a reload, goes from waiting through
+downloading and updating to succeeded. A screenshot of each page goes to the screenshot directory;
+any browser console error (a SEVERE log entry) fails the run.
 
-Usage: console_browser.py <console url> <token file> <AT pty> <screenshot dir>
+Usage: console_browser.py <console url> <token file> <AT pty> <screenshot dir> <manufacturer dir>
+
+The manufacturer directory holds what `nbmodem fota keygen`, `make` and `sign` wrote: `public.pem`,
+the delta package BC260YCNAAR02A01_BC260YCNAAR02A01_BETA1230A.bin and its signed zip
+BC260YCNAAR02A01_BC260YCNAAR02A01_BETA1230A_signed.zip.
 
 Prints "CONSOLE OK" at the end; anything else is a failure (exit status 1, with the reason).
 """
@@ -28,7 +37,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-console_url, token_file, pty_path, shots = sys.argv[1:5]
+console_url, token_file, pty_path, shots, manufacturer = sys.argv[1:6]
 token = open(token_file).read().strip()
 api_base = console_url.rsplit("/console", 1)[0]
 # Generous bounds: the machine may be busy; none is a timed assertion on the code under test.
@@ -71,11 +80,13 @@ class Module:
         os.write(self.fd, (line + "\r\n").encode())
 
     def wait_for(self, text, since=0):
+        """Waits for `text` printed after `since`; where it ends."""
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
             with self.lock:
-                if text in self.output[since:]:
-                    return
+                found = self.output.find(text, since)
+            if found >= 0:
+                return found + len(text)
             time.sleep(0.1)
         raise AssertionError(f"the module never printed {text!r}; it printed:\n{self.output}")
 
@@ -203,6 +214,124 @@ def codec(module, imei):
     shot("device-codec")
 
 
+# Seed 002 §5.1: the sandbox module's revision, the one the package upgrades it to, the package's
+# id (its .bin's name), and §5.1.2's Profile template made valid (examples/dfota): its device is
+# the package's manufacturer, device type and model, with fwUpgradeCapability.
+SOURCE, TARGET = "BC260YCNAAR02A01", "BC260YCNAAR02A01_BETA1230A"
+PACKAGE = f"{SOURCE}_{TARGET}"
+DFOTA_PROFILE = os.path.join(os.path.dirname(__file__), "../../examples/dfota/profile.json")
+# Each state the progress bar of `arguments[0]` shows, in order, kept in window.nbmodemBar: the
+# page replaces the task's table at each event, so the bar is looked up again at each change.
+RECORD_BAR = """
+const selector = arguments[0];
+window.nbmodemBar = [];
+const record = () => {
+  const bar = document.querySelector(selector);
+  const seen = window.nbmodemBar;
+  if (bar && seen[seen.length - 1] !== bar.className) seen.push(bar.className);
+};
+new MutationObserver(record).observe(document.getElementById("main"),
+  { subtree: true, childList: true, attributes: true });
+"""
+
+
+def choose_file(input_id, path, area_id, text):
+    """Chooses a file in a file input, and waits for its text, with `text`, in the text area."""
+    driver.find_element(By.ID, input_id).send_keys(os.path.realpath(path))
+    wait.until(lambda d: text in d.find_element(By.ID, area_id).get_attribute("value"),
+               f"{path} never filled {area_id}")
+
+
+def wait_bar(bar, status):
+    """Waits for the progress bar to show `status`, with the status column saying so."""
+    def shows(d):
+        found = d.find_elements(By.CSS_SELECTOR, bar)
+        if not found or found[0].get_attribute("class") != status:
+            return False
+        return found[0].find_element(By.XPATH, "./ancestor::tr//span[@class]").text == status
+    wait.until(shows, f"the progress bar and status never showed {status}")
+
+
+def fota(module, imei):
+    """Seed 002 §5.1 in the console: the product with firmware upgrades given to the device, the
+    public key, the signed package and a batch task added through the FOTA page's forms; then the
+    module's next uplink starts the upgrade, and the progress bar follows it to succeeded."""
+    driver.find_element(By.ID, "nav-products").click()
+    wait.until(lambda d: d.find_elements(By.ID, "product-edit"))
+    fill("product-id", "dfota")
+    choose_file("product-profile-file", DFOTA_PROFILE, "product-profile", "fwUpgradeCapability")
+    Select(driver.find_element(By.ID, "product-codec")).select_by_value("passthrough")
+    driver.find_element(By.ID, "product-save").click()
+    wait_text("#product-edit", "product dfota saved")
+    driver.find_element(By.ID, "nav-devices").click()
+    wait.until(lambda d: d.find_elements(By.ID, "device-edit"))
+    fill("device-imei", imei)
+    fill("device-product", "dfota")
+    driver.find_element(By.ID, "device-save").click()
+    wait.until(lambda d: "dfota" in d.find_element(By.CSS_SELECTOR, f"#devices tr[data-imei='{imei}']").text)
+
+    # §5.1.3 step 3, §5.1.5, §5.1.6.1: the key, the package, the task.
+    driver.find_element(By.ID, "nav-fota").click()
+    wait.until(lambda d: d.find_elements(By.ID, "task-form"))
+    fill("key-manufacturer", "quectel")
+    choose_file("key-file", os.path.join(manufacturer, "public.pem"), "key-pem", "BEGIN PUBLIC KEY")
+    driver.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    wait_text("#key-form", "key of quectel (ECDSA_256K1+SHA256) saved")
+    wait_text("#fota-keys", "quectel")
+    fields = {"version": TARGET, "manufacturer": "quectel", "device_type": "WaterMeter",
+              "model": "NBIoTDevice", "product": "dfota"}
+    for field, value in fields.items():
+        fill(f"package-{field}", value)
+    signed = os.path.join(manufacturer, f"{PACKAGE}_signed.zip")
+    driver.find_element(By.ID, "package-file").send_keys(signed)
+    driver.find_element(By.CSS_SELECTOR, "#package-form button").click()
+    wait_text("#package-form", f"package {PACKAGE} uploaded")
+    wait_text("#fota-packages", PACKAGE)
+    bar = f"#task-dfota1 progress[data-imei='{imei}']"
+    driver.execute_script(RECORD_BAR, bar)
+    fill("task-id", "dfota1")
+    fill("task-package", PACKAGE)
+    fill("task-devices", imei)
+    fill("task-group", "DFOTA")
+    driver.find_element(By.CSS_SELECTOR, "#task-form button").click()
+    wait_text("#task-form", "task dfota1 created")
+    wait_bar(bar, "waiting")
+
+    # §5.1.6.2: the next uplink starts it; the module downloads (the last DOWNLOADING is the
+    # whole .bin), updates and reboots.
+    size = os.path.getsize(os.path.join(manufacturer, f"{PACKAGE}.bin"))
+    at = module.mark()
+    module.send("AT+NMGS=5,00454c4c4f")
+    for urc in ["+QLWEVTIND: 8", '+QIND: "FOTA","DOWNLOAD START"', '+QIND: "FOTA","DOWNLOADING",512',
+                f'+QIND: "FOTA","DOWNLOADING",{size}\r', '+QIND: "FOTA","DOWNLOAD",0',
+                '+QIND: "FOTA","START"']:
+        at = module.wait_for(urc, since=at)
+    # The update takes its progress steps, then the reboot and a registration: the bar stays.
+    wait_bar(bar, "updating")
+    shot("fota-updating")
+    for urc in ['+QIND: "FOTA","UPDATING",2%,1,1', '+QIND: "FOTA","UPDATING",100%,1,1',
+                '+QIND: "FOTA","END",0', "+CPIN: READY"]:
+        at = module.wait_for(urc, since=at)
+
+    # As the seed: after the reboot the host opens the link again; the result is reported.
+    module.send("AT+QSCLK=0")
+    module.wait_registered()
+    module.send('AT+NCDPOPEN="180.101.147.115",5683')
+    for urc in ["+QLWEVTIND: 0", "+QLWEVTIND: 3", "+QLWEVTIND: 9"]:
+        at = module.wait_for(urc, since=at)
+    wait_bar(bar, "succeeded")
+    assert driver.find_element(By.CSS_SELECTOR, bar).get_attribute("value") == "100"
+    for note in ["attempt 1: observing /5/0/3", "the device downloads", "update executed",
+                 "succeeded (result 1)"]:
+        wait_text("#task-dfota1 .history", note)
+    states = driver.execute_script("return window.nbmodemBar")
+    assert states == ["waiting", "downloading", "updating", "succeeded"], states
+    still_same_page()
+    shot("fota")
+    module.send("ATI")
+    module.wait_for(f"Revision: {TARGET}", since=at)
+
+
 def run(module):
     module.send("AT")
     module.wait_for("OK")
@@ -252,7 +381,9 @@ def run(module):
     mark = module.mark()
     driver.find_element(By.ID, "raw-hex").send_keys("AA0102")
     driver.find_element(By.ID, "raw-send").click()
-    wait_text("#raw-form", "downlink")
+    # The platform's answer ("downlink N queued"; the button says "Queue downlink"): only then is
+    # the downlink there for the next uplink to find.
+    wait_text("#raw-form", "queued")
     module.send("AT+NMGS=1,01")
     module.wait_for("AA0102", since=mark)
     assert "+NNMI" in module.output[mark:], module.output[mark:]
@@ -279,10 +410,7 @@ def run(module):
     still_same_page()
 
     codec(module, imei)
-    driver.find_element(By.ID, "nav-fota").click()
-    wait.until(lambda d: d.find_elements(By.ID, "task-form"))
-    shot("fota")
-    still_same_page()
+    fota(module, imei)
 
     # Logging out ends the session: the API refuses the cookie, the login is on show.
     driver.find_element(By.ID, "logout").click()

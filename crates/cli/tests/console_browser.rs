@@ -5,18 +5,24 @@
 //! sends a raw downlink from the device page and sees `+NNMI` on the module, switches a fault on
 //! and finds it in force through the API; creates a product with the compact codec, tries it with
 //! online debugging, gives it to the module, sees the module's uplink decoded (and charted) and
-//! sends a command the module receives; and fails on any browser console error. A screenshot of
-//! each page is kept in `target/console-screenshots/`.
+//! sends a command the module receives; then gives the module a product from seed 002's DFOTA
+//! Profile file, and on the FOTA page adds the manufacturer's `public.pem`, uploads a signed
+//! package (both made here with `nbmodem fota`) and creates a task for the module, and follows the
+//! task's progress bar, without a reload, through waiting, downloading and updating to succeeded
+//! while the module downloads, updates (its `+QIND: "FOTA",…` URCs), reboots and reports at its
+//! next registration, as in seed 002 §5.1.6.2. It fails on any browser console error. A screenshot
+//! of each page is kept in `target/console-screenshots/` (the FOTA page while updating and at
+//! success).
 //!
 //! `scripts/test` installs the browser and Selenium and sets `NBMODEM_INTEROP`, which turns a
 //! missing one into a failure; without it, the test notes what is missing and passes.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 mod support;
-use support::FREE_PORTS;
+use support::sandbox_on_pty;
 
 const NBMODEM: &str = env!("CARGO_BIN_EXE_nbmodem");
 const INSTALL: &str =
@@ -45,16 +51,6 @@ fn browser_available() -> bool {
     false
 }
 
-/// A child process, killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The value of the banner line starting with `name `.
 fn banner_value(banner: &str, name: &str) -> String {
     banner
@@ -64,31 +60,52 @@ fn banner_value(banner: &str, name: &str) -> String {
         .to_string()
 }
 
-/// Starts the sandbox with its AT port on a pseudo-terminal at `link`; its banner, once it is up.
-fn sandbox(cwd: &Path, link: &Path) -> (Killed, String) {
-    let mut child = Command::new(NBMODEM)
-        .arg("sandbox")
-        .args(FREE_PORTS)
-        .arg("--at")
-        .arg(format!("pty:{}", link.display()))
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("module routes:") {
-        let mut line = String::new();
+/// What a manufacturer brings to the FOTA page, made in `dir` as docs/fota.md makes them: an ECDSA
+/// key pair (`public.pem`) and a small delta package from the sandbox module's revision, signed
+/// (`…_signed.zip`). 16 KiB: 32 blocks, a few seconds of download on the sandbox's radio, long
+/// enough to be seen downloading and short enough for a test.
+fn manufacturer_files(dir: &Path) {
+    let steps: [&[&str]; 3] = [
+        &[
+            "keygen",
+            "--algorithm",
+            "ECDSA_256K1+SHA256",
+            "--passphrase",
+            "Quectel123",
+        ],
+        &[
+            "make",
+            "--from",
+            "BC260YCNAAR02A01",
+            "--to",
+            "BC260YCNAAR02A01_BETA1230A",
+            "--size",
+            "16KiB",
+        ],
+        &[
+            "sign",
+            "BC260YCNAAR02A01_BC260YCNAAR02A01_BETA1230A.zip",
+            "--key",
+            "private.pem",
+            "--passphrase",
+            "Quectel123",
+        ],
+    ];
+    for step in steps {
+        let out = Command::new(NBMODEM)
+            .arg("fota")
+            .args(step)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
         assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the sandbox stopped: {seen}"
+            out.status.success(),
+            "nbmodem fota {step:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
-        seen.push_str(&line);
     }
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (Killed(child), seen)
 }
 
 /// Where the screenshots go: the build's target directory.
@@ -108,10 +125,12 @@ fn a_person_follows_the_sandbox_module_in_the_console() {
     let _ = std::fs::remove_dir_all(screenshots());
     let cwd = tempfile::tempdir().unwrap();
     let link = cwd.path().join("ttyNB0");
-    let (_sandbox, banner) = sandbox(cwd.path(), &link);
+    let (_sandbox, banner) = sandbox_on_pty(cwd.path(), &link, &[]);
     let console = banner_value(&banner, "console");
     assert!(console.starts_with("http://127.0.0.1:") && console.ends_with("/console"));
     let token = cwd.path().join(banner_value(&banner, "token"));
+    let manufacturer = tempfile::tempdir().unwrap();
+    manufacturer_files(manufacturer.path());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/console_browser.py");
     let mut browser = Command::new("python3")
         .arg("-u")
@@ -120,6 +139,7 @@ fn a_person_follows_the_sandbox_module_in_the_console() {
         .arg(token)
         .arg(&link)
         .arg(screenshots())
+        .arg(manufacturer.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -147,6 +167,7 @@ fn a_person_follows_the_sandbox_module_in_the_console() {
         "standins",
         "products",
         "device-codec",
+        "fota-updating",
         "fota",
     ] {
         assert!(screenshots().join(format!("{page}.png")).exists(), "{page}");

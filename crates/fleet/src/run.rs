@@ -17,11 +17,12 @@ use nbmodem_module::{Module, RadioCondition, Router, BOOT_TIME};
 use nbmodem_net::sim::{Records, SimNetwork};
 use nbmodem_net::{HostNode, HostTransmit, Lookup, LookupAnswer, StreamEvent, StreamRequest};
 use nbmodem_platform::ctiot::{Admin, NewDevice};
+use nbmodem_platform::record::{Server, Verdict};
 use nbmodem_platform::{Addresses, Platform, RecordWriter, Store, Writing};
 use nbmodem_scenario::ModuleSetup;
 use serde::Serialize;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -65,6 +66,8 @@ pub struct DeviceRow {
     pub uplinks_stored: u64,
     pub power_cuts: u64,
     pub rounds_missed: u64,
+    pub self_registrations: u64,
+    pub self_registrations_accepted: u64,
     pub failures: BTreeMap<String, u64>,
     pub energy_uah_per_day: f64,
 }
@@ -182,6 +185,11 @@ impl<'f> Run<'f> {
         // never wait for the disk.
         let platform = Platform::open(data_dir, fleet.seed, Writing::Batched)
             .map_err(|e| platform_error(&e))?;
+        // The summary counts each module's self-registrations from the records: keep them all,
+        // rejections included (a server records a sample of those, else).
+        let storage = nbmodem_platform::writer::Storage::of(data_dir);
+        storage.set_records_kept(u64::MAX);
+        storage.record_every_request();
         let writer =
             RecordWriter::open(data_dir, Writing::Batched).map_err(|e| platform_error(&e))?;
         let mut admin = Admin::new(Arc::clone(&platform.ctiot_state), writer);
@@ -628,6 +636,7 @@ impl<'f> Run<'f> {
         let mut groups: BTreeMap<String, Tally> = BTreeMap::new();
         let mut total = Tally::default();
         let mut rows = Vec::new();
+        let registrations = self_registrations(&store)?;
         for slot in 0..self.members.len() {
             let micro_amp_hours = self.module(slot).energy(now).total_micro_amp_hours();
             let member = &mut self.members[slot];
@@ -639,6 +648,9 @@ impl<'f> Run<'f> {
                     .uplink_count(flavour, &member.row.imei)
                     .map_err(|e| RunError::Platform(e.to_string()))?;
                 member.tally.uplinks_stored = stored;
+            }
+            if let Some(requests) = registrations.get(&member.ip) {
+                member.tally.count_self_registrations(requests);
             }
             member.tally.modules = 1;
             member.tally.started = u64::from(member.row.started);
@@ -660,6 +672,41 @@ impl<'f> Run<'f> {
             hours: self.hours,
         };
         Ok((summary, rows))
+    }
+}
+
+/// What the self-registration registries (CT, CU) recorded from each module, by its address:
+/// each request's time (ms) and whether it was accepted, oldest first.
+fn self_registrations(store: &Store) -> Result<HashMap<IpAddr, Vec<(u64, bool)>>, RunError> {
+    let mut by_module: HashMap<IpAddr, Vec<(u64, bool)>> = HashMap::new();
+    for server in [Server::Ct, Server::Cu] {
+        let records = store
+            .records(server)
+            .map_err(|e| RunError::Platform(e.to_string()))?;
+        for record in records {
+            if let Ok(source) = record.source.parse::<SocketAddr>() {
+                let accepted = record.verdict == Verdict::Accepted;
+                let requests = by_module.entry(source.ip()).or_default();
+                requests.push((record.time_ms, accepted));
+            }
+        }
+    }
+    for requests in by_module.values_mut() {
+        requests.sort_unstable();
+    }
+    Ok(by_module)
+}
+
+impl Tally {
+    /// Counts a module's self-registration requests and the gaps between them.
+    fn count_self_registrations(&mut self, requests: &[(u64, bool)]) {
+        self.self_registrations += requests.len() as u64;
+        let accepted = requests.iter().filter(|(_, accepted)| *accepted).count();
+        self.self_registrations_accepted += accepted as u64;
+        for pair in requests.windows(2) {
+            let gap_s = (pair[1].0 - pair[0].0 + 500) / 1000;
+            *self.self_registration_gaps_s.entry(gap_s).or_default() += 1;
+        }
     }
 }
 
@@ -784,6 +831,8 @@ impl DeviceRow {
         self.uplinks_stored = tally.uplinks_stored;
         self.power_cuts = tally.power_cuts;
         self.rounds_missed = tally.rounds_missed;
+        self.self_registrations = tally.self_registrations;
+        self.self_registrations_accepted = tally.self_registrations_accepted;
         self.failures = tally.failures.clone();
         self.energy_uah_per_day = nah_per_day as f64 / 1000.0;
     }

@@ -110,6 +110,16 @@ pub struct Tally {
     pub latency_ms: Histogram,
     /// Each module's energy, nano-ampere-hours per day.
     pub energy_nah_per_day: Histogram,
+    /// Requests the operators' self-registration registries (CT, CU) recorded from the group's
+    /// modules, and those they accepted.
+    #[serde(default)]
+    pub self_registrations: u64,
+    #[serde(default)]
+    pub self_registrations_accepted: u64,
+    /// Seconds (rounded) from each of a module's self-registration requests to its next → how
+    /// many: the retry schedule as the registries saw it, exact (a schedule is a few values).
+    #[serde(default)]
+    pub self_registration_gaps_s: BTreeMap<u64, u64>,
 }
 
 impl Tally {
@@ -129,6 +139,11 @@ impl Tally {
         }
         self.latency_ms.merge(&other.latency_ms);
         self.energy_nah_per_day.merge(&other.energy_nah_per_day);
+        self.self_registrations += other.self_registrations;
+        self.self_registrations_accepted += other.self_registrations_accepted;
+        for (gap, n) in &other.self_registration_gaps_s {
+            *self.self_registration_gaps_s.entry(*gap).or_default() += n;
+        }
     }
 
     pub fn fail(&mut self, cause: String) {

@@ -1,7 +1,8 @@
 //! Small fleets in virtual time, from outside: BC260Y-CN modules registering with the stand-in CT
 //! IoT platform and sending an uplink every 10 virtual minutes, typed in AT. What the summary says
 //! is what the modules and the platform did; shards add up to the whole fleet exactly; a power
-//! cut and a platform fault show in the counts.
+//! cut and a platform fault show in the counts; a self-registration storm against a registry
+//! that rejects half of it shows the seeds' retry schedule.
 
 use nbmodem_fleet::{Fleet, Run, Shard, Summary};
 
@@ -130,4 +131,27 @@ fn progress_is_told_once_a_virtual_minute_at_most() {
     assert!((1..=61).contains(&told.len()), "{}", told.len());
     let last = told.last().unwrap();
     assert_eq!((last.modules, last.started), (4, 4));
+}
+
+#[test]
+fn a_self_registration_storm_rejected_by_half_shows_the_retry_schedule() {
+    // examples/fleet/storm.toml with 24 modules: self-registration, switched on at the first
+    // start, takes effect at the power cut's reboot; every module registers at once, and the
+    // registry rejects the first half (more than the 10 a second a server records of its
+    // rejections when it samples them: the fleet's records keep every one).
+    let text = include_str!("../../../examples/fleet/storm.toml")
+        .replace("count = 1000", "count = 24")
+        .replace("reject=500", "reject=12");
+    let (summary, rows) = run(&Fleet::parse(&text).unwrap(), Shard::WHOLE);
+    let total = &summary.total;
+    assert_eq!(total.self_registrations, 24 + 12, "twelve retried once");
+    assert_eq!(total.self_registrations_accepted, 24);
+    let retried: Vec<_> = rows.iter().filter(|r| r.self_registrations == 2).collect();
+    assert_eq!(retried.len(), 12);
+    assert!(retried.iter().all(|r| r.self_registrations_accepted == 1));
+    assert_eq!(
+        total.self_registration_gaps_s,
+        [(3600, 12)].into(),
+        "BC260Y-CN: a retry an hour after a failed attempt"
+    );
 }

@@ -94,6 +94,9 @@ pub enum OnFailure {
 #[derive(Debug)]
 pub struct Storage {
     records_kept: AtomicU64,
+    /// Whether rejected and dropped requests are sampled (a simulation that counts them all
+    /// switches it off).
+    sampling: AtomicBool,
     /// Writers whose last commit failed.
     failing: AtomicU64,
     failed_commits: AtomicU64,
@@ -135,6 +138,7 @@ impl Storage {
         Arc::clone(all.entry(key).or_insert_with(|| {
             Arc::new(Storage {
                 records_kept: AtomicU64::new(DEFAULT_RECORDS_KEPT),
+                sampling: AtomicBool::new(true),
                 failing: AtomicU64::new(0),
                 failed_commits: AtomicU64::new(0),
                 last_error: Mutex::new(None),
@@ -152,6 +156,12 @@ impl Storage {
 
     pub fn records_kept(&self) -> u64 {
         self.records_kept.load(Ordering::Relaxed)
+    }
+
+    /// Records every rejected and dropped request from now on, not a sample of them (a fleet
+    /// simulation counts each module's from the records).
+    pub fn record_every_request(&self) {
+        self.sampling.store(false, Ordering::Relaxed);
     }
 
     /// Whether a commit on this database is failing now.
@@ -302,7 +312,8 @@ impl RecordWriter {
     /// false for a request record left out of the sample.
     fn hand_over(&mut self, mut write: Write) -> bool {
         if let Write::Record(record) = &mut write {
-            if !self.sampler.keep(record) {
+            let sampling = self.storage.sampling.load(Ordering::Relaxed);
+            if sampling && !self.sampler.keep(record) {
                 self.storage.unrecorded.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
@@ -746,6 +757,18 @@ mod tests {
         let kept = writer.submit(record(2));
         assert_eq!(writer.committed(), kept);
         assert_eq!(stored(dir.path()).len(), 1);
+    }
+
+    #[test]
+    fn a_database_told_to_record_every_request_keeps_every_rejection() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = RecordWriter::open(dir.path(), Writing::Inline).unwrap();
+        writer.storage().record_every_request();
+        for _ in 0..25 {
+            writer.submit(rejected(7_000));
+        }
+        assert_eq!(stored(dir.path()).len(), 25);
+        assert_eq!(writer.storage().report().unrecorded_requests, 0);
     }
 
     #[test]

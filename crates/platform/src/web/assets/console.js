@@ -31,7 +31,10 @@ async function api(method, path, body, contentType) {
   return json;
 }
 
-/** An element: `h("td", {class: "x"}, "text", child…)`; attributes starting with `on` are listeners. */
+/**
+ * An element: `h("td", {class: "x"}, "text", child…)`; attributes starting with `on` are listeners.
+ * Children may come in arrays, nested to any depth (a section of a list of tables).
+ */
 function h(tag, attributes, ...children) {
   const element = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes || {})) {
@@ -40,7 +43,7 @@ function h(tag, attributes, ...children) {
     else if (name === "value") element.value = value;
     else element.setAttribute(name, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null) continue;
     element.append(child instanceof Node ? child : String(child));
   }
@@ -414,6 +417,16 @@ function recordTable(id, records) {
       h("td", {}, h("code", {}, JSON.stringify(r.fields))))));
 }
 
+/** A file input whose chosen file's text fills the text area `target` (still editable after). */
+function fileInto(id, accept, target) {
+  return h("input", {
+    id, type: "file", accept, onchange: async (event) => {
+      const file = event.target.files[0];
+      if (file) document.getElementById(target).value = await file.text();
+    },
+  });
+}
+
 // ---- Products ---------------------------------------------------------------------------------
 
 /** A starting point for a new product: docs/codecs.md's water meter. */
@@ -471,19 +484,16 @@ function productForm() {
   const message = h("p", { id: "product-message" });
   const form = h("form", { id: "product-edit" },
     h("label", {}, "Id ", h("input", { id: "product-id", required: true })),
+    h("label", { class: "wide" }, "Profile file ", fileInto("product-profile-file", ".json,application/json", "product-profile")),
     h("label", { class: "wide" }, "Profile (JSON, with its services) ",
       h("textarea", { id: "product-profile", rows: 12 }, JSON.stringify(EXAMPLE_PROFILE, null, 2))),
     h("label", {}, "Codec ", h("select", { id: "product-codec" },
       h("option", { value: "passthrough" }, "pass-through"),
       h("option", { value: "compact" }, "compact (CTWing binary)"),
       h("option", { value: "script" }, "JavaScript plug-in"))),
-    h("label", { class: "wide" }, "Plug-in script ", h("input", { id: "product-script-file", type: "file", accept: ".js,text/javascript" })),
+    h("label", { class: "wide" }, "Plug-in script ", fileInto("product-script-file", ".js,text/javascript", "product-script")),
     h("textarea", { id: "product-script", rows: 6, placeholder: "function decode(bytes) {…} function encode(json) {…}" }),
     h("button", { id: "product-save" }, "Save product"), message);
-  form.querySelector("#product-script-file").addEventListener("change", async (event) => {
-    const file = event.target.files[0];
-    if (file) document.getElementById("product-script").value = await file.text();
-  });
   return section("Create or edit", onSubmit(form, message, saveProduct));
 }
 
@@ -582,6 +592,7 @@ function fotaForms() {
   const keyMessage = h("p", {});
   const key = onSubmit(h("form", { id: "key-form" },
     h("label", {}, "Manufacturer ", h("input", { id: "key-manufacturer", required: true })),
+    h("label", { class: "wide" }, "Public key file (public.pem) ", fileInto("key-file", ".pem", "key-pem")),
     h("label", { class: "wide" }, "Public key (PEM) ", h("textarea", { id: "key-pem", rows: 4 })),
     h("button", {}, "Save key"), keyMessage), keyMessage, async () => {
     const k = await api("PUT", `/api/${flavour}/fota/keys`,
