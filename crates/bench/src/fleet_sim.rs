@@ -19,10 +19,11 @@
 //! the network kept records of, and the heap per module (everything allocated on the simulation's
 //! thread since before the first module was built, over the number of modules: module, network
 //! and platform state together) after boot, after registration, and idle at the end; and the
-//! part of it that is the platform's entry for the device, and the module as built before power-on.
+//! part of it that is the platform's entry for the device, and the module as built before power-on;
+//! at the end, what the modules alone hold (what detaching them from the network gives back).
 //!
 //! `--durable` has the platform wait for the disk at each commit (`Writing::Inline`, an fsync per
-//! uplink); by default it does not (`Writing::Unsynced`). `--keep-records` has the network keep a
+//! uplink); by default it commits in batches and does not wait (`Writing::Batched`). `--keep-records` has the network keep a
 //! record of every datagram, as tests and traces do.
 
 use crate::alloc::thread_live_bytes;
@@ -30,7 +31,7 @@ use anyhow::{Context, Result};
 use nbmodem_clock::{Instant, VirtualClock};
 use nbmodem_module::node::ModuleNode;
 use nbmodem_module::nvram::MemoryStore;
-use nbmodem_module::{find_profile, Module, ModuleConfig};
+use nbmodem_module::{find_profile, Module, ModuleConfig, Router};
 use nbmodem_net::sim::{Records, SimNetwork};
 use nbmodem_net::{HostNode, HostTransmit, Lookup, LookupAnswer, StreamEvent, StreamRequest};
 use nbmodem_platform::ctiot::{Admin, NewDevice};
@@ -63,7 +64,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     hours: u32,
     /// Waits for the disk at each of the platform's commits (`Writing::Inline`), as a platform
-    /// that must survive a power cut does; by default it does not (`Writing::Unsynced`).
+    /// that must survive a power cut does; by default it commits in batches and does not wait
+    /// (`Writing::Batched`).
     #[arg(long)]
     durable: bool,
     /// Keeps a record of every datagram in memory, as tests and traces do.
@@ -260,15 +262,11 @@ fn firmware(index: usize, modules: usize, start: Instant) -> Firmware {
     }
 }
 
-fn module(index: usize, routes: &[String]) -> Result<Module> {
+fn module(index: usize, router: &Router) -> Result<Module> {
     let profile = find_profile(MODEL).context("no BC260Y-CN profile")?;
     let mut config = ModuleConfig::new(profile);
     config.imei = Some(imei_of(index));
-    for route in routes {
-        config
-            .router
-            .add_route(route.parse().map_err(|e| anyhow::anyhow!("{e}"))?);
-    }
+    config.router = router.clone();
     Ok(Module::new(config, Box::new(MemoryStore::new()))?)
 }
 
@@ -284,7 +282,7 @@ pub fn run(args: Args) -> Result<()> {
          records {}, load average {:.2}",
         args.hours,
         UPLINK_PERIOD.as_secs() / 60,
-        if args.durable { "durable" } else { "unsynced" },
+        if args.durable { "durable" } else { "batched" },
         if args.keep_records { "kept" } else { "off" },
         crate::sys::load_average()?
     );
@@ -298,7 +296,7 @@ pub fn run(args: Args) -> Result<()> {
     let writing = if args.durable {
         Writing::Inline
     } else {
-        Writing::Unsynced
+        Writing::Batched
     };
     let platform = Platform::open(dir.path(), 7, writing)?;
     let mut admin = Admin::new(
@@ -306,7 +304,11 @@ pub fn run(args: Args) -> Result<()> {
         RecordWriter::open(dir.path(), writing)?,
     );
     platform.attach(&mut net, &addresses);
-    let routes = addresses.routes();
+    // One routing table for the whole fleet, as `nbmodem fleet` has.
+    let mut router = Router::new();
+    for route in addresses.routes() {
+        router.add_route(route.parse().map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
     let baseline = thread_live_bytes();
     for index in 0..n {
         let device = NewDevice {
@@ -321,7 +323,7 @@ pub fn run(args: Args) -> Result<()> {
     let devices = per_module_kb(baseline, n);
     for index in 0..n {
         let node = FleetModule {
-            node: ModuleNode::new(module(index, &routes)?),
+            node: ModuleNode::new(module(index, &router)?),
             firmware: firmware(index, n, start),
         };
         net.attach_host(ip_of(index), node);
@@ -342,7 +344,14 @@ pub fn run(args: Args) -> Result<()> {
     let uplink_cpu = process_cpu()? - cpu;
     let idle = per_module_kb(baseline, n);
     let total = counts(&mut net, n);
+    addresses.flush_writes(&mut net);
     let stored = stored_uplinks(dir.path(), n)?;
+    // The modules alone, idle: what taking them off the network gives back.
+    let with_modules = thread_live_bytes();
+    for index in 0..n {
+        net.detach_host(ip_of(index));
+    }
+    let alone = (with_modules - thread_live_bytes()) as f64 / n as f64 / 1000.0;
 
     println!(
         "registration phase ({} s virtual): {:.2} s wall, {} of {n} registered",
@@ -370,7 +379,8 @@ pub fn run(args: Args) -> Result<()> {
     println!(
         "heap per module: booted {booted:.1} KB, registered {registered:.1} KB, idle {idle:.1} KB \
          (of which the platform's device entry {devices:.1} KB, the module as built, powered \
-         off, {built:.1} KB)"
+         off, {built:.1} KB); idle, the module alone (AT layer, NVRAM, radio, services, \
+         engines) {alone:.1} KB"
     );
     Ok(())
 }

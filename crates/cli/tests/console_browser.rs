@@ -17,12 +17,12 @@
 //! `scripts/test` installs the browser and Selenium and sets `NBMODEM_INTEROP`, which turns a
 //! missing one into a failure; without it, the test notes what is missing and passes.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 mod support;
-use support::FREE_PORTS;
+use support::sandbox_on_pty;
 
 const NBMODEM: &str = env!("CARGO_BIN_EXE_nbmodem");
 const INSTALL: &str =
@@ -51,16 +51,6 @@ fn browser_available() -> bool {
     false
 }
 
-/// A child process, killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The value of the banner line starting with `name `.
 fn banner_value(banner: &str, name: &str) -> String {
     banner
@@ -68,33 +58,6 @@ fn banner_value(banner: &str, name: &str) -> String {
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .unwrap_or_else(|| panic!("no `{name}` line in the banner:\n{banner}"))
         .to_string()
-}
-
-/// Starts the sandbox with its AT port on a pseudo-terminal at `link`; its banner, once it is up.
-fn sandbox(cwd: &Path, link: &Path) -> (Killed, String) {
-    let mut child = Command::new(NBMODEM)
-        .arg("sandbox")
-        .args(FREE_PORTS)
-        .arg("--at")
-        .arg(format!("pty:{}", link.display()))
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("module routes:") {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the sandbox stopped: {seen}"
-        );
-        seen.push_str(&line);
-    }
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (Killed(child), seen)
 }
 
 /// What a manufacturer brings to the FOTA page, made in `dir` as docs/fota.md makes them: an ECDSA
@@ -162,7 +125,7 @@ fn a_person_follows_the_sandbox_module_in_the_console() {
     let _ = std::fs::remove_dir_all(screenshots());
     let cwd = tempfile::tempdir().unwrap();
     let link = cwd.path().join("ttyNB0");
-    let (_sandbox, banner) = sandbox(cwd.path(), &link);
+    let (_sandbox, banner) = sandbox_on_pty(cwd.path(), &link, &[]);
     let console = banner_value(&banner, "console");
     assert!(console.starts_with("http://127.0.0.1:") && console.ends_with("/console"));
     let token = cwd.path().join(banner_value(&banner, "token"));

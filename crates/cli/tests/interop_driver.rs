@@ -12,15 +12,14 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod support;
-use support::FREE_PORTS;
+use support::{sandbox_on_pty, Killed};
 
-const NBMODEM: &str = env!("CARGO_BIN_EXE_nbmodem");
 const INSTALL: &str = "python3 -m pip install NarrowBand==0.2.1 pyserial==3.5";
 /// How long the whole exchange may take: the library polls once a second while it attaches.
 const LIMIT: Duration = Duration::from_secs(120);
@@ -50,16 +49,6 @@ fn narrowband_available() -> bool {
     false
 }
 
-/// A child process, killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A UDP echo server on loopback; returns its port and what it received.
 fn udp_echo() -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -76,34 +65,6 @@ fn udp_echo() -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
     (port, received)
 }
 
-/// Starts the sandbox with its AT port on a pseudo-terminal at `link`; returns once it is up.
-fn sandbox(cwd: &Path, link: &Path, route: &str) -> Killed {
-    let mut child = Command::new(NBMODEM)
-        .arg("sandbox")
-        .args(FREE_PORTS)
-        .args(["--model", "BC95", "--coverage", "edge", "--route", route])
-        .arg("--at")
-        .arg(format!("pty:{}", link.display()))
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("module routes:") {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the sandbox stopped: {seen}"
-        );
-        seen.push_str(&line);
-    }
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    Killed(child)
-}
-
 #[test]
 fn the_narrowband_python_driver_sends_udp_and_reads_the_echo() {
     if !narrowband_available() {
@@ -113,7 +74,8 @@ fn the_narrowband_python_driver_sends_udp_and_reads_the_echo() {
     let cwd = tempfile::tempdir().unwrap();
     let link = cwd.path().join("ttyNB0");
     let route = format!("{PUBLIC_IP}:{PUBLIC_PORT}=127.0.0.1:{port}");
-    let _sandbox = sandbox(cwd.path(), &link, &route);
+    let options = ["--model", "BC95", "--coverage", "edge", "--route", &route];
+    let (_sandbox, _) = sandbox_on_pty(cwd.path(), &link, &options);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/narrowband_udp.py");
     let mut driver = Command::new("python3")
         .arg("-u")

@@ -15,15 +15,17 @@
 //! hard one and refuses, saying so, a fleet that needs more ([`SOCKETS_PER_MODULE`] a module);
 //! a module that still cannot open a socket stops the run with the system's error.
 
-use crate::run::{members, platform_with_devices, routes_to, Member, Testbed};
+use crate::run::{
+    indices, members, platform_with_devices, router_to, Member, MemberNode, Testbed, Written,
+};
 use crate::{DeviceRow, Fleet, Progress, Run, RunError, Shard, Summary};
 use nbmodem_clock::{Clock, Instant, RealClock};
-use nbmodem_module::node::ModuleNode;
-use nbmodem_module::{Module, Route};
+use nbmodem_module::Route;
 use nbmodem_net::udp::{self, lock, Ports};
+use nbmodem_net::HostNode;
 use nbmodem_platform::control::{self, ControlToken};
 use nbmodem_platform::serve::{Background, ServeConfig};
-use nbmodem_platform::{Addresses, Fault, Server};
+use nbmodem_platform::{Addresses, Fault, Server, Writing};
 use std::future::pending;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -45,7 +47,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// The modules on their sockets, the stand-ins beside them.
 pub struct RealBed {
-    nodes: Vec<Arc<Mutex<ModuleNode>>>,
+    nodes: Vec<Arc<Mutex<MemberNode>>>,
     /// Each module's loopback address ([`loopback_of`]).
     addresses: Vec<IpAddr>,
     /// Each module's driver's wake: notified after the agenda acted on the module.
@@ -56,7 +58,7 @@ pub struct RealBed {
 }
 
 impl RealBed {
-    fn with_module<R>(&self, slot: usize, f: impl FnOnce(&mut ModuleNode) -> R) -> R {
+    fn with_module<R>(&self, slot: usize, f: impl FnOnce(&mut MemberNode) -> R) -> R {
         let result = f(&mut lock(&self.nodes[slot]));
         self.wakes[slot].notify_one();
         result
@@ -69,26 +71,26 @@ impl Testbed for RealBed {
     }
 
     fn power_on(&mut self, slot: usize, now: Instant) {
-        self.with_module(slot, |node| node.module_mut().power_on(now));
+        self.with_module(slot, |member| member.node.module_mut().power_on(now));
     }
 
     fn power_off(&mut self, slot: usize) {
-        self.with_module(slot, |node| node.module_mut().power_off());
+        self.with_module(slot, |member| member.node.module_mut().power_off());
     }
 
     fn type_in(&mut self, slot: usize, line: &[u8], now: Instant) {
-        self.with_module(slot, |node| {
+        self.with_module(slot, |member| {
             // The agenda and the module's driver wake for the same instant (the end of the
             // boot): the module's timers run first, as they would on the simulated network.
-            nbmodem_net::HostNode::handle_timeout(node, now);
-            let module = node.module_mut();
+            member.handle_timeout(now);
+            let module = member.node.module_mut();
             module.take_output();
             module.receive(line, now);
         });
     }
 
     fn take_output(&mut self, slot: usize) -> Vec<u8> {
-        lock(&self.nodes[slot]).module_mut().take_output()
+        lock(&self.nodes[slot]).node.module_mut().take_output()
     }
 
     /// On the stand-ins' control port, as `nbmodem platform fault` does it.
@@ -110,6 +112,7 @@ impl Testbed for RealBed {
 
     fn micro_amp_hours(&mut self, slot: usize, now: Instant) -> f64 {
         lock(&self.nodes[slot])
+            .node
             .module()
             .energy(now)
             .total_micro_amp_hours()
@@ -117,6 +120,16 @@ impl Testbed for RealBed {
 
     fn address(&self, slot: usize) -> IpAddr {
         self.addresses[slot]
+    }
+
+    /// Stops the stand-ins, which commits what they wrote.
+    fn settle(&mut self) -> Result<(), RunError> {
+        match self.platforms.take() {
+            Some(platforms) => platforms
+                .stop()
+                .map_err(|e| RunError::Platform(format!("{e:#}"))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -130,24 +143,30 @@ pub fn run(
     routes: &[Route],
     progress: impl FnMut(Progress),
 ) -> Result<(Summary, Vec<DeviceRow>), RunError> {
-    let limit = open_files_for((0..fleet.size()).filter(|i| shard.owns(*i)).count())?;
-    let built = members(fleet, shard, &[])?;
-    let (members, mut modules): (Vec<Member>, Vec<Module>) = built.into_iter().unzip();
-    drop(platform_with_devices(fleet, &members, data_dir)?);
+    let indices = indices(fleet, shard);
+    let limit = open_files_for(indices.len())?;
+    // Committed at once (without waiting for the disk), for the stand-ins to find when they
+    // open the database.
+    drop(platform_with_devices(
+        fleet,
+        &indices,
+        data_dir,
+        Writing::Unsynced,
+    )?);
     let platforms = Background::start(stand_ins(fleet, data_dir))
         .map_err(|e| RunError::Platform(format!("{e:#}")))?;
-    let stand_in_routes = routes_to(&platforms.addresses)?;
-    for module in &mut modules {
-        for route in stand_in_routes.iter().chain(routes) {
-            module.router_mut().add_route(route.clone());
-        }
-    }
+    let router = router_to(&platforms.addresses, routes)?;
+    let wrote = Written::default();
+    let (members, nodes): (Vec<Member>, Vec<MemberNode>) =
+        members(fleet, &indices, &router, &wrote)?
+            .into_iter()
+            .unzip();
     let token = ControlToken::read(data_dir)
         .map_err(|e| RunError::Platform(format!("the control token: {e}")))?;
     let bed = RealBed {
-        nodes: modules
+        nodes: nodes
             .into_iter()
-            .map(|module| Arc::new(Mutex::new(ModuleNode::new(module))))
+            .map(|node| Arc::new(Mutex::new(node)))
             .collect(),
         addresses: members.iter().map(|m| loopback_of(m.index)).collect(),
         wakes: members.iter().map(|_| Arc::new(Notify::new())).collect(),
@@ -162,7 +181,7 @@ pub fn run(
     runtime.block_on(async {
         let stepped = Arc::new(Notify::new());
         let networks = start_networks(&bed, &stepped);
-        let run = Run::on(fleet, bed, members, RealClock.now(), data_dir);
+        let run = Run::on(fleet, bed, members, wrote, RealClock.now(), data_dir);
         drive(run, networks, stepped, limit, progress).await
     })
 }
@@ -216,8 +235,7 @@ fn loopback_of(index: usize) -> IpAddr {
 }
 
 /// Runs the agenda on the system clock until the fleet's duration is over, reading the output of
-/// the modules waiting for an answer whenever one of them stepped; then stops the stand-ins and
-/// sums up.
+/// the modules that wrote something whenever one of them stepped; then sums up.
 async fn drive(
     mut run: Run<'_, RealBed>,
     mut networks: JoinSet<(usize, std::io::Result<()>)>,
@@ -235,21 +253,16 @@ async fn drive(
         let next = run.next_due().map_or(run.end(), |t| t.min(run.end()));
         tokio::select! {
             () = tokio::time::sleep(next.saturating_since(RealClock.now())) => {}
-            () = stepped.notified() => run.read_waiting(),
+            () = stepped.notified() => run.read_written(),
             Some(ended) = networks.join_next() => {
                 return Err(network_stopped(&run, ended, open_files));
             }
             _ = tick.tick() => progress(run.progress()),
         }
     }
-    run.read_waiting();
+    run.read_written();
     progress(run.progress());
     networks.shutdown().await;
-    if let Some(platforms) = run.bed.platforms.take() {
-        platforms
-            .stop()
-            .map_err(|e| RunError::Platform(format!("{e:#}")))?;
-    }
     run.finish()
 }
 

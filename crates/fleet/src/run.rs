@@ -2,7 +2,10 @@
 //! radio, services) typed at as firmware would. An agenda (a binary heap keyed by time and
 //! sequence, so runs repeat) holds what the fleet does next — a module's power-on, its start
 //! script, a round of its schedule, a step's deadline, a power cut, a fault switched on or off;
-//! between agenda items the modules run, and those waiting for an answer have their output read.
+//! between agenda items the modules run, and those that wrote something meanwhile have their
+//! output read (each member's node notes it: reading every module waiting for an answer after
+//! each of the network's events would cost a pass over all of them when a whole fleet registers
+//! at once).
 //!
 //! Where the modules run is a [`Testbed`]: here, in virtual time, one simulated network with the
 //! stand-in platforms ([`SimBed`]); in real time, sockets ([`crate::real_time`]). The agenda and
@@ -14,18 +17,19 @@ use crate::summary::{Hour, Summary, Tally};
 use nbmodem_clock::{Instant, VirtualClock};
 use nbmodem_module::node::ModuleNode;
 use nbmodem_module::nvram::MemoryStore;
-use nbmodem_module::{Module, RadioCondition, Route, BOOT_TIME};
-use nbmodem_net::sim::SimNetwork;
+use nbmodem_module::{Module, RadioCondition, Route, Router, BOOT_TIME};
+use nbmodem_net::sim::{Records, SimNetwork};
+use nbmodem_net::{HostNode, HostTransmit, Lookup, LookupAnswer, StreamEvent, StreamRequest};
 use nbmodem_platform::ctiot::{Admin, NewDevice};
 use nbmodem_platform::record::{Server, Verdict};
 use nbmodem_platform::{Addresses, Fault, Platform, RecordWriter, Store, Writing};
 use nbmodem_scenario::ModuleSetup;
 use serde::Serialize;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The commands that send an uplink, whose answers are counted as uplinks.
@@ -37,6 +41,9 @@ const UPLINK_COMMANDS: &[&str] = &[
     "AT+QISEND=",
     "AT+QISENDEX=",
 ];
+
+/// How often, in virtual time, a run tells its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -66,6 +73,8 @@ pub trait Testbed {
     fn micro_amp_hours(&mut self, slot: usize, now: Instant) -> f64;
     /// The address the stand-ins see the module's datagrams come from.
     fn address(&self, slot: usize) -> IpAddr;
+    /// The run is over: what the stand-ins wrote is committed, for the summary to read.
+    fn settle(&mut self) -> Result<(), RunError>;
 }
 
 /// The modules and the stand-ins on one simulated network, in virtual time.
@@ -77,10 +86,11 @@ pub struct SimBed {
 }
 
 impl SimBed {
-    fn module_at(&mut self, slot: usize) -> &mut Module {
+    fn module(&mut self, slot: usize) -> &mut Module {
         self.net
-            .host::<ModuleNode>(self.ips[slot])
+            .host::<MemberNode>(self.ips[slot])
             .expect("every member is attached")
+            .node
             .module_mut()
     }
 }
@@ -91,22 +101,22 @@ impl Testbed for SimBed {
     }
 
     fn power_on(&mut self, slot: usize, now: Instant) {
-        self.module_at(slot).power_on(now);
+        self.module(slot).power_on(now);
         self.net.flush();
     }
 
     fn power_off(&mut self, slot: usize) {
-        self.module_at(slot).power_off();
+        self.module(slot).power_off();
     }
 
     fn type_in(&mut self, slot: usize, line: &[u8], now: Instant) {
-        self.module_at(slot).take_output();
-        self.module_at(slot).receive(line, now);
+        self.module(slot).take_output();
+        self.module(slot).receive(line, now);
         self.net.flush();
     }
 
     fn take_output(&mut self, slot: usize) -> Vec<u8> {
-        self.module_at(slot).take_output()
+        self.module(slot).take_output()
     }
 
     fn set_fault(&mut self, server: Server, fault: Option<Fault>) -> Result<(), RunError> {
@@ -116,11 +126,16 @@ impl Testbed for SimBed {
     }
 
     fn micro_amp_hours(&mut self, slot: usize, now: Instant) -> f64 {
-        self.module_at(slot).energy(now).total_micro_amp_hours()
+        self.module(slot).energy(now).total_micro_amp_hours()
     }
 
     fn address(&self, slot: usize) -> IpAddr {
         self.ips[slot]
+    }
+
+    fn settle(&mut self) -> Result<(), RunError> {
+        self.addresses.flush_writes(&mut self.net);
+        Ok(())
     }
 }
 
@@ -211,7 +226,7 @@ pub(crate) struct Member {
     paused: Option<u64>,
     steps_typed: u64,
     line: Vec<u8>,
-    pub(crate) row: DeviceRow,
+    row: DeviceRow,
     tally: Tally,
 }
 
@@ -225,8 +240,9 @@ pub struct Run<'f, B: Testbed = SimBed> {
     members: Vec<Member>,
     agenda: BinaryHeap<Reverse<(Instant, u64, Action)>>,
     sequence: u64,
-    /// Members with a step in flight: only their output is read.
-    waiting: HashSet<usize>,
+    /// Members whose modules wrote something since their output was last read, as their nodes
+    /// noted them.
+    wrote: Written,
     hours: Vec<Hour>,
 }
 
@@ -249,41 +265,35 @@ fn address_of(index: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(0x0A00_0000 | (n & 0x00FF_FFFF)))
 }
 
-/// The shard's members and their modules (powered off), each routed by `routes`.
-pub(crate) fn members(
-    fleet: &Fleet,
-    shard: Shard,
-    routes: &[Route],
-) -> Result<Vec<(Member, Module)>, RunError> {
-    (0..fleet.size())
-        .filter(|i| shard.owns(*i))
-        .map(|index| Member::new(fleet, index, routes))
-        .collect()
+/// The shard's global indices.
+pub(crate) fn indices(fleet: &Fleet, shard: Shard) -> Vec<usize> {
+    (0..fleet.size()).filter(|i| shard.owns(*i)).collect()
 }
 
-/// The stand-ins' database in `data_dir`, opened, with every member's device on the CT IoT
-/// platform its group names.
+/// The stand-ins' database in `data_dir`, opened with `writing`, every request recorded, and
+/// the device of each module of `indices` on the CT IoT platform its group names.
 pub(crate) fn platform_with_devices(
     fleet: &Fleet,
-    members: &[Member],
+    indices: &[usize],
     data_dir: &Path,
+    writing: Writing,
 ) -> Result<Platform, RunError> {
     let platform_error = |e: &dyn std::fmt::Display| RunError::Platform(e.to_string());
-    let platform =
-        Platform::open(data_dir, fleet.seed, Writing::Inline).map_err(|e| platform_error(&e))?;
+    let platform = Platform::open(data_dir, fleet.seed, writing).map_err(|e| platform_error(&e))?;
     // The summary counts each module's self-registrations from the records: keep them all,
     // rejections included (a server records a sample of those, else).
     let storage = nbmodem_platform::writer::Storage::of(data_dir);
     storage.set_records_kept(u64::MAX);
     storage.record_every_request();
-    let writer = RecordWriter::open(data_dir, Writing::Inline).map_err(|e| platform_error(&e))?;
+    let writer = RecordWriter::open(data_dir, writing).map_err(|e| platform_error(&e))?;
     let mut admin = Admin::new(Arc::clone(&platform.ctiot_state), writer);
-    for member in members {
-        let Some(flavour) = fleet.groups[member.group].platform else {
+    for &index in indices {
+        let (group, n) = fleet.group_of(index).expect("an index of the fleet");
+        let Some(flavour) = group.platform else {
             continue;
         };
         let device = NewDevice {
-            imei: member.row.imei.clone(),
+            imei: group.imei(n),
             psk: None,
             product: None,
             reply: None,
@@ -296,49 +306,82 @@ pub(crate) fn platform_with_devices(
     Ok(platform)
 }
 
-/// The stand-ins' routes as the modules take them.
-pub(crate) fn routes_to(addresses: &Addresses) -> Result<Vec<Route>, RunError> {
-    addresses
-        .routes()
-        .iter()
-        .map(|route| {
-            route
-                .parse()
-                .map_err(|e| RunError::Platform(format!("{e}")))
-        })
-        .collect()
+/// One routing table, shared by every module (see `Router`): `routes` of the stand-ins, then
+/// `given` (which win).
+pub(crate) fn router_to(addresses: &Addresses, given: &[Route]) -> Result<Router, RunError> {
+    let mut router = Router::new();
+    for route in addresses.routes() {
+        let route = route
+            .parse()
+            .map_err(|e| RunError::Platform(format!("{e}")))?;
+        router.add_route(route);
+    }
+    for route in given {
+        router.add_route(route.clone());
+    }
+    Ok(router)
+}
+
+/// The members of `indices` and their modules' nodes (powered off), on `router`; a node notes
+/// in `wrote` when its module writes.
+pub(crate) fn members(
+    fleet: &Fleet,
+    indices: &[usize],
+    router: &Router,
+    wrote: &Written,
+) -> Result<Vec<(Member, MemberNode)>, RunError> {
+    let mut built = Vec::new();
+    for (slot, &index) in indices.iter().enumerate() {
+        let (member, module) = Member::new(fleet, index, router)?;
+        let node = MemberNode {
+            node: ModuleNode::new(module),
+            slot,
+            wrote: Arc::clone(wrote),
+        };
+        built.push((member, node));
+    }
+    Ok(built)
 }
 
 impl<'f> Run<'f> {
     /// Builds the shard's modules and the stand-ins (their database in `data_dir`), powered off,
     /// on one simulated network.
     pub fn new(fleet: &'f Fleet, shard: Shard, data_dir: &Path) -> Result<Run<'f>, RunError> {
-        let addresses = Addresses::default();
-        let built = members(fleet, shard, &routes_to(&addresses)?)?;
-        let (members, modules): (Vec<Member>, Vec<Module>) = built.into_iter().unzip();
-        let platform = platform_with_devices(fleet, &members, data_dir)?;
+        let indices = indices(fleet, shard);
+        // The run reads the database only at its end: the stand-ins commit in batches, and
+        // never wait for the disk.
+        let platform = platform_with_devices(fleet, &indices, data_dir, Writing::Batched)?;
         let start = VirtualClock::DEFAULT_START;
         let mut net = SimNetwork::new(start, fleet.seed);
+        // Nothing reads the datagrams' records: kept, they would grow with every datagram.
+        net.set_records(Records::Off);
+        let addresses = Addresses::default();
         platform.attach(&mut net, &addresses);
+        let router = router_to(&addresses, &[])?;
+        let wrote = Written::default();
+        let mut members = Vec::new();
         let mut ips = Vec::new();
-        for (member, module) in members.iter().zip(modules) {
+        for (member, node) in self::members(fleet, &indices, &router, &wrote)? {
             let ip = address_of(member.index);
-            net.attach_host(ip, ModuleNode::new(module));
+            net.attach_host(ip, node);
             ips.push(ip);
+            members.push(member);
         }
         let bed = SimBed {
             net,
             addresses,
             ips,
         };
-        Ok(Run::on(fleet, bed, members, start, data_dir))
+        Ok(Run::on(fleet, bed, members, wrote, start, data_dir))
     }
 
-    /// Runs the fleet to the end of its duration; `progress` is told after each agenda item.
+    /// Runs the fleet to the end of its duration; `progress` is told at most once per
+    /// [`PROGRESS_EVERY`] of virtual time (counting it visits every member).
     pub fn run(
         mut self,
         mut progress: impl FnMut(Progress),
     ) -> Result<(Summary, Vec<DeviceRow>), RunError> {
+        let mut told: Option<Instant> = None;
         loop {
             let next = [self.next_due(), self.bed.net.next_event()]
                 .into_iter()
@@ -347,24 +390,27 @@ impl<'f> Run<'f> {
                 .filter(|t| *t <= self.end);
             let Some(next) = next else { break };
             self.bed.net.run_until(next);
-            self.read_waiting();
-            while self.act_due(next)? {
+            self.read_written();
+            while self.act_due(next)? {}
+            if told.is_none_or(|t| next >= t + PROGRESS_EVERY) {
+                told = Some(next);
                 progress(self.progress());
             }
         }
         self.bed.net.run_until(self.end);
-        self.read_waiting();
+        self.read_written();
         self.finish()
     }
 }
 
 impl<'f, B: Testbed> Run<'f, B> {
     /// The run of `members` on `bed` from `start`, their power-ons, schedules and the fleet's
-    /// events on the agenda.
+    /// events on the agenda; their nodes note in `wrote` when their modules write.
     pub(crate) fn on(
         fleet: &'f Fleet,
         bed: B,
         members: Vec<Member>,
+        wrote: Written,
         start: Instant,
         data_dir: &Path,
     ) -> Run<'f, B> {
@@ -377,7 +423,7 @@ impl<'f, B: Testbed> Run<'f, B> {
             members,
             agenda: BinaryHeap::new(),
             sequence: 0,
-            waiting: HashSet::new(),
+            wrote,
             hours: Vec::new(),
         };
         run.plan();
@@ -546,7 +592,6 @@ impl<'f, B: Testbed> Run<'f, B> {
                         member.line.clear();
                         member.tally.power_cuts += 1;
                         member.row.started = false;
-                        self.waiting.remove(&slot);
                         self.at(now + off, Action::PowerOn(slot));
                     }
                 }
@@ -609,7 +654,6 @@ impl<'f, B: Testbed> Run<'f, B> {
             answered: false,
             expect_met: false,
         });
-        self.waiting.insert(slot);
         self.at(
             now + within,
             Action::Deadline {
@@ -641,10 +685,11 @@ impl<'f, B: Testbed> Run<'f, B> {
         &mut self.hours[hour]
     }
 
-    /// Reads the output of the members waiting for an answer.
-    pub(crate) fn read_waiting(&mut self) {
-        let waiting: Vec<usize> = self.waiting.iter().copied().collect();
-        for slot in waiting {
+    /// Reads the members whose modules wrote something, in the order they wrote it (a member
+    /// with no step in flight has its lines dropped, as before its next step).
+    pub(crate) fn read_written(&mut self) {
+        let wrote = std::mem::take(&mut *lock(&self.wrote));
+        for slot in wrote {
             self.read(slot);
         }
     }
@@ -711,7 +756,6 @@ impl<'f, B: Testbed> Run<'f, B> {
 
     fn step_done(&mut self, slot: usize) {
         self.members[slot].current = None;
-        self.waiting.remove(&slot);
         self.next_step(slot);
     }
 
@@ -744,6 +788,7 @@ impl<'f, B: Testbed> Run<'f, B> {
 
     /// The run is over: each member's energy and stored uplinks, then the tallies.
     pub(crate) fn finish(mut self) -> Result<(Summary, Vec<DeviceRow>), RunError> {
+        self.bed.settle()?;
         let store = Store::open(&self.data_dir).map_err(|e| RunError::Platform(e.to_string()))?;
         let now = self.bed.now();
         let days = self.fleet.duration.as_secs_f64().max(1.0) / 86_400.0;
@@ -826,8 +871,8 @@ impl Tally {
 }
 
 impl Member {
-    /// The member with global index `index` and its module, powered off, routed by `routes`.
-    fn new(fleet: &Fleet, index: usize, routes: &[Route]) -> Result<(Member, Module), RunError> {
+    /// The member with global index `index` and its module, powered off, on `router`.
+    fn new(fleet: &Fleet, index: usize, router: &Router) -> Result<(Member, Module), RunError> {
         let (group, n) = fleet.group_of(index).expect("an index of the fleet");
         let group_number = fleet
             .groups
@@ -840,8 +885,8 @@ impl Member {
         setup.imei = Some(group.imei(n));
         setup.imsi = Some(group.imsi(n));
         setup.coverage = coverage.map(|name| name.parse::<RadioCondition>().expect("a preset"));
-        setup.routes = routes.to_vec();
-        let config = setup.config().map_err(|e| failed(e.to_string()))?;
+        let mut config = setup.config().map_err(|e| failed(e.to_string()))?;
+        config.router = router.clone();
         let module =
             Module::new(config, Box::new(MemoryStore::new())).map_err(|e| failed(e.to_string()))?;
         let row = DeviceRow {
@@ -869,6 +914,62 @@ impl Member {
             tally: Tally::default(),
         };
         Ok((member, module))
+    }
+}
+
+/// The slots of the members whose modules wrote something, in order (a slot may repeat).
+pub(crate) type Written = Arc<Mutex<Vec<usize>>>;
+
+fn lock(wrote: &Written) -> std::sync::MutexGuard<'_, Vec<usize>> {
+    // Only plain numbers inside: a panic elsewhere cannot leave them broken.
+    wrote
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A member's module on the network: after each call that may make the module write (a
+/// datagram, a timer, a stream's or a lookup's answer), notes the member if it did.
+pub(crate) struct MemberNode {
+    pub(crate) node: ModuleNode,
+    slot: usize,
+    wrote: Written,
+}
+
+impl MemberNode {
+    /// Runs `call` on the node, then notes the member if its module wrote something.
+    fn noting(&mut self, call: impl FnOnce(&mut ModuleNode)) {
+        let before = self.node.module().output_len();
+        call(&mut self.node);
+        if self.node.module().output_len() > before {
+            lock(&self.wrote).push(self.slot);
+        }
+    }
+}
+
+impl HostNode for MemberNode {
+    fn handle_datagram(&mut self, now: Instant, port: u16, from: SocketAddr, datagram: &[u8]) {
+        self.noting(|node| node.handle_datagram(now, port, from, datagram));
+    }
+    fn poll_transmit(&mut self) -> Option<HostTransmit> {
+        self.node.poll_transmit()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.node.poll_timeout()
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.noting(|node| node.handle_timeout(now));
+    }
+    fn poll_stream(&mut self) -> Option<StreamRequest> {
+        self.node.poll_stream()
+    }
+    fn handle_stream(&mut self, now: Instant, port: u16, event: StreamEvent) {
+        self.noting(|node| node.handle_stream(now, port, event));
+    }
+    fn poll_lookup(&mut self) -> Option<Lookup> {
+        self.node.poll_lookup()
+    }
+    fn handle_lookup(&mut self, now: Instant, port: u16, answer: LookupAnswer) {
+        self.noting(|node| node.handle_lookup(now, port, answer));
     }
 }
 

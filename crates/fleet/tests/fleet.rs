@@ -114,6 +114,26 @@ fault = "iot:drop=100000"
 }
 
 #[test]
+fn progress_is_told_once_a_virtual_minute_at_most() {
+    let fleet = fleet(4, "");
+    let dir = tempfile::tempdir().unwrap();
+    let mut told = Vec::new();
+    Run::new(&fleet, Shard::WHOLE, dir.path())
+        .unwrap()
+        .run(|progress| told.push(progress))
+        .unwrap();
+    let minute = std::time::Duration::from_secs(60);
+    assert!(
+        told.windows(2)
+            .all(|w| w[1].virtual_elapsed >= w[0].virtual_elapsed + minute),
+        "{told:?}"
+    );
+    assert!((1..=61).contains(&told.len()), "{}", told.len());
+    let last = told.last().unwrap();
+    assert_eq!((last.modules, last.started), (4, 4));
+}
+
+#[test]
 fn a_self_registration_storm_rejected_by_half_shows_the_retry_schedule() {
     // examples/fleet/storm.toml with 24 modules: self-registration, switched on at the first
     // start, takes effect at the power cut's reboot; every module registers at once, and the

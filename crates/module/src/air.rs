@@ -28,6 +28,14 @@ pub struct LinkCounts {
     pub received_bytes: u64,
 }
 
+/// Gives an empty queue's memory back: a module spends most of its life between exchanges, and a
+/// fleet holds many of them.
+fn release_if_empty<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() {
+        *queue = VecDeque::new();
+    }
+}
+
 /// The datagrams in flight between the module and the cell; lost at power-off.
 #[derive(Debug, Default)]
 pub struct Air {
@@ -53,7 +61,9 @@ impl Air {
     /// The next uplink whose airtime is over at `now`.
     pub fn take_sent(&mut self, now: Instant) -> Option<Uplink> {
         let done = self.uplinks.front()?.0;
-        (done <= now).then(|| self.uplinks.pop_front().map(|(_, u)| u))?
+        let uplink = (done <= now).then(|| self.uplinks.pop_front().map(|(_, u)| u))??;
+        release_if_empty(&mut self.uplinks);
+        Some(uplink)
     }
 
     /// A downlink the cell starts sending at `start` (the paging occasion, or its arrival),
@@ -80,6 +90,7 @@ impl Air {
     pub fn take_received(&mut self, now: Instant) -> Option<Downlink> {
         let first = self.downlinks.front()?.at;
         let downlink = (first <= now).then(|| self.downlinks.pop_front())??;
+        release_if_empty(&mut self.downlinks);
         self.counts.received += 1;
         self.counts.received_bytes += downlink.payload.len() as u64;
         Some(downlink)
@@ -122,6 +133,26 @@ mod tests {
             rai: Default::default(),
             direct: false,
         }
+    }
+
+    #[test]
+    fn the_queues_give_their_memory_back_once_empty() {
+        let mut air = Air::default();
+        let ms = Duration::from_millis;
+        air.send(at(0), uplink(1), ms(100));
+        air.send(at(0), uplink(2), ms(100));
+        air.receive(
+            at(0),
+            ms(50),
+            49152,
+            "127.0.0.1:5683".parse().unwrap(),
+            &[7],
+        );
+        assert!(air.take_sent(at(200)).is_some());
+        assert!(air.uplinks.capacity() > 0, "one still on the air");
+        assert!(air.take_sent(at(200)).is_some());
+        assert!(air.take_received(at(50)).is_some());
+        assert_eq!((air.uplinks.capacity(), air.downlinks.capacity()), (0, 0));
     }
 
     #[test]

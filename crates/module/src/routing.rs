@@ -11,6 +11,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// The operators' host names and the public addresses the seeds and protocol facts give for them.
@@ -130,9 +131,12 @@ enum DnsFailures {
 }
 
 /// The module's resolver and routing table.
+///
+/// Clones share one table until one of them adds a route: a fleet's modules all route to the
+/// same stand-ins, and so do a module's services, so each holds a pointer rather than a copy.
 #[derive(Debug, Clone, Default)]
 pub struct Router {
-    routes: Vec<Route>,
+    routes: Arc<Vec<Route>>,
     failures: DnsFailures,
 }
 
@@ -143,9 +147,9 @@ impl Router {
 
     /// Adds a route; a later route for the same host and port replaces the earlier one.
     pub fn add_route(&mut self, route: Route) {
-        self.routes
-            .retain(|r| !(r.host == route.host && r.port == route.port));
-        self.routes.push(route);
+        let routes = Arc::make_mut(&mut self.routes);
+        routes.retain(|r| !(r.host == route.host && r.port == route.port));
+        routes.push(route);
     }
 
     pub fn routes(&self) -> &[Route] {
@@ -255,6 +259,18 @@ mod tests {
 
     fn route(s: &str) -> Route {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn clones_share_the_routes_until_one_adds_a_route() {
+        let mut router = Router::new();
+        router.add_route(route("zzhc.vnet.cn=127.0.0.1:1"));
+        let mut clone = router.clone();
+        assert!(Arc::ptr_eq(&router.routes, &clone.routes), "one table");
+        clone.add_route(route("lwm2m.ctwing.cn=127.0.0.1:2"));
+        assert!(!Arc::ptr_eq(&router.routes, &clone.routes));
+        assert_eq!(router.routes(), [route("zzhc.vnet.cn=127.0.0.1:1")]);
+        assert_eq!(clone.routes().len(), 2);
     }
 
     fn local(s: &str) -> SocketAddr {

@@ -101,6 +101,24 @@ impl Addresses {
         ]
     }
 
+    /// Commits what the stand-ins' writers hold back ([`Writing::Batched`]), so that the
+    /// database has everything they stored.
+    pub fn flush_writes(&self, net: &mut SimNetwork) {
+        for address in [self.ct, self.cu] {
+            if let Some(server) = net.node::<RegistryServer>(address) {
+                server.journal_mut().flush();
+            }
+        }
+        if let Some(server) = net.node::<DmServer>(self.dm) {
+            server.journal_mut().flush();
+        }
+        for (_, _, address) in self.ctiot() {
+            if let Some(server) = net.node::<CtIotServer>(address) {
+                server.journal_mut().flush();
+            }
+        }
+    }
+
     /// Sets a fault on `server`'s nodes attached to `net` at these addresses (both addresses of
     /// a CT IoT platform), or clears their faults when `fault` is `None`.
     pub fn set_fault(

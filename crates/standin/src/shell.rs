@@ -25,6 +25,14 @@ use std::ops::{Deref, DerefMut};
 pub trait Journal {
     /// Takes a write; the ticket is committed once it is durable.
     fn submit(&mut self, write: Write) -> Ticket;
+    /// Takes the writes of one step of the engine, in order (a journal may store them
+    /// together); the last one's ticket is committed once they all are durable.
+    fn submit_all(&mut self, writes: Vec<Write>) -> Ticket {
+        for write in writes {
+            self.submit(write);
+        }
+        self.last()
+    }
     /// The last ticket handed out.
     fn last(&self) -> Ticket;
     /// Every write up to this ticket is durable.
@@ -95,8 +103,9 @@ impl<E: Engine, J: Journal> Shell<E, J> {
 
     /// Hands what the engine wrote to the journal, then queues what it sent behind those writes.
     fn collect(&mut self) {
-        while let Some(write) = self.engine.poll_write() {
-            self.journal.submit(write);
+        let writes: Vec<Write> = std::iter::from_fn(|| self.engine.poll_write()).collect();
+        if !writes.is_empty() {
+            self.journal.submit_all(writes);
         }
         while let Some(transmit) = self.engine.poll_transmit() {
             self.held.push(self.journal.last(), transmit);

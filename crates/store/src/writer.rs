@@ -6,8 +6,9 @@
 //! takes whatever has been handed to it meanwhile, writes it in one transaction (one fsync for the
 //! whole batch: group commit, SQLite WAL with `synchronous=FULL`), marks the batch's tickets
 //! committed and wakes the node's driver. While it waits for the disk, the next batch gathers, so
-//! the busier the server, the bigger the batches. In virtual time ([`Writing::Inline`]) each write
-//! is committed as it is handed over, so a simulation stays deterministic; [`Writing::Unsynced`]
+//! the busier the server, the bigger the batches. In virtual time ([`Writing::Inline`]) the writes
+//! of each step of a server (a datagram served, a timer) are committed as they are handed over, in
+//! one transaction, so a simulation stays deterministic; [`Writing::Unsynced`]
 //! does the same without waiting for the disk, for a simulation that asks for no durability.
 //!
 //! [`HeldOutput`] keeps a node's datagrams until the records made before them are committed: an
@@ -61,7 +62,8 @@ const LAST_RETRY: Duration = Duration::from_secs(1);
 /// How a node writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Writing {
-    /// Each write committed at once, on the caller's thread (virtual time).
+    /// Each write committed at once, on the caller's thread (virtual time); the writes of one
+    /// step of a server ([`RecordWriter::submit_all`]) in one transaction.
     Inline,
     /// A writer thread, committing in batches (real time).
     Thread,
@@ -70,6 +72,12 @@ pub enum Writing {
     /// simulation that asks for no durability (a fleet), where an fsync per simulated uplink
     /// would be most of the run's time.
     Unsynced,
+    /// As [`Writing::Unsynced`], and the writes are not even committed at each step: a write
+    /// counts as done once handed over, and they are committed [`MAX_BATCH`] at a time, or when
+    /// the writer is flushed ([`RecordWriter::flush`]) or dropped. For a fleet, whose run reads
+    /// the database only at its end, where a commit per step would be most of the run's time;
+    /// not for a scenario, which reads what the platform stored as it goes.
+    Batched,
 }
 
 /// What a writer does with a batch whose commit failed.
@@ -206,6 +214,8 @@ struct Inline {
     waiting: Vec<Write>,
     committed: u64,
     given_up: u64,
+    /// [`Writing::Batched`]: the writes wait for a full batch.
+    batched: bool,
 }
 
 struct Background {
@@ -227,7 +237,7 @@ impl RecordWriter {
         on_failure: OnFailure,
     ) -> Result<RecordWriter, StoreError> {
         let store = Store::open(data_dir)?;
-        if writing == Writing::Unsynced {
+        if matches!(writing, Writing::Unsynced | Writing::Batched) {
             store.skip_sync()?;
         }
         let storage = Storage::of(data_dir);
@@ -240,11 +250,12 @@ impl RecordWriter {
             observer: Arc::clone(&observer),
         };
         let mode = match writing {
-            Writing::Inline | Writing::Unsynced => Mode::Inline(Inline {
+            Writing::Inline | Writing::Unsynced | Writing::Batched => Mode::Inline(Inline {
                 committer,
                 waiting: Vec::new(),
                 committed: 0,
                 given_up: 0,
+                batched: writing == Writing::Batched,
             }),
             Writing::Thread => Mode::Thread(Background::start(committer)?),
         };
@@ -270,12 +281,41 @@ impl RecordWriter {
 
     /// Hands a write over; its ticket is committed once it is durable. A rejected or dropped
     /// request beyond the sample is only counted (its ticket is the last one's).
-    pub fn submit(&mut self, mut write: Write) -> Ticket {
+    pub fn submit(&mut self, write: Write) -> Ticket {
+        self.submit_all([write])
+    }
+
+    /// Hands over the writes of one step of a server, in order; the last one's ticket is
+    /// committed once they all are durable. Inline, they are committed in one transaction: a
+    /// CT IoT uplink's record, its stored uplink and the reply queued and sent are one commit
+    /// rather than four.
+    pub fn submit_all(&mut self, writes: impl IntoIterator<Item = Write>) -> Ticket {
+        let mut handed = false;
+        for write in writes {
+            handed |= self.hand_over(write);
+        }
+        if let (Mode::Inline(inline), true) = (&mut self.mode, handed) {
+            inline.step_done(Ticket(self.next));
+        }
+        self.last()
+    }
+
+    /// Commits what a batched writer holds back ([`Writing::Batched`]), so that another
+    /// connection reads it all.
+    pub fn flush(&mut self) {
+        if let Mode::Inline(inline) = &mut self.mode {
+            inline.try_commit(Ticket(self.next));
+        }
+    }
+
+    /// Gives `write` a ticket and queues it for its commit (or sends it to the writer thread);
+    /// false for a request record left out of the sample.
+    fn hand_over(&mut self, mut write: Write) -> bool {
         if let Write::Record(record) = &mut write {
             let sampling = self.storage.sampling.load(Ordering::Relaxed);
             if sampling && !self.sampler.keep(record) {
                 self.storage.unrecorded.fetch_add(1, Ordering::Relaxed);
-                return self.last();
+                return false;
             }
         }
         self.next += 1;
@@ -286,10 +326,7 @@ impl RecordWriter {
             }
         }
         match &mut self.mode {
-            Mode::Inline(inline) => {
-                inline.waiting.push(write);
-                inline.try_commit(ticket);
-            }
+            Mode::Inline(inline) => inline.waiting.push(write),
             Mode::Thread(background) => {
                 let sent = match &background.jobs {
                     Some(jobs) => jobs.send((ticket, write)).is_ok(),
@@ -300,7 +337,7 @@ impl RecordWriter {
                 }
             }
         }
-        ticket
+        true
     }
 
     /// Whether a request (a datagram, an API change) must be left unserved because the
@@ -310,7 +347,10 @@ impl RecordWriter {
     pub fn refuses(&mut self) -> bool {
         let refuses = match &mut self.mode {
             Mode::Inline(inline) => {
-                inline.try_commit(Ticket(self.next));
+                // A batched writer tries again only after a failed batch.
+                if !inline.batched || inline.committer.failing {
+                    inline.try_commit(Ticket(self.next));
+                }
                 inline.committer.failing
             }
             Mode::Thread(_) => self.storage.is_failing(),
@@ -366,6 +406,10 @@ impl Journal for RecordWriter {
         RecordWriter::submit(self, write)
     }
 
+    fn submit_all(&mut self, writes: Vec<Write>) -> Ticket {
+        RecordWriter::submit_all(self, writes)
+    }
+
     fn last(&self) -> Ticket {
         RecordWriter::last(self)
     }
@@ -379,7 +423,26 @@ impl Journal for RecordWriter {
     }
 }
 
+impl Drop for RecordWriter {
+    /// A batched writer commits what it holds back.
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 impl Inline {
+    /// The writes of a step are handed over, the newest with ticket `last`: committed now, or,
+    /// batched, counted as done and committed with a full batch.
+    fn step_done(&mut self, last: Ticket) {
+        if self.batched {
+            self.committed = last.0;
+            if self.waiting.len() < MAX_BATCH {
+                return;
+            }
+        }
+        self.try_commit(last);
+    }
+
     /// Stores what waits, if anything does; `last` is the ticket of the newest write.
     fn try_commit(&mut self, last: Ticket) {
         if self.waiting.is_empty() {
@@ -797,6 +860,21 @@ mod tests {
         full_disk::free(dir.path());
         writer.submit(record(2));
         assert_eq!(*seen.lock().unwrap(), [2]);
+    }
+
+    #[test]
+    fn a_batched_writer_commits_when_flushed_or_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = RecordWriter::open(dir.path(), Writing::Batched).unwrap();
+        let ticket = writer.submit_all([record(1), record(2)]);
+        assert_eq!(writer.committed(), ticket, "done once handed over");
+        assert!(!writer.refuses());
+        assert!(stored(dir.path()).is_empty(), "held back");
+        writer.flush();
+        assert_eq!(stored(dir.path()).len(), 2);
+        writer.submit(record(3));
+        drop(writer);
+        assert_eq!(stored(dir.path()).len(), 3);
     }
 
     #[test]

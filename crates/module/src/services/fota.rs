@@ -153,7 +153,11 @@ pub struct Fota {
     /// The package's bytes stored so far (whole blocks).
     package: Vec<u8>,
     router: Router,
-    endpoint: Endpoint,
+    /// The CoAP engine of the downloads: made when first needed (most modules never download),
+    /// then kept, so that its message IDs and tokens go on as they would have.
+    endpoint: Option<Box<Endpoint>>,
+    /// The seed it is made with, drawn at start.
+    seed: u64,
     download: Option<RequestId>,
     update: Option<Update>,
 }
@@ -170,19 +174,14 @@ pub fn start(start: &Start<'_>, env: &mut Env<'_>) -> Option<Box<dyn Service>> {
     }
     let stored = start.store.read_blob(FOTA_PACKAGE).unwrap_or_default();
     let package = whole_blocks(stored, config.block_size);
-    let coap = EndpointConfig {
-        params: config.download.params(),
-        seed: env.engine_seed(),
-        block_size: config.block_size,
-        ..Default::default()
-    };
     let mut fota = Fota {
         config,
         firmware: start.in_use.firmware.clone(),
         record: start.in_use.section().unwrap_or_default(),
         package,
         router: start.router.clone(),
-        endpoint: Endpoint::new(coap),
+        endpoint: None,
+        seed: env.engine_seed(),
         download: None,
         update: None,
     };
@@ -192,6 +191,19 @@ pub fn start(start: &Start<'_>, env: &mut Env<'_>) -> Option<Box<dyn Service>> {
 }
 
 impl Fota {
+    /// The download engine, made at first use.
+    fn endpoint(&mut self) -> &mut Endpoint {
+        let (config, seed) = (&self.config, self.seed);
+        self.endpoint.get_or_insert_with(|| {
+            Box::new(Endpoint::new(EndpointConfig {
+                params: config.download.params(),
+                seed,
+                block_size: config.block_size,
+                ..Default::default()
+            }))
+        })
+    }
+
     /// The state and result of Object 5.
     pub fn state(&self) -> (u8, u8) {
         (self.record.state, self.record.result)
@@ -261,7 +273,7 @@ impl Fota {
         self.set(state::DOWNLOADING, result::INITIAL, env);
         let size = self.config.block_size;
         self.download = Some(
-            self.endpoint
+            self.endpoint()
                 .download(now, source.to, source.request, first, size),
         );
     }
@@ -276,7 +288,7 @@ impl Fota {
     /// the package itself is at fault.
     fn download_failed(&mut self, result: u8, env: &mut Env) {
         if let Some(id) = self.download.take() {
-            self.endpoint.forget(id);
+            self.endpoint().forget(id);
         }
         if result != result::CONNECTION_LOST {
             self.forget_package(env);
@@ -286,7 +298,7 @@ impl Fota {
     }
 
     fn coap_events(&mut self, env: &mut Env) {
-        while let Some(event) = self.endpoint.poll_event() {
+        while let Some(event) = self.endpoint.as_mut().and_then(|e| e.poll_event()) {
             match event {
                 Event::Block {
                     id, num, payload, ..
@@ -446,24 +458,24 @@ impl Service for Fota {
     }
 
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8], env: &mut Env) {
-        self.endpoint.handle_datagram(now, from, datagram);
+        self.endpoint().handle_datagram(now, from, datagram);
         self.coap_events(env);
     }
 
     fn poll_transmit(&mut self) -> Option<(Transmit, Rai)> {
-        Some((self.endpoint.poll_transmit()?, Rai::None))
+        Some((self.endpoint.as_mut()?.poll_transmit()?, Rai::None))
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         let update = self.update.as_ref().map(|u| u.at);
-        [self.endpoint.poll_timeout(), update]
-            .into_iter()
-            .flatten()
-            .min()
+        let endpoint = self.endpoint.as_ref().and_then(|e| e.poll_timeout());
+        [endpoint, update].into_iter().flatten().min()
     }
 
     fn handle_timeout(&mut self, now: Instant, env: &mut Env) {
-        self.endpoint.handle_timeout(now);
+        if let Some(endpoint) = self.endpoint.as_mut() {
+            endpoint.handle_timeout(now);
+        }
         self.coap_events(env);
         if self.update.as_ref().is_some_and(|u| u.at <= now) {
             self.update_step(now, env);
