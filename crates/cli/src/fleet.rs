@@ -87,6 +87,9 @@ pub fn run(args: FleetArgs) -> Result<ExitCode> {
         false => Run::new(&fleet, shard, data)?.run(progress)?,
     };
     if !args.quiet {
+        // The run's end, which the once-a-second line may not have shown (a short run shows
+        // only its start).
+        show_progress(&progress_at_end(&summary), args.real_time);
         eprintln!();
     }
     summary.shards = vec![shard.to_string()];
@@ -105,29 +108,46 @@ pub fn run(args: FleetArgs) -> Result<ExitCode> {
 
 /// The progress callback: a line on standard error, at most once per [`PROGRESS_EVERY`].
 fn progress_line(quiet: bool, real_time: bool) -> impl FnMut(Progress) {
-    let time = if real_time { "time" } else { "virtual time" };
     let mut last: Option<Instant> = None;
-    let terminal = std::io::stderr().is_terminal();
     move |p: Progress| {
         if quiet || last.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
             return;
         }
         last = Some(Instant::now());
-        let line = format!(
-            "fleet: {time} {}, {}/{} started, uplinks {} sent {} acknowledged, {} failures",
-            clock(p.virtual_elapsed),
-            p.started,
-            p.modules,
-            p.uplinks_sent,
-            p.uplinks_acknowledged,
-            p.failures
-        );
-        let mut err = std::io::stderr().lock();
-        let _ = match terminal {
-            true => write!(err, "\r{line}\x1b[K"),
-            false => writeln!(err, "{line}"),
-        };
+        show_progress(&p, real_time);
     }
+}
+
+/// Where a finished run got to, as its summary counts it.
+fn progress_at_end(summary: &Summary) -> Progress {
+    let total = &summary.total;
+    Progress {
+        virtual_elapsed: Duration::from_secs(summary.virtual_seconds),
+        started: total.started,
+        modules: total.modules,
+        uplinks_sent: total.uplinks_sent,
+        uplinks_acknowledged: total.uplinks_acknowledged,
+        failures: total.failures.values().sum(),
+    }
+}
+
+/// The progress line on standard error: rewritten in place on a terminal, a line each else.
+fn show_progress(p: &Progress, real_time: bool) {
+    let time = if real_time { "time" } else { "virtual time" };
+    let line = format!(
+        "fleet: {time} {}, {}/{} started, uplinks {} sent {} acknowledged, {} failures",
+        clock(p.virtual_elapsed),
+        p.started,
+        p.modules,
+        p.uplinks_sent,
+        p.uplinks_acknowledged,
+        p.failures
+    );
+    let mut err = std::io::stderr().lock();
+    let _ = match err.is_terminal() {
+        true => write!(err, "\r{line}\x1b[K"),
+        false => writeln!(err, "{line}"),
+    };
 }
 
 /// Virtual time since the start as a clock reads it: `03:00:00`, `1d 02:30:00`.

@@ -115,6 +115,24 @@ fn a_fleet_runs_and_its_shards_merge_into_the_same_summary() {
 }
 
 #[test]
+fn the_last_progress_line_is_where_the_run_ended() {
+    // A run shorter than the line's second would otherwise end on its first line, at 00:00:00.
+    let dir = tempfile::tempdir().unwrap();
+    let file = fleet_file(dir.path());
+    let ran = nbmodem().arg("fleet").arg(&file).output().unwrap();
+    assert!(ran.status.success());
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    let last = stderr.lines().rev().find(|l| !l.is_empty()).unwrap();
+    let summary: Value = serde_json::from_slice(&ran.stdout).unwrap();
+    let total = &summary["summary"]["total"];
+    let expected = format!(
+        "fleet: virtual time 09:00:00, 9/9 started, uplinks {} sent {} acknowledged,",
+        total["uplinks_sent"], total["uplinks_acknowledged"]
+    );
+    assert!(last.starts_with(&expected), "{stderr}");
+}
+
+#[test]
 fn a_bad_fleet_file_is_refused_with_its_reason() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
