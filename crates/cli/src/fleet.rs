@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use nbmodem_fleet::{Fleet, Progress, Run, Shard, Summary};
+use nbmodem_fleet::{Fleet, Progress, Shard, Summary};
 use nbmodem_module::Route;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -41,6 +41,11 @@ pub struct FleetArgs {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+    /// In virtual time, run the shard on this many threads, a slice of the modules and the
+    /// stand-ins each (their databases in `part-0`, `part-1`, … of the data directory when more
+    /// than one); the summary is the same whatever the number. The processor's cores unless given.
+    #[arg(long, conflicts_with = "real_time", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     /// Run in real time: the modules on UDP sockets and the system clock, for the fleet's
     /// duration, the stand-in platforms in this process on loopback.
     #[arg(long)]
@@ -84,7 +89,13 @@ pub fn run(args: FleetArgs) -> Result<ExitCode> {
     let progress = progress_line(args.quiet, args.real_time);
     let (mut summary, rows) = match args.real_time {
         true => nbmodem_fleet::real_time::run(&fleet, shard, data, &args.routes, progress)?,
-        false => Run::new(&fleet, shard, data)?.run(progress)?,
+        false => nbmodem_fleet::parallel::run(
+            &fleet,
+            shard,
+            threads(args.threads, fleet.size() / shard.count),
+            data,
+            progress,
+        )?,
     };
     if !args.quiet {
         // The run's end, which the once-a-second line may not have shown (a short run shows
@@ -104,6 +115,12 @@ pub fn run(args: FleetArgs) -> Result<ExitCode> {
         write(path, &nbmodem_fleet::plot::svg(&summary))?;
     }
     print_summary(&summary, args.summary.as_deref())
+}
+
+/// The threads of a virtual-time run: as asked, else one per core, and never more than modules.
+fn threads(asked: Option<u16>, modules: usize) -> usize {
+    let cores = || std::thread::available_parallelism().map_or(1, |n| n.get());
+    asked.map_or_else(cores, usize::from).min(modules).max(1)
 }
 
 /// The progress callback: a line on standard error, at most once per [`PROGRESS_EVERY`].

@@ -24,6 +24,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
+/// mimalloc rather than the C library's malloc: a fleet holds a few kilobytes of small objects
+/// per module, millions in all, and glibc's bins grow long in such a heap (docs/performance.md,
+/// "A fleet on every core").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "nbmodem",

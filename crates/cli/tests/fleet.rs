@@ -1,7 +1,7 @@
 //! `nbmodem fleet` as a user runs it, and as a Kubernetes Indexed Job would: the example fleet
 //! (made smaller) in one process, then in three shard processes told their part by
 //! JOB_COMPLETION_INDEX and NBMODEM_FLEET_SHARDS, whose summaries `nbmodem fleet merge` adds up
-//! to exactly the one process's. In real time: a fleet pointed at a server of the user's by
+//! to exactly the one process's, and on several threads the same as on one. In real time: a fleet pointed at a server of the user's by
 //! `--route`, and a fleet larger than the process may open sockets for, refused up front.
 
 use serde_json::Value;
@@ -112,6 +112,47 @@ fn a_fleet_runs_and_its_shards_merge_into_the_same_summary() {
         serde_json::json!(["0/3", "1/3", "2/3"])
     );
     assert_eq!(summary(&merged_path), summary(&whole));
+}
+
+/// `--threads N` splits the run into N slices, each on its own simulated network and stand-ins:
+/// the summary and every device's row are the same as on one thread.
+#[test]
+fn a_fleet_on_several_threads_is_the_same_fleet_as_on_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fleet_file(dir.path());
+    let run = |threads: &str| {
+        let (out, rows, data) = (
+            dir.path().join(format!("threads{threads}.json")),
+            dir.path().join(format!("threads{threads}.jsonl")),
+            dir.path().join(format!("data{threads}")),
+        );
+        let ran = nbmodem()
+            .arg("fleet")
+            .arg(&file)
+            .args(["--quiet", "--threads", threads, "--summary"])
+            .arg(&out)
+            .arg("--devices")
+            .arg(&rows)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            ran.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        let text = |path| std::fs::read_to_string(path).unwrap();
+        (text(&out), text(&rows), data)
+    };
+    let (one, one_rows, _) = run("1");
+    let (four, four_rows, data) = run("4");
+    assert_eq!(four, one);
+    assert_eq!(four_rows, one_rows);
+    for k in 0..4 {
+        let database = data.join(format!("part-{k}")).join("platform.sqlite");
+        assert!(database.exists(), "{}", database.display());
+    }
 }
 
 #[test]

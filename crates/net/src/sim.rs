@@ -19,6 +19,7 @@
 //! network has no DNS, so every name a host asks it about is unresolved.
 
 use crate::{DatagramNode, HostNode, Lookup, LookupAnswer, StreamEvent, StreamRequest, Transmit};
+use foldhash::fast::FixedState;
 use nbmodem_clock::{Instant, SeededRng};
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
@@ -250,7 +251,9 @@ pub enum Records {
 /// (it is then "touched"): an event costs O(log N) in the number of nodes, not a scan of them.
 pub struct SimNetwork {
     now: Instant,
-    slots: HashMap<Place, Slot>,
+    /// Looked up at every event: a fast, fixed hash (the standard one is built to resist
+    /// flooding, which a simulation's own addresses cannot do, and costs a few per cent here).
+    slots: HashMap<Place, Slot, FixedState>,
     stream_servers: BTreeMap<SocketAddr, Box<dyn StreamServer>>,
     /// The server each host socket (host address, local port) is connected to.
     connections: BTreeMap<SocketAddr, SocketAddr>,
@@ -271,7 +274,7 @@ impl SimNetwork {
     pub fn new(start: Instant, seed: u64) -> Self {
         SimNetwork {
             now: start,
-            slots: HashMap::new(),
+            slots: HashMap::default(),
             stream_servers: BTreeMap::new(),
             connections: BTreeMap::new(),
             arrivals: BinaryHeap::new(),

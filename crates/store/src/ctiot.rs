@@ -497,6 +497,43 @@ mod tests {
     }
 
     #[test]
+    fn a_downlinks_states_in_one_commit_end_in_its_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let downlink = |id: u64, status: DownlinkStatus, updated_ms: u64| Downlink {
+            id,
+            flavour: Flavour::Iot,
+            imei: "865975030000001".into(),
+            data: vec![0xAA, 0xAA, 0x00, 0x00],
+            status,
+            queued_ms: 1,
+            updated_ms,
+            attempts: 1,
+            command: None,
+            response: None,
+        };
+        let writes = [
+            Write::CtIotDevice(device("865975030000001")),
+            Write::Downlink(downlink(1, DownlinkStatus::Queued, 1)),
+            Write::Downlink(downlink(2, DownlinkStatus::Queued, 1)),
+            Write::Downlink(downlink(1, DownlinkStatus::Sent, 2)),
+            Write::Downlink(downlink(1, DownlinkStatus::Delivered, 3)),
+        ];
+        let written: Vec<bool> = crate::superseded(&writes).iter().map(|m| !m).collect();
+        assert_eq!(written, [true, false, true, false, true]);
+        store.write_all(&writes, u64::MAX).unwrap();
+        assert_eq!(
+            store
+                .downlinks(Some((Flavour::Iot, "865975030000001")))
+                .unwrap(),
+            [
+                downlink(2, DownlinkStatus::Queued, 1),
+                downlink(1, DownlinkStatus::Delivered, 3)
+            ]
+        );
+    }
+
+    #[test]
     fn packages_tasks_and_upgrades_come_back_and_a_row_is_replaced() {
         use nbmodem_standin::ctiot::fota::{TaskStyle, UpgradeStatus};
         let dir = tempfile::tempdir().unwrap();

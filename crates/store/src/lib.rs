@@ -74,6 +74,20 @@ impl nbmodem_standin::AppKeys for Store {
     }
 }
 
+/// Which of `writes` a later one of the same commit makes moot: each of a downlink's states
+/// replaces its row whole, so only its last state in the commit is written. A platform writes
+/// three per uplink it answers (queued, sent, delivered), mostly in one commit of a batch.
+fn superseded(writes: &[Write]) -> Vec<bool> {
+    let mut written_later = std::collections::HashSet::new();
+    let mut moot = vec![false; writes.len()];
+    for (i, write) in writes.iter().enumerate().rev() {
+        if let Write::Downlink(downlink) = write {
+            moot[i] = !written_later.insert(downlink.id);
+        }
+    }
+    moot
+}
+
 impl Store {
     /// Opens (creating if needed) the database in `data_dir`, bringing its schema to the current
     /// version (`crate::schema`); a database written by a newer nbmodem is refused untouched.
@@ -97,6 +111,7 @@ impl Store {
     /// [`crate::Writing::Unsynced`].
     pub fn skip_sync(&self) -> Result<(), StoreError> {
         self.connection.pragma_update(None, "synchronous", "OFF")?;
+        self.connection.pragma_update(None, "cache_size", -65536)?;
         Ok(())
     }
 
@@ -122,7 +137,8 @@ impl Store {
     pub fn write_all(&mut self, writes: &[Write], records_kept: u64) -> Result<u64, StoreError> {
         let transaction = self.connection.transaction()?;
         let mut newest_record = None;
-        for write in writes {
+        let moot = superseded(writes);
+        for (write, _) in writes.iter().zip(moot).filter(|(_, moot)| !moot) {
             match write {
                 Write::Record(record) => newest_record = Some(insert_record(&transaction, record)?),
                 Write::Device(device) => save_device_on(&transaction, device)?,
