@@ -108,9 +108,12 @@ impl Store {
     }
 
     /// Commits from now on without waiting for the disk (`synchronous=OFF`): see
-    /// [`crate::Writing::Unsynced`].
+    /// [`crate::Writing::Unsynced`]. Such a database is a simulation's, written fast and read at
+    /// its end: its page cache may grow to 64 MiB (2 MiB by default), so that a large fleet's
+    /// inserts find their index pages in memory rather than read them back from the file.
     pub fn skip_sync(&self) -> Result<(), StoreError> {
         self.connection.pragma_update(None, "synchronous", "OFF")?;
+        // Negative: a size in KiB rather than in pages.
         self.connection.pragma_update(None, "cache_size", -65536)?;
         Ok(())
     }
