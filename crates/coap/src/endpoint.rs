@@ -15,10 +15,11 @@ use crate::client::ClientExchange;
 use crate::message::{Request, Response};
 use crate::params::TransmissionParams;
 use crate::server::{IncomingExchange, ServerObservation};
+use crate::timer_set::TimerSet;
 use coap_lite::{MessageClass, MessageType, Packet};
 use nbmodem_clock::{Instant, SeededRng};
 use nbmodem_net::{DatagramNode, Transmit};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -189,12 +190,13 @@ struct PendingCon {
     purpose: Purpose,
 }
 
-/// A message ID recently received from a peer, and what we answered to it.
+/// A message ID recently received from a peer, and what we answered to it: the reply is kept
+/// as a boxed slice, its exact length, since each lasts EXCHANGE_LIFETIME.
 #[derive(Debug)]
 struct Seen {
     mid: u16,
     expires: Instant,
-    reply: Option<Vec<u8>>,
+    reply: Option<Box<[u8]>>,
 }
 
 pub struct Endpoint {
@@ -203,7 +205,7 @@ pub struct Endpoint {
     next_mid: u16,
     next_id: u64,
     pub(crate) now: Instant,
-    timers: BTreeSet<(Instant, Timer)>,
+    timers: TimerSet<(Instant, Timer)>,
     sweep_at: Option<Instant>,
     seen: HashMap<SocketAddr, VecDeque<Seen>>,
     pending: HashMap<(SocketAddr, u16), PendingCon>,
@@ -212,8 +214,9 @@ pub struct Endpoint {
     pub(crate) client: HashMap<RequestId, Box<ClientExchange>>,
     pub(crate) client_tokens: HashMap<(SocketAddr, Token), RequestId>,
     pub(crate) incoming: HashMap<IncomingId, IncomingExchange>,
-    pub(crate) observations: HashMap<ObservationId, ServerObservation>,
-    pub(crate) observation_tokens: HashMap<(SocketAddr, Vec<u8>), ObservationId>,
+    /// Boxed, as `client` is: an observation lasts as long as the registration.
+    pub(crate) observations: HashMap<ObservationId, Box<ServerObservation>>,
+    pub(crate) observation_tokens: HashMap<(SocketAddr, Token), ObservationId>,
     pub(crate) blocks: BlockState,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -232,7 +235,7 @@ impl Endpoint {
             next_mid,
             next_id: 1,
             now: Instant::default(),
-            timers: BTreeSet::new(),
+            timers: TimerSet::default(),
             sweep_at: None,
             seen: HashMap::new(),
             pending: HashMap::new(),
@@ -339,6 +342,9 @@ impl Endpoint {
         }
         if self.incoming.is_empty() {
             self.incoming.shrink_to_fit();
+        }
+        if self.seen.is_empty() {
+            self.seen.shrink_to_fit();
         }
     }
 
@@ -462,7 +468,7 @@ impl Endpoint {
         packet.header.set_type(MessageType::Acknowledgement);
         packet.header.message_id = mid;
         if let Some(bytes) = encode(&packet) {
-            self.remember_reply(peer, mid, bytes.clone());
+            self.remember_reply(peer, mid, &bytes);
             self.push_transmit(peer, bytes);
         }
     }
@@ -503,7 +509,8 @@ impl Endpoint {
         let recent = self.seen.entry(peer).or_default();
         recent.retain(|s| s.expires > now);
         if let Some(seen) = recent.iter().find(|s| s.mid == mid) {
-            if let (true, Some(reply)) = (confirmable, seen.reply.clone()) {
+            if let (true, Some(reply)) = (confirmable, &seen.reply) {
+                let reply = reply.to_vec();
                 self.push_transmit(peer, reply);
             }
             return true;
@@ -520,13 +527,13 @@ impl Endpoint {
         false
     }
 
-    fn remember_reply(&mut self, peer: SocketAddr, mid: u16, reply: Vec<u8>) {
+    fn remember_reply(&mut self, peer: SocketAddr, mid: u16, reply: &[u8]) {
         if let Some(seen) = self
             .seen
             .get_mut(&peer)
             .and_then(|r| r.iter_mut().find(|s| s.mid == mid))
         {
-            seen.reply = Some(reply);
+            seen.reply = Some(reply.into());
         }
     }
 
@@ -698,5 +705,43 @@ mod tests {
             client.events.capacity(),
         ];
         assert_eq!(capacities, [0; 5]);
+    }
+
+    #[test]
+    fn a_duplicate_gets_the_same_reply_and_the_records_go_after_their_lifetime() {
+        let client_at: SocketAddr = "10.0.0.1:5683".parse().unwrap();
+        let mut client = Endpoint::new(EndpointConfig::default());
+        let mut server = Endpoint::new(EndpointConfig {
+            seed: 9,
+            ..EndpointConfig::default()
+        });
+        let now = Instant::from_unix_millis(0);
+        client.request(
+            now,
+            "10.0.0.2:5683".parse().unwrap(),
+            Request::get("/x"),
+            true,
+        );
+        let request = client.poll_transmit().unwrap().payload;
+        server.handle_datagram(now, client_at, &request);
+        let Some(Event::Request { id, .. }) = server.poll_event() else {
+            panic!("no request");
+        };
+        server.respond(now, id, Response::new(Status::Content));
+        let reply = server.poll_transmit().unwrap().payload;
+        server.handle_datagram(now, client_at, &request);
+        assert_eq!(server.poll_transmit().unwrap().payload, reply);
+        assert!(server.poll_event().is_none());
+        // Past EXCHANGE_LIFETIME and the next sweep, nothing of the exchange is left.
+        let later = now + server.config.params.exchange_lifetime() + SWEEP_INTERVAL * 2;
+        while server.poll_timeout().is_some_and(|t| t <= later) {
+            server.handle_timeout(later);
+        }
+        assert!(server.poll_event().is_none() && server.poll_transmit().is_none());
+        assert_eq!(server.seen.capacity(), 0);
+        assert_eq!(server.poll_timeout(), None);
+        // The same message ID is new again.
+        server.handle_datagram(later, client_at, &request);
+        assert!(matches!(server.poll_event(), Some(Event::Request { .. })));
     }
 }

@@ -5,7 +5,8 @@
 //! - [`params`]: transmission parameters (ACK_TIMEOUT, ACK_RANDOM_FACTOR, MAX_RETRANSMIT).
 //! - [`message`]: requests and responses as the application sees them.
 //! - [`Endpoint`]: the state machine; `endpoint.rs` is the message layer, `client.rs` and
-//!   `server.rs` the two sides of the request/response layer, `block.rs` block-wise bodies.
+//!   `server.rs` the two sides of the request/response layer, `block.rs` block-wise bodies,
+//!   `timer_set.rs` the endpoint's timers.
 
 mod block;
 mod client;
@@ -14,6 +15,7 @@ mod endpoint;
 pub mod message;
 pub mod params;
 mod server;
+mod timer_set;
 
 pub use endpoint::{
     CancelReason, Endpoint, EndpointConfig, Event, ExchangeError, IncomingId, ObservationId,

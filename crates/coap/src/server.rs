@@ -3,7 +3,8 @@
 
 use crate::block::{valid_size, BadBlock, Block, Refused};
 use crate::endpoint::{
-    CancelReason, Endpoint, Event, IncomingId, ObservationId, Purpose, MAX_SEQUENCE, MAX_TOKEN,
+    CancelReason, Endpoint, Event, IncomingId, ObservationId, Purpose, Token, MAX_SEQUENCE,
+    MAX_TOKEN,
 };
 use crate::message::{Request, Response, Status};
 use coap_lite::option_value::OptionValueU32;
@@ -43,7 +44,8 @@ pub struct SavedObservation {
 #[derive(Debug)]
 pub(crate) struct ServerObservation {
     peer: SocketAddr,
-    token: Vec<u8>,
+    /// A received token has at most 8 bytes (coap-lite refuses longer ones), as a restored one.
+    token: Token,
     sequence: u32,
     key: String,
     /// Message IDs of recent non-confirmable notifications: a Reset to one cancels (§3.6).
@@ -258,7 +260,7 @@ impl Endpoint {
         response.observe = Some(sequence);
         let (peer, token, key) = (
             observation.peer,
-            observation.token.clone(),
+            observation.token.as_slice().to_vec(),
             observation.key.clone(),
         );
         let mut packet = Packet::new();
@@ -284,7 +286,7 @@ impl Endpoint {
         let o = self.observations.get(&id)?;
         Some(SavedObservation {
             peer: o.peer,
-            token: o.token.clone(),
+            token: o.token.as_slice().to_vec(),
             sequence: o.sequence,
             resource: o.key.clone(),
         })
@@ -300,20 +302,20 @@ impl Endpoint {
         if saved.token.len() > MAX_TOKEN {
             return None;
         }
-        let slot = (saved.peer, saved.token.clone());
+        let slot = (saved.peer, Token::new(&saved.token));
         if let Some(&id) = self.observation_tokens.get(&slot) {
             return Some(id);
         }
         let id = ObservationId(self.next_id());
         self.observations.insert(
             id,
-            ServerObservation {
+            Box::new(ServerObservation {
                 peer: saved.peer,
-                token: saved.token,
+                token: slot.1,
                 sequence: saved.sequence & MAX_SEQUENCE,
                 key: saved.resource,
                 recent_non: VecDeque::new(),
-            },
+            }),
         );
         self.observation_tokens.insert(slot, id);
         Some(id)
@@ -334,19 +336,19 @@ impl Endpoint {
             response.observe = None;
             return None;
         }
-        let slot = (exchange.peer, exchange.token.clone());
+        let slot = (exchange.peer, Token::new(&exchange.token));
         // The same token again is a re-registration (RFC 7641 §4.1): the observation goes on.
         let id = match self.observation_tokens.get(&slot) {
             Some(id) => *id,
             None => {
                 let id = ObservationId(self.next_id());
-                let observation = ServerObservation {
+                let observation = Box::new(ServerObservation {
                     peer: exchange.peer,
-                    token: exchange.token.clone(),
+                    token: slot.1,
                     sequence: 0,
                     key: exchange.key.clone(),
                     recent_non: VecDeque::new(),
-                };
+                });
                 self.observations.insert(id, observation);
                 self.observation_tokens.insert(slot, id);
                 id
@@ -357,7 +359,7 @@ impl Endpoint {
     }
 
     fn deregister_observer(&mut self, peer: SocketAddr, token: &[u8]) {
-        if let Some(&id) = self.observation_tokens.get(&(peer, token.to_vec())) {
+        if let Some(&id) = self.observation_tokens.get(&(peer, Token::new(token))) {
             self.end_observation(id, CancelReason::Deregistered);
         }
     }

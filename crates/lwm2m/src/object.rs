@@ -8,6 +8,7 @@
 
 use crate::content::{link, senml, text, tlv, ContentFormat, Path, ResourceType, Value};
 use nbmodem_coap::Status;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// What may be done with a resource.
@@ -113,18 +114,36 @@ pub trait Object: Send {
 #[derive(Debug, Clone)]
 pub struct DataObject {
     id: u16,
-    definitions: Vec<ResourceDef>,
+    /// The object's definition: a `'static` table shared by every device of a model, or a
+    /// vector of its own.
+    definitions: Cow<'static, [ResourceDef]>,
     /// Instances in id order, each with its resources in id order. Sorted vectors rather than
-    /// maps: an object has a handful of entries, and thousands of simulated devices each hold
-    /// several objects.
+    /// maps, grown one entry at a time ([`insert_exact`]): an object has a handful of entries,
+    /// and thousands of simulated devices each hold several objects.
     values: Vec<(u16, Vec<(u16, ResourceValue)>)>,
+}
+
+/// Inserts `item` at `index`, growing the vector by exactly one slot: a vector's usual growth
+/// (room for four at the first push) would mostly stay empty here.
+fn insert_exact<T>(items: &mut Vec<T>, index: usize, item: T) {
+    items.reserve_exact(1);
+    items.insert(index, item);
 }
 
 impl DataObject {
     pub fn new(id: u16, definitions: Vec<ResourceDef>) -> Self {
         DataObject {
             id,
-            definitions,
+            definitions: Cow::Owned(definitions),
+            values: Vec::new(),
+        }
+    }
+
+    /// An object of a definition every device of a model shares: nothing of it is copied.
+    pub fn with_table(id: u16, definitions: &'static [ResourceDef]) -> Self {
+        DataObject {
+            id,
+            definitions: Cow::Borrowed(definitions),
             values: Vec::new(),
         }
     }
@@ -134,7 +153,7 @@ impl DataObject {
         let index = match self.values.binary_search_by_key(&instance, |(id, _)| *id) {
             Ok(index) => index,
             Err(index) => {
-                self.values.insert(index, (instance, Vec::new()));
+                insert_exact(&mut self.values, index, (instance, Vec::new()));
                 index
             }
         };
@@ -152,7 +171,7 @@ impl DataObject {
         let resources = self.instance_mut(instance);
         match resources.binary_search_by_key(&resource, |(id, _)| *id) {
             Ok(index) => resources[index].1 = value,
-            Err(index) => resources.insert(index, (resource, value)),
+            Err(index) => insert_exact(resources, index, (resource, value)),
         }
     }
 
@@ -220,7 +239,7 @@ impl ObjectStore {
         let id = object.id();
         match self.objects.binary_search_by_key(&id, |o| o.id()) {
             Ok(index) => self.objects[index] = Box::new(object),
-            Err(index) => self.objects.insert(index, Box::new(object)),
+            Err(index) => insert_exact(&mut self.objects, index, Box::new(object)),
         }
     }
 
@@ -604,5 +623,42 @@ fn typed_resource(
                 .collect::<Result<Vec<_>, Lwm2mError>>()?;
             Ok((id, ResourceValue::Multiple(items)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_stay_in_id_order_without_spare_room() {
+        const DEFS: &[ResourceDef] = &[ResourceDef::new(
+            0,
+            ResourceType::Integer,
+            Operations::ReadWrite,
+        )];
+        let defs = DEFS;
+        let mut object = DataObject::with_table(7, defs)
+            .with_instance(2)
+            .with_instance(0);
+        for resource in [5, 1, 3] {
+            object.set(
+                2,
+                resource,
+                ResourceValue::Single(Value::Integer(resource.into())),
+            );
+        }
+        object.set(2, 1, ResourceValue::Single(Value::Integer(10)));
+        assert_eq!(object.instances(), [0, 2]);
+        assert_eq!(object.values.capacity(), 2);
+        let resources = &object.values[1].1;
+        let ids: Vec<u16> = resources.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [1, 3, 5]);
+        assert_eq!(resources.capacity(), 3);
+        assert_eq!(
+            object.get(2, 1),
+            Some(&ResourceValue::Single(Value::Integer(10)))
+        );
+        assert_eq!(object.definitions(), defs);
     }
 }

@@ -16,20 +16,49 @@ use nbmodem_clock::{Instant, Timed};
 use nbmodem_net::{
     HostNode, HostTransmit, Lookup, LookupAnswer, StreamEvent, StreamRequest, Transmit,
 };
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 pub struct ModuleNode {
     module: Module,
-    /// The public address behind each (local port, real address) the module has sent to.
-    public_of: HashMap<(u16, SocketAddr), SocketAddr>,
+    /// The public address behind each (local port, real address) the module has sent to where
+    /// the two differ (a routed operator host), in key order. A handful of entries at most (the
+    /// router's hosts the services talk to), so a sorted vector without spare room rather than a
+    /// map: a fleet holds thousands of nodes.
+    public_of: Vec<((u16, SocketAddr), SocketAddr)>,
 }
 
 impl ModuleNode {
     pub fn new(module: Module) -> Self {
         ModuleNode {
             module,
-            public_of: HashMap::new(),
+            public_of: Vec::new(),
+        }
+    }
+
+    /// The public address that `from` stands for on local port `port`.
+    fn public_for(&self, port: u16, from: SocketAddr) -> SocketAddr {
+        match self
+            .public_of
+            .binary_search_by_key(&(port, from), |(key, _)| *key)
+        {
+            Ok(index) => self.public_of[index].1,
+            Err(_) => from,
+        }
+    }
+
+    /// Remembers that `local` stands for `public` on local port `port`.
+    fn translate(&mut self, port: u16, local: SocketAddr, public: SocketAddr) {
+        let entry = ((port, local), public);
+        match self
+            .public_of
+            .binary_search_by_key(&(port, local), |(key, _)| *key)
+        {
+            Ok(index) => self.public_of[index] = entry,
+            Err(_) if local == public => {}
+            Err(index) => {
+                self.public_of.reserve_exact(1);
+                self.public_of.insert(index, entry);
+            }
         }
     }
 
@@ -44,7 +73,7 @@ impl ModuleNode {
 
 impl HostNode for ModuleNode {
     fn handle_datagram(&mut self, now: Instant, port: u16, from: SocketAddr, datagram: &[u8]) {
-        let public = self.public_of.get(&(port, from)).copied().unwrap_or(from);
+        let public = self.public_for(port, from);
         self.module.handle_datagram(now, port, public, datagram);
     }
 
@@ -54,7 +83,7 @@ impl HostNode for ModuleNode {
             let route = self.module.router().local_for(public);
             match route.or_else(|e| if uplink.direct { Ok(public) } else { Err(e) }) {
                 Ok(local) => {
-                    self.public_of.insert((uplink.source_port, local), public);
+                    self.translate(uplink.source_port, local, public);
                     return Some(HostTransmit {
                         source_port: uplink.source_port,
                         transmit: Transmit {
@@ -113,5 +142,30 @@ impl HostNode for ModuleNode {
 
     fn handle_timeout(&mut self, now: Instant) {
         Timed::handle_timeout(&mut self.module, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{find_profile, MemoryStore, ModuleConfig};
+
+    #[test]
+    fn a_routed_address_is_translated_back_per_port_and_a_direct_one_is_not_kept() {
+        let config = ModuleConfig::new(find_profile("BC260Y-CN").unwrap());
+        let module = Module::new(config, Box::new(MemoryStore::new())).unwrap();
+        let mut node = ModuleNode::new(module);
+        let at = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        let (public, local) = (at("180.101.147.115:5683"), at("127.0.0.1:7000"));
+        node.translate(2, local, public);
+        node.translate(1, local, at("42.99.2.15:5683"));
+        node.translate(1, at("8.8.8.8:53"), at("8.8.8.8:53"));
+        node.translate(2, local, public);
+        assert_eq!(node.public_of.len(), 2);
+        assert_eq!(node.public_of.capacity(), 2);
+        assert_eq!(node.public_for(2, local), public);
+        assert_eq!(node.public_for(1, local), at("42.99.2.15:5683"));
+        assert_eq!(node.public_for(3, local), local);
+        assert_eq!(node.public_for(1, at("8.8.8.8:53")), at("8.8.8.8:53"));
     }
 }

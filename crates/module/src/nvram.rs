@@ -108,10 +108,12 @@ impl NvramData {
         S::deserialize(self.sections.get(S::NAME)?).ok()
     }
 
-    /// Writes section `S` whole.
+    /// Writes section `S` whole. The sections are kept without spare room: a module holds two
+    /// copies of them (saved and in use), and a fleet holds thousands of modules.
     pub fn set_section<S: Section>(&mut self, section: &S) {
         let value = serde_json::to_value(section).expect("a section is plain JSON");
-        self.sections.insert(S::NAME.into(), value);
+        self.sections.insert(S::NAME.into(), compact(value));
+        self.sections = std::mem::take(&mut self.sections).into_iter().collect();
     }
 
     /// Removes section `S`: it reads as never written.
@@ -158,6 +160,22 @@ impl NvramData {
             upgrade_from_v1(&mut value);
         }
         serde_json::from_value(value).map_err(|e| NvramError::Corrupt(e.to_string()))
+    }
+}
+
+/// `value` with its objects and arrays rebuilt at their exact size (the order of their entries
+/// kept), at every level.
+fn compact(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, compact(v))).collect())
+        }
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items.into_iter().map(compact).collect();
+            items.shrink_to_fit();
+            Value::Array(items)
+        }
+        other => other,
     }
 }
 
@@ -441,7 +459,9 @@ impl NvramStore for MemoryStore {
                 source: std::io::Error::other("write refused"),
             });
         }
-        inner.text = Some(data.encode());
+        let mut text = data.encode();
+        text.shrink_to_fit();
+        inner.text = Some(text);
         Ok(())
     }
 
@@ -512,6 +532,30 @@ mod tests {
             Some(data)
         );
         assert!(!dir.path().join("nvram.json.tmp").exists());
+    }
+
+    #[test]
+    fn compacting_keeps_every_value_and_its_order() {
+        let value = serde_json::json!({"z": [1, {"b": 2, "a": [3]}], "a": {"y": null, "x": "s"}});
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        let compacted = compact(value.clone());
+        assert_eq!(compacted, value);
+        assert_eq!(keys(&compacted), keys(&value));
+        assert_eq!(keys(&compacted["z"][1]), keys(&value["z"][1]));
+    }
+
+    #[test]
+    fn a_section_written_again_keeps_its_place() {
+        let mut data = NvramData::new("BC95", "865975030000001", "BC95HBR02A01_ONT");
+        data.sections.insert("first".into(), Value::Bool(true));
+        data.set_section(&Setting { value: 1 });
+        data.sections.insert("last".into(), Value::Bool(false));
+        let before = data.encode();
+        data.set_section(&Setting { value: 2 });
+        assert_eq!(
+            data.encode(),
+            before.replace("\"value\": 1", "\"value\": 2")
+        );
     }
 
     /// A section of a test's own.

@@ -214,7 +214,8 @@ struct Identity {
 pub struct CtIot {
     /// The platform of the link, as console notices name it (`CT IoT`, `CTWing AEP`).
     name: &'static str,
-    config: CtIotConfig,
+    /// The model's link settings, in its profile (not copied into each module).
+    config: &'static CtIotConfig,
     identity: Identity,
     /// The AT+NCFG lifetime in use (loaded at boot).
     lifetime: u32,
@@ -319,7 +320,7 @@ impl Section for KeptObservation {
 
 /// Starts the service at boot on firmware with the link (BC260Y-CN R02 and later).
 pub fn start(start: &Start<'_>, _env: &mut Env<'_>) -> Option<Box<dyn Service>> {
-    let config = start.profile.ctiot?;
+    let config = start.profile.ctiot.as_ref()?;
     if !start
         .profile
         .has_feature(Feature::CtIot, &start.in_use.firmware)
@@ -506,7 +507,7 @@ impl CtIot {
     }
 
     pub fn config(&self) -> &CtIotConfig {
-        &self.config
+        self.config
     }
 
     pub fn downlink_counts(&self) -> DownlinkCounts {
@@ -1005,31 +1006,38 @@ impl CtIot {
     }
 }
 
+/// Object 3's resources the link serves: manufacturer, model, serial number (the IMEI) and
+/// firmware version, read-only. One table for every module.
+const DEVICE_RESOURCES: &[ResourceDef] = &[
+    ResourceDef::new(0, ResourceType::String, Operations::Read),
+    ResourceDef::new(1, ResourceType::String, Operations::Read),
+    ResourceDef::new(2, ResourceType::String, Operations::Read),
+    ResourceDef::new(3, ResourceType::String, Operations::Read),
+];
+
+/// Object 19's one resource: the data, opaque.
+const DATA_RESOURCES: &[ResourceDef] = &[ResourceDef::new(
+    0,
+    ResourceType::Opaque,
+    Operations::ReadWrite,
+)];
+
+/// Object 1's one resource: the short server id.
+const SERVER_RESOURCES: &[ResourceDef] =
+    &[ResourceDef::new(1, ResourceType::Integer, Operations::Read)];
+
 /// Objects 1 (server), 3 (device), 5 (firmware update) and 19 (the data: instance 0 up,
 /// instance 1 down).
 fn objects(identity: &Identity, firmware_state: (u8, u8)) -> ObjectStore {
-    use Operations::{Read, ReadWrite};
     let text = |s: &str| ResourceValue::Single(Value::String(s.into()));
-    let mut device = DataObject::new(
-        3,
-        vec![
-            ResourceDef::new(0, ResourceType::String, Read),
-            ResourceDef::new(1, ResourceType::String, Read),
-            ResourceDef::new(2, ResourceType::String, Read),
-            ResourceDef::new(3, ResourceType::String, Read),
-        ],
-    )
-    .with_instance(0);
+    let mut device = DataObject::with_table(3, DEVICE_RESOURCES).with_instance(0);
     device.set(0, 0, text(identity.manufacturer));
     device.set(0, 1, text(identity.model));
     device.set(0, 2, text(&identity.imei));
     device.set(0, 3, text(&identity.firmware));
-    let mut data = DataObject::new(
-        DATA_OBJECT,
-        vec![ResourceDef::new(0, ResourceType::Opaque, ReadWrite)],
-    )
-    .with_instance(0)
-    .with_instance(1);
+    let mut data = DataObject::with_table(DATA_OBJECT, DATA_RESOURCES)
+        .with_instance(0)
+        .with_instance(1);
     for instance in [0, 1] {
         data.set(
             instance,
@@ -1037,8 +1045,7 @@ fn objects(identity: &Identity, firmware_state: (u8, u8)) -> ObjectStore {
             ResourceValue::Single(Value::Opaque(Vec::new())),
         );
     }
-    let server =
-        DataObject::new(1, vec![ResourceDef::new(1, ResourceType::Integer, Read)]).with_instance(0);
+    let server = DataObject::with_table(1, SERVER_RESOURCES).with_instance(0);
     let mut store = ObjectStore::new();
     store.add(server);
     store.add(device);
@@ -1063,6 +1070,8 @@ impl Service for CtIot {
         if let Some(next) = self.outbox.pop_front() {
             return Some(next);
         }
+        // Emptied: its room goes back (an uplink's datagrams pass through it now and then).
+        self.outbox = VecDeque::new();
         Some((self.link.as_mut()?.node().poll_transmit()?, Rai::None))
     }
 

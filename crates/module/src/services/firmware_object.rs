@@ -25,24 +25,22 @@ pub enum FirmwareMessage {
     FirmwareState { state: u8, result: u8 },
 }
 
+/// Object 5's resources the modules serve. One table for every module.
+const RESOURCES: &[ResourceDef] = &[
+    ResourceDef::new(PACKAGE_URI, ResourceType::String, Operations::ReadWrite),
+    ResourceDef::new(UPDATE, ResourceType::Opaque, Operations::Execute),
+    ResourceDef::new(STATE, ResourceType::Integer, Operations::Read),
+    ResourceDef::new(UPDATE_RESULT, ResourceType::Integer, Operations::Read),
+    ResourceDef::new(DELIVERY_METHOD, ResourceType::Integer, Operations::Read),
+];
+
 /// Object 5, instance 0.
 pub struct FirmwareObject(DataObject);
 
 impl FirmwareObject {
     /// With this state and result (as NVRAM keeps them), and no URI.
     pub fn new(state: u8, result: u8) -> Self {
-        use Operations::{Execute, Read, ReadWrite};
-        let mut object = DataObject::new(
-            firmware::OBJECT,
-            vec![
-                ResourceDef::new(PACKAGE_URI, ResourceType::String, ReadWrite),
-                ResourceDef::new(UPDATE, ResourceType::Opaque, Execute),
-                ResourceDef::new(STATE, ResourceType::Integer, Read),
-                ResourceDef::new(UPDATE_RESULT, ResourceType::Integer, Read),
-                ResourceDef::new(DELIVERY_METHOD, ResourceType::Integer, Read),
-            ],
-        )
-        .with_instance(0);
+        let mut object = DataObject::with_table(firmware::OBJECT, RESOURCES).with_instance(0);
         object.set(
             0,
             PACKAGE_URI,

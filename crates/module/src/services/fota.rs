@@ -146,7 +146,8 @@ struct Update {
 }
 
 pub struct Fota {
-    config: FotaConfig,
+    /// The model's download settings, in its profile.
+    config: &'static FotaConfig,
     /// The installed firmware revision.
     firmware: String,
     record: FotaRecord,
@@ -165,7 +166,7 @@ pub struct Fota {
 /// Starts the service at boot on firmware with the CT IoT link. A download the power cut is
 /// idle again (resumed when the platform writes its URI again); an update it cut failed.
 pub fn start(start: &Start<'_>, env: &mut Env<'_>) -> Option<Box<dyn Service>> {
-    let config = start.profile.ctiot?.fota;
+    let config = &start.profile.ctiot.as_ref()?.fota;
     if !start
         .profile
         .has_feature(Feature::CtIot, &start.in_use.firmware)
