@@ -216,6 +216,9 @@ pub struct Module {
     pub(crate) saved: NvramData,
     /// The settings in use: the saved ones as they were at boot.
     pub(crate) in_use: NvramData,
+    /// AT+QSCLK in use (see [`Module::sleep_mode`]), read from `in_use` once rather than at
+    /// every event, which asks it.
+    sleep_mode: Option<u8>,
     pub(crate) now: Instant,
     power: Power,
     pub(crate) ram: Ram,
@@ -296,6 +299,7 @@ impl Module {
             network: config.network,
             router: config.router,
             store,
+            sleep_mode: sleep_mode_in(profile, &saved),
             in_use: saved.clone(),
             saved,
             now: Instant::default(),
@@ -328,6 +332,11 @@ impl Module {
             .unwrap_or_default()
     }
 
+    /// Whether anyone takes the module's notices (a console, a tap).
+    fn noticing(&self) -> bool {
+        self.notices.is_some() || self.tap.is_some()
+    }
+
     /// The notices since the last call (see [`ModuleConfig::notices`]).
     pub fn take_notices(&mut self) -> Vec<Notice> {
         self.notices
@@ -337,14 +346,16 @@ impl Module {
     }
 
     /// Tells the console what `source` did, if anyone listens.
-    pub(crate) fn notice(&mut self, source: &'static str, text: impl Into<String>) {
-        if self.notices.is_none() && self.tap.is_none() {
+    /// Keeps a notice for the console, if one listens. `text` is formatted only then: a fleet's
+    /// modules, which nobody listens to, would spend a few per cent of their time on it.
+    pub(crate) fn notice(&mut self, source: &'static str, text: impl std::fmt::Display) {
+        if !self.noticing() {
             return;
         }
         let notice = Notice {
             at: self.now,
             source,
-            text: text.into(),
+            text: text.to_string(),
         };
         if let Some(tap) = self.tap.as_mut() {
             tap.push(Tapped::Notice(notice.clone()));
@@ -414,8 +425,11 @@ impl Module {
 
     /// Puts the energy account until `now` on the console.
     pub fn notice_energy(&mut self, now: Instant) {
+        if !self.noticing() {
+            return;
+        }
         let account = self.energy(now);
-        self.notice("energy", format!("since power-on: {account}"));
+        self.notice("energy", format_args!("since power-on: {account}"));
     }
 
     /// How many bytes of output were dropped because nobody took them.
@@ -436,6 +450,7 @@ impl Module {
         // cache would answer with the old replies.
         self.rng = SeededRng::new(self.seed.wrapping_add(now.unix_millis()));
         self.in_use = self.saved.clone();
+        self.sleep_mode = sleep_mode_in(self.profile, &self.in_use);
         self.ram = Ram::new(self.profile, &self.network, now);
         self.timers.clear();
         self.clear_services();
@@ -462,7 +477,7 @@ impl Module {
         self.ram.radio.set_condition(condition);
         self.notice(
             "radio",
-            format!("coverage {condition}, {:?}", condition.ce_level()),
+            format_args!("coverage {condition}, {:?}", condition.ce_level()),
         );
     }
 
@@ -571,12 +586,15 @@ impl Module {
     fn put_on_air(&mut self, service: &'static str, uplink: Uplink) {
         let (len, to) = (uplink.transmit.payload.len(), uplink.transmit.destination);
         if !self.ram.radio.registered() {
-            self.notice(service, format!("{len} bytes to {to} lost: not attached"));
+            self.notice(
+                service,
+                format_args!("{len} bytes to {to} lost: not attached"),
+            );
             tracing::debug!("datagram to {to} lost: not registered");
             return;
         }
         self.tap_datagram(true, uplink.source_port, to, &uplink.transmit.payload);
-        self.notice(service, format!("sent {len} bytes to {to}"));
+        self.notice(service, format_args!("sent {len} bytes to {to}"));
         let airtime = self.radio_uplink(len, uplink.rai);
         let held = self.network.hold(airtime);
         self.ram.air.send(self.now, uplink, held);
@@ -611,11 +629,14 @@ impl Module {
                 StreamOp::Close => StreamRequest::Close { port },
                 StreamOp::Send(bytes) => {
                     if !self.ram.radio.registered() {
-                        self.notice(service, format!("{} bytes lost: not attached", bytes.len()));
+                        self.notice(
+                            service,
+                            format_args!("{} bytes lost: not attached", bytes.len()),
+                        );
                         self.handle_stream(self.now, port, StreamEvent::Closed);
                         continue;
                     }
-                    self.notice(service, format!("sent {} bytes on TCP", bytes.len()));
+                    self.notice(service, format_args!("sent {} bytes on TCP", bytes.len()));
                     self.radio_uplink(bytes.len(), Rai::None);
                     StreamRequest::Send { port, bytes }
                 }
@@ -922,11 +943,13 @@ impl Module {
     /// AT+QSCLK in use: the setting, or the profile's factory value; `None` on a model without
     /// AT+QSCLK.
     pub(crate) fn sleep_mode(&self) -> Option<u8> {
-        let SleepControl::Qsclk { factory } = self.profile.sleep_control else {
-            return None;
-        };
-        let setting = self.in_use.section::<SleepSetting>();
-        Some(setting.map_or(factory, |s| s.mode))
+        self.sleep_mode
+    }
+
+    /// Puts AT+QSCLK's `setting` in use at once (it is saved as well).
+    pub(crate) fn use_sleep_setting(&mut self, setting: &SleepSetting) {
+        self.in_use.set_section(setting);
+        self.sleep_mode = sleep_mode_in(self.profile, &self.in_use);
     }
 
     /// Whether the module may enter deep sleep at all: AT+QSCLK=1, or a PSM grant on a model
@@ -948,8 +971,8 @@ impl Module {
     /// Runs `f` on the services with the environment they see, then applies their effects.
     pub(crate) fn run_services(&mut self, f: impl FnOnce(&mut Services, &mut Env)) {
         let mut effects = Vec::new();
-        let sleep = self.sleep_state();
-        let mut env = Env::new(&self.router, sleep, &mut effects, &mut self.rng);
+        let (sleep, noticing) = (self.sleep_state(), self.noticing());
+        let mut env = Env::new(&self.router, sleep, noticing, &mut effects, &mut self.rng);
         f(&mut self.services, &mut env);
         self.apply(effects);
     }
@@ -1059,8 +1082,8 @@ impl Module {
             store: self.store.as_ref(),
         };
         let mut effects = Vec::new();
-        let sleep = self.sleep_state();
-        let mut env = Env::new(&self.router, sleep, &mut effects, &mut self.rng);
+        let (sleep, noticing) = (self.sleep_state(), self.noticing());
+        let mut env = Env::new(&self.router, sleep, noticing, &mut effects, &mut self.rng);
         for starter in list {
             if let Some(service) = starter(&start, &mut env) {
                 self.services.add(service);
@@ -1134,7 +1157,7 @@ impl Module {
             self.output_dropped += excess as u64;
             self.notice(
                 "UART",
-                format!("{excess} bytes of output dropped: nobody read them"),
+                format_args!("{excess} bytes of output dropped: nobody read them"),
             );
         }
     }
@@ -1191,6 +1214,16 @@ fn check_syntax(spec: &CommandSpec<Handler>, command: &Command<'_>) -> Result<()
     };
     let syntax = Syntax::parse(line).map_err(|_| ParamError::Count(command.params.len()))?;
     Ok(command.params.expect_syntax(&syntax)?)
+}
+
+/// AT+QSCLK in `settings`: the setting, or the profile's factory value; `None` on a model
+/// without AT+QSCLK.
+fn sleep_mode_in(profile: &Profile, settings: &NvramData) -> Option<u8> {
+    let SleepControl::Qsclk { factory } = profile.sleep_control else {
+        return None;
+    };
+    let setting = settings.section::<SleepSetting>();
+    Some(setting.map_or(factory, |s| s.mode))
 }
 
 /// The seed of a module's generator: the configured seed with the IMEI folded in, so that

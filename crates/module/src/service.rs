@@ -119,6 +119,8 @@ pub struct Env<'a> {
     pub asleep: bool,
     /// AT+QSCLK=0: sleep disabled altogether (seed 001's "禁用休眠模式").
     pub sleep_disabled: bool,
+    /// Whether the module's notices are taken: a notice nobody takes is not even formatted.
+    noticing: bool,
     /// The service being run, whose notices these are.
     source: &'static str,
     effects: &'a mut Vec<Effect>,
@@ -130,6 +132,7 @@ impl<'a> Env<'a> {
     pub fn new(
         router: &'a Router,
         sleep: SleepState,
+        noticing: bool,
         effects: &'a mut Vec<Effect>,
         rng: &'a mut SeededRng,
     ) -> Self {
@@ -137,6 +140,7 @@ impl<'a> Env<'a> {
             router,
             asleep: sleep.asleep,
             sleep_disabled: sleep.disabled,
+            noticing,
             source: "",
             effects,
             rng,
@@ -160,11 +164,14 @@ impl<'a> Env<'a> {
         self.effects.push(effect);
     }
 
-    pub fn notice(&mut self, text: impl Into<String>) {
+    pub fn notice(&mut self, text: impl std::fmt::Display) {
+        if !self.noticing {
+            return;
+        }
         let source = self.source;
         self.effect(Effect::Notice {
             source,
-            text: text.into(),
+            text: text.to_string(),
         });
     }
 }
@@ -457,7 +464,7 @@ mod tests {
         assert_ne!(first, second);
         let (router, mut effects, mut rng) = (Router::new(), Vec::new(), SeededRng::new(0));
         let sleep = SleepState::default();
-        let mut env = Env::new(&router, sleep, &mut effects, &mut rng);
+        let mut env = Env::new(&router, sleep, true, &mut effects, &mut rng);
         // One server address for both, as an LwM2M link and its firmware download have.
         let server: SocketAddr = "221.229.214.202:5683".parse().unwrap();
         let now = Instant::default();

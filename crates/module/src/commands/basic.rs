@@ -246,7 +246,7 @@ fn sleep_mode(m: &mut Module, c: &Command<'_>) -> HandlerResult {
                 mode: c.params.int(0, 0..=2)? as u8,
             };
             m.save(|nv| nv.set_section(&setting))?;
-            m.in_use.set_section(&setting);
+            m.use_sleep_setting(&setting);
             Ok(vec![])
         }
     }

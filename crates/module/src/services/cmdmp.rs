@@ -231,7 +231,7 @@ pub fn start(start: &Start<'_>, env: &mut Env<'_>) -> Option<Box<dyn Service>> {
     };
     let mut client = Lwm2mClient::new(config, objects(settings, &credentials.password), coap);
     client.register(start.now);
-    env.of(NAME).notice(format!(
+    env.of(NAME).notice(format_args!(
         "registering with {server} (app key {})",
         credentials.app_key
     ));
@@ -330,7 +330,7 @@ impl Cmdmp {
             .next_update_at()
             .map(|at| format!("; next update at {}", at.date_time()))
             .unwrap_or_default();
-        env.notice(format!("{meaning}{next}"));
+        env.notice(format_args!("{meaning}{next}"));
     }
 }
 

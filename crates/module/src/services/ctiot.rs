@@ -558,7 +558,7 @@ impl CtIot {
         self.blocked = false;
         self.downlinks.messages.clear();
         let how = if secure { "over DTLS" } else { "without DTLS" };
-        env.notice(format!("registering with {server} {how}"));
+        env.notice(format_args!("registering with {server} {how}"));
         Ok(())
     }
 
@@ -637,7 +637,7 @@ impl CtIot {
             }
         }
         let kind = if uplink.confirmable { "CON" } else { "NON" };
-        env.notice(format!(
+        env.notice(format_args!(
             "uplink of {} ({kind})",
             byte_count(uplink.data.len())
         ));
@@ -691,7 +691,7 @@ impl CtIot {
     fn secure_event(&mut self, event: SecureEvent, env: &mut Env) {
         match event {
             SecureEvent::Failed { cause, .. } => {
-                env.notice(format!("DTLS failed: {cause}"));
+                env.notice(format_args!("DTLS failed: {cause}"));
                 if self.status.registered() {
                     self.indicate(env, indication::EXCEPTION);
                 }
@@ -722,7 +722,7 @@ impl CtIot {
             ClientEvent::Registered { location } => {
                 self.status = LinkStatus::Registered;
                 self.renew(now);
-                env.notice(format!("registered at {location}"));
+                env.notice(format_args!("registered at {location}"));
                 self.indicate(env, indication::REGISTERED);
                 self.report_firmware_update(now, env);
             }
@@ -739,7 +739,7 @@ impl CtIot {
                 for _ in std::mem::take(&mut self.pending) {
                     self.discard(env);
                 }
-                env.notice(format!("registration failed: {why}"));
+                env.notice(format_args!("registration failed: {why}"));
                 self.indicate(env, indication::FAILED);
             }
             ClientEvent::Updated => {
@@ -748,7 +748,7 @@ impl CtIot {
                 self.indicate(env, indication::UPDATED);
             }
             ClientEvent::UpdateFailed { status } => {
-                env.notice(format!("update failed ({status:?})"));
+                env.notice(format_args!("update failed ({status:?})"));
             }
             ClientEvent::Deregistered => self.deregistered(now, env),
             other => return Some(other),
@@ -887,7 +887,7 @@ impl CtIot {
         }
         client.notify(now, firmware_path(STATE), false);
         let (state, result) = self.firmware_state;
-        env.notice(format!(
+        env.notice(format_args!(
             "firmware update reported: state {state}, result {result}"
         ));
     }
@@ -932,7 +932,7 @@ impl CtIot {
     /// announced (2); a message that does not fit the buffer is dropped and announced.
     fn downlink(&mut self, data: Vec<u8>, env: &mut Env) {
         self.downlinks.received += 1;
-        env.notice(format!("downlink of {}", byte_count(data.len())));
+        env.notice(format_args!("downlink of {}", byte_count(data.len())));
         if self.nnmi == 1 {
             self.urc(env, "+NNMI", format!("{},{}", data.len(), hex(&data)));
             return;

@@ -260,7 +260,7 @@ impl Fota {
         let source = match parse_uri(uri, &self.router) {
             Ok(source) => source,
             Err(result) => {
-                env.notice(format!("unusable package URI {uri:?}"));
+                env.notice(format_args!("unusable package URI {uri:?}"));
                 return self.download_failed(result, env);
             }
         };
@@ -269,7 +269,7 @@ impl Fota {
         }
         self.record.uri = Some(uri.to_string());
         let first = self.package.len() / self.config.block_size;
-        env.notice(format!("downloading {uri} from block {first}"));
+        env.notice(format_args!("downloading {uri} from block {first}"));
         Self::urc(env, "\"DOWNLOAD START\"");
         self.set(state::DOWNLOADING, result::INITIAL, env);
         let size = self.config.block_size;
@@ -329,7 +329,7 @@ impl Fota {
         if offset + payload.len() > self.config.free_flash
             || self.declared_len(&payload) > self.config.free_flash
         {
-            env.notice(format!(
+            env.notice(format_args!(
                 "the package does not fit the {} bytes of free flash",
                 self.config.free_flash
             ));
@@ -360,7 +360,7 @@ impl Fota {
     fn downloaded(&mut self, env: &mut Env) {
         match DeltaPackage::parse(&self.package) {
             Err(e) => {
-                env.notice(format!("the package is unusable: {e}"));
+                env.notice(format_args!("the package is unusable: {e}"));
                 let result = match e {
                     PackageError::Digest | PackageError::Truncated => result::INTEGRITY,
                     _ => result::UNSUPPORTED_PACKAGE,
@@ -368,14 +368,14 @@ impl Fota {
                 self.download_failed(result, env)
             }
             Ok(package) if package.source != self.firmware => {
-                env.notice(format!(
+                env.notice(format_args!(
                     "the package updates {}, not {}",
                     package.source, self.firmware
                 ));
                 self.download_failed(result::UNSUPPORTED_PACKAGE, env)
             }
             Ok(package) => {
-                env.notice(format!("package to {} downloaded", package.target));
+                env.notice(format_args!("package to {} downloaded", package.target));
                 Self::urc(env, "\"DOWNLOAD\",0");
                 self.set(state::DOWNLOADED, result::INITIAL, env);
             }
@@ -427,7 +427,7 @@ impl Fota {
         match update.target {
             Some(firmware) => {
                 Self::urc(env, "\"END\",0");
-                env.notice(format!("updated to {firmware}: rebooting"));
+                env.notice(format_args!("updated to {firmware}: rebooting"));
                 self.package.clear();
                 env.effect(Effect::Blob(BlobChange::Remove(FOTA_PACKAGE)));
                 let fota = FotaRecord {

@@ -270,7 +270,7 @@ impl SelfRegistration {
     fn start_round(&mut self, now: Instant, router: &Router, env: &mut Env) {
         self.round += 1;
         let target = self.target;
-        env.notice(format!(
+        env.notice(format_args!(
             "posting the record to {}:{}{} (round {} of {ROUNDS})",
             target.host, target.port, target.path, self.round
         ));
@@ -350,7 +350,7 @@ impl SelfRegistration {
             }
         };
         self.state = state;
-        env.notice(format!(
+        env.notice(format_args!(
             "round {} of {ROUNDS} failed ({reason}); {next}",
             self.round
         ));

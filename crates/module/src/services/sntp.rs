@@ -93,7 +93,7 @@ impl Service for Sntp {
             return;
         }
         if let Some(time) = unix_millis(&datagram[40..48]) {
-            env.notice(format!("time from {from}"));
+            env.notice(format_args!("time from {from}"));
             self.finish(Ok(time), env);
         }
     }
@@ -108,7 +108,7 @@ impl Service for Sntp {
 
     fn handle_timeout(&mut self, now: Instant, env: &mut Env) {
         if self.deadline.is_some_and(|d| d <= now) {
-            env.notice(format!("no answer from {} in time", self.server));
+            env.notice(format_args!("no answer from {} in time", self.server));
             self.finish(Err(TIMED_OUT), env);
         }
     }

@@ -264,7 +264,7 @@ impl Socket {
             return;
         }
         if self.unread() + data.len() > self.buffer_size {
-            env.notice(format!(
+            env.notice(format_args!(
                 "socket {}: {} bytes from {from} dropped: the receive buffer is full",
                 self.id,
                 data.len()
@@ -363,7 +363,10 @@ impl Service for Socket {
 
     fn handle_timeout(&mut self, now: Instant, env: &mut Env) {
         if matches!(self.state, State::Connecting(deadline) if deadline <= now) {
-            env.notice(format!("socket {}: no answer to the connection", self.id));
+            env.notice(format_args!(
+                "socket {}: no answer to the connection",
+                self.id
+            ));
             self.streams.push_back(StreamOp::Close);
             self.failed(CONNECT_FAILED, now, env);
         }
@@ -421,7 +424,7 @@ impl Service for Socket {
                 }
             }
             (StreamEvent::Refused, State::Connecting(_)) => {
-                env.notice(format!("socket {}: connection refused", self.id));
+                env.notice(format_args!("socket {}: connection refused", self.id));
                 self.failed(CONNECT_FAILED, now, env);
             }
             (StreamEvent::Data(data), State::Open) => {
