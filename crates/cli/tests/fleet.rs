@@ -12,14 +12,16 @@ fn nbmodem() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nbmodem"))
 }
 
-/// The example fleet, 9 modules for 9 virtual hours, all in good coverage with datagrams
-/// crossing at once: with a timed radio link a registration's location (`/rd/N`, numbered by the
+/// The example fleet, 9 modules for 9 virtual hours, its uplinks confirmable, all in good
+/// coverage with datagrams crossing at once: with a timed radio link a registration's location (`/rd/N`, numbered by the
 /// platform across the fleet) can be a byte longer in one run than in its shards, and airtime
 /// with it (docs/decisions.md).
 fn fleet_file(dir: &Path) -> std::path::PathBuf {
     let example = include_str!("../../../examples/fleet/meters.toml");
     let small = example
         .replace("count = 200", "count = 9")
+        // Confirmable uplinks: those the fault window loses are sent again.
+        .replace("AT+NMGS=5,00454C4C4F\"", "AT+NMGS=5,00454C4C4F,100\"")
         .replace("coverage = { good = 70, edge = 20, deep = 10 }\n", "")
         .replace("duration = \"24h\"", "duration = \"9h\"")
         .replace("at = \"12h\"", "at = \"4h\"")
@@ -67,6 +69,10 @@ fn a_fleet_runs_and_its_shards_merge_into_the_same_summary() {
     assert_eq!(
         total["uplinks_acknowledged"], 9,
         "those of the fault window lost"
+    );
+    assert_eq!(
+        total["coap_retransmissions"], 45,
+        "each lost uplink sent 5 more times (the BC260Y-CN's MAX_RETRANSMIT)"
     );
     let rows = std::fs::read_to_string(&rows).unwrap();
     assert_eq!(rows.lines().count(), 9, "a line per module");

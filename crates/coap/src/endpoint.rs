@@ -223,6 +223,8 @@ pub struct Endpoint {
     /// Something left a table that [`Endpoint::release_idle_capacity`] trims since it last ran:
     /// only then is there capacity to release, so a poll with nothing to do does no work.
     pub(crate) removed: bool,
+    /// Confirmable messages sent again since [`Endpoint::take_retransmissions`] last read it.
+    retransmitted: u32,
 }
 
 impl Endpoint {
@@ -248,11 +250,18 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             removed: false,
+            retransmitted: 0,
         }
     }
 
     pub fn config(&self) -> &EndpointConfig {
         &self.config
+    }
+
+    /// How many confirmable messages were sent again (after no acknowledgement within their
+    /// timeout) since the last call: a count its owner adds up, as it may drop the endpoint.
+    pub fn take_retransmissions(&mut self) -> u32 {
+        std::mem::take(&mut self.retransmitted)
     }
 
     /// The bytes held for block-wise transfers in the middle (at most
@@ -585,6 +594,7 @@ impl Endpoint {
             return;
         }
         pending.transmissions += 1;
+        self.retransmitted = self.retransmitted.saturating_add(1);
         pending.timeout *= 2;
         pending.deadline = self.now + pending.timeout;
         let (deadline, bytes) = (pending.deadline, pending.bytes.clone());

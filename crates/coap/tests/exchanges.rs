@@ -150,6 +150,8 @@ fn retransmission_schedule_is_exact_and_gives_up_on_time() {
     link.run_for(Duration::from_secs(92));
     assert_eq!(link.send_times(CLIENT), [0, 3, 9, 21, 45]);
     assert!(link.client_events.is_empty());
+    assert_eq!(link.client.take_retransmissions(), 4, "sent again 4 times");
+    assert_eq!(link.client.take_retransmissions(), 0, "counted once");
     link.run_for(Duration::from_secs(1));
     assert_eq!(
         link.client_events,

@@ -118,6 +118,10 @@ impl Testbed for RealBed {
             .total_micro_amp_hours()
     }
 
+    fn coap_retransmissions(&mut self, slot: usize) -> u64 {
+        lock(&self.nodes[slot]).node.module().coap_retransmissions()
+    }
+
     fn address(&self, slot: usize) -> IpAddr {
         self.addresses[slot]
     }

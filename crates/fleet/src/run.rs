@@ -71,6 +71,8 @@ pub trait Testbed {
     fn set_fault(&mut self, server: Server, fault: Option<Fault>) -> Result<(), RunError>;
     /// The charge the module drew from power-on until `now`.
     fn micro_amp_hours(&mut self, slot: usize, now: Instant) -> f64;
+    /// The confirmable CoAP messages the module sent again, since it was made.
+    fn coap_retransmissions(&mut self, slot: usize) -> u64;
     /// The address the stand-ins see the module's datagrams come from.
     fn address(&self, slot: usize) -> IpAddr;
     /// The run is over: what the stand-ins wrote is committed, for the summary to read.
@@ -129,6 +131,10 @@ impl Testbed for SimBed {
         self.module(slot).energy(now).total_micro_amp_hours()
     }
 
+    fn coap_retransmissions(&mut self, slot: usize) -> u64 {
+        self.module(slot).coap_retransmissions()
+    }
+
     fn address(&self, slot: usize) -> IpAddr {
         self.ips[slot]
     }
@@ -158,6 +164,7 @@ pub struct DeviceRow {
     pub rounds_missed: u64,
     pub self_registrations: u64,
     pub self_registrations_accepted: u64,
+    pub coap_retransmissions: u64,
     pub failures: BTreeMap<String, u64>,
     pub energy_uah_per_day: f64,
 }
@@ -812,6 +819,7 @@ impl<'f, B: Testbed> Run<'f, B> {
             if let Some(requests) = registrations.get(&address) {
                 member.tally.count_self_registrations(requests);
             }
+            member.tally.coap_retransmissions = self.bed.coap_retransmissions(slot);
             member.tally.modules = 1;
             member.tally.started = u64::from(member.row.started);
             member.row.fill(&member.tally, nah_per_day);
@@ -985,6 +993,7 @@ impl DeviceRow {
         self.rounds_missed = tally.rounds_missed;
         self.self_registrations = tally.self_registrations;
         self.self_registrations_accepted = tally.self_registrations_accepted;
+        self.coap_retransmissions = tally.coap_retransmissions;
         self.failures = tally.failures.clone();
         self.energy_uah_per_day = nah_per_day as f64 / 1000.0;
     }

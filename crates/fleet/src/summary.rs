@@ -120,6 +120,11 @@ pub struct Tally {
     /// many: the retry schedule as the registries saw it, exact (a schedule is a few values).
     #[serde(default)]
     pub self_registration_gaps_s: BTreeMap<u64, u64>,
+    /// Confirmable CoAP messages the group's modules sent again for want of an acknowledgement
+    /// (uplinks, registrations, self-registrations, downloads): lost datagrams, as the modules
+    /// felt them.
+    #[serde(default)]
+    pub coap_retransmissions: u64,
 }
 
 impl Tally {
@@ -144,6 +149,7 @@ impl Tally {
         for (gap, n) in &other.self_registration_gaps_s {
             *self.self_registration_gaps_s.entry(*gap).or_default() += n;
         }
+        self.coap_retransmissions += other.coap_retransmissions;
     }
 
     pub fn fail(&mut self, cause: String) {

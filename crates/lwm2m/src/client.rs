@@ -179,6 +179,11 @@ impl Lwm2mClient {
         &mut self.store
     }
 
+    /// Confirmable messages its CoAP endpoint sent again since the last call.
+    pub fn take_retransmissions(&mut self) -> u32 {
+        self.endpoint.take_retransmissions()
+    }
+
     pub fn is_registered(&self) -> bool {
         matches!(self.stage, Stage::Registered | Stage::Updating(_))
     }

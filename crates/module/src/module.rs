@@ -226,6 +226,8 @@ pub struct Module {
     output: Vec<u8>,
     /// Bytes of output dropped because nobody took them.
     output_dropped: u64,
+    /// Confirmable CoAP messages its engines sent again, since the module was made.
+    coap_retransmissions: u64,
     /// The protocol engines running in this boot.
     pub(crate) services: Services,
     /// Notices for the console, when asked for (`None` otherwise).
@@ -307,6 +309,7 @@ impl Module {
             timers: Timers::default(),
             output: Vec::new(),
             output_dropped: 0,
+            coap_retransmissions: 0,
             services: Services::default(),
             notices: config.notices.then(Default::default),
             seed,
@@ -435,6 +438,13 @@ impl Module {
     /// How many bytes of output were dropped because nobody took them.
     pub fn output_dropped(&self) -> u64 {
         self.output_dropped
+    }
+
+    /// How many confirmable CoAP messages its engines (the platform link, self-registration,
+    /// DM, the firmware download) sent again for want of an acknowledgement, since it was made:
+    /// nothing a real module tells its host, but what a fleet's summary counts.
+    pub fn coap_retransmissions(&self) -> u64 {
+        self.coap_retransmissions
     }
 
     /// Turns the power on: the in-use settings are loaded from NVRAM and the boot sequence starts.
@@ -974,6 +984,8 @@ impl Module {
         let (sleep, noticing) = (self.sleep_state(), self.noticing());
         let mut env = Env::new(&self.router, sleep, noticing, &mut effects, &mut self.rng);
         f(&mut self.services, &mut env);
+        // Read after every call into the services, before any of them can be dropped.
+        self.coap_retransmissions += u64::from(self.services.take_retransmissions());
         self.apply(effects);
     }
 

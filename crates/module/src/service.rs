@@ -192,6 +192,11 @@ pub trait Service: Any + Send {
     fn radio_event(&mut self, _now: Instant, _event: RadioEvent, _env: &mut Env) {}
     /// A message of another service; most services need not know.
     fn message(&mut self, _now: Instant, _message: &Message, _env: &mut Env) {}
+    /// Confirmable CoAP messages it sent again since the last call; a service without CoAP
+    /// sends none.
+    fn take_retransmissions(&mut self) -> u32 {
+        0
+    }
     /// Whether its datagrams to an address with no route go to that address as it is (see
     /// [`Uplink::direct`]); only the host's own sockets do.
     fn sends_anywhere(&self) -> bool {
@@ -410,6 +415,14 @@ impl Services {
     /// Whether any service has an exchange in flight.
     pub fn is_busy(&self) -> bool {
         self.entries.iter().any(|(_, s)| s.is_busy())
+    }
+
+    /// Confirmable CoAP messages the services sent again since the last call.
+    pub fn take_retransmissions(&mut self) -> u32 {
+        self.entries
+            .iter_mut()
+            .map(|(_, s)| s.take_retransmissions())
+            .fold(0, u32::saturating_add)
     }
 }
 

@@ -372,6 +372,10 @@ impl Service for Cmdmp {
     fn is_busy(&self) -> bool {
         self.client.is_busy()
     }
+
+    fn take_retransmissions(&mut self) -> u32 {
+        self.client.take_retransmissions()
+    }
 }
 
 /// The Security object (listed, as the cis SDK does) and object 666 with every configured

@@ -1108,4 +1108,10 @@ impl Service for CtIot {
     fn is_busy(&self) -> bool {
         !self.outbox.is_empty() || self.link.as_ref().is_some_and(Link::is_busy)
     }
+
+    fn take_retransmissions(&mut self) -> u32 {
+        self.link
+            .as_mut()
+            .map_or(0, |link| link.client().take_retransmissions())
+    }
 }

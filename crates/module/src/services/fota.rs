@@ -495,6 +495,12 @@ impl Service for Fota {
     fn is_busy(&self) -> bool {
         self.download.is_some() || self.update.is_some()
     }
+
+    fn take_retransmissions(&mut self) -> u32 {
+        self.endpoint
+            .as_mut()
+            .map_or(0, |endpoint| endpoint.take_retransmissions())
+    }
 }
 
 #[cfg(test)]

@@ -395,4 +395,8 @@ impl Service for SelfRegistration {
     fn is_busy(&self) -> bool {
         self.endpoint.is_busy()
     }
+
+    fn take_retransmissions(&mut self) -> u32 {
+        self.endpoint.take_retransmissions()
+    }
 }
