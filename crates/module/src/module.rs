@@ -984,8 +984,7 @@ impl Module {
         let (sleep, noticing) = (self.sleep_state(), self.noticing());
         let mut env = Env::new(&self.router, sleep, noticing, &mut effects, &mut self.rng);
         f(&mut self.services, &mut env);
-        // Read after every call into the services, before any of them can be dropped.
-        self.coap_retransmissions += u64::from(self.services.take_retransmissions());
+        self.coap_retransmissions += u64::from(env.retransmitted);
         self.apply(effects);
     }
 

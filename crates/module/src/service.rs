@@ -121,6 +121,8 @@ pub struct Env<'a> {
     pub sleep_disabled: bool,
     /// Whether the module's notices are taken: a notice nobody takes is not even formatted.
     noticing: bool,
+    /// Confirmable CoAP messages the services sent again during this call into them.
+    pub retransmitted: u32,
     /// The service being run, whose notices these are.
     source: &'static str,
     effects: &'a mut Vec<Effect>,
@@ -141,6 +143,7 @@ impl<'a> Env<'a> {
             asleep: sleep.asleep,
             sleep_disabled: sleep.disabled,
             noticing,
+            retransmitted: 0,
             source: "",
             effects,
             rng,
@@ -394,6 +397,11 @@ impl Services {
         for (_, service) in &mut self.entries {
             if service.poll_timeout().is_some_and(|t| t <= now) {
                 service.handle_timeout(now, env.of(service.name()));
+                // A CoAP engine sends again only when its timer is due: read its count here,
+                // not at every call into the services (a fleet's module makes many).
+                env.retransmitted = env
+                    .retransmitted
+                    .saturating_add(service.take_retransmissions());
             }
         }
     }
@@ -415,14 +423,6 @@ impl Services {
     /// Whether any service has an exchange in flight.
     pub fn is_busy(&self) -> bool {
         self.entries.iter().any(|(_, s)| s.is_busy())
-    }
-
-    /// Confirmable CoAP messages the services sent again since the last call.
-    pub fn take_retransmissions(&mut self) -> u32 {
-        self.entries
-            .iter_mut()
-            .map(|(_, s)| s.take_retransmissions())
-            .fold(0, u32::saturating_add)
     }
 }
 
