@@ -6,10 +6,21 @@
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 fn nbmodem() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nbmodem"))
+}
+
+/// Runs `command`, which must succeed (its standard error in the message if it does not).
+fn succeeded(command: &mut Command) -> Output {
+    let ran = command.output().unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    ran
 }
 
 /// The example fleet, 9 modules for 9 virtual hours, its uplinks confirmable, all in good
@@ -47,21 +58,16 @@ fn a_fleet_runs_and_its_shards_merge_into_the_same_summary() {
         dir.path().join("devices.jsonl"),
         dir.path().join("fleet.svg"),
     );
-    let ran = nbmodem()
-        .arg("fleet")
-        .arg(&file)
-        .args(["--quiet", "--summary"])
-        .arg(&whole)
-        .arg("--devices")
-        .arg(&rows)
-        .arg("--plot")
-        .arg(&plot)
-        .output()
-        .unwrap();
-    assert!(
-        ran.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ran.stderr)
+    succeeded(
+        nbmodem()
+            .arg("fleet")
+            .arg(&file)
+            .args(["--quiet", "--summary"])
+            .arg(&whole)
+            .arg("--devices")
+            .arg(&rows)
+            .arg("--plot")
+            .arg(&plot),
     );
     let total = summary(&whole)["total"].clone();
     assert_eq!(total["modules"], 9);
@@ -104,12 +110,7 @@ fn a_fleet_runs_and_its_shards_merge_into_the_same_summary() {
         assert_eq!(summary(&out)["total"]["modules"], 3);
         merge.arg(out);
     }
-    let merged = merge.output().unwrap();
-    assert!(
-        merged.status.success(),
-        "{}",
-        String::from_utf8_lossy(&merged.stderr)
-    );
+    let merged = succeeded(&mut merge);
     let merged_path = dir.path().join("merged.json");
     std::fs::write(&merged_path, &merged.stdout).unwrap();
     let document: Value = serde_json::from_slice(&merged.stdout).unwrap();
@@ -132,21 +133,16 @@ fn a_fleet_on_several_threads_is_the_same_fleet_as_on_one() {
             dir.path().join(format!("threads{threads}.jsonl")),
             dir.path().join(format!("data{threads}")),
         );
-        let ran = nbmodem()
-            .arg("fleet")
-            .arg(&file)
-            .args(["--quiet", "--threads", threads, "--summary"])
-            .arg(&out)
-            .arg("--devices")
-            .arg(&rows)
-            .arg("--data")
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(
-            ran.status.success(),
-            "{}",
-            String::from_utf8_lossy(&ran.stderr)
+        succeeded(
+            nbmodem()
+                .arg("fleet")
+                .arg(&file)
+                .args(["--quiet", "--threads", threads, "--summary"])
+                .arg(&out)
+                .arg("--devices")
+                .arg(&rows)
+                .arg("--data")
+                .arg(&data),
         );
         let text = |path| std::fs::read_to_string(path).unwrap();
         (text(&out), text(&rows), data)
@@ -166,8 +162,7 @@ fn the_last_progress_line_is_where_the_run_ended() {
     // A run shorter than the line's second would otherwise end on its first line, at 00:00:00.
     let dir = tempfile::tempdir().unwrap();
     let file = fleet_file(dir.path());
-    let ran = nbmodem().arg("fleet").arg(&file).output().unwrap();
-    assert!(ran.status.success());
+    let ran = succeeded(nbmodem().arg("fleet").arg(&file));
     let stderr = String::from_utf8_lossy(&ran.stderr);
     let last = stderr.lines().rev().find(|l| !l.is_empty()).unwrap();
     let summary: Value = serde_json::from_slice(&ran.stdout).unwrap();
@@ -220,16 +215,11 @@ fn a_real_time_fleet_goes_where_its_route_says() {
     // The user's own server: a socket that takes the module's registration and never answers.
     let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let route = format!("180.101.147.115:5683={}", server.local_addr().unwrap());
-    let ran = nbmodem()
-        .arg("fleet")
-        .arg(real_time_file(dir.path(), 1))
-        .args(["--real-time", "--quiet", "--route", &route])
-        .output()
-        .unwrap();
-    assert!(
-        ran.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ran.stderr)
+    let ran = succeeded(
+        nbmodem()
+            .arg("fleet")
+            .arg(real_time_file(dir.path(), 1))
+            .args(["--real-time", "--quiet", "--route", &route]),
     );
     server.set_nonblocking(true).unwrap();
     let mut datagram = [0u8; 1500];

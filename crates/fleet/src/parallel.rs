@@ -14,7 +14,7 @@ use std::sync::mpsc;
 
 /// The `slice`-th of `slices` parts of `shard`: the modules `i` with `i % N == K` are split by
 /// `i % (N·slices)`, which is `K + N·slice` for exactly one slice.
-pub fn slice(shard: Shard, slice: usize, slices: usize) -> Shard {
+fn slice(shard: Shard, slice: usize, slices: usize) -> Shard {
     Shard {
         index: shard.index + shard.count * slice,
         count: shard.count * slices,
@@ -23,7 +23,7 @@ pub fn slice(shard: Shard, slice: usize, slices: usize) -> Shard {
 
 /// Where the stand-ins of slice `slice` keep their database: `data_dir` itself when the run has
 /// one slice, else a directory of its own in it (`part-0`, `part-1`, …).
-pub fn slice_data_dir(data_dir: &Path, slice: usize, slices: usize) -> PathBuf {
+fn slice_data_dir(data_dir: &Path, slice: usize, slices: usize) -> PathBuf {
     match slices {
         1 => data_dir.to_path_buf(),
         _ => data_dir.join(format!("part-{slice}")),

@@ -348,9 +348,8 @@ impl Module {
             .unwrap_or_default()
     }
 
-    /// Tells the console what `source` did, if anyone listens.
-    /// Keeps a notice for the console, if one listens. `text` is formatted only then: a fleet's
-    /// modules, which nobody listens to, would spend a few per cent of their time on it.
+    /// Tells the console what `source` did, if anyone listens. `text` is formatted only then: a
+    /// fleet's modules, which nobody listens to, would spend a few per cent of their time on it.
     pub(crate) fn notice(&mut self, source: &'static str, text: impl std::fmt::Display) {
         if !self.noticing() {
             return;

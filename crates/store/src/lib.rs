@@ -107,11 +107,11 @@ impl Store {
         Ok(store)
     }
 
-    /// Commits from now on without waiting for the disk (`synchronous=OFF`): see
-    /// [`crate::Writing::Unsynced`]. Such a database is a simulation's, written fast and read at
-    /// its end: its page cache may grow to 64 MiB (2 MiB by default), so that a large fleet's
-    /// inserts find their index pages in memory rather than read them back from the file.
-    pub fn skip_sync(&self) -> Result<(), StoreError> {
+    /// Commits from now on without waiting for the disk (`synchronous=OFF`; see
+    /// [`crate::Writing::Unsynced`]). Such a database is a simulation's, written fast and read at
+    /// its end: its page cache may also grow to 64 MiB (2 MiB by default), so that a large
+    /// fleet's inserts find their index pages in memory rather than read them back from the file.
+    pub fn write_for_simulation(&self) -> Result<(), StoreError> {
         self.connection.pragma_update(None, "synchronous", "OFF")?;
         // Negative: a size in KiB rather than in pages.
         self.connection.pragma_update(None, "cache_size", -65536)?;
@@ -370,7 +370,7 @@ mod tests {
         };
         assert_eq!(pragma("journal_mode"), r#"Text("wal")"#);
         assert_eq!(pragma("synchronous"), "Integer(2)");
-        store.skip_sync().unwrap();
+        store.write_for_simulation().unwrap();
         assert_eq!(
             pragma("synchronous"),
             "Integer(0)",

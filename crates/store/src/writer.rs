@@ -238,7 +238,7 @@ impl RecordWriter {
     ) -> Result<RecordWriter, StoreError> {
         let store = Store::open(data_dir)?;
         if matches!(writing, Writing::Unsynced | Writing::Batched) {
-            store.skip_sync()?;
+            store.write_for_simulation()?;
         }
         let storage = Storage::of(data_dir);
         let observer = ObserverSlot::default();
