@@ -11,7 +11,8 @@
 //! The rate is held when every module registered and every round was sent and acknowledged
 //! (none missed, none failed): the fleet then sent `modules / period` uplinks a second. Reported
 //! beside it: the latency percentiles of the uplinks' acknowledgements, the CPU time and peak
-//! memory of the process, and the load average (other work on the machine skews the figures).
+//! memory of the process, the most files it had open (read once a second: the modules share
+//! their sockets), and the load average (other work on the machine skews the figures).
 
 use crate::sys::load_average;
 use anyhow::{Context, Result};
@@ -46,13 +47,17 @@ pub fn run(args: Args) -> Result<()> {
     );
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
+    let mut most_open = 0;
     let (summary, _) =
-        nbmodem_fleet::real_time::run(&fleet, Shard::WHOLE, dir.path(), &[], |_| {})?;
+        nbmodem_fleet::real_time::run(&fleet, Shard::WHOLE, dir.path(), &[], |_| {
+            most_open = most_open.max(open_files());
+        })?;
     let wall = started.elapsed();
     let usage = usage();
     report(&args, &summary, asked);
     println!(
-        "wall {:.1} s, CPU {:.1} s ({:.0} % of one core), peak RSS {} MiB, load average {:.2}",
+        "wall {:.1} s, CPU {:.1} s ({:.0} % of one core), peak RSS {} MiB, at most {most_open} \
+         files open, load average {:.2}",
         wall.as_secs_f64(),
         usage.0.as_secs_f64(),
         100.0 * usage.0.as_secs_f64() / wall.as_secs_f64(),
@@ -119,6 +124,11 @@ steps = [{{ at = "AT+NMGS=5,00454C4C4F", expect = "+NNMI: 4,AAAA0000", within = 
         jitter = format_duration(period / 2),
         within = format_duration(period / 4),
     )
+}
+
+/// The files the process has open now (Linux; 0 where /proc is not there).
+fn open_files() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
 }
 
 /// CPU time of the whole process (every thread) and its peak resident memory.

@@ -236,22 +236,44 @@ fn a_real_time_fleet_goes_where_its_route_says() {
     assert_eq!(total["failures"]["no +QLWEVTIND: 3 within 3s"], 1);
 }
 
-#[test]
-fn a_real_time_fleet_larger_than_the_open_files_allowed_is_refused_before_it_starts() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = real_time_file(dir.path(), 100);
+/// Runs `nbmodem fleet FILE --real-time --quiet ARGS` allowed at most `open_files` open files.
+fn fleet_with_open_files(file: &Path, args: &str, open_files: u32) -> std::process::Output {
     // `ulimit -n` in sh lowers the soft and the hard limit: the run cannot raise it back.
     let command = format!(
-        "ulimit -n 64 && exec '{}' fleet '{}' --real-time --quiet",
+        "ulimit -n {open_files} && exec '{}' fleet '{}' --real-time --quiet {args}",
         env!("CARGO_BIN_EXE_nbmodem"),
         file.display()
     );
-    let ran = Command::new("sh").args(["-c", &command]).output().unwrap();
+    Command::new("sh").args(["-c", &command]).output().unwrap()
+}
+
+#[test]
+fn a_real_time_fleet_shares_its_sockets_so_it_may_outnumber_the_open_files_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = fleet_with_open_files(&real_time_file(dir.path(), 400), "", 300);
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let document: Value = serde_json::from_slice(&ran.stdout).unwrap();
+    let total = &document["summary"]["total"];
+    assert_eq!(total["modules"], 400);
+    assert_eq!(total["started"], 400, "{total}");
+}
+
+#[test]
+fn a_real_time_fleet_routed_beyond_the_machine_is_refused_if_it_needs_more_files_than_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    // Refused before it starts: nothing is sent to the documentation address.
+    let route = "--route 180.101.147.115:5683=192.0.2.10:5683";
+    let ran = fleet_with_open_files(&real_time_file(dir.path(), 100), route, 64);
     assert_eq!(ran.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&ran.stderr);
     assert!(
-        stderr.contains("100 modules in real time need about 456 open files")
-            && stderr.contains("may open 64 (ulimit -n)"),
+        stderr.contains(
+            "100 modules in real time routed beyond this machine need about 456 open files"
+        ) && stderr.contains("may open 64 (ulimit -n)"),
         "{stderr}"
     );
 }

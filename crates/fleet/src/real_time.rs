@@ -5,15 +5,17 @@
 //! sandbox` starts them) on loopback, on ports the system picks. Routes given win over the
 //! stand-ins', so that a fleet can be pointed at a server of the user's.
 //!
-//! Sockets: a module has a socket per local port it sends from (its self-registration's, its
-//! platform link's, each of its AT sockets), as a real module has its own address. Modules do
-//! not share sockets: a CoAP or LwM2M server tells its clients apart by their source address
-//! (docs/decisions.md). Each module's sockets are bound on an address of its own in 127.0.0.0/8
-//! (all of it is loopback on Linux), so that tens of thousands of sockets do not use up one
-//! address's ephemeral ports; toward a server beyond the machine they are bound on every address
-//! (the driver's rule). Before the start, the run raises its soft limit of open files to the
-//! hard one and refuses, saying so, a fleet that needs more ([`SOCKETS_PER_MODULE`] a module);
-//! a module that still cannot open a socket stops the run with the system's error.
+//! Sockets: a module sends from an address of its own in 127.0.0.0/8 (all of it is loopback on
+//! Linux), as a real module has its own address and a CoAP or LwM2M server tells its clients
+//! apart by their source address (docs/decisions.md). Toward loopback — the stand-ins, or a
+//! server of the user's on this machine — the modules share one socket per local port
+//! ([`udp::SharedPorts`]): each datagram names its module's address as its source, and what comes
+//! back is handed to the module by the address it was sent to, so that the fleet opens a handful
+//! of files whatever its size. Toward a server beyond the machine a module needs a socket of its
+//! own per local port, bound on every address; before the start, the run then raises its soft
+//! limit of open files to the hard one and refuses, saying so, a fleet that needs more
+//! ([`SOCKETS_PER_MODULE`] a module). A module that still cannot open a socket stops the run with
+//! the system's error.
 
 use crate::run::{
     indices, members, platform_with_devices, router_to, Member, MemberNode, Testbed, Written,
@@ -21,7 +23,7 @@ use crate::run::{
 use crate::{DeviceRow, Fleet, Progress, Run, RunError, Shard, Summary};
 use nbmodem_clock::{Clock, Instant, RealClock};
 use nbmodem_module::Route;
-use nbmodem_net::udp::{self, lock, Ports};
+use nbmodem_net::udp::{self, lock, Ports, SharedPorts};
 use nbmodem_net::HostNode;
 use nbmodem_platform::control::{self, ControlToken};
 use nbmodem_platform::serve::{Background, ServeConfig};
@@ -34,8 +36,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-/// The sockets a module of a fleet file is counted for: its self-registration's and its
-/// platform link's. A module that opens AT sockets too has more.
+/// The sockets a module of a fleet file routed beyond the machine is counted for: its
+/// self-registration's and its platform link's. A module that opens AT sockets too has more.
 pub const SOCKETS_PER_MODULE: u64 = 2;
 
 /// Open files beside the modules' sockets: the stand-ins' sockets, listeners and database, the
@@ -49,7 +51,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 pub struct RealBed {
     nodes: Vec<Arc<Mutex<MemberNode>>>,
     /// Each module's loopback address ([`loopback_of`]).
-    addresses: Vec<IpAddr>,
+    addresses: Vec<Ipv4Addr>,
     /// Each module's driver's wake: notified after the agenda acted on the module.
     wakes: Vec<Arc<Notify>>,
     control: SocketAddr,
@@ -123,7 +125,7 @@ impl Testbed for RealBed {
     }
 
     fn address(&self, slot: usize) -> IpAddr {
-        self.addresses[slot]
+        IpAddr::V4(self.addresses[slot])
     }
 
     /// Stops the stand-ins, which commits what they wrote.
@@ -148,7 +150,7 @@ pub fn run(
     progress: impl FnMut(Progress),
 ) -> Result<(Summary, Vec<DeviceRow>), RunError> {
     let indices = indices(fleet, shard);
-    let limit = open_files_for(indices.len())?;
+    let limit = open_files_for(indices.len(), routes)?;
     // Committed at once (without waiting for the disk), for the stand-ins to find when they
     // open the database.
     drop(platform_with_devices(
@@ -219,11 +221,12 @@ fn stand_ins(fleet: &Fleet, data_dir: &Path) -> ServeConfig {
 /// Each module's network loop, a task of the returned set that ends only on an error.
 fn start_networks(bed: &RealBed, stepped: &Arc<Notify>) -> JoinSet<(usize, std::io::Result<()>)> {
     let mut networks = JoinSet::new();
+    let shared = SharedPorts::new();
     for slot in 0..bed.nodes.len() {
         let node = Arc::clone(&bed.nodes[slot]);
         let wake = Arc::clone(&bed.wakes[slot]);
         let stepped = Some(Arc::clone(stepped));
-        let ports = Ports::OnDemand(bed.addresses[slot]);
+        let ports = Ports::Shared(Arc::clone(&shared), bed.addresses[slot]);
         networks.spawn(async move {
             let ended = udp::run_host(node, ports, wake, stepped, pending()).await;
             (slot, ended)
@@ -233,9 +236,9 @@ fn start_networks(bed: &RealBed, stepped: &Arc<Notify>) -> JoinSet<(usize, std::
 }
 
 /// The loopback address the module with global index `index` sends from: 127.0.0.2 on.
-fn loopback_of(index: usize) -> IpAddr {
+fn loopback_of(index: usize) -> Ipv4Addr {
     let n = (index + 2) as u32;
-    IpAddr::V4(Ipv4Addr::from(0x7F00_0000 | (n & 0x00FF_FFFF)))
+    Ipv4Addr::from(0x7F00_0000 | (n & 0x00FF_FFFF))
 }
 
 /// Runs the agenda on the system clock until the fleet's duration is over, reading the output of
@@ -290,19 +293,32 @@ fn network_stopped(
     }
 }
 
-/// Makes sure the process may open the files a fleet of `modules` needs, raising its soft limit
-/// to the hard one if need be; returns the limit.
-fn open_files_for(modules: usize) -> Result<u64, RunError> {
-    let needed = modules as u64 * SOCKETS_PER_MODULE + FILES_BESIDE;
+/// Makes sure the process may open the files a fleet of `modules` routed by `routes` needs,
+/// raising its soft limit to the hard one if need be; returns the limit. Modules whose every
+/// route leads to IPv4 loopback share their sockets (the stand-ins are there): they need none of
+/// their own.
+fn open_files_for(modules: usize, routes: &[Route]) -> Result<u64, RunError> {
+    let sockets_per_module = if routes.iter().all(|r| is_shared(r.to)) {
+        0
+    } else {
+        SOCKETS_PER_MODULE
+    };
+    let needed = modules as u64 * sockets_per_module + FILES_BESIDE;
     let limit = raise_open_files().map_err(|e| RunError::Sockets(format!("ulimit -n: {e}")))?;
     if needed > limit {
         return Err(RunError::Sockets(format!(
-            "{modules} modules in real time need about {needed} open files ({SOCKETS_PER_MODULE} \
-             sockets a module), and this process may open {limit} (ulimit -n): raise the limit, \
-             or run the fleet in shards, a process each (--shard K/N)"
+            "{modules} modules in real time routed beyond this machine need about {needed} open \
+             files ({SOCKETS_PER_MODULE} sockets a module), and this process may open {limit} \
+             (ulimit -n): raise the limit, or run the fleet in shards, a process each \
+             (--shard K/N)"
         )));
     }
     Ok(limit)
+}
+
+/// Whether the modules' datagrams to `to` go out on the fleet's shared sockets.
+fn is_shared(to: SocketAddr) -> bool {
+    matches!(to, SocketAddr::V4(v4) if v4.ip().is_loopback())
 }
 
 /// Raises the soft limit of open files to the hard one; returns it.

@@ -1,6 +1,7 @@
 //! The real-time driver: a node on tokio UDP sockets and the system clock. One loop serves every
 //! real-time use: a server on one socket ([`run`]), a module whose services each send from their
-//! own local port ([`run_host`] with [`Ports::OnDemand`]).
+//! own local port ([`run_host`] with [`Ports::OnDemand`]), the modules of a fleet each on an
+//! address of its own, sharing one socket per local port ([`Ports::Shared`], [`shared`]).
 //!
 //! The node is shared (`Arc<Mutex<_>>`) so that the application can act on it — send a request,
 //! answer one, type an AT command — from another task; after doing so it calls
@@ -11,17 +12,21 @@
 //! A host's TCP streams ([`crate::StreamRequest`]) run beside its datagrams, one task per
 //! connection (`tcp.rs`); their events are handed to the host in the same loop.
 
+pub mod shared;
+
 use crate::tcp::Streams;
 use crate::{DatagramNode, HostNode, OnePort};
 use nbmodem_clock::{Clock, RealClock};
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
+
+pub use shared::SharedPorts;
 
 /// The largest datagram accepted.
 const MAX_DATAGRAM: usize = 65_535;
@@ -87,6 +92,11 @@ pub enum Ports {
     /// A socket per local port, bound on this address (on a port the system picks) when the node
     /// first sends from that port; what comes back to it arrives on that local port.
     OnDemand(IpAddr),
+    /// The sockets of a set of hosts, one per local port, each host on a loopback address of its
+    /// own: its datagrams to IPv4 loopback go out from this address on the set's socket of their
+    /// local port, and what comes back to this address on that socket is the host's. Toward any
+    /// other address a local port has a socket of its own, as with [`Ports::OnDemand`].
+    Shared(Arc<SharedPorts>, Ipv4Addr),
 }
 
 /// Runs `node` on `socket` until `shutdown` completes.
@@ -133,7 +143,7 @@ pub async fn run_host(
                 .for_port(t.source_port, t.transmit.destination)
                 .await?;
             if let Err(e) = socket
-                .send_to(&t.transmit.payload, t.transmit.destination)
+                .send(&t.transmit.payload, t.transmit.destination)
                 .await
             {
                 tracing::debug!("datagram to {} not sent: {e}", t.transmit.destination);
@@ -163,10 +173,34 @@ pub async fn run_host(
 /// A datagram read: the local port it came to, its sender, its bytes.
 type Received = (u16, SocketAddr, Vec<u8>);
 
-/// The sockets of a running node, each with a task that reads it.
+/// Where a local port's datagrams go out.
+#[derive(Clone)]
+enum PortSocket {
+    /// A socket of the host's own.
+    Own(Arc<UdpSocket>),
+    /// A socket shared with other hosts, from the host's address.
+    Shared(Arc<UdpSocket>, Ipv4Addr),
+}
+
+impl PortSocket {
+    async fn send(&self, payload: &[u8], to: SocketAddr) -> io::Result<()> {
+        match (self, to) {
+            (PortSocket::Own(socket), _) => socket.send_to(payload, to).await.map(drop),
+            (PortSocket::Shared(socket, from), SocketAddr::V4(to)) => {
+                shared::send(socket, *from, to, payload).await
+            }
+            (PortSocket::Shared(..), SocketAddr::V6(_)) => Err(io::Error::other(
+                "a port on a shared IPv4 socket cannot send to an IPv6 address",
+            )),
+        }
+    }
+}
+
+/// The sockets of a running node, each of its own with a task that reads it.
 struct Sockets {
-    by_port: HashMap<u16, Arc<UdpSocket>>,
+    by_port: HashMap<u16, PortSocket>,
     bind_on: Option<IpAddr>,
+    shared: Option<(Arc<SharedPorts>, Ipv4Addr)>,
     received: mpsc::Sender<Received>,
     readers: Vec<JoinHandle<()>>,
 }
@@ -176,42 +210,61 @@ impl Sockets {
         let mut sockets = Sockets {
             by_port: HashMap::new(),
             bind_on: None,
+            shared: None,
             received,
             readers: Vec::new(),
         };
         match ports {
             Ports::One(socket) => sockets.add(OnePort::<()>::PORT, socket),
             Ports::OnDemand(ip) => sockets.bind_on = Some(ip),
+            Ports::Shared(shared, ip) => {
+                shared.join(ip, sockets.received.clone());
+                sockets.bind_on = Some(IpAddr::V4(ip));
+                sockets.shared = Some((shared, ip));
+            }
         }
         Ok(sockets)
     }
 
-    /// The socket of `port`, bound now if it is the node's first datagram from it: on the
-    /// driver's address, or, when that is a loopback address and the first datagram goes beyond
-    /// the machine, on every address, as a loopback socket cannot send there.
-    async fn for_port(&mut self, port: u16, first_to: SocketAddr) -> io::Result<Arc<UdpSocket>> {
+    /// The socket of `port`, chosen now if it is the node's first datagram from it: the shared
+    /// socket of that port if the node has one and the datagram goes to IPv4 loopback; else one
+    /// of its own, bound on the driver's address, or, when that is a loopback address and the
+    /// first datagram goes beyond the machine (or is IPv6), on every address of the datagram's
+    /// family, as a loopback socket cannot send there.
+    async fn for_port(&mut self, port: u16, first_to: SocketAddr) -> io::Result<PortSocket> {
         if let Some(socket) = self.by_port.get(&port) {
-            return Ok(Arc::clone(socket));
+            return Ok(socket.clone());
         }
         let Some(ip) = self.bind_on else {
             return Err(io::Error::other(format!(
                 "the node sent from port {port}, which it has no socket for"
             )));
         };
-        let ip = match ip {
-            IpAddr::V4(v4) if v4.is_loopback() && !first_to.ip().is_loopback() => {
-                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        if let (Some((shared, address)), SocketAddr::V4(to)) = (&self.shared, first_to) {
+            if to.ip().is_loopback() {
+                let socket = PortSocket::Shared(shared.socket(port)?, *address);
+                self.by_port.insert(port, socket.clone());
+                return Ok(socket);
             }
-            other => other,
+        }
+        let ip = match (ip, first_to) {
+            (IpAddr::V4(v4), SocketAddr::V4(to)) if v4.is_loopback() && !to.ip().is_loopback() => {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            }
+            (IpAddr::V4(v4), SocketAddr::V6(_)) if v4.is_loopback() => {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            }
+            (other, _) => other,
         };
         let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
         self.add(port, socket);
-        Ok(Arc::clone(&self.by_port[&port]))
+        Ok(self.by_port[&port].clone())
     }
 
     fn add(&mut self, port: u16, socket: UdpSocket) {
         let socket = Arc::new(socket);
-        self.by_port.insert(port, Arc::clone(&socket));
+        self.by_port
+            .insert(port, PortSocket::Own(Arc::clone(&socket)));
         let received = self.received.clone();
         self.readers.push(tokio::spawn(async move {
             let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -238,6 +291,9 @@ impl Drop for Sockets {
     fn drop(&mut self) {
         for reader in &self.readers {
             reader.abort();
+        }
+        if let Some((shared, address)) = &self.shared {
+            shared.leave(*address);
         }
     }
 }

@@ -183,3 +183,89 @@ async fn a_server_socket_holds_a_burst_of_large_datagrams_while_nobody_reads() {
     }
     assert_eq!(received, burst);
 }
+
+/// A host of `shared` on `address` that sends `[tag, port]` from its ports 7 and 8 to `peer`.
+fn shared_host(
+    shared: &Arc<udp::SharedPorts>,
+    address: std::net::Ipv4Addr,
+    tag: u8,
+    peer: SocketAddr,
+) -> (
+    Arc<Mutex<TwoPorts>>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let outbox = [8u16, 7]
+        .map(|port| nbmodem_net::HostTransmit {
+            source_port: port,
+            transmit: Transmit {
+                destination: peer,
+                payload: vec![tag, port as u8],
+            },
+        })
+        .to_vec();
+    let node = Arc::new(Mutex::new(TwoPorts {
+        peer,
+        outbox,
+        received: Vec::new(),
+    }));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let driver = tokio::spawn(udp::run_host(
+        node.clone(),
+        udp::Ports::Shared(Arc::clone(shared), address),
+        Arc::new(Notify::new()),
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (node, driver, stop)
+}
+
+#[tokio::test]
+async fn hosts_sharing_sockets_are_told_apart_by_their_addresses() {
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let peer_address = peer.local_addr().unwrap();
+    let shared = udp::SharedPorts::new();
+    let addresses: [std::net::Ipv4Addr; 2] =
+        ["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()];
+    let hosts = [
+        shared_host(&shared, addresses[0], 0xA, peer_address),
+        shared_host(&shared, addresses[1], 0xB, peer_address),
+    ];
+    let mut seen = std::collections::BTreeMap::new();
+    let mut buf = [0u8; 16];
+    for _ in 0..4 {
+        let (n, from) = tokio::time::timeout(Duration::from_secs(2), peer.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        seen.insert((buf[0], buf[1]), from);
+        // Nobody has this address: the datagram is dropped, and the others still arrive.
+        let stray = SocketAddr::new("127.0.0.9".parse().unwrap(), from.port());
+        peer.send_to(&[0xFF], stray).await.unwrap();
+        // Answer with the tag and port reversed, to the address it came from.
+        peer.send_to(&[buf[1], buf[0]][..n], from).await.unwrap();
+    }
+    // Each host sends from its own address, and both from the same port for the same local port.
+    for (tag, address) in [(0xA, addresses[0]), (0xB, addresses[1])] {
+        for port in [7u8, 8] {
+            assert_eq!(seen[&(tag, port)].ip(), address);
+            assert_eq!(seen[&(tag, port)].port(), seen[&(0xA, port)].port());
+        }
+    }
+    assert_ne!(seen[&(0xA, 7)].port(), seen[&(0xA, 8)].port());
+    assert_eq!(
+        shared.sockets(),
+        2,
+        "one socket per local port, whatever the hosts"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for (tag, (node, driver, stop)) in [0xAu8, 0xB].into_iter().zip(hosts) {
+        let _ = stop.send(());
+        driver.await.unwrap().unwrap();
+        let mut received = udp::lock(&node).received.clone();
+        received.sort();
+        assert_eq!(received, [(7, vec![7, tag]), (8, vec![8, tag])]);
+    }
+}
