@@ -636,3 +636,73 @@ fn a_link_reopened_in_the_same_millisecond_is_observed_again() {
         assert_eq!(w.at("AT+NMGS=1,07"), OK, "gap {gap} ms");
     }
 }
+
+/// A CT IoT platform that, on a Register, asks to observe /19/0/0 before it answers the
+/// Register: what a module sees when the Register's answer is lost and comes again after the
+/// Register's retransmission, the platform's Observe in between (seen in a real-time fleet of
+/// 50 000 modules). It takes whatever else comes and answers nothing more.
+#[derive(Default)]
+struct ObserveFirst {
+    outbox: std::collections::VecDeque<nbmodem_net::Transmit>,
+}
+
+impl nbmodem_net::DatagramNode for ObserveFirst {
+    fn handle_datagram(
+        &mut self,
+        _: nbmodem_clock::Instant,
+        from: std::net::SocketAddr,
+        datagram: &[u8],
+    ) {
+        use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType, ResponseType};
+        let Ok(register) = Packet::from_bytes(datagram) else {
+            return;
+        };
+        if register.header.code != MessageClass::Request(RequestType::Post) {
+            return;
+        }
+        let mut observe = Packet::new();
+        observe.header.set_type(MessageType::Confirmable);
+        observe.header.code = MessageClass::Request(RequestType::Get);
+        observe.header.message_id = 0x7000;
+        observe.set_token(b"obs".to_vec());
+        observe.set_observe_value(0);
+        for segment in ["19", "0", "0"] {
+            observe.add_option(CoapOption::UriPath, segment.as_bytes().to_vec());
+        }
+        let mut created = Packet::new();
+        created.header.set_type(MessageType::Acknowledgement);
+        created.header.code = MessageClass::Response(ResponseType::Created);
+        created.header.message_id = register.header.message_id;
+        created.set_token(register.get_token().to_vec());
+        for segment in ["rd", "early"] {
+            created.add_option(CoapOption::LocationPath, segment.as_bytes().to_vec());
+        }
+        for packet in [observe, created] {
+            self.outbox.push_back(nbmodem_net::Transmit {
+                destination: from,
+                payload: packet.to_bytes().unwrap(),
+            });
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<nbmodem_net::Transmit> {
+        self.outbox.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<nbmodem_clock::Instant> {
+        None
+    }
+
+    fn handle_timeout(&mut self, _: nbmodem_clock::Instant) {}
+}
+
+#[test]
+fn an_observe_before_the_registers_answer_leaves_the_link_ready_for_data() {
+    let mut w = World::new(None, true);
+    // In the stand-in IoT platform's place, where the module's route to 180.101.147.115 leads.
+    let platform = nbmodem_platform::Addresses::default().iot;
+    w.bench.attach(platform, ObserveFirst::default());
+    // Registered, then observed: the order of the indications whatever the order of the datagrams.
+    w.open("AT+NCDPOPEN=\"180.101.147.115\",5683");
+    assert_eq!(w.at("AT+NMGS=1,07"), OK);
+}

@@ -228,6 +228,8 @@ pub struct CtIot {
     outbox: VecDeque<(Transmit, Rai)>,
     /// A Reset ended the uplink channel: no data until a new connection.
     blocked: bool,
+    /// The platform observed /19/0/0 before the Register's answer came.
+    observed_early: bool,
     /// AT+NCDPCLOSE: the De-register is answered, or this time passes.
     closing_until: Option<Instant>,
     /// The uplink observation as it was before the confirmable uplink in flight.
@@ -358,6 +360,7 @@ pub fn start(start: &Start<'_>, _env: &mut Env<'_>) -> Option<Box<dyn Service>> 
         link: None,
         outbox: VecDeque::new(),
         blocked: false,
+        observed_early: false,
         closing_until: None,
         before_con: None,
         registered_until: None,
@@ -725,6 +728,12 @@ impl CtIot {
                 env.notice(format_args!("registered at {location}"));
                 self.indicate(env, indication::REGISTERED);
                 self.report_firmware_update(now, env);
+                // The platform's Observe can come before the Register's answer (that answer
+                // lost, and sent again for the Register's retransmission): the client served
+                // it then, and the link is ready for data from now.
+                if std::mem::take(&mut self.observed_early) {
+                    self.ready_for_data(env);
+                }
             }
             ClientEvent::RegistrationFailed { status } => {
                 let (state, why) = match status {
@@ -760,12 +769,14 @@ impl CtIot {
     /// downlinks written to /19/1/0.
     fn data_event(&mut self, event: ClientEvent, env: &mut Env) -> Option<ClientEvent> {
         match event {
+            // Before the Register's answer: counted when that comes (`registration_event`).
+            ClientEvent::ObservationStarted { path }
+                if path == uplink_path() && self.status == LinkStatus::Registering =>
+            {
+                self.observed_early = true
+            }
             ClientEvent::ObservationStarted { path } if path == uplink_path() => {
-                if self.status == LinkStatus::Registered {
-                    self.status = LinkStatus::RegisteredAndObserved;
-                }
-                env.notice("the platform observes /19/0/0: ready for data");
-                self.indicate(env, indication::OBSERVED);
+                self.ready_for_data(env)
             }
             ClientEvent::ObservationEnded { path, reason } if path == uplink_path() => {
                 self.uplink_channel_ended(reason, env)
@@ -783,6 +794,15 @@ impl CtIot {
             other => return Some(other),
         }
         None
+    }
+
+    /// The platform observes /19/0/0.
+    fn ready_for_data(&mut self, env: &mut Env) {
+        if self.status == LinkStatus::Registered {
+            self.status = LinkStatus::RegisteredAndObserved;
+        }
+        env.notice("the platform observes /19/0/0: ready for data");
+        self.indicate(env, indication::OBSERVED);
     }
 
     /// What the platform wrote to /19/1/0.
@@ -973,6 +993,7 @@ impl CtIot {
         }
         self.registered_until = None;
         self.before_con = None;
+        self.observed_early = false;
     }
 
     /// The first attach of the boot registers with the AT+NCDP platform when AT+QREGSWT is 1
