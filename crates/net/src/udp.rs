@@ -43,6 +43,12 @@ pub const SERVER_RECEIVE_BUFFER: usize = 4 << 20;
 /// also returns the size the system reports (Linux reports twice what it grants, its bookkeeping
 /// included). Must be called inside a tokio runtime.
 pub fn bind_server(address: SocketAddr) -> io::Result<(UdpSocket, usize)> {
+    let (socket, granted) = bind_with_server_buffer(address)?;
+    Ok((UdpSocket::from_std(socket)?, granted))
+}
+
+/// [`bind_server`]'s socket, non-blocking, before tokio takes it.
+fn bind_with_server_buffer(address: SocketAddr) -> io::Result<(std::net::UdpSocket, usize)> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(
         Domain::for_address(address),
@@ -62,7 +68,7 @@ pub fn bind_server(address: SocketAddr) -> io::Result<(UdpSocket, usize)> {
             SERVER_RECEIVE_BUFFER / 1024
         );
     }
-    Ok((UdpSocket::from_std(socket.into())?, granted))
+    Ok((socket.into(), granted))
 }
 
 /// A node the driver can step: locked for each step, seen as a host.
@@ -179,7 +185,7 @@ enum PortSocket {
     /// A socket of the host's own.
     Own(Arc<UdpSocket>),
     /// A socket shared with other hosts, from the host's address.
-    Shared(Arc<UdpSocket>, Ipv4Addr),
+    Shared(Arc<shared::SharedSocket>, Ipv4Addr),
 }
 
 impl PortSocket {

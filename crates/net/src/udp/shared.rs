@@ -12,25 +12,37 @@
 //! `127.0.0.2:Q` and host B as `127.0.0.3:Q`, exactly as if each had a socket of its own, and the
 //! fleet opens a handful of files whatever its size.
 //!
+//! Each shared socket is read by a thread of its own, which hands the datagrams to the hosts'
+//! queues: one socket's buffer takes the datagrams of the whole fleet, and a reader on the
+//! hosts' busy runtime would let it overflow in a burst (a registration storm) and lose
+//! datagrams no real module would lose. The runtime only sends on it.
+//!
 //! Only IPv4 loopback traffic can be shared this way: toward any other address a host needs a
 //! source address of the machine's own, and so a socket (and port) of its own
 //! (`Ports::Shared` falls back to that). A host whose queue is full loses the datagram, as a full
 //! socket buffer would.
 
-use super::{bind_server, Received, MAX_DATAGRAM};
+use super::{bind_with_server_buffer, lock, Received, MAX_DATAGRAM};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
     recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
     SockaddrIn,
 };
 use std::collections::HashMap;
 use std::io::{self, IoSlice, IoSliceMut};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::AsRawFd;
-use std::sync::{Arc, Mutex};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::{Arc, Mutex, Weak};
+use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+
+/// How long a reader waits for a datagram before it looks whether its ports are still in use.
+const READER_WAKES_EVERY_MS: u8 = 100;
+
+/// A socket the hosts share: they send on it through the runtime (which watches it only for
+/// room to write); its reader thread takes what comes.
+pub struct SharedSocket(AsyncFd<UdpSocket>);
 
 /// The sockets of a set of hosts, one per local port, and where each host's datagrams go.
 #[derive(Default)]
@@ -38,8 +50,7 @@ pub struct SharedPorts {
     /// Each host's queue, by its loopback address.
     hosts: Mutex<HashMap<Ipv4Addr, mpsc::Sender<Received>>>,
     /// The socket of each local port, bound when a host first sends from that port.
-    sockets: Mutex<HashMap<u16, Arc<UdpSocket>>>,
-    readers: Mutex<Vec<JoinHandle<()>>>,
+    sockets: Mutex<HashMap<u16, Arc<SharedSocket>>>,
 }
 
 impl SharedPorts {
@@ -49,53 +60,42 @@ impl SharedPorts {
 
     /// How many sockets the hosts share: one per local port any of them has sent from.
     pub fn sockets(&self) -> usize {
-        super::lock(&self.sockets).len()
+        lock(&self.sockets).len()
     }
 
     /// Datagrams to `address` go to `received` from now on.
     pub(super) fn join(&self, address: Ipv4Addr, received: mpsc::Sender<Received>) {
-        super::lock(&self.hosts).insert(address, received);
+        lock(&self.hosts).insert(address, received);
     }
 
     /// Datagrams to `address` are dropped from now on.
     pub(super) fn leave(&self, address: Ipv4Addr) {
-        super::lock(&self.hosts).remove(&address);
+        lock(&self.hosts).remove(&address);
     }
 
-    /// The socket of local port `port`, bound now (with a task that reads it) if no host has sent
-    /// from that port yet. Must be called inside a tokio runtime.
-    pub(super) fn socket(self: &Arc<Self>, port: u16) -> io::Result<Arc<UdpSocket>> {
-        let mut sockets = super::lock(&self.sockets);
+    /// The socket of local port `port`, bound now (with a thread that reads it) if no host has
+    /// sent from that port yet. Must be called inside a tokio runtime.
+    pub(super) fn socket(self: &Arc<Self>, port: u16) -> io::Result<Arc<SharedSocket>> {
+        let mut sockets = lock(&self.sockets);
         if let Some(socket) = sockets.get(&port) {
             return Ok(Arc::clone(socket));
         }
         // A server's receive buffer: the socket takes the datagrams of every host.
-        let (socket, _) = bind_server(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))?;
+        let (socket, _) = bind_with_server_buffer(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))?;
         setsockopt(&socket, sockopt::Ipv4PacketInfo, &true)?;
-        let socket = Arc::new(socket);
+        // SAFETY: the `AsyncFd` owns the socket, and so its file descriptor, for its whole life.
+        let watched = unsafe { AsyncFd::register_with_interest(socket, Interest::WRITABLE) };
+        let socket = Arc::new(SharedSocket(watched.map_err(|e| e.into_parts().1)?));
+        let (ports, reading) = (Arc::downgrade(self), Arc::clone(&socket));
+        std::thread::Builder::new()
+            .name(format!("shared-udp-{port}"))
+            .spawn(move || read(&ports, port, &reading))?;
         sockets.insert(port, Arc::clone(&socket));
-        let reader = tokio::spawn(Arc::clone(self).read(port, Arc::clone(&socket)));
-        super::lock(&self.readers).push(reader);
         Ok(socket)
     }
 
-    /// Reads `socket` for good, handing each datagram to the host it was sent to.
-    async fn read(self: Arc<Self>, port: u16, socket: Arc<UdpSocket>) {
-        let mut buf = vec![0u8; MAX_DATAGRAM];
-        loop {
-            match socket
-                .async_io(Interest::READABLE, || receive(&socket, &mut buf))
-                .await
-            {
-                Ok((len, from, to)) => self.hand_over(port, from, to, &buf[..len]),
-                // ICMP errors (port unreachable) surface here on Linux; they are not fatal.
-                Err(e) => tracing::debug!("receive error on a shared socket: {e}"),
-            }
-        }
-    }
-
     fn hand_over(&self, port: u16, from: SocketAddr, to: Ipv4Addr, datagram: &[u8]) {
-        let hosts = super::lock(&self.hosts);
+        let hosts = lock(&self.hosts);
         let Some(host) = hosts.get(&to) else {
             tracing::debug!("datagram from {from} to {to}, which no host has: dropped");
             return;
@@ -106,17 +106,31 @@ impl SharedPorts {
     }
 }
 
-impl Drop for SharedPorts {
-    fn drop(&mut self) {
-        for reader in super::lock(&self.readers).iter() {
-            reader.abort();
+/// Reads the shared `socket` of `port`, handing each datagram to the host it was sent to, until
+/// nobody holds the ports any more.
+fn read(ports: &Weak<SharedPorts>, port: u16, socket: &SharedSocket) {
+    let socket = socket.0.get_ref();
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    while let Some(ports) = ports.upgrade() {
+        let mut waiting = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+        if let Err(e) = poll(&mut waiting, PollTimeout::from(READER_WAKES_EVERY_MS)) {
+            tracing::debug!("waiting on a shared socket: {e}");
+            continue;
+        }
+        loop {
+            match receive(socket, &mut buf) {
+                Ok((len, from, to)) => ports.hand_over(port, from, to, &buf[..len]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // ICMP errors (port unreachable) surface here on Linux; they are not fatal.
+                Err(e) => tracing::debug!("receive error on a shared socket: {e}"),
+            }
         }
     }
 }
 
 /// Sends `payload` to `to` on a shared `socket`, from the address `from`.
 pub(super) async fn send(
-    socket: &UdpSocket,
+    socket: &SharedSocket,
     from: Ipv4Addr,
     to: SocketAddrV4,
     payload: &[u8],
@@ -128,7 +142,8 @@ pub(super) async fn send(
     };
     let to = SockaddrIn::from(to);
     socket
-        .async_io(Interest::WRITABLE, || {
+        .0
+        .async_io(Interest::WRITABLE, |socket| {
             sendmsg(
                 socket.as_raw_fd(),
                 &[IoSlice::new(payload)],
