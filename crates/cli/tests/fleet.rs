@@ -260,6 +260,15 @@ fn a_real_time_fleet_shares_its_sockets_so_it_may_outnumber_the_open_files_allow
     let total = &document["summary"]["total"];
     assert_eq!(total["modules"], 400);
     assert_eq!(total["started"], 400, "{total}");
+    // Below what the stand-ins and the shared sockets need, whatever the fleet's size.
+    let ran = fleet_with_open_files(&real_time_file(dir.path(), 1), "", 64);
+    assert_eq!(ran.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert!(
+        stderr.contains("a fleet in real time needs about 256 open files")
+            && stderr.contains("may open 64 (ulimit -n)"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -305,15 +305,21 @@ fn open_files_for(modules: usize, routes: &[Route]) -> Result<u64, RunError> {
     };
     let needed = modules as u64 * sockets_per_module + FILES_BESIDE;
     let limit = raise_open_files().map_err(|e| RunError::Sockets(format!("ulimit -n: {e}")))?;
-    if needed > limit {
-        return Err(RunError::Sockets(format!(
-            "{modules} modules in real time routed beyond this machine need about {needed} open \
-             files ({SOCKETS_PER_MODULE} sockets a module), and this process may open {limit} \
-             (ulimit -n): raise the limit, or run the fleet in shards, a process each \
-             (--shard K/N)"
-        )));
+    if needed <= limit {
+        return Ok(limit);
     }
-    Ok(limit)
+    let why = if sockets_per_module == 0 {
+        format!("a fleet in real time needs about {needed} open files (the stand-ins, their database, the sockets the modules share)")
+    } else {
+        format!(
+            "{modules} modules in real time routed beyond this machine need about {needed} open \
+             files ({SOCKETS_PER_MODULE} sockets a module)"
+        )
+    };
+    Err(RunError::Sockets(format!(
+        "{why}, and this process may open {limit} (ulimit -n): raise the limit, or run the \
+         fleet in shards, a process each (--shard K/N)"
+    )))
 }
 
 /// Whether the modules' datagrams to `to` go out on the fleet's shared sockets.
