@@ -232,6 +232,57 @@ impl Slot {
             Attached::Host(host) => host.handle_timeout(now),
         }
     }
+
+    /// Takes everything the node at `place` has to send, into `polled`.
+    fn poll(&mut self, place: Place, polled: &mut Polled) {
+        match (&mut self.attached, place) {
+            (Attached::Node(node), Place::Node(from)) => {
+                while let Some(t) = node.poll_transmit() {
+                    polled.transmits.push((from, t));
+                }
+            }
+            (Attached::Host(host), Place::Host(ip)) => {
+                while let Some(t) = host.poll_transmit() {
+                    let from = SocketAddr::new(ip, t.source_port);
+                    polled.transmits.push((from, t.transmit));
+                }
+                polled
+                    .streams
+                    .extend(std::iter::from_fn(|| host.poll_stream()));
+                polled
+                    .lookups
+                    .extend(std::iter::from_fn(|| host.poll_lookup()));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What a node handed over when polled, kept between polls for its room.
+#[derive(Default)]
+struct Polled {
+    transmits: Vec<(SocketAddr, Transmit)>,
+    streams: Vec<StreamRequest>,
+    lookups: Vec<Lookup>,
+}
+
+/// Moves the timer of `slot` (at `place`) in `timers` to `due`.
+fn queue_timer(
+    timers: &mut BTreeSet<(Instant, Place)>,
+    place: Place,
+    slot: &mut Slot,
+    due: Option<Instant>,
+) {
+    if slot.queued == due {
+        return;
+    }
+    if let Some(old) = slot.queued {
+        timers.remove(&(old, place));
+    }
+    if let Some(new) = due {
+        timers.insert((new, place));
+    }
+    slot.queued = due;
 }
 
 /// What the network does with the record of each datagram sent ([`DatagramRecord`]).
@@ -268,6 +319,8 @@ pub struct SimNetwork {
     rng: SeededRng,
     keeping: Records,
     records: Vec<DatagramRecord>,
+    /// Room for what [`SimNetwork::flush`] collects from a node.
+    polled: Polled,
 }
 
 impl SimNetwork {
@@ -286,6 +339,7 @@ impl SimNetwork {
             rng: SeededRng::new(seed),
             keeping: Records::Kept,
             records: Vec::new(),
+            polled: Polled::default(),
         }
     }
 
@@ -392,17 +446,28 @@ impl SimNetwork {
     /// has something to send after it was called), and queues their timers again. Call after
     /// acting on a node from outside.
     pub fn flush(&mut self) {
+        let mut polled = std::mem::take(&mut self.polled);
         while let Some(place) = self.touched.pop_first() {
-            match place {
-                Place::Node(from) => {
-                    while let Some(t) = self.node_mut(from).and_then(|n| n.poll_transmit()) {
-                        self.send(from, t);
-                    }
-                }
-                Place::Host(ip) => self.flush_host(ip),
+            // One look-up per place: everything it hands over is gathered first, then sent in
+            // the order it was handed over (sending never calls a node back).
+            if let Some(slot) = self.slots.get_mut(&place) {
+                slot.poll(place, &mut polled);
+                let due = slot.poll_timeout();
+                queue_timer(&mut self.timers, place, slot, due);
             }
-            self.requeue(place);
+            for (from, transmit) in polled.transmits.drain(..) {
+                self.send(from, transmit);
+            }
+            if let Place::Host(ip) = place {
+                for request in polled.streams.drain(..) {
+                    self.stream_request(ip, request);
+                }
+                for lookup in polled.lookups.drain(..) {
+                    self.lookup(ip, lookup);
+                }
+            }
         }
+        self.polled = polled;
     }
 
     fn node_mut(&mut self, address: SocketAddr) -> Option<&mut dyn SimNode> {
@@ -419,32 +484,11 @@ impl SimNetwork {
         }
     }
 
-    fn flush_host(&mut self, ip: IpAddr) {
-        while let Some(t) = self.host_mut(ip).and_then(|h| h.poll_transmit()) {
-            self.send(SocketAddr::new(ip, t.source_port), t.transmit);
-        }
-        while let Some(r) = self.host_mut(ip).and_then(|h| h.poll_stream()) {
-            self.stream_request(ip, r);
-        }
-        while let Some(l) = self.host_mut(ip).and_then(|h| h.poll_lookup()) {
-            self.lookup(ip, l);
-        }
-    }
-
     /// Queues the timer of `place` where its node now says.
     fn requeue(&mut self, place: Place) {
-        let Some(slot) = self.slots.get_mut(&place) else {
-            return;
-        };
-        let due = slot.poll_timeout();
-        if slot.queued != due {
-            if let Some(old) = slot.queued {
-                self.timers.remove(&(old, place));
-            }
-            if let Some(new) = due {
-                self.timers.insert((new, place));
-            }
-            slot.queued = due;
+        if let Some(slot) = self.slots.get_mut(&place) {
+            let due = slot.poll_timeout();
+            queue_timer(&mut self.timers, place, slot, due);
         }
     }
 
