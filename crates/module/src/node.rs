@@ -79,6 +79,12 @@ impl ModuleNode {
         &self.module
     }
 
+    /// What the module wrote since the last call ([`Module::take_output`]). Its deadline stands:
+    /// the output is no part of it.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        self.module.take_output()
+    }
+
     pub fn module_mut(&mut self) -> &mut Module {
         self.changing()
     }

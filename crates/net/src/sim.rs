@@ -420,6 +420,16 @@ impl SimNetwork {
         }
     }
 
+    /// The host at `ip`, as its concrete type, not touched: for a caller that changes nothing of
+    /// what the host sends or when its timer is due (reading what a module wrote), so that it is
+    /// not polled again for nothing.
+    pub fn host_untouched<T: Any>(&mut self, ip: IpAddr) -> Option<&mut T> {
+        match &mut self.slots.get_mut(&Place::Host(ip))?.attached {
+            Attached::Host(host) => host.as_any_mut().downcast_mut(),
+            Attached::Node(_) => None,
+        }
+    }
+
     /// The slot at `place`, marked to be polled at the next step.
     fn touch(&mut self, place: Place) -> Option<&mut Slot> {
         let slot = self.slots.get_mut(&place)?;
@@ -894,6 +904,39 @@ mod tests {
             [SocketAddr::new(ip, 7), SocketAddr::new(ip, 8)],
             "each from its port"
         );
+    }
+
+    /// A host that counts how often the network asks it for a datagram.
+    #[derive(Default)]
+    struct Asked {
+        polls: usize,
+    }
+
+    impl HostNode for Asked {
+        fn handle_datagram(&mut self, _: Instant, _: u16, _: SocketAddr, _: &[u8]) {}
+        fn poll_transmit(&mut self) -> Option<crate::HostTransmit> {
+            self.polls += 1;
+            None
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            None
+        }
+        fn handle_timeout(&mut self, _: Instant) {}
+    }
+
+    #[test]
+    fn a_host_handed_out_untouched_is_not_polled_again() {
+        let mut net = network();
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        net.attach_host(ip, Asked::default());
+        net.run_for(Duration::from_secs(1));
+        let polls = |net: &mut SimNetwork| net.host_untouched::<Asked>(ip).unwrap().polls;
+        assert_eq!(polls(&mut net), 1, "once, when attached");
+        net.run_for(Duration::from_secs(1));
+        assert_eq!(polls(&mut net), 1);
+        net.host::<Asked>(ip).unwrap();
+        net.run_for(Duration::from_secs(1));
+        assert_eq!(polls(&mut net), 2, "handed out touched: polled again");
     }
 
     /// A host with one socket that connects to a stream server and writes to it.
