@@ -342,7 +342,9 @@ pub(crate) fn members(
     router: &Router,
     wrote: &Written,
 ) -> Result<Vec<(Member, MemberNode)>, RunError> {
-    let mut built = Vec::new();
+    // Room for all at once: a member and its module take kilobytes, and a vector grown by
+    // doubling would copy them all again at every step.
+    let mut built = Vec::with_capacity(indices.len());
     for (slot, &index) in indices.iter().enumerate() {
         let (member, module) = Member::new(fleet, index, router)?;
         let node = MemberNode {
@@ -371,8 +373,8 @@ impl<'f> Run<'f> {
         platform.attach(&mut net, &addresses);
         let router = router_to(&addresses, &[])?;
         let wrote = Written::default();
-        let mut members = Vec::new();
-        let mut ips = Vec::new();
+        let mut members = Vec::with_capacity(indices.len());
+        let mut ips = Vec::with_capacity(indices.len());
         for (member, node) in self::members(fleet, &indices, &router, &wrote)? {
             let ip = address_of(member.index);
             net.attach_host(ip, node);
