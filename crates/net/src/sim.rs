@@ -606,11 +606,14 @@ impl SimNetwork {
     /// When the next datagram arrives or the next node timer fires.
     pub fn next_event(&self) -> Option<Instant> {
         let arrival = self.arrivals.peek().map(|a| a.at);
-        // A touched node's queued timer may be stale: ask the node itself.
-        let queued = self
-            .timers
-            .iter()
-            .find(|(_, place)| !self.touched.contains(place));
+        let queued = match self.touched.is_empty() {
+            true => self.timers.first(),
+            // A touched node's queued timer may be stale: ask the node itself.
+            false => self
+                .timers
+                .iter()
+                .find(|(_, place)| !self.touched.contains(place)),
+        };
         let touched = self.touched.iter();
         let touched = touched.filter_map(|place| self.slots.get(place)?.poll_timeout());
         arrival
