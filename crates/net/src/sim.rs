@@ -233,6 +233,14 @@ impl Slot {
         }
     }
 
+    /// The host here, as its concrete type.
+    fn host<T: Any>(&mut self) -> Option<&mut T> {
+        match &mut self.attached {
+            Attached::Host(host) => host.as_any_mut().downcast_mut(),
+            Attached::Node(_) => None,
+        }
+    }
+
     /// Takes everything the node at `place` has to send, into `polled`.
     fn poll(&mut self, place: Place, polled: &mut Polled) {
         match (&mut self.attached, place) {
@@ -413,21 +421,14 @@ impl SimNetwork {
 
     /// The host at `ip`, as its concrete type; touched, as with [`SimNetwork::node`].
     pub fn host<T: Any>(&mut self, ip: IpAddr) -> Option<&mut T> {
-        let slot = self.touch(Place::Host(ip))?;
-        match &mut slot.attached {
-            Attached::Host(host) => host.as_any_mut().downcast_mut(),
-            Attached::Node(_) => None,
-        }
+        self.touch(Place::Host(ip)).and_then(Slot::host)
     }
 
     /// The host at `ip`, as its concrete type, not touched: for a caller that changes nothing of
     /// what the host sends or when its timer is due (reading what a module wrote), so that it is
     /// not polled again for nothing.
     pub fn host_untouched<T: Any>(&mut self, ip: IpAddr) -> Option<&mut T> {
-        match &mut self.slots.get_mut(&Place::Host(ip))?.attached {
-            Attached::Host(host) => host.as_any_mut().downcast_mut(),
-            Attached::Node(_) => None,
-        }
+        self.slots.get_mut(&Place::Host(ip)).and_then(Slot::host)
     }
 
     /// The slot at `place`, marked to be polled at the next step.
