@@ -118,7 +118,12 @@ impl Testbed for SimBed {
     }
 
     fn take_output(&mut self, slot: usize) -> Vec<u8> {
-        self.module(slot).take_output()
+        // Reading the output changes nothing the network polls the module for.
+        self.net
+            .host_untouched::<MemberNode>(self.ips[slot])
+            .expect("every member is attached")
+            .node
+            .take_output()
     }
 
     fn set_fault(&mut self, server: Server, fault: Option<Fault>) -> Result<(), RunError> {
@@ -337,7 +342,9 @@ pub(crate) fn members(
     router: &Router,
     wrote: &Written,
 ) -> Result<Vec<(Member, MemberNode)>, RunError> {
-    let mut built = Vec::new();
+    // Room for all at once: a member and its module take kilobytes, and a vector grown by
+    // doubling would copy them all again at every step.
+    let mut built = Vec::with_capacity(indices.len());
     for (slot, &index) in indices.iter().enumerate() {
         let (member, module) = Member::new(fleet, index, router)?;
         let node = MemberNode {
@@ -366,8 +373,8 @@ impl<'f> Run<'f> {
         platform.attach(&mut net, &addresses);
         let router = router_to(&addresses, &[])?;
         let wrote = Written::default();
-        let mut members = Vec::new();
-        let mut ips = Vec::new();
+        let mut members = Vec::with_capacity(indices.len());
+        let mut ips = Vec::with_capacity(indices.len());
         for (member, node) in self::members(fleet, &indices, &router, &wrote)? {
             let ip = address_of(member.index);
             net.attach_host(ip, node);
@@ -706,8 +713,9 @@ impl<'f, B: Testbed> Run<'f, B> {
         let output = self.bed.take_output(slot);
         self.members[slot].line.extend(output);
         while let Some(end) = find_line_end(&self.members[slot].line) {
-            let line: Vec<u8> = self.members[slot].line.drain(..end + 2).collect();
+            let line = &mut self.members[slot].line;
             let text = String::from_utf8_lossy(&line[..end]).trim().to_string();
+            line.drain(..end + 2);
             if !text.is_empty() {
                 self.line(slot, &text);
             }
@@ -1014,10 +1022,28 @@ fn coverage_of(group: &Group, seed: u64, index: usize) -> Option<&'static str> {
 }
 
 fn is_uplink(line: &str) -> bool {
-    let upper = line.to_ascii_uppercase();
-    UPLINK_COMMANDS.iter().any(|c| upper.starts_with(c))
+    let line = line.as_bytes();
+    UPLINK_COMMANDS.iter().any(|c| {
+        line.get(..c.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(c.as_bytes()))
+    })
 }
 
 fn find_line_end(bytes: &[u8]) -> Option<usize> {
     bytes.windows(2).position(|w| w == b"\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_uplink_is_known_by_its_command_in_any_case() {
+        assert!(is_uplink("AT+NMGS=5,00454C4C4F"));
+        assert!(is_uplink("at+qlwuldataex=5,00454C4C4F,0x0100"));
+        assert!(is_uplink("AT+QISENDEX=0,2,AB"));
+        assert!(!is_uplink("AT+NMGS"), "shorter than the command");
+        assert!(!is_uplink("AT+CSQ"));
+        assert!(!is_uplink("ATE0"));
+    }
 }

@@ -16,6 +16,7 @@ use nbmodem_clock::{Instant, Timed};
 use nbmodem_net::{
     HostNode, HostTransmit, Lookup, LookupAnswer, StreamEvent, StreamRequest, Transmit,
 };
+use std::cell::Cell;
 use std::net::SocketAddr;
 
 pub struct ModuleNode {
@@ -25,6 +26,11 @@ pub struct ModuleNode {
     /// router's hosts the services talk to), so a sorted vector without spare room rather than a
     /// map: a fleet holds thousands of nodes.
     public_of: Vec<((u16, SocketAddr), SocketAddr)>,
+    /// The module's next deadline as last asked (outer `None`: not known). Asking walks the
+    /// module's timers, radio, link and every service down to their CoAP endpoints, and a
+    /// simulator asks after each event and again before running a timer; the answer holds until
+    /// the module changes, which only a `&mut` call can do: each one forgets it.
+    deadline: Cell<Option<Option<Instant>>>,
 }
 
 impl ModuleNode {
@@ -32,7 +38,14 @@ impl ModuleNode {
         ModuleNode {
             module,
             public_of: Vec::new(),
+            deadline: Cell::new(None),
         }
+    }
+
+    /// The module, about to change: its deadline is asked again.
+    fn changing(&mut self) -> &mut Module {
+        self.deadline = Cell::new(None);
+        &mut self.module
     }
 
     /// The public address that `from` stands for on local port `port`.
@@ -66,19 +79,25 @@ impl ModuleNode {
         &self.module
     }
 
+    /// What the module wrote since the last call ([`Module::take_output`]). Its deadline stands:
+    /// the output is no part of it.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        self.module.take_output()
+    }
+
     pub fn module_mut(&mut self) -> &mut Module {
-        &mut self.module
+        self.changing()
     }
 }
 
 impl HostNode for ModuleNode {
     fn handle_datagram(&mut self, now: Instant, port: u16, from: SocketAddr, datagram: &[u8]) {
         let public = self.public_for(port, from);
-        self.module.handle_datagram(now, port, public, datagram);
+        self.changing().handle_datagram(now, port, public, datagram);
     }
 
     fn poll_transmit(&mut self) -> Option<HostTransmit> {
-        while let Some(uplink) = self.module.poll_transmit() {
+        while let Some(uplink) = self.changing().poll_transmit() {
             let public = uplink.transmit.destination;
             let route = self.module.router().local_for(public);
             match route.or_else(|e| if uplink.direct { Ok(public) } else { Err(e) }) {
@@ -99,11 +118,16 @@ impl HostNode for ModuleNode {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        Timed::poll_timeout(&self.module)
+        if let Some(known) = self.deadline.get() {
+            return known;
+        }
+        let deadline = Timed::poll_timeout(&self.module);
+        self.deadline.set(Some(deadline));
+        deadline
     }
 
     fn poll_stream(&mut self) -> Option<StreamRequest> {
-        let request = self.module.poll_stream()?;
+        let request = self.changing().poll_stream()?;
         Some(match request {
             StreamRequest::Connect { port, to } => {
                 let to = self.module.router().local_for(to).unwrap_or(to);
@@ -114,12 +138,12 @@ impl HostNode for ModuleNode {
     }
 
     fn handle_stream(&mut self, now: Instant, port: u16, event: StreamEvent) {
-        self.module.handle_stream(now, port, event)
+        self.changing().handle_stream(now, port, event)
     }
 
     /// A ping goes to where the router sends the address's traffic.
     fn poll_lookup(&mut self) -> Option<Lookup> {
-        let lookup = self.module.poll_lookup()?;
+        let lookup = self.changing().poll_lookup()?;
         Some(match lookup {
             Lookup::Ping {
                 port,
@@ -137,11 +161,11 @@ impl HostNode for ModuleNode {
     }
 
     fn handle_lookup(&mut self, now: Instant, port: u16, answer: LookupAnswer) {
-        self.module.handle_lookup(now, port, answer)
+        self.changing().handle_lookup(now, port, answer)
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        Timed::handle_timeout(&mut self.module, now)
+        Timed::handle_timeout(self.changing(), now)
     }
 }
 
@@ -167,5 +191,20 @@ mod tests {
         assert_eq!(node.public_for(1, local), at("42.99.2.15:5683"));
         assert_eq!(node.public_for(3, local), local);
         assert_eq!(node.public_for(1, at("8.8.8.8:53")), at("8.8.8.8:53"));
+    }
+
+    #[test]
+    fn the_deadline_is_asked_again_after_every_change() {
+        let config = ModuleConfig::new(find_profile("BC260Y-CN").unwrap());
+        let module = Module::new(config, Box::new(MemoryStore::new())).unwrap();
+        let mut node = ModuleNode::new(module);
+        let own = |node: &ModuleNode| Timed::poll_timeout(node.module());
+        assert_eq!(node.poll_timeout(), None, "powered off");
+        node.module_mut().power_on(Instant::from_unix_millis(0));
+        let booted = node.poll_timeout().expect("the boot's timer");
+        assert_eq!(node.poll_timeout(), own(&node));
+        node.handle_timeout(booted);
+        assert_ne!(node.poll_timeout(), Some(booted), "the boot is over");
+        assert_eq!(node.poll_timeout(), own(&node));
     }
 }

@@ -232,6 +232,65 @@ impl Slot {
             Attached::Host(host) => host.handle_timeout(now),
         }
     }
+
+    /// The host here, as its concrete type.
+    fn host<T: Any>(&mut self) -> Option<&mut T> {
+        match &mut self.attached {
+            Attached::Host(host) => host.as_any_mut().downcast_mut(),
+            Attached::Node(_) => None,
+        }
+    }
+
+    /// Takes everything the node at `place` has to send, into `polled`.
+    fn poll(&mut self, place: Place, polled: &mut Polled) {
+        match (&mut self.attached, place) {
+            (Attached::Node(node), Place::Node(from)) => {
+                while let Some(t) = node.poll_transmit() {
+                    polled.transmits.push((from, t));
+                }
+            }
+            (Attached::Host(host), Place::Host(ip)) => {
+                while let Some(t) = host.poll_transmit() {
+                    let from = SocketAddr::new(ip, t.source_port);
+                    polled.transmits.push((from, t.transmit));
+                }
+                polled
+                    .streams
+                    .extend(std::iter::from_fn(|| host.poll_stream()));
+                polled
+                    .lookups
+                    .extend(std::iter::from_fn(|| host.poll_lookup()));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What a node handed over when polled, kept between polls for its room.
+#[derive(Default)]
+struct Polled {
+    transmits: Vec<(SocketAddr, Transmit)>,
+    streams: Vec<StreamRequest>,
+    lookups: Vec<Lookup>,
+}
+
+/// Moves the timer of `slot` (at `place`) in `timers` to `due`.
+fn queue_timer(
+    timers: &mut BTreeSet<(Instant, Place)>,
+    place: Place,
+    slot: &mut Slot,
+    due: Option<Instant>,
+) {
+    if slot.queued == due {
+        return;
+    }
+    if let Some(old) = slot.queued {
+        timers.remove(&(old, place));
+    }
+    if let Some(new) = due {
+        timers.insert((new, place));
+    }
+    slot.queued = due;
 }
 
 /// What the network does with the record of each datagram sent ([`DatagramRecord`]).
@@ -268,6 +327,8 @@ pub struct SimNetwork {
     rng: SeededRng,
     keeping: Records,
     records: Vec<DatagramRecord>,
+    /// Room for what [`SimNetwork::flush`] collects from a node.
+    polled: Polled,
 }
 
 impl SimNetwork {
@@ -286,6 +347,7 @@ impl SimNetwork {
             rng: SeededRng::new(seed),
             keeping: Records::Kept,
             records: Vec::new(),
+            polled: Polled::default(),
         }
     }
 
@@ -359,11 +421,14 @@ impl SimNetwork {
 
     /// The host at `ip`, as its concrete type; touched, as with [`SimNetwork::node`].
     pub fn host<T: Any>(&mut self, ip: IpAddr) -> Option<&mut T> {
-        let slot = self.touch(Place::Host(ip))?;
-        match &mut slot.attached {
-            Attached::Host(host) => host.as_any_mut().downcast_mut(),
-            Attached::Node(_) => None,
-        }
+        self.touch(Place::Host(ip)).and_then(Slot::host)
+    }
+
+    /// The host at `ip`, as its concrete type, not touched: for a caller that changes nothing of
+    /// what the host sends or when its timer is due (reading what a module wrote), so that it is
+    /// not polled again for nothing.
+    pub fn host_untouched<T: Any>(&mut self, ip: IpAddr) -> Option<&mut T> {
+        self.slots.get_mut(&Place::Host(ip)).and_then(Slot::host)
     }
 
     /// The slot at `place`, marked to be polled at the next step.
@@ -392,17 +457,28 @@ impl SimNetwork {
     /// has something to send after it was called), and queues their timers again. Call after
     /// acting on a node from outside.
     pub fn flush(&mut self) {
+        let mut polled = std::mem::take(&mut self.polled);
         while let Some(place) = self.touched.pop_first() {
-            match place {
-                Place::Node(from) => {
-                    while let Some(t) = self.node_mut(from).and_then(|n| n.poll_transmit()) {
-                        self.send(from, t);
-                    }
-                }
-                Place::Host(ip) => self.flush_host(ip),
+            // One look-up per place: everything it hands over is gathered first, then sent in
+            // the order it was handed over (sending never calls a node back).
+            if let Some(slot) = self.slots.get_mut(&place) {
+                slot.poll(place, &mut polled);
+                let due = slot.poll_timeout();
+                queue_timer(&mut self.timers, place, slot, due);
             }
-            self.requeue(place);
+            for (from, transmit) in polled.transmits.drain(..) {
+                self.send(from, transmit);
+            }
+            if let Place::Host(ip) = place {
+                for request in polled.streams.drain(..) {
+                    self.stream_request(ip, request);
+                }
+                for lookup in polled.lookups.drain(..) {
+                    self.lookup(ip, lookup);
+                }
+            }
         }
+        self.polled = polled;
     }
 
     fn node_mut(&mut self, address: SocketAddr) -> Option<&mut dyn SimNode> {
@@ -419,32 +495,11 @@ impl SimNetwork {
         }
     }
 
-    fn flush_host(&mut self, ip: IpAddr) {
-        while let Some(t) = self.host_mut(ip).and_then(|h| h.poll_transmit()) {
-            self.send(SocketAddr::new(ip, t.source_port), t.transmit);
-        }
-        while let Some(r) = self.host_mut(ip).and_then(|h| h.poll_stream()) {
-            self.stream_request(ip, r);
-        }
-        while let Some(l) = self.host_mut(ip).and_then(|h| h.poll_lookup()) {
-            self.lookup(ip, l);
-        }
-    }
-
     /// Queues the timer of `place` where its node now says.
     fn requeue(&mut self, place: Place) {
-        let Some(slot) = self.slots.get_mut(&place) else {
-            return;
-        };
-        let due = slot.poll_timeout();
-        if slot.queued != due {
-            if let Some(old) = slot.queued {
-                self.timers.remove(&(old, place));
-            }
-            if let Some(new) = due {
-                self.timers.insert((new, place));
-            }
-            slot.queued = due;
+        if let Some(slot) = self.slots.get_mut(&place) {
+            let due = slot.poll_timeout();
+            queue_timer(&mut self.timers, place, slot, due);
         }
     }
 
@@ -552,11 +607,14 @@ impl SimNetwork {
     /// When the next datagram arrives or the next node timer fires.
     pub fn next_event(&self) -> Option<Instant> {
         let arrival = self.arrivals.peek().map(|a| a.at);
-        // A touched node's queued timer may be stale: ask the node itself.
-        let queued = self
-            .timers
-            .iter()
-            .find(|(_, place)| !self.touched.contains(place));
+        let queued = match self.touched.is_empty() {
+            true => self.timers.first(),
+            // A touched node's queued timer may be stale: ask the node itself.
+            false => self
+                .timers
+                .iter()
+                .find(|(_, place)| !self.touched.contains(place)),
+        };
         let touched = self.touched.iter();
         let touched = touched.filter_map(|place| self.slots.get(place)?.poll_timeout());
         arrival
@@ -850,6 +908,39 @@ mod tests {
             [SocketAddr::new(ip, 7), SocketAddr::new(ip, 8)],
             "each from its port"
         );
+    }
+
+    /// A host that counts how often the network asks it for a datagram.
+    #[derive(Default)]
+    struct Asked {
+        polls: usize,
+    }
+
+    impl HostNode for Asked {
+        fn handle_datagram(&mut self, _: Instant, _: u16, _: SocketAddr, _: &[u8]) {}
+        fn poll_transmit(&mut self) -> Option<crate::HostTransmit> {
+            self.polls += 1;
+            None
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            None
+        }
+        fn handle_timeout(&mut self, _: Instant) {}
+    }
+
+    #[test]
+    fn a_host_handed_out_untouched_is_not_polled_again() {
+        let mut net = network();
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        net.attach_host(ip, Asked::default());
+        net.run_for(Duration::from_secs(1));
+        let polls = |net: &mut SimNetwork| net.host_untouched::<Asked>(ip).unwrap().polls;
+        assert_eq!(polls(&mut net), 1, "once, when attached");
+        net.run_for(Duration::from_secs(1));
+        assert_eq!(polls(&mut net), 1);
+        net.host::<Asked>(ip).unwrap();
+        net.run_for(Duration::from_secs(1));
+        assert_eq!(polls(&mut net), 2, "handed out touched: polled again");
     }
 
     /// A host with one socket that connects to a stream server and writes to it.

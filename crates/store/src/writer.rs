@@ -48,6 +48,13 @@ use tokio::sync::Notify;
 /// The most writes in one transaction.
 const MAX_BATCH: usize = 4096;
 
+/// How many writes a [`Writing::Batched`] writer holds back before it commits them. Far more than
+/// a thread's batch: each commit writes every page its batch changed, and a fleet's uplinks and
+/// records land all over their indexes, so the fewer the commits, the fewer times a page is
+/// written. A 30 000-module day on one thread: 8 % less CPU with 16 384 than with 4 096, 5 % less
+/// again with 65 536, for 12 and then 29 MB more memory.
+const HELD_BACK: usize = 65536;
+
 /// The most rejected or dropped requests a writer records in one second of its clock; the
 /// others are counted, and the next one recorded says how many it stands for.
 pub const SAMPLED_PER_SECOND: u32 = 10;
@@ -73,7 +80,7 @@ pub enum Writing {
     /// would be most of the run's time.
     Unsynced,
     /// As [`Writing::Unsynced`], and the writes are not even committed at each step: a write
-    /// counts as done once handed over, and they are committed [`MAX_BATCH`] at a time, or when
+    /// counts as done once handed over, and they are committed [`HELD_BACK`] at a time, or when
     /// the writer is flushed ([`RecordWriter::flush`]) or dropped. For a fleet, whose run reads
     /// the database only at its end, where a commit per step would be most of the run's time;
     /// not for a scenario, which reads what the platform stored as it goes.
@@ -436,7 +443,7 @@ impl Inline {
     fn step_done(&mut self, last: Ticket) {
         if self.batched {
             self.committed = last.0;
-            if self.waiting.len() < MAX_BATCH {
+            if self.waiting.len() < HELD_BACK {
                 return;
             }
         }
@@ -875,6 +882,19 @@ mod tests {
         writer.submit(record(3));
         drop(writer);
         assert_eq!(stored(dir.path()).len(), 3);
+    }
+
+    #[test]
+    fn a_batched_writer_commits_by_itself_once_it_holds_a_whole_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = RecordWriter::open(dir.path(), Writing::Batched).unwrap();
+        let held_back = HELD_BACK as u64;
+        for n in 1..held_back {
+            writer.submit(record(n));
+        }
+        assert!(stored(dir.path()).is_empty(), "one write short");
+        writer.submit(record(held_back));
+        assert_eq!(stored(dir.path()).len(), HELD_BACK);
     }
 
     #[test]
