@@ -103,30 +103,8 @@ impl nbmodem_net::HostNode for TwoPorts {
 async fn a_host_sends_from_a_socket_per_port_and_gets_the_answers_on_that_port() {
     let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let peer_address = peer.local_addr().unwrap();
-    let outbox = [8u16, 7]
-        .map(|port| nbmodem_net::HostTransmit {
-            source_port: port,
-            transmit: Transmit {
-                destination: peer_address,
-                payload: vec![port as u8],
-            },
-        })
-        .to_vec();
-    let node = Arc::new(Mutex::new(TwoPorts {
-        peer: peer_address,
-        outbox,
-        received: Vec::new(),
-    }));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let driver = tokio::spawn(udp::run_host(
-        node.clone(),
-        udp::Ports::OnDemand("127.0.0.1".parse().unwrap()),
-        Arc::new(Notify::new()),
-        None,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let ports = udp::Ports::OnDemand("127.0.0.1".parse().unwrap());
+    let (node, driver, stop) = start_two_ports(ports, peer_address, |port| vec![port]);
     let mut sources = Vec::new();
     let mut buf = [0u8; 16];
     for _ in 0..2 {
@@ -184,12 +162,12 @@ async fn a_server_socket_holds_a_burst_of_large_datagrams_while_nobody_reads() {
     assert_eq!(received, burst);
 }
 
-/// A host of `shared` on `address` that sends `[tag, port]` from its ports 7 and 8 to `peer`.
-fn shared_host(
-    shared: &Arc<udp::SharedPorts>,
-    address: std::net::Ipv4Addr,
-    tag: u8,
+/// A [`TwoPorts`] host on `ports`, its datagram from each port `payload(port)`, and its driver,
+/// which runs until told to stop.
+fn start_two_ports(
+    ports: udp::Ports,
     peer: SocketAddr,
+    payload: impl Fn(u8) -> Vec<u8>,
 ) -> (
     Arc<Mutex<TwoPorts>>,
     tokio::task::JoinHandle<std::io::Result<()>>,
@@ -200,7 +178,7 @@ fn shared_host(
             source_port: port,
             transmit: Transmit {
                 destination: peer,
-                payload: vec![tag, port as u8],
+                payload: payload(port as u8),
             },
         })
         .to_vec();
@@ -212,7 +190,7 @@ fn shared_host(
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let driver = tokio::spawn(udp::run_host(
         node.clone(),
-        udp::Ports::Shared(Arc::clone(shared), address),
+        ports,
         Arc::new(Notify::new()),
         None,
         async {
@@ -229,10 +207,11 @@ async fn hosts_sharing_sockets_are_told_apart_by_their_addresses() {
     let shared = udp::SharedPorts::new();
     let addresses: [std::net::Ipv4Addr; 2] =
         ["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()];
-    let hosts = [
-        shared_host(&shared, addresses[0], 0xA, peer_address),
-        shared_host(&shared, addresses[1], 0xB, peer_address),
-    ];
+    // Each sends `[tag, port]`.
+    let hosts = [(addresses[0], 0xA), (addresses[1], 0xB)].map(|(address, tag)| {
+        let ports = udp::Ports::Shared(Arc::clone(&shared), address);
+        start_two_ports(ports, peer_address, move |port| vec![tag, port])
+    });
     let mut seen = std::collections::BTreeMap::new();
     let mut buf = [0u8; 16];
     for _ in 0..4 {
