@@ -1,8 +1,10 @@
 //! `nbmodem fleet` as a user runs it, and as a Kubernetes Indexed Job would: the example fleet
 //! (made smaller) in one process, then in three shard processes told their part by
 //! JOB_COMPLETION_INDEX and NBMODEM_FLEET_SHARDS, whose summaries `nbmodem fleet merge` adds up
-//! to exactly the one process's, and on several threads the same as on one. In real time: a fleet pointed at a server of the user's by
-//! `--route`, and a fleet larger than the process may open sockets for, refused up front.
+//! to exactly the one process's, and on several threads the same as on one. In real time: a
+//! fleet pointed at a server of the user's by `--route`, a fleet on loopback that outnumbers the
+//! files the process may open (its modules share sockets), and a fleet routed beyond the machine
+//! that needs more files than allowed, refused up front.
 
 use serde_json::Value;
 use std::path::Path;
@@ -24,9 +26,9 @@ fn succeeded(command: &mut Command) -> Output {
 }
 
 /// The example fleet, 9 modules for 9 virtual hours, its uplinks confirmable, all in good
-/// coverage with datagrams crossing at once: with a timed radio link a registration's location (`/rd/N`, numbered by the
-/// platform across the fleet) can be a byte longer in one run than in its shards, and airtime
-/// with it (docs/decisions.md).
+/// coverage with datagrams crossing at once: with a timed radio link a registration's location
+/// (`/rd/N`, numbered by the platform across the fleet) can be a byte longer in one run than in
+/// its shards, and airtime with it (docs/decisions.md).
 fn fleet_file(dir: &Path) -> std::path::PathBuf {
     let example = include_str!("../../../examples/fleet/meters.toml");
     let small = example

@@ -298,7 +298,7 @@ fn network_stopped(
 /// route leads to IPv4 loopback share their sockets (the stand-ins are there): they need none of
 /// their own.
 fn open_files_for(modules: usize, routes: &[Route]) -> Result<u64, RunError> {
-    let sockets_per_module = if routes.iter().all(|r| is_shared(r.to)) {
+    let sockets_per_module = if routes.iter().all(|r| SharedPorts::carries(r.to)) {
         0
     } else {
         SOCKETS_PER_MODULE
@@ -309,7 +309,10 @@ fn open_files_for(modules: usize, routes: &[Route]) -> Result<u64, RunError> {
         return Ok(limit);
     }
     let why = if sockets_per_module == 0 {
-        format!("a fleet in real time needs about {needed} open files (the stand-ins, their database, the sockets the modules share)")
+        format!(
+            "a fleet in real time needs about {needed} open files (the stand-ins, their \
+             database, the sockets the modules share)"
+        )
     } else {
         format!(
             "{modules} modules in real time routed beyond this machine need about {needed} open \
@@ -320,11 +323,6 @@ fn open_files_for(modules: usize, routes: &[Route]) -> Result<u64, RunError> {
         "{why}, and this process may open {limit} (ulimit -n): raise the limit, or run the \
          fleet in shards, a process each (--shard K/N)"
     )))
-}
-
-/// Whether the modules' datagrams to `to` go out on the fleet's shared sockets.
-fn is_shared(to: SocketAddr) -> bool {
-    matches!(to, SocketAddr::V4(v4) if v4.ip().is_loopback())
 }
 
 /// Raises the soft limit of open files to the hard one; returns it.

@@ -44,7 +44,7 @@ impl ModuleNode {
 
     /// The module, about to change: its deadline is asked again.
     fn changing(&mut self) -> &mut Module {
-        self.deadline = Cell::new(None);
+        self.deadline.set(None);
         &mut self.module
     }
 

@@ -246,8 +246,8 @@ impl Sockets {
                 "the node sent from port {port}, which it has no socket for"
             )));
         };
-        if let (Some((shared, address)), SocketAddr::V4(to)) = (&self.shared, first_to) {
-            if to.ip().is_loopback() {
+        if let Some((shared, address)) = &self.shared {
+            if SharedPorts::carries(first_to) {
                 let socket = PortSocket::Shared(shared.socket(port)?, *address);
                 self.by_port.insert(port, socket.clone());
                 return Ok(socket);

@@ -248,3 +248,26 @@ async fn hosts_sharing_sockets_are_told_apart_by_their_addresses() {
         assert_eq!(received, [(7, vec![7, tag]), (8, vec![8, tag])]);
     }
 }
+
+#[tokio::test]
+async fn a_host_on_a_loopback_address_reaches_an_ipv6_peer_from_a_socket_of_that_family() {
+    let peer = UdpSocket::bind("[::1]:0").await.unwrap();
+    let peer_address = peer.local_addr().unwrap();
+    let ports = udp::Ports::OnDemand("127.0.0.1".parse().unwrap());
+    let (node, driver, stop) = start_two_ports(ports, peer_address, |port| vec![port]);
+    let mut buf = [0u8; 16];
+    for _ in 0..2 {
+        let (n, from) = tokio::time::timeout(Duration::from_secs(2), peer.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(from.is_ipv6(), "{from}");
+        peer.send_to(&[buf[0], 0x66][..n + 1], from).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = stop.send(());
+    driver.await.unwrap().unwrap();
+    let mut received = udp::lock(&node).received.clone();
+    received.sort();
+    assert_eq!(received, [(7, vec![7, 0x66]), (8, vec![8, 0x66])]);
+}

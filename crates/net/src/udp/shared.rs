@@ -58,6 +58,12 @@ impl SharedPorts {
         Arc::new(SharedPorts::default())
     }
 
+    /// Whether datagrams to `to` can go out on shared sockets: IPv4 loopback only, where every
+    /// host's address is the machine's own (see the module's documentation).
+    pub fn carries(to: SocketAddr) -> bool {
+        matches!(to, SocketAddr::V4(v4) if v4.ip().is_loopback())
+    }
+
     /// How many sockets the hosts share: one per local port any of them has sent from.
     pub fn sockets(&self) -> usize {
         lock(&self.sockets).len()
